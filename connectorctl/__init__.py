@@ -1,0 +1,71 @@
+"""connectorctl: one gateway from an ERP to every outside vendor.
+
+Import from here; everything else is an implementation detail.  Names are
+loaded lazily so that ``import connectorctl`` (and the CLI's ``--help``) stay
+fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "Attachment": "connectorctl.domain.messages",
+    "AuthMethod": "connectorctl.domain.values",
+    "AuthenticationError": "connectorctl.errors",
+    "CircuitBreakerState": "connectorctl.domain.values",
+    "CircuitOpenError": "connectorctl.errors",
+    "CircuitState": "connectorctl.domain.values",
+    "ConfigurationError": "connectorctl.errors",
+    "ConnectionFailedError": "connectorctl.errors",
+    "Connector": "connectorctl.gateway",
+    "ConnectorError": "connectorctl.errors",
+    "ConnectorctlError": "connectorctl.errors",
+    "CredentialNotFoundError": "connectorctl.errors",
+    "CredentialProvider": "connectorctl.domain.roles",
+    "CredentialRefreshError": "connectorctl.errors",
+    "Credentials": "connectorctl.domain.values",
+    "DeliveryStatus": "connectorctl.domain.messages",
+    "EmailMessage": "connectorctl.domain.messages",
+    "EmailService": "connectorctl.domain.roles",
+    "Endpoint": "connectorctl.domain.values",
+    "HttpMethod": "connectorctl.domain.values",
+    "IntegrationLog": "connectorctl.domain.values",
+    "IntegrationLogger": "connectorctl.domain.roles",
+    "IntegrationStatus": "connectorctl.domain.values",
+    "InvalidInputError": "connectorctl.errors",
+    "PaymentDeclinedError": "connectorctl.errors",
+    "PaymentGateway": "connectorctl.domain.roles",
+    "RateLimitConfig": "connectorctl.domain.values",
+    "RateLimitedError": "connectorctl.errors",
+    "RemoteFileNotFoundError": "connectorctl.errors",
+    "RetryPolicy": "connectorctl.domain.values",
+    "SendResult": "connectorctl.domain.messages",
+    "Settings": "connectorctl.config",
+    "ShippingProvider": "connectorctl.domain.roles",
+    "CloudStorage": "connectorctl.domain.roles",
+    "SmsMessage": "connectorctl.domain.messages",
+    "SmsService": "connectorctl.domain.roles",
+    "UnsupportedFeatureError": "connectorctl.errors",
+    "ValidationError": "connectorctl.errors",
+    "WebhookVerifier": "connectorctl.domain.roles",
+    "load_settings": "connectorctl.config",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'connectorctl' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)

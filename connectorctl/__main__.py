@@ -1,0 +1,3 @@
+from connectorctl.cli.main import main
+
+main()

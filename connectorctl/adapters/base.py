@@ -1,0 +1,97 @@
+"""Adapter base classes: they orchestrate; vendor modules only translate.
+
+An adapter turns one domain message into one vendor request and the vendor's
+answer back into a :class:`SendResult`.  Resilience and logging happen in the
+pipeline, never here.  A message feature the vendor cannot carry is reported
+through :meth:`Adapter.unsupported`, so nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+
+from connectorctl.domain.messages import EmailMessage, SendResult, SmsMessage
+from connectorctl.errors import ConnectorError, UnsupportedFeatureError
+from connectorctl.resilience.pipeline import Call, VendorResponse
+
+if TYPE_CHECKING:
+    from connectorctl.gateway import Connector
+
+BULK_CONCURRENCY = 8
+
+
+class Adapter:
+    channel = ""
+    capabilities: frozenset[str] = frozenset()
+
+    def __init__(self, slug: str, connector: "Connector") -> None:
+        self.slug = slug
+        self.connector = connector
+        self.config = connector.settings.vendor(slug)
+
+    def unsupported(self, message: EmailMessage | SmsMessage) -> frozenset[str]:
+        return message.features() - self.capabilities
+
+    def require(self, message: EmailMessage | SmsMessage) -> None:
+        missing = self.unsupported(message)
+        if missing:
+            raise UnsupportedFeatureError(f"{self.slug} cannot send a message with {', '.join(sorted(missing))}", service=self.slug)
+
+    def run(self, call: Call, fn: Callable[[], VendorResponse]) -> VendorResponse:
+        return self.connector.pipeline.execute(call, fn)
+
+    def _bulk(self, send: Callable[[Any], SendResult], items: Sequence[Any], concurrency: int) -> list[SendResult | ConnectorError]:
+        """Send each item; one failure never stops the others (its error takes its slot)."""
+
+        def one(item: Any) -> SendResult | ConnectorError:
+            try:
+                return send(item)
+            except ConnectorError as exc:
+                return exc
+
+        if concurrency <= 1 or len(items) <= 1:
+            return [one(i) for i in items]
+        with ThreadPoolExecutor(max_workers=min(concurrency, len(items))) as pool:
+            return list(pool.map(one, items))
+
+
+class EmailAdapter(Adapter):
+    channel = "email"
+
+    def send(self, message: EmailMessage, *, tenant_id: str | None = None, correlation_id: str | None = None) -> SendResult:
+        raise NotImplementedError
+
+    def send_bulk(self, messages: Sequence[EmailMessage], *, tenant_id: str | None = None, concurrency: int = BULK_CONCURRENCY) -> list[SendResult | ConnectorError]:
+        return self._bulk(lambda m: self.send(m, tenant_id=tenant_id), messages, concurrency)
+
+    def validate_address(self, address: str) -> bool:
+        from connectorctl.validation import is_valid_email
+
+        return is_valid_email(address)
+
+    def statistics(self, start: datetime, end: datetime) -> Mapping[str, Any]:
+        """Computed from our own integration log unless a vendor module overrides it."""
+        return self.connector.log_metrics(self.slug, start, end)
+
+    def sender(self, message: EmailMessage) -> tuple[str, str | None]:
+        return (message.from_email or self.config.from_email or "connectorctl@localhost", message.from_name or self.config.from_name)
+
+
+class SmsAdapter(Adapter):
+    channel = "sms"
+
+    def send(self, message: SmsMessage, *, tenant_id: str | None = None, correlation_id: str | None = None) -> SendResult:
+        raise NotImplementedError
+
+    def send_bulk(self, messages: Sequence[SmsMessage], *, tenant_id: str | None = None, concurrency: int = BULK_CONCURRENCY) -> list[SendResult | ConnectorError]:
+        return self._bulk(lambda m: self.send(m, tenant_id=tenant_id), messages, concurrency)
+
+    def validate_phone_number(self, phone_number: str) -> Mapping[str, Any]:
+        from connectorctl.validation import describe_phone
+
+        return describe_phone(phone_number)
+
+    def check_balance(self) -> Mapping[str, Any]:
+        raise UnsupportedFeatureError(f"{self.slug} has no balance to check", service=self.slug)

@@ -1,0 +1,44 @@
+"""Which vendor slugs exist, for which channels, and where their adapter lives.
+
+Kept import-free so that config validation and ``--help`` never pay for
+importing httpx or any adapter module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class VendorEntry:
+    slug: str
+    channels: frozenset[str]
+    module: str
+    classes: tuple[tuple[str, str], ...]  # (channel, class name)
+    description: str
+
+    def adapter_path(self, channel: str) -> tuple[str, str]:
+        for ch, cls in self.classes:
+            if ch == channel:
+                return self.module, cls
+        raise KeyError(channel)
+
+
+def _entry(slug: str, module: str, description: str, **classes: str) -> VendorEntry:
+    return VendorEntry(slug, frozenset(classes), module, tuple(classes.items()), description)
+
+
+VENDORS: dict[str, VendorEntry] = {
+    e.slug: e
+    for e in (
+        _entry("console", "connectorctl.adapters.sinks", "print each message to the terminal", email="ConsoleEmailAdapter", sms="ConsoleSmsAdapter"),
+        _entry("file", "connectorctl.adapters.sinks", "write each message to the outbox folder", email="FileEmailAdapter", sms="FileSmsAdapter"),
+        _entry("fake", "connectorctl.adapters.fake", "in-process fake vendor with configurable failures", email="FakeEmailAdapter", sms="FakeSmsAdapter"),
+    )
+}
+
+CHANNELS = ("email", "sms")
+
+
+def vendors_for(channel: str) -> list[str]:
+    return sorted(slug for slug, e in VENDORS.items() if channel in e.channels)

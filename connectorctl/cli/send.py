@@ -1,0 +1,127 @@
+"""``connectorctl send email|sms``: parse, call the gateway, render the SendResult."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from connectorctl.cli.output import JsonOption, OutputFormat, OutputOption, fmt, render, state
+
+app = typer.Typer(help="Send an email or an SMS through the configured vendor chain.", no_args_is_help=True)
+
+
+def _result_table(result: dict) -> object:
+    from rich.table import Table
+
+    table = Table(title=f"sent via {result['vendor']}" if result["ok"] else f"NOT fully accepted by {result['vendor']}")
+    for col in ("recipient", "status", "message_id", "reason"):
+        table.add_column(col)
+    for r in result["recipients"]:
+        style = "green" if r["status"] in ("accepted", "queued", "scheduled") else "red"
+        table.add_row(r["recipient"], f"[{style}]{r['status']}[/{style}]", r["message_id"] or "-", r["reason"] or "")
+    table.caption = f"correlation id {result['correlation_id']}"
+    return table
+
+
+def _finish(result_dict: dict, output: OutputFormat) -> None:
+    render(output, result_dict, lambda: _result_table(result_dict))
+    if not result_dict["ok"]:
+        raise typer.Exit(1)
+
+
+@app.command("email")
+def send_email(
+    ctx: typer.Context,
+    to: List[str] = typer.Option(..., "--to", help="Recipient address (repeat for several)."),
+    subject: str = typer.Option(..., "--subject", "-s", help="Subject line."),
+    body: Optional[str] = typer.Option(None, "--body", help="Message body."),
+    body_file: Optional[Path] = typer.Option(None, "--body-file", help="Read the body from a file ('-' for stdin).", allow_dash=True),
+    html: bool = typer.Option(False, "--html", help="The body is HTML (a plain-text part is derived)."),
+    cc: List[str] = typer.Option([], "--cc", help="Cc address (repeatable)."),
+    bcc: List[str] = typer.Option([], "--bcc", help="Bcc address (repeatable)."),
+    reply_to: Optional[str] = typer.Option(None, "--reply-to", help="Reply-To address."),
+    from_email: Optional[str] = typer.Option(None, "--from", help="Override the configured sender address."),
+    header: List[str] = typer.Option([], "--header", help="Custom header 'Name: value' (repeatable)."),
+    tag: List[str] = typer.Option([], "--tag", help="Tag for the vendor's analytics (repeatable)."),
+    attach: List[Path] = typer.Option([], "--attach", help="Attach a file (repeatable).", exists=True, dir_okay=False),
+    vendor: Optional[str] = typer.Option(None, "--vendor", help="Use this vendor instead of the configured chain."),
+    tenant: Optional[str] = typer.Option(None, "--tenant", help="Tenant whose credentials and logs to use."),
+    output: OutputFormat = OutputOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Send one transactional email."""
+    from connectorctl.domain.messages import Attachment, EmailMessage
+    from connectorctl.errors import InvalidInputError
+
+    text = _read_body(body, body_file)
+    headers = {}
+    for item in header:
+        name, sep, value = item.partition(":")
+        if not sep or not name.strip():
+            raise InvalidInputError(f"--header {item!r}: expected 'Name: value'")
+        headers[name.strip()] = value.strip()
+    attachments = tuple(Attachment(p.name, p.read_bytes(), _guess_type(p)) for p in attach)
+    message = EmailMessage(
+        to=tuple(to), subject=subject, text=_strip_html(text) if html else text, html=text if html else None,
+        from_email=from_email, cc=tuple(cc), bcc=tuple(bcc), reply_to=reply_to, headers=headers, tags=tuple(tag),
+        attachments=attachments,
+    )
+    result = state(ctx).connector().email(vendor, tenant_id=tenant).send(message)
+    _finish(result.to_dict(), fmt(output, as_json))
+
+
+@app.command("sms")
+def send_sms(
+    ctx: typer.Context,
+    to: str = typer.Option(..., "--to", help="Recipient number in E.164 form, e.g. +14155550123."),
+    message: str = typer.Option(..., "--message", "-m", help="Text of the SMS."),
+    from_number: Optional[str] = typer.Option(None, "--from", help="Override the configured sender number."),
+    vendor: Optional[str] = typer.Option(None, "--vendor", help="Use this vendor instead of the configured chain."),
+    tenant: Optional[str] = typer.Option(None, "--tenant", help="Tenant whose credentials and logs to use."),
+    output: OutputFormat = OutputOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Send one SMS."""
+    from connectorctl.domain.messages import SmsMessage
+    from connectorctl.errors import InvalidInputError
+
+    if not message.strip():
+        raise InvalidInputError("--message is empty")
+    result = state(ctx).connector().sms(vendor, tenant_id=tenant).send(SmsMessage(to=to, body=message, from_number=from_number))
+    _finish(result.to_dict(), fmt(output, as_json))
+
+
+def _read_body(body: Optional[str], body_file: Optional[Path]) -> str:
+    from connectorctl.errors import InvalidInputError
+
+    if (body is None) == (body_file is None):
+        raise InvalidInputError("give exactly one of --body or --body-file")
+    if body is not None:
+        return body
+    import sys
+
+    assert body_file is not None
+    if str(body_file) == "-":
+        return sys.stdin.read()
+    try:
+        return body_file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInputError(f"cannot read --body-file {body_file}: {getattr(exc, 'strerror', None) or exc}") from None
+
+
+def _strip_html(html: str) -> str:
+    import html as html_lib
+    import re
+
+    text = re.sub(r"(?is)<(script|style).*?</\1>", "", html)
+    text = re.sub(r"(?i)<br\s*/?>|</p>|</div>|</h\d>|</li>", "\n", text)
+    text = re.sub(r"<[^>]+>", "", text)
+    return html_lib.unescape(re.sub(r"\n{3,}", "\n\n", text)).strip()
+
+
+def _guess_type(path: Path) -> str:
+    import mimetypes
+
+    return mimetypes.guess_type(path.name)[0] or "application/octet-stream"

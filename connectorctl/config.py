@@ -1,0 +1,411 @@
+"""YAML + environment -> typed, immutable settings, remembering where each value came from.
+
+Lookup order for the file: ``--config PATH``, ``$CONNECTORCTL_CONFIG``, then
+``$CONNECTORCTL_HOME/config.yaml`` (absent is fine: defaults apply).  Every
+mistake is reported as one line naming the file, the key and the line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from connectorctl.adapters.catalog import VENDORS, vendors_for
+from connectorctl.errors import ConfigurationError
+
+DEFAULT_REDACT_FIELDS = (
+    "authorization", "proxy-authorization", "x-api-key", "api-key", "api_key", "apikey",
+    "x-postmark-server-token", "x-postmark-account-token", "key", "token", "access_token",
+    "refresh_token", "client_secret", "password", "passwd", "secret", "auth_token",
+    "card_number", "number", "cvc", "cvv",
+)
+
+
+@dataclass(frozen=True)
+class CircuitBreakerSettings:
+    failure_threshold: int = 5
+    timeout_seconds: float = 60.0
+    failure_rate_threshold: float | None = None
+    window_seconds: float = 60.0
+    minimum_calls: int = 20
+    probe_lease_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class RetrySettings:
+    max_attempts: int = 3
+    initial_delay_ms: int = 1000
+    multiplier: float = 2.0
+    max_delay_ms: int = 30000
+    jitter: bool = True
+    total_budget_ms: int = 120000
+
+
+@dataclass(frozen=True)
+class RateLimitSettings:
+    limit: int
+    per_seconds: float
+
+
+@dataclass(frozen=True)
+class VendorSettings:
+    base_url: str | None = None
+    timeout_seconds: float = 30.0
+    connect_timeout_seconds: float = 5.0
+    rate_limits: tuple[RateLimitSettings, ...] = ()
+    rate_limit_max_wait_seconds: float = 5.0
+    from_email: str | None = None
+    from_name: str | None = None
+    from_number: str | None = None
+    outbox: str | None = None
+    # fake vendor: injected failures
+    fail_kind: str | None = None
+    fail_rate: float = 0.0
+    fail_first: int = 0
+    latency_ms: int = 0
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class StatusSettings:
+    window_minutes: int = 15
+    healthy_min_success_rate: float = 99.0
+    degraded_min_success_rate: float = 90.0
+
+
+@dataclass(frozen=True)
+class LoggingSettings:
+    redact_fields: tuple[str, ...] = DEFAULT_REDACT_FIELDS
+    store_bodies: bool = True
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    database: Path
+    config_path: Path | None
+    email_vendor: tuple[str, ...] = ("file",)
+    sms_vendor: tuple[str, ...] = ("file",)
+    log_retention_days: int = 90
+    circuit_breaker: CircuitBreakerSettings = CircuitBreakerSettings()
+    retry_policy: RetrySettings = RetrySettings()
+    logging: LoggingSettings = LoggingSettings()
+    status: StatusSettings = StatusSettings()
+    vendors: Mapping[str, VendorSettings] = field(default_factory=dict)
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    def vendor(self, slug: str) -> VendorSettings:
+        return self.vendors.get(slug) or VendorSettings()
+
+    def outbox_dir(self) -> Path:
+        configured = self.vendor("file").outbox
+        return Path(configured).expanduser() if configured else self.home / "outbox"
+
+
+# Keys of the YAML file that are not fields of Settings or are typed specially.
+_FILE_ONLY = {"database": str, "email_vendor": "chain", "sms_vendor": "chain"}
+ENV_OVERRIDES = {
+    "CONNECTOR_EMAIL_VENDOR": "email_vendor",
+    "CONNECTOR_SMS_VENDOR": "sms_vendor",
+    "CONNECTOR_LOG_RETENTION_DAYS": "log_retention_days",
+    "CONNECTOR_CIRCUIT_FAILURE_THRESHOLD": "circuit_breaker.failure_threshold",
+    "CONNECTOR_CIRCUIT_TIMEOUT": "circuit_breaker.timeout_seconds",
+}
+
+
+def default_home() -> Path:
+    if env := os.environ.get("CONNECTORCTL_HOME"):
+        return Path(env).expanduser()
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Application Support"
+    else:
+        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return base / "connectorctl"
+
+
+def resolve_config_path(explicit: str | os.PathLike[str] | None = None) -> tuple[Path | None, bool]:
+    """Return the config file to read and whether it was asked for explicitly."""
+    if explicit:
+        return Path(explicit).expanduser(), True
+    if env := os.environ.get("CONNECTORCTL_CONFIG"):
+        return Path(env).expanduser(), True
+    return default_home() / "config.yaml", False
+
+
+class _Reader:
+    """Turns a YAML node tree into dataclass instances, with file:line errors."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.sources: dict[str, str] = {}
+
+    def fail(self, key: str, node: Any, message: str) -> typing.NoReturn:
+        where = f"{self.path}:{node.start_mark.line + 1}" if node is not None else str(self.path)
+        raise ConfigurationError(f"{where}: {key}: {message}")
+
+    def mapping(self, node: Any, key: str) -> dict[str, Any]:
+        import yaml
+
+        if not isinstance(node, yaml.MappingNode):
+            self.fail(key or "(top level)", node, "expected a mapping")
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            name = str(key_node.value)
+            if name in result:
+                self.fail(_join(key, name), key_node, "duplicate key")
+            result[name] = (key_node, value_node)
+        return result
+
+    def scalar(self, node: Any, key: str) -> Any:
+        import yaml
+
+        loader = yaml.SafeLoader("")
+        try:
+            return loader.construct_object(node, deep=True)
+        except yaml.YAMLError as exc:
+            self.fail(key, node, f"cannot read value ({exc.problem or exc})")
+
+    def build(self, cls: type, node: Any, prefix: str) -> Any:
+        hints = typing.get_type_hints(cls)
+        fields = {f.name for f in dataclasses.fields(cls)}
+        values: dict[str, Any] = {}
+        for name, (key_node, value_node) in self.mapping(node, prefix).items():
+            key = _join(prefix, name)
+            if name not in fields or name in ("sources", "config_path", "home"):
+                self.fail(key, key_node, f"unknown key (known: {', '.join(sorted(fields - {'sources', 'config_path', 'home'}))})")
+            values[name] = self.convert(hints[name], value_node, key)
+        return values
+
+    def convert(self, hint: Any, node: Any, key: str) -> Any:
+        origin = typing.get_origin(hint)
+        if dataclasses.is_dataclass(hint):
+            return hint(**self.build(hint, node, key))
+        if origin in (typing.Union, types.UnionType):
+            options = [a for a in typing.get_args(hint) if a is not type(None)]
+            if self.scalar(node, key) is None:
+                return None
+            return self.convert(options[0], node, key)
+        if origin is tuple:
+            import yaml
+
+            item_hint = typing.get_args(hint)[0]
+            if not isinstance(node, yaml.SequenceNode):
+                self.fail(key, node, "expected a list")
+            return tuple(self.convert(item_hint, item, f"{key}[{i}]") for i, item in enumerate(node.value))
+        if origin in (Mapping, dict, typing.Mapping):
+            value_hint = typing.get_args(hint)[1]
+            return {name: self.convert(value_hint, value_node, _join(key, name)) for name, (_, value_node) in self.mapping(node, key).items()}
+        value = self.scalar(node, key)
+        self.sources[key] = f"{self.path}:{node.start_mark.line + 1}"
+        return coerce(hint, value, lambda msg: self.fail(key, node, msg))
+
+
+def coerce(hint: Any, value: Any, fail: typing.Callable[[str], typing.NoReturn]) -> Any:
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        fail(f"expected true or false, got {value!r}")
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        fail(f"expected an integer, got {value!r}")
+    if hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        fail(f"expected a number, got {value!r}")
+    if hint is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+        fail(f"expected a string, got {value!r}")
+    return value
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def _chain(value: Any, channel: str, fail: typing.Callable[[str], typing.NoReturn]) -> tuple[str, ...]:
+    if isinstance(value, str):
+        items = [v.strip() for v in value.split(",") if v.strip()]
+    elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+        items = list(value)
+    else:
+        fail("expected a vendor name or a list of vendor names")
+    if not items:
+        fail("expected at least one vendor")
+    known = vendors_for(channel)
+    for item in items:
+        if item not in known:
+            fail(f"unknown {channel} vendor {item!r} (known: {', '.join(known)})")
+    if len(set(items)) != len(items):
+        fail("a vendor appears twice in the chain")
+    return tuple(items)
+
+
+def load_settings(explicit_path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read the config file (if any) and the environment into :class:`Settings`."""
+    import yaml
+
+    env = os.environ if environ is None else environ
+    path, explicit = resolve_config_path(explicit_path)
+    home = default_home()
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    config_path: Path | None = None
+    if path is not None and (explicit or path.exists()):
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigurationError(f"{path}: config file not found", hint="run `connectorctl init` to write one") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigurationError(f"{path}: cannot read config file ({exc.__class__.__name__})") from None
+        config_path = path
+        reader = _Reader(path)
+        try:
+            root = yaml.compose(text, Loader=yaml.SafeLoader)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = f":{mark.line + 1}" if mark else ""
+            raise ConfigurationError(f"{path}{line}: malformed YAML: {getattr(exc, 'problem', None) or exc}") from None
+        if root is not None:
+            entries = reader.mapping(root, "")
+            for name, (key_node, value_node) in entries.items():
+                if name == "database":
+                    raw = reader.scalar(value_node, name)
+                    values[name] = coerce(str, raw, lambda m: reader.fail(name, value_node, m)) if raw is not None else None
+                    reader.sources[name] = f"{path}:{value_node.start_mark.line + 1}"
+                elif name in ("email_vendor", "sms_vendor"):
+                    channel = name.split("_")[0]
+                    raw = reader.scalar(value_node, name)
+                    values[name] = _chain(raw, channel, lambda m: reader.fail(name, value_node, m))
+                    reader.sources[name] = f"{path}:{value_node.start_mark.line + 1}"
+                elif name == "vendors":
+                    vendors = {}
+                    for slug, (slug_node, vendor_node) in reader.mapping(value_node, name).items():
+                        if slug not in VENDORS:
+                            reader.fail(f"vendors.{slug}", slug_node, f"unknown vendor (known: {', '.join(sorted(VENDORS))})")
+                        if reader.scalar(vendor_node, slug) is None:
+                            vendors[slug] = VendorSettings()
+                            continue
+                        vendors[slug] = VendorSettings(**reader.build(VendorSettings, vendor_node, f"vendors.{slug}"))
+                    values[name] = vendors
+                else:
+                    values.update(reader.build(Settings, _single(root, key_node, value_node), ""))
+            sources.update(reader.sources)
+    _apply_env(values, sources, env)
+    database = values.pop("database", None)
+    db_path = Path(database).expanduser() if database else home / "connectorctl.db"
+    if not database:
+        sources.setdefault("database", "default ($CONNECTORCTL_HOME)")
+    try:
+        settings = Settings(home=home, database=db_path, config_path=config_path, **values)
+    except (TypeError, ValueError) as exc:
+        raise ConfigurationError(f"{config_path or 'config'}: {exc}") from None
+    _check(settings)
+    return dataclasses.replace(settings, sources=sources)
+
+
+def _single(root: Any, key_node: Any, value_node: Any) -> Any:
+    import yaml
+
+    return yaml.MappingNode(root.tag, [(key_node, value_node)], root.start_mark, root.end_mark)
+
+
+def _apply_env(values: dict[str, Any], sources: dict[str, str], env: Mapping[str, str]) -> None:
+    for var, key in ENV_OVERRIDES.items():
+        raw = env.get(var)
+        if raw is None or raw == "":
+            continue
+
+        def fail(message: str, var: str = var) -> typing.NoReturn:
+            raise ConfigurationError(f"environment {var}: {message}")
+
+        if key in ("email_vendor", "sms_vendor"):
+            values[key] = _chain(raw, key.split("_")[0], fail)
+        elif key == "log_retention_days":
+            values[key] = _parse_number(raw, int, fail)
+        else:
+            section, name = key.split(".")
+            current = values.get(section, CircuitBreakerSettings())
+            hint = typing.get_type_hints(CircuitBreakerSettings)[name]
+            values[section] = dataclasses.replace(current, **{name: _parse_number(raw, hint, fail)})
+        sources[key] = f"env:{var}"
+
+
+def _parse_number(raw: str, kind: type, fail: typing.Callable[[str], typing.NoReturn]) -> Any:
+    try:
+        return kind(raw)
+    except ValueError:
+        fail(f"expected {'an integer' if kind is int else 'a number'}, got {raw!r}")
+
+
+def _check(settings: Settings) -> None:
+    def bad(key: str, message: str) -> typing.NoReturn:
+        where = settings.sources.get(key) or str(settings.config_path or "config")
+        raise ConfigurationError(f"{where}: {key}: {message}")
+
+    cb, rp = settings.circuit_breaker, settings.retry_policy
+    if cb.failure_threshold < 1:
+        bad("circuit_breaker.failure_threshold", "must be at least 1")
+    if cb.timeout_seconds <= 0:
+        bad("circuit_breaker.timeout_seconds", "must be positive")
+    if cb.failure_rate_threshold is not None and not 0 < cb.failure_rate_threshold <= 1:
+        bad("circuit_breaker.failure_rate_threshold", "must be between 0 and 1")
+    if rp.max_attempts < 1:
+        bad("retry_policy.max_attempts", "must be at least 1")
+    if rp.multiplier < 1:
+        bad("retry_policy.multiplier", "must be at least 1.0")
+    if settings.log_retention_days < 1:
+        bad("log_retention_days", "must be at least 1")
+    for slug, vendor in settings.vendors.items():
+        for i, window in enumerate(vendor.rate_limits):
+            if window.limit < 1 or window.per_seconds <= 0:
+                bad(f"vendors.{slug}.rate_limits[{i}]", "limit and per_seconds must be positive")
+        if not 0 <= vendor.fail_rate <= 1:
+            bad(f"vendors.{slug}.fail_rate", "must be between 0 and 1")
+
+
+def flatten(settings: Settings) -> dict[str, Any]:
+    """Effective values keyed by dotted path, for ``config show``."""
+    out: dict[str, Any] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            for f in dataclasses.fields(value):
+                if f.name != "sources":
+                    walk(_join(prefix, f.name), getattr(value, f.name))
+        elif isinstance(value, Mapping):
+            for k, v in value.items():
+                walk(_join(prefix, str(k)), v)
+        elif isinstance(value, tuple) and value and dataclasses.is_dataclass(value[0]):
+            out[prefix] = [dataclasses.asdict(v) for v in value]
+        elif isinstance(value, Path):
+            out[prefix] = str(value)
+        elif isinstance(value, tuple):
+            out[prefix] = list(value)
+        else:
+            out[prefix] = value
+
+    walk("", settings)
+    return out
+
+
+def source_of(settings: Settings, key: str) -> str:
+    if key in settings.sources:
+        return settings.sources[key]
+    parts = key.split(".")
+    for i in range(len(parts) - 1, 0, -1):
+        prefix = ".".join(parts[:i])
+        if prefix in settings.sources:
+            return settings.sources[prefix]
+    if key == "home":
+        return "env:CONNECTORCTL_HOME" if os.environ.get("CONNECTORCTL_HOME") else "default (per-user data dir)"
+    return "default"

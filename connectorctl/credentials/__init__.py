@@ -1,0 +1,1 @@
+"""Credentials: keyring master key, encrypted store, auth methods, refresh."""

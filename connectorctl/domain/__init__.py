@@ -1,0 +1,1 @@
+"""Vendor-agnostic domain: value objects, enums and the role interfaces."""

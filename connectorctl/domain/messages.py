@@ -1,0 +1,123 @@
+"""What applications send and what they get back, independent of any vendor."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Mapping
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content: bytes = field(repr=False)
+    content_type: str = "application/octet-stream"
+
+
+@dataclass(frozen=True)
+class EmailMessage:
+    to: tuple[str, ...]
+    subject: str
+    text: str | None = None
+    html: str | None = None
+    from_email: str | None = None
+    from_name: str | None = None
+    cc: tuple[str, ...] = ()
+    bcc: tuple[str, ...] = ()
+    reply_to: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    attachments: tuple[Attachment, ...] = ()
+    idempotency_key: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "to", tuple(self.to))
+        object.__setattr__(self, "cc", tuple(self.cc))
+        object.__setattr__(self, "bcc", tuple(self.bcc))
+        object.__setattr__(self, "tags", tuple(self.tags))
+        object.__setattr__(self, "attachments", tuple(self.attachments))
+        object.__setattr__(self, "headers", MappingProxyType(dict(self.headers)))
+        object.__setattr__(self, "metadata", MappingProxyType(dict(self.metadata)))
+
+    @property
+    def recipients(self) -> tuple[str, ...]:
+        return self.to + self.cc + self.bcc
+
+    def features(self) -> frozenset[str]:
+        """Optional features this message relies on, for vendor capability checks."""
+        used = {
+            "cc": bool(self.cc),
+            "bcc": bool(self.bcc),
+            "reply_to": bool(self.reply_to),
+            "headers": bool(self.headers),
+            "tags": bool(self.tags),
+            "metadata": bool(self.metadata),
+            "attachments": bool(self.attachments),
+            "html": bool(self.html),
+        }
+        return frozenset(name for name, on in used.items() if on)
+
+
+@dataclass(frozen=True)
+class SmsMessage:
+    to: str
+    body: str
+    from_number: str | None = None
+    idempotency_key: str | None = None
+
+    def features(self) -> frozenset[str]:
+        return frozenset()
+
+
+class DeliveryStatus(str, enum.Enum):
+    ACCEPTED = "accepted"
+    QUEUED = "queued"
+    SCHEDULED = "scheduled"
+    REJECTED = "rejected"
+    INVALID = "invalid"
+    FAILED = "failed"
+
+    @property
+    def ok(self) -> bool:
+        return self in (DeliveryStatus.ACCEPTED, DeliveryStatus.QUEUED, DeliveryStatus.SCHEDULED)
+
+
+@dataclass(frozen=True)
+class RecipientResult:
+    recipient: str
+    status: DeliveryStatus
+    message_id: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """The truthful outcome of one send: ``ok`` only if every recipient was accepted."""
+
+    vendor: str
+    message_id: str | None
+    recipients: tuple[RecipientResult, ...]
+    correlation_id: str | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.recipients) and all(r.status.ok for r in self.recipients)
+
+    @property
+    def failed(self) -> tuple[RecipientResult, ...]:
+        return tuple(r for r in self.recipients if not r.status.ok)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "vendor": self.vendor,
+            "message_id": self.message_id,
+            "correlation_id": self.correlation_id,
+            "recipients": [
+                {"recipient": r.recipient, "status": r.status.value, "message_id": r.message_id, "reason": r.reason}
+                for r in self.recipients
+            ],
+        }

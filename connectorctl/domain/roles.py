@@ -1,0 +1,91 @@
+"""Role interfaces that application code depends on; adapters implement them.
+
+Named for the role, not the mechanism (``EmailService``, not ``SendGridClient``),
+so an ERP can swap vendors with a config change and no code change.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
+
+from connectorctl.domain.messages import EmailMessage, SendResult, SmsMessage
+from connectorctl.domain.values import Credentials, IntegrationLog
+
+
+@runtime_checkable
+class EmailService(Protocol):
+    def send(self, message: EmailMessage) -> SendResult: ...
+
+    def send_bulk(self, messages: Sequence[EmailMessage]) -> list[SendResult]: ...
+
+    def validate_address(self, email: str) -> bool: ...
+
+    def statistics(self, start: datetime, end: datetime) -> Mapping[str, Any]: ...
+
+
+@runtime_checkable
+class SmsService(Protocol):
+    def send(self, message: SmsMessage) -> SendResult: ...
+
+    def send_bulk(self, messages: Sequence[SmsMessage]) -> list[SendResult]: ...
+
+    def validate_phone_number(self, phone_number: str) -> Mapping[str, Any]: ...
+
+    def check_balance(self) -> Mapping[str, Any]: ...
+
+
+@runtime_checkable
+class PaymentGateway(Protocol):
+    def create_payment(self, amount: int, currency: str, *, idempotency_key: str, metadata: Mapping[str, str] | None = None) -> Mapping[str, Any]: ...
+
+    def confirm_payment(self, payment_id: str, *, idempotency_key: str) -> Mapping[str, Any]: ...
+
+    def refund(self, payment_id: str, amount: int | None = None, *, idempotency_key: str) -> Mapping[str, Any]: ...
+
+
+@runtime_checkable
+class CloudStorage(Protocol):
+    def upload(self, path: str, content: bytes, *, content_type: str | None = None) -> str: ...
+
+    def download(self, path: str) -> bytes: ...
+
+    def delete(self, path: str) -> None: ...
+
+    def exists(self, path: str) -> bool: ...
+
+    def temporary_url(self, path: str, expires_in_seconds: int) -> str: ...
+
+
+@runtime_checkable
+class ShippingProvider(Protocol):
+    def get_rates(self, shipment: Mapping[str, Any]) -> list[Mapping[str, Any]]: ...
+
+    def create_shipment(self, shipment: Mapping[str, Any], rate_id: str) -> Mapping[str, Any]: ...
+
+    def track(self, tracking_code: str) -> Mapping[str, Any]: ...
+
+
+@runtime_checkable
+class CredentialProvider(Protocol):
+    def get(self, service_name: str, tenant_id: str | None = None) -> Credentials: ...
+
+    def has(self, service_name: str, tenant_id: str | None = None) -> bool: ...
+
+    def refresh(self, service_name: str, tenant_id: str | None = None) -> Credentials: ...
+
+
+@runtime_checkable
+class IntegrationLogger(Protocol):
+    def log(self, entry: IntegrationLog) -> None: ...
+
+    def get_logs(self, filters: Mapping[str, Any] | None = None, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]: ...
+
+    def get_metrics(self, service_name: str, start: datetime, end: datetime) -> Mapping[str, Any]: ...
+
+    def purge_old_logs(self, retention_days: int) -> int: ...
+
+
+@runtime_checkable
+class WebhookVerifier(Protocol):
+    def verify(self, payload: bytes, headers: Mapping[str, str], secrets: Sequence[str], *, url: str | None = None) -> Any: ...

@@ -1,0 +1,198 @@
+"""The front door: a :class:`Connector` wires settings, state and adapters, and
+hands out channel gateways that validate input and walk the vendor chain.
+
+Application code depends on :class:`~connectorctl.domain.roles.EmailService` /
+``SmsService``; the vendor (or failover chain) comes from config.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import threading
+from dataclasses import replace
+from datetime import datetime
+from functools import cached_property
+from typing import Any, Mapping, Sequence
+
+from connectorctl.adapters.base import Adapter, EmailAdapter, SmsAdapter
+from connectorctl.adapters.catalog import VENDORS
+from connectorctl.config import Settings, load_settings
+from connectorctl.domain.messages import EmailMessage, SendResult, SmsMessage
+from connectorctl.domain.roles import CredentialProvider
+from connectorctl.errors import CircuitOpenError, ConfigurationError, ConnectorError, UnsupportedFeatureError
+from connectorctl.resilience.clock import Clock, SystemClock
+from connectorctl.resilience.pipeline import Hook, Pipeline, new_id
+from connectorctl.store.db import StateDB
+from connectorctl.validation import normalize_email, normalize_phone
+
+
+class Connector:
+    """One installation: settings + state file + pipeline + adapters (created lazily)."""
+
+    def __init__(self, settings: Settings | None = None, *, config_path: str | os.PathLike[str] | None = None,
+                 clock: Clock | None = None, hooks: Sequence[Hook] | None = None,
+                 transports: Mapping[str, Any] | None = None, credentials: CredentialProvider | None = None) -> None:
+        self.settings = settings or load_settings(config_path)
+        self.clock: Clock = clock or SystemClock()
+        self._extra_hooks = list(hooks or ())
+        self._transports = dict(transports or {})
+        if credentials is not None:
+            self.credentials = credentials
+        self._adapters: dict[tuple[str, str], Adapter] = {}
+        self._lock = threading.Lock()
+
+    @cached_property
+    def db(self) -> StateDB:
+        return StateDB(self.settings.database)
+
+    @cached_property
+    def credentials(self) -> CredentialProvider:
+        """Store-backed provider (keyring master key, encrypted SQLite rows, env: references)."""
+        from connectorctl.credentials.provider import StoreCredentialProvider
+
+        return StoreCredentialProvider(self)
+
+    @cached_property
+    def pipeline(self) -> Pipeline:
+        from connectorctl.store.logs import IntegrationLogWriter
+
+        return Pipeline(self.settings, self.db, self.clock, [IntegrationLogWriter(self.db), *self._extra_hooks])
+
+    def adapter(self, slug: str, channel: str) -> Adapter:
+        key = (slug, channel)
+        with self._lock:
+            if key not in self._adapters:
+                entry = VENDORS.get(slug)
+                if entry is None or channel not in entry.channels:
+                    raise ConfigurationError(f"unknown {channel} vendor {slug!r} (known: {', '.join(sorted(s for s, e in VENDORS.items() if channel in e.channels))})")
+                module, cls = entry.adapter_path(channel)
+                self._adapters[key] = getattr(importlib.import_module(module), cls)(slug, self)
+            return self._adapters[key]
+
+    def email(self, vendor: str | Sequence[str] | None = None, *, tenant_id: str | None = None) -> "EmailGateway":
+        return EmailGateway(self, _chain(vendor, self.settings.email_vendor), tenant_id)
+
+    def sms(self, vendor: str | Sequence[str] | None = None, *, tenant_id: str | None = None) -> "SmsGateway":
+        return SmsGateway(self, _chain(vendor, self.settings.sms_vendor), tenant_id)
+
+    def http_transport(self, slug: str) -> Any:
+        """The httpx transport for a vendor: None (the real network stack) unless a test injected one."""
+        return self._transports.get(slug)
+
+    def log_metrics(self, service: str, start: datetime, end: datetime) -> Mapping[str, Any]:
+        from connectorctl.store.queries import metrics
+
+        return metrics(self.db, service, start, end)
+
+    def close(self) -> None:
+        for adapter in self._adapters.values():
+            closer = getattr(adapter, "close", None)
+            if closer:
+                closer()
+        if "db" in self.__dict__:
+            self.db.close()
+
+    def __enter__(self) -> "Connector":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _chain(vendor: str | Sequence[str] | None, default: tuple[str, ...]) -> tuple[str, ...]:
+    if vendor is None:
+        return default
+    return (vendor,) if isinstance(vendor, str) else tuple(vendor)
+
+
+class _Gateway:
+    channel = ""
+
+    def __init__(self, connector: Connector, chain: tuple[str, ...], tenant_id: str | None) -> None:
+        self.connector = connector
+        self.chain = chain
+        self.tenant_id = tenant_id
+        for slug in chain:
+            connector.adapter(slug, self.channel)  # fail fast on an unknown vendor
+
+    def _walk(self, message: EmailMessage | SmsMessage) -> SendResult:
+        """Try each vendor in order; fail over only on an open circuit or a transient failure."""
+        correlation_id = new_id()
+        last: ConnectorError | None = None
+        skipped: list[str] = []
+        for slug in self.chain:
+            adapter = self.connector.adapter(slug, self.channel)
+            missing = adapter.unsupported(message)
+            if missing:
+                skipped.append(f"{slug} lacks {', '.join(sorted(missing))}")
+                continue
+            try:
+                return adapter.send(message, tenant_id=self.tenant_id, correlation_id=correlation_id)  # type: ignore[arg-type]
+            except CircuitOpenError as exc:
+                last = exc
+            except ConnectorError as exc:
+                if not exc.transient:
+                    raise
+                last = exc
+        if last is not None:
+            raise last
+        raise UnsupportedFeatureError("no configured vendor can send this message: " + "; ".join(skipped))
+
+
+class EmailGateway(_Gateway):
+    """Implements :class:`~connectorctl.domain.roles.EmailService` over the configured chain."""
+
+    channel = "email"
+
+    def send(self, message: EmailMessage) -> SendResult:
+        return self._walk(validated_email(message))
+
+    def send_bulk(self, messages: Sequence[EmailMessage]) -> list[SendResult | ConnectorError]:
+        adapter: EmailAdapter = self.connector.adapter(self.chain[0], "email")  # type: ignore[assignment]
+        return adapter.send_bulk([validated_email(m) for m in messages], tenant_id=self.tenant_id)
+
+    def validate_address(self, address: str) -> bool:
+        from connectorctl.validation import is_valid_email
+
+        return is_valid_email(address)
+
+    def statistics(self, start: datetime, end: datetime) -> Mapping[str, Any]:
+        adapter: EmailAdapter = self.connector.adapter(self.chain[0], "email")  # type: ignore[assignment]
+        return adapter.statistics(start, end)
+
+
+class SmsGateway(_Gateway):
+    """Implements :class:`~connectorctl.domain.roles.SmsService` over the configured chain."""
+
+    channel = "sms"
+
+    def send(self, message: SmsMessage) -> SendResult:
+        return self._walk(replace(message, to=normalize_phone(message.to)))
+
+    def send_bulk(self, messages: Sequence[SmsMessage]) -> list[SendResult | ConnectorError]:
+        adapter: SmsAdapter = self.connector.adapter(self.chain[0], "sms")  # type: ignore[assignment]
+        return adapter.send_bulk([replace(m, to=normalize_phone(m.to)) for m in messages], tenant_id=self.tenant_id)
+
+    def validate_phone_number(self, phone_number: str) -> Mapping[str, Any]:
+        adapter: SmsAdapter = self.connector.adapter(self.chain[0], "sms")  # type: ignore[assignment]
+        return adapter.validate_phone_number(phone_number)
+
+    def check_balance(self) -> Mapping[str, Any]:
+        adapter: SmsAdapter = self.connector.adapter(self.chain[0], "sms")  # type: ignore[assignment]
+        return adapter.check_balance()
+
+
+def validated_email(message: EmailMessage) -> EmailMessage:
+    if not message.to:
+        from connectorctl.errors import InvalidInputError
+
+        raise InvalidInputError("an email needs at least one recipient")
+    return replace(
+        message,
+        to=tuple(normalize_email(a) for a in message.to),
+        cc=tuple(normalize_email(a) for a in message.cc),
+        bcc=tuple(normalize_email(a) for a in message.bcc),
+        reply_to=normalize_email(message.reply_to) if message.reply_to else None,
+        from_email=normalize_email(message.from_email) if message.from_email else None,
+    )

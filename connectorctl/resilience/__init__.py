@@ -1,0 +1,1 @@
+"""The resilience pipeline, written once: rate limit -> circuit -> retry -> call -> log."""

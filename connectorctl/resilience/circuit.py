@@ -1,0 +1,226 @@
+"""Circuit breaker whose state lives in SQLite, so every process obeys it.
+
+Reads are one indexed SELECT per call; writes happen only on counted failures,
+on recovery and on transitions.  After the open timeout exactly one process
+wins a probe lease (a conditional UPDATE), everyone else keeps failing fast;
+the lease expires so a crashed prober cannot wedge the circuit half-open.
+Operator states (forced open, disabled) win over automatic ones.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from connectorctl.config import CircuitBreakerSettings
+from connectorctl.domain.values import CircuitBreakerState, CircuitState
+from connectorctl.errors import CircuitOpenError, InvalidInputError
+from connectorctl.resilience.clock import Clock
+from connectorctl.store.db import StateDB
+
+_COLUMNS = "service_name, state, consecutive_failures, opened_at, open_until, probe_lease_until, forced_until, reason, updated_by, updated_at"
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """Permission for one attempt; says how its outcome must be recorded."""
+
+    service: str
+    probe: bool = False
+    bypass: bool = False
+    had_failures: bool = False
+
+
+def current_actor() -> str:
+    try:
+        user = getpass.getuser()
+    except Exception:  # noqa: BLE001 - no passwd entry in some containers
+        user = str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+    return f"{user}@pid{os.getpid()}"
+
+
+class CircuitBreaker:
+    def __init__(self, db: StateDB, settings: CircuitBreakerSettings, clock: Clock) -> None:
+        self.db = db
+        self.settings = settings
+        self.clock = clock
+
+    # -- the hot path -------------------------------------------------------------
+    def before_call(self, service: str) -> Ticket:
+        row = self.db.run(lambda c: c.execute(
+            "SELECT state, consecutive_failures, open_until, probe_lease_until, forced_until, reason FROM circuit_state WHERE service_name=?",
+            (service,),
+        ).fetchone())
+        if row is None:
+            return Ticket(service)
+        state, failures, open_until, lease_until, forced_until, reason = row
+        now = self.clock.time()
+        if state == CircuitState.CLOSED:
+            return Ticket(service, had_failures=failures > 0 or self.settings.failure_rate_threshold is not None)
+        if state == CircuitState.DISABLED:
+            return Ticket(service, bypass=True)
+        if state == CircuitState.FORCED_OPEN:
+            if forced_until is not None and forced_until <= now:
+                self._transition(service, CircuitState.CLOSED, "expire", "auto", "forced-open period ended")
+                return Ticket(service)
+            wait = None if forced_until is None else forced_until - now
+            raise CircuitOpenError(f"circuit for {service} is forced open" + (f": {reason}" if reason else ""), service=service, retry_after_seconds=wait)
+        # open or half-open: the timeout must have passed and the probe lease must be free
+        if open_until is not None and now < open_until:
+            raise CircuitOpenError(f"circuit for {service} is open", service=service, retry_after_seconds=open_until - now)
+        lease = now + self.settings.probe_lease_seconds
+        won = self.db.run(lambda c: c.execute(
+            "UPDATE circuit_state SET state='half_open', probe_lease_until=?, updated_at=? "
+            "WHERE service_name=? AND state IN ('open','half_open') AND (open_until IS NULL OR open_until<=?) "
+            "AND (probe_lease_until IS NULL OR probe_lease_until<=?)",
+            (lease, now, service, now, now),
+        ).rowcount)
+        if won:
+            return Ticket(service, probe=True, had_failures=True)
+        raise CircuitOpenError(f"circuit for {service} is half-open and its probe is in flight", service=service, retry_after_seconds=self.settings.probe_lease_seconds)
+
+    def record_success(self, ticket: Ticket) -> None:
+        if ticket.bypass or not ticket.had_failures:
+            return
+        now = self.clock.time()
+        if ticket.probe:
+            if self.db.run(lambda c: c.execute(
+                "UPDATE circuit_state SET state='closed', consecutive_failures=0, probe_lease_until=NULL, open_until=NULL, "
+                "window_start=NULL, window_calls=0, window_failures=0, updated_at=? WHERE service_name=? AND state='half_open'",
+                (now, ticket.service),
+            ).rowcount):
+                self._event(ticket.service, "close", CircuitState.HALF_OPEN, CircuitState.CLOSED, "auto", "probe succeeded")
+            return
+        if self.settings.failure_rate_threshold is None:
+            self.db.run(lambda c: c.execute(
+                "UPDATE circuit_state SET consecutive_failures=0, updated_at=? WHERE service_name=? AND consecutive_failures>0",
+                (now, ticket.service),
+            ))
+        else:
+            self._count_in_window(ticket.service, failed=False, now=now)
+
+    def record_failure(self, ticket: Ticket) -> None:
+        if ticket.bypass:
+            return
+        now = self.clock.time()
+        if ticket.probe:
+            if self.db.run(lambda c: c.execute(
+                "UPDATE circuit_state SET state='open', opened_at=?, open_until=?, probe_lease_until=NULL, updated_at=? "
+                "WHERE service_name=? AND state='half_open'",
+                (now, now + self.settings.timeout_seconds, now, ticket.service),
+            ).rowcount):
+                self._event(ticket.service, "reopen", CircuitState.HALF_OPEN, CircuitState.OPEN, "auto", "probe failed")
+            return
+        with self.db.write() as c:
+            failures, state = c.execute(
+                "INSERT INTO circuit_state (service_name, state, consecutive_failures, updated_at) VALUES (?, 'closed', 1, ?) "
+                "ON CONFLICT(service_name) DO UPDATE SET consecutive_failures=consecutive_failures+1, updated_at=excluded.updated_at "
+                "RETURNING consecutive_failures, state",
+                (ticket.service, now),
+            ).fetchone()
+            trip = state == CircuitState.CLOSED and failures >= self.settings.failure_threshold
+            why = f"{failures} consecutive failures"
+            if not trip and self.settings.failure_rate_threshold is not None:
+                trip, why = self._count_in_window(ticket.service, failed=True, now=now, conn=c)
+            if trip:
+                c.execute(
+                    "UPDATE circuit_state SET state='open', opened_at=?, open_until=?, probe_lease_until=NULL, reason=NULL WHERE service_name=? AND state='closed'",
+                    (now, now + self.settings.timeout_seconds, ticket.service),
+                )
+                self._event(ticket.service, "open", CircuitState.CLOSED, CircuitState.OPEN, "auto", why, conn=c)
+
+    def _count_in_window(self, service: str, *, failed: bool, now: float, conn: Any = None) -> tuple[bool, str]:
+        s = self.settings
+        sql = (
+            "INSERT INTO circuit_state (service_name, state, window_start, window_calls, window_failures, updated_at) VALUES (?, 'closed', ?, 1, ?, ?) "
+            "ON CONFLICT(service_name) DO UPDATE SET "
+            "window_calls = CASE WHEN window_start IS NULL OR window_start <= ? THEN 1 ELSE window_calls + 1 END, "
+            "window_failures = CASE WHEN window_start IS NULL OR window_start <= ? THEN excluded.window_failures ELSE window_failures + excluded.window_failures END, "
+            "window_start = CASE WHEN window_start IS NULL OR window_start <= ? THEN excluded.window_start ELSE window_start END, "
+            "consecutive_failures = CASE WHEN excluded.window_failures = 0 THEN 0 ELSE consecutive_failures END "
+            "RETURNING window_calls, window_failures"
+        )
+        expired = now - s.window_seconds
+        params = (service, now, int(failed), now, expired, expired, expired)
+        calls, failures = (conn.execute(sql, params) if conn else self.db.run(lambda c: c.execute(sql, params))).fetchone()
+        if failed and calls >= s.minimum_calls and failures / calls >= (s.failure_rate_threshold or 1.0):
+            return True, f"failure rate {failures}/{calls} over {s.window_seconds:g} s"
+        return False, ""
+
+    # -- operator actions and inspection ------------------------------------------
+    def state(self, service: str) -> CircuitBreakerState:
+        row = self.db.run(lambda c: c.execute(f"SELECT {_COLUMNS} FROM circuit_state WHERE service_name=?", (service,)).fetchone())
+        if row is None:
+            return CircuitBreakerState(service)
+        return _to_state(row)
+
+    def all_states(self) -> list[CircuitBreakerState]:
+        rows = self.db.run(lambda c: c.execute(f"SELECT {_COLUMNS} FROM circuit_state ORDER BY service_name").fetchall())
+        return [_to_state(r) for r in rows]
+
+    def events(self, service: str, limit: int = 20) -> list[dict[str, Any]]:
+        rows = self.db.run(lambda c: c.execute(
+            "SELECT action, previous_state, new_state, actor, reason, created_at FROM circuit_events WHERE service_name=? ORDER BY id DESC LIMIT ?",
+            (service, limit),
+        ).fetchall())
+        keys = ("action", "previous_state", "new_state", "actor", "reason", "created_at")
+        return [dict(zip(keys, r)) for r in rows]
+
+    def trip(self, service: str, *, reason: str | None = None, for_seconds: float | None = None, actor: str | None = None) -> CircuitBreakerState:
+        until = None if for_seconds is None else self.clock.time() + for_seconds
+        return self._transition(service, CircuitState.FORCED_OPEN, "trip", actor or current_actor(), reason, forced_until=until)
+
+    def reset(self, service: str, *, reason: str | None = None, actor: str | None = None) -> CircuitBreakerState:
+        return self._transition(service, CircuitState.CLOSED, "reset", actor or current_actor(), reason)
+
+    def disable(self, service: str, *, reason: str | None = None, actor: str | None = None) -> CircuitBreakerState:
+        return self._transition(service, CircuitState.DISABLED, "disable", actor or current_actor(), reason)
+
+    def enable(self, service: str, *, reason: str | None = None, actor: str | None = None) -> CircuitBreakerState:
+        current = self.state(service)
+        if current.state != CircuitState.DISABLED:
+            raise InvalidInputError(f"circuit for {service} is {current.state.value}, not disabled")
+        return self._transition(service, CircuitState.CLOSED, "enable", actor or current_actor(), reason)
+
+    def _transition(self, service: str, new: CircuitState, action: str, actor: str, reason: str | None, *, forced_until: float | None = None) -> CircuitBreakerState:
+        now = self.clock.time()
+        with self.db.write() as c:
+            row = c.execute("SELECT state FROM circuit_state WHERE service_name=?", (service,)).fetchone()
+            previous = CircuitState(row[0]) if row else CircuitState.CLOSED
+            if action == "expire" and previous != CircuitState.FORCED_OPEN:
+                return self.state(service)
+            c.execute(
+                "INSERT INTO circuit_state (service_name, state, consecutive_failures, opened_at, open_until, probe_lease_until, forced_until, reason, updated_by, updated_at, window_start, window_calls, window_failures) "
+                "VALUES (?, ?, 0, ?, NULL, NULL, ?, ?, ?, ?, NULL, 0, 0) "
+                "ON CONFLICT(service_name) DO UPDATE SET state=excluded.state, consecutive_failures=0, opened_at=excluded.opened_at, open_until=NULL, "
+                "probe_lease_until=NULL, forced_until=excluded.forced_until, reason=excluded.reason, updated_by=excluded.updated_by, updated_at=excluded.updated_at, "
+                "window_start=NULL, window_calls=0, window_failures=0",
+                (service, new.value, now if new == CircuitState.FORCED_OPEN else None, forced_until, reason, actor, now),
+            )
+            self._event(service, action, previous, new, actor, reason, conn=c)
+        return self.state(service)
+
+    def _event(self, service: str, action: str, previous: CircuitState, new: CircuitState, actor: str, reason: str | None, conn: Any = None) -> None:
+        sql = "INSERT INTO circuit_events (service_name, action, previous_state, new_state, actor, reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        params = (service, action, previous.value, new.value, actor, reason, self.clock.time())
+        if conn is not None:
+            conn.execute(sql, params)
+        else:
+            self.db.run(lambda c: c.execute(sql, params))
+
+
+def _to_state(row: tuple[Any, ...]) -> CircuitBreakerState:
+    service, state, failures, opened_at, open_until, lease, forced_until, reason, updated_by, updated_at = row
+    return CircuitBreakerState(
+        service_name=service,
+        state=CircuitState(state),
+        consecutive_failures=failures or 0,
+        opened_at=opened_at,
+        open_until=forced_until if state == CircuitState.FORCED_OPEN else open_until,
+        probe_lease_until=lease,
+        reason=reason,
+        updated_by=updated_by,
+        updated_at=updated_at,
+    )

@@ -1,0 +1,219 @@
+"""The one place where every vendor call gets its resilience and its audit row.
+
+Per attempt, in order: rate limiter -> circuit breaker -> the vendor call ->
+one :class:`AttemptRecord` to every hook (the SQLite integration log is the
+default hook).  Retries (tenacity) wrap the attempts, so a retry takes a quota
+token again and obeys a circuit that opened meanwhile.  Adapters never repeat
+any of this: they hand the pipeline a :class:`Call` and a function.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence, TypeVar
+
+from connectorctl.config import Settings
+from connectorctl.domain.values import IntegrationStatus, RateLimitWindow
+from connectorctl.errors import (
+    CircuitOpenError,
+    ConnectorError,
+    ConnectorctlError,
+    RateLimitedError,
+    StateStoreError,
+    VendorTimeoutError,
+)
+from connectorctl.redaction import Redactor
+from connectorctl.resilience.circuit import CircuitBreaker
+from connectorctl.resilience.clock import Clock
+from connectorctl.resilience.ratelimit import SqliteRateLimiter
+from connectorctl.resilience.retry import RetryRunner
+from connectorctl.store.db import StateDB
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Call:
+    """What one logical vendor call is, for limits, breaker, retry and the log."""
+
+    service: str
+    operation: str
+    endpoint: str = ""
+    method: str = "POST"
+    request_data: Any = field(default=None, repr=False)
+    idempotent: bool = False
+    idempotency_key: str | None = None
+    tenant_id: str | None = None
+    correlation_id: str | None = None
+    secrets: tuple[str, ...] = field(default=(), repr=False)
+    direction: str = "outbound"
+
+
+@dataclass(frozen=True)
+class VendorResponse:
+    value: Any
+    http_status: int | None = None
+    response_data: Any = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    """One frozen record per attempt; hooks must not keep references to secrets (there are none)."""
+
+    service: str
+    operation: str
+    endpoint: str
+    method: str
+    tenant_id: str | None
+    correlation_id: str
+    attempt: int
+    status: IntegrationStatus
+    http_status: int | None
+    duration_ms: int
+    request_json: str | None
+    response_json: str | None
+    error_code: str | None
+    error_message: str | None
+    started_at: float
+    direction: str = "outbound"
+
+
+Hook = Callable[[AttemptRecord], None]
+
+
+def status_for(exc: BaseException) -> IntegrationStatus:
+    if isinstance(exc, CircuitOpenError):
+        return IntegrationStatus.CIRCUIT_OPEN
+    if isinstance(exc, RateLimitedError):
+        return IntegrationStatus.RATE_LIMITED
+    if isinstance(exc, VendorTimeoutError):
+        return IntegrationStatus.TIMEOUT
+    return IntegrationStatus.FAILED
+
+
+def new_id() -> str:
+    from ulid import ULID
+
+    return str(ULID())
+
+
+class Pipeline:
+    def __init__(self, settings: Settings, db: StateDB, clock: Clock, hooks: Sequence[Hook] = ()) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.breaker = CircuitBreaker(db, settings.circuit_breaker, clock)
+        self.limiter = SqliteRateLimiter(db, clock)
+        self.retry = RetryRunner(settings.retry_policy, clock)
+        self.redactor = Redactor(settings.logging.redact_fields)
+        self.hooks = list(hooks)
+        self._windows: dict[str, tuple[tuple[RateLimitWindow, ...], float]] = {}
+
+    def quota(self, service: str) -> tuple[tuple[RateLimitWindow, ...], float]:
+        if service not in self._windows:
+            vendor = self.settings.vendor(service)
+            windows = tuple(RateLimitWindow(w.limit, w.per_seconds) for w in vendor.rate_limits)
+            self._windows[service] = (windows, vendor.rate_limit_max_wait_seconds)
+        return self._windows[service]
+
+    def execute(self, call: Call, fn: Callable[[], VendorResponse]) -> VendorResponse:
+        correlation_id = call.correlation_id or new_id()
+        redactor = self.redactor.with_secrets(call.secrets)
+        request_json = self._dump(redactor, call.request_data)
+        windows, max_wait = self.quota(call.service)
+        attempt = 0
+
+        def one_attempt() -> VendorResponse:
+            nonlocal attempt
+            attempt += 1
+            started = self.clock.time()
+            try:
+                if windows:
+                    self.limiter.acquire(call.service, windows, max_wait)
+                ticket = self.breaker.before_call(call.service)
+            except ConnectorError as exc:
+                self._emit(call, correlation_id, attempt, started, 0, request_json, redactor, exc=exc)
+                raise
+            t0 = time.perf_counter()
+            try:
+                response = fn()
+            except ConnectorError as exc:
+                duration = time.perf_counter() - t0
+                if exc.counts_against_circuit:
+                    self.breaker.record_failure(ticket)
+                else:
+                    self.breaker.record_success(ticket)  # the vendor answered: it is up
+                self._emit(call, correlation_id, attempt, started, duration, request_json, redactor, exc=exc)
+                raise
+            except Exception as exc:
+                duration = time.perf_counter() - t0
+                self._emit(call, correlation_id, attempt, started, duration, request_json, redactor, exc=exc)
+                raise
+            duration = time.perf_counter() - t0
+            self.breaker.record_success(ticket)
+            self._emit(call, correlation_id, attempt, started, duration, request_json, redactor, response=response)
+            return response
+
+        try:
+            return self.retry.run(one_attempt, idempotent=call.idempotent or call.idempotency_key is not None)
+        except ConnectorctlError as exc:
+            exc.correlation_id = correlation_id  # type: ignore[attr-defined]
+            exc.attempts = attempt  # type: ignore[attr-defined]
+            raise
+
+    def _dump(self, redactor: Redactor, data: Any) -> str | None:
+        if data is None or not self.settings.logging.store_bodies:
+            return None
+        if isinstance(data, (bytes, str)):
+            data = {"body": data}
+        return json.dumps(redactor.data(data), separators=(",", ":"), default=str)
+
+    def _emit(
+        self,
+        call: Call,
+        correlation_id: str,
+        attempt: int,
+        started: float,
+        duration: float,
+        request_json: str | None,
+        redactor: Redactor,
+        *,
+        exc: BaseException | None = None,
+        response: VendorResponse | None = None,
+    ) -> None:
+        if exc is None:
+            status, code, message = IntegrationStatus.SUCCESS, None, None
+            http_status = response.http_status if response else None
+            response_data = response.response_data if response else None
+        else:
+            status = status_for(exc)
+            code = exc.code if isinstance(exc, ConnectorctlError) else "internal_error"
+            message = redactor.text(str(exc) if isinstance(exc, ConnectorctlError) else f"{type(exc).__name__}: {exc}")
+            http_status = getattr(exc, "http_status", None)
+            response_data = getattr(exc, "response_data", None)
+        record = AttemptRecord(
+            service=call.service,
+            operation=call.operation,
+            endpoint=call.endpoint,
+            method=call.method,
+            tenant_id=call.tenant_id,
+            correlation_id=correlation_id,
+            attempt=attempt,
+            status=status,
+            http_status=http_status,
+            duration_ms=int(round(duration * 1000)),
+            request_json=request_json,
+            response_json=self._dump(redactor, response_data),
+            error_code=code,
+            error_message=message,
+            started_at=started,
+            direction=call.direction,
+        )
+        for hook in self.hooks:
+            try:
+                hook(record)
+            except StateStoreError as err:
+                # The vendor call already happened; failing it now would invite a double send.
+                print(f"connectorctl: warning: integration log not written: {err}", file=sys.stderr)

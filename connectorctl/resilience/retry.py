@@ -1,0 +1,111 @@
+"""Retry policy on top of tenacity: what is retried, how long we wait, when we stop.
+
+Only transient failures are retried (connect errors, timeouts, 429, 502/503/504).
+A non-idempotent call (an SMS, a payment) is retried only with an idempotency
+key or when the failure proves the vendor never processed it.  ``Retry-After``
+is a floor for the wait, and a wait that would overrun the total time budget
+ends the retries instead of sleeping past it.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any, Callable, TypeVar
+
+import tenacity
+
+from connectorctl.config import RetrySettings
+from connectorctl.errors import ConnectorError, LocalRateLimitedError, VendorUnavailableError
+from connectorctl.resilience.clock import Clock
+
+T = TypeVar("T")
+RETRYABLE_STATUS = frozenset({502, 503, 504})
+
+
+def is_retryable(exc: BaseException, *, idempotent: bool) -> bool:
+    if not isinstance(exc, ConnectorError) or not exc.transient:
+        return False
+    if isinstance(exc, LocalRateLimitedError):
+        return False  # the limiter already waited as long as it was allowed to
+    if isinstance(exc, VendorUnavailableError) and exc.http_status not in RETRYABLE_STATUS:
+        return False
+    return idempotent or exc.vendor_processed is False
+
+
+class RetryRunner:
+    """Builds one tenacity ``Retrying`` per call shape and runs attempts through it."""
+
+    def __init__(self, policy: RetrySettings, clock: Clock, rng: random.Random | None = None) -> None:
+        self.policy = policy
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self._runners = {flag: self._build(flag) for flag in (True, False)}
+
+    def backoff_seconds(self, retry_number: int) -> float:
+        p = self.policy
+        delay = min(p.initial_delay_ms * p.multiplier ** (retry_number - 1), p.max_delay_ms) / 1000
+        if p.jitter:
+            delay = self.rng.uniform(delay / 2, delay)  # "equal jitter": never below half the backoff
+        return delay
+
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        delay = self.backoff_seconds(state.attempt_number)
+        exc = state.outcome.exception() if state.outcome else None
+        retry_after = getattr(exc, "retry_after_seconds", None)
+        if retry_after is not None:
+            delay = max(delay, float(retry_after))
+        return delay
+
+    def _stop(self, state: tenacity.RetryCallState) -> bool:
+        if state.attempt_number >= self.policy.max_attempts:
+            return True
+        call: _Call = state.fn  # type: ignore[assignment]
+        elapsed = self.clock.monotonic() - call.started
+        return elapsed + (state.upcoming_sleep or 0.0) > self.policy.total_budget_ms / 1000
+
+    def _build(self, idempotent: bool) -> tenacity.Retrying:
+        return tenacity.Retrying(
+            stop=self._stop,
+            wait=self._wait,
+            retry=tenacity.retry_if_exception(lambda e: is_retryable(e, idempotent=idempotent)),
+            sleep=self.clock.sleep,
+            reraise=True,
+        )
+
+    def run(self, fn: Callable[[], T], *, idempotent: bool) -> T:
+        return self._runners[idempotent](_Call(fn, self.clock.monotonic()))
+
+
+class _Call:
+    """The attempt function plus when the call began, on our injectable clock
+    (tenacity's own start time always reads the real monotonic clock)."""
+
+    __slots__ = ("fn", "started")
+
+    def __init__(self, fn: Callable[[], Any], started: float) -> None:
+        self.fn = fn
+        self.started = started
+
+    def __call__(self) -> Any:
+        return self.fn()
+
+
+def retry_after_from_header(value: str | None, now: float) -> float | None:
+    """Parse ``Retry-After`` (delta seconds or an HTTP date) into seconds from ``now``."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - now)
+

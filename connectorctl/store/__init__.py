@@ -1,0 +1,1 @@
+"""SQLite state: one file shared by every process of an installation."""

@@ -1,0 +1,123 @@
+"""Forward-only, numbered schema migrations, applied on open and recorded.
+
+Each migration is a function over a ``sqlite_utils.Database`` inside one
+``BEGIN IMMEDIATE`` transaction, so two processes opening a fresh file at
+once cannot both apply it.  Never edit a migration that has shipped: add one.
+Numbers are grouped by area so parallel work does not collide: 1-9 core,
+10-19 credentials, 20-29 webhooks, 30-39 operations.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+Migration = tuple[int, str, Callable[[Any], None]]
+MIGRATIONS: list[Migration] = []
+
+
+def migration(number: int, name: str) -> Callable[[Callable[[Any], None]], Callable[[Any], None]]:
+    def register(fn: Callable[[Any], None]) -> Callable[[Any], None]:
+        MIGRATIONS.append((number, name, fn))
+        return fn
+
+    return register
+
+
+@migration(1, "integration_logs")
+def _integration_logs(db: Any) -> None:
+    db["integration_logs"].create(
+        {
+            "seq": int, "id": str, "tenant_id": str, "service_name": str, "operation": str,
+            "endpoint": str, "method": str, "status": str, "http_status_code": int, "duration_ms": int,
+            "request_data": str, "response_data": str, "error_message": str, "error_code": str,
+            "attempt_number": int, "correlation_id": str, "direction": str, "created_at": str,
+        },
+        pk="seq",
+        not_null={"id", "service_name", "status", "duration_ms", "attempt_number", "created_at"},
+        defaults={"direction": "outbound", "operation": ""},
+    )
+    logs = db["integration_logs"]
+    logs.create_index(["id"], index_name="ux_logs_id", unique=True)
+    # Covers the reference index (service_name, created_at) and answers metrics without touching the table.
+    logs.create_index(["service_name", "created_at", "status", "duration_ms", "http_status_code", "attempt_number"], index_name="ix_logs_service_time_cover")
+    logs.create_index(["service_name", "status", "created_at"], index_name="ix_logs_service_status_time")
+    logs.create_index(["tenant_id", "service_name", "created_at"], index_name="ix_logs_tenant_service_time")
+    logs.create_index(["created_at"], index_name="ix_logs_time")
+    db.execute("CREATE INDEX ix_logs_correlation ON integration_logs(correlation_id) WHERE correlation_id IS NOT NULL")
+
+
+@migration(2, "circuit_state")
+def _circuit_state(db: Any) -> None:
+    db["circuit_state"].create(
+        {
+            "service_name": str, "state": str, "consecutive_failures": int, "opened_at": float,
+            "open_until": float, "probe_lease_until": float, "forced_until": float, "reason": str,
+            "updated_by": str, "updated_at": float, "window_start": float, "window_calls": int,
+            "window_failures": int,
+        },
+        pk="service_name",
+        not_null={"state"},
+        defaults={"state": "closed", "consecutive_failures": 0, "window_calls": 0, "window_failures": 0},
+    )
+    db["circuit_events"].create(
+        {"id": int, "service_name": str, "action": str, "previous_state": str, "new_state": str, "actor": str, "reason": str, "created_at": float},
+        pk="id",
+    )
+    db["circuit_events"].create_index(["service_name", "created_at"], index_name="ix_circuit_events_service")
+
+
+@migration(3, "rate_limit_buckets")
+def _rate_limit_buckets(db: Any) -> None:
+    db["rate_limit_buckets"].create(
+        {"service_name": str, "window_seconds": float, "window_start": float, "count": int},
+        pk=("service_name", "window_seconds"),
+    )
+
+
+def _load_area_migrations() -> None:
+    """Import modules that register their own migrations (credentials, webhooks, ...)."""
+    import importlib
+
+    for module in ("connectorctl.credentials.schema", "connectorctl.webhooks.schema"):
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+
+
+def apply_migrations(conn: sqlite3.Connection) -> None:
+    _load_area_migrations()
+    wanted = sorted(MIGRATIONS, key=lambda m: m[0])
+    applied = _applied(conn)
+    if applied is not None and all(m[0] in applied for m in wanted):
+        return
+    import sqlite_utils
+
+    db = sqlite_utils.Database(conn)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (number INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)")
+        applied = _applied(conn) or set()
+        for number, name, fn in wanted:
+            if number in applied:
+                continue
+            fn(db)
+            conn.execute(
+                "INSERT INTO schema_migrations (number, name, applied_at) VALUES (?, ?, ?)",
+                (number, name, datetime.now(timezone.utc).isoformat()),
+            )
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _applied(conn: sqlite3.Connection) -> set[int] | None:
+    try:
+        return {row[0] for row in conn.execute("SELECT number FROM schema_migrations")}
+    except sqlite3.OperationalError:
+        return None
