@@ -64,6 +64,21 @@ class VendorSettings:
     from_name: str | None = None
     from_number: str | None = None
     outbox: str | None = None
+    # vendor-specific settings (ignored by vendors that do not use them)
+    domain: str | None = None  # mailgun sending domain
+    region: str | None = None  # mailgun/sendgrid: "us" or "eu" picks the default base_url
+    api_version: str | None = None  # mailchimp transactional: "1.3" (SDK) or "1.4" (OpenAPI)
+    message_stream: str | None = None  # postmark
+    messaging_service_sid: str | None = None  # twilio
+    lookup_base_url: str | None = None  # twilio Lookup v2 host
+    host: str | None = None  # smtp
+    port: int | None = None  # smtp
+    security: str | None = None  # smtp: "plain", "starttls" or "tls"
+    sandbox: bool = False
+    # credentials: field name -> "env:VAR" reference (twelve-factor), used before the encrypted store
+    credentials: Mapping[str, str] = field(default_factory=dict)
+    auth_method: str | None = None
+    token_url: str | None = None  # oauth2 token endpoint
     # fake vendor: injected failures
     fail_kind: str | None = None
     fail_rate: float = 0.0
