@@ -7,6 +7,7 @@ mistake is reported as one line naming the file, the key and the line.
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import os
 import sys
@@ -215,7 +216,7 @@ class _Reader:
             if not isinstance(node, yaml.SequenceNode):
                 self.fail(key, node, "expected a list")
             return tuple(self.convert(item_hint, item, f"{key}[{i}]") for i, item in enumerate(node.value))
-        if origin in (Mapping, dict, typing.Mapping):
+        if origin in (collections.abc.Mapping, dict):
             value_hint = typing.get_args(hint)[1]
             return {name: self.convert(value_hint, value_node, _join(key, name)) for name, (_, value_node) in self.mapping(node, key).items()}
         value = self.scalar(node, key)
