@@ -99,6 +99,7 @@ class StatusSettings:
 class LoggingSettings:
     redact_fields: tuple[str, ...] = DEFAULT_REDACT_FIELDS
     store_bodies: bool = True
+    writer: str = "background"  # or "sync": commit each row before the call returns
 
 
 @dataclass(frozen=True)
@@ -379,6 +380,8 @@ def _check(settings: Settings) -> None:
         bad("retry_policy.max_attempts", "must be at least 1")
     if rp.multiplier < 1:
         bad("retry_policy.multiplier", "must be at least 1.0")
+    if settings.logging.writer not in ("background", "sync"):
+        bad("logging.writer", "must be 'background' or 'sync'")
     if settings.log_retention_days < 1:
         bad("log_retention_days", "must be at least 1")
     for slug, vendor in settings.vendors.items():

@@ -55,9 +55,16 @@ class Connector:
 
     @cached_property
     def pipeline(self) -> Pipeline:
-        from connectorctl.store.logs import IntegrationLogWriter
+        from connectorctl.store.logs import BackgroundLogWriter, IntegrationLogWriter
 
-        return Pipeline(self.settings, self.db, self.clock, [IntegrationLogWriter(self.db), *self._extra_hooks])
+        writer_cls = IntegrationLogWriter if self.settings.logging.writer == "sync" else BackgroundLogWriter
+        self.log_writer = writer_cls(self.db)
+        return Pipeline(self.settings, self.db, self.clock, [self.log_writer, *self._extra_hooks])
+
+    def flush(self) -> None:
+        """Commit every integration-log row written so far (the writer batches them)."""
+        if "pipeline" in self.__dict__:
+            self.log_writer.flush()
 
     def adapter(self, slug: str, channel: str) -> Adapter:
         key = (slug, channel)
@@ -83,9 +90,12 @@ class Connector:
     def log_metrics(self, service: str, start: datetime, end: datetime) -> Mapping[str, Any]:
         from connectorctl.store.queries import metrics
 
+        self.flush()
         return metrics(self.db, service, start, end)
 
     def close(self) -> None:
+        if "pipeline" in self.__dict__:
+            self.log_writer.close()
         for adapter in self._adapters.values():
             closer = getattr(adapter, "close", None)
             if closer:

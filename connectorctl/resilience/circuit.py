@@ -10,7 +10,10 @@ Operator states (forced open, disabled) win over automatic ones.
 from __future__ import annotations
 
 import getpass
+import mmap
 import os
+import struct
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +23,7 @@ from connectorctl.errors import CircuitOpenError, InvalidInputError
 from connectorctl.resilience.clock import Clock
 from connectorctl.store.db import StateDB
 
+_U64 = struct.Struct("<Q")
 _COLUMNS = "service_name, state, consecutive_failures, opened_at, open_until, probe_lease_until, forced_until, reason, updated_by, updated_at"
 
 
@@ -41,18 +45,88 @@ def current_actor() -> str:
     return f"{user}@pid{os.getpid()}"
 
 
+class _StateCache:
+    """Circuit rows cached in-process, revalidated on every call by reading a shared counter.
+
+    Every write to ``circuit_state`` (by any process) increments a 64-bit
+    counter in a small memory-mapped file next to the database, after it
+    commits and under an exclusive file lock.  A reader compares the counter
+    with the value it saw when it last loaded the rows: equal means nothing
+    changed.  Reading the counter is a memory access, so the per-call cost of
+    honouring other processes' circuit changes drops from a SQLite read
+    transaction (~20 µs) to well under a microsecond.  If the counter file
+    cannot be used, every call reads SQLite.
+    """
+
+    def __init__(self, db: StateDB) -> None:
+        self.db = db
+        self.path = f"{db.path}.circuit-epoch"
+        self._rows: dict[str, tuple[Any, ...]] = {}
+        self._seen: int | None = None
+        self._lock = threading.Lock()
+        self._map: mmap.mmap | None = None
+        self._fd: int | None = None
+        try:
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            if os.fstat(self._fd).st_size < 8:
+                os.pwrite(self._fd, b"\0" * 8, 0)
+            self._map = mmap.mmap(self._fd, 8)
+        except (OSError, ValueError):
+            self._map = None
+
+    def _counter(self) -> int | None:
+        return None if self._map is None else _U64.unpack_from(self._map, 0)[0]
+
+    def get(self, service: str) -> tuple[Any, ...] | None:
+        seen = self._counter()
+        with self._lock:
+            if seen is not None and seen == self._seen:
+                return self._rows.get(service)
+        rows = self.db.run(lambda c: c.execute(
+            "SELECT service_name, state, consecutive_failures, open_until, probe_lease_until, forced_until, reason FROM circuit_state"
+        ).fetchall())
+        with self._lock:
+            self._rows = {r[0]: r[1:] for r in rows}
+            self._seen = seen
+            return self._rows.get(service)
+
+    def bump(self) -> None:
+        """Tell every process that circuit rows changed (call after commit)."""
+        with self._lock:
+            self._seen = None
+        if self._map is None or self._fd is None:
+            return
+        try:
+            import fcntl
+        except ImportError:  # Windows: no lock; a lost increment only delays a reload to the next change
+            fcntl = None  # type: ignore[assignment]
+        if fcntl is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        try:
+            _U64.pack_into(self._map, 0, _U64.unpack_from(self._map, 0)[0] + 1)
+        finally:
+            if fcntl is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        if self._map is not None:
+            self._map.close()
+            self._map = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
 class CircuitBreaker:
     def __init__(self, db: StateDB, settings: CircuitBreakerSettings, clock: Clock) -> None:
         self.db = db
         self.settings = settings
         self.clock = clock
+        self.cache = _StateCache(db)
 
     # -- the hot path -------------------------------------------------------------
     def before_call(self, service: str) -> Ticket:
-        row = self.db.run(lambda c: c.execute(
-            "SELECT state, consecutive_failures, open_until, probe_lease_until, forced_until, reason FROM circuit_state WHERE service_name=?",
-            (service,),
-        ).fetchone())
+        row = self.cache.get(service)
         if row is None:
             return Ticket(service)
         state, failures, open_until, lease_until, forced_until, reason = row
@@ -78,6 +152,7 @@ class CircuitBreaker:
             (lease, now, service, now, now),
         ).rowcount)
         if won:
+            self.cache.bump()
             return Ticket(service, probe=True, had_failures=True)
         raise CircuitOpenError(f"circuit for {service} is half-open and its probe is in flight", service=service, retry_after_seconds=self.settings.probe_lease_seconds)
 
@@ -91,13 +166,15 @@ class CircuitBreaker:
                 "window_start=NULL, window_calls=0, window_failures=0, updated_at=? WHERE service_name=? AND state='half_open'",
                 (now, ticket.service),
             ).rowcount):
+                self.cache.bump()
                 self._event(ticket.service, "close", CircuitState.HALF_OPEN, CircuitState.CLOSED, "auto", "probe succeeded")
             return
         if self.settings.failure_rate_threshold is None:
-            self.db.run(lambda c: c.execute(
+            if self.db.run(lambda c: c.execute(
                 "UPDATE circuit_state SET consecutive_failures=0, updated_at=? WHERE service_name=? AND consecutive_failures>0",
                 (now, ticket.service),
-            ))
+            ).rowcount):
+                self.cache.bump()
         else:
             self._count_in_window(ticket.service, failed=False, now=now)
 
@@ -111,6 +188,7 @@ class CircuitBreaker:
                 "WHERE service_name=? AND state='half_open'",
                 (now, now + self.settings.timeout_seconds, now, ticket.service),
             ).rowcount):
+                self.cache.bump()
                 self._event(ticket.service, "reopen", CircuitState.HALF_OPEN, CircuitState.OPEN, "auto", "probe failed")
             return
         with self.db.write() as c:
@@ -130,6 +208,7 @@ class CircuitBreaker:
                     (now, now + self.settings.timeout_seconds, ticket.service),
                 )
                 self._event(ticket.service, "open", CircuitState.CLOSED, CircuitState.OPEN, "auto", why, conn=c)
+        self.cache.bump()
 
     def _count_in_window(self, service: str, *, failed: bool, now: float, conn: Any = None) -> tuple[bool, str]:
         s = self.settings
@@ -200,6 +279,7 @@ class CircuitBreaker:
                 (service, new.value, now if new == CircuitState.FORCED_OPEN else None, forced_until, reason, actor, now),
             )
             self._event(service, action, previous, new, actor, reason, conn=c)
+        self.cache.bump()
         return self.state(service)
 
     def _event(self, service: str, action: str, previous: CircuitState, new: CircuitState, actor: str, reason: str | None, conn: Any = None) -> None:

@@ -13,7 +13,9 @@ import json
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, Callable, NamedTuple, Sequence, TypeVar
+
+from ulid import ULID
 
 from connectorctl.config import Settings
 from connectorctl.domain.values import IntegrationStatus, RateLimitWindow
@@ -59,9 +61,40 @@ class VendorResponse:
     response_data: Any = field(default=None, repr=False)
 
 
-@dataclass(frozen=True)
-class AttemptRecord:
-    """One frozen record per attempt; hooks must not keep references to secrets (there are none)."""
+class Payload:
+    """Request/response data, redacted and serialised only when someone reads it.
+
+    The log writer does that in its own thread, off the caller's hot path.
+    """
+
+    __slots__ = ("_data", "_redactor", "_json", "_done")
+
+    def __init__(self, data: Any, redactor: Redactor) -> None:
+        self._data = data
+        self._redactor = redactor
+        self._json: str | None = None
+        self._done = data is None
+
+    def json(self) -> str | None:
+        if not self._done:
+            data = self._data
+            if isinstance(data, (bytes, str)):
+                data = {"body": data}
+            self._json = json.dumps(self._redactor.data(data), separators=(",", ":"), default=str)
+            self._data = None
+            self._done = True
+        return self._json
+
+
+NO_PAYLOAD = Payload(None, Redactor(()))
+
+
+class AttemptRecord(NamedTuple):
+    """One immutable record per attempt, handed to every hook.
+
+    ``request``/``response`` are :class:`Payload`s: call ``.json()`` for the
+    redacted JSON text.  Nothing in a record is an unredacted secret once read.
+    """
 
     service: str
     operation: str
@@ -73,8 +106,8 @@ class AttemptRecord:
     status: IntegrationStatus
     http_status: int | None
     duration_ms: int
-    request_json: str | None
-    response_json: str | None
+    request: Payload
+    response: Payload
     error_code: str | None
     error_message: str | None
     started_at: float
@@ -95,8 +128,6 @@ def status_for(exc: BaseException) -> IntegrationStatus:
 
 
 def new_id() -> str:
-    from ulid import ULID
-
     return str(ULID())
 
 
@@ -110,6 +141,7 @@ class Pipeline:
         self.redactor = Redactor(settings.logging.redact_fields)
         self.hooks = list(hooks)
         self._windows: dict[str, tuple[tuple[RateLimitWindow, ...], float]] = {}
+        self._store_bodies = settings.logging.store_bodies
 
     def quota(self, service: str) -> tuple[tuple[RateLimitWindow, ...], float]:
         if service not in self._windows:
@@ -121,7 +153,7 @@ class Pipeline:
     def execute(self, call: Call, fn: Callable[[], VendorResponse]) -> VendorResponse:
         correlation_id = call.correlation_id or new_id()
         redactor = self.redactor.with_secrets(call.secrets)
-        request_json = self._dump(redactor, call.request_data)
+        request = Payload(call.request_data, redactor) if self._store_bodies and call.request_data is not None else NO_PAYLOAD
         windows, max_wait = self.quota(call.service)
         attempt = 0
 
@@ -134,7 +166,7 @@ class Pipeline:
                     self.limiter.acquire(call.service, windows, max_wait)
                 ticket = self.breaker.before_call(call.service)
             except ConnectorError as exc:
-                self._emit(call, correlation_id, attempt, started, 0, request_json, redactor, exc=exc)
+                self._emit(call, correlation_id, attempt, started, 0, request, redactor, exc=exc)
                 raise
             t0 = time.perf_counter()
             try:
@@ -145,15 +177,15 @@ class Pipeline:
                     self.breaker.record_failure(ticket)
                 else:
                     self.breaker.record_success(ticket)  # the vendor answered: it is up
-                self._emit(call, correlation_id, attempt, started, duration, request_json, redactor, exc=exc)
+                self._emit(call, correlation_id, attempt, started, duration, request, redactor, exc=exc)
                 raise
             except Exception as exc:
                 duration = time.perf_counter() - t0
-                self._emit(call, correlation_id, attempt, started, duration, request_json, redactor, exc=exc)
+                self._emit(call, correlation_id, attempt, started, duration, request, redactor, exc=exc)
                 raise
             duration = time.perf_counter() - t0
             self.breaker.record_success(ticket)
-            self._emit(call, correlation_id, attempt, started, duration, request_json, redactor, response=response)
+            self._emit(call, correlation_id, attempt, started, duration, request, redactor, response=response)
             return response
 
         try:
@@ -163,13 +195,6 @@ class Pipeline:
             exc.attempts = attempt  # type: ignore[attr-defined]
             raise
 
-    def _dump(self, redactor: Redactor, data: Any) -> str | None:
-        if data is None or not self.settings.logging.store_bodies:
-            return None
-        if isinstance(data, (bytes, str)):
-            data = {"body": data}
-        return json.dumps(redactor.data(data), separators=(",", ":"), default=str)
-
     def _emit(
         self,
         call: Call,
@@ -177,7 +202,7 @@ class Pipeline:
         attempt: int,
         started: float,
         duration: float,
-        request_json: str | None,
+        request: Payload,
         redactor: Redactor,
         *,
         exc: BaseException | None = None,
@@ -185,8 +210,8 @@ class Pipeline:
     ) -> None:
         if exc is None:
             status, code, message = IntegrationStatus.SUCCESS, None, None
-            http_status = response.http_status if response else None
-            response_data = response.response_data if response else None
+            http_status = response.http_status if response is not None else None
+            response_data = response.response_data if response is not None else None
         else:
             status = status_for(exc)
             code = exc.code if isinstance(exc, ConnectorctlError) else "internal_error"
@@ -204,8 +229,8 @@ class Pipeline:
             status=status,
             http_status=http_status,
             duration_ms=int(round(duration * 1000)),
-            request_json=request_json,
-            response_json=self._dump(redactor, response_data),
+            request=request,
+            response=Payload(response_data, redactor) if self._store_bodies and response_data is not None else NO_PAYLOAD,
             error_code=code,
             error_message=message,
             started_at=started,

@@ -1,19 +1,24 @@
 """Per-service quotas shared by every process through SQLite.
 
 Each window ("10 per 1 s", "10000 per 86400 s") is a fixed, epoch-aligned
-counter row.  Admission is one conditional UPSERT ... RETURNING per window, and
-all windows of a service are taken in one ``BEGIN IMMEDIATE`` transaction, so
-the check and the increment are atomic across processes: a quota is never
-exceeded within any of its windows.  (Fixed windows may admit up to 2x the
-limit across a window boundary, the same semantics vendors use for daily
-quotas.)  Nothing is stored when a service has no quota configured.
+counter row.  Tokens are taken with a conditional write inside one
+``BEGIN IMMEDIATE`` transaction, so check-and-increment is atomic across
+processes and a quota is never exceeded within any of its windows.  (Fixed
+windows may admit up to 2x the limit across a window boundary: the semantics
+vendors use for their own daily quotas.)
+
+High quotas would make that write the most expensive step of every call, so a
+process reserves a small lease of tokens at once (1 % of the smallest limit,
+1 token for small limits) and spends it locally until the window ends.
+Reserved tokens count against the quota, so leases can never over-admit; at
+worst a process leaves part of its lease unused when its window rolls over.
 """
 
 from __future__ import annotations
 
-import math
 import random
-import sqlite3
+import threading
+from dataclasses import dataclass
 from typing import Sequence
 
 from connectorctl.domain.values import RateLimitWindow
@@ -21,7 +26,8 @@ from connectorctl.errors import LocalRateLimitedError
 from connectorctl.resilience.clock import Clock
 from connectorctl.store.db import StateDB
 
-_TAKE = (
+LEASE_FRACTION = 0.01
+_TAKE_ONE = (
     "INSERT INTO rate_limit_buckets (service_name, window_seconds, window_start, count) VALUES (?, ?, ?, 1) "
     "ON CONFLICT(service_name, window_seconds) DO UPDATE SET "
     "count = CASE WHEN window_start = excluded.window_start THEN count + 1 ELSE 1 END, "
@@ -31,34 +37,70 @@ _TAKE = (
 )
 
 
-class _Refused(Exception):
-    pass
+@dataclass
+class _Lease:
+    starts: tuple[float, ...]
+    tokens: int
 
 
 class SqliteRateLimiter:
     def __init__(self, db: StateDB, clock: Clock) -> None:
         self.db = db
         self.clock = clock
+        self._leases: dict[str, _Lease] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def lease_size(windows: Sequence[RateLimitWindow]) -> int:
+        return max(1, int(min(w.limit for w in windows) * LEASE_FRACTION))
 
     def try_acquire(self, service: str, windows: Sequence[RateLimitWindow]) -> float:
         """Take one token from every window; 0.0 if admitted, else seconds to wait."""
         now = self.clock.time()
-        starts = [math.floor(now / w.per_seconds) * w.per_seconds for w in windows]
-        if len(windows) == 1:
+        starts = tuple([(now // w.per_seconds) * w.per_seconds for w in windows])
+        lease = self._leases.get(service)
+        if lease is not None and lease.tokens > 0 and lease.starts == starts:
+            with self._lock:
+                if lease.tokens > 0:
+                    lease.tokens -= 1
+                    return 0.0
+        size = self.lease_size(windows)
+        if size == 1 and len(windows) == 1:
             w, start = windows[0], starts[0]
-            row = self.db.run(lambda c: c.execute(_TAKE, (service, w.per_seconds, start, w.limit)).fetchone())
-            return 0.0 if row is not None else max(start + w.per_seconds - now, 0.001)
-        wait = 0.0
-        try:
-            with self.db.write() as conn:
+            row = self.db.run(lambda c: c.execute(_TAKE_ONE, (service, w.per_seconds, start, w.limit)).fetchone())
+            return 0.0 if row is not None else self._wait(windows, starts, now, [0])
+        granted, full = self._reserve(service, windows, starts, size)
+        if granted == 0:
+            return self._wait(windows, starts, now, full)
+        with self._lock:
+            self._leases[service] = _Lease(starts, granted - 1)
+        return 0.0
+
+    def _reserve(self, service: str, windows: Sequence[RateLimitWindow], starts: tuple[float, ...], size: int) -> tuple[int, list[int]]:
+        """Reserve up to ``size`` tokens in every window at once; returns (granted, full windows)."""
+        with self.db.write() as conn:
+            free = []
+            for w, start in zip(windows, starts):
+                row = conn.execute(
+                    "SELECT window_start, count FROM rate_limit_buckets WHERE service_name=? AND window_seconds=?", (service, w.per_seconds)
+                ).fetchone()
+                used = row[1] if row is not None and row[0] == start else 0
+                free.append(w.limit - used)
+            granted = max(0, min(size, *free))
+            if granted:
                 for w, start in zip(windows, starts):
-                    if conn.execute(_TAKE, (service, w.per_seconds, start, w.limit)).fetchone() is None:
-                        wait = max(wait, start + w.per_seconds - now, 0.001)
-                if wait:
-                    raise _Refused  # roll back the windows that did admit
-        except _Refused:
-            pass
-        return wait
+                    conn.execute(
+                        "INSERT INTO rate_limit_buckets (service_name, window_seconds, window_start, count) VALUES (?, ?, ?, ?) "
+                        "ON CONFLICT(service_name, window_seconds) DO UPDATE SET "
+                        "count = CASE WHEN window_start = excluded.window_start THEN count + excluded.count ELSE excluded.count END, "
+                        "window_start = excluded.window_start",
+                        (service, w.per_seconds, start, granted),
+                    )
+        return granted, [i for i, f in enumerate(free) if f <= 0]
+
+    @staticmethod
+    def _wait(windows: Sequence[RateLimitWindow], starts: tuple[float, ...], now: float, full: Sequence[int]) -> float:
+        return max(max(starts[i] + windows[i].per_seconds - now for i in full), 0.001)
 
     def acquire(self, service: str, windows: Sequence[RateLimitWindow], max_wait_seconds: float) -> float:
         """Block until admitted or until ``max_wait_seconds`` would be exceeded.
@@ -84,9 +126,7 @@ class SqliteRateLimiter:
             self.clock.sleep(wait + random.uniform(0, min(0.01, wait)))
 
     def usage(self, service: str) -> list[tuple[float, float, int]]:
-        try:
-            return self.db.run(lambda c: c.execute(
-                "SELECT window_seconds, window_start, count FROM rate_limit_buckets WHERE service_name=? ORDER BY window_seconds", (service,)
-            ).fetchall())
-        except sqlite3.Error:
-            return []
+        """(window_seconds, window_start, tokens taken) rows for one service."""
+        return self.db.run(lambda c: c.execute(
+            "SELECT window_seconds, window_start, count FROM rate_limit_buckets WHERE service_name=? ORDER BY window_seconds", (service,)
+        ).fetchall())

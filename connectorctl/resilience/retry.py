@@ -73,7 +73,29 @@ class RetryRunner:
         )
 
     def run(self, fn: Callable[[], T], *, idempotent: bool) -> T:
-        return self._runners[idempotent](_Call(fn, self.clock.monotonic()))
+        """Call ``fn``; on a retryable failure let tenacity take over.
+
+        The first attempt runs outside tenacity so the common success path costs
+        nothing; its failure is then replayed into tenacity as attempt 1, so
+        waits, stops and attempt numbers are exactly tenacity's.
+        """
+        started = self.clock.monotonic()
+        try:
+            return fn()
+        except ConnectorError as exc:
+            if self.policy.max_attempts <= 1 or not is_retryable(exc, idempotent=idempotent):
+                raise
+            first: BaseException = exc
+        replayed = False
+
+        def resumed() -> T:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                raise first
+            return fn()
+
+        return self._runners[idempotent](_Call(resumed, started))
 
 
 class _Call:

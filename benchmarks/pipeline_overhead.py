@@ -1,0 +1,95 @@
+"""Pipeline overhead: raw httpx.Client vs the full resilience pipeline, interleaved.
+
+Both sides POST the same ~1 KB JSON body to a loopback server over keep-alive.
+The pipeline side adds the rate limiter (a real quota, high enough never to
+block), the SQLite circuit breaker, tenacity retry and one integration-log row
+per call.  Blocks of A and B alternate so machine noise hits both alike.
+
+    python benchmarks/pipeline_overhead.py [--calls 2000] [--block 200]
+Target: pipeline/raw <= 1.10.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import httpx  # noqa: E402
+
+import _server  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--calls", type=int, default=2000, help="calls per side (default 2000)")
+    parser.add_argument("--block", type=int, default=200, help="calls per alternating block")
+    args = parser.parse_args()
+
+    home = tempfile.mkdtemp(prefix="cc-bench-")
+    os.environ["CONNECTORCTL_HOME"] = home
+    Path(home, "config.yaml").write_text(
+        "vendors:\n  fake:\n    rate_limits: [{limit: 1000000, per_seconds: 1}]\n", encoding="utf-8"
+    )
+    from connectorctl.gateway import Connector
+    from connectorctl.resilience.pipeline import Call, VendorResponse
+
+    server, url = _server.start_process()
+    body = json.dumps({"to": [{"email": f"user{i}@example.com"} for i in range(8)], "subject": "x" * 200, "text": "y" * 500}).encode()
+    assert 900 <= len(body) <= 1200, len(body)
+    client = httpx.Client(headers={"Content-Type": "application/json"})
+    connector = Connector()
+    pipeline = connector.pipeline
+    request_data = {"size": len(body)}
+
+    def raw() -> None:
+        client.post(url, content=body).json()
+
+    def piped() -> None:
+        def call() -> VendorResponse:
+            response = client.post(url, content=body)
+            return VendorResponse(response.json(), http_status=response.status_code)
+
+        pipeline.execute(Call("fake", "send_email", url, "POST", request_data=request_data, idempotent=True), call)
+
+    for fn in (raw, piped):  # warm up connections, statement caches, imports
+        for _ in range(50):
+            fn()
+
+    per_call: dict[str, list[float]] = {"raw": [], "pipeline": []}
+    blocks = max(1, args.calls // args.block)
+    for _ in range(blocks):
+        for name, fn in (("raw", raw), ("pipeline", piped)):
+            for _ in range(args.block):
+                t0 = time.perf_counter()
+                fn()
+                per_call[name].append(time.perf_counter() - t0)
+
+    connector.flush()
+    rows = connector.db.conn.execute("SELECT count(*) FROM integration_logs").fetchone()[0]
+    raw_med = statistics.median(per_call["raw"]) * 1e6
+    pipe_med = statistics.median(per_call["pipeline"]) * 1e6
+    raw_mean = statistics.fmean(per_call["raw"]) * 1e6
+    pipe_mean = statistics.fmean(per_call["pipeline"]) * 1e6
+    print(f"calls per side     {len(per_call['raw'])} (in {blocks} alternating blocks of {args.block})")
+    print(f"log rows written   {rows}")
+    print(f"raw httpx          median {raw_med:8.1f} µs   mean {raw_mean:8.1f} µs")
+    print(f"full pipeline      median {pipe_med:8.1f} µs   mean {pipe_mean:8.1f} µs")
+    print(f"added per call     median {pipe_med - raw_med:8.1f} µs   mean {pipe_mean - raw_mean:8.1f} µs")
+    ratio = pipe_med / raw_med
+    print(f"ratio pipeline/raw {ratio:.3f} (median)   {pipe_mean / raw_mean:.3f} (mean)   target <= 1.10: {'PASS' if ratio <= 1.10 else 'FAIL'}")
+    client.close()
+    server.terminate()
+    connector.close()
+
+
+if __name__ == "__main__":
+    main()
