@@ -91,9 +91,11 @@ class ConnectorError(ConnectorctlError):
         http_status: int | None = None,
         response_data: Any = None,
         vendor_processed: bool | None = None,
+        retry_after_seconds: float | None = None,
         hint: str | None = None,
     ) -> None:
         super().__init__(message, hint=hint)
+        self.retry_after_seconds = retry_after_seconds
         self.service = service
         self.http_status = http_status
         self.response_data = response_data
@@ -105,6 +107,8 @@ class ConnectorError(ConnectorctlError):
             data["service"] = self.service
         if self.http_status is not None:
             data["http_status"] = self.http_status
+        if self.retry_after_seconds is not None:
+            data["retry_after_seconds"] = self.retry_after_seconds
         return data
 
 
@@ -136,16 +140,9 @@ class RateLimitedError(ConnectorError):
     transient = True
     counts_against_circuit = True
 
-    def __init__(self, message: str, *, retry_after_seconds: float | None = None, **kwargs: Any) -> None:
+    def __init__(self, message: str, **kwargs: Any) -> None:
         kwargs.setdefault("vendor_processed", False)
         super().__init__(message, **kwargs)
-        self.retry_after_seconds = retry_after_seconds
-
-    def to_dict(self) -> dict[str, Any]:
-        data = super().to_dict()
-        if self.retry_after_seconds is not None:
-            data["retry_after_seconds"] = self.retry_after_seconds
-        return data
 
 
 class LocalRateLimitedError(RateLimitedError):
@@ -165,10 +162,9 @@ class CircuitOpenError(ConnectorError):
     code = "circuit_open"
     exit_code = ExitCode.CIRCUIT_OPEN
 
-    def __init__(self, message: str, *, retry_after_seconds: float | None = None, **kwargs: Any) -> None:
+    def __init__(self, message: str, **kwargs: Any) -> None:
         kwargs.setdefault("vendor_processed", False)
         super().__init__(message, **kwargs)
-        self.retry_after_seconds = retry_after_seconds
 
 
 class CredentialNotFoundError(ConnectorError):

@@ -96,6 +96,7 @@ class Connector:
     def close(self) -> None:
         if "pipeline" in self.__dict__:
             self.log_writer.close()
+            self.pipeline.breaker.cache.close()
         for adapter in self._adapters.values():
             closer = getattr(adapter, "close", None)
             if closer:

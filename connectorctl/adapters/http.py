@@ -120,15 +120,17 @@ class HttpAdapterMixin:
         kwargs: dict[str, Any] = {"service": self.slug, "http_status": status, "response_data": body}
         if status in (401, 403):
             return AuthenticationError(detail, hint=f"check the credentials: connectorctl creds show {self.slug}", **kwargs)
+        retry_after = retry_after_from_header(response.headers.get("Retry-After"), self.connector.clock.time())
         if status == 429:
-            retry_after = retry_after_from_header(response.headers.get("Retry-After"), self.connector.clock.time())
             if retry_after is None:
                 retry_after = self.rate_limit_reset(response)
             return RateLimitedError(detail, retry_after_seconds=retry_after, **kwargs)
         if status in (400, 422):
             return ValidationError(detail, **kwargs)
         if status >= 500:
-            return VendorUnavailableError(detail, **kwargs)
+            # 503 means the vendor refused to take the request on, so even a
+            # non-idempotent call may be retried; 500/502/504 leave it unknown.
+            return VendorUnavailableError(detail, vendor_processed=False if status == 503 else None, retry_after_seconds=retry_after, **kwargs)
         return VendorRejectedError(detail, **kwargs)
 
 

@@ -128,7 +128,7 @@ class CircuitBreaker:
     def before_call(self, service: str) -> Ticket:
         row = self.cache.get(service)
         if row is None:
-            return Ticket(service)
+            return Ticket(service, had_failures=self.settings.failure_rate_threshold is not None)
         state, failures, open_until, lease_until, forced_until, reason = row
         now = self.clock.time()
         if state == CircuitState.CLOSED:

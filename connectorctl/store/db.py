@@ -9,6 +9,7 @@ sqlite-utils is only imported when one is pending.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from pathlib import Path
@@ -17,7 +18,15 @@ from contextlib import contextmanager
 
 from connectorctl.errors import StateStoreError
 
-BUSY_TIMEOUT_MS = 10000
+DEFAULT_BUSY_TIMEOUT_MS = 10000
+
+
+def busy_timeout_ms() -> int:
+    """How long a connection waits for another process's write lock (env CONNECTORCTL_BUSY_TIMEOUT_MS)."""
+    try:
+        return max(0, int(os.environ.get("CONNECTORCTL_BUSY_TIMEOUT_MS", DEFAULT_BUSY_TIMEOUT_MS)))
+    except ValueError:
+        return DEFAULT_BUSY_TIMEOUT_MS
 T = TypeVar("T")
 
 
@@ -26,7 +35,7 @@ def translate_sqlite_error(exc: sqlite3.Error, path: Path | str) -> StateStoreEr
     if "readonly" in text or "read-only" in text:
         return StateStoreError(f"database {path} is read-only", hint="check the file's permissions or point `database:` elsewhere")
     if "locked" in text or "busy" in text:
-        return StateStoreError(f"database {path} stayed locked for more than {BUSY_TIMEOUT_MS // 1000} s", hint="another process holds a long write transaction")
+        return StateStoreError(f"database {path} stayed locked for more than {busy_timeout_ms() / 1000:g} s", hint="another process holds a long write transaction")
     if "not a database" in text or "malformed" in text:
         return StateStoreError(f"database {path} is corrupt or not an SQLite file")
     if "unable to open" in text:
@@ -37,8 +46,9 @@ def translate_sqlite_error(exc: sqlite3.Error, path: Path | str) -> StateStoreEr
 def connect(path: Path | str) -> sqlite3.Connection:
     """A tuned autocommit connection; callers open short explicit transactions."""
     try:
-        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False, cached_statements=256)
-        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        timeout = busy_timeout_ms()
+        conn = sqlite3.connect(str(path), timeout=timeout / 1000, isolation_level=None, check_same_thread=False, cached_statements=256)
+        conn.execute(f"PRAGMA busy_timeout={timeout}")
         mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
         if mode != "wal":
             conn.execute("PRAGMA journal_mode=WAL")

@@ -1,0 +1,184 @@
+"""Circuit breaker: threshold, fail-fast, one probe across processes, operator states."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from connectorctl.config import load_settings
+from connectorctl.credentials.static import StaticCredentialProvider
+from connectorctl.domain.messages import EmailMessage
+from connectorctl.domain.values import CircuitState
+from connectorctl.errors import CircuitOpenError, ConnectorError, ValidationError, VendorUnavailableError
+from connectorctl.gateway import Connector
+from connectorctl.resilience.clock import FakeClock
+from tests.conftest import ROOT, write_config
+from tests.support import ECHO, Reply, ScriptedVendor
+
+MESSAGE = EmailMessage(to=("a@example.com",), subject="s", text="t")
+
+
+@pytest.fixture
+def vendor(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    from connectorctl.adapters import catalog
+
+    monkeypatch.setitem(catalog.VENDORS, "echo", ECHO)
+    server = ScriptedVendor()
+    yield server
+    server.close()
+
+
+def make_connector(home: Path, vendor: ScriptedVendor, clock: FakeClock, extra: str = "") -> Connector:
+    write_config(home, f"""
+email_vendor: echo
+circuit_breaker: {{failure_threshold: 3, timeout_seconds: 30}}
+retry_policy: {{max_attempts: 1}}
+vendors:
+  echo: {{base_url: "{vendor.url}", timeout_seconds: 2}}
+{extra}""")
+    return Connector(load_settings(), clock=clock, credentials=StaticCredentialProvider({"echo": {"api_key": "k-123456"}}))
+
+
+def rows(connector: Connector) -> list[tuple]:
+    connector.flush()
+    return connector.db.conn.execute("SELECT status, error_code, attempt_number FROM integration_logs ORDER BY seq").fetchall()
+
+
+def test_opens_after_threshold_then_fails_fast_without_touching_the_vendor(home: Path, vendor: ScriptedVendor) -> None:
+    clock = FakeClock()
+    connector = make_connector(home, vendor, clock)
+    vendor.default = Reply(503, {"errors": [{"message": "unavailable"}]})
+    for _ in range(3):
+        with pytest.raises(VendorUnavailableError):
+            connector.email().send(MESSAGE)
+    assert connector.pipeline.breaker.state("echo").state is CircuitState.OPEN
+    before = len(vendor.requests)
+    with pytest.raises(CircuitOpenError) as info:
+        connector.email().send(MESSAGE)
+    assert len(vendor.requests) == before
+    assert info.value.retry_after_seconds == pytest.approx(30)
+    assert rows(connector)[-1] == ("circuit_open", "circuit_open", 1)
+
+
+def test_caller_errors_never_open_the_circuit(home: Path, vendor: ScriptedVendor) -> None:
+    connector = make_connector(home, vendor, FakeClock())
+    vendor.default = Reply(400, {"errors": [{"message": "bad field"}]})
+    for _ in range(6):
+        with pytest.raises(ValidationError):
+            connector.email().send(MESSAGE)
+    assert connector.pipeline.breaker.state("echo").state is CircuitState.CLOSED
+
+
+def test_half_open_probe_closes_on_success_and_reopens_on_failure(home: Path, vendor: ScriptedVendor) -> None:
+    clock = FakeClock()
+    connector = make_connector(home, vendor, clock)
+    vendor.default = Reply(503, {})
+    for _ in range(3):
+        with pytest.raises(ConnectorError):
+            connector.email().send(MESSAGE)
+    clock.advance(31)
+    with pytest.raises(VendorUnavailableError):  # the probe goes through and fails
+        connector.email().send(MESSAGE)
+    assert connector.pipeline.breaker.state("echo").state is CircuitState.OPEN
+    clock.advance(31)
+    vendor.default = Reply(200, {"id": "ok"})
+    assert connector.email().send(MESSAGE).ok
+    state = connector.pipeline.breaker.state("echo")
+    assert state.state is CircuitState.CLOSED and state.consecutive_failures == 0
+    actions = [e["action"] for e in connector.pipeline.breaker.events("echo")]
+    assert actions[:3] == ["close", "reopen", "open"]
+
+
+_REGISTER = "from connectorctl.adapters import catalog; from tests.support import ECHO; catalog.VENDORS['echo'] = ECHO\n"
+_RACER = _REGISTER + """
+import sys, time
+from connectorctl.config import load_settings
+from connectorctl.errors import CircuitOpenError
+from connectorctl.gateway import Connector
+c = Connector(load_settings())
+start = float(sys.argv[1])
+c.pipeline.breaker.cache.get("echo")  # warm up before the race
+time.sleep(max(0.0, start - time.time()))
+try:
+    c.pipeline.breaker.before_call("echo")
+    print("probe")
+except CircuitOpenError:
+    print("refused")
+"""
+
+
+def test_exactly_one_probe_when_processes_race(home: Path, vendor: ScriptedVendor) -> None:
+    connector = make_connector(home, vendor, FakeClock())
+    breaker = connector.pipeline.breaker
+    with connector.db.write() as c:
+        c.execute("INSERT INTO circuit_state (service_name, state, consecutive_failures, opened_at, open_until) VALUES ('echo', 'open', 3, ?, ?)",
+                  (time.time() - 100, time.time() - 1))
+    breaker.cache.bump()
+    start = time.time() + 1.5
+    procs = [subprocess.Popen([sys.executable, "-c", _RACER, str(start)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(6)]
+    outcomes = [p.communicate(timeout=60) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1] for o in outcomes]
+    verdicts = sorted(o[0].strip() for o in outcomes)
+    assert verdicts == ["probe"] + ["refused"] * 5
+    assert breaker.state("echo").state is CircuitState.HALF_OPEN
+
+
+def test_forced_open_by_another_process_is_obeyed_on_the_next_call(home: Path, vendor: ScriptedVendor) -> None:
+    connector = make_connector(home, vendor, FakeClock())
+    assert connector.email().send(MESSAGE).ok  # this process has now cached the circuit state
+    trip = _REGISTER + "from connectorctl.gateway import Connector; Connector().pipeline.breaker.trip('echo', reason='vendor maintenance', actor='ops')"
+    subprocess.run([sys.executable, "-c", trip], cwd=ROOT, check=True, timeout=60)
+    served = len(vendor.requests)
+    with pytest.raises(CircuitOpenError, match="vendor maintenance"):
+        connector.email().send(MESSAGE)
+    assert len(vendor.requests) == served
+    events = connector.pipeline.breaker.events("echo")
+    assert events[0]["action"] == "trip" and events[0]["actor"] == "ops" and events[0]["reason"] == "vendor maintenance"
+    connector.pipeline.breaker.reset("echo", actor="ops")
+    assert connector.email().send(MESSAGE).ok
+
+
+def test_forced_open_expires_and_survives_restarts(home: Path, vendor: ScriptedVendor) -> None:
+    clock = FakeClock()
+    connector = make_connector(home, vendor, clock)
+    connector.pipeline.breaker.trip("echo", reason="planned", for_seconds=600)
+    restarted = make_connector(home, vendor, clock)
+    with pytest.raises(CircuitOpenError):
+        restarted.email().send(MESSAGE)
+    clock.advance(601)
+    assert restarted.email().send(MESSAGE).ok
+    assert restarted.pipeline.breaker.state("echo").state is CircuitState.CLOSED
+
+
+def test_disabled_breaker_lets_every_call_through(home: Path, vendor: ScriptedVendor) -> None:
+    connector = make_connector(home, vendor, FakeClock())
+    connector.pipeline.breaker.disable("echo", reason="debugging")
+    vendor.default = Reply(503, {})
+    for _ in range(5):
+        with pytest.raises(VendorUnavailableError):
+            connector.email().send(MESSAGE)
+    assert len(vendor.requests) == 5
+    assert connector.pipeline.breaker.state("echo").state is CircuitState.DISABLED
+
+
+def test_failure_rate_mode_opens_on_a_bad_share_of_calls(home: Path, vendor: ScriptedVendor) -> None:
+    clock = FakeClock()
+    connector = make_connector(home, vendor, clock)
+    settings = connector.settings
+    import dataclasses
+
+    cb = dataclasses.replace(settings.circuit_breaker, failure_threshold=100, failure_rate_threshold=0.5, minimum_calls=6, window_seconds=60)
+    connector = Connector(dataclasses.replace(settings, circuit_breaker=cb), clock=clock, credentials=connector.credentials)
+    for i in range(6):  # alternate: never two failures in a row, but half of the calls fail
+        vendor.script.append(Reply(503 if i % 2 else 200, {"id": "x"}))
+    for _ in range(6):
+        try:
+            connector.email().send(MESSAGE)
+        except VendorUnavailableError:
+            pass
+    assert connector.pipeline.breaker.state("echo").state is CircuitState.OPEN

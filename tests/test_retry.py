@@ -1,0 +1,142 @@
+"""Retry: backoff from the policy, Retry-After as a floor, idempotency rules, time budget."""
+
+from __future__ import annotations
+
+import random
+from email.utils import format_datetime
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from connectorctl.config import RetrySettings, load_settings
+from connectorctl.credentials.static import StaticCredentialProvider
+from connectorctl.domain.messages import EmailMessage
+from connectorctl.errors import ConnectionFailedError, RateLimitedError, VendorTimeoutError, VendorUnavailableError
+from connectorctl.gateway import Connector
+from connectorctl.resilience.clock import FakeClock
+from connectorctl.resilience.retry import RetryRunner, is_retryable, retry_after_from_header
+from tests.conftest import write_config
+from tests.support import ECHO, Reply, ScriptedVendor
+
+MESSAGE = EmailMessage(to=("a@example.com",), subject="s", text="t")
+
+
+@pytest.fixture
+def vendor(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    from connectorctl.adapters import catalog
+
+    monkeypatch.setitem(catalog.VENDORS, "echo", ECHO)
+    server = ScriptedVendor()
+    yield server
+    server.close()
+
+
+def connector_for(home: Path, url: str, clock: FakeClock, timeout: float = 2.0, retry: str = "") -> Connector:
+    write_config(home, f"""
+email_vendor: echo
+retry_policy: {{max_attempts: 3, initial_delay_ms: 1000, multiplier: 2.0, max_delay_ms: 30000{retry}}}
+vendors:
+  echo: {{base_url: "{url}", timeout_seconds: {timeout}, connect_timeout_seconds: 1}}
+""")
+    return Connector(load_settings(), clock=clock, credentials=StaticCredentialProvider({"echo": {"api_key": "k-123456"}}))
+
+
+def attempts(connector: Connector) -> list[tuple]:
+    connector.flush()
+    return connector.db.conn.execute("SELECT attempt_number, status, http_status_code, correlation_id FROM integration_logs ORDER BY seq").fetchall()
+
+
+def test_backoff_grows_exponentially_with_jitter_and_is_capped() -> None:
+    runner = RetryRunner(RetrySettings(initial_delay_ms=1000, multiplier=2.0, max_delay_ms=5000, jitter=True), FakeClock(), random.Random(1))
+    for n, full in ((1, 1.0), (2, 2.0), (3, 4.0), (4, 5.0), (9, 5.0)):
+        for _ in range(50):
+            delay = runner.backoff_seconds(n)
+            assert full / 2 <= delay <= full
+    exact = RetryRunner(RetrySettings(jitter=False), FakeClock())
+    assert [exact.backoff_seconds(n) for n in (1, 2, 3, 6)] == [1.0, 2.0, 4.0, 30.0]
+
+
+def test_retry_after_seconds_is_honoured(home: Path, vendor: ScriptedVendor) -> None:
+    clock = FakeClock()
+    connector = connector_for(home, vendor.url, clock)
+    vendor.script.extend([Reply(429, {"errors": [{"message": "too many requests"}]}, {"Retry-After": "7"}), Reply(202, {"id": "m1"})])
+    result = connector.email().send(MESSAGE)
+    assert result.ok and result.message_id == "m1"
+    assert clock.sleeps == [pytest.approx(7.0)]  # never earlier than the vendor said (backoff alone would be <= 1 s)
+    log = attempts(connector)
+    assert [(a, s, h) for a, s, h, _ in log] == [(1, "rate_limited", 429), (2, "success", 202)]
+    assert len({c for *_, c in log}) == 1  # one correlation id ties the attempts together
+
+
+def test_retry_after_http_date_is_honoured(home: Path, vendor: ScriptedVendor) -> None:
+    clock = FakeClock()
+    connector = connector_for(home, vendor.url, clock)
+    when = datetime.fromtimestamp(clock.time(), timezone.utc) + timedelta(seconds=12)
+    vendor.script.extend([Reply(503, {}, {"Retry-After": format_datetime(when, usegmt=True)}), Reply(200, {"id": "m2"})])
+    assert connector.email().send(MESSAGE).ok
+    assert clock.sleeps[0] == pytest.approx(12.0, abs=1.0)
+
+
+def test_retry_after_beyond_the_budget_stops_instead_of_sleeping(home: Path, vendor: ScriptedVendor) -> None:
+    clock = FakeClock()
+    connector = connector_for(home, vendor.url, clock, retry=", total_budget_ms: 10000")
+    vendor.default = Reply(429, {}, {"Retry-After": "3600"})
+    with pytest.raises(RateLimitedError) as info:
+        connector.email().send(MESSAGE)
+    assert info.value.retry_after_seconds == 3600
+    assert clock.sleeps == [] and len(vendor.requests) == 1
+
+
+def test_transient_failures_are_retried_up_to_max_attempts(home: Path, vendor: ScriptedVendor) -> None:
+    clock = FakeClock()
+    connector = connector_for(home, vendor.url, clock)
+    keyed = EmailMessage(to=("a@example.com",), subject="s", text="t", idempotency_key="k1")
+    vendor.default = Reply(502, {})
+    with pytest.raises(VendorUnavailableError):
+        connector.email().send(keyed)
+    assert len(vendor.requests) == 3 and len(clock.sleeps) == 2
+    vendor.requests.clear()
+    with pytest.raises(VendorUnavailableError):
+        connector.email().send(MESSAGE)  # a 502 may hide a processed request: not retried without a key
+    assert len(vendor.requests) == 1
+    vendor.requests.clear()
+    vendor.default = Reply(500, {})  # an internal error is not one of the retryable 502/503/504
+    with pytest.raises(VendorUnavailableError):
+        connector.email().send(keyed)
+    assert len(vendor.requests) == 1
+
+
+def test_non_idempotent_call_is_not_retried_after_a_timeout(home: Path, vendor: ScriptedVendor) -> None:
+    connector = connector_for(home, vendor.url, FakeClock(), timeout=0.3)
+    vendor.default = Reply(200, {"id": "late"}, delay=1.0)
+    with pytest.raises(VendorTimeoutError):
+        connector.email().send(MESSAGE)  # the vendor may have sent it: retrying could send twice
+    assert [s for _, s, _, _ in attempts(connector)] == ["timeout"]
+    keyed = EmailMessage(to=("a@example.com",), subject="s", text="t", idempotency_key="order-42")
+    with pytest.raises(VendorTimeoutError):
+        connector.email().send(keyed)  # with an idempotency key the vendor deduplicates: retry
+    assert [s for _, s, _, _ in attempts(connector)] == ["timeout"] * 4
+
+
+def test_non_idempotent_call_is_retried_when_the_vendor_never_saw_it(home: Path, vendor: ScriptedVendor) -> None:
+    clock = FakeClock()
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on: connection refused
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    connector = connector_for(home, f"http://127.0.0.1:{port}", clock)
+    with pytest.raises(ConnectionFailedError) as info:
+        connector.email().send(MESSAGE)
+    assert info.value.vendor_processed is False
+    assert len(attempts(connector)) == 3
+
+
+def test_retry_after_header_parsing() -> None:
+    now = 1_800_000_000.0
+    assert retry_after_from_header("120", now) == 120.0
+    assert retry_after_from_header("Wed, 21 Oct 2026 07:28:00 GMT", now) is not None
+    assert retry_after_from_header("soon", now) is None
+    assert retry_after_from_header(None, now) is None
+    assert not is_retryable(ValueError("x"), idempotent=True)
