@@ -27,12 +27,14 @@ from connectorctl.resilience.clock import Clock
 from connectorctl.store.db import StateDB
 
 LEASE_FRACTION = 0.01
+# A process that computed "now" before waiting for the write lock may arrive with
+# an older window than the row's: it must be refused, never move the window back.
 _TAKE_ONE = (
     "INSERT INTO rate_limit_buckets (service_name, window_seconds, window_start, count) VALUES (?, ?, ?, 1) "
     "ON CONFLICT(service_name, window_seconds) DO UPDATE SET "
-    "count = CASE WHEN window_start = excluded.window_start THEN count + 1 ELSE 1 END, "
+    "count = CASE WHEN excluded.window_start > window_start THEN 1 ELSE count + 1 END, "
     "window_start = excluded.window_start "
-    "WHERE window_start != excluded.window_start OR count < ? "
+    "WHERE excluded.window_start > window_start OR (excluded.window_start = window_start AND count < ?) "
     "RETURNING count"
 )
 
@@ -84,15 +86,17 @@ class SqliteRateLimiter:
                 row = conn.execute(
                     "SELECT window_start, count FROM rate_limit_buckets WHERE service_name=? AND window_seconds=?", (service, w.per_seconds)
                 ).fetchone()
-                used = row[1] if row is not None and row[0] == start else 0
-                free.append(w.limit - used)
+                if row is None or row[0] < start:
+                    free.append(w.limit)
+                else:  # same window, or a newer one than our clock reading: then retry later
+                    free.append(w.limit - row[1] if row[0] == start else 0)
             granted = max(0, min(size, *free))
             if granted:
                 for w, start in zip(windows, starts):
                     conn.execute(
                         "INSERT INTO rate_limit_buckets (service_name, window_seconds, window_start, count) VALUES (?, ?, ?, ?) "
                         "ON CONFLICT(service_name, window_seconds) DO UPDATE SET "
-                        "count = CASE WHEN window_start = excluded.window_start THEN count + excluded.count ELSE excluded.count END, "
+                        "count = CASE WHEN excluded.window_start > window_start THEN excluded.count ELSE count + excluded.count END, "
                         "window_start = excluded.window_start",
                         (service, w.per_seconds, start, granted),
                     )
