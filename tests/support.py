@@ -76,7 +76,7 @@ class ScriptedVendor:
 class EchoEmailAdapter(EmailAdapter, HttpAdapterMixin):
     """Posts the message as JSON to ``base_url + /send``; the API key goes in a header."""
 
-    capabilities = frozenset({"html", "headers"})
+    capabilities = frozenset({"html", "headers", "metadata"})
 
     def send(self, message: EmailMessage, *, tenant_id: str | None = None, correlation_id: str | None = None) -> SendResult:
         creds = self.connector.credentials.get(self.slug, tenant_id)

@@ -127,6 +127,16 @@ def status_for(exc: BaseException) -> IntegrationStatus:
     return IntegrationStatus.FAILED
 
 
+def scrub(exc: ConnectorctlError, redactor: Redactor) -> None:
+    """Mask secrets a vendor echoed back before the error reaches anyone (callers, logs, terminals)."""
+    exc.message = redactor.text(exc.message)
+    exc.args = (exc.message,)
+    if exc.hint:
+        exc.hint = redactor.text(exc.hint)
+    if isinstance(exc, ConnectorError) and exc.response_data is not None:
+        exc.response_data = redactor.data(exc.response_data)
+
+
 def new_id() -> str:
     return str(ULID())
 
@@ -173,6 +183,7 @@ class Pipeline:
                 response = fn()
             except ConnectorError as exc:
                 duration = time.perf_counter() - t0
+                scrub(exc, redactor)
                 if exc.counts_against_circuit:
                     self.breaker.record_failure(ticket)
                 else:
