@@ -35,7 +35,10 @@ def root(
 
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code; every known error becomes one line on stderr."""
-    import click
+    try:  # typer >= 0.20 ships its own copy of click
+        from typer._click import exceptions as click_exceptions
+    except ImportError:  # pragma: no cover - older typer uses click itself
+        from click import exceptions as click_exceptions
 
     from connectorctl.errors import ConnectorctlError
 
@@ -51,10 +54,10 @@ def run(argv: Sequence[str] | None = None) -> int:
         code = getattr(exc, "code", "error")
         hint = getattr(exc, "hint", None)
         return _exit_code(fail(code, exc.message, exc.exit_code, hint))
-    except click.exceptions.Abort:
+    except click_exceptions.Abort:
         sys.stderr.write("aborted\n")
         return 130
-    except click.exceptions.ClickException as exc:
+    except click_exceptions.ClickException as exc:
         exc.show()
         return exc.exit_code
     except KeyboardInterrupt:
