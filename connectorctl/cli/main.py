@@ -54,7 +54,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         code = getattr(exc, "code", "error")
         hint = getattr(exc, "hint", None)
         return _exit_code(fail(code, exc.message, exc.exit_code, hint))
-    except click_exceptions.Abort:
+    except typer.Abort:
         sys.stderr.write("aborted\n")
         return 130
     except click_exceptions.ClickException as exc:
