@@ -189,7 +189,12 @@ class Verifier:
 
     # --- shared flow --------------------------------------------------------------------------
     def effective_url(self, request: WebhookRequest) -> str | None:
-        return self.url or request.url
+        """The configured public URL (proxies change scheme/host), keeping the received query when it has none."""
+        if not self.url:
+            return request.url
+        if request.url and "?" in request.url and "?" not in self.url:
+            return self.url + "?" + request.url.split("?", 1)[1]
+        return self.url
 
     def verify(self, request: WebhookRequest, secrets: Sequence[str], *, now: float | None = None) -> Verdict:
         """Check ``request`` against every active secret; then freshness.  Never raises for bad input."""
