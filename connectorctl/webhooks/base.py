@@ -143,8 +143,8 @@ def require(request: WebhookRequest, name: str) -> str:
 
 
 def parse_timestamp(value: Any, where: str) -> int:
-    text = str(value).strip()
-    if not text.isdigit() or len(text) > 12:
+    text = str(value)
+    if not (text.isascii() and text.isdigit()) or len(text) > 12:
         raise Rejected(Reason.MALFORMED_HEADER, f"{where} is not a unix timestamp")
     return int(text)
 

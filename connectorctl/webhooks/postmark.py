@@ -21,12 +21,15 @@ class PostmarkVerifier(Verifier):
     def prepare(self, request: WebhookRequest) -> str:
         value = require(request, "Authorization")
         kind, _, token = value.partition(" ")
-        if kind.lower() != "basic" or not token.strip():
+        if kind != "Basic" or not token:
             raise Rejected(Reason.MALFORMED_HEADER, "Authorization is not Basic credentials")
         try:
-            decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
+            raw = base64.b64decode(token, validate=True)
+            decoded = raw.decode("utf-8")
         except (binascii.Error, ValueError):
             raise Rejected(Reason.MALFORMED_HEADER, "Authorization Basic value is not base64") from None
+        if base64.b64encode(raw).decode() != token:
+            raise Rejected(Reason.MALFORMED_HEADER, "Authorization Basic value is not canonical base64")
         if ":" not in decoded:
             raise Rejected(Reason.MALFORMED_HEADER, "Authorization Basic value has no user:password")
         return decoded

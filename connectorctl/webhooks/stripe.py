@@ -25,7 +25,7 @@ class StripeVerifier(Verifier):
         timestamp: int | None = None
         signatures: list[str] = []
         for item in value.split(","):
-            key, sep, val = item.strip().partition("=")
+            key, sep, val = item.partition("=")
             if not sep:
                 raise Rejected(Reason.MALFORMED_HEADER, f"{HEADER} item without '='")
             if key == "t":

@@ -115,9 +115,11 @@ def signed_fields(case: Case, body: bytes) -> Any:
             return None
         return sig
     if case.name == "twilio-form" or case.scheme == "mandrill":
+        from connectorctl.webhooks.twilio import signed_string
+
+        # the vendor signs the concatenation name+value of the decoded fields, so "a=1" and "a1=" sign alike
         try:
-            params = sorted(set(parse_qsl(body.decode("utf-8"), keep_blank_values=True, errors="strict")))
+            return signed_string("", parse_qsl(body.decode("utf-8"), keep_blank_values=True, errors="strict"))
         except (UnicodeDecodeError, ValueError):
             return None
-        return params
     return body

@@ -52,14 +52,12 @@ def test_body_changed_by_one_byte_fails(case: Case) -> None:
 def test_mailgun_signature_fields_changed_by_one_byte_fail() -> None:
     case = next(c for c in CASES if c.scheme == "mailgun")
     signed = case.signed()
-    data = json.loads(signed.body)
     for key in ("token", "timestamp", "signature"):
         changed = json.loads(signed.body)
         value = changed["signature"][key]
-        changed["signature"][key] = ("1" if value[-1] != "1" else "2").join([value[:-1], ""]) if key == "timestamp" else value[:-1] + ("x" if value[-1] != "x" else "y")
+        changed["signature"][key] = value[:-1] + ("1" if value[-1] != "1" else "2")
         verdict = verify(case, WebhookRequest(json.dumps(changed).encode(), signed.headers))
-        assert not verdict.ok and verdict.reason in (Reason.BAD_SIGNATURE, Reason.STALE), (key, verdict)
-    assert data["signature"]["token"]
+        assert (verdict.ok, verdict.reason) == (False, Reason.BAD_SIGNATURE), key
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.json_body], ids=lambda c: c.name)
