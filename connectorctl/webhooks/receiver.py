@@ -5,7 +5,8 @@ is verified byte for byte as received, with the scheme and secrets configured
 under ``webhooks.<service>``.  Answers: 200 accepted (or duplicate: already
 accepted, acknowledged so the vendor stops retrying, not stored twice), 400 for
 a missing/malformed signature header or body, 401 for a bad signature or stale
-timestamp, 404 for an unconfigured service, 413 for an oversized body.  Every
+timestamp, 404 for an unconfigured service, 413 for an oversized body, 503 when
+the state file cannot record the event (the vendor retries later).  Every
 delivery to a configured service becomes one inbound integration-log row.
 """
 
@@ -82,7 +83,10 @@ class WebhookReceiver:
             data = {"error": {"code": verdict.reason, "message": verdict.detail}}
             self._log(service, request, secrets, status, data, "failed", None, verdict.reason, verdict.detail, now, started)
             return status, data
-        row_id, duplicate = self._accept(service, verdict, body, now, verifier.replay_expiry(verdict, now))
+        try:
+            row_id, duplicate = self._accept(service, verdict, body, now, verifier.replay_expiry(verdict, now))
+        except ConnectorctlError as exc:  # state file locked/read-only: 503 so the vendor retries later
+            return 503, {"error": {"code": exc.code, "message": "could not record the event; retry later"}}
         if duplicate:
             data = {"status": "duplicate", "event_id": verdict.event_id}
             self._log(service, request, secrets, 200, data, "success", verdict, Reason.REPLAY, "duplicate delivery acknowledged", now, started)

@@ -15,7 +15,7 @@ import pytest
 
 from connectorctl.resilience.clock import FakeClock
 from tests.conftest import write_config
-from tests.webhooks.conftest import CASES, NOW, SENDGRID_PUBLIC, Case
+from tests.webhooks.webhook_cases import CASES, NOW, SENDGRID_PUBLIC, Case
 
 CONFIG = """
 webhooks:
@@ -215,3 +215,15 @@ def test_real_uvicorn_server_on_localhost(app: Any, connector: Any) -> None:
     assert (bad.status_code, bad.json()["error"]["code"]) == (401, "bad_signature")
     assert len(rows(connector, "SELECT * FROM webhook_events")) == 1
     assert len(rows(connector, "SELECT * FROM integration_logs WHERE direction = 'inbound'")) == 3
+
+
+def test_state_file_failure_is_503_so_the_vendor_retries(client: Any, connector: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from connectorctl.errors import StateStoreError
+    from connectorctl.webhooks.receiver import WebhookReceiver
+
+    def locked(*args: Any) -> Any:
+        raise StateStoreError("database stayed locked")
+
+    monkeypatch.setattr(WebhookReceiver, "_accept", locked)
+    response = post(client, "github", case("github").signed())
+    assert response.status_code == 503 and response.json()["error"]["code"] == "state_unavailable"

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 import pytest
 
 from connectorctl.webhooks import WebhookRequest, get_verifier
-from tests.webhooks.conftest import SENDGRID_PRIVATE, SENDGRID_PUBLIC, STANDARD_SECRET
+from tests.webhooks.webhook_cases import SENDGRID_PRIVATE, SENDGRID_PUBLIC, STANDARD_SECRET
 
 BODY = json.dumps({"id": "evt_oracle", "type": "charge.succeeded", "data": {"object": {"amount": 1234}}}).encode()
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import run_cli_process, write_config
-from tests.webhooks.conftest import CASES, CASE_IDS, Case
+from tests.webhooks.webhook_cases import CASES, CASE_IDS, Case
 
 FLAGS = {"header": "--signature-header", "algorithm": "--algorithm", "encoding": "--encoding", "prefix": "--prefix",
          "signed_content": "--signed-content", "timestamp_header": "--timestamp-header", "id_header": "--id-header", "url": "--url"}

@@ -10,7 +10,7 @@ import pytest
 from connectorctl.webhooks import Reason, WebhookRequest, get_verifier
 from connectorctl.webhooks.replay import ReplayStore
 from connectorctl.webhooks.service import verify_delivery
-from tests.webhooks.conftest import CASES, CASE_IDS, NOW, Case, flip_byte
+from tests.webhooks.webhook_cases import CASES, CASE_IDS, NOW, Case, flip_byte
 
 
 def verify(case: Case, request: WebhookRequest, secrets: list[str] | None = None, now: float = NOW):

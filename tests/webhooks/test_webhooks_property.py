@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connectorctl.webhooks import WebhookRequest
-from tests.webhooks.conftest import CASES, NOW, Case, signed_fields
+from tests.webhooks.webhook_cases import CASES, NOW, Case, signed_fields
 
 SIGNED = {c.name: c.signed() for c in CASES}
 # Headers the vendor itself does not sign (GitHub's delivery id and event name), so mutating them proves nothing.
