@@ -12,7 +12,8 @@ import json
 from typing import Any
 from urllib.parse import urlencode
 
-from connectorctl.webhooks.base import SignedRequest, Verifier, WebhookRequest, equal, fingerprint, first_event, require
+from connectorctl.errors import InvalidInputError
+from connectorctl.webhooks.base import Rejected, SignedRequest, Verifier, WebhookRequest, equal, fingerprint, first_event, require
 from connectorctl.webhooks.twilio import _need_url, b64_hmac, form_params, signed_string
 
 HEADER = "X-Mandrill-Signature"
@@ -42,5 +43,9 @@ class MandrillVerifier(Verifier):
         url = _need_url(url)
         if body.lstrip()[:1] in (b"[", b"{"):
             body = urlencode({"mandrill_events": body.decode("utf-8")}).encode()
-        signature = b64_hmac(secret, signed_string(url, form_params(body)))
+        try:
+            params = form_params(body)
+        except Rejected:
+            raise InvalidInputError("mandrill signs a URL-encoded form body (or a JSON array of events to wrap)") from None
+        signature = b64_hmac(secret, signed_string(url, params))
         return SignedRequest(self.scheme, body, {HEADER: signature, "Content-Type": "application/x-www-form-urlencoded"}, url)
