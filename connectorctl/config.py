@@ -103,6 +103,27 @@ class LoggingSettings:
 
 
 @dataclass(frozen=True)
+class WebhookSettings:
+    """One inbound webhook endpoint (``webhooks.<service>``); see docs/webhooks.md."""
+
+    scheme: str = ""
+    secret_env: tuple[str, ...] = ()  # env vars holding the active secrets (several while rotating)
+    secrets_from_creds: str | None = None  # credential-store service whose secret/api_key/token field is used
+    tolerance_seconds: float = 300.0
+    replay_window_seconds: float = 86400.0  # how long ids of schemes without a timestamp are remembered
+    url: str | None = None  # public URL the vendor calls (twilio, mandrill sign it)
+    max_body_bytes: int = 1048576
+    # generic HMAC scheme
+    header: str | None = None
+    algorithm: str | None = None
+    encoding: str | None = None
+    prefix: str | None = None
+    signed_content: str | None = None
+    timestamp_header: str | None = None
+    id_header: str | None = None
+
+
+@dataclass(frozen=True)
 class Settings:
     home: Path
     database: Path
@@ -115,6 +136,7 @@ class Settings:
     logging: LoggingSettings = LoggingSettings()
     status: StatusSettings = StatusSettings()
     vendors: Mapping[str, VendorSettings] = field(default_factory=dict)
+    webhooks: Mapping[str, WebhookSettings] = field(default_factory=dict)
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def vendor(self, slug: str) -> VendorSettings:
@@ -390,6 +412,16 @@ def _check(settings: Settings) -> None:
                 bad(f"vendors.{slug}.rate_limits[{i}]", "limit and per_seconds must be positive")
         if not 0 <= vendor.fail_rate <= 1:
             bad(f"vendors.{slug}.fail_rate", "must be between 0 and 1")
+    if settings.webhooks:
+        from connectorctl.webhooks.registry import SCHEMES
+
+        for service, hook in settings.webhooks.items():
+            if hook.scheme not in SCHEMES:
+                bad(f"webhooks.{service}.scheme", f"expected one of {', '.join(SCHEMES)}, got {hook.scheme!r}")
+            if not hook.secret_env and not hook.secrets_from_creds:
+                bad(f"webhooks.{service}", "set secret_env (a list of env vars) or secrets_from_creds")
+            if hook.tolerance_seconds < 0 or hook.replay_window_seconds <= 0 or hook.max_body_bytes < 1:
+                bad(f"webhooks.{service}", "tolerance_seconds, replay_window_seconds and max_body_bytes must be positive")
 
 
 def flatten(settings: Settings) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import Optional, Sequence
 
 import typer
 
-from connectorctl.cli import config_cmd, send
+from connectorctl.cli import config_cmd, send, webhook
 from connectorctl.cli.output import CliState, fail
 
 app = typer.Typer(
@@ -21,6 +21,7 @@ app = typer.Typer(
 )
 app.add_typer(send.app, name="send")
 app.add_typer(config_cmd.app, name="config")
+app.add_typer(webhook.app, name="webhook")
 app.command("init")(config_cmd.init)
 
 

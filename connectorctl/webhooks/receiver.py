@@ -1,0 +1,144 @@
+"""``POST /api/connector/webhooks/{service}``: verify, log, keep accepted events once.
+
+A self-contained Starlette route that ``connectorctl serve`` mounts.  The body
+is verified byte for byte as received, with the scheme and secrets configured
+under ``webhooks.<service>``.  Answers: 200 accepted (or duplicate: already
+accepted, acknowledged so the vendor stops retrying, not stored twice), 400 for
+a missing/malformed signature header or body, 401 for a bad signature or stale
+timestamp, 404 for an unconfigured service, 413 for an oversized body, 503 when
+the state file cannot record the event (the vendor retries later).  Every
+delivery to a configured service becomes one inbound integration-log row.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+
+from connectorctl.errors import ConnectorctlError
+from connectorctl.store.logs import INSERT_LOG, iso_utc
+from connectorctl.webhooks.base import Reason, Verdict, WebhookRequest
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from connectorctl.gateway import Connector
+
+PATH = "/api/connector/webhooks/{service}"
+BAD_REQUEST = {Reason.MALFORMED_HEADER, Reason.MISSING_HEADER, Reason.MALFORMED_BODY}
+
+
+def webhook_routes(connector: "Connector") -> list["Route"]:
+    """The receiver's routes, ready to mount in a Starlette app."""
+    from starlette.routing import Route
+
+    receiver = WebhookReceiver(connector)
+    return [Route(PATH, receiver.endpoint, methods=["POST"], name="webhook_receive")]
+
+
+class WebhookReceiver:
+    def __init__(self, connector: "Connector") -> None:
+        self.connector = connector
+
+    async def endpoint(self, request: "Request") -> "JSONResponse":
+        from starlette.concurrency import run_in_threadpool
+        from starlette.responses import JSONResponse
+
+        service = request.path_params["service"]
+        hook = self.connector.settings.webhooks.get(service)
+        if hook is None:
+            return JSONResponse({"error": {"code": "unknown_webhook", "message": f"no webhook endpoint {service!r}"}}, status_code=404)
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > hook.max_body_bytes:
+            return JSONResponse({"error": {"code": "payload_too_large", "message": f"body over {hook.max_body_bytes} bytes"}}, status_code=413)
+        body = await request.body()
+        if len(body) > hook.max_body_bytes:
+            return JSONResponse({"error": {"code": "payload_too_large", "message": f"body over {hook.max_body_bytes} bytes"}}, status_code=413)
+        status, data = await run_in_threadpool(self.handle, service, body, list(request.headers.items()), str(request.url))
+        return JSONResponse(data, status_code=status)
+
+    def handle(self, service: str, body: bytes, headers: list[tuple[str, str]], url: str) -> tuple[int, dict[str, Any]]:
+        """Verify one delivery and record it; returns (HTTP status, JSON body).  Thread-safe."""
+        from connectorctl.webhooks.service import endpoint_settings, resolve_secrets, verifier_for
+
+        started = time.monotonic()
+        now = self.connector.clock.time()
+        request = WebhookRequest(body, headers, url)
+        secrets: list[str] = []
+        try:
+            hook = endpoint_settings(self.connector, service)
+            verifier = verifier_for(hook)
+            secrets = resolve_secrets(self.connector, hook)
+            verdict = verifier.verify(request, secrets, now=now)
+        except ConnectorctlError as exc:
+            data = {"error": {"code": exc.code, "message": "webhook endpoint is misconfigured"}}
+            self._log(service, request, secrets, 500, data, "failed", None, exc.code, exc.message, now, started)
+            return 500, data
+        if not verdict.ok:
+            status = 400 if verdict.reason in BAD_REQUEST else 401
+            data = {"error": {"code": verdict.reason, "message": verdict.detail}}
+            self._log(service, request, secrets, status, data, "failed", None, verdict.reason, verdict.detail, now, started)
+            return status, data
+        try:
+            row_id, duplicate = self._accept(service, verdict, body, now, verifier.replay_expiry(verdict, now))
+        except ConnectorctlError as exc:  # state file locked/read-only: 503 so the vendor retries later
+            return 503, {"error": {"code": exc.code, "message": "could not record the event; retry later"}}
+        if duplicate:
+            data = {"status": "duplicate", "event_id": verdict.event_id}
+            self._log(service, request, secrets, 200, data, "success", verdict, Reason.REPLAY, "duplicate delivery acknowledged", now, started)
+        else:
+            data = {"status": "accepted", "id": row_id, "event_id": verdict.event_id}
+            self._log(service, request, secrets, 200, data, "success", verdict, None, None, now, started)
+        return 200, data
+
+    def _accept(self, service: str, verdict: Verdict, body: bytes, now: float, expires_at: float) -> tuple[str | None, bool]:
+        """Record the id in the replay store and keep the event, atomically; (row id, was it a duplicate)."""
+        from connectorctl.resilience.pipeline import new_id
+
+        row_id = new_id()
+        with self.connector.db.write() as conn:
+            seen = conn.execute("SELECT expires_at FROM seen_webhook_events WHERE service = ? AND event_id = ?", (service, verdict.event_id)).fetchone()
+            conn.execute("INSERT OR REPLACE INTO seen_webhook_events (service, event_id, seen_at, expires_at) VALUES (?, ?, ?, ?)",
+                         (service, verdict.event_id, now, max(expires_at, seen[0] if seen else 0.0)))
+            if seen is not None and seen[0] > now:
+                return None, True
+            inserted = conn.execute(
+                "INSERT OR IGNORE INTO webhook_events (id, service, event_id, event_type, scheme, received_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (row_id, service, verdict.event_id, verdict.event_type, verdict.scheme, iso_utc(now), body.decode("utf-8", errors="replace")),
+            ).rowcount
+        return (row_id, False) if inserted else (None, True)
+
+    def _log(self, service: str, request: WebhookRequest, secrets: list[str], status: int, response: dict[str, Any], outcome: str,
+             verdict: Verdict | None, error_code: str | None, error_message: str | None, now: float, started: float) -> None:
+        from connectorctl.redaction import Redactor
+        from connectorctl.resilience.pipeline import new_id
+
+        settings = self.connector.settings
+        redactor = Redactor(settings.logging.redact_fields).with_secrets(secrets)
+        request_data: dict[str, Any] = {"headers": redactor.data(dict(request.headers))}
+        if settings.logging.store_bodies:
+            request_data["body"] = redactor.data(_body_view(request))
+        row = (
+            new_id(), None, service, (verdict.event_type if verdict else None) or "webhook", redactor.text(request.url or ""), "POST", outcome,
+            status, int((time.monotonic() - started) * 1000), json.dumps(request_data, default=str), json.dumps(response),
+            redactor.text(error_message) if error_message else None, error_code, 1, verdict.event_id if verdict else None, "inbound", iso_utc(now),
+        )
+        self.connector.db.run(lambda c: c.execute(INSERT_LOG, row))
+
+
+def _body_view(request: WebhookRequest) -> Any:
+    """The body as structured data where possible, so field-based redaction applies."""
+    data = request.json()
+    if data is not None:
+        return data
+    try:
+        text = request.body.decode("utf-8")
+    except UnicodeDecodeError:
+        return request.body
+    if "=" in text and "\n" not in text:
+        return dict(parse_qsl(text, keep_blank_values=True))
+    return text
