@@ -35,6 +35,7 @@ VENDORS: dict[str, VendorEntry] = {
         _entry("file", "connectorctl.adapters.sinks", "write each message to the outbox folder", email="FileEmailAdapter", sms="FileSmsAdapter"),
         _entry("fake", "connectorctl.adapters.fake", "in-process fake vendor with configurable failures", email="FakeEmailAdapter", sms="FakeSmsAdapter"),
         _entry("sendgrid", "connectorctl.adapters.email.sendgrid", "SendGrid v3 Mail Send (US or EU region)", email="SendGridEmailAdapter"),
+        _entry("mailchimp", "connectorctl.adapters.email.mailchimp", "Mailchimp Transactional (Mandrill) messages/send", email="MailchimpEmailAdapter"),
     )
 }
 

@@ -130,7 +130,7 @@ class HttpAdapterMixin:
             return cls(detail, **kwargs)
         if status in (401, 403):
             return AuthenticationError(detail, hint=f"check the credentials: connectorctl creds show {self.slug}", **kwargs)
-        if status == 429:
+        if status == 429 or (cls is not None and issubclass(cls, RateLimitedError)):
             retry_after = retry_after_from_header(response.headers.get("Retry-After"), self.connector.clock.time())
             if retry_after is None:
                 retry_after = self.rate_limit_reset(response)

@@ -21,7 +21,7 @@ from connectorctl.adapters.base import EmailAdapter
 from connectorctl.adapters.http import HttpAdapterMixin
 from connectorctl.domain.messages import Attachment, DeliveryStatus, EmailMessage, RecipientResult, SendResult
 from connectorctl.domain.values import Credentials
-from connectorctl.errors import ConfigurationError, CredentialNotFoundError, InvalidInputError
+from connectorctl.errors import ConfigurationError, ConnectorError, CredentialNotFoundError, ValidationError
 from connectorctl.resilience.pipeline import Call, VendorResponse, new_id
 
 
@@ -88,14 +88,49 @@ class HttpEmailAdapter(EmailAdapter, HttpAdapterMixin):
 
     def send(self, message: EmailMessage, *, tenant_id: str | None = None, correlation_id: str | None = None) -> SendResult:
         correlation_id = correlation_id or new_id()
-        self.require(message)
-        if not message.text and not message.html:
-            raise InvalidInputError(f"{self.slug} needs a text or an HTML body")
+        self.precheck(message)
         creds = self.credentials(tenant_id)
         request = self.build_send(message, creds)
-        response = self.execute(request, "send_email", creds, lambda r: self.parse_send(r, message),
-                                tenant_id=tenant_id, correlation_id=correlation_id, idempotent=False)
+        try:
+            response = self.execute(request, "send_email", creds, lambda r: self.parse_send(r, message),
+                                    tenant_id=tenant_id, correlation_id=correlation_id, idempotent=False)
+        except ConnectorError as exc:
+            result = self.rejection_result(exc, message)
+            if result is None:
+                raise
+            return replace(result, correlation_id=correlation_id)
         return replace(response.value, correlation_id=correlation_id)
+
+    def precheck(self, message: EmailMessage) -> None:
+        """What must hold before any request: features the vendor carries, and a body."""
+        self.require(message)
+        if not message.text and not message.html:
+            raise ValidationError(f"{self.slug}: an email needs a text or an HTML body", service=self.slug)
+
+    def rejection_result(self, exc: ConnectorError, message: EmailMessage) -> SendResult | None:
+        """A vendor error that really is a per-recipient refusal (Postmark's inactive
+        recipient) becomes a truthful result here; None re-raises the error."""
+        return None
+
+    def send_batches(self, messages: Sequence[EmailMessage], batches: Sequence[Sequence[int]],
+                     send_batch: Callable[[list[EmailMessage]], list[SendResult | ConnectorError]],
+                     concurrency: int) -> list[SendResult | ConnectorError]:
+        """Run vendor batch calls (lists of message indexes) with bounded concurrency and put
+        each outcome back in its message's slot; a failed batch fails only its own messages."""
+        results: list[SendResult | ConnectorError | None] = [None] * len(messages)
+
+        def run(indices: Sequence[int]) -> SendResult:
+            try:
+                outcomes = send_batch([messages[i] for i in indices])
+            except ConnectorError as exc:
+                outcomes = [exc] * len(indices)
+            for i, outcome in zip(indices, outcomes):
+                results[i] = outcome
+            return SendResult(self.slug, None, ())
+
+        self._bulk(run, list(batches), concurrency)
+        missing = ConnectorError(f"{self.slug}: the vendor gave no result for this message", service=self.slug)
+        return [missing if r is None else r for r in results]
 
     def verify_credentials(self, tenant_id: str | None = None) -> VendorResponse:
         creds = self.credentials(tenant_id)
