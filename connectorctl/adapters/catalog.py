@@ -36,6 +36,7 @@ VENDORS: dict[str, VendorEntry] = {
         _entry("fake", "connectorctl.adapters.fake", "in-process fake vendor with configurable failures", email="FakeEmailAdapter", sms="FakeSmsAdapter"),
         _entry("sendgrid", "connectorctl.adapters.email.sendgrid", "SendGrid v3 Mail Send (US or EU region)", email="SendGridEmailAdapter"),
         _entry("mailchimp", "connectorctl.adapters.email.mailchimp", "Mailchimp Transactional (Mandrill) messages/send", email="MailchimpEmailAdapter"),
+        _entry("postmark", "connectorctl.adapters.email.postmark", "Postmark /email and /email/batch", email="PostmarkEmailAdapter"),
     )
 }
 
