@@ -37,6 +37,7 @@ VENDORS: dict[str, VendorEntry] = {
         _entry("sendgrid", "connectorctl.adapters.email.sendgrid", "SendGrid v3 Mail Send (US or EU region)", email="SendGridEmailAdapter"),
         _entry("mailchimp", "connectorctl.adapters.email.mailchimp", "Mailchimp Transactional (Mandrill) messages/send", email="MailchimpEmailAdapter"),
         _entry("postmark", "connectorctl.adapters.email.postmark", "Postmark /email and /email/batch", email="PostmarkEmailAdapter"),
+        _entry("mailgun", "connectorctl.adapters.email.mailgun", "Mailgun messages API (US or EU region)", email="MailgunEmailAdapter"),
     )
 }
 
