@@ -91,6 +91,14 @@ class EmailContract:
     def sends_seen(self, fake: Any) -> int:
         raise NotImplementedError
 
+    def auth_attempts(self, fake: Any) -> int:
+        """How many times the vendor saw our credentials on a send (HTTP: every request)."""
+        return self.sends_seen(fake)
+
+    def delivered(self, fake: Any) -> int:
+        """Messages the vendor took for delivery; needed by vendors that may retry safely (SMTP)."""
+        raise NotImplementedError
+
     def fail_next(self, fake: Any, kind: str, **options: Any) -> None:
         fake.fail_next(kind, **options)
 
@@ -167,16 +175,19 @@ class EmailContract:
             with pytest.raises(AuthenticationError) as info:
                 adapter.send(EmailMessage(to=("ann@example.com",), subject="Hi", text="x"))
             assert self.secret not in str(info.value)
-        assert self.sends_seen(fake) == 3
+        assert self.auth_attempts(fake) == 3
         assert connector.pipeline.breaker.state(self.slug).state.value == "closed"
         assert adapter.send(EmailMessage(to=("ann@example.com",), subject="Hi", text="x")).ok
 
     def test_a_vendor_outage_is_transient_and_the_send_is_not_repeated(self, adapter: Any, fake: Any) -> None:
         self.fail_next(fake, "unavailable")
-        with pytest.raises(ConnectorError) as info:
-            adapter.send(EmailMessage(to=("ann@example.com",), subject="Hi", text="x"))
-        assert info.value.transient  # the failover chain moves on
-        assert self.sends_seen(fake) == 1  # the vendor may have acted: never a double send
+        try:
+            result = adapter.send(EmailMessage(to=("ann@example.com",), subject="Hi", text="x"))
+        except ConnectorError as exc:
+            assert exc.transient  # the failover chain moves on
+            assert self.sends_seen(fake) == 1  # the vendor may have acted: never a double send
+        else:  # retried only because the failure proved nothing was taken (SMTP 421 before DATA)
+            assert result.ok and self.delivered(fake) == 1
 
     def test_a_hang_past_the_timeout_is_a_timeout(self, adapter: Any, fake: Any) -> None:
         self.fail_next(fake, "hang")
@@ -255,6 +266,20 @@ class HttpErrorContract(EmailContract):
             adapter.send(EmailMessage(to=("ann@example.com",), subject="Hi", text="x"))
         assert info.value.retry_after_seconds == 4
         assert self.sends_seen(fake) == 3
+
+    def test_a_503_is_transient_and_a_send_is_not_repeated(self, adapter: Any, fake: Any) -> None:
+        from connectorctl.errors import VendorUnavailableError
+
+        self.fail_next(fake, "unavailable")
+        with pytest.raises(VendorUnavailableError) as info:
+            adapter.send(EmailMessage(to=("ann@example.com",), subject="Hi", text="x"))
+        assert info.value.transient and info.value.http_status == 503
+        assert self.sends_seen(fake) == 1
+
+    def test_a_503_on_a_read_is_retried(self, adapter: Any, fake: Any) -> None:
+        self.fail_next(fake, "unavailable")
+        adapter.verify_credentials()
+        assert len(fake.requests) == 2
 
     def test_a_500_is_a_transient_vendor_failure(self, adapter: Any, fake: Any) -> None:
         from connectorctl.errors import VendorUnavailableError

@@ -23,7 +23,7 @@ class TestPostmarkContract(HttpErrorContract):
         return FakePostmark()
 
     def vendor_settings(self, fake: FakePostmark) -> VendorSettings:
-        return VendorSettings(base_url=fake.url, timeout_seconds=0.3, connect_timeout_seconds=0.3, from_email="shop@example.com")
+        return VendorSettings(base_url=fake.url, timeout_seconds=1.0, connect_timeout_seconds=1.0, from_email="shop@example.com")
 
     def credentials(self) -> dict[str, str]:
         return {"api_key": TOKEN}

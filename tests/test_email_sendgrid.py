@@ -26,7 +26,7 @@ class TestSendGridContract(HttpErrorContract):
         return FakeSendGrid()
 
     def vendor_settings(self, fake: FakeSendGrid) -> VendorSettings:
-        return VendorSettings(base_url=fake.url, timeout_seconds=0.3, connect_timeout_seconds=0.3, from_email="shop@example.com")
+        return VendorSettings(base_url=fake.url, timeout_seconds=1.0, connect_timeout_seconds=1.0, from_email="shop@example.com")
 
     def credentials(self) -> dict[str, str]:
         return {"api_key": API_KEY}

@@ -139,7 +139,6 @@ class HttpEmailAdapter(EmailAdapter, HttpAdapterMixin):
     def statistics(self, start: datetime, end: datetime) -> Mapping[str, Any]:
         """Our integration-log numbers, plus the vendor's own counts where it has an API."""
         stats: dict[str, Any] = dict(super().statistics(start, end))
-        stats["source"] = "integration_log"
         if type(self).build_statistics is not HttpEmailAdapter.build_statistics:
             creds = self.credentials(None)
             request = self.build_statistics(start, end, creds)
