@@ -30,7 +30,6 @@ from connectorctl.errors import (
     RateLimitedError,
     ValidationError,
     VendorRejectedError,
-    VendorUnavailableError,
 )
 
 STATUSES = {
@@ -47,9 +46,7 @@ ERROR_NAMES: Mapping[str, type[ConnectorError]] = {
     "Unknown_Subaccount": VendorRejectedError,
     "Unknown_Template": ValidationError,
     "RateLimited": RateLimitedError,
-    "GeneralError": VendorUnavailableError,
-    "ServiceUnavailable": VendorUnavailableError,
-}
+}  # GeneralError and the rest: the status code decides (5xx transient)
 MAX_RECIPIENTS_PER_CALL = 1000
 
 
