@@ -37,6 +37,13 @@ class TestSendGridContract(HttpErrorContract):
     def is_send(self, request: Any) -> bool:
         return request.path == "/v3/mail/send"
 
+    def test_more_than_ten_categories_are_unsupported(self, adapter: Any, fake: FakeSendGrid) -> None:
+        from connectorctl.errors import UnsupportedFeatureError
+
+        with pytest.raises(UnsupportedFeatureError, match="more_than_10_tags"):
+            adapter.send(EmailMessage(to=("a@example.com",), subject="Hi", text="x", tags=tuple(f"t{i}" for i in range(11))))
+        assert fake.requests == []
+
     def test_message_id_comes_from_the_x_message_id_header(self, adapter: Any) -> None:
         result = adapter.send(EmailMessage(to=("a@example.com", "b@example.com"), subject="Hi", text="x"))
         assert result.message_id.startswith("sg-")
