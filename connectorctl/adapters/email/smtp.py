@@ -137,6 +137,8 @@ class SmtpEmailAdapter(EmailAdapter):
             if untouched:
                 return ConnectionFailedError(f"{where}: timed out during {stage}", service=self.slug, vendor_processed=False)
             return VendorTimeoutError(f"{where}: no answer within {self.config.timeout_seconds:g} s", service=self.slug)
+        if isinstance(exc, UnicodeError):
+            return ValidationError(f"{where}: non-ASCII address or header needs a server with SMTPUTF8", service=self.slug)
         if isinstance(exc, ssl.SSLError):
             return ConnectionFailedError(f"{where}: TLS failed: {exc.reason or type(exc).__name__}", service=self.slug, vendor_processed=False)
         if isinstance(exc, (smtplib.SMTPException, OSError)):
