@@ -42,6 +42,10 @@ class Adapter:
     def run(self, call: Call, fn: Callable[[], VendorResponse]) -> VendorResponse:
         return self.connector.pipeline.execute(call, fn)
 
+    def verify_credentials(self, tenant_id: str | None = None) -> VendorResponse:
+        """One harmless authenticated read, so ``creds test`` proves a key works without sending anything."""
+        raise UnsupportedFeatureError(f"{self.slug} has no credential check", service=self.slug)
+
     def _bulk(self, send: Callable[[Any], SendResult], items: Sequence[Any], concurrency: int) -> list[SendResult | ConnectorError]:
         """Send each item; one failure never stops the others (its error takes its slot)."""
 
@@ -73,7 +77,7 @@ class EmailAdapter(Adapter):
 
     def statistics(self, start: datetime, end: datetime) -> Mapping[str, Any]:
         """Computed from our own integration log unless a vendor module overrides it."""
-        return self.connector.log_metrics(self.slug, start, end)
+        return {**self.connector.log_metrics(self.slug, start, end), "source": "integration_log"}
 
     def sender(self, message: EmailMessage) -> tuple[str, str | None]:
         return (message.from_email or self.config.from_email or "connectorctl@localhost", message.from_name or self.config.from_name)
