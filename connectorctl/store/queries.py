@@ -7,7 +7,7 @@ Signatures here are a contract between `connectorctl logs/metrics/status` and
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -111,27 +111,112 @@ def metrics(db: StateDB, service: str, start: datetime, end: datetime) -> dict[s
     attempt; success_rate = success / all * 100 rounded to 2 places (0.0 when
     there were no calls); avg_duration_ms over all attempts, 1 place.
     Percentiles are nearest-rank (ceil(p * n)) over all attempts' durations.
+    ``retry_count`` counts attempts with attempt_number > 1; ``failures_by_status``
+    and ``failures_by_http_class`` break failure_count down.  Everything is read
+    from the covering index ``ix_logs_service_time_cover`` (no table access).
     """
-    params = (service, to_iso(start), to_iso(end))
-    row = db.run(lambda c: c.execute(
-        "SELECT count(*), coalesce(sum(status='success'), 0), avg(duration_ms), coalesce(sum(attempt_number > 1), 0) "
-        "FROM integration_logs WHERE service_name=? AND created_at>=? AND created_at<=?",
-        params,
-    ).fetchone())
-    total, success, avg, retries = row
-    result: dict[str, Any] = {
+    return metrics_for(db, LogFilter(service=service, since=start, until=end))
+
+
+_AGGREGATE = (
+    "count(*), coalesce(sum(status='success'), 0), coalesce(sum(duration_ms), 0), coalesce(sum(attempt_number > 1), 0), "
+    + ", ".join(f"coalesce(sum(status='{s}'), 0)" for s in ("failed", "timeout", "rate_limited", "circuit_open"))
+    + ", coalesce(sum(status<>'success' AND http_status_code BETWEEN 400 AND 499), 0)"
+    + ", coalesce(sum(status<>'success' AND http_status_code BETWEEN 500 AND 599), 0)"
+    + ", coalesce(sum(status<>'success' AND http_status_code IS NULL), 0)"
+)
+FAILURE_STATUSES = ("failed", "timeout", "rate_limited", "circuit_open")
+
+
+def _summarize(agg: tuple[Any, ...], durations: list[int]) -> dict[str, Any]:
+    total, success, duration_sum, retries, failed, timeout, limited, circuit, c4, c5, cnone = agg
+    failures = total - success
+    by_status = dict(zip(FAILURE_STATUSES, (failed, timeout, limited, circuit)))
+    other = failures - failed - timeout - limited - circuit
+    if other:
+        by_status["other"] = other
+    by_class = {"4xx": c4, "5xx": c5, "none": cnone}
+    if failures - c4 - c5 - cnone:
+        by_class["other"] = failures - c4 - c5 - cnone
+    durations.sort()
+    return {
         "success_count": success,
-        "failure_count": total - success,
+        "failure_count": failures,
         "success_rate": round(success * 100.0 / total, 2) if total else 0.0,
-        "avg_duration_ms": round(avg, 1) if avg is not None else 0.0,
+        "avg_duration_ms": round(duration_sum / total, 1) if total else 0.0,
+        "total_count": total,
         "retry_count": retries,
+        "p50_ms": nearest_rank(durations, 0.50),
+        "p95_ms": nearest_rank(durations, 0.95),
+        "p99_ms": nearest_rank(durations, 0.99),
+        "failures_by_status": by_status,
+        "failures_by_http_class": by_class,
     }
-    durations = [r[0] for r in db.run(lambda c: c.execute(
-        "SELECT duration_ms FROM integration_logs WHERE service_name=? AND created_at>=? AND created_at<=? ORDER BY duration_ms", params
-    ).fetchall())]
-    for label, p in (("p50_ms", 0.50), ("p95_ms", 0.95), ("p99_ms", 0.99)):
-        result[label] = nearest_rank(durations, p)
+
+
+def metrics_for(db: StateDB, flt: LogFilter) -> dict[str, Any]:
+    """:func:`metrics` over any :class:`LogFilter` (tenant, operation, no service = all)."""
+    where, params = flt.where()
+
+    def read(c: Any) -> tuple[tuple[Any, ...], list[int]]:
+        agg = c.execute(f"SELECT {_AGGREGATE} FROM integration_logs{where}", params).fetchone()
+        durations = [r[0] for r in c.execute(f"SELECT duration_ms FROM integration_logs{where}", params)]
+        return agg, durations
+
+    agg, durations = db.run(read)
+    return _summarize(agg, durations)
+
+
+GROUP_COLUMNS = {"service": "service_name", "operation": "operation", "tenant": "tenant_id"}
+
+
+def metrics_by(db: StateDB, flt: LogFilter, by: str) -> list[dict[str, Any]]:
+    """Metrics per service, operation or tenant: ``[{"key": ..., "metrics": {...}}]``, busiest first."""
+    column = GROUP_COLUMNS.get(by)
+    if column is None:
+        raise InvalidInputError(f"cannot group by {by!r} (use one of: {', '.join(GROUP_COLUMNS)})")
+    where, params = flt.where()
+
+    def read(c: Any) -> tuple[list[tuple[Any, ...]], dict[Any, list[int]]]:
+        groups = c.execute(f"SELECT {column}, {_AGGREGATE} FROM integration_logs{where} GROUP BY {column}", params).fetchall()
+        durations: dict[Any, list[int]] = {}
+        for key, duration in c.execute(f"SELECT {column}, duration_ms FROM integration_logs{where}", params):
+            durations.setdefault(key, []).append(duration)
+        return groups, durations
+
+    groups, durations = db.run(read)
+    result = [{"key": g[0], "metrics": _summarize(tuple(g[1:]), durations.get(g[0], []))} for g in groups]
+    result.sort(key=lambda r: (-r["metrics"]["total_count"], str(r["key"])))
     return result
+
+
+def series(db: StateDB, flt: LogFilter, start: datetime, end: datetime, buckets: int = 24) -> list[dict[str, Any]]:
+    """Volume and error rate in ``buckets`` equal slices of [start, end], for the terminal chart.
+
+    One small range query per bucket keeps each on the (service, created_at)
+    index instead of sorting the whole window by an expression.
+    """
+    if buckets < 1 or end <= start:
+        return []
+    base = replace(flt, since=None, until=None)
+    where, params = base.where()
+    joiner = " AND " if where else " WHERE "
+    step = (end - start) / buckets
+    edges = [start + step * i for i in range(buckets)] + [end]
+    sql = f"SELECT count(*), coalesce(sum(status<>'success'), 0) FROM integration_logs{where}{joiner}created_at >= ? AND created_at {{op}} ?"
+
+    def read(c: Any) -> list[dict[str, Any]]:
+        out = []
+        for i in range(buckets):
+            op = "<=" if i == buckets - 1 else "<"
+            calls, failures = c.execute(sql.format(op=op), [*params, to_iso(edges[i]), to_iso(edges[i + 1])]).fetchone()
+            out.append({
+                "start": to_iso(edges[i]), "end": to_iso(edges[i + 1]), "calls": calls, "failures": failures,
+                "error_rate": round(failures * 100.0 / calls, 2) if calls else 0.0,
+            })
+        return out
+
+    return db.run(read)
 
 
 def nearest_rank(sorted_values: list[int], p: float) -> int | None:
@@ -148,3 +233,141 @@ def known_services(db: StateDB) -> list[str]:
         "SELECT service_name FROM circuit_state UNION SELECT DISTINCT service_name FROM integration_logs ORDER BY 1"
     ).fetchall())
     return [r[0] for r in rows]
+
+
+def parse_duration(text: str, *, name: str = "duration") -> float:
+    """``10m``, ``90s``, ``2h``, ``1d`` -> seconds (strictly positive)."""
+    match = _RELATIVE.match(text or "")
+    if not match or text.strip().startswith("-"):
+        raise InvalidInputError(f"invalid {name} {text!r}: use a duration like 30s, 10m, 2h or 1d")
+    amount, unit = float(match.group(1)), match.group(2).lower()
+    key = "m" if unit.startswith("mi") or unit == "m" else unit[0]
+    seconds = amount * _UNITS[key]
+    if seconds <= 0:
+        raise InvalidInputError(f"invalid {name} {text!r}: must be longer than zero")
+    return seconds
+
+
+# -- tail: follow new rows by insertion order ----------------------------------------------------
+def tail_logs(db: StateDB, flt: LogFilter, n: int) -> tuple[list[dict[str, Any]], int]:
+    """The newest ``n`` matching rows (oldest first) and the cursor to follow from.
+
+    Both are read in one snapshot, so a row inserted meanwhile is either shown
+    here or returned by the first :func:`logs_after`, never lost or doubled.
+    """
+    if n < 0:
+        raise InvalidInputError(f"-n must be 0 or more, got {n}")
+    where, params = flt.where()
+
+    def read(c: Any) -> tuple[list[tuple[Any, ...]], int]:
+        c.execute("BEGIN")
+        try:
+            rows = c.execute(
+                f"SELECT {', '.join(LOG_COLUMNS)} FROM integration_logs{where} ORDER BY created_at DESC, seq DESC LIMIT ?", [*params, n]
+            ).fetchall() if n else []
+            cursor = c.execute("SELECT coalesce(max(seq), 0) FROM integration_logs").fetchone()[0]
+        finally:
+            c.execute("COMMIT")
+        return rows, cursor
+
+    rows, cursor = db.run(read)
+    return [dict(zip(LOG_COLUMNS, r)) for r in reversed(rows)], cursor
+
+
+def logs_after(db: StateDB, flt: LogFilter, cursor: int, batch: int = 500) -> tuple[list[dict[str, Any]], int]:
+    """Rows inserted after ``cursor`` (a ``seq``), in insertion order, and the new cursor.
+
+    Walks the rowid range only (``NOT INDEXED``), so each poll costs the new
+    rows, not the table.  ``seq`` never goes backwards because purge always
+    keeps the newest row; if someone emptied the table by hand anyway, the
+    cursor restarts from the new rows.
+    """
+    where, params = flt.where()
+    joiner = " AND " if where else " WHERE "
+    sql = f"SELECT seq, {', '.join(LOG_COLUMNS)} FROM integration_logs NOT INDEXED{where}{joiner}seq > ? ORDER BY seq LIMIT ?"
+
+    def read(c: Any) -> tuple[list[tuple[Any, ...]], int]:
+        c.execute("BEGIN")  # one snapshot for the rows and max(seq)
+        try:
+            rows = c.execute(sql, [*params, cursor, batch]).fetchall()
+            if rows:
+                return rows, rows[-1][0]
+            top = c.execute("SELECT coalesce(max(seq), 0) FROM integration_logs").fetchone()[0]
+            if top < cursor:  # the table was emptied behind our back: rowids restarted
+                return c.execute(sql, [*params, 0, batch]).fetchall(), 0
+            # nothing matched up to `top`: the next poll starts there instead of rescanning
+            return [], top
+        finally:
+            c.execute("COMMIT")
+
+    rows, new_cursor = db.run(read)
+    if rows:
+        new_cursor = rows[-1][0]
+    return [dict(zip(LOG_COLUMNS, r[1:])) for r in rows], new_cursor
+
+
+# -- status: healthy / degraded / down ----------------------------------------------------------
+HEALTH_ORDER = {"healthy": 0, "degraded": 1, "down": 2}
+
+
+def service_status(db: StateDB, settings: Any, now: datetime | None = None, services: list[str] | None = None) -> dict[str, Any]:
+    """Health of each configured service, shaped like the reference ``GET /api/connector/status``.
+
+    For the last ``status.window_minutes``: success_rate >= healthy_min_success_rate
+    is healthy, >= degraded_min_success_rate degraded, below that down.  A
+    service with no calls in the window is healthy (nothing says otherwise) and
+    reports ``success_rate: null``.  An open or forced-open circuit makes it
+    down, a half-open one at least degraded; a disabled breaker changes nothing.
+    Services = email/sms chains + ``vendors:`` entries + circuit rows + any
+    service logged in the window (or exactly ``services`` when given).
+    """
+    now = now or datetime.now(timezone.utc)
+    cfg = settings.status
+    since = now - timedelta(minutes=cfg.window_minutes)
+    circuits = {r[0]: r[1:] for r in db.run(lambda c: c.execute(
+        "SELECT service_name, state, open_until, forced_until, consecutive_failures FROM circuit_state").fetchall())}
+    if services is None:
+        seen = db.run(lambda c: c.execute(
+            "SELECT DISTINCT service_name FROM integration_logs WHERE created_at >= ? AND created_at <= ?", (to_iso(since), to_iso(now))
+        ).fetchall())
+        names = {*settings.email_vendor, *settings.sms_vendor, *settings.vendors, *circuits, *(r[0] for r in seen)}
+        services = sorted(names)
+    out: dict[str, Any] = {}
+    for name in services:
+        m = metrics(db, name, since, now)
+        calls = m["total_count"]
+        rate = m["success_rate"] if calls else None
+        if rate is None or rate >= cfg.healthy_min_success_rate:
+            health = "healthy"
+        elif rate >= cfg.degraded_min_success_rate:
+            health = "degraded"
+        else:
+            health = "down"
+        circuit_state, open_until, forced_until, failures = circuits.get(name, ("closed", None, None, 0))
+        if circuit_state in ("open", "forced_open"):
+            health = "down"
+        elif circuit_state == "half_open" and health == "healthy":
+            health = "degraded"
+        out[name] = {
+            "status": health, "success_rate": rate, "avg_duration_ms": m["avg_duration_ms"] if calls else None,
+            "calls": calls, "failure_count": m["failure_count"], "p95_ms": m["p95_ms"],
+            "circuit_state": circuit_state, "consecutive_failures": failures or 0,
+        }
+    worst = max((HEALTH_ORDER[s["status"]] for s in out.values()), default=0)
+    return {
+        "services": out, "timestamp": now.isoformat(timespec="seconds"), "window_minutes": cfg.window_minutes,
+        "overall": next(k for k, v in HEALTH_ORDER.items() if v == worst),
+    }
+
+
+def purge_logs(db: StateDB, days: int, *, now: datetime | None = None, dry_run: bool = False, batch_size: int = 5000, vacuum: bool = False) -> dict[str, Any]:
+    """Delete integration-log rows older than ``days`` days; returns what was (or would be) deleted.
+
+    The reference ``purgeOldLogs(retentionDays): int`` for CLI, cron and API.
+    Deletes in ``batch_size`` batches, each its own short write transaction, so
+    concurrent writers wait milliseconds, never fail; safe to run twice at
+    once.  See :mod:`connectorctl.store.retention` for the details.
+    """
+    from connectorctl.store.retention import purge
+
+    return purge(db, days, now=now, dry_run=dry_run, batch_size=batch_size, vacuum=vacuum)

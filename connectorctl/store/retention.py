@@ -1,0 +1,99 @@
+"""Retention: deleting old integration-log rows without stalling the writers.
+
+One big ``DELETE`` holds the write lock for seconds and every process that
+wants to log a call waits that long (or fails past ``busy_timeout``).  So we
+delete in batches of ``seq`` values picked through ``ix_logs_time``, each in its
+own short ``BEGIN IMMEDIATE`` transaction, and pause briefly between batches so
+a waiting writer gets the lock.  Two purges at once just take turns: each
+batch re-selects rows that still exist, and the counts add up.
+
+The newest row is never deleted: ``seq`` is a plain rowid, which SQLite would
+restart from 1 in an empty table, and ``logs tail -f`` follows ``seq``.
+
+Space: deleted pages go to the free list and are reused by new rows; the WAL
+is truncated afterwards.  With ``auto_vacuum=INCREMENTAL`` the free pages are
+returned to the OS; a full ``VACUUM`` (rewrites the file, blocks writers) runs
+only when asked for.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from connectorctl.errors import InvalidInputError
+from connectorctl.store.db import StateDB
+from connectorctl.store.logs import iso_utc
+
+PAUSE_SECONDS = 0.02  # between batches: long enough for a writer's busy handler to get in
+
+
+def cutoff_for(days: int, now: datetime | None = None) -> str:
+    if days < 1:
+        raise InvalidInputError(f"--days must be at least 1, got {days}")
+    now = now or datetime.now(timezone.utc)
+    return iso_utc((now - timedelta(days=days)).timestamp())
+
+
+def purge(db: StateDB, days: int, *, now: datetime | None = None, dry_run: bool = False,
+          batch_size: int = 5000, vacuum: bool = False, pause: float = PAUSE_SECONDS) -> dict[str, Any]:
+    if batch_size < 1:
+        raise InvalidInputError(f"batch size must be at least 1, got {batch_size}")
+    now = now or datetime.now(timezone.utc)
+    cutoff = cutoff_for(days, now)
+    started = time.perf_counter()
+    anchor = db.run(lambda c: c.execute("SELECT coalesce(max(seq), 0) FROM integration_logs").fetchone()[0])
+    result: dict[str, Any] = {"days": days, "cutoff": cutoff, "dry_run": dry_run}
+    if dry_run:
+        result["would_delete"] = db.run(lambda c: c.execute(
+            "SELECT count(*) FROM integration_logs WHERE created_at < ? AND seq < ?", (cutoff, anchor)
+        ).fetchone()[0])
+        result["seconds"] = round(time.perf_counter() - started, 3)
+        return result
+    deleted = batches = 0
+    worst_batch = 0.0
+    sql = "DELETE FROM integration_logs WHERE seq IN (SELECT seq FROM integration_logs WHERE created_at < ? AND seq < ? LIMIT ?)"
+    while True:
+        t0 = time.perf_counter()
+        with db.write() as c:
+            n = c.execute(sql, (cutoff, anchor, batch_size)).rowcount
+        worst_batch = max(worst_batch, time.perf_counter() - t0)
+        deleted += n
+        batches += 1
+        if n < batch_size:
+            break
+        if pause:
+            time.sleep(pause)
+    result.update(deleted=deleted, batches=batches, worst_batch_ms=round(worst_batch * 1000, 1))
+    result["replay_pruned"] = _prune_webhook_replays(db, now)
+    result.update(_reclaim(db, vacuum))
+    result["seconds"] = round(time.perf_counter() - started, 3)
+    return result
+
+
+def _prune_webhook_replays(db: StateDB, now: datetime) -> int | None:
+    """The webhooks area keeps a replay store with its own expiry; purge is its daily chance to shrink."""
+    try:
+        from connectorctl.webhooks.replay import prune_replay_store  # type: ignore[import-not-found]
+    except ModuleNotFoundError:
+        return None
+    pruned = prune_replay_store(db, now)
+    return pruned if isinstance(pruned, int) else None
+
+
+def _reclaim(db: StateDB, vacuum: bool) -> dict[str, Any]:
+    def run(c: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        auto_vacuum = c.execute("PRAGMA auto_vacuum").fetchone()[0]
+        if vacuum:
+            c.execute("VACUUM")
+            out["vacuumed"] = True
+        elif auto_vacuum == 2:  # incremental: hand the free pages back without rewriting the file
+            c.execute("PRAGMA incremental_vacuum").fetchall()
+        busy, _, _ = c.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        out["wal_truncated"] = not busy  # a long reader can keep the WAL; it is reused, not lost
+        out["free_pages"] = c.execute("PRAGMA freelist_count").fetchone()[0]
+        return out
+
+    return db.run(run)
