@@ -118,30 +118,33 @@ def metrics(db: StateDB, service: str, start: datetime, end: datetime) -> dict[s
     return metrics_for(db, LogFilter(service=service, since=start, until=end))
 
 
-_AGGREGATE = (
-    "count(*), coalesce(sum(status='success'), 0), coalesce(sum(duration_ms), 0), coalesce(sum(attempt_number > 1), 0), "
-    + ", ".join(f"coalesce(sum(status='{s}'), 0)" for s in ("failed", "timeout", "rate_limited", "circuit_open"))
-    + ", coalesce(sum(status<>'success' AND http_status_code BETWEEN 400 AND 499), 0)"
-    + ", coalesce(sum(status<>'success' AND http_status_code BETWEEN 500 AND 599), 0)"
-    + ", coalesce(sum(status<>'success' AND http_status_code IS NULL), 0)"
+_AGGREGATE = "count(*), coalesce(sum(status='success'), 0), coalesce(sum(duration_ms), 0), coalesce(sum(attempt_number > 1), 0)"
+_HTTP_CLASS = (
+    "CASE WHEN http_status_code IS NULL THEN 'none' WHEN http_status_code BETWEEN 400 AND 499 THEN '4xx' "
+    "WHEN http_status_code BETWEEN 500 AND 599 THEN '5xx' ELSE 'other' END"
 )
 FAILURE_STATUSES = ("failed", "timeout", "rate_limited", "circuit_open")
 
 
-def _summarize(agg: tuple[Any, ...], durations: list[int]) -> dict[str, Any]:
-    total, success, duration_sum, retries, failed, timeout, limited, circuit, c4, c5, cnone = agg
-    failures = total - success
-    by_status = dict(zip(FAILURE_STATUSES, (failed, timeout, limited, circuit)))
-    other = failures - failed - timeout - limited - circuit
-    if other:
-        by_status["other"] = other
-    by_class = {"4xx": c4, "5xx": c5, "none": cnone}
-    if failures - c4 - c5 - cnone:
-        by_class["other"] = failures - c4 - c5 - cnone
+def _failure_sql(where: str, group: str = "") -> str:
+    """Failures broken down by status and HTTP class: few rows, so a GROUP BY over them is cheap."""
+    joiner = " AND " if where else " WHERE "
+    lead = f"{group}, " if group else ""
+    return (f"SELECT {lead}status, {_HTTP_CLASS}, count(*) FROM integration_logs{where}{joiner}status <> 'success' "
+            f"GROUP BY {lead}status, {_HTTP_CLASS}")
+
+
+def _summarize(agg: tuple[Any, ...], failures: list[tuple[str, str, int]], durations: list[int]) -> dict[str, Any]:
+    total, success, duration_sum, retries = agg
+    by_status = dict.fromkeys(FAILURE_STATUSES, 0)
+    by_class = {"4xx": 0, "5xx": 0, "none": 0}
+    for status, http_class, count in failures:
+        by_status[status] = by_status.get(status, 0) + count
+        by_class[http_class] = by_class.get(http_class, 0) + count
     durations.sort()
     return {
         "success_count": success,
-        "failure_count": failures,
+        "failure_count": total - success,
         "success_rate": round(success * 100.0 / total, 2) if total else 0.0,
         "avg_duration_ms": round(duration_sum / total, 1) if total else 0.0,
         "total_count": total,
@@ -158,13 +161,17 @@ def metrics_for(db: StateDB, flt: LogFilter) -> dict[str, Any]:
     """:func:`metrics` over any :class:`LogFilter` (tenant, operation, no service = all)."""
     where, params = flt.where()
 
-    def read(c: Any) -> tuple[tuple[Any, ...], list[int]]:
-        agg = c.execute(f"SELECT {_AGGREGATE} FROM integration_logs{where}", params).fetchone()
-        durations = [r[0] for r in c.execute(f"SELECT duration_ms FROM integration_logs{where}", params)]
-        return agg, durations
+    def read(c: Any) -> tuple[tuple[Any, ...], list[tuple[str, str, int]], list[int]]:
+        c.execute("BEGIN")  # one snapshot: the counts and the percentiles describe the same rows
+        try:
+            agg = c.execute(f"SELECT {_AGGREGATE} FROM integration_logs{where}", params).fetchone()
+            failures = c.execute(_failure_sql(where), params).fetchall()
+            durations = [r[0] for r in c.execute(f"SELECT duration_ms FROM integration_logs{where}", params)]
+        finally:
+            c.execute("COMMIT")
+        return agg, failures, durations
 
-    agg, durations = db.run(read)
-    return _summarize(agg, durations)
+    return _summarize(*db.run(read))
 
 
 GROUP_COLUMNS = {"service": "service_name", "operation": "operation", "tenant": "tenant_id"}
@@ -177,15 +184,23 @@ def metrics_by(db: StateDB, flt: LogFilter, by: str) -> list[dict[str, Any]]:
         raise InvalidInputError(f"cannot group by {by!r} (use one of: {', '.join(GROUP_COLUMNS)})")
     where, params = flt.where()
 
-    def read(c: Any) -> tuple[list[tuple[Any, ...]], dict[Any, list[int]]]:
-        groups = c.execute(f"SELECT {column}, {_AGGREGATE} FROM integration_logs{where} GROUP BY {column}", params).fetchall()
-        durations: dict[Any, list[int]] = {}
-        for key, duration in c.execute(f"SELECT {column}, duration_ms FROM integration_logs{where}", params):
-            durations.setdefault(key, []).append(duration)
-        return groups, durations
+    def read(c: Any) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], dict[Any, list[int]]]:
+        c.execute("BEGIN")
+        try:
+            groups = c.execute(f"SELECT {column}, {_AGGREGATE} FROM integration_logs{where} GROUP BY {column}", params).fetchall()
+            failures = c.execute(_failure_sql(where, column), params).fetchall()
+            durations: dict[Any, list[int]] = {}
+            for key, duration in c.execute(f"SELECT {column}, duration_ms FROM integration_logs{where}", params):
+                durations.setdefault(key, []).append(duration)
+        finally:
+            c.execute("COMMIT")
+        return groups, failures, durations
 
-    groups, durations = db.run(read)
-    result = [{"key": g[0], "metrics": _summarize(tuple(g[1:]), durations.get(g[0], []))} for g in groups]
+    groups, failures, durations = db.run(read)
+    fails: dict[Any, list[tuple[str, str, int]]] = {}
+    for key, status, http_class, count in failures:
+        fails.setdefault(key, []).append((status, http_class, count))
+    result = [{"key": g[0], "metrics": _summarize(tuple(g[1:]), fails.get(g[0], []), durations.get(g[0], []))} for g in groups]
     result.sort(key=lambda r: (-r["metrics"]["total_count"], str(r["key"])))
     return result
 
