@@ -41,8 +41,6 @@ def root(
 
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code; every known error becomes one line on stderr."""
-    import click
-
     from connectorctl.errors import ConnectorctlError
 
     args = list(sys.argv[1:] if argv is None else argv)
@@ -57,10 +55,10 @@ def run(argv: Sequence[str] | None = None) -> int:
         code = getattr(exc, "code", "error")
         hint = getattr(exc, "hint", None)
         return _exit_code(fail(code, exc.message, exc.exit_code, hint))
-    except click.exceptions.Abort:
+    except _click_errors("Abort"):
         sys.stderr.write("aborted\n")
         return 130
-    except click.exceptions.ClickException as exc:
+    except _click_errors("ClickException") as exc:
         exc.show()
         return exc.exit_code
     except KeyboardInterrupt:
@@ -73,6 +71,21 @@ def run(argv: Sequence[str] | None = None) -> int:
             raise
         return _exit_code(fail("internal_error", f"{type(exc).__name__}: {exc}", 1, "re-run with --debug for the traceback"))
     return result if isinstance(result, int) else 0
+
+
+def _click_errors(name: str) -> tuple[type[BaseException], ...]:
+    """The click exception class plus typer's vendored copy (typer >= 0.2x raises its own, not click's)."""
+    import click
+
+    classes: list[type[BaseException]] = [getattr(click.exceptions, name)]
+    try:
+        from typer._click import exceptions as vendored  # type: ignore[import-not-found]
+    except ImportError:
+        return tuple(classes)
+    extra = getattr(vendored, name, None)
+    if isinstance(extra, type) and extra not in classes:
+        classes.append(extra)
+    return tuple(classes)
 
 
 def _exit_code(exit_: typer.Exit) -> int:
