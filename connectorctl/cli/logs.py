@@ -94,6 +94,10 @@ def logs_tail(
         return
     import time
 
+    from connectorctl.cli.output import stderr
+
+    stderr().print("following new rows (Ctrl-C to stop)", highlight=False)
+
     try:
         while True:
             time.sleep(interval)
