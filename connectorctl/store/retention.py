@@ -89,11 +89,26 @@ def _reclaim(db: StateDB, vacuum: bool) -> dict[str, Any]:
         if vacuum:
             c.execute("VACUUM")
             out["vacuumed"] = True
-        elif auto_vacuum == 2:  # incremental: hand the free pages back without rewriting the file
-            c.execute("PRAGMA incremental_vacuum").fetchall()
+        elif auto_vacuum == 2:  # incremental: hand free pages back without rewriting the file
+            _incremental_vacuum(c)
         busy, _, _ = c.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         out["wal_truncated"] = not busy  # a long reader can keep the WAL; it is reused, not lost
         out["free_pages"] = c.execute("PRAGMA freelist_count").fetchone()[0]
         return out
 
     return db.run(run)
+
+
+def _incremental_vacuum(c: Any, chunk_pages: int = 2000) -> None:
+    """Free pages in chunks (~8 MB), each its own short write, so writers are never held up long.
+
+    Python's ``execute`` steps a PRAGMA only once (freeing one page); ``executescript`` runs it to the end.
+    """
+    free = c.execute("PRAGMA freelist_count").fetchone()[0]
+    while free:
+        c.executescript(f"PRAGMA incremental_vacuum({chunk_pages});")
+        now_free = c.execute("PRAGMA freelist_count").fetchone()[0]
+        if now_free >= free:
+            break
+        free = now_free
+        time.sleep(PAUSE_SECONDS)

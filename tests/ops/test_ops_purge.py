@@ -116,3 +116,27 @@ def test_purge_beside_a_live_writer_loses_nothing_in_the_window(db_path):
     assert float(worst) < 2.0
     assert count(db_path, "service_name = 'writer'") == int(inserted) == 3000
     assert count(db_path, "service_name <> 'writer'") == 500  # every row inside the retention window is still there
+
+
+def _fill_big(db_path, n: int = 400) -> None:
+    insert_rows(db_path, [Row(days(100), error="x" * 2000) for _ in range(n)] + [Row(days(1))])
+
+
+def test_space_is_reclaimed_with_incremental_auto_vacuum(cli, db_path):
+    from connectorctl.store.db import StateDB
+
+    _fill_big(db_path)
+    db = StateDB(db_path)
+    db.run(lambda c: (c.execute("PRAGMA auto_vacuum=INCREMENTAL"), c.execute("VACUUM")))
+    size_before = db_path.stat().st_size
+    result = json.loads(cli("logs", "purge", "--json").stdout)
+    assert result["deleted"] == 400 and result["free_pages"] == 0 and result["wal_truncated"] is True
+    assert db_path.stat().st_size < size_before / 2
+
+
+def test_vacuum_flag_shrinks_the_file(cli, db_path):
+    _fill_big(db_path)
+    result = json.loads(cli("logs", "purge", "--vacuum", "--json").stdout)
+    assert result["deleted"] == 400 and result["vacuumed"] is True and result["free_pages"] == 0
+    without = json.loads(cli("logs", "purge", "--json").stdout)
+    assert "vacuumed" not in without
