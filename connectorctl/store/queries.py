@@ -104,18 +104,23 @@ def get_log(db: StateDB, log_id: str) -> dict[str, Any] | None:
     return dict(zip(LOG_COLUMNS, row)) if row else None
 
 
+METRIC_KEYS = ("success_count", "failure_count", "success_rate", "avg_duration_ms", "retry_count", "p50_ms", "p95_ms", "p99_ms")
+
+
 def metrics(db: StateDB, service: str, start: datetime, end: datetime) -> dict[str, Any]:
     """The reference design's numbers for one service and period, plus latency percentiles.
 
     success_count = attempts with status 'success'; failure_count = every other
     attempt; success_rate = success / all * 100 rounded to 2 places (0.0 when
     there were no calls); avg_duration_ms over all attempts, 1 place.
-    Percentiles are nearest-rank (ceil(p * n)) over all attempts' durations.
-    ``retry_count`` counts attempts with attempt_number > 1; ``failures_by_status``
-    and ``failures_by_http_class`` break failure_count down.  Everything is read
-    from the covering index ``ix_logs_service_time_cover`` (no table access).
+    Percentiles are nearest-rank (ceil(p * n)) over all attempts' durations;
+    ``retry_count`` counts attempts with attempt_number > 1.  Exactly these keys
+    (:data:`METRIC_KEYS`): the API's contract.  :func:`metrics_for` adds
+    ``total_count`` and the failure breakdowns.  Everything is read from the
+    covering index ``ix_logs_service_time_cover`` (no table access).
     """
-    return metrics_for(db, LogFilter(service=service, since=start, until=end))
+    full = metrics_for(db, LogFilter(service=service, since=start, until=end), breakdown=False)
+    return {k: full[k] for k in METRIC_KEYS}
 
 
 _AGGREGATE = "count(*), coalesce(sum(status='success'), 0), coalesce(sum(duration_ms), 0), coalesce(sum(attempt_number > 1), 0)"
@@ -157,15 +162,16 @@ def _summarize(agg: tuple[Any, ...], failures: list[tuple[str, str, int]], durat
     }
 
 
-def metrics_for(db: StateDB, flt: LogFilter) -> dict[str, Any]:
-    """:func:`metrics` over any :class:`LogFilter` (tenant, operation, no service = all)."""
+def metrics_for(db: StateDB, flt: LogFilter, *, breakdown: bool = True) -> dict[str, Any]:
+    """:func:`metrics` over any :class:`LogFilter` (tenant, operation, no service = all), plus
+    ``total_count``, ``failures_by_status`` and ``failures_by_http_class`` (zeros without ``breakdown``)."""
     where, params = flt.where()
 
     def read(c: Any) -> tuple[tuple[Any, ...], list[tuple[str, str, int]], list[int]]:
         c.execute("BEGIN")  # one snapshot: the counts and the percentiles describe the same rows
         try:
             agg = c.execute(f"SELECT {_AGGREGATE} FROM integration_logs{where}", params).fetchone()
-            failures = c.execute(_failure_sql(where), params).fetchall()
+            failures = c.execute(_failure_sql(where), params).fetchall() if breakdown else []
             durations = [r[0] for r in c.execute(f"SELECT duration_ms FROM integration_logs{where}", params)]
         finally:
             c.execute("COMMIT")
@@ -325,6 +331,16 @@ def logs_after(db: StateDB, flt: LogFilter, cursor: int, batch: int = 500) -> tu
 HEALTH_ORDER = {"healthy": 0, "degraded": 1, "down": 2}
 
 
+def effective_circuit_state(state: str, open_until: float | None, forced_until: float | None, now: float) -> str:
+    """What the next call will meet: an open circuit past its timeout lets a probe through
+    (half_open); a forced-open period that has ended is closed."""
+    if state == "open" and open_until is not None and open_until <= now:
+        return "half_open"
+    if state == "forced_open" and forced_until is not None and forced_until <= now:
+        return "closed"
+    return state
+
+
 def service_status(db: StateDB, settings: Any, now: datetime | None = None, services: list[str] | None = None) -> dict[str, Any]:
     """Health of each configured service, shaped like the reference ``GET /api/connector/status``.
 
@@ -332,7 +348,9 @@ def service_status(db: StateDB, settings: Any, now: datetime | None = None, serv
     is healthy, >= degraded_min_success_rate degraded, below that down.  A
     service with no calls in the window is healthy (nothing says otherwise) and
     reports ``success_rate: null``.  An open or forced-open circuit makes it
-    down, a half-open one at least degraded; a disabled breaker changes nothing.
+    down, a half-open one (or an open one past its timeout, see
+    :func:`effective_circuit_state`) at least degraded; a disabled breaker
+    changes nothing.
     Services = email/sms chains + ``vendors:`` entries + circuit rows + any
     service logged in the window (or exactly ``services`` when given).
     """
@@ -349,7 +367,7 @@ def service_status(db: StateDB, settings: Any, now: datetime | None = None, serv
         services = sorted(names)
     out: dict[str, Any] = {}
     for name in services:
-        m = metrics(db, name, since, now)
+        m = metrics_for(db, LogFilter(service=name, since=since, until=now), breakdown=False)
         calls = m["total_count"]
         rate = m["success_rate"] if calls else None
         if rate is None or rate >= cfg.healthy_min_success_rate:
@@ -359,6 +377,7 @@ def service_status(db: StateDB, settings: Any, now: datetime | None = None, serv
         else:
             health = "down"
         circuit_state, open_until, forced_until, failures = circuits.get(name, ("closed", None, None, 0))
+        circuit_state = effective_circuit_state(circuit_state, open_until, forced_until, now.timestamp())
         if circuit_state in ("open", "forced_open"):
             health = "down"
         elif circuit_state == "half_open" and health == "healthy":

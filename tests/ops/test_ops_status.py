@@ -79,3 +79,22 @@ def test_status_as_a_real_process(cli_process, db_path):
     proc = cli_process("status", "--json")
     assert proc.returncode == 7 and json.loads(proc.stdout)["services"]["alpha"]["status"] == "down"
     assert proc.stderr == ""
+
+
+def test_open_circuit_past_its_timeout_reads_half_open_and_degraded(db_path):
+    from datetime import datetime, timezone
+
+    from connectorctl.config import load_settings
+    from connectorctl.store.db import StateDB
+    from connectorctl.store.queries import service_status
+
+    db = StateDB(db_path)
+    now = datetime.now(timezone.utc).timestamp()
+    db.run(lambda c: c.executemany(
+        "INSERT INTO circuit_state (service_name, state, open_until, forced_until) VALUES (?, ?, ?, ?)",
+        [("alpha", "open", now - 5, None), ("beta", "open", now + 60, None), ("gamma", "forced_open", None, now - 1)],
+    ))
+    services = service_status(db, load_settings())["services"]
+    assert (services["alpha"]["circuit_state"], services["alpha"]["status"]) == ("half_open", "degraded")
+    assert (services["beta"]["circuit_state"], services["beta"]["status"]) == ("open", "down")
+    assert (services["gamma"]["circuit_state"], services["gamma"]["status"]) == ("closed", "healthy")
