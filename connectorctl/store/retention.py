@@ -3,8 +3,8 @@
 One big ``DELETE`` holds the write lock for seconds and every process that
 wants to log a call waits that long (or fails past ``busy_timeout``).  So we
 delete in batches of ``seq`` values picked through ``ix_logs_time``, each in its
-own short ``BEGIN IMMEDIATE`` transaction, and pause briefly between batches so
-a waiting writer gets the lock.  Two purges at once just take turns: each
+own short ``BEGIN IMMEDIATE`` transaction, and pause between batches (as long
+as the batch held the lock, 20-100 ms) so a waiting writer gets the lock.  Two purges at once just take turns: each
 batch re-selects rows that still exist, and the counts add up.
 
 The newest row is never deleted: ``seq`` is a plain rowid, which SQLite would
@@ -26,7 +26,8 @@ from connectorctl.errors import InvalidInputError
 from connectorctl.store.db import StateDB
 from connectorctl.store.logs import iso_utc
 
-PAUSE_SECONDS = 0.02  # between batches: long enough for a writer's busy handler to get in
+PAUSE_SECONDS = 0.02  # shortest pause between batches
+MAX_PAUSE_SECONDS = 0.1  # SQLite's busy handler re-polls at least every 100 ms: a gap this long always lets a waiting writer in
 
 
 def cutoff_for(days: int, now: datetime | None = None) -> str:
@@ -58,13 +59,16 @@ def purge(db: StateDB, days: int, *, now: datetime | None = None, dry_run: bool 
         t0 = time.perf_counter()
         with db.write() as c:
             n = c.execute(sql, (cutoff, anchor, batch_size)).rowcount
-        worst_batch = max(worst_batch, time.perf_counter() - t0)
+        held = time.perf_counter() - t0
+        worst_batch = max(worst_batch, held)
         deleted += n
         batches += 1
         if n < batch_size:
             break
         if pause:
-            time.sleep(pause)
+            # Leave the lock free about as long as we held it (capped), so writers that queued
+            # behind a slow batch get in before the next one instead of waiting several batches.
+            time.sleep(min(MAX_PAUSE_SECONDS, max(pause, held)))
     result.update(deleted=deleted, batches=batches, worst_batch_ms=round(worst_batch * 1000, 1))
     result["replay_pruned"] = _prune_webhook_replays(db, now)
     result.update(_reclaim(db, vacuum))
@@ -78,7 +82,7 @@ def _prune_webhook_replays(db: StateDB, now: datetime) -> int | None:
         from connectorctl.webhooks.replay import prune_replay_store  # type: ignore[import-not-found]
     except ModuleNotFoundError:
         return None
-    pruned = prune_replay_store(db, now)
+    pruned = prune_replay_store(db, now.timestamp())  # epoch seconds, like every clock in the package
     return pruned if isinstance(pruned, int) else None
 
 

@@ -140,3 +140,17 @@ def test_vacuum_flag_shrinks_the_file(cli, db_path):
     assert result["deleted"] == 400 and result["vacuumed"] is True and result["free_pages"] == 0
     without = json.loads(cli("logs", "purge", "--json").stdout)
     assert "vacuumed" not in without
+
+
+def test_purge_also_prunes_the_webhook_replay_store(cli, db_path, monkeypatch):
+    import types
+
+    calls = []
+    fake = types.ModuleType("connectorctl.webhooks.replay")
+    fake.prune_replay_store = lambda db, now: calls.append(now) or 4  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "connectorctl.webhooks.replay", fake)
+    insert_rows(db_path, [Row(days(1))])
+    result = json.loads(cli("logs", "purge", "--json").stdout)
+    assert result["replay_pruned"] == 4
+    assert len(calls) == 1 and isinstance(calls[0], float)
+    assert json.loads(cli("logs", "purge", "--dry-run", "--json").stdout).get("replay_pruned") is None and len(calls) == 1
