@@ -123,12 +123,16 @@ def metrics(db: StateDB, service: str, start: datetime, end: datetime) -> dict[s
     return {k: full[k] for k in METRIC_KEYS}
 
 
-_AGGREGATE = "count(*), coalesce(sum(status='success'), 0), coalesce(sum(duration_ms), 0), coalesce(sum(attempt_number > 1), 0)"
+# One pass over the window, grouped by duration: counts, successes and retries per distinct
+# duration.  Far fewer rows than attempts reach Python, and the exact nearest-rank percentiles
+# fall out of the cumulative counts, so no separate aggregate pass and no Python sort.
+_HISTOGRAM = "duration_ms, count(*), coalesce(sum(status='success'), 0), coalesce(sum(attempt_number > 1), 0)"
 _HTTP_CLASS = (
     "CASE WHEN http_status_code IS NULL THEN 'none' WHEN http_status_code BETWEEN 400 AND 499 THEN '4xx' "
     "WHEN http_status_code BETWEEN 500 AND 599 THEN '5xx' ELSE 'other' END"
 )
 FAILURE_STATUSES = ("failed", "timeout", "rate_limited", "circuit_open")
+PERCENTILES = (("p50_ms", 0.50), ("p95_ms", 0.95), ("p99_ms", 0.99))
 
 
 def _failure_sql(where: str, group: str = "") -> str:
@@ -139,27 +143,44 @@ def _failure_sql(where: str, group: str = "") -> str:
             f"GROUP BY {lead}status, {_HTTP_CLASS}")
 
 
-def _summarize(agg: tuple[Any, ...], failures: list[tuple[str, str, int]], durations: list[int]) -> dict[str, Any]:
-    total, success, duration_sum, retries = agg
+def _summarize(histogram: list[tuple[int, int, int, int]], failures: list[tuple[str, str, int]]) -> dict[str, Any]:
+    """``histogram`` = (duration_ms, attempts, successes, retries) sorted by duration."""
+    total = sum(h[1] for h in histogram)
+    success = sum(h[2] for h in histogram)
+    duration_sum = sum(h[0] * h[1] for h in histogram)
     by_status = dict.fromkeys(FAILURE_STATUSES, 0)
     by_class = {"4xx": 0, "5xx": 0, "none": 0}
     for status, http_class, count in failures:
         by_status[status] = by_status.get(status, 0) + count
         by_class[http_class] = by_class.get(http_class, 0) + count
-    durations.sort()
-    return {
+    result: dict[str, Any] = {
         "success_count": success,
         "failure_count": total - success,
         "success_rate": round(success * 100.0 / total, 2) if total else 0.0,
         "avg_duration_ms": round(duration_sum / total, 1) if total else 0.0,
         "total_count": total,
-        "retry_count": retries,
-        "p50_ms": nearest_rank(durations, 0.50),
-        "p95_ms": nearest_rank(durations, 0.95),
-        "p99_ms": nearest_rank(durations, 0.99),
-        "failures_by_status": by_status,
-        "failures_by_http_class": by_class,
+        "retry_count": sum(h[3] for h in histogram),
     }
+    for label, p in PERCENTILES:
+        result[label] = _rank_in_histogram(histogram, total, p)
+    result["failures_by_status"] = by_status
+    result["failures_by_http_class"] = by_class
+    return result
+
+
+def _rank_in_histogram(histogram: list[tuple[int, int, int, int]], total: int, p: float) -> int | None:
+    """:func:`nearest_rank` over a (value, count) histogram: the ceil(p * n)-th smallest value."""
+    if not total:
+        return None
+    import math
+
+    rank = max(1, math.ceil(p * total))
+    seen = 0
+    for value, count, *_ in histogram:
+        seen += count
+        if seen >= rank:
+            return value
+    return histogram[-1][0]
 
 
 def metrics_for(db: StateDB, flt: LogFilter, *, breakdown: bool = True) -> dict[str, Any]:
@@ -167,15 +188,15 @@ def metrics_for(db: StateDB, flt: LogFilter, *, breakdown: bool = True) -> dict[
     ``total_count``, ``failures_by_status`` and ``failures_by_http_class`` (zeros without ``breakdown``)."""
     where, params = flt.where()
 
-    def read(c: Any) -> tuple[tuple[Any, ...], list[tuple[str, str, int]], list[int]]:
-        c.execute("BEGIN")  # one snapshot: the counts and the percentiles describe the same rows
+    def read(c: Any) -> tuple[list[tuple[int, int, int, int]], list[tuple[str, str, int]]]:
+        c.execute("BEGIN")  # one snapshot: the counts and the breakdown describe the same rows
         try:
-            agg = c.execute(f"SELECT {_AGGREGATE} FROM integration_logs{where}", params).fetchone()
-            failures = c.execute(_failure_sql(where), params).fetchall() if breakdown else []
-            durations = [r[0] for r in c.execute(f"SELECT duration_ms FROM integration_logs{where}", params)]
+            histogram = c.execute(f"SELECT {_HISTOGRAM} FROM integration_logs{where} GROUP BY duration_ms ORDER BY duration_ms", params).fetchall()
+            any_failed = sum(h[1] for h in histogram) > sum(h[2] for h in histogram)
+            failures = c.execute(_failure_sql(where), params).fetchall() if breakdown and any_failed else []
         finally:
             c.execute("COMMIT")
-        return agg, failures, durations
+        return histogram, failures
 
     return _summarize(*db.run(read))
 
@@ -190,23 +211,25 @@ def metrics_by(db: StateDB, flt: LogFilter, by: str) -> list[dict[str, Any]]:
         raise InvalidInputError(f"cannot group by {by!r} (use one of: {', '.join(GROUP_COLUMNS)})")
     where, params = flt.where()
 
-    def read(c: Any) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], dict[Any, list[int]]]:
+    def read(c: Any) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
         c.execute("BEGIN")
         try:
-            groups = c.execute(f"SELECT {column}, {_AGGREGATE} FROM integration_logs{where} GROUP BY {column}", params).fetchall()
+            rows = c.execute(
+                f"SELECT {column}, {_HISTOGRAM} FROM integration_logs{where} GROUP BY {column}, duration_ms ORDER BY {column}, duration_ms", params
+            ).fetchall()
             failures = c.execute(_failure_sql(where, column), params).fetchall()
-            durations: dict[Any, list[int]] = {}
-            for key, duration in c.execute(f"SELECT {column}, duration_ms FROM integration_logs{where}", params):
-                durations.setdefault(key, []).append(duration)
         finally:
             c.execute("COMMIT")
-        return groups, failures, durations
+        return rows, failures
 
-    groups, failures, durations = db.run(read)
+    rows, failures = db.run(read)
+    histograms: dict[Any, list[tuple[int, int, int, int]]] = {}
+    for key, *bucket in rows:
+        histograms.setdefault(key, []).append(tuple(bucket))  # type: ignore[arg-type]
     fails: dict[Any, list[tuple[str, str, int]]] = {}
     for key, status, http_class, count in failures:
         fails.setdefault(key, []).append((status, http_class, count))
-    result = [{"key": g[0], "metrics": _summarize(tuple(g[1:]), fails.get(g[0], []), durations.get(g[0], []))} for g in groups]
+    result = [{"key": key, "metrics": _summarize(hist, fails.get(key, []))} for key, hist in histograms.items()]
     result.sort(key=lambda r: (-r["metrics"]["total_count"], str(r["key"])))
     return result
 
