@@ -75,6 +75,9 @@ def logs_tail(
     output: OutputFormat = OutputOption, as_json: bool = JsonOption,
 ) -> None:
     """The latest log rows, newest last; with -f, follow new ones."""
+    import time
+
+    from connectorctl.cli.output import stderr, stdout
     from connectorctl.errors import InvalidInputError
     from connectorctl.store.queries import logs_after, tail_logs
 
@@ -85,19 +88,12 @@ def logs_tail(
     connector = state(ctx).connector()
     rows, cursor = tail_logs(connector.db, flt, lines)
     if out is OutputFormat.table:
-        from connectorctl.cli.output import stdout
-
         stdout().print(rows_table(rows))
     else:
         render(out, rows, lambda: None)
     if not follow:
         return
-    import time
-
-    from connectorctl.cli.output import stderr
-
     stderr().print("following new rows (Ctrl-C to stop)", highlight=False)
-
     try:
         while True:
             time.sleep(interval)
@@ -105,8 +101,6 @@ def logs_tail(
             if not new:
                 continue
             if out is OutputFormat.table:
-                from connectorctl.cli.output import stdout
-
                 stdout().print(rows_table(new, header=False))
             else:
                 render(out, new, lambda: None)

@@ -76,13 +76,13 @@ def test_two_purges_at_once_delete_each_row_once(db_path):
 
 
 WRITER = r"""
-import sys, time
+import os, sys, time
 from connectorctl.store.db import StateDB
 from connectorctl.store.logs import INSERT_LOG, iso_utc
 db = StateDB(sys.argv[1], migrate=False)
 n = errors = 0
 worst = 0.0
-while True:
+while not os.path.exists(sys.argv[2]):
     row = ("W%025d" % n, None, "writer", "send_email", "https://x.test", "POST", "success", 200, 1, None, None, None, None, 1, None, "outbound", iso_utc(time.time()))
     t0 = time.perf_counter()
     try:
@@ -94,27 +94,34 @@ while True:
     worst = max(worst, time.perf_counter() - t0)
     if n == 1:
         print("started", flush=True)
-    if sys.argv[2] == "stop" and n >= int(sys.argv[3]):
-        break
+    time.sleep(0.001)
 print(n, errors, worst, flush=True)
 """
 
 
 @pytest.mark.slow
-def test_purge_beside_a_live_writer_loses_nothing_in_the_window(db_path):
+def test_purge_beside_a_live_writer_loses_nothing_in_the_window(db_path, tmp_path):
     insert_rows(db_path, [Row(days(120) - timedelta(seconds=i)) for i in range(20000)] + [Row(days(5) - timedelta(seconds=i)) for i in range(500)])
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(db_path), "stop", "3000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    stop = tmp_path / "stop-writer"
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(db_path), str(stop)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True, env=cli_env(), cwd=ROOT)
-    assert writer.stdout is not None and writer.stdout.readline().strip() == "started"
-    purge = subprocess.run([sys.executable, "-m", "connectorctl", "logs", "purge", "--batch-size", "500", "--json"],
-                           capture_output=True, text=True, env=cli_env(), cwd=ROOT, timeout=120)
-    out, err = writer.communicate(timeout=120)
+    try:
+        assert writer.stdout is not None and writer.stdout.readline().strip() == "started"
+        before = count(db_path, "service_name = 'writer'")
+        purge = subprocess.run([sys.executable, "-m", "connectorctl", "logs", "purge", "--batch-size", "500", "--json"],
+                               capture_output=True, text=True, env=cli_env(), cwd=ROOT, timeout=120)
+        during = count(db_path, "service_name = 'writer'")
+    finally:
+        stop.touch()
+        out, err = writer.communicate(timeout=120)
     inserted, errors, worst = out.split()
     assert purge.returncode == 0, purge.stderr
-    assert json.loads(purge.stdout)["deleted"] == 20000
+    result = json.loads(purge.stdout)
+    assert result["deleted"] == 20000 and result["batches"] == 41
     assert (int(errors), err) == (0, "")
     assert float(worst) < 2.0
-    assert count(db_path, "service_name = 'writer'") == int(inserted) == 3000
+    assert during > before  # the writer really inserted while the purge ran
+    assert count(db_path, "service_name = 'writer'") == int(inserted)
     assert count(db_path, "service_name <> 'writer'") == 500  # every row inside the retention window is still there
 
 
