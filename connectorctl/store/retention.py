@@ -4,7 +4,9 @@ One big ``DELETE`` holds the write lock for seconds and every process that
 wants to log a call waits that long (or fails past ``busy_timeout``).  So we
 delete in batches of ``seq`` values picked through ``ix_logs_time``, each in its
 own short ``BEGIN IMMEDIATE`` transaction, and pause between batches (as long
-as the batch held the lock, 20-100 ms) so a waiting writer gets the lock.  Two purges at once just take turns: each
+as the batch held the lock, 20-100 ms) so a waiting writer gets the lock.
+A batch that held the lock over 200 ms halves the next one (the machine is
+busy); quick ones let it grow back to ``--batch-size``.  Two purges at once just take turns: each
 batch re-selects rows that still exist, and the counts add up.
 
 The newest row is never deleted: ``seq`` is a plain rowid, which SQLite would
@@ -27,6 +29,8 @@ from connectorctl.store.db import StateDB
 from connectorctl.store.logs import iso_utc
 
 PAUSE_SECONDS = 0.02  # shortest pause between batches
+SLOW_BATCH_SECONDS = 0.2  # a batch holding the write lock longer than this halves the next one
+MIN_BATCH = 250
 MAX_PAUSE_SECONDS = 0.1  # SQLite's busy handler re-polls at least every 100 ms: a gap this long always lets a waiting writer in
 
 
@@ -55,16 +59,23 @@ def purge(db: StateDB, days: int, *, now: datetime | None = None, dry_run: bool 
     deleted = batches = 0
     worst_batch = 0.0
     sql = "DELETE FROM integration_logs WHERE seq IN (SELECT seq FROM integration_logs WHERE created_at < ? AND seq < ? LIMIT ?)"
+    size = batch_size
     while True:
         t0 = time.perf_counter()
         with db.write() as c:
-            n = c.execute(sql, (cutoff, anchor, batch_size)).rowcount
+            n = c.execute(sql, (cutoff, anchor, size)).rowcount
         held = time.perf_counter() - t0
         worst_batch = max(worst_batch, held)
         deleted += n
         batches += 1
-        if n < batch_size:
+        if n < size:
             break
+        # A loaded machine (or a slow disk) makes batches slow: shrink them so that a writer never
+        # waits long behind one; grow back towards --batch-size when they are quick again.
+        if held > SLOW_BATCH_SECONDS:
+            size = max(MIN_BATCH, size // 2)
+        elif held < SLOW_BATCH_SECONDS / 4 and size < batch_size:
+            size = min(batch_size, size * 2)
         if pause:
             # Leave the lock free about as long as we held it (capped), so writers that queued
             # behind a slow batch get in before the next one instead of waiting several batches.

@@ -161,3 +161,15 @@ def test_purge_also_prunes_the_webhook_replay_store(cli, db_path, monkeypatch):
     assert result["replay_pruned"] == 4
     assert len(calls) == 1 and isinstance(calls[0], float)
     assert json.loads(cli("logs", "purge", "--dry-run", "--json").stdout).get("replay_pruned") is None and len(calls) == 1
+
+
+def test_slow_batches_shrink_so_writers_never_wait_long(db_path, monkeypatch):
+    from connectorctl.store import retention
+    from connectorctl.store.db import StateDB
+
+    insert_rows(db_path, [Row(days(100))] * 3000 + [Row(days(1))])
+    monkeypatch.setattr(retention, "SLOW_BATCH_SECONDS", 0.0)  # every batch counts as slow
+    result = retention.purge(StateDB(db_path), 90, batch_size=1000, pause=0)
+    # 1000, 500, then 250 rows at a time (the floor) until an incomplete batch ends it
+    assert (result["deleted"], result["batches"]) == (3000, 9)
+    assert count(db_path) == 1
