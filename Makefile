@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench bench-observability clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,9 @@ test: setup
 bench: setup
 	$(BIN)/python benchmarks/pipeline_overhead.py
 	$(BIN)/python benchmarks/startup.py
+
+bench-observability: setup
+	$(BIN)/python benchmarks/observability.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

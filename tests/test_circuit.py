@@ -90,7 +90,7 @@ def test_half_open_probe_closes_on_success_and_reopens_on_failure(home: Path, ve
     state = connector.pipeline.breaker.state("echo")
     assert state.state is CircuitState.CLOSED and state.consecutive_failures == 0
     actions = [e["action"] for e in connector.pipeline.breaker.events("echo")]
-    assert actions[:3] == ["close", "reopen", "open"]
+    assert actions[:5] == ["close", "probe", "reopen", "probe", "open"]
 
 
 _REGISTER = "from connectorctl.adapters import catalog; from tests.support import ECHO; catalog.VENDORS['echo'] = ECHO\n"

@@ -8,7 +8,7 @@ from typing import Optional, Sequence
 
 import typer
 
-from connectorctl.cli import config_cmd, send, webhook
+from connectorctl.cli import circuit, config_cmd, demo, logs, metrics, send, status, webhook
 from connectorctl.cli.output import CliState, fail
 
 app = typer.Typer(
@@ -23,6 +23,11 @@ app.add_typer(send.app, name="send")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(webhook.app, name="webhook")
 app.command("init")(config_cmd.init)
+app.add_typer(logs.app, name="logs")
+app.command("metrics")(metrics.metrics_command)
+app.command("status")(status.status_command)
+app.add_typer(circuit.app, name="circuit")
+app.command("demo")(demo.demo_command)
 
 
 @app.callback()

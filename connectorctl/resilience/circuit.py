@@ -153,6 +153,8 @@ class CircuitBreaker:
         ).rowcount)
         if won:
             self.cache.bump()
+            if state == CircuitState.OPEN:  # record the transition once, not on every lease renewal
+                self._event(service, "probe", CircuitState.OPEN, CircuitState.HALF_OPEN, "auto", "open timeout passed: one probe call let through")
             return Ticket(service, probe=True, had_failures=True)
         raise CircuitOpenError(f"circuit for {service} is half-open and its probe is in flight", service=service, retry_after_seconds=self.settings.probe_lease_seconds)
 
@@ -266,9 +268,11 @@ class CircuitBreaker:
     def _transition(self, service: str, new: CircuitState, action: str, actor: str, reason: str | None, *, forced_until: float | None = None) -> CircuitBreakerState:
         now = self.clock.time()
         with self.db.write() as c:
-            row = c.execute("SELECT state FROM circuit_state WHERE service_name=?", (service,)).fetchone()
+            row = c.execute("SELECT state, forced_until FROM circuit_state WHERE service_name=?", (service,)).fetchone()
             previous = CircuitState(row[0]) if row else CircuitState.CLOSED
-            if action == "expire" and previous != CircuitState.FORCED_OPEN:
+            # Another process may have expired it already, or an operator re-tripped it with a new end
+            # between our read and this write: only an expired forced-open period may close here.
+            if action == "expire" and (previous != CircuitState.FORCED_OPEN or row[1] is None or row[1] > now):
                 return self.state(service)
             c.execute(
                 "INSERT INTO circuit_state (service_name, state, consecutive_failures, opened_at, open_until, probe_lease_until, forced_until, reason, updated_by, updated_at, window_start, window_calls, window_failures) "

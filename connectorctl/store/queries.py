@@ -7,7 +7,7 @@ Signatures here are a contract between `connectorctl logs/metrics/status` and
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -104,34 +104,163 @@ def get_log(db: StateDB, log_id: str) -> dict[str, Any] | None:
     return dict(zip(LOG_COLUMNS, row)) if row else None
 
 
+METRIC_KEYS = ("success_count", "failure_count", "success_rate", "avg_duration_ms", "retry_count", "p50_ms", "p95_ms", "p99_ms")
+
+
 def metrics(db: StateDB, service: str, start: datetime, end: datetime) -> dict[str, Any]:
     """The reference design's numbers for one service and period, plus latency percentiles.
 
     success_count = attempts with status 'success'; failure_count = every other
     attempt; success_rate = success / all * 100 rounded to 2 places (0.0 when
     there were no calls); avg_duration_ms over all attempts, 1 place.
-    Percentiles are nearest-rank (ceil(p * n)) over all attempts' durations.
+    Percentiles are nearest-rank (ceil(p * n)) over all attempts' durations;
+    ``retry_count`` counts attempts with attempt_number > 1.  Exactly these keys
+    (:data:`METRIC_KEYS`): the API's contract.  :func:`metrics_for` adds
+    ``total_count`` and the failure breakdowns.  Everything is read from the
+    covering index ``ix_logs_service_time_cover`` (no table access).
     """
-    params = (service, to_iso(start), to_iso(end))
-    row = db.run(lambda c: c.execute(
-        "SELECT count(*), coalesce(sum(status='success'), 0), avg(duration_ms), coalesce(sum(attempt_number > 1), 0) "
-        "FROM integration_logs WHERE service_name=? AND created_at>=? AND created_at<=?",
-        params,
-    ).fetchone())
-    total, success, avg, retries = row
+    full = metrics_for(db, LogFilter(service=service, since=start, until=end), breakdown=False)
+    return {k: full[k] for k in METRIC_KEYS}
+
+
+# One pass over the window, grouped by duration: counts, successes and retries per distinct
+# duration.  Far fewer rows than attempts reach Python, and the exact nearest-rank percentiles
+# fall out of the cumulative counts, so no separate aggregate pass and no Python sort.
+_HISTOGRAM = "duration_ms, count(*), coalesce(sum(status='success'), 0), coalesce(sum(attempt_number > 1), 0)"
+_HTTP_CLASS = (
+    "CASE WHEN http_status_code IS NULL THEN 'none' WHEN http_status_code BETWEEN 400 AND 499 THEN '4xx' "
+    "WHEN http_status_code BETWEEN 500 AND 599 THEN '5xx' ELSE 'other' END"
+)
+FAILURE_STATUSES = ("failed", "timeout", "rate_limited", "circuit_open")
+PERCENTILES = (("p50_ms", 0.50), ("p95_ms", 0.95), ("p99_ms", 0.99))
+
+
+def _failure_sql(where: str, group: str = "") -> str:
+    """Failures broken down by status and HTTP class: few rows, so a GROUP BY over them is cheap."""
+    joiner = " AND " if where else " WHERE "
+    lead = f"{group}, " if group else ""
+    return (f"SELECT {lead}status, {_HTTP_CLASS}, count(*) FROM integration_logs{where}{joiner}status <> 'success' "
+            f"GROUP BY {lead}status, {_HTTP_CLASS}")
+
+
+def _summarize(histogram: list[tuple[int, int, int, int]], failures: list[tuple[str, str, int]]) -> dict[str, Any]:
+    """``histogram`` = (duration_ms, attempts, successes, retries) sorted by duration."""
+    total = sum(h[1] for h in histogram)
+    success = sum(h[2] for h in histogram)
+    duration_sum = sum(h[0] * h[1] for h in histogram)
+    by_status = dict.fromkeys(FAILURE_STATUSES, 0)
+    by_class = {"4xx": 0, "5xx": 0, "none": 0}
+    for status, http_class, count in failures:
+        by_status[status] = by_status.get(status, 0) + count
+        by_class[http_class] = by_class.get(http_class, 0) + count
     result: dict[str, Any] = {
         "success_count": success,
         "failure_count": total - success,
         "success_rate": round(success * 100.0 / total, 2) if total else 0.0,
-        "avg_duration_ms": round(avg, 1) if avg is not None else 0.0,
-        "retry_count": retries,
+        "avg_duration_ms": round(duration_sum / total, 1) if total else 0.0,
+        "total_count": total,
+        "retry_count": sum(h[3] for h in histogram),
     }
-    durations = [r[0] for r in db.run(lambda c: c.execute(
-        "SELECT duration_ms FROM integration_logs WHERE service_name=? AND created_at>=? AND created_at<=? ORDER BY duration_ms", params
-    ).fetchall())]
-    for label, p in (("p50_ms", 0.50), ("p95_ms", 0.95), ("p99_ms", 0.99)):
-        result[label] = nearest_rank(durations, p)
+    for label, p in PERCENTILES:
+        result[label] = _rank_in_histogram(histogram, total, p)
+    result["failures_by_status"] = by_status
+    result["failures_by_http_class"] = by_class
     return result
+
+
+def _rank_in_histogram(histogram: list[tuple[int, int, int, int]], total: int, p: float) -> int | None:
+    """:func:`nearest_rank` over a (value, count) histogram: the ceil(p * n)-th smallest value."""
+    if not total:
+        return None
+    import math
+
+    rank = max(1, math.ceil(p * total))
+    seen = 0
+    for value, count, *_ in histogram:
+        seen += count
+        if seen >= rank:
+            return value
+    return histogram[-1][0]
+
+
+def metrics_for(db: StateDB, flt: LogFilter, *, breakdown: bool = True) -> dict[str, Any]:
+    """:func:`metrics` over any :class:`LogFilter` (tenant, operation, no service = all), plus
+    ``total_count``, ``failures_by_status`` and ``failures_by_http_class`` (zeros without ``breakdown``)."""
+    where, params = flt.where()
+
+    def read(c: Any) -> tuple[list[tuple[int, int, int, int]], list[tuple[str, str, int]]]:
+        c.execute("BEGIN")  # one snapshot: the counts and the breakdown describe the same rows
+        try:
+            histogram = c.execute(f"SELECT {_HISTOGRAM} FROM integration_logs{where} GROUP BY duration_ms ORDER BY duration_ms", params).fetchall()
+            any_failed = sum(h[1] for h in histogram) > sum(h[2] for h in histogram)
+            failures = c.execute(_failure_sql(where), params).fetchall() if breakdown and any_failed else []
+        finally:
+            c.execute("COMMIT")
+        return histogram, failures
+
+    return _summarize(*db.run(read))
+
+
+GROUP_COLUMNS = {"service": "service_name", "operation": "operation", "tenant": "tenant_id"}
+
+
+def metrics_by(db: StateDB, flt: LogFilter, by: str) -> list[dict[str, Any]]:
+    """Metrics per service, operation or tenant: ``[{"key": ..., "metrics": {...}}]``, busiest first."""
+    column = GROUP_COLUMNS.get(by)
+    if column is None:
+        raise InvalidInputError(f"cannot group by {by!r} (use one of: {', '.join(GROUP_COLUMNS)})")
+    where, params = flt.where()
+
+    def read(c: Any) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        c.execute("BEGIN")
+        try:
+            rows = c.execute(
+                f"SELECT {column}, {_HISTOGRAM} FROM integration_logs{where} GROUP BY {column}, duration_ms ORDER BY {column}, duration_ms", params
+            ).fetchall()
+            failures = c.execute(_failure_sql(where, column), params).fetchall()
+        finally:
+            c.execute("COMMIT")
+        return rows, failures
+
+    rows, failures = db.run(read)
+    histograms: dict[Any, list[tuple[int, int, int, int]]] = {}
+    for key, *bucket in rows:
+        histograms.setdefault(key, []).append(tuple(bucket))  # type: ignore[arg-type]
+    fails: dict[Any, list[tuple[str, str, int]]] = {}
+    for key, status, http_class, count in failures:
+        fails.setdefault(key, []).append((status, http_class, count))
+    result = [{"key": key, "metrics": _summarize(hist, fails.get(key, []))} for key, hist in histograms.items()]
+    result.sort(key=lambda r: (-r["metrics"]["total_count"], str(r["key"])))
+    return result
+
+
+def series(db: StateDB, flt: LogFilter, start: datetime, end: datetime, buckets: int = 24) -> list[dict[str, Any]]:
+    """Volume and error rate in ``buckets`` equal slices of [start, end], for the terminal chart.
+
+    One small range query per bucket keeps each on the (service, created_at)
+    index instead of sorting the whole window by an expression.
+    """
+    if buckets < 1 or end <= start:
+        return []
+    base = replace(flt, since=None, until=None)
+    where, params = base.where()
+    joiner = " AND " if where else " WHERE "
+    step = (end - start) / buckets
+    edges = [start + step * i for i in range(buckets)] + [end]
+    sql = f"SELECT count(*), coalesce(sum(status<>'success'), 0) FROM integration_logs{where}{joiner}created_at >= ? AND created_at {{op}} ?"
+
+    def read(c: Any) -> list[dict[str, Any]]:
+        out = []
+        for i in range(buckets):
+            op = "<=" if i == buckets - 1 else "<"
+            calls, failures = c.execute(sql.format(op=op), [*params, to_iso(edges[i]), to_iso(edges[i + 1])]).fetchone()
+            out.append({
+                "start": to_iso(edges[i]), "end": to_iso(edges[i + 1]), "calls": calls, "failures": failures,
+                "error_rate": round(failures * 100.0 / calls, 2) if calls else 0.0,
+            })
+        return out
+
+    return db.run(read)
 
 
 def nearest_rank(sorted_values: list[int], p: float) -> int | None:
@@ -148,3 +277,154 @@ def known_services(db: StateDB) -> list[str]:
         "SELECT service_name FROM circuit_state UNION SELECT DISTINCT service_name FROM integration_logs ORDER BY 1"
     ).fetchall())
     return [r[0] for r in rows]
+
+
+def parse_duration(text: str, *, name: str = "duration") -> float:
+    """``10m``, ``90s``, ``2h``, ``1d`` -> seconds (strictly positive)."""
+    match = _RELATIVE.match(text or "")
+    if not match or text.strip().startswith("-"):
+        raise InvalidInputError(f"invalid {name} {text!r}: use a duration like 30s, 10m, 2h or 1d")
+    amount, unit = float(match.group(1)), match.group(2).lower()
+    key = "m" if unit.startswith("mi") or unit == "m" else unit[0]
+    seconds = amount * _UNITS[key]
+    if seconds <= 0:
+        raise InvalidInputError(f"invalid {name} {text!r}: must be longer than zero")
+    return seconds
+
+
+# -- tail: follow new rows by insertion order ----------------------------------------------------
+def tail_logs(db: StateDB, flt: LogFilter, n: int) -> tuple[list[dict[str, Any]], int]:
+    """The newest ``n`` matching rows (oldest first) and the cursor to follow from.
+
+    Both are read in one snapshot, so a row inserted meanwhile is either shown
+    here or returned by the first :func:`logs_after`, never lost or doubled.
+    """
+    if n < 0:
+        raise InvalidInputError(f"-n must be 0 or more, got {n}")
+    where, params = flt.where()
+
+    def read(c: Any) -> tuple[list[tuple[Any, ...]], int]:
+        c.execute("BEGIN")
+        try:
+            rows = c.execute(
+                f"SELECT {', '.join(LOG_COLUMNS)} FROM integration_logs{where} ORDER BY created_at DESC, seq DESC LIMIT ?", [*params, n]
+            ).fetchall() if n else []
+            cursor = c.execute("SELECT coalesce(max(seq), 0) FROM integration_logs").fetchone()[0]
+        finally:
+            c.execute("COMMIT")
+        return rows, cursor
+
+    rows, cursor = db.run(read)
+    return [dict(zip(LOG_COLUMNS, r)) for r in reversed(rows)], cursor
+
+
+def logs_after(db: StateDB, flt: LogFilter, cursor: int, batch: int = 500) -> tuple[list[dict[str, Any]], int]:
+    """Rows inserted after ``cursor`` (a ``seq``), in insertion order, and the new cursor.
+
+    Walks the rowid range only (``NOT INDEXED``), so each poll costs the new
+    rows, not the table.  ``seq`` never goes backwards because purge always
+    keeps the newest row; if someone emptied the table by hand anyway, the
+    cursor restarts from the new rows.
+    """
+    where, params = flt.where()
+    joiner = " AND " if where else " WHERE "
+    sql = f"SELECT seq, {', '.join(LOG_COLUMNS)} FROM integration_logs NOT INDEXED{where}{joiner}seq > ? ORDER BY seq LIMIT ?"
+
+    def read(c: Any) -> tuple[list[tuple[Any, ...]], int]:
+        c.execute("BEGIN")  # one snapshot for the rows and max(seq)
+        try:
+            rows = c.execute(sql, [*params, cursor, batch]).fetchall()
+            if rows:
+                return rows, rows[-1][0]
+            top = c.execute("SELECT coalesce(max(seq), 0) FROM integration_logs").fetchone()[0]
+            if top < cursor:  # the table was emptied behind our back: rowids restarted
+                return c.execute(sql, [*params, 0, batch]).fetchall(), 0
+            # nothing matched up to `top`: the next poll starts there instead of rescanning
+            return [], top
+        finally:
+            c.execute("COMMIT")
+
+    rows, new_cursor = db.run(read)
+    if rows:
+        new_cursor = rows[-1][0]
+    return [dict(zip(LOG_COLUMNS, r[1:])) for r in rows], new_cursor
+
+
+# -- status: healthy / degraded / down ----------------------------------------------------------
+HEALTH_ORDER = {"healthy": 0, "degraded": 1, "down": 2}
+
+
+def effective_circuit_state(state: str, open_until: float | None, forced_until: float | None, now: float) -> str:
+    """What the next call will meet: an open circuit past its timeout lets a probe through
+    (half_open); a forced-open period that has ended is closed."""
+    if state == "open" and open_until is not None and open_until <= now:
+        return "half_open"
+    if state == "forced_open" and forced_until is not None and forced_until <= now:
+        return "closed"
+    return state
+
+
+def service_status(db: StateDB, settings: Any, now: datetime | None = None, services: list[str] | None = None) -> dict[str, Any]:
+    """Health of each configured service, shaped like the reference ``GET /api/connector/status``.
+
+    For the last ``status.window_minutes``: success_rate >= healthy_min_success_rate
+    is healthy, >= degraded_min_success_rate degraded, below that down.  A
+    service with no calls in the window is healthy (nothing says otherwise) and
+    reports ``success_rate: null``.  An open or forced-open circuit makes it
+    down, a half-open one (or an open one past its timeout, see
+    :func:`effective_circuit_state`) at least degraded; a disabled breaker
+    changes nothing.
+    Services = email/sms chains + ``vendors:`` entries + circuit rows + any
+    service logged in the window (or exactly ``services`` when given).
+    """
+    now = now or datetime.now(timezone.utc)
+    cfg = settings.status
+    since = now - timedelta(minutes=cfg.window_minutes)
+    circuits = {r[0]: r[1:] for r in db.run(lambda c: c.execute(
+        "SELECT service_name, state, open_until, forced_until, consecutive_failures FROM circuit_state").fetchall())}
+    if services is None:
+        seen = db.run(lambda c: c.execute(
+            "SELECT DISTINCT service_name FROM integration_logs WHERE created_at >= ? AND created_at <= ?", (to_iso(since), to_iso(now))
+        ).fetchall())
+        names = {*settings.email_vendor, *settings.sms_vendor, *settings.vendors, *circuits, *(r[0] for r in seen)}
+        services = sorted(names)
+    out: dict[str, Any] = {}
+    for name in services:
+        m = metrics_for(db, LogFilter(service=name, since=since, until=now), breakdown=False)
+        calls = m["total_count"]
+        rate = m["success_rate"] if calls else None
+        if rate is None or rate >= cfg.healthy_min_success_rate:
+            health = "healthy"
+        elif rate >= cfg.degraded_min_success_rate:
+            health = "degraded"
+        else:
+            health = "down"
+        circuit_state, open_until, forced_until, failures = circuits.get(name, ("closed", None, None, 0))
+        circuit_state = effective_circuit_state(circuit_state, open_until, forced_until, now.timestamp())
+        if circuit_state in ("open", "forced_open"):
+            health = "down"
+        elif circuit_state == "half_open" and health == "healthy":
+            health = "degraded"
+        out[name] = {
+            "status": health, "success_rate": rate, "avg_duration_ms": m["avg_duration_ms"] if calls else None,
+            "calls": calls, "failure_count": m["failure_count"], "p95_ms": m["p95_ms"],
+            "circuit_state": circuit_state, "consecutive_failures": failures or 0,
+        }
+    worst = max((HEALTH_ORDER[s["status"]] for s in out.values()), default=0)
+    return {
+        "services": out, "timestamp": now.isoformat(timespec="seconds"), "window_minutes": cfg.window_minutes,
+        "overall": next(k for k, v in HEALTH_ORDER.items() if v == worst),
+    }
+
+
+def purge_logs(db: StateDB, days: int, *, now: datetime | None = None, dry_run: bool = False, batch_size: int = 5000, vacuum: bool = False) -> dict[str, Any]:
+    """Delete integration-log rows older than ``days`` days; returns what was (or would be) deleted.
+
+    The reference ``purgeOldLogs(retentionDays): int`` for CLI, cron and API.
+    Deletes in ``batch_size`` batches, each its own short write transaction, so
+    concurrent writers wait milliseconds, never fail; safe to run twice at
+    once.  See :mod:`connectorctl.store.retention` for the details.
+    """
+    from connectorctl.store.retention import purge
+
+    return purge(db, days, now=now, dry_run=dry_run, batch_size=batch_size, vacuum=vacuum)

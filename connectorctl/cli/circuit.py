@@ -1,0 +1,151 @@
+"""``connectorctl circuit list|show|trip|reset|disable|enable``: operate the shared breakers.
+
+The state lives in the SQLite file, so a trip here is obeyed by every running
+process on its next call.  Each action is recorded with who, when and why.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import typer
+
+from connectorctl.cli.output import JsonOption, OutputFormat, OutputOption, fmt, render, state
+
+app = typer.Typer(help="Inspect and operate the per-service circuit breakers.", no_args_is_help=True)
+ServiceArg = typer.Argument(..., metavar="SERVICE", help="Vendor slug, e.g. sendgrid.")
+ReasonOpt = typer.Option(None, "--reason", help="Why: recorded in the audit trail.")
+STATE_STYLE = {"closed": "green", "half_open": "yellow", "open": "red", "forced_open": "bold red", "disabled": "dim"}
+
+
+def _breaker(ctx: typer.Context) -> Any:
+    from connectorctl.resilience.circuit import CircuitBreaker
+
+    connector = state(ctx).connector()
+    return CircuitBreaker(connector.db, connector.settings.circuit_breaker, connector.clock)
+
+
+def _check_service(ctx: typer.Context, service: str) -> str:
+    from connectorctl.adapters.catalog import VENDORS
+    from connectorctl.errors import InvalidInputError
+    from connectorctl.store.queries import known_services
+
+    slug = service.strip()
+    if slug in VENDORS or slug in known_services(state(ctx).connector().db):
+        return slug
+    raise InvalidInputError(f"unknown service {service!r} (known: {', '.join(sorted(VENDORS))})")
+
+
+def _iso(epoch: float | None) -> str | None:
+    from connectorctl.store.logs import iso_utc
+
+    return None if epoch is None else iso_utc(epoch)
+
+
+def state_dict(s: Any) -> dict[str, Any]:
+    return {
+        "service_name": s.service_name, "state": s.state.value, "consecutive_failures": s.consecutive_failures,
+        "opened_at": _iso(s.opened_at), "open_until": _iso(s.open_until), "probe_lease_until": _iso(s.probe_lease_until),
+        "reason": s.reason, "updated_by": s.updated_by, "updated_at": _iso(s.updated_at),
+    }
+
+
+def _styled(value: str) -> str:
+    style = STATE_STYLE.get(value, "white")
+    return f"[{style}]{value}[/{style}]"
+
+
+@app.command("list")
+def circuit_list(ctx: typer.Context, output: OutputFormat = OutputOption, as_json: bool = JsonOption) -> None:
+    """Every known breaker: configured services (closed unless recorded otherwise) and recorded ones."""
+    from rich.table import Table
+
+    breaker = _breaker(ctx)
+    settings = state(ctx).settings()
+    stored = {s.service_name: s for s in breaker.all_states()}
+    names = sorted({*settings.email_vendor, *settings.sms_vendor, *settings.vendors, *stored})
+    rows = [state_dict(stored[n] if n in stored else breaker.state(n)) for n in names]
+
+    def table() -> Any:
+        t = Table(title="circuit breakers")
+        for col in ("service", "state", "failures", "open until", "reason", "by", "updated"):
+            t.add_column(col)
+        for r in rows:
+            t.add_row(r["service_name"], _styled(r["state"]), str(r["consecutive_failures"]), r["open_until"] or "-",
+                      r["reason"] or "", r["updated_by"] or "", r["updated_at"] or "")
+        return t
+
+    render(fmt(output, as_json), rows, table)
+
+
+@app.command("show")
+def circuit_show(ctx: typer.Context, service: str = ServiceArg,
+                 limit: int = typer.Option(20, "--limit", help="How many recent events to show.", min=1, max=500),
+                 output: OutputFormat = OutputOption, as_json: bool = JsonOption) -> None:
+    """One breaker's state and its recent transitions and operator actions (who, when, why)."""
+    from rich.console import Group
+    from rich.table import Table
+
+    from connectorctl.cli.output import kv_table
+
+    slug = _check_service(ctx, service)
+    breaker = _breaker(ctx)
+    data = state_dict(breaker.state(slug))
+    data["events"] = [{**e, "created_at": _iso(e["created_at"])} for e in breaker.events(slug, limit)]
+    out = fmt(output, as_json)
+    if out is OutputFormat.jsonl:
+        render(out, data["events"], lambda: None)
+        return
+
+    def view() -> Any:
+        head = kv_table(f"circuit {slug}", [(k, _styled(v) if k == "state" else v) for k, v in data.items() if k != "events"])
+        events = Table(title="events (newest first)")
+        for col in ("when", "action", "from", "to", "actor", "reason"):
+            events.add_column(col)
+        for e in data["events"]:
+            events.add_row(e["created_at"], e["action"], e["previous_state"], _styled(e["new_state"]), e["actor"] or "", e["reason"] or "")
+        return Group(head, events)
+
+    render(out, data, view)
+
+
+def _act(ctx: typer.Context, action: str, service: str, output: OutputFormat, as_json: bool, **kwargs: Any) -> None:
+    from connectorctl.cli.output import kv_table, stderr
+
+    slug = _check_service(ctx, service)
+    new_state = getattr(_breaker(ctx), action)(slug, **kwargs)
+    data = state_dict(new_state)
+    stderr().print(f"circuit {slug}: {action} recorded -> {data['state']}", highlight=False)
+    render(fmt(output, as_json), data, lambda: kv_table(f"circuit {slug}", [(k, _styled(v) if k == "state" else v) for k, v in data.items()]))
+
+
+@app.command("trip")
+def circuit_trip(ctx: typer.Context, service: str = ServiceArg, reason: Optional[str] = ReasonOpt,
+                 for_: Optional[str] = typer.Option(None, "--for", help="Close again automatically after this long (30s, 10m, 2h)."),
+                 output: OutputFormat = OutputOption, as_json: bool = JsonOption) -> None:
+    """Force the circuit open: every process fails calls to SERVICE fast until reset (or --for ends)."""
+    from connectorctl.store.queries import parse_duration
+
+    seconds = parse_duration(for_, name="--for") if for_ is not None else None
+    _act(ctx, "trip", service, output, as_json, reason=reason, for_seconds=seconds)
+
+
+@app.command("reset")
+def circuit_reset(ctx: typer.Context, service: str = ServiceArg, reason: Optional[str] = ReasonOpt,
+                  output: OutputFormat = OutputOption, as_json: bool = JsonOption) -> None:
+    """Close the circuit now and forget counted failures."""
+    _act(ctx, "reset", service, output, as_json, reason=reason)
+
+
+@app.command("disable")
+def circuit_disable(ctx: typer.Context, service: str = ServiceArg, reason: Optional[str] = ReasonOpt,
+                    output: OutputFormat = OutputOption, as_json: bool = JsonOption) -> None:
+    """Turn the breaker off for SERVICE: calls always go through and failures are not counted."""
+    _act(ctx, "disable", service, output, as_json, reason=reason)
+
+
+@app.command("enable")
+def circuit_enable(ctx: typer.Context, service: str = ServiceArg, reason: Optional[str] = ReasonOpt,
+                   output: OutputFormat = OutputOption, as_json: bool = JsonOption) -> None:
+    """Turn a disabled breaker back on (closed)."""
+    _act(ctx, "enable", service, output, as_json, reason=reason)
