@@ -42,6 +42,10 @@ class Adapter:
     def run(self, call: Call, fn: Callable[[], VendorResponse]) -> VendorResponse:
         return self.connector.pipeline.execute(call, fn)
 
+    def verify_credentials(self, tenant_id: str | None = None) -> VendorResponse:
+        """One authenticated, harmless read-only call (operation ``verify_credentials``) for ``creds test``."""
+        raise UnsupportedFeatureError(f"{self.slug} has no harmless call to test credentials with", service=self.slug)
+
     def _bulk(self, send: Callable[[Any], SendResult], items: Sequence[Any], concurrency: int) -> list[SendResult | ConnectorError]:
         """Send each item; one failure never stops the others (its error takes its slot)."""
 

@@ -21,6 +21,7 @@ app = typer.Typer(
 )
 app.add_typer(send.app, name="send")
 app.add_typer(config_cmd.app, name="config")
+app.add_typer(__import__("connectorctl.cli.creds", fromlist=["app"]).app, name="creds")
 app.command("init")(config_cmd.init)
 
 
