@@ -75,9 +75,14 @@ class StoreCredentialProvider:
             return row[0]
         from connectorctl.resilience.pipeline import new_id
 
-        with db.write() as conn:
+        def create(conn) -> str:  # type: ignore[no-untyped-def]
             conn.execute("INSERT OR IGNORE INTO credential_meta (name, value) VALUES ('installation_id', ?)", (new_id().lower(),))
             return conn.execute("SELECT value FROM credential_meta WHERE name = 'installation_id'").fetchone()[0]
+
+        if db.conn.in_transaction:  # first key lookup happens inside a credential write
+            return db.run(create)
+        with db.write() as conn:
+            return create(conn)
 
     # -- the CredentialProvider role ------------------------------------------
     def get(self, service_name: str, tenant_id: str | None = None) -> Credentials:
