@@ -130,7 +130,7 @@ class CredentialStore:
             return open_sealed(key, token, associated_data(row.service_name, row.tenant_id, column)).decode("utf-8")
         except SealError as exc:
             raise CredentialUnreadableError(f"credential {row.label} cannot be decrypted: {exc.reason}", service=row.service_name,
-                                            hint=f"store it again: connectorctl creds set {row.service_name}" + (f" --tenant {row.tenant_id}" if row.tenant_id else "")) from None
+                                            hint=f"connectorctl creds set {row.service_name}" + (f" --tenant {row.tenant_id}" if row.tenant_id else "")) from None
 
     # -- writing ------------------------------------------------------------
     def key_for_write(self, conn: sqlite3.Connection) -> MasterKey:
