@@ -69,7 +69,9 @@ def fetch_token(connector: "Connector", service: str, tenant_id: str | None, fie
                                          hint=f"store fresh credentials: connectorctl creds set {service} --auth-method oauth2")
         return VendorResponse(body, http_status=response.status_code)
 
-    call = Call(service, "oauth2_token", token_url, "POST", request_data={"grant_type": grant}, tenant_id=tenant_id, secrets=secrets)
+    # Another client-credentials token is harmless; a refresh-token grant may rotate the token, so it is retried only when unsent.
+    call = Call(service, "oauth2_token", token_url, "POST", request_data={"grant_type": grant}, tenant_id=tenant_id, secrets=secrets,
+                idempotent=grant == "client_credentials")
     try:
         body = connector.pipeline.execute(call, attempt).value
     except CredentialRefreshError:

@@ -108,7 +108,7 @@ def vendor() -> Iterator[FakeVendor]:
     import threading
 
     server = FakeVendor()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     yield server
     server.shutdown()

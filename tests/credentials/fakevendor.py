@@ -85,6 +85,7 @@ class FakeVendor(ThreadingHTTPServer):
         self.issued: list[str] = []
         self.grants: list[str] = []
         self.requests: list[tuple[str, str, int]] = []
+        self.reject_all = False  # the API refuses even freshly issued tokens (e.g. the app was revoked)
 
     @property
     def url(self) -> str:
@@ -92,6 +93,8 @@ class FakeVendor(ThreadingHTTPServer):
 
     def authorized(self, method: str, path: str, headers: Any, body: bytes) -> bool:
         auth = headers.get("Authorization", "")
+        if self.reject_all:
+            return False
         if auth.startswith("Bearer "):
             return auth[7:] in self.valid_bearer
         if auth.startswith("Basic "):
