@@ -8,7 +8,6 @@ masked hint such as ``SG.…f3a9``.
 
 from __future__ import annotations
 
-import enum
 import re
 import sys
 from typing import TYPE_CHECKING, Any, List, Optional
@@ -21,14 +20,6 @@ if TYPE_CHECKING:
     from connectorctl.credentials.store import StoredRow
 
 app = typer.Typer(help="Store, inspect, rotate and test vendor credentials (encrypted; master key in the OS keyring).", no_args_is_help=True)
-
-
-class AuthMethodChoice(str, enum.Enum):
-    api_key = "api_key"
-    bearer_token = "bearer_token"
-    basic_auth = "basic_auth"
-    oauth2 = "oauth2"
-    hmac = "hmac"
 
 
 FIELDS = {
@@ -119,7 +110,7 @@ def creds_set(
     ctx: typer.Context,
     service: str = typer.Argument(..., help="Vendor slug, e.g. sendgrid."),
     tenant: Optional[str] = TenantOption,
-    auth_method: Optional[AuthMethodChoice] = typer.Option(None, "--auth-method", "-m", help="Default: vendors.<slug>.auth_method, else the vendor's usual method."),
+    auth_method: Optional[str] = typer.Option(None, "--auth-method", "-m", help="api_key, bearer_token, basic_auth, oauth2 or hmac (default: vendors.<slug>.auth_method, else the vendor's usual method).", metavar="METHOD"),
     field: List[str] = typer.Option([], "--field", "-f", help="Field to store (repeatable); default: the method's fields."),
     expires_at: Optional[str] = typer.Option(None, "--expires-at", help="ISO 8601 expiry time (UTC if no offset)."),
     from_stdin: bool = typer.Option(False, "--stdin", help="Read the value (or NAME=VALUE lines) from stdin instead of prompting."),
@@ -131,7 +122,7 @@ def creds_set(
 
     service = _service(service)
     connector = state(ctx).connector()
-    method = auth_method.value if auth_method else (connector.settings.vendor(service).auth_method or VENDOR_METHODS.get(service, "api_key"))
+    method = auth_method if auth_method else (connector.settings.vendor(service).auth_method or VENDOR_METHODS.get(service, "api_key"))
     if method not in FIELDS:
         raise InvalidInputError(f"auth method {method!r} is not one of {', '.join(FIELDS)}")
     default, allowed = FIELDS[method]
