@@ -157,3 +157,44 @@ def test_a_known_secret_appears_nowhere_after_set_list_show_test_and_send(vendor
             for text in outputs:
                 assert candidate not in text
     keep_wal_open.close()
+
+
+def test_the_hidden_prompt_never_echoes_the_secret(master_key, home):
+    """A real terminal (pty): ``creds set`` without --stdin prompts with echo off."""
+    import pty
+    import select
+    import sys
+    import time
+    from pathlib import Path
+
+    secret = "prompted-" + secrets.token_hex(16)
+    script = str(Path(__file__).with_name("run_acme_cli.py"))
+    pid, fd = pty.fork()
+    if pid == 0:  # child: the CLI with the pty as its controlling terminal
+        os.execve(sys.executable, [sys.executable, script, "creds", "set", "acme", "--json"], dict(os.environ))
+    seen = b""
+    deadline = time.monotonic() + 30
+    sent = False
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.5)
+        if not ready:
+            continue
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+        if not sent and b"(hidden): " in seen:
+            os.write(fd, secret.encode() + b"\n")
+            sent = True
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    assert sent, seen
+    assert os.waitstatus_to_exitcode(status) == 0, seen
+    assert b"api_key for acme (hidden): " in seen and secret.encode() not in seen
+    from connectorctl.gateway import Connector
+
+    with Connector() as connector:
+        assert connector.credentials.get("acme").data["api_key"] == secret
