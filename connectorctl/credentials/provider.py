@@ -167,11 +167,20 @@ class StoreCredentialProvider:
             fields = self.store.decrypt(latest)
             expires = epoch(latest.expires_at)
             now = self.connector.clock.time()
-            renewed_meanwhile = latest.updated_at != row.updated_at
+            renewed_meanwhile = latest.credential_data != row.credential_data  # a fresh nonce makes every write differ
             fresh = fields.get("access_token") and (expires is None or expires - REFRESH_SKEW > now)
             if fresh and (not force or renewed_meanwhile):
                 return self._credentials(latest, fields, expires)
-            updated, new_expiry = fetch_token(self.connector, row.service_name, row.tenant_id, fields)
+            try:
+                updated, new_expiry = fetch_token(self.connector, row.service_name, row.tenant_id, fields)
+            except CredentialRefreshError:
+                # Another process may have renewed (and rotated the refresh token) first: use its token.
+                other = self.store.find(row.service_name, row.tenant_id)
+                if other is not None and other.credential_data != latest.credential_data:
+                    other_fields, other_expiry = self.store.decrypt(other), epoch(other.expires_at)
+                    if other_fields.get("access_token") and (other_expiry is None or other_expiry - REFRESH_SKEW > now):
+                        return self._credentials(other, other_fields, other_expiry)
+                raise
             self.store.update_secrets(latest, updated, new_expiry, now)
             log.info("renewed the OAuth2 access token for %s", latest.label)
             self._touch(latest.id, now)

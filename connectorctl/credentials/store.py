@@ -122,6 +122,9 @@ class CredentialStore:
         try:
             kid = sealed_key_id(token)
             key = self.keys.for_id(kid)
+            if key is None and self.keys.load("current") is None:
+                raise CredentialUnreadableError(f"credential {row.label} was sealed with master key {kid}, but {self.keys.source.name} holds no master key",
+                                                service=row.service_name, hint="restore the master key this database was written with (docs/credentials.md)")
             if key is None:
                 raise CredentialUnreadableError(
                     f"credential {row.label} was sealed with master key {kid}, which is not the configured one "
@@ -135,8 +138,12 @@ class CredentialStore:
     # -- writing ------------------------------------------------------------
     def key_for_write(self, conn: sqlite3.Connection) -> MasterKey:
         """The key new ciphertext must use; called inside the write transaction."""
-        key = self.keys.current(create=True)
         recorded = conn.execute("SELECT value FROM credential_meta WHERE name = 'current_key_id'").fetchone()
+        key = self.keys.load("current")
+        if key is None and recorded is not None:
+            raise CredentialUnreadableError(f"no master key in {self.keys.source.name}, but this database was written with key {recorded[0]}",
+                                            hint="restore that master key (see docs/credentials.md); a new one would not decrypt the stored credentials")
+        key = key or self.keys.current(create=True)
         if recorded is None or recorded[0] == key.key_id:
             if recorded is None:
                 conn.execute("INSERT INTO credential_meta (name, value) VALUES ('current_key_id', ?)", (key.key_id,))

@@ -115,3 +115,16 @@ def test_cli_start_up_does_not_import_keyring_or_cryptography():
             "bad = [m for m in ('keyring', 'cryptography', 'httpx', 'sqlite_utils') if m in sys.modules]; print(bad)")
     out = subprocess.run([__import__("sys").executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2], timeout=30)
     assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_a_lost_keyring_entry_is_reported_and_no_replacement_key_is_created(cli, monkeypatch, secret_service):
+    assert set_secret(cli, monkeypatch, "acme", "before-the-loss-000000000000").exit_code == 0
+    with Connector() as connector:
+        entry = f"master-key/{connector.credentials.installation_id()}"
+    keyring.delete_password("connectorctl", entry)
+    masterkey.clear_cache()
+    shown = cli("creds", "show", "acme")
+    assert shown.exit_code == 5 and "but keyring holds no master key" in shown.stderr
+    result = set_secret(cli, monkeypatch, "other", "after-the-loss-0000000000000")
+    assert result.exit_code == 5 and "no master key in keyring, but this database was written with key" in result.stderr
+    assert keyring.get_password("connectorctl", entry) is None

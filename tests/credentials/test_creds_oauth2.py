@@ -150,3 +150,28 @@ def test_env_configured_oauth2_client_gets_its_token_in_memory(acme, monkeypatch
         assert connector.credentials.refresh("acme").data["access_token"] == acme.issued[2]
     with sqlite3.connect(home / "connectorctl.db") as db:
         assert db.execute("SELECT count(*) FROM connector_credentials").fetchone()[0] == 0
+
+
+def test_a_process_that_loses_the_refresh_race_uses_the_winners_token(acme, cli, monkeypatch, master_key):
+    """Two installations' processes refresh at once; the server rotates refresh tokens, so the loser gets invalid_grant."""
+    from connectorctl.credentials import oauth2
+
+    acme.clients[CLIENT_ID] = CLIENT_SECRET
+    acme.refresh_tokens.add(REFRESH)
+    acme.rotate_refresh = True
+    store_oauth2(cli, monkeypatch, {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "refresh_token": REFRESH})
+    winner, loser = Connector(clock=FakeClock()), Connector(clock=FakeClock())
+    real = oauth2.fetch_token
+    raced = []
+
+    def racing(connector, service, tenant_id, fields):
+        if connector is loser and not raced:
+            raced.append(winner.credentials.get("acme").data["access_token"])  # the winner renews first
+        return real(connector, service, tenant_id, fields)
+
+    monkeypatch.setattr(oauth2, "fetch_token", racing)
+    got = loser.credentials.get("acme")
+    assert acme.grants == ["refresh_token", "refresh_token"]  # the loser's stale refresh token was refused ...
+    assert got.data["access_token"] == raced[0] == acme.issued[0]  # ... and it used the winner's stored token
+    winner.close()
+    loser.close()
