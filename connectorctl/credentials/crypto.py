@@ -68,10 +68,19 @@ def associated_data(service: str, tenant_id: str | None, column: str) -> bytes:
     return "\x1f".join(("connectorctl", VERSION, service, tenant_id or "", column)).encode("utf-8")
 
 
-def _aead(key: MasterKey):  # -> AESGCM
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+_AEADS: dict[bytes, object] = {}
 
-    return AESGCM(key.material)
+
+def _aead(key: MasterKey):  # -> AESGCM
+    """One AESGCM object per key (building it costs ~2.5 µs of the ~5 µs per operation)."""
+    aead = _AEADS.get(key.material)
+    if aead is None:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        if len(_AEADS) > 8:
+            _AEADS.clear()
+        aead = _AEADS[key.material] = AESGCM(key.material)
+    return aead
 
 
 def seal(key: MasterKey, plaintext: bytes, aad: bytes) -> str:

@@ -60,10 +60,17 @@ class EnvKeySource:
         self.env = env
         self.name = f"env:{ENV_KEY}"
 
+    _parsed: dict[str, MasterKey] = {}
+
     def load(self, slot: str) -> MasterKey | None:
         var = ENV_KEY if slot == "current" else ENV_PREVIOUS
         value = self.env.get(var, "").strip()
-        return _parse(value, f"${var}") if value else None
+        if not value:
+            return None
+        key = self._parsed.get(value)
+        if key is None:
+            key = self._parsed[value] = _parse(value, f"${var}")
+        return key
 
     def store(self, slot: str, key: MasterKey) -> None:
         raise ConfigurationError(f"the master key comes from ${ENV_KEY} and cannot be written by connectorctl",

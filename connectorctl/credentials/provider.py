@@ -58,6 +58,7 @@ class StoreCredentialProvider:
         self._guard = threading.Lock()
         self._touched: dict[str, float] = {}
         self._env_tokens: dict[tuple[str, str | None], Credentials] = {}
+        self._opened: dict[str, tuple[str, str | None, dict[str, str]]] = {}  # row id -> (sealed data, sealed refresh, fields)
 
     @cached_property
     def store(self) -> "CredentialStore":
@@ -134,7 +135,7 @@ class StoreCredentialProvider:
     def _from_row(self, row: "StoredRow") -> Credentials:
         from connectorctl.credentials.store import epoch
 
-        fields = self.store.decrypt(row)
+        fields = self._decrypt(row)
         expires = epoch(row.expires_at)
         now = self.connector.clock.time()
         if row.auth_method == AuthMethod.OAUTH2.value and (not fields.get("access_token") or (expires is not None and expires - REFRESH_SKEW <= now)):
@@ -144,6 +145,15 @@ class StoreCredentialProvider:
                                          service=row.service_name, hint=set_command(row.service_name, row.tenant_id))
         self._touch(row.id, now)
         return self._credentials(row, fields, expires)
+
+    def _decrypt(self, row: "StoredRow") -> dict[str, str]:
+        """Open a row once per process: the same ciphertext always opens to the same fields."""
+        hit = self._opened.get(row.id)
+        if hit is not None and hit[0] == row.credential_data and hit[1] == row.refresh_token:
+            return dict(hit[2])
+        fields = self.store.decrypt(row)
+        self._opened[row.id] = (row.credential_data, row.refresh_token, dict(fields))
+        return fields
 
     def _credentials(self, row: "StoredRow", fields: Mapping[str, str], expires: float | None) -> Credentials:
         from datetime import datetime, timezone
