@@ -33,6 +33,9 @@ def _isolated_keys(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     masterkey.clear_cache()
     yield
     masterkey.clear_cache()
+    import keyring.backends.fail
+
+    keyring.core.set_keyring(keyring.backends.fail.Keyring())  # never leave a test's backend to the next area's tests
 
 
 def new_key_text() -> str:
