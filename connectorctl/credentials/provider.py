@@ -15,6 +15,7 @@ is ever logged (``env:SENDGRID_API_KEY``, ``store``, ``store:tenant``).
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from functools import cached_property
 from typing import TYPE_CHECKING, Callable, Mapping, TypeVar
@@ -96,7 +97,8 @@ class StoreCredentialProvider:
         return self._from_row(row)
 
     def has(self, service_name: str, tenant_id: str | None = None) -> bool:
-        if self.connector.settings.vendor(service_name).credentials:
+        refs = self.connector.settings.vendor(service_name).credentials
+        if refs and all(isinstance(r, str) and r.startswith("env:") and os.environ.get(r[4:]) for r in refs.values()):
             return True
         return self._find_active(service_name, tenant_id) is not None or self._find_active(service_name, None) is not None
 
@@ -208,8 +210,6 @@ class StoreCredentialProvider:
             log.debug("could not record last use of credential %s", row_id)
 
     def _from_env(self, service: str, tenant_id: str | None, *, force_refresh: bool = False) -> Credentials | None:
-        import os
-
         config = self.connector.settings.vendor(service)
         if not config.credentials:
             return None
