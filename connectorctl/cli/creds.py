@@ -132,8 +132,10 @@ def creds_set(
         raise InvalidInputError(f"{method} has no field {', '.join(unknown)} (fields: {', '.join(sorted(allowed))})")
     if method == "oauth2" and "access_token" not in names and not {"client_id", "client_secret"} <= set(names):
         raise InvalidInputError("oauth2 needs --field access_token, or client_id and client_secret")
-    if method in ("basic_auth", "hmac") and set(names) != allowed:
-        raise InvalidInputError(f"{method} needs both {' and '.join(sorted(allowed))}")
+    if method == "basic_auth" and set(names) != allowed:
+        raise InvalidInputError("basic_auth needs both password and username")
+    if method == "hmac" and "secret" not in names:
+        raise InvalidInputError("hmac needs --field secret (key_id is optional, e.g. for a webhook signing secret)")
     if tenant is not None and not tenant.strip():
         raise InvalidInputError("--tenant is empty")
     expiry = _expiry(expires_at)

@@ -90,8 +90,8 @@ def test_env_reference_is_used_before_the_global_store_and_only_its_source_is_re
         creds = connector.credentials.get("acme")
         assert (creds.data["api_key"], creds.source) == ("env-provided-key-000000000", "env:ACME_API_KEY")
         assert connector.credentials.get("acme", "t1").data["api_key"] == "stored-tenant-key-0000000"
-    result = cli("creds", "test", "acme", "--json")
-    assert result.exit_code == 0, result.output
+    with Connector() as connector:  # closing flushes the integration log
+        assert connector.adapter("acme", "email").verify_credentials().http_status == 200
     rows = sqlite3.connect(home / "connectorctl.db").execute("SELECT request_data FROM integration_logs WHERE operation='verify_credentials'").fetchall()
     assert rows == [('{"credential_source":"env:ACME_API_KEY"}',)]
     monkeypatch.delenv("ACME_API_KEY")
