@@ -60,6 +60,10 @@ def _row(ctx: typer.Context, service: str, tenant: Optional[str]) -> "StoredRow"
     return row
 
 
+def _readable(summary: dict[str, Any]) -> list[tuple[str, Any]]:
+    return [(k, ", ".join(v) if isinstance(v, list) else v) for k, v in summary.items()]
+
+
 def _read_secrets(service: str, fields: tuple[str, ...], from_stdin: bool) -> dict[str, str]:
     """Values from stdin (one value, or NAME=VALUE lines) or a hidden prompt; never echoed."""
     from connectorctl.errors import InvalidInputError
@@ -142,7 +146,7 @@ def creds_set(
     values = _read_secrets(service, names, from_stdin)
     row = _store(ctx).put(service, tenant, method, values, expiry, connector.clock.time())
     summary = row.summary()
-    render(fmt(output, as_json), summary, lambda: kv_table(f"stored {row.label}", summary.items()))
+    render(fmt(output, as_json), summary, lambda: kv_table(f"stored {row.label}", _readable(summary)))
 
 
 @app.command("list")
@@ -179,7 +183,7 @@ def creds_show(ctx: typer.Context, service: str = typer.Argument(..., help="Vend
         problem = exc
     summary["readable"] = problem is None
     summary["master_key_source"] = store.keys.source.name
-    render(fmt(output, as_json), summary, lambda: kv_table(row.label, summary.items()))
+    render(fmt(output, as_json), summary, lambda: kv_table(row.label, _readable(summary)))
     if problem is not None:
         raise problem
 
