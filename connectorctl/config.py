@@ -137,6 +137,7 @@ class Settings:
     status: StatusSettings = StatusSettings()
     vendors: Mapping[str, VendorSettings] = field(default_factory=dict)
     webhooks: Mapping[str, WebhookSettings] = field(default_factory=dict)
+    master_key_file: str | None = None  # key file for the credential master key (else $CONNECTORCTL_MASTER_KEY_FILE, keyring)
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def vendor(self, slug: str) -> VendorSettings:

@@ -8,7 +8,7 @@ from typing import Optional, Sequence
 
 import typer
 
-from connectorctl.cli import circuit, config_cmd, demo, logs, metrics, send, status, webhook
+from connectorctl.cli import circuit, config_cmd, creds, demo, logs, metrics, send, status, webhook
 from connectorctl.cli.output import CliState, fail
 
 app = typer.Typer(
@@ -22,6 +22,7 @@ app = typer.Typer(
 app.add_typer(send.app, name="send")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(webhook.app, name="webhook")
+app.add_typer(creds.app, name="creds")
 app.command("init")(config_cmd.init)
 app.add_typer(logs.app, name="logs")
 app.command("metrics")(metrics.metrics_command)

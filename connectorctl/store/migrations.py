@@ -84,7 +84,7 @@ def _load_area_migrations() -> None:
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:
-            if exc.name != module:
+            if exc.name != module and not module.startswith(f"{exc.name}."):  # area (or its package) not present
                 raise
 
 

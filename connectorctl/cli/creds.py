@@ -1,0 +1,240 @@
+"""``connectorctl creds``: store, inspect, rotate and test vendor credentials.
+
+Secrets never come from argv (they would land in shell history and ``ps``):
+they are read from a hidden prompt or, for scripts, from stdin with
+``--stdin``.  Nothing here ever prints a secret: ``list`` and ``show`` print a
+masked hint such as ``SG.…f3a9``.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from typing import TYPE_CHECKING, Any, List, Optional
+
+import typer
+
+from connectorctl.cli.output import JsonOption, OutputFormat, OutputOption, fmt, kv_table, render, state, warn
+
+if TYPE_CHECKING:
+    from connectorctl.credentials.store import StoredRow
+
+app = typer.Typer(help="Store, inspect, rotate and test vendor credentials (encrypted; master key in the OS keyring).", no_args_is_help=True)
+
+
+FIELDS = {
+    "api_key": (("api_key",), {"api_key"}),
+    "bearer_token": (("token",), {"token"}),
+    "basic_auth": (("username", "password"), {"username", "password"}),
+    "oauth2": (("client_id", "client_secret"), {"access_token", "client_id", "client_secret", "refresh_token"}),
+    "hmac": (("key_id", "secret"), {"key_id", "secret"}),
+}
+VENDOR_METHODS = {"twilio": "basic_auth", "vonage": "basic_auth"}
+_SLUG = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+TenantOption = typer.Option(None, "--tenant", "-t", help="Tenant id (default: the global credential).")
+
+
+def _service(service: str) -> str:
+    from connectorctl.adapters.catalog import VENDORS
+    from connectorctl.errors import InvalidInputError
+
+    if not _SLUG.match(service):
+        raise InvalidInputError(f"{service!r} is not a vendor slug (lowercase letters, digits, - and _)")
+    if service not in VENDORS:
+        warn(f"{service} is not a known vendor slug; storing it anyway")
+    return service
+
+
+def _store(ctx: typer.Context):  # -> CredentialStore
+    return state(ctx).connector().credentials.store
+
+
+def _row(ctx: typer.Context, service: str, tenant: Optional[str]) -> "StoredRow":
+    from connectorctl.credentials.provider import set_command
+    from connectorctl.errors import CredentialNotFoundError
+
+    row = _store(ctx).find(service, tenant)
+    if row is None:
+        where = f" for tenant {tenant}" if tenant else ""
+        raise CredentialNotFoundError(f"no credentials stored for {service}{where}", service=service, hint=set_command(service, tenant))
+    return row
+
+
+def _readable(summary: dict[str, Any]) -> list[tuple[str, Any]]:
+    return [(k, ", ".join(v) if isinstance(v, list) else v) for k, v in summary.items()]
+
+
+def _read_secrets(service: str, fields: tuple[str, ...], from_stdin: bool) -> dict[str, str]:
+    """Values from stdin (one value, or NAME=VALUE lines) or a hidden prompt; never echoed."""
+    from connectorctl.errors import InvalidInputError
+
+    if from_stdin:
+        text = sys.stdin.read()
+        if len(fields) == 1:
+            values = {fields[0]: text.rstrip("\r\n")}
+        else:
+            values = {}
+            for n, line in enumerate(text.splitlines(), 1):
+                if not line.strip():
+                    continue
+                name, sep, value = line.partition("=")
+                if not sep or name.strip() not in fields:
+                    raise InvalidInputError(f"stdin line {n} is not NAME=VALUE with NAME one of {', '.join(fields)}")
+                values[name.strip()] = value
+    else:
+        if not sys.stdin.isatty():
+            raise InvalidInputError("no terminal to prompt for the secret on: pipe it in and pass --stdin")
+        import getpass
+
+        values = {name: getpass.getpass(f"{name} for {service} (hidden): ") for name in fields}
+    for name in fields:
+        if not values.get(name):
+            raise InvalidInputError(f"no value given for {name}")
+        if values[name] != values[name].strip() or "\n" in values[name]:
+            raise InvalidInputError(f"the value for {name} has leading/trailing whitespace or a line break")
+    return values
+
+
+def _expiry(text: Optional[str]) -> Optional[float]:
+    from datetime import datetime, timezone
+
+    from connectorctl.errors import InvalidInputError
+
+    if not text:
+        return None
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInputError(f"--expires-at {text!r}: expected an ISO 8601 time such as 2026-12-31T23:59:00Z") from None
+    return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
+
+
+@app.command("set")
+def creds_set(
+    ctx: typer.Context,
+    service: str = typer.Argument(..., help="Vendor slug, e.g. sendgrid."),
+    tenant: Optional[str] = TenantOption,
+    auth_method: Optional[str] = typer.Option(None, "--auth-method", "-m", help="api_key, bearer_token, basic_auth, oauth2 or hmac (default: vendors.<slug>.auth_method, else the vendor's usual method).", metavar="METHOD"),
+    field: List[str] = typer.Option([], "--field", "-f", help="Field to store (repeatable); default: the method's fields."),
+    expires_at: Optional[str] = typer.Option(None, "--expires-at", help="ISO 8601 expiry time (UTC if no offset)."),
+    from_stdin: bool = typer.Option(False, "--stdin", help="Read the value (or NAME=VALUE lines) from stdin instead of prompting."),
+    output: OutputFormat = OutputOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Store (or replace) a credential; the secret is prompted for or read from stdin, never from argv."""
+    from connectorctl.errors import InvalidInputError
+
+    service = _service(service)
+    connector = state(ctx).connector()
+    method = auth_method if auth_method else (connector.settings.vendor(service).auth_method or VENDOR_METHODS.get(service, "api_key"))
+    if method not in FIELDS:
+        raise InvalidInputError(f"auth method {method!r} is not one of {', '.join(FIELDS)}")
+    default, allowed = FIELDS[method]
+    names = tuple(dict.fromkeys(field)) or default
+    unknown = sorted(set(names) - allowed)
+    if unknown:
+        raise InvalidInputError(f"{method} has no field {', '.join(unknown)} (fields: {', '.join(sorted(allowed))})")
+    if method == "oauth2" and "access_token" not in names and not {"client_id", "client_secret"} <= set(names):
+        raise InvalidInputError("oauth2 needs --field access_token, or client_id and client_secret")
+    if method == "basic_auth" and set(names) != allowed:
+        raise InvalidInputError("basic_auth needs both password and username")
+    if method == "hmac" and "secret" not in names:
+        raise InvalidInputError("hmac needs --field secret (key_id is optional, e.g. for a webhook signing secret)")
+    if tenant is not None and not tenant.strip():
+        raise InvalidInputError("--tenant is empty")
+    expiry = _expiry(expires_at)
+    values = _read_secrets(service, names, from_stdin)
+    row = _store(ctx).put(service, tenant, method, values, expiry, connector.clock.time())
+    summary = row.summary()
+    render(fmt(output, as_json), summary, lambda: kv_table(f"stored {row.label}", _readable(summary)))
+
+
+@app.command("list")
+def creds_list(ctx: typer.Context, tenant: Optional[str] = TenantOption, output: OutputFormat = OutputOption, as_json: bool = JsonOption) -> None:
+    """List stored credentials with a masked hint; never a secret (no master key needed)."""
+    rows = [r.summary() for r in _store(ctx).rows(tenant_id=tenant)]
+
+    def table() -> Any:
+        from rich.table import Table
+
+        t = Table(title="stored credentials")
+        for col in ("service", "tenant", "method", "hint", "expires", "last used", "active"):
+            t.add_column(col)
+        for r in rows:
+            t.add_row(r["service"], r["tenant"] or "-", r["auth_method"], r["hint"] or "-", r["expires_at"] or "-", r["last_used_at"] or "-", "yes" if r["active"] else "no")
+        return t
+
+    render(fmt(output, as_json), rows, table)
+
+
+@app.command("show")
+def creds_show(ctx: typer.Context, service: str = typer.Argument(..., help="Vendor slug."), tenant: Optional[str] = TenantOption,
+               output: OutputFormat = OutputOption, as_json: bool = JsonOption) -> None:
+    """Show one credential (masked) and whether it decrypts with the configured master key."""
+    from connectorctl.errors import CredentialUnreadableError
+
+    store = _store(ctx)
+    row = _row(ctx, service, tenant)
+    summary = row.summary()
+    problem = None
+    try:
+        store.decrypt(row)
+    except CredentialUnreadableError as exc:
+        problem = exc
+    summary["readable"] = problem is None
+    summary["master_key_source"] = store.keys.source.name
+    render(fmt(output, as_json), summary, lambda: kv_table(row.label, _readable(summary)))
+    if problem is not None:
+        raise problem
+
+
+def _toggle(ctx: typer.Context, service: str, tenant: Optional[str], active: bool, output: OutputFormat, as_json: bool) -> None:
+    row = _row(ctx, service, tenant)
+    _store(ctx).set_active(row, active, state(ctx).connector().clock.time())
+    result = {"service": service, "tenant": tenant, "active": active}
+    render(fmt(output, as_json), result, lambda: f"{'enabled' if active else 'disabled'} {row.label}")
+
+
+@app.command("disable")
+def creds_disable(ctx: typer.Context, service: str = typer.Argument(..., help="Vendor slug."), tenant: Optional[str] = TenantOption,
+                  output: OutputFormat = OutputOption, as_json: bool = JsonOption) -> None:
+    """Stop using a credential without deleting it (a tenant then falls back to the global one)."""
+    _toggle(ctx, service, tenant, False, output, as_json)
+
+
+@app.command("enable")
+def creds_enable(ctx: typer.Context, service: str = typer.Argument(..., help="Vendor slug."), tenant: Optional[str] = TenantOption,
+                 output: OutputFormat = OutputOption, as_json: bool = JsonOption) -> None:
+    """Use a disabled credential again."""
+    _toggle(ctx, service, tenant, True, output, as_json)
+
+
+@app.command("rm")
+def creds_rm(ctx: typer.Context, service: str = typer.Argument(..., help="Vendor slug."), tenant: Optional[str] = TenantOption,
+             output: OutputFormat = OutputOption, as_json: bool = JsonOption) -> None:
+    """Delete a stored credential."""
+    row = _row(ctx, service, tenant)
+    _store(ctx).delete(row)
+    result = {"service": service, "tenant": tenant, "removed": True}
+    render(fmt(output, as_json), result, lambda: f"removed {row.label}")
+
+
+@app.command("rotate-key")
+def creds_rotate_key(ctx: typer.Context, output: OutputFormat = OutputOption, as_json: bool = JsonOption) -> None:
+    """Re-encrypt every credential under a new master key in one transaction (crash-safe)."""
+    from connectorctl.credentials.rotation import rotate_key
+
+    result = rotate_key(_store(ctx), state(ctx).connector().clock.time()).to_dict()
+    render(fmt(output, as_json), result, lambda: kv_table("master key rotated", result.items()))
+
+
+@app.command("test")
+def creds_test(ctx: typer.Context, service: str = typer.Argument(..., help="Vendor slug."), tenant: Optional[str] = TenantOption,
+               output: OutputFormat = OutputOption, as_json: bool = JsonOption) -> None:
+    """One authenticated, harmless call to the vendor: reports ok, rejected or unreachable."""
+    from connectorctl.cli.creds_test import verify
+
+    result, exit_code = verify(state(ctx).connector(), service, tenant)
+    render(fmt(output, as_json), result, lambda: kv_table(f"credential test: {service}", result.items()))
+    if exit_code:
+        raise typer.Exit(exit_code)

@@ -1,0 +1,269 @@
+"""``StoreCredentialProvider``: what adapters call to get ready-to-use credentials.
+
+Resolution order for ``get(service, tenant)``:
+
+1. the tenant's own stored credential (when a tenant is given and it is active);
+2. ``env:VAR`` references in ``vendors.<slug>.credentials`` (twelve-factor);
+3. the global stored credential (tenant NULL).
+
+OAuth2 access tokens are renewed ``REFRESH_SKEW`` seconds before they expire
+and, through :func:`call_with_credentials`, once after a vendor 401; a second
+refusal is a :class:`CredentialRefreshError`.  Only the source of a credential
+is ever logged (``env:SENDGRID_API_KEY``, ``store``, ``store:tenant``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from functools import cached_property
+from typing import TYPE_CHECKING, Callable, Mapping, TypeVar
+
+from connectorctl.domain.values import AuthMethod, Credentials
+from connectorctl.errors import AuthenticationError, ConfigurationError, CredentialNotFoundError, CredentialRefreshError
+
+if TYPE_CHECKING:
+    from connectorctl.credentials.store import CredentialStore, StoredRow
+    from connectorctl.gateway import Connector
+
+log = logging.getLogger("connectorctl.credentials")
+T = TypeVar("T")
+REFRESH_SKEW = 60.0
+TOUCH_EVERY = 60.0
+
+
+def infer_auth_method(fields: Mapping[str, str]) -> AuthMethod:
+    names = set(fields)
+    if {"username", "password"} <= names:
+        return AuthMethod.BASIC_AUTH
+    if names & {"access_token", "client_secret", "refresh_token"}:
+        return AuthMethod.OAUTH2
+    if {"key_id", "secret"} <= names:
+        return AuthMethod.HMAC
+    if "token" in names:
+        return AuthMethod.BEARER_TOKEN
+    return AuthMethod.API_KEY
+
+
+def set_command(service: str, tenant_id: str | None) -> str:
+    return f"connectorctl creds set {service}" + (f" --tenant {tenant_id}" if tenant_id else "")
+
+
+class StoreCredentialProvider:
+    """Implements :class:`~connectorctl.domain.roles.CredentialProvider` over the encrypted store."""
+
+    def __init__(self, connector: "Connector") -> None:
+        self.connector = connector
+        self._locks: dict[tuple[str, str | None], threading.Lock] = {}
+        self._guard = threading.Lock()
+        self._touched: dict[str, float] = {}
+        self._env_tokens: dict[tuple[str, str | None], Credentials] = {}
+        self._opened: dict[str, tuple[str, str | None, dict[str, str]]] = {}  # row id -> (sealed data, sealed refresh, fields)
+
+    @cached_property
+    def store(self) -> "CredentialStore":
+        from connectorctl.credentials.masterkey import MasterKeys, select_source
+        from connectorctl.credentials.store import CredentialStore
+
+        source = select_source(self.connector.settings.master_key_file, self.installation_id)
+        return CredentialStore(self.connector.db, MasterKeys(source))
+
+    def installation_id(self) -> str:
+        """Names this installation's keyring entry; created once, kept in the state file."""
+        db = self.connector.db
+        row = db.run(lambda c: c.execute("SELECT value FROM credential_meta WHERE name = 'installation_id'").fetchone())
+        if row:
+            return row[0]
+        from connectorctl.resilience.pipeline import new_id
+
+        def create(conn) -> str:  # type: ignore[no-untyped-def]
+            conn.execute("INSERT OR IGNORE INTO credential_meta (name, value) VALUES ('installation_id', ?)", (new_id().lower(),))
+            return conn.execute("SELECT value FROM credential_meta WHERE name = 'installation_id'").fetchone()[0]
+
+        if db.conn.in_transaction:  # first key lookup happens inside a credential write
+            return db.run(create)
+        with db.write() as conn:
+            return create(conn)
+
+    # -- the CredentialProvider role ------------------------------------------
+    def get(self, service_name: str, tenant_id: str | None = None) -> Credentials:
+        row = self._row(service_name, tenant_id, tenant_only=True)
+        if row is None:
+            env = self._from_env(service_name, tenant_id)
+            if env is not None:
+                return env
+            row = self._row(service_name, tenant_id, tenant_only=False)
+        return self._from_row(row)
+
+    def has(self, service_name: str, tenant_id: str | None = None) -> bool:
+        refs = self.connector.settings.vendor(service_name).credentials
+        if refs and all(isinstance(r, str) and r.startswith("env:") and os.environ.get(r[4:]) for r in refs.values()):
+            return True
+        return self._find_active(service_name, tenant_id) is not None or self._find_active(service_name, None) is not None
+
+    def refresh(self, service_name: str, tenant_id: str | None = None) -> Credentials:
+        """Renew an OAuth2 access token now; other methods are re-read from their source."""
+        row = self._row(service_name, tenant_id, tenant_only=True)
+        if row is None and self.connector.settings.vendor(service_name).credentials:
+            creds = self._from_env(service_name, tenant_id, force_refresh=True)
+            assert creds is not None
+            return creds
+        if row is None:
+            row = self._row(service_name, tenant_id, tenant_only=False)
+        if row is not None and row.auth_method == AuthMethod.OAUTH2.value:
+            return self._refresh_row(row, force=True)
+        return self.get(service_name, tenant_id)
+
+    # -- internals --------------------------------------------------------------
+    def _find_active(self, service: str, tenant_id: str | None) -> "StoredRow | None":
+        row = self.store.find(service, tenant_id)
+        return row if row is not None and row.is_active else None
+
+    def _row(self, service: str, tenant_id: str | None, *, tenant_only: bool) -> "StoredRow | None":
+        """The tenant's row (tenant_only) or the global fallback; raises when neither exists."""
+        if tenant_only:
+            return self._find_active(service, tenant_id) if tenant_id else None
+        row = self._find_active(service, None)
+        if row is None:
+            disabled = [r for r in (self.store.find(service, tenant_id), self.store.find(service, None)) if r is not None and not r.is_active]
+            where = f" for tenant {tenant_id} or globally" if tenant_id else ""
+            if disabled:
+                raise CredentialNotFoundError(f"the credential for {disabled[0].label} is disabled", service=service,
+                                              hint=f"connectorctl creds enable {service}" + (f" --tenant {disabled[0].tenant_id}" if disabled[0].tenant_id else ""))
+            raise CredentialNotFoundError(f"no credentials stored for {service}{where}", service=service, hint=set_command(service, tenant_id))
+        return row
+
+    def _from_row(self, row: "StoredRow") -> Credentials:
+        from connectorctl.credentials.store import epoch
+
+        fields = self._decrypt(row)
+        expires = epoch(row.expires_at)
+        now = self.connector.clock.time()
+        if row.auth_method == AuthMethod.OAUTH2.value and (not fields.get("access_token") or (expires is not None and expires - REFRESH_SKEW <= now)):
+            return self._refresh_row(row)
+        if expires is not None and expires <= now:
+            raise CredentialRefreshError(f"the credential for {row.label} expired at {row.expires_at} and has no refresh path",
+                                         service=row.service_name, hint=set_command(row.service_name, row.tenant_id))
+        self._touch(row.id, now)
+        return self._credentials(row, fields, expires)
+
+    def _decrypt(self, row: "StoredRow") -> dict[str, str]:
+        """Open a row once per process: the same ciphertext always opens to the same fields."""
+        hit = self._opened.get(row.id)
+        if hit is not None and hit[0] == row.credential_data and hit[1] == row.refresh_token:
+            return dict(hit[2])
+        fields = self.store.decrypt(row)
+        self._opened[row.id] = (row.credential_data, row.refresh_token, dict(fields))
+        return fields
+
+    def _credentials(self, row: "StoredRow", fields: Mapping[str, str], expires: float | None) -> Credentials:
+        from datetime import datetime, timezone
+
+        source = "store:tenant" if row.tenant_id else "store"
+        log.debug("credentials for %s from %s", row.label, source)
+        return Credentials(row.service_name, AuthMethod(row.auth_method), fields, tenant_id=row.tenant_id,
+                           expires_at=datetime.fromtimestamp(expires, timezone.utc) if expires is not None else None, source=source)
+
+    def _lock(self, key: tuple[str, str | None]) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(key, threading.Lock())
+
+    def _refresh_row(self, row: "StoredRow", *, force: bool = False) -> Credentials:
+        """One refresh at a time per credential; a waiter reuses the token the first one got."""
+        from connectorctl.credentials.oauth2 import fetch_token
+        from connectorctl.credentials.store import epoch
+
+        with self._lock((row.service_name, row.tenant_id)):
+            latest = self.store.find(row.service_name, row.tenant_id) or row
+            fields = self.store.decrypt(latest)
+            expires = epoch(latest.expires_at)
+            now = self.connector.clock.time()
+            renewed_meanwhile = latest.credential_data != row.credential_data  # a fresh nonce makes every write differ
+            fresh = fields.get("access_token") and (expires is None or expires - REFRESH_SKEW > now)
+            if fresh and (not force or renewed_meanwhile):
+                return self._credentials(latest, fields, expires)
+            try:
+                updated, new_expiry = fetch_token(self.connector, row.service_name, row.tenant_id, fields)
+            except CredentialRefreshError:
+                # Another process may have renewed (and rotated the refresh token) first: use its token.
+                other = self.store.find(row.service_name, row.tenant_id)
+                if other is not None and other.credential_data != latest.credential_data:
+                    other_fields, other_expiry = self.store.decrypt(other), epoch(other.expires_at)
+                    if other_fields.get("access_token") and (other_expiry is None or other_expiry - REFRESH_SKEW > now):
+                        return self._credentials(other, other_fields, other_expiry)
+                raise
+            self.store.update_secrets(latest, updated, new_expiry, now)
+            log.info("renewed the OAuth2 access token for %s", latest.label)
+            self._touch(latest.id, now)
+            return self._credentials(latest, updated, new_expiry)
+
+    def _touch(self, row_id: str, now: float) -> None:
+        """Record last use at most once a minute per process: a write per call would cost more than the call."""
+        last = self._touched.get(row_id)
+        if last is not None and now - last < TOUCH_EVERY:
+            return
+        self._touched[row_id] = now
+        try:
+            self.store.touch(row_id, now)
+        except Exception:  # noqa: BLE001 - bookkeeping must never fail a send (e.g. read-only database)
+            log.debug("could not record last use of credential %s", row_id)
+
+    def _from_env(self, service: str, tenant_id: str | None, *, force_refresh: bool = False) -> Credentials | None:
+        config = self.connector.settings.vendor(service)
+        if not config.credentials:
+            return None
+        fields, sources = {}, []
+        for name, ref in config.credentials.items():
+            if not isinstance(ref, str) or not ref.startswith("env:") or len(ref) <= 4:
+                raise ConfigurationError(f"vendors.{service}.credentials.{name} must be an env:VAR reference (secrets never go in the config file)")
+            var = ref[4:]
+            value = os.environ.get(var)
+            if not value:
+                raise CredentialNotFoundError(f"vendors.{service}.credentials.{name} refers to ${var}, which is not set", service=service,
+                                              hint=f"export {var}=... (or remove the reference and run `connectorctl creds set {service}`)")
+            fields[name], sources = value, [*sources, ref]
+        method = AuthMethod(config.auth_method) if config.auth_method else infer_auth_method(fields)
+        source = ",".join(sources)
+        log.info("credentials for %s from %s", service, source)
+        if method is AuthMethod.OAUTH2:
+            return self._env_oauth2(service, tenant_id, fields, source, force_refresh)
+        return Credentials(service, method, fields, tenant_id=None, source=source)
+
+    def _env_oauth2(self, service: str, tenant_id: str | None, fields: dict[str, str], source: str, force: bool) -> Credentials:
+        """Tokens obtained for env-configured clients live only in this process's memory."""
+        from datetime import datetime, timezone
+
+        from connectorctl.credentials.oauth2 import fetch_token
+
+        key = (service, None)
+        with self._lock(key):
+            cached = self._env_tokens.get(key)
+            now = self.connector.clock.time()
+            if cached is not None and not force and (cached.expires_at is None or cached.expires_at.timestamp() - REFRESH_SKEW > now):
+                return cached
+            if fields.get("access_token") and not force and cached is None:
+                return Credentials(service, AuthMethod.OAUTH2, fields, source=source)
+            base = dict(cached.data) if cached is not None else fields
+            updated, expiry = fetch_token(self.connector, service, tenant_id, base)
+            creds = Credentials(service, AuthMethod.OAUTH2, updated, source=source,
+                                expires_at=datetime.fromtimestamp(expiry, timezone.utc) if expiry is not None else None)
+            self._env_tokens[key] = creds
+            return creds
+
+
+def call_with_credentials(connector: "Connector", service: str, tenant_id: str | None, fn: Callable[[Credentials], T]) -> T:
+    """Call ``fn`` with fresh credentials; after a 401 renew an OAuth2 token once and try again."""
+    creds = connector.credentials.get(service, tenant_id)
+    try:
+        return fn(creds)
+    except AuthenticationError as exc:
+        if creds.auth_method is not AuthMethod.OAUTH2:
+            raise
+        first = exc
+    creds = connector.credentials.refresh(service, tenant_id)
+    try:
+        return fn(creds)
+    except AuthenticationError as exc:
+        raise CredentialRefreshError(f"{service}: the vendor still refuses the renewed access token (HTTP {exc.http_status or first.http_status})",
+                                     service=service, http_status=exc.http_status, hint=f"connectorctl creds test {service}") from None
