@@ -8,7 +8,7 @@ from typing import Optional, Sequence
 
 import typer
 
-from connectorctl.cli import config_cmd, send
+from connectorctl.cli import config_cmd, send, serve
 from connectorctl.cli.output import CliState, fail
 
 app = typer.Typer(
@@ -22,6 +22,7 @@ app = typer.Typer(
 app.add_typer(send.app, name="send")
 app.add_typer(config_cmd.app, name="config")
 app.command("init")(config_cmd.init)
+app.command("serve")(serve.serve)
 
 
 @app.callback()

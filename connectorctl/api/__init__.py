@@ -1,0 +1,18 @@
+"""The monitoring HTTP API behind ``connectorctl serve`` (Starlette + uvicorn)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+
+def create_app(connector: Any, *, token: str | None = None) -> "Starlette":
+    """Build the ASGI app for ``connector``; see :func:`connectorctl.api.app.create_app`."""
+    from connectorctl.api.app import create_app as build
+
+    return build(connector, token=token)
+
+
+__all__ = ["create_app"]
