@@ -8,10 +8,9 @@ per-thread).  Queries are the shared read-side contract in
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -23,6 +22,7 @@ from starlette.routing import BaseRoute, Route
 from connectorctl.api import params, status
 from connectorctl.api.errors import EXCEPTION_HANDLERS, NotFoundError
 from connectorctl.api.openapi import DOCUMENT
+from connectorctl.api.snapshot import Snapshot
 from connectorctl.store import queries
 from connectorctl.store.db import StateDB
 
@@ -42,29 +42,13 @@ def log_entry(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-class SingleFlight:
-    """Concurrent callers of the same computation share one run (no staleness beyond it)."""
-
-    def __init__(self) -> None:
-        self._running: asyncio.Future[Any] | None = None
-
-    async def __call__(self, fn: Callable[[], Awaitable[Any]]) -> Any:
-        if self._running is not None:
-            return await asyncio.shield(self._running)
-        self._running = asyncio.ensure_future(fn())
-        try:
-            return await asyncio.shield(self._running)
-        finally:
-            self._running = None
-
-
 class Api:
     """Endpoint handlers bound to one :class:`~connectorctl.gateway.Connector`."""
 
-    def __init__(self, connector: Any) -> None:
+    def __init__(self, connector: Any, *, status_fresh_seconds: float = 1.0) -> None:
         self.connector = connector
         self.settings = connector.settings
-        self._status_flight = SingleFlight()
+        self._status = Snapshot(self._compute_status, fresh_seconds=status_fresh_seconds, stale_seconds=2 * status_fresh_seconds)
         from connectorctl.api.prom import build_registry
 
         self.registry = build_registry(self.db, lambda: status.configured_services(self.settings))
@@ -127,12 +111,16 @@ class Api:
             body["error"] = reason
         return JSONResponse(body, status_code=200 if ok else 503)
 
-    async def status(self, request: Request) -> JSONResponse:
-        async def compute() -> dict[str, Any]:
-            now = self.now()
-            return await run_in_threadpool(status.service_status, self.db(), self.settings, now)
+    async def _compute_status(self) -> bytes:
+        def compute() -> bytes:
+            body = status.service_status(self.db(), self.settings, self.now())
+            return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
-        return JSONResponse(await self._status_flight(compute))
+        return await run_in_threadpool(compute)
+
+    async def status(self, request: Request) -> Response:
+        """Shared snapshot (see api/snapshot.py): pollers never queue behind each other or the database."""
+        return Response(await self._status.get(), media_type="application/json")
 
     async def prometheus(self, request: Request) -> Response:
         from prometheus_client import CONTENT_TYPE_LATEST
@@ -167,14 +155,17 @@ def webhook_routes(connector: Any) -> list[BaseRoute]:
     return list(build(connector))
 
 
-def create_app(connector: Any, *, token: str | None = None) -> Starlette:
-    """The ASGI app.  With ``token`` every non-webhook request needs ``Authorization: Bearer <token>``."""
+def create_app(connector: Any, *, token: str | None = None, status_fresh_seconds: float = 1.0) -> Starlette:
+    """The ASGI app.  With ``token`` every non-webhook request needs ``Authorization: Bearer <token>``.
+
+    ``status_fresh_seconds``: how old a shared ``/api/connector/status`` snapshot may be before it is recomputed.
+    """
     middleware = []
     if token:
         from connectorctl.api.auth import BearerAuth
 
         middleware.append(Middleware(BearerAuth, token=token))
-    api = Api(connector)
+    api = Api(connector, status_fresh_seconds=status_fresh_seconds)
     app = Starlette(routes=[*api.routes(), *webhook_routes(connector)], middleware=middleware, exception_handlers=EXCEPTION_HANDLERS)
     app.state.api = api
     return app

@@ -24,6 +24,7 @@ def serve(
     port: int = typer.Option(8080, "--port", min=0, max=65535, help="TCP port (0 picks a free one)."),
     graceful_timeout: float = typer.Option(30.0, "--graceful-timeout", min=0.0, help="Seconds in-flight requests get to finish on SIGTERM."),
     access_log: bool = typer.Option(True, "--access-log/--no-access-log", help="Log one line per request to stderr."),
+    status_max_age: float = typer.Option(1.0, "--status-max-age", min=0.0, help="Seconds one shared /api/connector/status result is reused (0 = every request recomputes)."),
 ) -> None:
     """Serve the monitoring API (logs, metrics, health, status, Prometheus /metrics)."""
     from connectorctl.api.auth import TOKEN_ENV, TOKEN_SERVICE, is_loopback, resolve_token
@@ -42,7 +43,7 @@ def serve(
     auth = f"bearer token from {source}" if token else "none (loopback only)"
     sys.stderr.write(f"connectorctl API listening on http://{shown}:{bound[1]} (auth: {auth})\n")
     sys.stderr.flush()
-    _run(connector, sock, token, graceful_timeout, access_log)
+    _run(connector, sock, token, graceful_timeout, access_log, status_max_age)
 
 
 def _bind(host: str, port: int) -> Any:
@@ -64,7 +65,7 @@ def _bind(host: str, port: int) -> Any:
     return sock
 
 
-def _run(connector: Any, sock: Any, token: str | None, graceful_timeout: float, access_log: bool) -> None:
+def _run(connector: Any, sock: Any, token: str | None, graceful_timeout: float, access_log: bool, status_max_age: float) -> None:
     import logging
     import signal
 
@@ -73,7 +74,7 @@ def _run(connector: Any, sock: Any, token: str | None, graceful_timeout: float, 
     from connectorctl.api import create_app
 
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app(connector, token=token)
+    app = create_app(connector, token=token, status_fresh_seconds=status_max_age)
     config = uvicorn.Config(
         app, log_config=None, access_log=access_log, timeout_graceful_shutdown=graceful_timeout,
         lifespan="off", server_header=False, proxy_headers=False,
