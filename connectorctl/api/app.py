@@ -21,7 +21,7 @@ from starlette.routing import BaseRoute, Route
 
 from connectorctl.api import params, status
 from connectorctl.api.errors import EXCEPTION_HANDLERS, NotFoundError
-from connectorctl.api.openapi import DOCUMENT
+from connectorctl.api.openapi import DOCUMENT, with_webhooks
 from connectorctl.api.snapshot import Snapshot
 from connectorctl.store import queries
 from connectorctl.store.db import StateDB
@@ -48,6 +48,7 @@ class Api:
     def __init__(self, connector: Any, *, status_fresh_seconds: float = 1.0) -> None:
         self.connector = connector
         self.settings = connector.settings
+        self.document: dict[str, Any] = DOCUMENT
         self._status = Snapshot(self._compute_status, fresh_seconds=status_fresh_seconds, stale_seconds=2 * status_fresh_seconds)
         from connectorctl.api.prom import build_registry
 
@@ -131,7 +132,7 @@ class Api:
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     async def openapi(self, request: Request) -> JSONResponse:
-        return JSONResponse(DOCUMENT)
+        return JSONResponse(self.document)
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -166,7 +167,10 @@ def create_app(connector: Any, *, token: str | None = None, status_fresh_seconds
 
         middleware.append(Middleware(BearerAuth, token=token))
     api = Api(connector, status_fresh_seconds=status_fresh_seconds)
-    app = Starlette(routes=[*api.routes(), *webhook_routes(connector)], middleware=middleware, exception_handlers=EXCEPTION_HANDLERS)
+    hooks = webhook_routes(connector)
+    if hooks:
+        api.document = with_webhooks(DOCUMENT)
+    app = Starlette(routes=[*api.routes(), *hooks], middleware=middleware, exception_handlers=EXCEPTION_HANDLERS)
     app.state.api = api
     return app
 

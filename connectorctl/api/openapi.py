@@ -119,3 +119,15 @@ DOCUMENT: dict[str, Any] = {
         }},
     },
 }
+
+
+def with_webhooks(document: dict[str, Any]) -> dict[str, Any]:
+    """The document plus the inbound webhook receiver, when that package is installed."""
+    paths = dict(document["paths"])
+    paths["/api/connector/webhooks/{service}"] = {"post": {
+        "operationId": "receiveWebhook", "summary": "Inbound vendor webhook; authenticated by the vendor's signature, not the bearer token.",
+        "security": [{}],
+        "parameters": [{"name": "service", "in": "path", "required": True, "schema": {"type": "string"}}],
+        "responses": {"200": {"description": "Accepted"}, "400": _err("Bad payload"), "401": _err("Bad signature"), "404": _err("Unknown service")},
+    }}
+    return {**document, "paths": paths}

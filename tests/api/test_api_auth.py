@@ -78,3 +78,20 @@ def test_serve_reports_a_port_in_use_in_one_line(cli: Any) -> None:
         result = cli("serve", "--port", str(taken.getsockname()[1]))
     assert result.exit_code == 2
     assert "cannot listen on 127.0.0.1:" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_webhook_routes_are_mounted_documented_and_exempt_from_the_token(connector: Connector, monkeypatch: pytest.MonkeyPatch) -> None:
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from connectorctl.api import app as app_module
+
+    async def receive(request: Any) -> JSONResponse:
+        return JSONResponse({"received": request.path_params["service"]})
+
+    monkeypatch.setattr(app_module, "webhook_routes", lambda c: [Route("/api/connector/webhooks/{service}", receive, methods=["POST"])])
+    with TestClient(create_app(connector, token=TOKEN)) as client:
+        assert client.post("/api/connector/webhooks/fake", content=b"{}").json() == {"received": "fake"}
+        assert client.get("/api/connector/status").status_code == 401
+        doc = client.get("/openapi.json", headers={"Authorization": f"Bearer {TOKEN}"}).json()
+    assert "post" in doc["paths"]["/api/connector/webhooks/{service}"]
