@@ -145,6 +145,20 @@ class Api:
         ]
 
 
+def _lifespan(db_threads: int | None) -> Any:
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> Any:
+        if db_threads:
+            import anyio.to_thread
+
+            anyio.to_thread.current_default_thread_limiter().total_tokens = db_threads
+        yield
+
+    return lifespan
+
+
 def webhook_routes(connector: Any) -> list[BaseRoute]:
     """``POST /api/connector/webhooks/{service}`` when the webhooks package is installed."""
     try:
@@ -156,10 +170,12 @@ def webhook_routes(connector: Any) -> list[BaseRoute]:
     return list(build(connector))
 
 
-def create_app(connector: Any, *, token: str | None = None, status_fresh_seconds: float = 1.0) -> Starlette:
+def create_app(connector: Any, *, token: str | None = None, status_fresh_seconds: float = 1.0, db_threads: int | None = None) -> Starlette:
     """The ASGI app.  With ``token`` every non-webhook request needs ``Authorization: Bearer <token>``.
 
     ``status_fresh_seconds``: how old a shared ``/api/connector/status`` snapshot may be before it is recomputed.
+    ``db_threads``: worker threads for database reads (anyio's default is 40).  Fewer threads
+    compete less with the event loop for the GIL, which keeps cheap requests fast under load.
     """
     middleware = []
     if token:
@@ -170,7 +186,8 @@ def create_app(connector: Any, *, token: str | None = None, status_fresh_seconds
     hooks = webhook_routes(connector)
     if hooks:
         api.document = with_webhooks(DOCUMENT)
-    app = Starlette(routes=[*api.routes(), *hooks], middleware=middleware, exception_handlers=EXCEPTION_HANDLERS)
+    app = Starlette(routes=[*api.routes(), *hooks], middleware=middleware, exception_handlers=EXCEPTION_HANDLERS,
+                    lifespan=_lifespan(db_threads))
     app.state.api = api
     return app
 
