@@ -6,6 +6,7 @@ dates, known statuses) are in one place and match the CLI's.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from typing import Mapping
 
@@ -15,6 +16,12 @@ from connectorctl.store.queries import DEFAULT_LIMIT, MAX_LIMIT, parse_time
 
 STATUSES = tuple(s.value for s in IntegrationStatus)
 MAX_TEXT = 200  # longer filter values cannot match anything stored; refuse them early
+# "...T01:20:00 05:00": an unencoded "+" in a query string arrives as a space.
+_SPACED_OFFSET = re.compile(r"(\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}:?\d{2})$")
+
+
+def _offset_plus(raw: str) -> str:
+    return _SPACED_OFFSET.sub(r"\1+\2", raw.strip())
 
 
 def integer(params: Mapping[str, str], name: str, default: int, *, low: int, high: int | None = None) -> int:
@@ -57,7 +64,7 @@ def iso_date(params: Mapping[str, str], name: str) -> datetime | None:
     if raw is None or raw == "":
         return None
     try:
-        value = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
+        value = datetime.fromisoformat(_offset_plus(raw).replace("Z", "+00:00"))
         value = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
         value.timestamp()
     except (ValueError, OverflowError):
@@ -73,7 +80,7 @@ def moment(params: Mapping[str, str], name: str, default: str, now: datetime) ->
     if len(raw) > 64:
         raise InvalidInputError(f"{name} is too long to be a date")
     try:
-        return parse_time(raw, now, name=name)
+        return parse_time(_offset_plus(raw), now, name=name)
     except (OverflowError, ValueError):
         raise InvalidInputError(f"{name} is out of range: {_show(raw)}") from None
 

@@ -46,6 +46,8 @@ def test_logs_filters_status_tenant_dates_and_offset(client: Any) -> None:
     assert [r["id"] for r in tenant["data"]] == [rid(3), rid(1), rid(4)]
     window = client.get("/api/connector/logs", params={"date_from": "2027-01-15T07:50:00Z", "date_to": "2027-01-15T07:55:00Z", "service": "fake"}).json()
     assert [r["id"] for r in window["data"]] == [rid(2), rid(1)]
+    unencoded_plus = client.get("/api/connector/logs?service=fake&date_from=2027-01-15T08:50:00+01:00&date_to=2027-01-15T08:55:00+01:00").json()
+    assert [r["id"] for r in unencoded_plus["data"]] == [rid(2), rid(1)]
     day = client.get("/api/connector/logs", params={"date_from": "2027-01-13", "date_to": "2027-01-14", "service": "fake"}).json()
     assert [r["id"] for r in day["data"]] == [rid(4)]
     page = client.get("/api/connector/logs", params={"service": "fake", "limit": 2, "offset": 2}).json()
