@@ -8,9 +8,10 @@ per-thread).  Queries are the shared read-side contract in
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -28,6 +29,7 @@ from connectorctl.store.db import StateDB
 
 log = logging.getLogger("connectorctl.api")
 _JSON_COLUMNS = ("request_data", "response_data")
+T = TypeVar("T")
 
 
 def log_entry(row: dict[str, Any]) -> dict[str, Any]:
@@ -49,10 +51,23 @@ class Api:
         self.connector = connector
         self.settings = connector.settings
         self.document: dict[str, Any] = DOCUMENT
+        self._quick_limiter: Any = None
         self._status = Snapshot(self._compute_status, fresh_seconds=status_fresh_seconds, stale_seconds=2 * status_fresh_seconds)
         from connectorctl.api.prom import build_registry
 
         self.registry = build_registry(self.db, lambda: status.configured_services(self.settings))
+
+    async def quick(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a cheap, bounded read on its own small thread pool.
+
+        Health checks and the status snapshot must not queue behind heavy reads
+        (metrics over long periods) on the shared pool: load balancers time out.
+        """
+        import anyio.to_thread
+
+        if self._quick_limiter is None:
+            self._quick_limiter = anyio.CapacityLimiter(2)
+        return await anyio.to_thread.run_sync(functools.partial(fn, *args), limiter=self._quick_limiter)
 
     def db(self) -> StateDB:
         return self.connector.db  # opening may raise StateStoreError -> 503
@@ -102,7 +117,7 @@ class Api:
         })
 
     async def health(self, request: Request) -> JSONResponse:
-        ok, reason = await run_in_threadpool(status.database_check, self.db)
+        ok, reason = await self.quick(status.database_check, self.db)
         body: dict[str, Any] = {
             "status": "healthy" if ok else "unhealthy",
             "timestamp": status.timestamp(self.now()),
@@ -117,7 +132,7 @@ class Api:
             body = status.service_status(self.db(), self.settings, self.now())
             return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
-        return await run_in_threadpool(compute)
+        return await self.quick(compute)
 
     async def status(self, request: Request) -> Response:
         """Shared snapshot (see api/snapshot.py): pollers never queue behind each other or the database."""
