@@ -1,9 +1,11 @@
 """The Starlette application: the reference design's monitoring endpoints.
 
-Every SQLite read runs in Starlette's threadpool so the event loop never
-blocks on the file; each worker thread has its own connection (``StateDB`` is
-per-thread).  Queries are the shared read-side contract in
-``store/queries.py`` plus the status helpers in ``api/status.py``.
+Every SQLite read runs in a worker thread so the event loop never blocks on
+the file; each worker thread has its own connection (``StateDB`` is
+per-thread).  Heavy reads (logs, metrics, Prometheus) share anyio's default
+pool (``db_threads`` wide); health and the status snapshot have their own two
+threads so they answer quickly while heavy reads queue.  Queries are the shared
+read-side contract in ``store/queries.py`` plus the helpers in ``api/status.py``.
 """
 
 from __future__ import annotations
