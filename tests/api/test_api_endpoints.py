@@ -210,3 +210,22 @@ def test_responses_never_contain_secrets_logged_through_the_pipeline(home: Any) 
     assert '"to":"a@example.com"' in logs
     for body in bodies:
         assert secret not in body and token not in body and "TOPSECRET" not in body and "VERYSECRET" not in body
+
+
+def test_status_snapshot_is_shared_within_max_age_and_fresh_with_zero(connector: Connector) -> None:
+    from starlette.testclient import TestClient
+
+    from connectorctl.api import create_app
+
+    def add_failures(first: int) -> None:
+        with connector.db.write() as c:
+            c.executemany(INSERT_LOG, [log_row(rid(first + i), "fake", "failed", 1, _ago(i), http=503) for i in range(3)])
+
+    with TestClient(create_app(connector, status_fresh_seconds=3600)) as cached, TestClient(create_app(connector, status_fresh_seconds=0)) as fresh:
+        assert cached.get("/api/connector/status").json()["services"]["fake"]["calls"] == 3
+        assert fresh.get("/api/connector/status").json()["services"]["fake"]["calls"] == 3
+        add_failures(60)
+        assert cached.get("/api/connector/status").json()["services"]["fake"]["calls"] == 3  # the shared result, still within max age
+        assert fresh.get("/api/connector/status").json()["services"]["fake"] == {
+            "status": "down", "success_rate": 50.0, "avg_duration_ms": 100.5, "circuit_state": "closed", "calls": 6, "window_minutes": 15,
+        }
