@@ -8,7 +8,7 @@ from typing import Optional, Sequence
 
 import typer
 
-from connectorctl.cli import circuit, config_cmd, creds, demo, logs, metrics, send, status, webhook
+from connectorctl.cli import circuit, config_cmd, creds, demo, logs, metrics, send, serve, status, webhook
 from connectorctl.cli.output import CliState, fail
 
 app = typer.Typer(
@@ -29,6 +29,7 @@ app.command("metrics")(metrics.metrics_command)
 app.command("status")(status.status_command)
 app.add_typer(circuit.app, name="circuit")
 app.command("demo")(demo.demo_command)
+app.command("serve")(serve.serve)
 
 
 @app.callback()

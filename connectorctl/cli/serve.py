@@ -1,0 +1,92 @@
+"""``connectorctl serve``: the monitoring HTTP API on uvicorn.
+
+Loopback by default.  Any other address needs a bearer token
+(``$CONNECTORCTL_API_TOKEN`` or ``connectorctl creds`` entry ``connectorctl-api``);
+without one the command refuses to start.  SIGTERM/SIGINT stop accepting new
+connections, let in-flight requests finish (up to ``--graceful-timeout``) and
+exit 0.  Starlette and uvicorn are imported inside the command so ``--help``
+stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import typer
+
+from connectorctl.cli.output import state
+
+
+def serve(
+    ctx: typer.Context,
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on; anything but loopback requires an API token."),
+    port: int = typer.Option(8080, "--port", min=0, max=65535, help="TCP port (0 picks a free one)."),
+    graceful_timeout: float = typer.Option(30.0, "--graceful-timeout", min=0.0, help="Seconds in-flight requests get to finish on SIGTERM."),
+    access_log: bool = typer.Option(True, "--access-log/--no-access-log", help="Log one line per request to stderr."),
+    status_max_age: float = typer.Option(1.0, "--status-max-age", min=0.0, help="Seconds one shared /api/connector/status result is reused (0 = every request recomputes)."),
+    db_threads: int = typer.Option(4, "--db-threads", min=1, max=256, help="Worker threads for database reads (fewer keep cheap requests fast under load)."),
+) -> None:
+    """Serve the monitoring API (logs, metrics, health, status, Prometheus /metrics)."""
+    from connectorctl.api.auth import TOKEN_ENV, TOKEN_SERVICE, is_loopback, resolve_token
+    from connectorctl.errors import ConfigurationError
+
+    connector = state(ctx).connector()
+    token, source = resolve_token(connector)
+    if not is_loopback(host) and not token:
+        raise ConfigurationError(
+            f"refusing to listen on {host} without an API token" + ("" if source == "none" else f" ({source})"),
+            hint=f"store one with `connectorctl creds set {TOKEN_SERVICE}` (field token) or set ${TOKEN_ENV}; or bind 127.0.0.1",
+        )
+    sock = _bind(host, port)
+    bound = sock.getsockname()
+    shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
+    auth = f"bearer token from {source}" if token else "none (loopback only)"
+    sys.stderr.write(f"connectorctl API listening on http://{shown}:{bound[1]} (auth: {auth})\n")
+    sys.stderr.flush()
+    _run(connector, sock, token, graceful_timeout, access_log, status_max_age, db_threads)
+
+
+def _bind(host: str, port: int) -> Any:
+    import socket
+
+    from connectorctl.errors import ConfigurationError
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)  # accept (queue) connections from now on, before uvicorn's loop starts
+    except socket.gaierror as exc:
+        raise ConfigurationError(f"cannot resolve host {host!r} ({exc.strerror})") from None
+    except OSError as exc:
+        raise ConfigurationError(f"cannot listen on {host}:{port} ({exc.strerror or exc})") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def _run(connector: Any, sock: Any, token: str | None, graceful_timeout: float, access_log: bool, status_max_age: float, db_threads: int) -> None:
+    import logging
+    import signal
+
+    import uvicorn
+
+    from connectorctl.api import create_app
+
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app(connector, token=token, status_fresh_seconds=status_max_age, db_threads=db_threads)
+    config = uvicorn.Config(
+        app, log_config=None, access_log=access_log, timeout_graceful_shutdown=graceful_timeout,
+        lifespan="on", server_header=False, proxy_headers=False,
+    )
+    stopped: list[int] = []
+    # uvicorn re-raises the signal that stopped it once it is done; these handlers
+    # receive it, so a graceful stop ends with exit code 0 instead of death by signal.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, frame: stopped.append(signum))
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
+        connector.close()
