@@ -72,3 +72,15 @@ def write_config(home: Path, text: str) -> Path:
     path = home / "config.yaml"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+@pytest.fixture
+def vendor(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """A scripted local HTTP vendor, reachable through the test-only ``echo`` adapter."""
+    from connectorctl.adapters import catalog
+    from tests.support import ECHO, ScriptedVendor
+
+    monkeypatch.setitem(catalog.VENDORS, "echo", ECHO)
+    server = ScriptedVendor()
+    yield server
+    server.close()

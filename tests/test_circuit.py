@@ -17,19 +17,9 @@ from connectorctl.errors import CircuitOpenError, ConnectorError, ValidationErro
 from connectorctl.gateway import Connector
 from connectorctl.resilience.clock import FakeClock
 from tests.conftest import ROOT, write_config
-from tests.support import ECHO, Reply, ScriptedVendor
+from tests.support import Reply, ScriptedVendor
 
 MESSAGE = EmailMessage(to=("a@example.com",), subject="s", text="t")
-
-
-@pytest.fixture
-def vendor(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    from connectorctl.adapters import catalog
-
-    monkeypatch.setitem(catalog.VENDORS, "echo", ECHO)
-    server = ScriptedVendor()
-    yield server
-    server.close()
 
 
 def make_connector(home: Path, vendor: ScriptedVendor, clock: FakeClock, extra: str = "") -> Connector:

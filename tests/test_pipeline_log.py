@@ -18,22 +18,12 @@ from connectorctl.errors import AuthenticationError, StateStoreError
 from connectorctl.gateway import Connector
 from connectorctl.redaction import Redactor
 from connectorctl.resilience.clock import FakeClock
-from tests.conftest import ROOT, run_cli_process, write_config
-from tests.support import ECHO, Reply, ScriptedVendor
+from tests.conftest import run_cli_process, write_config
+from tests.support import Reply, ScriptedVendor
 
 SECRET_KEY = "SG.sup3r-s3cret-api-key-f3a9"
 PASSWORD = "hunter2-very-secret"
 CARD = "4242 4242 4242 4242"
-
-
-@pytest.fixture
-def vendor(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    from connectorctl.adapters import catalog
-
-    monkeypatch.setitem(catalog.VENDORS, "echo", ECHO)
-    server = ScriptedVendor()
-    yield server
-    server.close()
 
 
 def test_redactor_masks_fields_literal_secrets_and_card_numbers() -> None:

@@ -17,19 +17,9 @@ from connectorctl.gateway import Connector
 from connectorctl.resilience.clock import FakeClock
 from connectorctl.resilience.retry import RetryRunner, is_retryable, retry_after_from_header
 from tests.conftest import write_config
-from tests.support import ECHO, Reply, ScriptedVendor
+from tests.support import Reply, ScriptedVendor
 
 MESSAGE = EmailMessage(to=("a@example.com",), subject="s", text="t")
-
-
-@pytest.fixture
-def vendor(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    from connectorctl.adapters import catalog
-
-    monkeypatch.setitem(catalog.VENDORS, "echo", ECHO)
-    server = ScriptedVendor()
-    yield server
-    server.close()
 
 
 def connector_for(home: Path, url: str, clock: FakeClock, timeout: float = 2.0, retry: str = "") -> Connector:

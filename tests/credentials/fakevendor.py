@@ -16,7 +16,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
-import httpx
 
 from connectorctl.adapters.base import EmailAdapter
 from connectorctl.adapters.catalog import VendorEntry

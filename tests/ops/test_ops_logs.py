@@ -6,7 +6,7 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from conftest import SEED, Row, h, insert_rows, iso
+from conftest import SEED, Row, insert_rows, iso
 
 
 def ids_of(result) -> list[str]:
