@@ -79,9 +79,8 @@ class _StateCache:
 
     def get(self, service: str) -> tuple[Any, ...] | None:
         seen = self._counter()
-        with self._lock:
-            if seen is not None and seen == self._seen:
-                return self._rows.get(service)
+        if seen is not None and seen == self._seen:
+            return self._rows.get(service)  # the dict is replaced whole, never mutated: no lock needed
         rows = self.db.run(lambda c: c.execute(
             "SELECT service_name, state, consecutive_failures, open_until, probe_lease_until, forced_until, reason FROM circuit_state"
         ).fetchall())
@@ -123,18 +122,28 @@ class CircuitBreaker:
         self.settings = settings
         self.clock = clock
         self.cache = _StateCache(db)
+        self._tickets: dict[tuple[str, bool, bool], Ticket] = {}
 
     # -- the hot path -------------------------------------------------------------
+    def _ticket(self, service: str, *, had_failures: bool = False, bypass: bool = False) -> Ticket:
+        """Tickets are immutable, so the common ones are made once per service and reused."""
+        key = (service, had_failures, bypass)
+        ticket = self._tickets.get(key)
+        if ticket is None:
+            ticket = self._tickets[key] = Ticket(service, had_failures=had_failures, bypass=bypass)
+        return ticket
+
     def before_call(self, service: str) -> Ticket:
         row = self.cache.get(service)
+        rate_mode = self.settings.failure_rate_threshold is not None
         if row is None:
-            return Ticket(service, had_failures=self.settings.failure_rate_threshold is not None)
+            return self._ticket(service, had_failures=rate_mode)
         state, failures, open_until, lease_until, forced_until, reason = row
-        now = self.clock.time()
         if state == CircuitState.CLOSED:
-            return Ticket(service, had_failures=failures > 0 or self.settings.failure_rate_threshold is not None)
+            return self._ticket(service, had_failures=failures > 0 or rate_mode)
         if state == CircuitState.DISABLED:
-            return Ticket(service, bypass=True)
+            return self._ticket(service, bypass=True)
+        now = self.clock.time()
         if state == CircuitState.FORCED_OPEN:
             if forced_until is not None and forced_until <= now:
                 self._transition(service, CircuitState.CLOSED, "expire", "auto", "forced-open period ended")

@@ -15,8 +15,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, NamedTuple, Sequence, TypeVar
 
-from ulid import ULID
-
 from connectorctl.config import Settings
 from connectorctl.domain.values import IntegrationStatus, RateLimitWindow
 from connectorctl.errors import (
@@ -27,6 +25,7 @@ from connectorctl.errors import (
     StateStoreError,
     VendorTimeoutError,
 )
+from connectorctl.ids import new_ulid
 from connectorctl.redaction import Redactor
 from connectorctl.resilience.circuit import CircuitBreaker
 from connectorctl.resilience.clock import Clock
@@ -138,7 +137,7 @@ def scrub(exc: ConnectorctlError, redactor: Redactor) -> None:
 
 
 def new_id() -> str:
-    return str(ULID())
+    return new_ulid()
 
 
 class Pipeline:

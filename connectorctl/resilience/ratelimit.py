@@ -17,9 +17,7 @@ worst a process leaves part of its lease unused when its window rolls over.
 from __future__ import annotations
 
 import random
-import threading
-from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterator, NamedTuple, Sequence
 
 from connectorctl.domain.values import RateLimitWindow
 from connectorctl.errors import LocalRateLimitedError
@@ -39,10 +37,11 @@ _TAKE_ONE = (
 )
 
 
-@dataclass
-class _Lease:
+class _Lease(NamedTuple):
+    """Tokens reserved for one set of windows; ``next(tokens)`` is atomic under the GIL."""
+
     starts: tuple[float, ...]
-    tokens: int
+    tokens: Iterator[int]
 
 
 class SqliteRateLimiter:
@@ -50,7 +49,6 @@ class SqliteRateLimiter:
         self.db = db
         self.clock = clock
         self._leases: dict[str, _Lease] = {}
-        self._lock = threading.Lock()
 
     @staticmethod
     def lease_size(windows: Sequence[RateLimitWindow]) -> int:
@@ -61,11 +59,8 @@ class SqliteRateLimiter:
         now = self.clock.time()
         starts = tuple([(now // w.per_seconds) * w.per_seconds for w in windows])
         lease = self._leases.get(service)
-        if lease is not None and lease.tokens > 0 and lease.starts == starts:
-            with self._lock:
-                if lease.tokens > 0:
-                    lease.tokens -= 1
-                    return 0.0
+        if lease is not None and lease.starts == starts and next(lease.tokens, None) is not None:
+            return 0.0
         size = self.lease_size(windows)
         if size == 1 and len(windows) == 1:
             w, start = windows[0], starts[0]
@@ -74,8 +69,7 @@ class SqliteRateLimiter:
         granted, full = self._reserve(service, windows, starts, size)
         if granted == 0:
             return self._wait(windows, starts, now, full)
-        with self._lock:
-            self._leases[service] = _Lease(starts, granted - 1)
+        self._leases[service] = _Lease(starts, iter(range(granted - 1)))
         return 0.0
 
     def _reserve(self, service: str, windows: Sequence[RateLimitWindow], starts: tuple[float, ...], size: int) -> tuple[int, list[int]]:

@@ -19,8 +19,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from connectorctl.errors import StateStoreError
-from ulid import ULID
-
+from connectorctl.ids import new_ulid
 from connectorctl.resilience.pipeline import AttemptRecord
 from connectorctl.store.db import StateDB
 
@@ -40,7 +39,7 @@ def iso_utc(epoch: float) -> str:
 
 def to_row(r: AttemptRecord) -> tuple[Any, ...]:
     return (
-        str(ULID.from_timestamp(r.started_at)), r.tenant_id, r.service, r.operation, r.endpoint, r.method, r.status.value, r.http_status,
+        new_ulid(r.started_at), r.tenant_id, r.service, r.operation, r.endpoint, r.method, r.status.value, r.http_status,
         r.duration_ms, r.request.json(), r.response.json(), r.error_message, r.error_code, r.attempt,
         r.correlation_id, r.direction, iso_utc(r.started_at),
     )
