@@ -42,6 +42,10 @@ class Adapter:
     def run(self, call: Call, fn: Callable[[], VendorResponse]) -> VendorResponse:
         return self.connector.pipeline.execute(call, fn)
 
+    def verify_credentials(self, tenant_id: str | None = None) -> VendorResponse:
+        """One harmless authenticated read, so ``creds test`` proves a key works without sending anything."""
+        raise UnsupportedFeatureError(f"{self.slug} has no credential check", service=self.slug)
+
     def _bulk(self, send: Callable[[Any], SendResult], items: Sequence[Any], concurrency: int) -> list[SendResult | ConnectorError]:
         """Send each item; one failure never stops the others (its error takes its slot)."""
 
@@ -55,6 +59,18 @@ class Adapter:
             return [one(i) for i in items]
         with ThreadPoolExecutor(max_workers=min(concurrency, len(items))) as pool:
             return list(pool.map(one, items))
+
+
+    def preview(self, message: EmailMessage | SmsMessage, *, tenant_id: str | None = None) -> dict[str, Any]:
+        """What a send would do, without doing it (``send --dry-run``).
+
+        HTTP adapters override this to build (never send) their request and
+        show it redacted; local adapters just describe their action.
+        """
+        return {"vendor": self.slug, "kind": "local", "action": self.describe_action(message)}
+
+    def describe_action(self, message: EmailMessage | SmsMessage) -> str:
+        return f"hand the message to the {self.slug} adapter"
 
 
 class EmailAdapter(Adapter):

@@ -62,6 +62,30 @@ class HttpAdapterMixin:
             self._client.close()
             self._client = None
 
+    def build_request(self, message: Any, credentials: Any) -> httpx.Request:
+        """The vendor request for ``message``, built but not sent (vendor modules implement it)."""
+        raise NotImplementedError
+
+    def preview(self, message: Any, *, tenant_id: str | None = None) -> dict[str, Any]:
+        """``send --dry-run``: build the real request and show it with every secret masked.
+
+        Missing credentials do not stop a preview: placeholders stand in for them.
+        """
+        from connectorctl.adapters.preview import describe_request
+
+        try:
+            creds = self.connector.credentials.get(self.slug, tenant_id)
+            note = None
+        except ConnectorError as exc:
+            creds, note = None, f"credentials unavailable ({exc.code}); placeholders shown"
+        try:
+            request = self.build_request(message, creds)
+        except NotImplementedError:
+            return {"vendor": self.slug, "kind": "http", "action": f"send via the {self.slug} HTTP API (no request preview)"}
+        secrets = tuple(v for v in (creds.data.values() if creds else ()) if v)
+        shown = describe_request(request, secrets, self.connector.settings.logging.redact_fields)
+        return {"vendor": self.slug, "kind": "http", **shown, **({"note": note} if note else {})}
+
     def http(
         self,
         call: Call,
