@@ -67,6 +67,9 @@ class Adapter:
         HTTP adapters override this to build (never send) their request and
         show it redacted; local adapters just describe their action.
         """
+        http_preview = getattr(self, "http_preview", None)  # HttpAdapterMixin, whatever the MRO order
+        if http_preview is not None:
+            return http_preview(message, tenant_id=tenant_id)
         return {"vendor": self.slug, "kind": "local", "action": self.describe_action(message)}
 
     def describe_action(self, message: EmailMessage | SmsMessage) -> str:

@@ -66,23 +66,28 @@ class HttpAdapterMixin:
         """The vendor request for ``message``, built but not sent (vendor modules implement it)."""
         raise NotImplementedError
 
-    def preview(self, message: Any, *, tenant_id: str | None = None) -> dict[str, Any]:
+    def http_preview(self, message: Any, *, tenant_id: str | None = None) -> dict[str, Any]:
         """``send --dry-run``: build the real request and show it with every secret masked.
 
-        Missing credentials do not stop a preview: placeholders stand in for them.
+        Uses ``build_request`` or, for adapters that describe requests as data,
+        ``build_send``.  Missing credentials do not stop a preview: placeholders
+        stand in for them.
         """
-        from connectorctl.adapters.preview import describe_request
+        from connectorctl.adapters.preview import describe_request, placeholder_credentials, request_from_description
 
         try:
             creds = self.connector.credentials.get(self.slug, tenant_id)
             note = None
         except ConnectorError as exc:
-            creds, note = None, f"credentials unavailable ({exc.code}); placeholders shown"
+            creds, note = placeholder_credentials(self.slug), f"credentials unavailable ({exc.code}); placeholders shown"
         try:
             request = self.build_request(message, creds)
         except NotImplementedError:
-            return {"vendor": self.slug, "kind": "http", "action": f"send via the {self.slug} HTTP API (no request preview)"}
-        secrets = tuple(v for v in (creds.data.values() if creds else ()) if v)
+            build_send = getattr(self, "build_send", None)
+            if build_send is None:
+                return {"vendor": self.slug, "kind": "http", "action": f"send via the {self.slug} HTTP API (no request preview)"}
+            request = request_from_description(build_send(message, creds), self.base_url)
+        secrets = tuple(v for v in creds.data.values() if v)
         shown = describe_request(request, secrets, self.connector.settings.logging.redact_fields)
         return {"vendor": self.slug, "kind": "http", **shown, **({"note": note} if note else {})}
 

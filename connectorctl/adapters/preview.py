@@ -34,6 +34,28 @@ def describe_request(request: httpx.Request, secrets: Iterable[str], redact_fiel
     }
 
 
+def placeholder_credentials(slug: str) -> Any:
+    """Stand-ins for every credential field, so a dry-run can build a request without secrets."""
+    from connectorctl.domain.values import AuthMethod, Credentials
+
+    names = ("api_key", "token", "username", "password", "access_token", "key_id", "secret")
+    return Credentials(slug, AuthMethod.NONE, {n: f"<{n}>" for n in names}, source="placeholder")
+
+
+def request_from_description(described: Any, base_url: str) -> httpx.Request:
+    """An httpx request from a request described as data (method, path, json/data/params, headers, auth)."""
+    path = described.path
+    url = path if path.startswith(("http://", "https://")) else base_url + path
+    headers = dict(getattr(described, "headers", None) or {})
+    auth = getattr(described, "auth", None)
+    if auth:
+        import base64
+
+        headers["Authorization"] = "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
+    return httpx.Request(described.method, url, json=getattr(described, "json", None), data=getattr(described, "data", None),
+                         files=getattr(described, "files", None), params=getattr(described, "params", None), headers=headers)
+
+
 def _decode_body(request: httpx.Request) -> Any:
     content = request.content if request.stream is not None else b""
     if not content:
