@@ -119,7 +119,7 @@ class _Gateway:
         for slug in chain:
             connector.adapter(slug, self.channel)  # fail fast on an unknown vendor
 
-    def _walk(self, message: EmailMessage | SmsMessage) -> SendResult:
+    def _walk(self, message: EmailMessage | SmsMessage, correlation_id: str | None = None) -> SendResult:
         """Try each vendor in order, under one correlation id, and log every hop.
 
         Fail over on an open circuit or a transient failure that survived its
@@ -128,7 +128,7 @@ class _Gateway:
         auth, a refused recipient: the next vendor would refuse it too), nor
         after an SMS failure that may have been delivered (see ``may_fail_over``).
         """
-        correlation_id = new_id()
+        correlation_id = correlation_id or new_id()
         last: ConnectorError | None = None
         hops: list[str] = []
         for slug in self.chain:
@@ -208,8 +208,9 @@ class EmailGateway(_Gateway):
 
     channel = "email"
 
-    def send(self, message: EmailMessage) -> SendResult:
-        return self._walk(validated_email(message))
+    def send(self, message: EmailMessage, *, correlation_id: str | None = None) -> SendResult:
+        """``correlation_id`` lets a caller (the bulk journal) know the id before the call."""
+        return self._walk(validated_email(message), correlation_id)
 
     def send_bulk(self, messages: Sequence[EmailMessage], *, concurrency: int = BULK_CONCURRENCY) -> list[SendResult | ConnectorctlError]:
         return self._bulk(messages, concurrency)
@@ -229,8 +230,8 @@ class SmsGateway(_Gateway):
 
     channel = "sms"
 
-    def send(self, message: SmsMessage) -> SendResult:
-        return self._walk(replace(message, to=normalize_phone(message.to)))
+    def send(self, message: SmsMessage, *, correlation_id: str | None = None) -> SendResult:
+        return self._walk(replace(message, to=normalize_phone(message.to)), correlation_id)
 
     def send_bulk(self, messages: Sequence[SmsMessage], *, concurrency: int = BULK_CONCURRENCY) -> list[SendResult | ConnectorctlError]:
         return self._bulk(messages, concurrency)
