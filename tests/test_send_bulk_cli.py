@@ -1,0 +1,125 @@
+"""``connectorctl send ... --to-file`` and ``--dry-run``: through the CLI, in-process and as real processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from conftest import ROOT, write_config
+
+
+def success_by_recipient(db: Path) -> Counter[str]:
+    conn = sqlite3.connect(db)
+    try:
+        rows = conn.execute("SELECT request_data FROM integration_logs WHERE status='success' AND operation='send_email'").fetchall()
+    finally:
+        conn.close()
+    return Counter(json.loads(r[0])["to"][0] for r in rows)
+
+
+def test_bad_rows_fail_alone_and_json_has_every_recipient(home: Path, cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    write_config(home, "email_vendor: fake\nvendors:\n  fake: {fail_kind: '400', fail_first: 1}\n")
+    csv = tmp_path / "r.csv"
+    csv.write_text("email,name\nfirst@example.com,First\nnot-an-address,X\nann@example.com,Ann\nbob@example.com,Bob\nann@example.com,Again\n")
+    r = cli("send", "email", "--to-file", str(csv), "-s", "Hi {{name}}", "--body", "Dear {{name}}", "--concurrency", "1", "--json")
+    assert r.exit_code == 1
+    data = json.loads(r.stdout)
+    by_row = {x["row"]: x for x in data["results"]}
+    assert by_row[1]["status"] == "failed" and by_row[1]["error_code"] == "validation_failed"  # the vendor's 400
+    assert by_row[2]["status"] == "failed" and by_row[2]["error_code"] == "invalid_input"
+    assert by_row[3]["status"] == by_row[4]["status"] == "accepted" and by_row[5]["status"] == "duplicate"
+    assert data["summary"] == {"accepted": 2, "failed": 2, "skipped": 0, "uncertain": 0, "duplicate": 1}
+    write_config(home, "email_vendor: fake\n")  # the vendor recovered
+    again = json.loads(cli("send", "email", "--to-file", str(csv), "-s", "Hi {{name}}", "--body", "Dear {{name}}", "--json").stdout)
+    assert again["batch_id"] == data["batch_id"]
+    assert {x["row"]: x["status"] for x in again["results"]} == {1: "accepted", 2: "failed", 3: "skipped", 4: "skipped", 5: "duplicate"}
+
+
+def test_placeholders_are_filled_per_row_and_an_unknown_one_fails_that_row(home: Path, cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    write_config(home, "email_vendor: file\n")
+    csv = tmp_path / "r.csv"
+    csv.write_text("email,name\nann@example.com,Ann\n")
+    assert cli("send", "email", "--to-file", str(csv), "-s", "Hi {{name}}", "--body", "Order {{order}}", "--json").exit_code == 1
+    assert cli("send", "email", "--to-file", str(csv), "-s", "Hi {{ name }}", "--body", "Dear {{name}}", "-o", "json").exit_code == 0
+    (eml,) = (home / "outbox").glob("*.eml")
+    text = eml.read_text()
+    assert "Subject: Hi Ann" in text and "Dear Ann" in text
+
+
+def test_dry_run_shows_chain_and_circuits_and_sends_nothing(home: Path, cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    write_config(home, "sms_vendor: [fake, file]\n")
+    from connectorctl.gateway import Connector
+
+    with Connector() as conn:
+        conn.pipeline.breaker.trip("fake", reason="vendor outage")
+    r = cli("send", "sms", "--to", "+1 415 555 2671", "-m", "hello", "--dry-run", "--json")
+    assert r.exit_code == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert [(h["vendor"], h["circuit"]) for h in data["chain"]] == [("fake", "forced_open"), ("file", "closed")]
+    assert "outbox" in data["chain"][1]["request"]["action"]
+    assert not (home / "outbox").exists()
+    with Connector() as conn:
+        assert conn.db.conn.execute("SELECT count(*) FROM integration_logs").fetchone()[0] == 0
+    table = cli("send", "sms", "--to", "+14155552671", "-m", "hello", "--dry-run")
+    assert "forced_open" in table.stdout and "nothing sent" in table.stdout
+
+
+def test_to_and_to_file_are_exclusive(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    r = cli("send", "sms", "-m", "x")
+    assert r.exit_code == 2 and "--to or --to-file" in r.stderr
+    missing = cli("send", "email", "--to-file", str(tmp_path / "nope.csv"), "-s", "s", "--body", "b")
+    assert missing.exit_code == 2 and "cannot read --to-file" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def _run(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "connectorctl", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+
+
+def test_killed_batch_resumes_without_sending_anyone_twice(home: Path, tmp_path: Path) -> None:
+    write_config(home, "email_vendor: fake\nvendors:\n  fake: {latency_ms: 25}\n")
+    csv = tmp_path / "r.csv"
+    addresses = [f"user{i:03d}@example.com" for i in range(60)]
+    csv.write_text("email\n" + "\n".join(addresses) + "\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    args = ["send", "email", "--to-file", str(csv), "-s", "Hello", "--body", "Hi", "--concurrency", "3", "--json"]
+    db = home / "connectorctl.db"
+    first = _run(args, env)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # wait until the batch is well under way, then kill it hard
+        if db.exists():
+            try:
+                if sum(success_by_recipient(db).values()) >= 12:
+                    break
+            except sqlite3.OperationalError:
+                pass
+        assert first.poll() is None, first.stderr.read() if first.stderr else ""
+        time.sleep(0.01)
+    first.send_signal(signal.SIGKILL)
+    first.wait(10)
+    sent_before = success_by_recipient(db)
+    assert 12 <= sum(sent_before.values()) < 60
+
+    second = _run(args, env)
+    out, err = second.communicate(timeout=60)
+    report = json.loads(out)
+    status = {r["recipient"]: r["status"] for r in report["results"]}
+    assert set(status) == set(addresses)
+    assert all(status[a] == "skipped" for a in sent_before)  # accepted before the kill: never re-sent
+    uncertain = [a for a, s in status.items() if s == "uncertain"]
+    assert len(uncertain) <= 3 and not set(uncertain) & set(sent_before)
+    after = success_by_recipient(db)
+    assert max(after.values()) == 1 and set(after) == set(addresses) - set(uncertain)
+    assert second.returncode == (1 if uncertain else 0)
+
+    third = _run([*args, "--resend-uncertain"], env)
+    out, _ = third.communicate(timeout=60)
+    assert third.returncode == 0, out
+    final = success_by_recipient(db)
+    assert set(final) == set(addresses) and max(final.values()) == 1
