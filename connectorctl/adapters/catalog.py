@@ -36,6 +36,10 @@ VENDORS: dict[str, VendorEntry] = {
         _entry("fake", "connectorctl.adapters.fake", "in-process fake vendor with configurable failures", email="FakeEmailAdapter", sms="FakeSmsAdapter"),
         _entry("twilio", "connectorctl.adapters.sms.twilio", "Twilio Messages, Lookup v2 and Balance", sms="TwilioSmsAdapter"),
         _entry("vonage", "connectorctl.adapters.sms.vonage", "Vonage (Nexmo) SMS API and account balance", sms="VonageSmsAdapter"),
+        _entry("sendgrid", "connectorctl.adapters.email.sendgrid", "SendGrid v3 Mail Send (US or EU region)", email="SendGridEmailAdapter"),
+        _entry("mailchimp", "connectorctl.adapters.email.mailchimp", "Mailchimp Transactional (Mandrill) messages/send", email="MailchimpEmailAdapter"),
+        _entry("postmark", "connectorctl.adapters.email.postmark", "Postmark /email and /email/batch", email="PostmarkEmailAdapter"),
+        _entry("mailgun", "connectorctl.adapters.email.mailgun", "Mailgun messages API (US or EU region)", email="MailgunEmailAdapter"),
     )
 }
 

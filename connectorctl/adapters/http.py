@@ -143,14 +143,24 @@ class HttpAdapterMixin:
             return max(0.0, value - now) if value > 1e9 else value
         return None
 
+    def error_class(self, response: httpx.Response, body: Any) -> type[ConnectorError] | None:
+        """A vendor whose error body says more than its status code (Mandrill's ``name``,
+        Postmark's ``ErrorCode``) returns the class here; None keeps the status mapping."""
+        return None
+
     def error_for(self, response: httpx.Response) -> ConnectorError:
         body = _body(response)
         status = response.status_code
         detail = f"{self.slug}: HTTP {status}: {self.error_message(response, body)}"
         kwargs: dict[str, Any] = {"service": self.slug, "http_status": status, "response_data": body}
+        cls = self.error_class(response, body)
+        if cls is not None and not issubclass(cls, RateLimitedError):
+            if issubclass(cls, AuthenticationError):
+                kwargs["hint"] = f"check the credentials: connectorctl creds show {self.slug}"
+            return cls(detail, **kwargs)
         if status in (401, 403):
             return AuthenticationError(detail, hint=f"check the credentials: connectorctl creds show {self.slug}", **kwargs)
-        if status == 429:
+        if status == 429 or (cls is not None and issubclass(cls, RateLimitedError)):
             retry_after = retry_after_from_header(response.headers.get("Retry-After"), self.connector.clock.time())
             if retry_after is None:
                 retry_after = self.rate_limit_reset(response)

@@ -1,0 +1,1 @@
+"""Email vendor adapters: one module per vendor over :mod:`.common`."""

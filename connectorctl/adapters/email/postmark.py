@@ -1,0 +1,176 @@
+"""Postmark ``/email`` and ``/email/batch`` (up to 500 messages per call).
+
+Auth is the server token in ``X-Postmark-Server-Token``; bodies are PascalCase
+JSON.  A batch comes back HTTP 200 even when some of its items failed, so each
+item's ``ErrorCode`` decides that message's recipients.  A 422 is branched on
+its ``ErrorCode``: 406 (inactive recipient) is a per-recipient rejection, not a
+request error.  Postmark carries one ``Tag`` per message, so a message with
+several tags is declared unsupported (and skipped by failover) rather than
+losing tags.
+"""
+
+from __future__ import annotations
+
+import email.utils
+from datetime import datetime
+from typing import Any, Mapping, Sequence
+
+import httpx
+
+from connectorctl.adapters.base import BULK_CONCURRENCY
+from connectorctl.adapters.email.common import HttpEmailAdapter, VendorRequest, all_with, attachment_summary, b64, chunks
+from connectorctl.adapters.sinks import ALL_EMAIL_FEATURES
+from connectorctl.domain.messages import DeliveryStatus, EmailMessage, RecipientResult, SendResult, SmsMessage
+from connectorctl.domain.values import Credentials
+from connectorctl.errors import AuthenticationError, ConnectorError, ValidationError, VendorRejectedError
+from connectorctl.resilience.pipeline import new_id
+
+BATCH_LIMIT = 500
+INACTIVE_RECIPIENT = 406
+ERROR_CODES: Mapping[int, type[ConnectorError]] = {
+    10: AuthenticationError,  # bad or missing server token
+    300: ValidationError,  # invalid email request
+    400: ValidationError,  # sender signature not found
+    401: ValidationError,  # sender signature not confirmed
+    405: VendorRejectedError,  # not allowed to send (out of credits)
+    410: ValidationError,  # too many batch messages
+    412: VendorRejectedError,  # account pending
+    413: VendorRejectedError,  # account may not send
+}
+STAT_FIELDS = ("Sent", "Bounced", "SMTPApiErrors", "BounceRate", "SpamComplaints", "SpamComplaintsRate", "Opens", "UniqueOpens", "TotalClicks")
+
+
+class PostmarkEmailAdapter(HttpEmailAdapter):
+    capabilities = ALL_EMAIL_FEATURES
+    default_base_url = "https://api.postmarkapp.com"
+
+    def unsupported(self, message: EmailMessage | SmsMessage) -> frozenset[str]:
+        missing = super().unsupported(message)
+        if isinstance(message, EmailMessage) and len(message.tags) > 1:
+            missing |= {"multiple_tags"}
+        return missing
+
+    def headers(self, creds: Credentials) -> dict[str, str]:
+        return {"X-Postmark-Server-Token": creds.data["api_key"], "Accept": "application/json"}
+
+    def body(self, message: EmailMessage) -> dict[str, Any]:
+        from_email, from_name = self.sender(message)
+        body: dict[str, Any] = {
+            "From": email.utils.formataddr((from_name, from_email)) if from_name else from_email,
+            "To": ", ".join(message.to),
+            "Subject": message.subject,
+            "MessageStream": self.config.message_stream or "outbound",
+        }
+        optional = {
+            "Cc": ", ".join(message.cc), "Bcc": ", ".join(message.bcc), "ReplyTo": message.reply_to,
+            "TextBody": message.text, "HtmlBody": message.html, "Tag": message.tags[0] if message.tags else None,
+        }
+        body.update({k: v for k, v in optional.items() if v})
+        if message.headers:
+            body["Headers"] = [{"Name": k, "Value": v} for k, v in message.headers.items()]
+        if message.metadata:
+            body["Metadata"] = dict(message.metadata)
+        if message.attachments:
+            body["Attachments"] = [{"Name": a.filename, "Content": b64(a.content), "ContentType": a.content_type} for a in message.attachments]
+        return body
+
+    @staticmethod
+    def loggable(body: dict[str, Any], message: EmailMessage) -> dict[str, Any]:
+        return {**body, "Attachments": attachment_summary(message.attachments)} if message.attachments else body
+
+    def build_send(self, message: EmailMessage, creds: Credentials) -> VendorRequest:
+        body = self.body(message)
+        return VendorRequest("POST", "/email", json=body, headers=self.headers(creds), log=self.loggable(body, message))
+
+    def parse_send(self, response: httpx.Response, message: EmailMessage) -> SendResult:
+        return self.item_result(response.json(), message)
+
+    def item_result(self, item: Any, message: EmailMessage) -> SendResult:
+        """One answer object (single send or batch item) -> the truth for that message's recipients."""
+        if not isinstance(item, Mapping):
+            return all_with(self.slug, message, DeliveryStatus.FAILED, None, "no result returned by the vendor")
+        code = int(item.get("ErrorCode") or 0)
+        message_id = item.get("MessageID")
+        if code == 0:
+            return all_with(self.slug, message, DeliveryStatus.ACCEPTED, message_id)
+        text = f"ErrorCode {code}: {item.get('Message')}"
+        if code == INACTIVE_RECIPIENT:
+            return _inactive(self.slug, message, text)
+        return all_with(self.slug, message, DeliveryStatus.INVALID if code == 300 else DeliveryStatus.FAILED, message_id, text)
+
+    # -- errors -------------------------------------------------------------------
+    def error_class(self, response: httpx.Response, body: Any) -> type[ConnectorError] | None:
+        if response.status_code == 422 and isinstance(body, Mapping):
+            return ERROR_CODES.get(int(body.get("ErrorCode") or 0))
+        return None
+
+    def error_message(self, response: httpx.Response, body: Any) -> str:
+        if isinstance(body, Mapping) and "ErrorCode" in body:
+            return f"ErrorCode {body.get('ErrorCode')}: {body.get('Message')}"
+        return super().error_message(response, body)
+
+    def rejection_result(self, exc: ConnectorError, message: EmailMessage) -> SendResult | None:
+        body = exc.response_data
+        if exc.http_status == 422 and isinstance(body, Mapping) and body.get("ErrorCode") == INACTIVE_RECIPIENT:
+            return _inactive(self.slug, message, f"ErrorCode {INACTIVE_RECIPIENT}: {body.get('Message')}")
+        return None
+
+    # -- batch ----------------------------------------------------------------------
+    def send_bulk(self, messages: Sequence[EmailMessage], *, tenant_id: str | None = None,
+                  concurrency: int = BULK_CONCURRENCY) -> list[SendResult | ConnectorError]:
+        """``/email/batch`` in chunks of 500; a failed item fails only its own message."""
+        batches = chunks(list(range(len(messages))), BATCH_LIMIT)
+        return self.send_batches(messages, batches, lambda group: self._send_batch(group, tenant_id), concurrency)
+
+    def _send_batch(self, group: list[EmailMessage], tenant_id: str | None) -> list[SendResult | ConnectorError]:
+        outcomes: list[SendResult | ConnectorError | None] = [None] * len(group)
+        positions: list[int] = []
+        for i, message in enumerate(group):
+            try:
+                self.precheck(message)
+                positions.append(i)
+            except ConnectorError as exc:
+                outcomes[i] = exc
+        if positions:
+            creds = self.credentials(tenant_id)
+            bodies = [self.body(group[i]) for i in positions]
+            request = VendorRequest("POST", "/email/batch", json=bodies, headers=self.headers(creds),
+                                    log=[self.loggable(b, group[i]) for b, i in zip(bodies, positions)])
+            correlation_id = new_id()
+            try:
+                items = self.execute(request, "send_email_batch", creds, lambda r: r.json(), tenant_id=tenant_id, correlation_id=correlation_id).value
+            except ConnectorError as exc:
+                items = None
+                for i in positions:
+                    outcomes[i] = exc
+            if items is not None:
+                items = items if isinstance(items, list) else []
+                for n, i in enumerate(positions):
+                    result = self.item_result(items[n] if n < len(items) else None, group[i])
+                    outcomes[i] = SendResult(result.vendor, result.message_id, result.recipients, correlation_id)
+        return [o if o is not None else ConnectorError("no result", service=self.slug) for o in outcomes]
+
+    # -- reads ----------------------------------------------------------------------
+    def build_verify(self, creds: Credentials) -> VendorRequest:
+        return VendorRequest("GET", "/server", headers=self.headers(creds))
+
+    def build_statistics(self, start: datetime, end: datetime, creds: Credentials) -> VendorRequest:
+        params = {"fromdate": start.date().isoformat(), "todate": end.date().isoformat()}
+        if self.config.message_stream:
+            params["messagestream"] = self.config.message_stream
+        return VendorRequest("GET", "/stats/outbound", params=params, headers=self.headers(creds))
+
+    def parse_statistics(self, response: httpx.Response) -> Mapping[str, Any]:
+        body = response.json()
+        return {name: body[name] for name in STAT_FIELDS if name in body}
+
+
+def _inactive(vendor: str, message: EmailMessage, reason: str) -> SendResult:
+    """Postmark names the inactive addresses in its message; those are rejected, the rest were not sent."""
+    named = {a for a in message.recipients if a.lower() in reason.lower()}
+    results = tuple(
+        RecipientResult(a, DeliveryStatus.REJECTED, None, reason) if (a in named or not named)
+        else RecipientResult(a, DeliveryStatus.FAILED, None, "not sent: the message also named inactive recipients")
+        for a in message.recipients
+    )
+    return SendResult(vendor, None, results)

@@ -1,0 +1,96 @@
+"""SendGrid v3 Mail Send: our message -> one personalization, 202 + ``X-Message-Id`` back.
+
+``region: eu`` selects ``api.eu.sendgrid.com`` (EU regional subusers).  SendGrid
+answers per request, not per recipient: a 202 means every recipient was
+accepted for delivery, so each gets the request's message id.  ``sandbox: true``
+turns on sandbox mode, which validates without delivering (HTTP 200).
+
+Bulk sends stay one request per message on purpose: folding messages into
+``personalizations`` would make one bad recipient (400) fail all of them and
+would leave a single message id for many recipients.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Mapping
+
+import httpx
+
+from connectorctl.adapters.email.common import HttpEmailAdapter, VendorRequest, all_with, attachment_summary, b64
+from connectorctl.adapters.sinks import ALL_EMAIL_FEATURES
+from connectorctl.domain.messages import DeliveryStatus, EmailMessage, SendResult
+from connectorctl.domain.values import Credentials
+
+SANDBOX_REASON = "sandbox mode: validated, not delivered"
+
+
+class SendGridEmailAdapter(HttpEmailAdapter):
+    capabilities = ALL_EMAIL_FEATURES
+    regional_base_urls = {"us": "https://api.sendgrid.com", "global": "https://api.sendgrid.com", "eu": "https://api.eu.sendgrid.com"}
+
+    def headers(self, creds: Credentials) -> dict[str, str]:
+        return {"Authorization": f"Bearer {creds.data['api_key']}", "Accept": "application/json"}
+
+    def build_send(self, message: EmailMessage, creds: Credentials) -> VendorRequest:
+        from_email, from_name = self.sender(message)
+        personalization: dict[str, Any] = {"to": _addresses(message.to)}
+        if message.cc:
+            personalization["cc"] = _addresses(message.cc)
+        if message.bcc:
+            personalization["bcc"] = _addresses(message.bcc)
+        body: dict[str, Any] = {
+            "personalizations": [personalization],
+            "from": {"email": from_email, **({"name": from_name} if from_name else {})},
+            "subject": message.subject,
+            "content": [c for c in (_content("text/plain", message.text), _content("text/html", message.html)) if c],
+        }
+        if message.reply_to:
+            body["reply_to"] = {"email": message.reply_to}
+        if message.headers:
+            body["headers"] = dict(message.headers)
+        if message.tags:
+            body["categories"] = list(message.tags)
+        if message.metadata:
+            body["custom_args"] = dict(message.metadata)
+        if self.config.sandbox:
+            body["mail_settings"] = {"sandbox_mode": {"enable": True}}
+        log = dict(body)
+        if message.attachments:
+            body["attachments"] = [
+                {"content": b64(a.content), "filename": a.filename, "type": a.content_type, "disposition": "attachment"}
+                for a in message.attachments
+            ]
+            log["attachments"] = attachment_summary(message.attachments)
+        return VendorRequest("POST", "/v3/mail/send", json=body, headers=self.headers(creds), log=log)
+
+    def parse_send(self, response: httpx.Response, message: EmailMessage) -> SendResult:
+        message_id = response.headers.get("X-Message-Id")
+        if response.status_code == 200 and self.config.sandbox:
+            return all_with(self.slug, message, DeliveryStatus.ACCEPTED, message_id, SANDBOX_REASON)
+        return all_with(self.slug, message, DeliveryStatus.ACCEPTED, message_id)
+
+    def build_verify(self, creds: Credentials) -> VendorRequest:
+        return VendorRequest("GET", "/v3/scopes", headers=self.headers(creds))
+
+    def build_statistics(self, start: datetime, end: datetime, creds: Credentials) -> VendorRequest:
+        params = {"start_date": start.date().isoformat(), "end_date": end.date().isoformat(), "aggregated_by": "day"}
+        return VendorRequest("GET", "/v3/stats", params=params, headers=self.headers(creds))
+
+    def parse_statistics(self, response: httpx.Response) -> Mapping[str, Any]:
+        """Sum the per-day metric blocks of ``/v3/stats`` into one set of counters."""
+        totals: dict[str, int] = {}
+        for day in response.json() or []:
+            for block in day.get("stats", []):
+                for name, value in (block.get("metrics") or {}).items():
+                    if isinstance(value, (int, float)):
+                        totals[name] = totals.get(name, 0) + int(value)
+        return totals
+
+
+def _addresses(addresses: tuple[str, ...]) -> list[dict[str, str]]:
+    return [{"email": a} for a in addresses]
+
+
+def _content(kind: str, value: str | None) -> dict[str, str] | None:
+    return {"type": kind, "value": value} if value else None

@@ -1,0 +1,88 @@
+"""Fake Mailgun: Basic api:<key>, /v3/{domain}/messages as urlencoded or multipart form,
+``{"id","message":"Queued. Thank you."}``, 400 ``{"message"}``, plain-text 401 "Forbidden"."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+from typing import Any
+
+from fake_vendor_http import FakeVendor, Recorded, Response, json_response
+
+API_KEY = "key-mailgun-0123456789"
+DOMAIN = "mg.example.com"
+REJECTED = "blocked@example.org"
+
+
+class FakeMailgun(FakeVendor):
+    def __init__(self) -> None:
+        super().__init__()
+        self._ids = itertools.count(1)
+
+    def authenticate(self, req: Recorded) -> bool:
+        expected = "Basic " + base64.b64encode(f"api:{API_KEY}".encode()).decode()
+        return req.headers.get("authorization") == expected
+
+    def route(self, req: Recorded) -> Response | list[str]:
+        if (req.method, req.path) == ("GET", f"/v3/domains/{DOMAIN}"):
+            return json_response(200, {"domain": {"name": DOMAIN, "state": "active"}})
+        if (req.method, req.path) == ("GET", f"/v3/{DOMAIN}/stats/total"):
+            if not {"event", "start", "end"} <= set(req.query):
+                return ["event, start and end are required"]
+            period = {"accepted": {"outgoing": 5, "total": 5}, "delivered": {"smtp": 4, "total": 4},
+                      "failed": {"permanent": {"total": 1}, "temporary": {"total": 0}}}
+            return json_response(200, {"stats": [period, period], "resolution": "day"})
+        if req.method == "POST" and req.path.startswith("/v3/") and req.path.endswith("/messages"):
+            if req.path != f"/v3/{DOMAIN}/messages":
+                return json_response(404, {"message": "Domain not found"})
+            return self.messages(req)
+        return [f"no such endpoint {req.method} {req.path}"]
+
+    def messages(self, req: Recorded) -> Response | list[str]:
+        if req.content_type not in ("multipart/form-data", "application/x-www-form-urlencoded"):
+            return [f"content type {req.content_type!r}: expected a form"]
+        form = req.form()
+        problems = [f"{f} is required" for f in ("from", "to", "subject") if not form.get(f)]
+        if not any(form.get(f) for f in ("text", "html", "amp-html", "template")):
+            problems.append("one of text, html, amp-html or template is required")
+        if form.get("attachment") and req.content_type != "multipart/form-data":
+            problems.append("attachments need multipart/form-data")
+        if len(form.get("o:tag", [])) > 3:
+            problems.append("at most 3 o:tag values")
+        if problems:
+            return problems
+        if REJECTED in ",".join(form["to"]):
+            return json_response(400, {"message": "'to' parameter is not a valid address. please check documentation"})
+        return json_response(200, {"id": f"<20261126.{next(self._ids)}@{DOMAIN}>", "message": "Queued. Thank you."})
+
+    def error_response(self, kind: str, **options: Any) -> Response:
+        if kind == "auth":
+            return 401, {"Content-Type": "text/plain"}, b"Forbidden"
+        if kind == "forbidden":
+            return json_response(403, {"message": "Domain access forbidden"})
+        if kind == "invalid":
+            return json_response(400, {"message": options.get("message", "'from' parameter is missing")})
+        if kind == "rate_limited":
+            headers = {"Retry-After": str(options["retry_after"])} if "retry_after" in options else {}
+            return json_response(429, {"message": "Too many requests"}, **headers)
+        if kind == "unavailable":
+            return json_response(503, {"message": "Service Unavailable"})
+        return json_response(500, {"message": "Internal Server Error"})
+
+    @staticmethod
+    def observed(req: Recorded) -> dict[str, Any]:
+        form = req.form()
+
+        def addresses(field: str) -> list[str]:
+            return [a.strip() for v in form.get(field, []) for a in v.split(",") if a.strip()]
+
+        def one(field: str) -> str | None:
+            return form[field][0] if form.get(field) else None
+
+        return {
+            "to": addresses("to"), "cc": addresses("cc"), "bcc": addresses("bcc"),
+            "from": one("from").split("<")[-1].rstrip(">"), "subject": one("subject"), "text": one("text"), "html": one("html"),
+            "reply_to": one("h:Reply-To"), "headers": {k[2:]: v[0] for k, v in form.items() if k.startswith("h:")},
+            "tags": form.get("o:tag", []), "metadata": {k[2:]: v[0] for k, v in form.items() if k.startswith("v:")},
+            "attachments": list(form.get("attachment", [])),
+        }

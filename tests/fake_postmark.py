@@ -1,0 +1,102 @@
+"""Fake Postmark: server-token header, PascalCase JSON, /email, /email/batch (<= 500, per-item
+ErrorCode at HTTP 200), 422 with ErrorCode, /server and /stats/outbound."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+from typing import Any
+
+from fake_vendor_http import FakeVendor, Recorded, Response, json_response
+
+TOKEN = "pm-server-token-0123456789"
+REJECTED = "blocked@example.org"
+INACTIVE = ("You tried to send to recipient(s) that have been marked as inactive. Found inactive addresses: {}. "
+            "Inactive recipients are ones that have generated a hard bounce, a spam complaint, or a manual suppression.")
+
+
+class FakePostmark(FakeVendor):
+    def __init__(self) -> None:
+        super().__init__()
+        self._ids = itertools.count(1)
+
+    def authenticate(self, req: Recorded) -> bool:
+        return req.headers.get("x-postmark-server-token") == TOKEN
+
+    def route(self, req: Recorded) -> Response | list[str]:
+        if req.headers.get("accept") != "application/json":
+            return ["Accept: application/json is required"]
+        if (req.method, req.path) == ("GET", "/server"):
+            return json_response(200, {"ID": 1, "Name": "connectorctl-test", "ApiTokens": ["redacted"]})
+        if (req.method, req.path) == ("GET", "/stats/outbound"):
+            if not {"fromdate", "todate"} <= set(req.query):
+                return ["fromdate and todate are required"]
+            return json_response(200, {"Sent": 10, "Bounced": 1, "SMTPApiErrors": 0, "BounceRate": 10.0, "SpamComplaints": 0, "Tracked": 0})
+        if req.method != "POST" or req.path not in ("/email", "/email/batch"):
+            return [f"no such endpoint {req.method} {req.path}"]
+        if req.content_type != "application/json":
+            return [f"content type {req.content_type!r}, expected application/json"]
+        body = req.json()
+        if req.path == "/email":
+            problems = self.check(body)
+            if problems:
+                return problems
+            return self.answer(body, single=True)
+        if not isinstance(body, list):
+            return ["/email/batch takes a JSON array"]
+        if len(body) > 500:
+            return json_response(422, {"ErrorCode": 410, "Message": "Too many batch messages. Maximum is 500."})
+        problems = [p for item in body for p in self.check(item)]
+        if problems:
+            return problems
+        return json_response(200, [self.answer(item, single=False) for item in body])
+
+    @staticmethod
+    def check(m: Any) -> list[str]:
+        if not isinstance(m, dict):
+            return ["each message is a JSON object"]
+        problems = [f"{f} is required" for f in ("From", "To", "Subject") if not m.get(f)]
+        if not (m.get("TextBody") or m.get("HtmlBody")):
+            problems.append("TextBody or HtmlBody is required")
+        if "Tag" in m and not isinstance(m["Tag"], str):
+            problems.append("Tag is one string")
+        if any(set(h) != {"Name", "Value"} for h in m.get("Headers", [])):
+            problems.append("Headers are [{Name, Value}]")
+        if any(not {"Name", "Content", "ContentType"} <= set(a) for a in m.get("Attachments", [])):
+            problems.append("Attachments need Name, Content, ContentType")
+        if m.get("MessageStream", "outbound") != "outbound":
+            problems.append("unknown MessageStream")
+        return problems
+
+    def answer(self, m: dict[str, Any], *, single: bool) -> Any:
+        addresses = [a.strip() for f in ("To", "Cc", "Bcc") for a in m.get(f, "").split(",") if a.strip()]
+        if REJECTED in addresses:
+            error = {"ErrorCode": 406, "Message": INACTIVE.format(REJECTED)}
+            return json_response(422, error) if single else error
+        ok = {"To": m["To"], "SubmittedAt": "2026-11-26T03:30:00.0000000-05:00", "MessageID": f"pm-{next(self._ids)}", "ErrorCode": 0, "Message": "OK"}
+        return json_response(200, ok) if single else ok
+
+    def error_response(self, kind: str, **options: Any) -> Response:
+        if kind in ("auth", "forbidden"):
+            return json_response(401 if kind == "auth" else 403, {"ErrorCode": 10, "Message": "Request does not contain a valid Server token."})
+        if kind == "invalid":
+            return json_response(422, {"ErrorCode": options.get("code", 300), "Message": options.get("message", "Invalid email request")})
+        if kind == "rate_limited":
+            headers = {"Retry-After": str(options["retry_after"])} if "retry_after" in options else {}
+            return json_response(429, {"ErrorCode": 429, "Message": "Rate limit exceeded"}, **headers)
+        if kind == "unavailable":
+            return json_response(503, {"ErrorCode": 0, "Message": "Service unavailable"})
+        return json_response(500, {"ErrorCode": 0, "Message": "Internal server error"})
+
+    @staticmethod
+    def observed_item(m: dict[str, Any]) -> dict[str, Any]:
+        def split(field: str) -> list[str]:
+            return [a.strip() for a in m.get(field, "").split(",") if a.strip()]
+
+        return {
+            "to": split("To"), "cc": split("Cc"), "bcc": split("Bcc"), "from": m["From"].split("<")[-1].rstrip(">"),
+            "subject": m.get("Subject"), "text": m.get("TextBody"), "html": m.get("HtmlBody"), "reply_to": m.get("ReplyTo"),
+            "headers": {h["Name"]: h["Value"] for h in m.get("Headers", [])}, "tags": [m["Tag"]] if m.get("Tag") else [],
+            "metadata": m.get("Metadata", {}),
+            "attachments": [(a["Name"], base64.b64decode(a["Content"]), a["ContentType"]) for a in m.get("Attachments", [])],
+        }

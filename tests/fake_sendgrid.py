@@ -1,0 +1,117 @@
+"""Fake SendGrid v3 (mail send, scopes, stats) following twilio/sendgrid-oai tsg_mail_v3."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import itertools
+from typing import Any
+
+from fake_vendor_http import FakeVendor, Recorded, Response, json_response
+
+API_KEY = "SG.test-key-0123456789"
+REJECTED = "blocked@example.org"
+
+
+class FakeSendGrid(FakeVendor):
+    def __init__(self) -> None:
+        super().__init__()
+        self._ids = itertools.count(1)
+        self.reset_at = 1_800_000_060
+
+    def authenticate(self, req: Recorded) -> bool:
+        return req.headers.get("authorization") == f"Bearer {API_KEY}"
+
+    def route(self, req: Recorded) -> Response | list[str]:
+        if (req.method, req.path) == ("POST", "/v3/mail/send"):
+            return self.mail_send(req)
+        if (req.method, req.path) == ("GET", "/v3/scopes"):
+            return json_response(200, {"scopes": ["mail.send", "stats.read"]}, **self.rate_headers())
+        if (req.method, req.path) == ("GET", "/v3/stats"):
+            if "start_date" not in req.query:
+                return ["start_date is required"]
+            day = {"stats": [{"metrics": {"requests": 3, "delivered": 2, "bounces": 1}}]}
+            return json_response(200, [{"date": req.query["start_date"][0], **day}, {"date": "next", **day}])
+        return [f"no such endpoint {req.method} {req.path}"]
+
+    def mail_send(self, req: Recorded) -> Response | list[str]:
+        problems: list[str] = []
+        if req.content_type != "application/json":
+            return [f"content type {req.content_type!r}, expected application/json"]
+        body = req.json()
+        pers = body.get("personalizations")
+        if not isinstance(pers, list) or not 1 <= len(pers) <= 1000:
+            problems.append("personalizations: 1..1000 items required")
+            pers = []
+        for i, p in enumerate(pers):
+            if not p.get("to") or not all(isinstance(t, dict) and t.get("email") for t in p["to"]):
+                problems.append(f"personalizations.{i}.to: needs [{{email}}]")
+            if "subject" not in body and "subject" not in p:
+                problems.append(f"personalizations.{i}: subject missing")
+        if not (body.get("from") or {}).get("email"):
+            problems.append("from.email is required")
+        content = body.get("content")
+        if "template_id" not in body:
+            if not content or not all(c.get("type") and c.get("value") for c in content):
+                problems.append("content: each item needs type and a non-empty value")
+            elif len(content) > 1 and content[0]["type"] != "text/plain":
+                problems.append("content: text/plain must come first")
+        for a in body.get("attachments", []):
+            try:
+                base64.b64decode(a.get("content", ""), validate=True)
+            except binascii.Error:
+                problems.append("attachments: content must be base64")
+            if not a.get("filename"):
+                problems.append("attachments: filename required")
+        if problems:
+            return problems
+        if any(t["email"] == REJECTED for p in pers for t in p["to"]):
+            return json_response(400, {"errors": [{"message": "Does not contain a valid address.", "field": "personalizations.0.to.0.email", "help": None}]})
+        if ((body.get("mail_settings") or {}).get("sandbox_mode") or {}).get("enable"):
+            return 200, self.rate_headers(), b""
+        return 202, {"X-Message-Id": f"sg-{next(self._ids)}", **self.rate_headers()}, b""
+
+    def rate_headers(self) -> dict[str, str]:
+        return {"X-RateLimit-Limit": "600", "X-RateLimit-Remaining": "599", "X-RateLimit-Reset": str(self.reset_at)}
+
+    def error_response(self, kind: str, **options: Any) -> Response:
+        def err(status: int, message: str, **headers: str) -> Response:
+            return json_response(status, {"errors": [{"field": None, "message": message, "help": None}]}, **headers)
+
+        if kind == "auth":
+            return err(401, "authorization required")
+        if kind == "forbidden":
+            return err(403, "access forbidden")
+        if kind == "invalid":
+            return err(400, options.get("message", "The from object must be provided for every email send."))
+        if kind == "rate_limited":
+            headers = {**self.rate_headers(), "X-RateLimit-Remaining": "0"}
+            if "reset" in options:
+                headers["X-RateLimit-Reset"] = str(options["reset"])
+            if "retry_after" in options:
+                headers["Retry-After"] = str(options["retry_after"])
+            return err(429, "too many requests", **headers)
+        if kind == "unavailable":
+            return err(503, "service unavailable")
+        return err(500, "internal server error")
+
+    @staticmethod
+    def observed(req: Recorded) -> dict[str, Any]:
+        """The canonical view of a mail-send request, for the shared contract suite."""
+        body = req.json()
+        p = body["personalizations"][0]
+        content = {c["type"]: c["value"] for c in body.get("content", [])}
+        return {
+            "to": [t["email"] for t in p["to"]],
+            "cc": [t["email"] for t in p.get("cc", [])],
+            "bcc": [t["email"] for t in p.get("bcc", [])],
+            "from": body["from"]["email"],
+            "subject": body.get("subject", p.get("subject")),
+            "text": content.get("text/plain"),
+            "html": content.get("text/html"),
+            "reply_to": (body.get("reply_to") or {}).get("email"),
+            "headers": body.get("headers", {}),
+            "tags": body.get("categories", []),
+            "metadata": body.get("custom_args", {}),
+            "attachments": [(a["filename"], base64.b64decode(a["content"]), a["type"]) for a in body.get("attachments", [])],
+        }
