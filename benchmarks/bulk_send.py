@@ -95,12 +95,50 @@ def run_once(base_url: str, home: Path, n: int, concurrency: int, run: int) -> f
         return elapsed
 
 
+def run_bare(base_url: str, n: int, concurrency: int) -> float:
+    """The floor: the same requests from ``concurrency`` threads with bare httpx (no gateway, no pipeline, no journal)."""
+    import json
+    import threading
+
+    import httpx
+
+    ssl_context = httpx.create_ssl_context()
+    body = json.dumps({"personalizations": [{"to": [{"email": "a@example.com"}]}], "from": {"email": "shop@example.com"},
+                       "subject": "Your invoice", "content": [{"type": "text/plain", "value": "Thank you for your order."}]}).encode()
+    headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
+    clients = [httpx.Client(verify=ssl_context) for _ in range(concurrency)]
+    for c in clients:
+        c.post(f"{base_url}/v3/mail/send", content=body, headers=headers)  # warm: one open connection each
+    items = iter(range(n))
+    lock = threading.Lock()
+
+    def worker(client: httpx.Client) -> None:
+        while True:
+            with lock:
+                if next(items, None) is None:
+                    return
+            if client.post(f"{base_url}/v3/mail/send", content=body, headers=headers).status_code != 202:
+                raise SystemExit("bare run: unexpected status")
+
+    threads = [threading.Thread(target=worker, args=(c,)) for c in clients]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - started
+    for c in clients:
+        c.close()
+    return elapsed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--emails", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--no-baseline", dest="baseline", action="store_false", help="skip the bare-httpx floor runs")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -110,15 +148,22 @@ def main() -> None:
     try:
         port = int(server.stdout.readline())  # type: ignore[union-attr]
         ideal = args.emails * args.latency_ms / 1000 / args.concurrency
+        url = f"http://127.0.0.1:{port}"
+        times, bare = [], []
         with tempfile.TemporaryDirectory() as tmp:
             os.environ["CONNECTORCTL_HOME"] = tmp
-            times = [run_once(f"http://127.0.0.1:{port}", Path(tmp), args.emails, args.concurrency, run) for run in range(args.runs)]
-        for i, t in enumerate(times, 1):
+            for run in range(args.runs):  # alternate A/B blocks: this box is shared and noisy
+                times.append(run_once(url, Path(tmp), args.emails, args.concurrency, run))
+                bare.append(run_bare(url, args.emails, args.concurrency) if args.baseline else float("nan"))
+        for i, (t, b) in enumerate(zip(times, bare), 1):
             print(f"run {i}: {args.emails} emails in {t:.3f} s ({args.emails / t:.0f}/s), ratio {t / ideal:.3f}, "
-                  f"client CPU {CPU[i - 1] * 1000 / args.emails:.2f} ms/email")
+                  f"client CPU {CPU[i - 1] * 1000 / args.emails:.2f} ms/email; bare httpx {b:.3f} s (ratio {b / ideal:.3f})")
         med = statistics.median(times)
         print(f"ideal {ideal:.3f} s ({args.emails} x {args.latency_ms:g} ms / {args.concurrency}); "
               f"median achieved {med:.3f} s; ratio {med / ideal:.3f} (target <= 1.25)")
+        if args.baseline:
+            print(f"bare httpx median {statistics.median(bare):.3f} s (ratio {statistics.median(bare) / ideal:.3f}); "
+                  f"pipeline / bare {med / statistics.median(bare):.3f}")
     finally:
         server.terminate()
         server.wait(5)
