@@ -10,7 +10,6 @@ error body and ``rate_limit_reset`` for vendor-specific reset headers.
 from __future__ import annotations
 
 import threading
-import weakref
 from typing import Any, Callable, Mapping
 
 import httpx
@@ -45,39 +44,32 @@ class HttpAdapterMixin:
         return (self.config.base_url or self.default_base_url).rstrip("/")
 
     def client(self) -> httpx.Client:
-        """This thread's client: one small pool per thread.
+        """One client per adapter, shared by every thread.
 
-        A single pool shared by N threads costs O(N) per request in httpcore
-        (every idle connection is polled for readability under one lock), and
-        that bookkeeping, not the network, capped bulk sends; a pool per
-        thread keeps it O(1).  Clients die with their thread or on :meth:`close`.
+        Unless a test injected a transport, the wire is :class:`HttpClientTransport`
+        (stdlib http.client, keep-alive per thread): httpcore's shared pool polls
+        every idle connection under one lock on every request, and its per-request
+        CPU capped bulk sends (measured-baselines.md §1; docs/failover-and-bulk.md).
         """
-        local = self.__dict__.get("_http_local")
-        if local is None:
-            with self._client_lock:
-                local = self.__dict__.setdefault("_http_local", threading.local())
-                self.__dict__.setdefault("_http_clients", weakref.WeakSet())
-                # Building an SSL context costs ~10-20 ms: one per adapter, shared by its clients.
-                self.__dict__.setdefault("_ssl_context", httpx.create_ssl_context())
-        client = getattr(local, "client", None)
+        client = self.__dict__.get("_http_client")
         if client is None:
-            timeout = httpx.Timeout(self.config.timeout_seconds, connect=self.config.connect_timeout_seconds)
-            client = local.client = httpx.Client(
-                timeout=timeout,
-                verify=self.__dict__["_ssl_context"],
-                transport=self.connector.http_transport(self.slug),
-                limits=httpx.Limits(max_connections=4, max_keepalive_connections=4),
-                headers={"User-Agent": "connectorctl"},
-            )
             with self._client_lock:
-                self.__dict__["_http_clients"].add(client)
+                client = self.__dict__.get("_http_client")
+                if client is None:
+                    from connectorctl.adapters.transport import HttpClientTransport
+
+                    timeout = httpx.Timeout(self.config.timeout_seconds, connect=self.config.connect_timeout_seconds)
+                    client = self.__dict__["_http_client"] = httpx.Client(
+                        timeout=timeout,
+                        transport=self.connector.http_transport(self.slug) or HttpClientTransport(),
+                        headers={"User-Agent": "connectorctl"},
+                    )
         return client
 
     def close(self) -> None:
         with self._client_lock:
-            clients = list(self.__dict__.pop("_http_clients", ()))
-            self.__dict__.pop("_http_local", None)
-        for client in clients:
+            client = self.__dict__.pop("_http_client", None)
+        if client is not None:
             client.close()
 
     def build_request(self, message: Any, credentials: Any) -> httpx.Request:
