@@ -118,3 +118,47 @@ def test_timeouts_and_refused_connections_are_httpx_errors(server: _Server) -> N
         sock.close()
         with pytest.raises(httpx.ConnectError):
             c.post(f"http://127.0.0.1:{port}/x", content=b"x")
+
+
+def _self_signed(tmp_path: Any) -> tuple[str, str]:
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return str(cert_path), str(key_path)
+
+
+def test_https_verifies_the_certificate(server: _Server, tmp_path: Any) -> None:
+    import ssl
+
+    cert, key = _self_signed(tmp_path)
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(cert, key)
+    server.httpd.socket = server_ctx.wrap_socket(server.httpd.socket, server_side=True)
+    url = server.url.replace("http://", "https://")
+    trusting = ssl.create_default_context(cafile=cert)
+    with httpx.Client(transport=HttpClientTransport(trusting), timeout=2) as c:
+        assert c.post(f"{url}/x", content=b"tls").status_code == 202
+        assert c.post(f"{url}/x", content=b"again").status_code == 202
+    assert server.bodies == [b"tls", b"again"] and len(set(server.peers)) == 1
+    with httpx.Client(transport=HttpClientTransport(), timeout=2) as c:  # default trust store: self-signed is refused
+        with pytest.raises(httpx.ConnectError):
+            c.post(f"{url}/x", content=b"x")
