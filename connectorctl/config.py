@@ -69,7 +69,6 @@ class VendorSettings:
     domain: str | None = None  # mailgun sending domain
     region: str | None = None  # mailgun/sendgrid: "us" or "eu" picks the default base_url
     api_version: str | None = None  # mailchimp transactional: "1.3" (SDK) or "1.4" (OpenAPI)
-    path_suffix: str | None = None  # mailchimp transactional: ".json" (SDK, default for 1.3) or "" (OpenAPI, default for 1.4)
     message_stream: str | None = None  # postmark
     messaging_service_sid: str | None = None  # twilio
     lookup_base_url: str | None = None  # twilio Lookup v2 host

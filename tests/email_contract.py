@@ -60,6 +60,9 @@ def make_settings(home: Path, slug: str, vendor: VendorSettings) -> Settings:
 
 
 def log_rows(connector: Connector) -> list[dict[str, Any]]:
+    flush = getattr(connector, "flush", None)  # the log writer may batch rows
+    if flush is not None:
+        flush()
     conn = sqlite3.connect(connector.settings.database)
     conn.row_factory = sqlite3.Row
     try:
@@ -89,6 +92,14 @@ class EmailContract:
         raise NotImplementedError
 
     def sends_seen(self, fake: Any) -> int:
+        raise NotImplementedError
+
+    def auth_attempts(self, fake: Any) -> int:
+        """How many times the vendor saw our credentials on a send (HTTP: every request)."""
+        return self.sends_seen(fake)
+
+    def delivered(self, fake: Any) -> int:
+        """Messages the vendor took for delivery; needed by vendors that may retry safely (SMTP)."""
         raise NotImplementedError
 
     def fail_next(self, fake: Any, kind: str, **options: Any) -> None:
@@ -167,16 +178,19 @@ class EmailContract:
             with pytest.raises(AuthenticationError) as info:
                 adapter.send(EmailMessage(to=("ann@example.com",), subject="Hi", text="x"))
             assert self.secret not in str(info.value)
-        assert self.sends_seen(fake) == 3
+        assert self.auth_attempts(fake) == 3
         assert connector.pipeline.breaker.state(self.slug).state.value == "closed"
         assert adapter.send(EmailMessage(to=("ann@example.com",), subject="Hi", text="x")).ok
 
     def test_a_vendor_outage_is_transient_and_the_send_is_not_repeated(self, adapter: Any, fake: Any) -> None:
         self.fail_next(fake, "unavailable")
-        with pytest.raises(ConnectorError) as info:
-            adapter.send(EmailMessage(to=("ann@example.com",), subject="Hi", text="x"))
-        assert info.value.transient  # the failover chain moves on
-        assert self.sends_seen(fake) == 1  # the vendor may have acted: never a double send
+        try:
+            result = adapter.send(EmailMessage(to=("ann@example.com",), subject="Hi", text="x"))
+        except ConnectorError as exc:
+            assert exc.transient  # the failover chain moves on
+            assert self.sends_seen(fake) == 1  # the vendor may have acted: never a double send
+        else:  # retried only because the failure proved nothing was taken (SMTP 421 before DATA)
+            assert result.ok and self.delivered(fake) == 1
 
     def test_a_hang_past_the_timeout_is_a_timeout(self, adapter: Any, fake: Any) -> None:
         self.fail_next(fake, "hang")
@@ -226,6 +240,15 @@ def _message_using(feature: str) -> EmailMessage:
 class HttpErrorContract(EmailContract):
     """The HTTP status classes, answered by the fake exactly as the vendor documents them."""
 
+    def is_send(self, request: Any) -> bool:
+        raise NotImplementedError
+
+    def sends_seen(self, fake: Any) -> int:
+        return sum(self.is_send(r) for r in fake.requests)
+
+    def delivered(self, fake: Any) -> int:
+        return sum(self.is_send(r) and 200 <= status < 300 for r, status in zip(fake.requests, fake.statuses))
+
     def test_an_invalid_request_is_a_validation_error_and_not_retried(self, adapter: Any, fake: Any) -> None:
         from connectorctl.errors import ValidationError
 
@@ -256,6 +279,21 @@ class HttpErrorContract(EmailContract):
         assert info.value.retry_after_seconds == 4
         assert self.sends_seen(fake) == 3
 
+    def test_a_lasting_503_is_transient_so_the_chain_fails_over(self, adapter: Any, fake: Any) -> None:
+        from connectorctl.errors import VendorUnavailableError
+
+        for _ in range(3):
+            self.fail_next(fake, "unavailable")
+        with pytest.raises(VendorUnavailableError) as info:
+            adapter.send(EmailMessage(to=("ann@example.com",), subject="Hi", text="x"))
+        assert info.value.transient and info.value.http_status == 503
+        assert self.delivered(fake) == 0
+
+    def test_a_503_on_a_read_is_retried(self, adapter: Any, fake: Any) -> None:
+        self.fail_next(fake, "unavailable")
+        adapter.verify_credentials()
+        assert len(fake.requests) == 2
+
     def test_a_500_is_a_transient_vendor_failure(self, adapter: Any, fake: Any) -> None:
         from connectorctl.errors import VendorUnavailableError
 
@@ -263,3 +301,4 @@ class HttpErrorContract(EmailContract):
         with pytest.raises(VendorUnavailableError) as info:
             adapter.send(EmailMessage(to=("ann@example.com",), subject="Hi", text="x"))
         assert info.value.transient and info.value.http_status == 500
+        assert self.sends_seen(fake) == 1  # the vendor may have acted: a send is never repeated

@@ -56,6 +56,8 @@ class FakeSendGrid(FakeVendor):
                 problems.append("content: each item needs type and a non-empty value")
             elif len(content) > 1 and content[0]["type"] != "text/plain":
                 problems.append("content: text/plain must come first")
+        if len(body.get("categories", [])) > 10:
+            problems.append("categories: at most 10")
         for a in body.get("attachments", []):
             try:
                 base64.b64decode(a.get("content", ""), validate=True)

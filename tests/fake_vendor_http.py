@@ -68,6 +68,7 @@ class FakeVendor:
 
     def __init__(self) -> None:
         self.requests: list[Recorded] = []
+        self.statuses: list[int] = []  # the status answered to each request, in order
         self.violations: list[str] = []
         self._failures: deque[_Failure] = deque()
         self._lock = threading.Lock()
@@ -137,7 +138,15 @@ class FakeVendor:
     def dispatch(self, req: Recorded) -> Response:
         with self._lock:
             self.requests.append(req)
+            self.statuses.append(0)
+            index = len(self.requests) - 1
             failure = self._failures.popleft() if self._failures else None
+        response = self._answer(req, failure)
+        with self._lock:
+            self.statuses[index] = response[0]
+        return response
+
+    def _answer(self, req: Recorded, failure: _Failure | None) -> Response:
         if failure is not None:
             if failure.kind == "hang":
                 self._stop.wait(10)

@@ -26,7 +26,7 @@ class TestSendGridContract(HttpErrorContract):
         return FakeSendGrid()
 
     def vendor_settings(self, fake: FakeSendGrid) -> VendorSettings:
-        return VendorSettings(base_url=fake.url, timeout_seconds=0.3, connect_timeout_seconds=0.3, from_email="shop@example.com")
+        return VendorSettings(base_url=fake.url, timeout_seconds=1.0, connect_timeout_seconds=1.0, from_email="shop@example.com")
 
     def credentials(self) -> dict[str, str]:
         return {"api_key": API_KEY}
@@ -34,8 +34,15 @@ class TestSendGridContract(HttpErrorContract):
     def observed(self, fake: FakeSendGrid) -> dict[str, Any]:
         return fake.observed([r for r in fake.requests if r.path == "/v3/mail/send"][-1])
 
-    def sends_seen(self, fake: FakeSendGrid) -> int:
-        return sum(r.path == "/v3/mail/send" for r in fake.requests)
+    def is_send(self, request: Any) -> bool:
+        return request.path == "/v3/mail/send"
+
+    def test_more_than_ten_categories_are_unsupported(self, adapter: Any, fake: FakeSendGrid) -> None:
+        from connectorctl.errors import UnsupportedFeatureError
+
+        with pytest.raises(UnsupportedFeatureError, match="more_than_10_tags"):
+            adapter.send(EmailMessage(to=("a@example.com",), subject="Hi", text="x", tags=tuple(f"t{i}" for i in range(11))))
+        assert fake.requests == []
 
     def test_message_id_comes_from_the_x_message_id_header(self, adapter: Any) -> None:
         result = adapter.send(EmailMessage(to=("a@example.com", "b@example.com"), subject="Hi", text="x"))
@@ -86,3 +93,30 @@ def test_an_unknown_region_is_a_configuration_error(home: Any) -> None:
     with Connector(settings, credentials=StaticCredentialProvider({"sendgrid": {"api_key": API_KEY}})) as c:
         with pytest.raises(ConfigurationError, match="region"):
             c.adapter("sendgrid", "email").send(EmailMessage(to=("a@example.com",), subject="Hi", text="x"))
+
+
+def test_an_unreadable_2xx_is_an_error_that_does_not_fail_over(home: Any) -> None:
+    from connectorctl.errors import ConnectorError
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, text="<html>maintenance page</html>")  # a proxy answering for the vendor
+
+    settings = make_settings(home, "mailchimp", VendorSettings(from_email="shop@example.com"))
+    with Connector(settings, transports={"mailchimp": httpx.MockTransport(handler)},
+                   credentials=StaticCredentialProvider({"mailchimp": {"api_key": "k"}})) as c:
+        with pytest.raises(ConnectorError, match="unreadable answer") as info:
+            c.adapter("mailchimp", "email").send(EmailMessage(to=("a@example.com",), subject="Hi", text="x"))
+    assert not info.value.transient and info.value.http_status == 200
+
+
+def test_statistics_keep_our_numbers_when_the_key_cannot_read_vendor_stats(home: Any) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(403, json={"errors": [{"field": None, "message": "access forbidden"}]})
+
+    settings = make_settings(home, "sendgrid", VendorSettings())
+    with Connector(settings, clock=FakeClock(), transports={"sendgrid": httpx.MockTransport(handler)},
+                   credentials=StaticCredentialProvider({"sendgrid": {"api_key": API_KEY}})) as c:
+        start = datetime(2026, 11, 1, tzinfo=timezone.utc)
+        stats = c.adapter("sendgrid", "email").statistics(start, start + timedelta(days=1))
+    assert stats["source"] == "integration_log" and stats["success_count"] == 0
+    assert stats["vendor_error"]["code"] == "auth_failed"

@@ -92,7 +92,7 @@ class EmailAdapter(Adapter):
 
     def statistics(self, start: datetime, end: datetime) -> Mapping[str, Any]:
         """Computed from our own integration log unless a vendor module overrides it."""
-        return self.connector.log_metrics(self.slug, start, end)
+        return {**self.connector.log_metrics(self.slug, start, end), "source": "integration_log"}
 
     def sender(self, message: EmailMessage) -> tuple[str, str | None]:
         return (message.from_email or self.config.from_email or "connectorctl@localhost", message.from_name or self.config.from_name)

@@ -164,13 +164,16 @@ class HttpAdapterMixin:
         detail = f"{self.slug}: HTTP {status}: {self.error_message(response, body)}"
         kwargs: dict[str, Any] = {"service": self.slug, "http_status": status, "response_data": body}
         cls = self.error_class(response, body)
-        if cls is not None and not issubclass(cls, RateLimitedError):
+        if cls is not None and issubclass(cls, RateLimitedError):
+            retry_after = retry_after_from_header(response.headers.get("Retry-After"), self.connector.clock.time())
+            return cls(detail, retry_after_seconds=retry_after if retry_after is not None else self.rate_limit_reset(response), **kwargs)
+        if cls is not None:
             if issubclass(cls, AuthenticationError):
                 kwargs["hint"] = f"check the credentials: connectorctl creds show {self.slug}"
             return cls(detail, **kwargs)
         if status in (401, 403):
             return AuthenticationError(detail, hint=f"check the credentials: connectorctl creds show {self.slug}", **kwargs)
-        if status == 429 or (cls is not None and issubclass(cls, RateLimitedError)):
+        if status == 429:
             retry_after = retry_after_from_header(response.headers.get("Retry-After"), self.connector.clock.time())
             if retry_after is None:
                 retry_after = self.rate_limit_reset(response)

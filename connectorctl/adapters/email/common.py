@@ -139,12 +139,15 @@ class HttpEmailAdapter(EmailAdapter, HttpAdapterMixin):
     def statistics(self, start: datetime, end: datetime) -> Mapping[str, Any]:
         """Our integration-log numbers, plus the vendor's own counts where it has an API."""
         stats: dict[str, Any] = dict(super().statistics(start, end))
-        stats["source"] = "integration_log"
         if type(self).build_statistics is not HttpEmailAdapter.build_statistics:
             creds = self.credentials(None)
             request = self.build_statistics(start, end, creds)
-            stats["vendor"] = dict(self.execute(request, "statistics", creds, self.parse_statistics, idempotent=True).value)
-            stats["source"] = "vendor_api+integration_log"
+            try:
+                stats["vendor"] = dict(self.execute(request, "statistics", creds, self.parse_statistics, idempotent=True).value)
+            except ConnectorError as exc:  # e.g. a send-only key may not read stats: our own numbers still stand
+                stats["vendor_error"] = exc.to_dict()
+            else:
+                stats["source"] = "vendor_api+integration_log"
         return stats
 
     def execute(self, request: VendorRequest, operation: str, creds: Credentials, parse: Callable[[httpx.Response], Any], *,
@@ -158,7 +161,16 @@ class HttpEmailAdapter(EmailAdapter, HttpAdapterMixin):
             return client.request(request.method, url, json=request.json, data=request.data, files=request.files,
                                   params=request.params, headers=dict(request.headers), auth=request.auth)
 
-        return self.http(call, send, parse)
+        def checked_parse(response: httpx.Response) -> Any:
+            try:
+                return parse(response)
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                # a 2xx we cannot read: the vendor may well have acted, so this must not fail over
+                raise ConnectorError(f"{self.slug}: unreadable answer to {operation} (HTTP {response.status_code}, {type(exc).__name__}); "
+                                     "the vendor may have accepted it", service=self.slug, http_status=response.status_code,
+                                     response_data={"text": response.text[:500]}) from None
+
+        return self.http(call, send, checked_parse)
 
 
 def secret_values(creds: Credentials) -> tuple[str, ...]:

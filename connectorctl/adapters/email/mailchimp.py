@@ -3,8 +3,8 @@
 The API key travels in the JSON body as ``key`` (there is no header auth), so
 the log relies on the redactor's ``key`` field and on ``Call.secrets``.  The
 official SDK calls ``/api/1.3/...send.json`` while the OpenAPI document serves
-``/api/1.4/...send``: ``api_version`` picks one and ``path_suffix`` overrides
-the ``.json`` suffix, so either can be followed.  ``base_url`` is the host root.
+``/api/1.4/...send``: ``api_version`` picks one ("1.3" or "1.4", or "1.4.json" to
+keep the suffix), so either can be followed.  ``base_url`` is the host root.
 
 Mandrill answers HTTP 200 with one status per recipient, *including* rejected
 and invalid ones: those become failures for those recipients, never a success.
@@ -30,7 +30,6 @@ from connectorctl.errors import (
     RateLimitedError,
     ValidationError,
     VendorRejectedError,
-    VendorUnavailableError,
 )
 
 STATUSES = {
@@ -47,9 +46,7 @@ ERROR_NAMES: Mapping[str, type[ConnectorError]] = {
     "Unknown_Subaccount": VendorRejectedError,
     "Unknown_Template": ValidationError,
     "RateLimited": RateLimitedError,
-    "GeneralError": VendorUnavailableError,
-    "ServiceUnavailable": VendorUnavailableError,
-}
+}  # GeneralError and the rest: the status code decides (5xx transient)
 MAX_RECIPIENTS_PER_CALL = 1000
 
 
@@ -58,8 +55,13 @@ class MailchimpEmailAdapter(HttpEmailAdapter):
     default_base_url = "https://mandrillapp.com"
 
     def endpoint(self, method: str) -> str:
+        """``api_version``: "1.3" (the SDK's ``/api/1.3/…send.json``, the default), "1.4" (the
+        OpenAPI ``/api/1.4/…send``) or either with ``.json`` appended to force the suffix."""
         version = self.config.api_version or "1.3"
-        suffix = self.config.path_suffix if self.config.path_suffix is not None else (".json" if version == "1.3" else "")
+        if version.endswith(".json"):
+            version, suffix = version[: -len(".json")], ".json"
+        else:
+            suffix = ".json" if version == "1.3" else ""
         return f"/api/{version}/{method}{suffix}"
 
     def build_send(self, message: EmailMessage, creds: Credentials) -> VendorRequest:

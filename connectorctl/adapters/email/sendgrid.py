@@ -19,15 +19,22 @@ import httpx
 
 from connectorctl.adapters.email.common import HttpEmailAdapter, VendorRequest, all_with, attachment_summary, b64
 from connectorctl.adapters.sinks import ALL_EMAIL_FEATURES
-from connectorctl.domain.messages import DeliveryStatus, EmailMessage, SendResult
+from connectorctl.domain.messages import DeliveryStatus, EmailMessage, SendResult, SmsMessage
 from connectorctl.domain.values import Credentials
 
 SANDBOX_REASON = "sandbox mode: validated, not delivered"
+MAX_CATEGORIES = 10  # tags travel as categories; SendGrid takes at most 10 per message
 
 
 class SendGridEmailAdapter(HttpEmailAdapter):
     capabilities = ALL_EMAIL_FEATURES
     regional_base_urls = {"us": "https://api.sendgrid.com", "global": "https://api.sendgrid.com", "eu": "https://api.eu.sendgrid.com"}
+
+    def unsupported(self, message: EmailMessage | SmsMessage) -> frozenset[str]:
+        missing = super().unsupported(message)
+        if isinstance(message, EmailMessage) and len(message.tags) > MAX_CATEGORIES:
+            missing |= {"more_than_10_tags"}
+        return missing
 
     def headers(self, creds: Credentials) -> dict[str, str]:
         return {"Authorization": f"Bearer {creds.data['api_key']}", "Accept": "application/json"}
