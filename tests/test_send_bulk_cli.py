@@ -123,3 +123,17 @@ def test_killed_batch_resumes_without_sending_anyone_twice(home: Path, tmp_path:
     assert third.returncode == 0, out
     final = success_by_recipient(db)
     assert set(final) == set(addresses) and max(final.values()) == 1
+
+
+def test_dry_run_previews_real_email_vendor_requests_without_secrets(home: Path, cli, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("SG_KEY", "SG.very-secret-key-123")
+    write_config(home, "email_vendor: [sendgrid, postmark]\nvendors:\n  sendgrid:\n    from_email: shop@example.com\n"
+                       "    credentials: {api_key: 'env:SG_KEY'}\n  postmark:\n    from_email: shop@example.com\n")
+    r = cli("send", "email", "--to", "ann@example.com", "-s", "Invoice", "--body", "Attached", "--dry-run", "--json")
+    assert r.exit_code == 0, r.stderr
+    sendgrid, postmark = json.loads(r.stdout)["chain"]
+    assert sendgrid["request"]["url"] == "https://api.sendgrid.com/v3/mail/send" and sendgrid["request"]["method"] == "POST"
+    assert sendgrid["request"]["body"]["personalizations"] == [{"to": [{"email": "ann@example.com"}]}]
+    assert sendgrid["request"]["headers"]["authorization"] == "***"
+    assert postmark["request"]["headers"]["x-postmark-server-token"] == "***"
+    assert "very-secret" not in r.stdout + r.stderr
