@@ -162,3 +162,27 @@ def test_https_verifies_the_certificate(server: _Server, tmp_path: Any) -> None:
     with httpx.Client(transport=HttpClientTransport(), timeout=2) as c:  # default trust store: self-signed is refused
         with pytest.raises(httpx.ConnectError):
             c.post(f"{url}/x", content=b"x")
+
+
+def test_adapters_never_keep_or_send_cookies(home: Any) -> None:
+    import yaml
+
+    from connectorctl.adapters.transport import NoCookies
+    from connectorctl.credentials.static import StaticCredentialProvider
+    from connectorctl.gateway import Connector
+
+    seen: list[str | None] = []
+
+    def vendor(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("cookie"))
+        return httpx.Response(200, headers={"Set-Cookie": "session=tenant-a; Path=/"}, json={"sid": "AC1"})
+
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "config.yaml").write_text(yaml.safe_dump({"vendors": {"twilio": {"base_url": "https://twilio.test"}}}))
+    creds = StaticCredentialProvider({"twilio": {"username": "AC1", "password": "tok-123456"}})
+    with Connector(config_path=home / "config.yaml", credentials=creds, transports={"twilio": httpx.MockTransport(vendor)}) as conn:
+        adapter = conn.adapter("twilio", "sms")
+        adapter.verify_credentials()
+        adapter.verify_credentials()
+        assert isinstance(adapter.client().cookies.jar, NoCookies)
+    assert seen == [None, None]

@@ -56,13 +56,14 @@ class HttpAdapterMixin:
             with self._client_lock:
                 client = self.__dict__.get("_http_client")
                 if client is None:
-                    from connectorctl.adapters.transport import HttpClientTransport
+                    from connectorctl.adapters.transport import HttpClientTransport, NoCookies
 
                     timeout = httpx.Timeout(self.config.timeout_seconds, connect=self.config.connect_timeout_seconds)
                     client = self.__dict__["_http_client"] = httpx.Client(
                         timeout=timeout,
                         transport=self.connector.http_transport(self.slug) or HttpClientTransport(),
                         headers={"User-Agent": "connectorctl"},
+                        cookies=NoCookies(),
                     )
         return client
 

@@ -18,6 +18,7 @@ before use is replaced, so a peer's idle-close is never mistaken for an answer.
 from __future__ import annotations
 
 import http.client
+import http.cookiejar
 import select
 import socket
 import ssl
@@ -142,6 +143,20 @@ class HttpClientTransport(httpx.BaseTransport):
         for conn in conns:
             conn.close()
         self._local = threading.local()
+
+
+class NoCookies(http.cookiejar.CookieJar):
+    """Vendor APIs are stateless: never store or send cookies.
+
+    A shared client must not carry one tenant's cookie into another's call,
+    and parsing Set-Cookie on every answer cost ~50 µs per request.
+    """
+
+    def extract_cookies(self, response: Any, request: Any) -> None:
+        return None
+
+    def add_cookie_header(self, request: Any) -> None:
+        return None
 
 
 def _readable(sock: socket.socket) -> bool:
