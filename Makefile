@@ -24,6 +24,7 @@ test: setup
 bench: setup
 	$(BIN)/python benchmarks/pipeline_overhead.py
 	$(BIN)/python benchmarks/startup.py
+	$(BIN)/python benchmarks/bulk_send.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
