@@ -38,6 +38,9 @@ def twilio(home: Path) -> Iterator[tuple[Connector, FakeTwilio]]:
 
 
 def log_rows(conn: Connector) -> list[dict[str, Any]]:
+    flush = getattr(conn, "flush", None)  # a batching log writer commits on flush
+    if flush is not None:
+        flush()
     conn.db.conn.row_factory = None
     cur = conn.db.conn.execute("SELECT * FROM integration_logs ORDER BY seq")
     cols = [d[0] for d in cur.description]
