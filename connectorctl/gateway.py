@@ -21,8 +21,7 @@ from connectorctl.config import Settings, load_settings
 from connectorctl.domain.messages import EmailMessage, SendResult, SmsMessage
 from connectorctl.domain.roles import CredentialProvider
 from connectorctl.errors import (
-    CircuitOpenError, ConfigurationError, ConnectorctlError, ConnectorError, UnsupportedFeatureError, VendorTimeoutError,
-    VendorUnavailableError,
+    CircuitOpenError, ConfigurationError, ConnectorctlError, ConnectorError, UnsupportedFeatureError, VendorUnavailableError,
 )
 from connectorctl.resilience.clock import Clock, SystemClock
 from connectorctl.resilience.pipeline import Hook, Pipeline, new_id
@@ -158,15 +157,20 @@ class _Gateway:
     def _log_skip(self, slug: str, correlation_id: str, exc: ConnectorError) -> None:
         """A skipped vendor never reaches the pipeline, so its hop row is written here."""
         from connectorctl.domain.values import IntegrationStatus
-        from connectorctl.resilience.pipeline import AttemptRecord
+        from connectorctl.resilience import pipeline as pl
 
         pipeline = self.connector.pipeline
-        record = AttemptRecord(
+        fields: dict[str, Any] = dict(
             service=slug, operation=f"send_{self.channel}", endpoint="failover:skip", method="SKIP", tenant_id=self.tenant_id,
             correlation_id=correlation_id, attempt=0, status=IntegrationStatus.FAILED, http_status=None, duration_ms=0,
-            request_json=None, response_json=None, error_code=exc.code, error_message=exc.message,
-            started_at=self.connector.clock.time(),
+            error_code=exc.code, error_message=exc.message, started_at=self.connector.clock.time(),
         )
+        # The record carries lazily serialised payloads (request/response) or, in older cores, JSON text.
+        if "request" in getattr(pl.AttemptRecord, "_fields", ()):
+            fields.update(request=pl.NO_PAYLOAD, response=pl.NO_PAYLOAD)  # type: ignore[attr-defined]
+        else:
+            fields.update(request_json=None, response_json=None)
+        record = pl.AttemptRecord(**fields)
         for hook in pipeline.hooks:
             hook(record)
 
@@ -191,15 +195,16 @@ def may_fail_over(exc: ConnectorError, message: EmailMessage | SmsMessage) -> bo
 
     An SMS is not idempotent and an idempotency key does not travel between
     vendors, so after a failure that may have reached the handset (a timeout,
-    a connection dropped mid-answer) the SMS is not re-sent elsewhere; a 5xx
-    answer, a 429, a refused connection or an open circuit prove it was not.
+    a connection dropped mid-answer, a 500/502/504) the SMS is not re-sent
+    elsewhere; a 503, a 429, a refused connection or an open circuit prove the
+    vendor did not take it.
     """
     if isinstance(exc, CircuitOpenError):
         return True
     if not exc.transient:
         return False
     if isinstance(message, SmsMessage):
-        return exc.vendor_processed is False or (isinstance(exc, VendorUnavailableError) and not isinstance(exc, VendorTimeoutError))
+        return exc.vendor_processed is False or (isinstance(exc, VendorUnavailableError) and exc.http_status == 503)
     return True
 
 
