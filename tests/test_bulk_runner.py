@@ -10,7 +10,7 @@ from fake_sms_vendors import TWILIO_SID, TWILIO_TOKEN, FakeTwilio
 from test_failover import connector
 from test_sms_twilio import log_rows
 
-from conftest import write_config
+from bulk_support import write_config
 from connectorctl.bulk.journal import BatchJournal
 from connectorctl.bulk.recipients import parse_rows, render
 from connectorctl.bulk.runner import BulkReport, BulkRunner

@@ -11,7 +11,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from conftest import ROOT, write_config
+from bulk_support import ROOT, write_config
 
 
 def test_bad_rows_fail_alone_and_json_has_every_recipient(home: Path, cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
