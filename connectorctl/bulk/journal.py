@@ -8,8 +8,9 @@ Write pattern, chosen for both safety and speed:
   dozen recipients (a commit per recipient would cost more than the send).
 
 A run killed in between leaves ``pending`` rows.  The next run resolves them
-from the integration log, which the pipeline writes synchronously right after
-the vendor answers: a ``success`` row for the correlation id means accepted.
+from the integration log, which the pipeline commits right after (or within
+milliseconds of) the vendor's answer: a ``success`` row for the correlation id
+means accepted.
 Anything else is ``uncertain`` (the call may have been in flight) and is not
 re-sent unless the caller asks for it: a duplicate SMS is worse than a late one.
 """
