@@ -30,6 +30,8 @@ def test_bad_rows_fail_alone_and_json_has_every_recipient(home: Path, cli, tmp_p
     again = json.loads(cli("send", "email", "--to-file", str(csv), "-s", "Hi {{name}}", "--body", "Dear {{name}}", "--json").stdout)
     assert again["batch_id"] == data["batch_id"]
     assert {x["row"]: x["status"] for x in again["results"]} == {1: "accepted", 2: "failed", 3: "skipped", 4: "skipped", 5: "duplicate"}
+    other = json.loads(cli("send", "email", "--to-file", str(csv), "-s", "Reminder {{name}}", "--body", "Dear {{name}}", "--json").stdout)
+    assert other["batch_id"] != data["batch_id"] and other["summary"]["accepted"] == 3  # another message: another batch
 
 
 def test_placeholders_are_filled_per_row_and_an_unknown_one_fails_that_row(home: Path, cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
