@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Callable, Iterable
 
 from connectorctl.store.db import StateDB
 from connectorctl.store.logs import iso_utc
@@ -51,7 +51,7 @@ class Outcome:
 
 
 class BatchJournal:
-    def __init__(self, db: StateDB, batch_id: str, clock_time: "callable[[], float]") -> None:  # type: ignore[valid-type]
+    def __init__(self, db: StateDB, batch_id: str, clock_time: Callable[[], float]) -> None:
         self.db = db
         self.batch_id = batch_id
         self.now = clock_time

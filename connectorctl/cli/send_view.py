@@ -82,7 +82,7 @@ def run_bulk(ctx: typer.Context, connector: Any, gateway: Any, channel: str, pat
         return render_dry_run(report, output)
     journal.open(channel, str(path), len(rows))
     result = BulkReport(batch, channel)
-    progress = _progress(len(rows))
+    progress = _Progress(len(rows))
     runner.progress = progress.advance
     try:
         with progress:
@@ -107,7 +107,7 @@ def _first_valid(rows: Sequence[Any], normalize: Callable[[str], str]) -> tuple[
     return None
 
 
-class _progress:
+class _Progress:
     """A rich progress bar on stderr (data stays on stdout)."""
 
     def __init__(self, total: int) -> None:
@@ -123,7 +123,7 @@ class _progress:
             self.failed += 1
         self.bar.update(self.task, advance=1, failed=self.failed)
 
-    def __enter__(self) -> "_progress":
+    def __enter__(self) -> "_Progress":
         self.bar.start()
         return self
 
