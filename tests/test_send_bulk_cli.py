@@ -123,6 +123,34 @@ def test_killed_batch_resumes_without_sending_anyone_twice(home: Path, tmp_path:
     assert {a for a, n in final.items() if n > 1} <= uncertain  # only what the operator chose to risk
 
 
+def test_ctrl_c_stops_cleanly_and_the_rerun_finishes_the_batch(home: Path, tmp_path: Path) -> None:
+    write_config(home, "email_vendor: file\nvendors:\n  file: {rate_limits: [{limit: 2, per_seconds: 0.1}]}\n")
+    csv = tmp_path / "r.csv"
+    addresses = [f"user{i:03d}@example.com" for i in range(40)]
+    csv.write_text("email\n" + "\n".join(addresses) + "\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    args = ["send", "email", "--to-file", str(csv), "-s", "Hello", "--body", "Hi", "--concurrency", "3", "--json"]
+    outbox = home / "outbox"
+    first = _run(args, env)
+    deadline = time.monotonic() + 60
+    while sum(sends_by_recipient(outbox).values()) < 10:
+        assert first.poll() is None and time.monotonic() < deadline
+        time.sleep(0.01)
+    first.send_signal(signal.SIGINT)
+    out, _ = first.communicate(timeout=30)
+    assert first.returncode == 130
+    report = json.loads(out)
+    assert report["interrupted"] is True and report["summary"]["uncertain"] == 0
+    accepted = {r["recipient"] for r in report["results"] if r["status"] == "accepted"}
+    assert accepted == set(sends_by_recipient(outbox))  # in-flight calls finished and were recorded
+    second = _run(args, env)
+    out, _ = second.communicate(timeout=60)
+    statuses = {r["recipient"]: r["status"] for r in json.loads(out)["results"]}
+    assert second.returncode == 0 and {a for a, st in statuses.items() if st == "skipped"} == accepted
+    final = sends_by_recipient(outbox)
+    assert set(final) == set(addresses) and max(final.values()) == 1
+
+
 def test_dry_run_previews_real_email_vendor_requests_without_secrets(home: Path, cli, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("SG_KEY", "SG.very-secret-key-123")
     write_config(home, "email_vendor: [sendgrid, postmark]\nvendors:\n  sendgrid:\n    from_email: shop@example.com\n"

@@ -108,6 +108,14 @@ class BatchJournal:
         if not pending:
             return
         stamp = iso_utc(self.now())
+        try:
+            self._write(pending, stamp)
+        except BaseException:  # noqa: BLE001 - Ctrl-C or a locked file: keep them for the next flush
+            with self._lock:
+                self._buffer[:0] = pending
+            raise
+
+    def _write(self, pending: list[Outcome], stamp: str) -> None:
         with self.db.write() as c:
             c.executemany(
                 "INSERT INTO bulk_items (batch_id, recipient, state, vendor, message_id, correlation_id, error_code, error_message, updated_at) "
