@@ -24,6 +24,7 @@ test: setup
 bench: setup
 	$(BIN)/python benchmarks/pipeline_overhead.py
 	$(BIN)/python benchmarks/startup.py
+	$(BIN)/python benchmarks/bulk_send.py
 
 bench-observability: setup
 	$(BIN)/python benchmarks/observability.py

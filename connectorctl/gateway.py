@@ -15,12 +15,14 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any, Mapping, Sequence
 
-from connectorctl.adapters.base import Adapter, EmailAdapter, SmsAdapter
+from connectorctl.adapters.base import BULK_CONCURRENCY, Adapter, EmailAdapter, SmsAdapter
 from connectorctl.adapters.catalog import VENDORS
 from connectorctl.config import Settings, load_settings
 from connectorctl.domain.messages import EmailMessage, SendResult, SmsMessage
 from connectorctl.domain.roles import CredentialProvider
-from connectorctl.errors import CircuitOpenError, ConfigurationError, ConnectorError, UnsupportedFeatureError
+from connectorctl.errors import (
+    CircuitOpenError, ConfigurationError, ConnectorctlError, ConnectorError, UnsupportedFeatureError, VendorUnavailableError,
+)
 from connectorctl.resilience.clock import Clock, SystemClock
 from connectorctl.resilience.pipeline import Hook, Pipeline, new_id
 from connectorctl.store.db import StateDB
@@ -127,28 +129,94 @@ class _Gateway:
         for slug in chain:
             connector.adapter(slug, self.channel)  # fail fast on an unknown vendor
 
-    def _walk(self, message: EmailMessage | SmsMessage) -> SendResult:
-        """Try each vendor in order; fail over only on an open circuit or a transient failure."""
-        correlation_id = new_id()
+    def _walk(self, message: EmailMessage | SmsMessage, correlation_id: str | None = None) -> SendResult:
+        """Try each vendor in order, under one correlation id, and log every hop.
+
+        Fail over on an open circuit or a transient failure that survived its
+        retries; skip (with a logged reason) a vendor that lacks a feature the
+        message needs; never fail over on a permanent rejection (validation,
+        auth, a refused recipient: the next vendor would refuse it too), nor
+        after an SMS failure that may have been delivered (see ``may_fail_over``).
+        """
+        correlation_id = correlation_id or new_id()
         last: ConnectorError | None = None
-        skipped: list[str] = []
+        hops: list[str] = []
         for slug in self.chain:
             adapter = self.connector.adapter(slug, self.channel)
             missing = adapter.unsupported(message)
             if missing:
-                skipped.append(f"{slug} lacks {', '.join(sorted(missing))}")
+                skip = UnsupportedFeatureError(f"{slug} skipped: lacks {', '.join(sorted(missing))}", service=slug)
+                self._log_skip(slug, correlation_id, skip)
+                hops.append(skip.message)
                 continue
             try:
                 return adapter.send(message, tenant_id=self.tenant_id, correlation_id=correlation_id)  # type: ignore[arg-type]
-            except CircuitOpenError as exc:
-                last = exc
+            except UnsupportedFeatureError as exc:
+                self._log_skip(slug, correlation_id, exc)
+                hops.append(f"{slug} skipped: {exc.message}")
             except ConnectorError as exc:
-                if not exc.transient:
+                if not may_fail_over(exc, message):
                     raise
                 last = exc
+                hops.append(f"{slug}: {exc.code}")
         if last is not None:
+            if len(self.chain) > 1:
+                last.hint = "every vendor in the chain failed: " + "; ".join(hops)
             raise last
-        raise UnsupportedFeatureError("no configured vendor can send this message: " + "; ".join(skipped))
+        raise UnsupportedFeatureError("no configured vendor can send this message: " + "; ".join(hops))
+
+    def _log_skip(self, slug: str, correlation_id: str, exc: ConnectorError) -> None:
+        """A skipped vendor never reaches the pipeline, so its hop row is written here."""
+        from connectorctl.domain.values import IntegrationStatus
+        from connectorctl.resilience import pipeline as pl
+
+        pipeline = self.connector.pipeline
+        fields: dict[str, Any] = dict(
+            service=slug, operation=f"send_{self.channel}", endpoint="failover:skip", method="SKIP", tenant_id=self.tenant_id,
+            correlation_id=correlation_id, attempt=0, status=IntegrationStatus.FAILED, http_status=None, duration_ms=0,
+            error_code=exc.code, error_message=exc.message, started_at=self.connector.clock.time(),
+        )
+        # The record carries lazily serialised payloads (request/response) or, in older cores, JSON text.
+        if "request" in getattr(pl.AttemptRecord, "_fields", ()):
+            fields.update(request=pl.NO_PAYLOAD, response=pl.NO_PAYLOAD)  # type: ignore[attr-defined]
+        else:
+            fields.update(request_json=None, response_json=None)
+        record = pl.AttemptRecord(**fields)
+        for hook in pipeline.hooks:
+            hook(record)
+
+    def _bulk(self, messages: Sequence[Any], concurrency: int) -> list[SendResult | ConnectorctlError]:
+        """Each message through the whole chain; one failure never stops the others."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        def one(message: Any) -> SendResult | ConnectorctlError:
+            try:
+                return self.send(message)  # type: ignore[attr-defined]
+            except ConnectorctlError as exc:
+                return exc
+
+        if concurrency <= 1 or len(messages) <= 1:
+            return [one(m) for m in messages]
+        with ThreadPoolExecutor(max_workers=min(concurrency, len(messages))) as pool:
+            return list(pool.map(one, messages))
+
+
+def may_fail_over(exc: ConnectorError, message: EmailMessage | SmsMessage) -> bool:
+    """Whether the next vendor may be tried after ``exc``.
+
+    An SMS is not idempotent and an idempotency key does not travel between
+    vendors, so after a failure that may have reached the handset (a timeout,
+    a connection dropped mid-answer, a 500/502/504) the SMS is not re-sent
+    elsewhere; a 503, a 429, a refused connection or an open circuit prove the
+    vendor did not take it.
+    """
+    if isinstance(exc, CircuitOpenError):
+        return True
+    if not exc.transient:
+        return False
+    if isinstance(message, SmsMessage):
+        return exc.vendor_processed is False or (isinstance(exc, VendorUnavailableError) and exc.http_status == 503)
+    return True
 
 
 class EmailGateway(_Gateway):
@@ -156,12 +224,12 @@ class EmailGateway(_Gateway):
 
     channel = "email"
 
-    def send(self, message: EmailMessage) -> SendResult:
-        return self._walk(validated_email(message))
+    def send(self, message: EmailMessage, *, correlation_id: str | None = None) -> SendResult:
+        """``correlation_id`` lets a caller (the bulk journal) know the id before the call."""
+        return self._walk(validated_email(message), correlation_id)
 
-    def send_bulk(self, messages: Sequence[EmailMessage]) -> list[SendResult | ConnectorError]:
-        adapter: EmailAdapter = self.connector.adapter(self.chain[0], "email")  # type: ignore[assignment]
-        return adapter.send_bulk([validated_email(m) for m in messages], tenant_id=self.tenant_id)
+    def send_bulk(self, messages: Sequence[EmailMessage], *, concurrency: int = BULK_CONCURRENCY) -> list[SendResult | ConnectorctlError]:
+        return self._bulk(messages, concurrency)
 
     def validate_address(self, address: str) -> bool:
         from connectorctl.validation import is_valid_email
@@ -178,12 +246,11 @@ class SmsGateway(_Gateway):
 
     channel = "sms"
 
-    def send(self, message: SmsMessage) -> SendResult:
-        return self._walk(replace(message, to=normalize_phone(message.to)))
+    def send(self, message: SmsMessage, *, correlation_id: str | None = None) -> SendResult:
+        return self._walk(replace(message, to=normalize_phone(message.to)), correlation_id)
 
-    def send_bulk(self, messages: Sequence[SmsMessage]) -> list[SendResult | ConnectorError]:
-        adapter: SmsAdapter = self.connector.adapter(self.chain[0], "sms")  # type: ignore[assignment]
-        return adapter.send_bulk([replace(m, to=normalize_phone(m.to)) for m in messages], tenant_id=self.tenant_id)
+    def send_bulk(self, messages: Sequence[SmsMessage], *, concurrency: int = BULK_CONCURRENCY) -> list[SendResult | ConnectorctlError]:
+        return self._bulk(messages, concurrency)
 
     def validate_phone_number(self, phone_number: str) -> Mapping[str, Any]:
         adapter: SmsAdapter = self.connector.adapter(self.chain[0], "sms")  # type: ignore[assignment]

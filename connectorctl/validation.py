@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import functools
+
 from connectorctl.errors import InvalidInputError
 
 
+@functools.lru_cache(maxsize=4096)
 def normalize_email(address: str) -> str:
-    """Offline syntax check (no DNS); returns the normalised address."""
+    """Offline syntax check (no DNS); returns the normalised address.
+
+    Cached: a bulk send checks each address when planning and again at the
+    gateway; only successes are cached (an exception is never memoised).
+    """
     from email_validator import EmailNotValidError, validate_email
 
     try:

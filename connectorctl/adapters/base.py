@@ -61,6 +61,21 @@ class Adapter:
             return list(pool.map(one, items))
 
 
+    def preview(self, message: EmailMessage | SmsMessage, *, tenant_id: str | None = None) -> dict[str, Any]:
+        """What a send would do, without doing it (``send --dry-run``).
+
+        HTTP adapters override this to build (never send) their request and
+        show it redacted; local adapters just describe their action.
+        """
+        http_preview = getattr(self, "http_preview", None)  # HttpAdapterMixin, whatever the MRO order
+        if http_preview is not None:
+            return http_preview(message, tenant_id=tenant_id)
+        return {"vendor": self.slug, "kind": "local", "action": self.describe_action(message)}
+
+    def describe_action(self, message: EmailMessage | SmsMessage) -> str:
+        return f"hand the message to the {self.slug} adapter"
+
+
 class EmailAdapter(Adapter):
     channel = "email"
 

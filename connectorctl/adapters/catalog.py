@@ -34,6 +34,8 @@ VENDORS: dict[str, VendorEntry] = {
         _entry("console", "connectorctl.adapters.sinks", "print each message to the terminal", email="ConsoleEmailAdapter", sms="ConsoleSmsAdapter"),
         _entry("file", "connectorctl.adapters.sinks", "write each message to the outbox folder", email="FileEmailAdapter", sms="FileSmsAdapter"),
         _entry("fake", "connectorctl.adapters.fake", "in-process fake vendor with configurable failures", email="FakeEmailAdapter", sms="FakeSmsAdapter"),
+        _entry("twilio", "connectorctl.adapters.sms.twilio", "Twilio Messages, Lookup v2 and Balance", sms="TwilioSmsAdapter"),
+        _entry("vonage", "connectorctl.adapters.sms.vonage", "Vonage (Nexmo) SMS API and account balance", sms="VonageSmsAdapter"),
         _entry("sendgrid", "connectorctl.adapters.email.sendgrid", "SendGrid v3 Mail Send (US or EU region)", email="SendGridEmailAdapter"),
         _entry("mailchimp", "connectorctl.adapters.email.mailchimp", "Mailchimp Transactional (Mandrill) messages/send", email="MailchimpEmailAdapter"),
         _entry("postmark", "connectorctl.adapters.email.postmark", "Postmark /email and /email/batch", email="PostmarkEmailAdapter"),

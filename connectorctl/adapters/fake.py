@@ -68,12 +68,21 @@ class _FakeBehaviour:
         return VendorResponse(None, http_status=200, response_data={"accepted": True, "n": n})
 
 
+def _describe(adapter: EmailAdapter | SmsAdapter) -> str:
+    cfg = adapter.config
+    failing = f", failing with {cfg.fail_kind} (first {cfg.fail_first}, rate {cfg.fail_rate:g})" if cfg.fail_kind else ""
+    return f"in-process fake vendor: accept the message after {cfg.latency_ms} ms{failing}; nothing leaves this machine"
+
+
 class FakeEmailAdapter(EmailAdapter):
     capabilities = ALL_EMAIL_FEATURES
 
     def __init__(self, slug: str, connector) -> None:  # type: ignore[no-untyped-def]
         super().__init__(slug, connector)
         self.behaviour = _FakeBehaviour(self)
+
+    def describe_action(self, message: EmailMessage | SmsMessage) -> str:
+        return _describe(self)
 
     def send(self, message: EmailMessage, *, tenant_id: str | None = None, correlation_id: str | None = None) -> SendResult:
         correlation_id = correlation_id or new_id()
@@ -89,6 +98,9 @@ class FakeSmsAdapter(SmsAdapter):
     def __init__(self, slug: str, connector) -> None:  # type: ignore[no-untyped-def]
         super().__init__(slug, connector)
         self.behaviour = _FakeBehaviour(self)
+
+    def describe_action(self, message: EmailMessage | SmsMessage) -> str:
+        return _describe(self)
 
     def send(self, message: SmsMessage, *, tenant_id: str | None = None, correlation_id: str | None = None) -> SendResult:
         correlation_id = correlation_id or new_id()

@@ -37,7 +37,6 @@ class HttpAdapterMixin:
     config: Any
     connector: Any
 
-    _client: httpx.Client | None = None
     _client_lock = threading.Lock()
 
     @property
@@ -45,22 +44,64 @@ class HttpAdapterMixin:
         return (self.config.base_url or self.default_base_url).rstrip("/")
 
     def client(self) -> httpx.Client:
-        if self._client is None:
+        """One client per adapter, shared by every thread.
+
+        Unless a test injected a transport, the wire is :class:`HttpClientTransport`
+        (stdlib http.client, keep-alive per thread): httpcore's shared pool polls
+        every idle connection under one lock on every request, and its per-request
+        CPU capped bulk sends (measured-baselines.md §1; docs/failover-and-bulk.md).
+        """
+        client = self.__dict__.get("_http_client")
+        if client is None:
             with self._client_lock:
-                if self._client is None:
+                client = self.__dict__.get("_http_client")
+                if client is None:
+                    from connectorctl.adapters.transport import HttpClientTransport, NoCookies
+
                     timeout = httpx.Timeout(self.config.timeout_seconds, connect=self.config.connect_timeout_seconds)
-                    self._client = httpx.Client(
+                    client = self.__dict__["_http_client"] = httpx.Client(
                         timeout=timeout,
-                        transport=self.connector.http_transport(self.slug),
-                        limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+                        transport=self.connector.http_transport(self.slug) or HttpClientTransport(),
                         headers={"User-Agent": "connectorctl"},
+                        cookies=NoCookies(),
                     )
-        return self._client
+        return client
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        with self._client_lock:
+            client = self.__dict__.pop("_http_client", None)
+        if client is not None:
+            client.close()
+
+    def build_request(self, message: Any, credentials: Any) -> httpx.Request:
+        """The vendor request for ``message``, built but not sent (vendor modules implement it)."""
+        raise NotImplementedError
+
+    def http_preview(self, message: Any, *, tenant_id: str | None = None) -> dict[str, Any]:
+        """``send --dry-run``: build the real request and show it with every secret masked.
+
+        Uses ``build_request`` or, for adapters that describe requests as data,
+        ``build_send``.  Missing credentials do not stop a preview: placeholders
+        stand in for them.
+        """
+        from connectorctl.adapters.preview import describe_request, placeholder_credentials, request_from_description
+
+        try:
+            creds = self.connector.credentials.get(self.slug, tenant_id)
+            note = None
+        except Exception as exc:  # noqa: BLE001 - a preview shows placeholders rather than fail on a credential store problem
+            code = getattr(exc, "code", type(exc).__name__)
+            creds, note = placeholder_credentials(self.slug), f"credentials unavailable ({code}); placeholders shown"
+        try:
+            request = self.build_request(message, creds)
+        except NotImplementedError:
+            build_send = getattr(self, "build_send", None)
+            if build_send is None:
+                return {"vendor": self.slug, "kind": "http", "action": f"send via the {self.slug} HTTP API (no request preview)"}
+            request = request_from_description(build_send(message, creds), self.base_url)
+        secrets = tuple(v for v in creds.data.values() if v)
+        shown = describe_request(request, secrets, self.connector.settings.logging.redact_fields)
+        return {"vendor": self.slug, "kind": "http", **shown, **({"note": note} if note else {})}
 
     def http(
         self,

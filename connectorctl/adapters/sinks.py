@@ -57,6 +57,9 @@ class _LocalEmail(EmailAdapter):
     def endpoint(self, message_id: str) -> str:
         raise NotImplementedError
 
+    def describe_action(self, message: EmailMessage | SmsMessage) -> str:
+        return f"write the MIME message to {self.endpoint('<message-id>')}"
+
     def deliver(self, message_id: str, data: bytes) -> VendorResponse:
         raise NotImplementedError
 
@@ -94,6 +97,9 @@ class _LocalSms(SmsAdapter):
 
     def endpoint(self, message_id: str) -> str:
         raise NotImplementedError
+
+    def describe_action(self, message: EmailMessage | SmsMessage) -> str:
+        return f"write the SMS to {self.endpoint('<message-id>')}"
 
     def deliver(self, message_id: str, payload: dict[str, object]) -> VendorResponse:
         raise NotImplementedError

@@ -31,12 +31,21 @@ def _finish(result_dict: dict, output: OutputFormat) -> None:
         raise typer.Exit(1)
 
 
+_ToFile = typer.Option(None, "--to-file", help="CSV of recipients for a bulk send (see docs/failover-and-bulk.md).", dir_okay=False)
+_BatchId = typer.Option(None, "--batch-id", help="Name the batch (default: derived from the file and the message).")
+_Concurrency = typer.Option(8, "--concurrency", min=1, max=64, help="Bulk: messages in flight at once.")
+_ResendUncertain = typer.Option(False, "--resend-uncertain", help="Bulk: also re-send rows an interrupted run may have sent.")
+_DryRun = typer.Option(False, "--dry-run", help="Show the vendor chain, circuit states and redacted requests; send nothing.")
+_Vendor = typer.Option(None, "--vendor", help="Use this vendor instead of the configured chain.")
+_Tenant = typer.Option(None, "--tenant", help="Tenant whose credentials and logs to use.")
+
+
 @app.command("email")
 def send_email(
     ctx: typer.Context,
-    to: List[str] = typer.Option(..., "--to", help="Recipient address (repeat for several)."),
-    subject: str = typer.Option(..., "--subject", "-s", help="Subject line."),
-    body: Optional[str] = typer.Option(None, "--body", help="Message body."),
+    to: List[str] = typer.Option([], "--to", help="Recipient address (repeat for several)."),
+    subject: str = typer.Option(..., "--subject", "-s", help="Subject line ({{column}} placeholders in bulk)."),
+    body: Optional[str] = typer.Option(None, "--body", help="Message body ({{column}} placeholders in bulk)."),
     body_file: Optional[Path] = typer.Option(None, "--body-file", help="Read the body from a file ('-' for stdin).", allow_dash=True),
     html: bool = typer.Option(False, "--html", help="The body is HTML (a plain-text part is derived)."),
     cc: List[str] = typer.Option([], "--cc", help="Cc address (repeatable)."),
@@ -46,15 +55,24 @@ def send_email(
     header: List[str] = typer.Option([], "--header", help="Custom header 'Name: value' (repeatable)."),
     tag: List[str] = typer.Option([], "--tag", help="Tag for the vendor's analytics (repeatable)."),
     attach: List[Path] = typer.Option([], "--attach", help="Attach a file (repeatable).", exists=True, dir_okay=False),
-    vendor: Optional[str] = typer.Option(None, "--vendor", help="Use this vendor instead of the configured chain."),
-    tenant: Optional[str] = typer.Option(None, "--tenant", help="Tenant whose credentials and logs to use."),
+    to_file: Optional[Path] = _ToFile,
+    batch_id: Optional[str] = _BatchId,
+    concurrency: int = _Concurrency,
+    resend_uncertain: bool = _ResendUncertain,
+    dry_run: bool = _DryRun,
+    vendor: Optional[str] = _Vendor,
+    tenant: Optional[str] = _Tenant,
     output: OutputFormat = OutputOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Send one transactional email."""
+    """Send one transactional email, or one per row of --to-file."""
+    from dataclasses import replace
+
     from connectorctl.domain.messages import Attachment, EmailMessage
     from connectorctl.errors import InvalidInputError
 
+    if bool(to) == bool(to_file):
+        raise InvalidInputError("give --to or --to-file (not both)")
     text = _read_body(body, body_file)
     headers = {}
     for item in header:
@@ -64,33 +82,82 @@ def send_email(
         headers[name.strip()] = value.strip()
     attachments = tuple(Attachment(p.name, p.read_bytes(), _guess_type(p)) for p in attach)
     message = EmailMessage(
-        to=tuple(to), subject=subject, text=_strip_html(text) if html else text, html=text if html else None,
+        to=tuple(to) or ("bulk@placeholder.invalid",), subject=subject, text=_strip_html(text) if html else text, html=text if html else None,
         from_email=from_email, cc=tuple(cc), bcc=tuple(bcc), reply_to=reply_to, headers=headers, tags=tuple(tag),
         attachments=attachments,
     )
-    result = state(ctx).connector().email(vendor, tenant_id=tenant).send(message)
-    _finish(result.to_dict(), fmt(output, as_json))
+    connector = state(ctx).connector()
+    gateway = connector.email(vendor, tenant_id=tenant)
+    out = fmt(output, as_json)
+    if to_file is None:
+        if dry_run:
+            from connectorctl.cli.send_view import dry_run_report, render_dry_run
+
+            return render_dry_run(dry_run_report(connector, gateway, message), out)
+        return _finish(gateway.send(message).to_dict(), out)
+
+    from connectorctl.bulk.recipients import render as fill
+    from connectorctl.cli.send_view import run_bulk
+    from connectorctl.validation import normalize_email
+
+    def build(row, key):  # type: ignore[no-untyped-def]
+        filled = fill(text, row.fields)
+        return replace(message, to=(key,), subject=fill(subject, row.fields) or "",
+                       text=_strip_html(filled) if html else filled, html=filled if html else None)
+
+    run_bulk(ctx, connector, gateway, "email", to_file, normalize_email, build,
+             template=(subject, text, str(html), from_email or "", ",".join(cc), ",".join(bcc)),
+             batch_id=batch_id, concurrency=concurrency, resend_uncertain=resend_uncertain, dry_run=dry_run, output=out)
 
 
 @app.command("sms")
 def send_sms(
     ctx: typer.Context,
-    to: str = typer.Option(..., "--to", help="Recipient number in E.164 form, e.g. +14155550123."),
-    message: str = typer.Option(..., "--message", "-m", help="Text of the SMS."),
+    to: Optional[str] = typer.Option(None, "--to", help="Recipient number in E.164 form, e.g. +14155550123."),
+    message: str = typer.Option(..., "--message", "-m", help="Text of the SMS ({{column}} placeholders in bulk)."),
     from_number: Optional[str] = typer.Option(None, "--from", help="Override the configured sender number."),
-    vendor: Optional[str] = typer.Option(None, "--vendor", help="Use this vendor instead of the configured chain."),
-    tenant: Optional[str] = typer.Option(None, "--tenant", help="Tenant whose credentials and logs to use."),
+    idempotency_key: Optional[str] = typer.Option(None, "--idempotency-key", help="Allows retrying this SMS after a timeout."),
+    to_file: Optional[Path] = _ToFile,
+    batch_id: Optional[str] = _BatchId,
+    concurrency: int = _Concurrency,
+    resend_uncertain: bool = _ResendUncertain,
+    dry_run: bool = _DryRun,
+    vendor: Optional[str] = _Vendor,
+    tenant: Optional[str] = _Tenant,
     output: OutputFormat = OutputOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Send one SMS."""
+    """Send one SMS, or one per row of --to-file."""
+    from dataclasses import replace
+
     from connectorctl.domain.messages import SmsMessage
     from connectorctl.errors import InvalidInputError
 
     if not message.strip():
         raise InvalidInputError("--message is empty")
-    result = state(ctx).connector().sms(vendor, tenant_id=tenant).send(SmsMessage(to=to, body=message, from_number=from_number))
-    _finish(result.to_dict(), fmt(output, as_json))
+    if bool(to) == bool(to_file):
+        raise InvalidInputError("give --to or --to-file (not both)")
+    connector = state(ctx).connector()
+    gateway = connector.sms(vendor, tenant_id=tenant)
+    out = fmt(output, as_json)
+    sms = SmsMessage(to=to or "", body=message, from_number=from_number, idempotency_key=idempotency_key)
+    if to_file is None:
+        if dry_run:
+            from connectorctl.cli.send_view import dry_run_report, render_dry_run
+            from connectorctl.validation import normalize_phone
+
+            return render_dry_run(dry_run_report(connector, gateway, replace(sms, to=normalize_phone(sms.to))), out)
+        return _finish(gateway.send(sms).to_dict(), out)
+
+    from connectorctl.bulk.recipients import render as fill
+    from connectorctl.cli.send_view import run_bulk
+    from connectorctl.validation import normalize_phone
+
+    def build(row, key):  # type: ignore[no-untyped-def]
+        return replace(sms, to=key, body=fill(message, row.fields) or "", idempotency_key=None)
+
+    run_bulk(ctx, connector, gateway, "sms", to_file, normalize_phone, build, template=(message, from_number or ""),
+             batch_id=batch_id, concurrency=concurrency, resend_uncertain=resend_uncertain, dry_run=dry_run, output=out)
 
 
 def _read_body(body: Optional[str], body_file: Optional[Path]) -> str:

@@ -80,7 +80,7 @@ def _load_area_migrations() -> None:
     """Import modules that register their own migrations (credentials, webhooks, ...)."""
     import importlib
 
-    for module in ("connectorctl.credentials.schema", "connectorctl.webhooks.schema"):
+    for module in ("connectorctl.credentials.schema", "connectorctl.webhooks.schema", "connectorctl.bulk.schema"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:

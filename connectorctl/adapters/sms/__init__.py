@@ -1,0 +1,1 @@
+"""SMS vendor adapters: one module per vendor, each only translating."""

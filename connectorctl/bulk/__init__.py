@@ -1,0 +1,1 @@
+"""Bulk sending from a recipients file, resumable through a batch journal in SQLite."""

@@ -1,0 +1,71 @@
+"""Reading a recipients CSV and rendering each row's message.
+
+Email files need an ``email`` column; SMS files a ``phone`` (or ``number`` /
+``to``) column.  Every other column is a substitution: ``{{name}}`` in the
+subject or body becomes that row's value.  A row that cannot be used (bad
+address, empty cell, unknown placeholder) becomes a failed result for that
+row only; only a file that cannot be read at all is an error.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+from connectorctl.errors import InvalidInputError
+
+ADDRESS_COLUMNS = {"email": ("email",), "sms": ("phone", "number", "to")}
+_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_.-]+)\s*\}\}")
+
+
+@dataclass(frozen=True)
+class Row:
+    number: int  # 1-based data row (the header is row 0)
+    address: str
+    fields: Mapping[str, str] = field(default_factory=dict)
+
+
+def read_file(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read --to-file {path}: {exc.strerror}") from None
+
+
+def parse_rows(content: bytes, channel: str, source: str) -> list[Row]:
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InvalidInputError(f"{source}: not UTF-8 text") from None
+    reader = csv.DictReader(io.StringIO(text))
+    headers = [h.strip().lower() for h in (reader.fieldnames or [])]
+    column = next((c for c in ADDRESS_COLUMNS[channel] if c in headers), None)
+    if column is None:
+        raise InvalidInputError(f"{source}: needs a column named {' or '.join(ADDRESS_COLUMNS[channel])} (found: {', '.join(headers) or 'no header'})")
+    rows = []
+    for n, raw in enumerate(reader, start=1):
+        values = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items() if k is not None}
+        if not any(values.values()):
+            continue  # blank line
+        rows.append(Row(n, values.get(column, ""), values))
+    if not rows:
+        raise InvalidInputError(f"{source}: no recipients")
+    return rows
+
+
+def render(template: str | None, fields: Mapping[str, str]) -> str | None:
+    """``{{column}}`` -> the row's value; an unknown column fails this row, not the batch."""
+    if template is None:
+        return None
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1).lower()
+        if name not in fields:
+            raise InvalidInputError(f"no column {name!r} for placeholder {match.group(0)}")
+        return fields[name]
+
+    return _PLACEHOLDER.sub(value, template)
