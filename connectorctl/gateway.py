@@ -166,24 +166,11 @@ class _Gateway:
         raise UnsupportedFeatureError("no configured vendor can send this message: " + "; ".join(hops))
 
     def _log_skip(self, slug: str, correlation_id: str, exc: ConnectorError) -> None:
-        """A skipped vendor never reaches the pipeline, so its hop row is written here."""
-        from connectorctl.domain.values import IntegrationStatus
-        from connectorctl.resilience import pipeline as pl
+        """A skipped vendor never reaches the pipeline's call path, so its hop is recorded here."""
+        from connectorctl.resilience.pipeline import Call
 
-        pipeline = self.connector.pipeline
-        fields: dict[str, Any] = dict(
-            service=slug, operation=f"send_{self.channel}", endpoint="failover:skip", method="SKIP", tenant_id=self.tenant_id,
-            correlation_id=correlation_id, attempt=0, status=IntegrationStatus.FAILED, http_status=None, duration_ms=0,
-            error_code=exc.code, error_message=exc.message, started_at=self.connector.clock.time(),
-        )
-        # The record carries lazily serialised payloads (request/response) or, in older cores, JSON text.
-        if "request" in getattr(pl.AttemptRecord, "_fields", ()):
-            fields.update(request=pl.NO_PAYLOAD, response=pl.NO_PAYLOAD)  # type: ignore[attr-defined]
-        else:
-            fields.update(request_json=None, response_json=None)
-        record = pl.AttemptRecord(**fields)
-        for hook in pipeline.hooks:
-            hook(record)
+        call = Call(slug, f"send_{self.channel}", "failover:skip", "SKIP", tenant_id=self.tenant_id, correlation_id=correlation_id)
+        self.connector.pipeline.record_skip(call, exc)
 
     def _bulk(self, messages: Sequence[Any], concurrency: int) -> list[SendResult | ConnectorctlError]:
         """Each message through the whole chain; one failure never stops the others."""

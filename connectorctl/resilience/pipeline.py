@@ -205,6 +205,11 @@ class Pipeline:
             exc.attempts = attempt  # type: ignore[attr-defined]
             raise
 
+    def record_skip(self, call: Call, exc: ConnectorError) -> None:
+        """Log a call that was decided against before any attempt (attempt 0), e.g. a failover skip."""
+        redactor = self.redactor.with_secrets(call.secrets)
+        self._emit(call, call.correlation_id or new_id(), 0, self.clock.time(), 0, NO_PAYLOAD, redactor, exc=exc)
+
     def _emit(
         self,
         call: Call,
