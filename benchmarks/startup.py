@@ -1,5 +1,5 @@
 """CLI start-up: `connectorctl --help` and `connectorctl send email --help` against a minimal
-three-command Typer app's `--help`, as whole processes, interleaved.
+three-command Typer app's `--help` (and its subcommand's `--help`), as whole processes, interleaved.
 
     python benchmarks/startup.py [--runs 15]
 Target: each connectorctl command <= 1.2x the minimal app (median wall time).
@@ -52,6 +52,7 @@ def main() -> None:
     env = dict(os.environ, PYTHONPATH=str(ROOT), CONNECTORCTL_HOME=tempfile.mkdtemp(), NO_COLOR="1")
     commands = {
         "minimal typer --help": [sys.executable, str(minimal), "--help"],
+        "minimal typer alpha --help": [sys.executable, str(minimal), "alpha", "--help"],
         "connectorctl --help": [sys.executable, "-m", "connectorctl", "--help"],
         "connectorctl send email --help": [sys.executable, "-m", "connectorctl", "send", "email", "--help"],
     }
@@ -65,11 +66,18 @@ def main() -> None:
             subprocess.run(cmd, env=env, capture_output=True, check=True)
             times[name].append(time.perf_counter() - t0)
     base = statistics.median(times["minimal typer --help"])
+    sub_base = statistics.median(times["minimal typer alpha --help"])
     for name, values in times.items():
         med = statistics.median(values)
         ratio = med / base
-        verdict = "" if name.startswith("minimal") else f"   target <= 1.20: {'PASS' if ratio <= 1.2 else 'FAIL'}"
-        print(f"{name:32s} median {med * 1000:7.1f} ms  [{min(values) * 1000:.0f}-{max(values) * 1000:.0f}]  ratio {ratio:.2f}{verdict}")
+        line = f"{name:32s} median {med * 1000:7.1f} ms  [{min(values) * 1000:.0f}-{max(values) * 1000:.0f}]  vs minimal --help {ratio:.2f}"
+        if name == "connectorctl send email --help":
+            # Typer >= 0.2x imports pydantic to coerce parameters of any subcommand, so a subcommand's help
+            # is also compared with the minimal app's subcommand help (like for like).
+            line += f"  vs minimal alpha --help {med / sub_base:.2f}"
+        if name.startswith("connectorctl"):
+            line += f"   target <= 1.20: {'PASS' if ratio <= 1.2 else 'FAIL'}"
+        print(line)
 
 
 if __name__ == "__main__":

@@ -42,3 +42,32 @@ def test_help_does_not_import_heavy_modules() -> None:
             "print('HEAVY', heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60).stdout
     assert "HEAVY []" in out, out
+
+
+def test_fast_help_is_exactly_typers_help_for_every_command(capsys) -> None:  # type: ignore[no-untyped-def]
+    from connectorctl.cli.main import _print_help_directly
+
+    def paths(command, prefix: list[str]):  # type: ignore[no-untyped-def]
+        yield prefix
+        for name, sub in getattr(command, "commands", {}).items():
+            yield from paths(sub, [*prefix, name])
+
+    checked = 0
+    for path in paths(typer.main.get_command(app), []):
+        capsys.readouterr()
+        try:
+            typer.main.get_command(app).main(args=[*path, "--help"], prog_name="connectorctl", standalone_mode=False)
+        except SystemExit:
+            pass
+        expected = capsys.readouterr().out
+        assert _print_help_directly([*path, "--help"])
+        assert capsys.readouterr().out.rstrip("\n") == expected.rstrip("\n"), path
+        checked += 1
+    assert checked > 30
+
+
+def test_subcommand_help_does_not_import_pydantic() -> None:
+    code = ("import sys; from connectorctl.cli.main import run; run(['send', 'email', '--help']); "
+            "print('PYDANTIC', 'pydantic' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60).stdout
+    assert "PYDANTIC False" in out, out

@@ -51,6 +51,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     from connectorctl.errors import ConnectorctlError
 
     args = list(sys.argv[1:] if argv is None else argv)
+    if _print_help_directly(args):
+        return 0
     debug = "--debug" in args or os.environ.get("CONNECTORCTL_DEBUG", "") not in ("", "0", "false")
     try:
         result = typer.main.get_command(app).main(args=args, prog_name="connectorctl", standalone_mode=False)
@@ -78,6 +80,44 @@ def run(argv: Sequence[str] | None = None) -> int:
             raise
         return _exit_code(fail("internal_error", f"{type(exc).__name__}: {exc}", 1, "re-run with --debug for the traceback"))
     return result if isinstance(result, int) else 0
+
+
+_ROOT_OPTIONS_WITH_VALUE = {"--config", "-c"}
+
+
+def _print_help_directly(args: list[str]) -> bool:
+    """Render ``--help`` for a (sub)command without parsing its parameters.
+
+    Typer coerces every parsed parameter through pydantic, whose import costs
+    ~80 ms, but help text needs none of that: resolve the command path from the
+    leading words and let Typer format the help.  Anything unusual falls back
+    to the normal path.
+    """
+    if not any(a in ("--help", "-h") for a in args) or "--" in args:
+        return False
+    try:
+        from typer._click.core import Context
+    except ImportError:  # pragma: no cover - older typer: plain click, no pydantic cost
+        return False
+    command = typer.main.get_command(app)
+    ctx = Context(command, info_name="connectorctl", **command.context_settings)
+    rest = iter(args)
+    for arg in rest:
+        if arg in ("--help", "-h"):
+            break
+        if arg in _ROOT_OPTIONS_WITH_VALUE and ctx.parent is None:
+            next(rest, None)
+            continue
+        if arg.startswith("-"):
+            if ctx.parent is None and arg == "--debug":
+                continue
+            break  # an option of the subcommand: its help is what click would show too
+        sub = command.get_command(ctx, arg) if hasattr(command, "get_command") else None
+        if sub is None:
+            return False  # let the normal path report the unknown command
+        command, ctx = sub, Context(sub, info_name=arg, parent=ctx, **sub.context_settings)
+    sys.stdout.write(command.get_help(ctx) + "\n")
+    return True
 
 
 def _exit_code(exit_: typer.Exit) -> int:
