@@ -49,6 +49,12 @@ def main() -> None:
     args = parser.parse_args()
     minimal = Path(tempfile.mkdtemp()) / "minimal_app.py"
     minimal.write_text(MINIMAL_APP)
+    # An installed package has bytecode (pip compiles it); an editable checkout under
+    # PYTHONDONTWRITEBYTECODE=1 would recompile every module on every run instead.
+    import compileall
+
+    compileall.compile_dir(str(ROOT / "connectorctl"), quiet=1)
+    compileall.compile_file(str(minimal), quiet=1)
     env = dict(os.environ, PYTHONPATH=str(ROOT), CONNECTORCTL_HOME=tempfile.mkdtemp(), NO_COLOR="1")
     commands = {
         "minimal typer --help": [sys.executable, str(minimal), "--help"],

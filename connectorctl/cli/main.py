@@ -89,9 +89,10 @@ def _print_help_directly(args: list[str]) -> bool:
     """Render ``--help`` for a (sub)command without parsing its parameters.
 
     Typer coerces every parsed parameter through pydantic, whose import costs
-    ~80 ms, but help text needs none of that: resolve the command path from the
-    leading words and let Typer format the help.  Anything unusual falls back
-    to the normal path.
+    ~80 ms, and builds the whole command tree; help for one group needs
+    neither: resolve the command path from the leading words, build only that
+    group and let Typer format its help.  Anything unusual falls back to the
+    normal path.
     """
     if not any(a in ("--help", "-h") for a in args) or "--" in args:
         return False
@@ -99,23 +100,33 @@ def _print_help_directly(args: list[str]) -> bool:
         from typer._click.core import Context
     except ImportError:  # pragma: no cover - older typer: plain click, no pydantic cost
         return False
-    command = typer.main.get_command(app)
-    ctx = Context(command, info_name="connectorctl", **command.context_settings)
+    words: list[str] = []
     rest = iter(args)
     for arg in rest:
-        if arg in ("--help", "-h"):
-            break
-        if arg in _ROOT_OPTIONS_WITH_VALUE and ctx.parent is None:
+        if arg in _ROOT_OPTIONS_WITH_VALUE and not words:
             next(rest, None)
+        elif arg == "--debug" and not words:
             continue
-        if arg.startswith("-"):
-            if ctx.parent is None and arg == "--debug":
-                continue
-            break  # an option of the subcommand: its help is what click would show too
-        sub = command.get_command(ctx, arg) if hasattr(command, "get_command") else None
+        elif arg.startswith("-"):
+            break  # --help, or an option of the subcommand: its help is what click would show too
+        else:
+            words.append(arg)
+    group = next((g for g in app.registered_groups if len(words) > 1 and g.name == words[0]), None)
+    if group is None:  # the root, a top-level command or group, or an unknown word: the whole tree
+        command, names = typer.main.get_command(app), words
+        ctx = Context(command, info_name="connectorctl", **command.context_settings)
+    else:
+        from typer.core import TyperGroup
+
+        root = TyperGroup(name="connectorctl", context_settings=app.info.context_settings)
+        parent = Context(root, info_name="connectorctl", **root.context_settings)
+        command, names = typer.main.get_command(group.typer_instance), words[1:]
+        ctx = Context(command, info_name=group.name, parent=parent, **command.context_settings)
+    for name in names:
+        sub = command.get_command(ctx, name) if hasattr(command, "get_command") else None
         if sub is None:
             return False  # let the normal path report the unknown command
-        command, ctx = sub, Context(sub, info_name=arg, parent=ctx, **sub.context_settings)
+        command, ctx = sub, Context(sub, info_name=name, parent=ctx, **sub.context_settings)
     sys.stdout.write(command.get_help(ctx) + "\n")
     return True
 
