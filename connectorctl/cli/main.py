@@ -120,7 +120,7 @@ def _print_help_directly(args: list[str]) -> bool:
 
         root = TyperGroup(name="connectorctl", context_settings=app.info.context_settings)
         parent = Context(root, info_name="connectorctl", **root.context_settings)
-        command, names = typer.main.get_command(group.typer_instance), words[1:]
+        command, names = typer.main.get_group(group.typer_instance), words[1:]
         ctx = Context(command, info_name=group.name, parent=parent, **command.context_settings)
     for name in names:
         sub = command.get_command(ctx, name) if hasattr(command, "get_command") else None
