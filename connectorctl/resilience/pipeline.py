@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import dataclass, field
 from typing import Any, Callable, NamedTuple, Sequence, TypeVar
 
 from connectorctl.config import Settings
@@ -36,28 +35,36 @@ from connectorctl.store.db import StateDB
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class Call:
-    """What one logical vendor call is, for limits, breaker, retry and the log."""
+class Call(NamedTuple):
+    """What one logical vendor call is, for limits, breaker, retry and the log.
+
+    A NamedTuple rather than a frozen dataclass: one is built per call on the
+    hot path, and a frozen dataclass's ``__init__`` costs several times more.
+    """
 
     service: str
     operation: str
     endpoint: str = ""
     method: str = "POST"
-    request_data: Any = field(default=None, repr=False)
+    request_data: Any = None
     idempotent: bool = False
     idempotency_key: str | None = None
     tenant_id: str | None = None
     correlation_id: str | None = None
-    secrets: tuple[str, ...] = field(default=(), repr=False)
+    secrets: tuple[str, ...] = ()
     direction: str = "outbound"
 
+    def __repr__(self) -> str:  # never show the request data or the secrets
+        return f"Call(service={self.service!r}, operation={self.operation!r}, endpoint={self.endpoint!r}, method={self.method!r})"
 
-@dataclass(frozen=True)
-class VendorResponse:
+
+class VendorResponse(NamedTuple):
     value: Any
     http_status: int | None = None
-    response_data: Any = field(default=None, repr=False)
+    response_data: Any = None
+
+    def __repr__(self) -> str:
+        return f"VendorResponse(http_status={self.http_status!r})"
 
 
 class Payload:
