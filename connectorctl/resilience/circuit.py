@@ -74,11 +74,8 @@ class _StateCache:
         except (OSError, ValueError):
             self._map = None
 
-    def _counter(self) -> int | None:
-        return None if self._map is None else _U64.unpack_from(self._map, 0)[0]
-
     def get(self, service: str) -> tuple[Any, ...] | None:
-        seen = self._counter()
+        seen = None if self._map is None else _U64.unpack_from(self._map, 0)[0]
         if seen is not None and seen == self._seen:
             return self._rows.get(service)  # the dict is replaced whole, never mutated: no lock needed
         rows = self.db.run(lambda c: c.execute(

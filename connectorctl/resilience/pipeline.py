@@ -168,9 +168,9 @@ class Pipeline:
 
     def execute(self, call: Call, fn: Callable[[], VendorResponse]) -> VendorResponse:
         correlation_id = call.correlation_id or new_id()
-        redactor = self.redactor.with_secrets(call.secrets)
+        redactor = self.redactor.with_secrets(call.secrets) if call.secrets else self.redactor
         request = Payload(call.request_data, redactor) if self._store_bodies and call.request_data is not None else NO_PAYLOAD
-        windows, max_wait = self.quota(call.service)
+        windows, max_wait = self._windows.get(call.service) or self.quota(call.service)
         attempt = 0
 
         def one_attempt() -> VendorResponse:
@@ -240,23 +240,11 @@ class Pipeline:
             message = redactor.text(str(exc) if isinstance(exc, ConnectorctlError) else f"{type(exc).__name__}: {exc}")
             http_status = getattr(exc, "http_status", None)
             response_data = getattr(exc, "response_data", None)
-        record = AttemptRecord(
-            service=call.service,
-            operation=call.operation,
-            endpoint=call.endpoint,
-            method=call.method,
-            tenant_id=call.tenant_id,
-            correlation_id=correlation_id,
-            attempt=attempt,
-            status=status,
-            http_status=http_status,
-            duration_ms=int(round(duration * 1000)),
-            request=request,
-            response=Payload(response_data, redactor) if self._store_bodies and response_data is not None else NO_PAYLOAD,
-            error_code=code,
-            error_message=message,
-            started_at=started,
-            direction=call.direction,
+        record = AttemptRecord(  # positional: this runs once per attempt on the hot path
+            call.service, call.operation, call.endpoint, call.method, call.tenant_id, correlation_id, attempt, status,
+            http_status, int(duration * 1000 + 0.5),
+            request, Payload(response_data, redactor) if self._store_bodies and response_data is not None else NO_PAYLOAD,
+            code, message, started, call.direction,
         )
         for hook in self.hooks:
             try:

@@ -106,7 +106,7 @@ class SqliteRateLimiter:
         Returns the seconds spent waiting; raises :class:`LocalRateLimitedError`
         with ``retry_after_seconds`` when the deadline cannot be met.
         """
-        if not windows:
+        if not windows or self.try_acquire(service, windows) == 0.0:
             return 0.0
         started = self.clock.monotonic()
         while True:
