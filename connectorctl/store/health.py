@@ -6,7 +6,8 @@ live here once and each surface only shapes the result:
 * services: the email chain, the SMS chain and ``vendors:`` entries (in that
   order), then any other service with a circuit row or a call in the window
   (sorted), so a tripped or busy service is never hidden;
-* window: the last ``status.window_minutes`` up to now;
+* window: the last ``status.window_minutes`` up to now, outbound calls only
+  (inbound webhook deliveries, genuine or forged, say nothing about the vendor's API);
 * ``down``: circuit open or forced open, or success rate below
   ``status.degraded_min_success_rate``;
 * ``degraded``: circuit half-open (an open one past its timeout lets a probe
@@ -90,7 +91,7 @@ def verdict(settings: Any, circuit: str, success_rate: float | None) -> str:
 
 _WINDOW_SQL = (
     "SELECT service_name, duration_ms, count(*), coalesce(sum(status = 'success'), 0) "
-    "FROM integration_logs INDEXED BY ix_logs_time WHERE created_at >= ? AND created_at <= ? "
+    "FROM integration_logs INDEXED BY ix_logs_time WHERE created_at >= ? AND created_at <= ? AND direction IS NOT 'inbound' "
     "GROUP BY service_name, duration_ms ORDER BY service_name, duration_ms"
 )
 _CIRCUIT_SQL = "SELECT service_name, state, open_until, forced_until, consecutive_failures FROM circuit_state"
