@@ -11,10 +11,9 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from connectorctl.adapters.catalog import VENDORS
 from connectorctl.config import Settings
 from connectorctl.store.db import StateDB
-from connectorctl.store.health import assess, configured_services
+from connectorctl.store.health import assess, configured_services, is_known_service
 
 __all__ = ["configured_services", "database_check", "is_known_service", "now_utc", "period_text", "service_status", "timestamp"]
 
@@ -32,17 +31,6 @@ def period_text(moment: datetime) -> str:
     """The reference's period form: ``2025-10-18 00:00:00`` (UTC)."""
     m = moment.astimezone(timezone.utc)
     return f"{m.year:04d}-{m.month:02d}-{m.day:02d} {m.hour:02d}:{m.minute:02d}:{m.second:02d}"
-
-
-def is_known_service(db: StateDB, settings: Settings, service: str) -> bool:
-    """Configured, in the vendor catalog, or present in the log / circuit table (one indexed probe each)."""
-    if service in VENDORS or service in settings.vendors or service in configured_services(settings):
-        return True
-    return bool(db.run(lambda c: c.execute(
-        "SELECT EXISTS (SELECT 1 FROM integration_logs INDEXED BY ix_logs_service_time_cover WHERE service_name = ?) "
-        "OR EXISTS (SELECT 1 FROM circuit_state WHERE service_name = ?)",
-        (service, service),
-    ).fetchone()[0]))
 
 
 def service_status(db: StateDB, settings: Settings, now: datetime) -> dict[str, Any]:

@@ -69,6 +69,22 @@ def configured_services(settings: Any) -> list[str]:
     return list(dict.fromkeys((*settings.email_vendor, *settings.sms_vendor, *settings.vendors)))
 
 
+def is_known_service(db: StateDB, settings: Any, service: str) -> bool:
+    """Configured, in the vendor catalog, or present in the log / circuit table (one indexed probe each).
+
+    What ``circuit trip`` and the API's ``/metrics/{service}`` and ``/logs?service=`` accept.
+    """
+    from connectorctl.adapters.catalog import VENDORS
+
+    if service in VENDORS or service in configured_services(settings):
+        return True
+    return bool(db.run(lambda c: c.execute(
+        "SELECT EXISTS (SELECT 1 FROM integration_logs INDEXED BY ix_logs_service_time_cover WHERE service_name = ?) "
+        "OR EXISTS (SELECT 1 FROM circuit_state WHERE service_name = ?)",
+        (service, service),
+    ).fetchone()[0]))
+
+
 def effective_circuit_state(state: str, open_until: float | None, forced_until: float | None, now: float) -> str:
     """What the next call will meet: an open circuit past its timeout lets a probe through
     (half_open); a forced-open period that has ended is closed."""

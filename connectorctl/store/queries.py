@@ -272,13 +272,6 @@ def nearest_rank(sorted_values: list[int], p: float) -> int | None:
     return sorted_values[rank - 1]
 
 
-def known_services(db: StateDB) -> list[str]:
-    rows = db.run(lambda c: c.execute(
-        "SELECT service_name FROM circuit_state UNION SELECT DISTINCT service_name FROM integration_logs ORDER BY 1"
-    ).fetchall())
-    return [r[0] for r in rows]
-
-
 def parse_duration(text: str, *, name: str = "duration") -> float:
     """``10m``, ``90s``, ``2h``, ``1d`` -> seconds (strictly positive)."""
     match = _RELATIVE.match(text or "")
