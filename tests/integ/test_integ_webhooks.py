@@ -92,6 +92,38 @@ def test_signed_delivery_is_accepted_stored_once_and_logged(server: Served, home
     assert stop(server) == 0
 
 
+def test_secret_from_the_credential_store_verifies_through_serve(home: Path, tmp_path: Path) -> None:
+    """`creds set` stores the signing secret encrypted; `serve` and `webhook sign` both read it from there."""
+    import base64
+
+    secret = "gh-hook-secret-5f1e9a77c3"
+    env = {"CONNECTORCTL_MASTER_KEY": base64.b64encode(bytes(range(32))).decode()}
+    write_config(home, "webhooks:\n  github:\n    scheme: github\n    secrets_from_creds: github\n")
+    stored = run_cli_process("creds", "set", "github", "--auth-method", "hmac", "--field", "secret", "--stdin", input=secret + "\n", env=env)
+    assert stored.returncode == 0, stored.stderr
+    body_file = tmp_path / "push.json"
+    body_file.write_bytes(b'{"ref":"refs/heads/main","commits":[]}')
+    sign = run_cli_process("webhook", "sign", "--service", "github", "--event-id", "delivery-1", "--body-file", str(body_file), "--json", env=env)
+    assert sign.returncode == 0, sign.stderr
+    headers = json.loads(sign.stdout)["headers"]
+
+    served = start(home, env=env)
+    try:
+        url = f"{served.url}/api/connector/webhooks/github"
+        with httpx.Client(timeout=10) as http:
+            ok = http.post(url, content=body_file.read_bytes(), headers=headers)
+            assert ok.status_code == 200 and ok.json()["event_id"] == "delivery-1"
+            forged = http.post(url, content=body_file.read_bytes() + b" ", headers=headers)
+            assert forged.status_code == 401
+    finally:
+        assert stop(served) == 0
+    assert stored_events(home) == [("github", "delivery-1", "ping")]
+    on_disk = b"".join(p.read_bytes() for p in home.glob("connectorctl.db*"))
+    assert secret.encode() not in on_disk
+    for text in (stored.stdout, stored.stderr, sign.stdout, sign.stderr):
+        assert secret not in text
+
+
 def test_purge_prunes_the_replay_store(home: Path, cli: Any) -> None:
     """Expired delivery ids go with `logs purge`; ids still inside their replay window stay."""
     import time
