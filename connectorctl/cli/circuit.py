@@ -28,10 +28,11 @@ def _breaker(ctx: typer.Context) -> Any:
 def _check_service(ctx: typer.Context, service: str) -> str:
     from connectorctl.adapters.catalog import VENDORS
     from connectorctl.errors import InvalidInputError
-    from connectorctl.store.queries import known_services
+    from connectorctl.store.health import is_known_service
 
     slug = service.strip()
-    if slug in VENDORS or slug in known_services(state(ctx).connector().db):
+    connector = state(ctx).connector()
+    if is_known_service(connector.db, connector.settings, slug):
         return slug
     raise InvalidInputError(f"unknown service {service!r} (known: {', '.join(sorted(VENDORS))})")
 

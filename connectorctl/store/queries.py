@@ -272,13 +272,6 @@ def nearest_rank(sorted_values: list[int], p: float) -> int | None:
     return sorted_values[rank - 1]
 
 
-def known_services(db: StateDB) -> list[str]:
-    rows = db.run(lambda c: c.execute(
-        "SELECT service_name FROM circuit_state UNION SELECT DISTINCT service_name FROM integration_logs ORDER BY 1"
-    ).fetchall())
-    return [r[0] for r in rows]
-
-
 def parse_duration(text: str, *, name: str = "duration") -> float:
     """``10m``, ``90s``, ``2h``, ``1d`` -> seconds (strictly positive)."""
     match = _RELATIVE.match(text or "")
@@ -350,70 +343,28 @@ def logs_after(db: StateDB, flt: LogFilter, cursor: int, batch: int = 500) -> tu
     return [dict(zip(LOG_COLUMNS, r[1:])) for r in rows], new_cursor
 
 
-# -- status: healthy / degraded / down ----------------------------------------------------------
-HEALTH_ORDER = {"healthy": 0, "degraded": 1, "down": 2}
-
-
-def effective_circuit_state(state: str, open_until: float | None, forced_until: float | None, now: float) -> str:
-    """What the next call will meet: an open circuit past its timeout lets a probe through
-    (half_open); a forced-open period that has ended is closed."""
-    if state == "open" and open_until is not None and open_until <= now:
-        return "half_open"
-    if state == "forced_open" and forced_until is not None and forced_until <= now:
-        return "closed"
-    return state
-
-
+# -- status: healthy / degraded / down (rules in store/health.py, shared with the API) -------------
 def service_status(db: StateDB, settings: Any, now: datetime | None = None, services: list[str] | None = None) -> dict[str, Any]:
-    """Health of each configured service, shaped like the reference ``GET /api/connector/status``.
+    """``connectorctl status``'s body: :func:`connectorctl.store.health.assess` in the CLI's shape.
 
-    For the last ``status.window_minutes``: success_rate >= healthy_min_success_rate
-    is healthy, >= degraded_min_success_rate degraded, below that down.  A
-    service with no calls in the window is healthy (nothing says otherwise) and
-    reports ``success_rate: null``.  An open or forced-open circuit makes it
-    down, a half-open one (or an open one past its timeout, see
-    :func:`effective_circuit_state`) at least degraded; a disabled breaker
-    changes nothing.
-    Services = email/sms chains + ``vendors:`` entries + circuit rows + any
-    service logged in the window (or exactly ``services`` when given).
+    Per service the reference's ``status``, ``success_rate`` and ``avg_duration_ms``
+    (``null`` with no calls in the window) plus calls, failures, p95, circuit
+    state and consecutive failures; ``overall`` is the worst verdict.
     """
-    now = now or datetime.now(timezone.utc)
-    cfg = settings.status
-    since = now - timedelta(minutes=cfg.window_minutes)
-    circuits = {r[0]: r[1:] for r in db.run(lambda c: c.execute(
-        "SELECT service_name, state, open_until, forced_until, consecutive_failures FROM circuit_state").fetchall())}
-    if services is None:
-        seen = db.run(lambda c: c.execute(
-            "SELECT DISTINCT service_name FROM integration_logs WHERE created_at >= ? AND created_at <= ?", (to_iso(since), to_iso(now))
-        ).fetchall())
-        names = {*settings.email_vendor, *settings.sms_vendor, *settings.vendors, *circuits, *(r[0] for r in seen)}
-        services = sorted(names)
-    out: dict[str, Any] = {}
-    for name in services:
-        m = metrics_for(db, LogFilter(service=name, since=since, until=now), breakdown=False)
-        calls = m["total_count"]
-        rate = m["success_rate"] if calls else None
-        if rate is None or rate >= cfg.healthy_min_success_rate:
-            health = "healthy"
-        elif rate >= cfg.degraded_min_success_rate:
-            health = "degraded"
-        else:
-            health = "down"
-        circuit_state, open_until, forced_until, failures = circuits.get(name, ("closed", None, None, 0))
-        circuit_state = effective_circuit_state(circuit_state, open_until, forced_until, now.timestamp())
-        if circuit_state in ("open", "forced_open"):
-            health = "down"
-        elif circuit_state == "half_open" and health == "healthy":
-            health = "degraded"
-        out[name] = {
-            "status": health, "success_rate": rate, "avg_duration_ms": m["avg_duration_ms"] if calls else None,
-            "calls": calls, "failure_count": m["failure_count"], "p95_ms": m["p95_ms"],
-            "circuit_state": circuit_state, "consecutive_failures": failures or 0,
+    from connectorctl.store.health import assess
+
+    report = assess(db, settings, now, services)
+    out = {
+        s.service: {
+            "status": s.status, "success_rate": s.success_rate, "avg_duration_ms": s.avg_duration_ms, "calls": s.calls,
+            "failure_count": s.failure_count, "p95_ms": s.p95_ms, "circuit_state": s.circuit_state,
+            "consecutive_failures": s.consecutive_failures,
         }
-    worst = max((HEALTH_ORDER[s["status"]] for s in out.values()), default=0)
+        for s in report.services
+    }
     return {
-        "services": out, "timestamp": now.isoformat(timespec="seconds"), "window_minutes": cfg.window_minutes,
-        "overall": next(k for k, v in HEALTH_ORDER.items() if v == worst),
+        "services": out, "timestamp": report.now.isoformat(timespec="seconds"), "window_minutes": report.window_minutes,
+        "overall": report.overall,
     }
 
 

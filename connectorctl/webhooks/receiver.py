@@ -98,13 +98,11 @@ class WebhookReceiver:
     def _accept(self, service: str, verdict: Verdict, body: bytes, now: float, expires_at: float) -> tuple[str | None, bool]:
         """Record the id in the replay store and keep the event, atomically; (row id, was it a duplicate)."""
         from connectorctl.resilience.pipeline import new_id
+        from connectorctl.webhooks.replay import record_in
 
         row_id = new_id()
         with self.connector.db.write() as conn:
-            seen = conn.execute("SELECT expires_at FROM seen_webhook_events WHERE service = ? AND event_id = ?", (service, verdict.event_id)).fetchone()
-            conn.execute("INSERT OR REPLACE INTO seen_webhook_events (service, event_id, seen_at, expires_at) VALUES (?, ?, ?, ?)",
-                         (service, verdict.event_id, now, max(expires_at, seen[0] if seen else 0.0)))
-            if seen is not None and seen[0] > now:
+            if not record_in(conn, service, verdict.event_id, now=now, expires_at=expires_at):
                 return None, True
             inserted = conn.execute(
                 "INSERT OR IGNORE INTO webhook_events (id, service, event_id, event_type, scheme, received_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?)",

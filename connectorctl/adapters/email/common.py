@@ -154,7 +154,7 @@ class HttpEmailAdapter(EmailAdapter, HttpAdapterMixin):
                 tenant_id: str | None = None, correlation_id: str | None = None, idempotent: bool = False) -> VendorResponse:
         url = request.path if request.path.startswith(("http://", "https://")) else self.base_url + request.path
         logged = request.log if request.log is not None else (request.json if request.json is not None else request.data)
-        call = Call(self.slug, operation, url, request.method, request_data=logged, idempotent=idempotent,
+        call = Call(self.slug, operation, url, request.method, request_data=with_credential_source(logged, creds), idempotent=idempotent,
                     tenant_id=tenant_id, correlation_id=correlation_id, secrets=secret_values(creds))
 
         def send(client: httpx.Client) -> httpx.Response:
@@ -171,6 +171,16 @@ class HttpEmailAdapter(EmailAdapter, HttpAdapterMixin):
                                      response_data={"text": response.text[:500]}) from None
 
         return self.http(call, send, checked_parse)
+
+
+def with_credential_source(logged: Any, creds: Credentials) -> dict[str, Any]:
+    """What the log keeps of a request, plus where its credential came from (``env:SENDGRID_API_KEY``,
+    ``store``, ``store:tenant``): an operator can trace which key a call used without the key itself."""
+    if logged is None:
+        return {"credential_source": creds.source}
+    if isinstance(logged, Mapping):
+        return {**logged, "credential_source": creds.source}
+    return {"requests": logged, "credential_source": creds.source}  # a batch: one entry per message
 
 
 def secret_values(creds: Credentials) -> tuple[str, ...]:
