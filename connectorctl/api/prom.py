@@ -31,7 +31,7 @@ BUCKETS_MS = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000)
 _BUCKET_SQL = "CASE " + " ".join(f"WHEN duration_ms <= {ms} THEN {i}" for i, ms in enumerate(BUCKETS_MS)) + f" ELSE {len(BUCKETS_MS)} END"
 _FOLD_SQL = (
     f"SELECT service_name, status, {_BUCKET_SQL} AS bucket, (status = 'rate_limited' AND http_status_code IS NULL) AS local, "
-    "count(*), coalesce(sum(duration_ms), 0) FROM integration_logs WHERE seq > ? AND seq <= ? "
+    "count(*), coalesce(sum(duration_ms), 0) FROM integration_logs WHERE seq > ? AND seq <= ? AND direction = 'outbound' "
     "GROUP BY service_name, status, bucket, local"
 )
 

@@ -30,6 +30,7 @@ def metrics_command(
     until: Optional[str] = typer.Option(None, "--until", "--to", help="End: a duration ago or ISO 8601 (default now)."),
     by: Optional[str] = typer.Option(None, "--by", help="Group by service, operation or tenant."),
     tenant: Optional[str] = typer.Option(None, "--tenant", help="Only this tenant's calls."),
+    direction: str = typer.Option("outbound", "--direction", help="outbound (calls to vendors), inbound (webhook deliveries) or all."),
     buckets: int = typer.Option(24, "--buckets", help="Time slices in the chart and in the JSON series (0 = none).", min=0, max=200),
     output: OutputFormat = OutputOption, as_json: bool = JsonOption,
 ) -> None:
@@ -49,7 +50,9 @@ def metrics_command(
     if by is None and service is None:
         by = "service"
     db = state(ctx).connector().db
-    flt = LogFilter(service=service, tenant_id=tenant, since=start, until=end)
+    if direction not in ("outbound", "inbound", "all"):
+        raise InvalidInputError(f"--direction must be outbound, inbound or all, not {direction!r}")
+    flt = LogFilter(service=service, tenant_id=tenant, since=start, until=end, direction=None if direction == "all" else direction)
     data: dict[str, Any] = {"service": service, "period": {"from": to_iso(start), "to": to_iso(end)}}
     if tenant:
         data["tenant_id"] = tenant

@@ -76,6 +76,17 @@ def _rate_limit_buckets(db: Any) -> None:
     )
 
 
+@migration(4, "covering index with direction")
+def _cover_direction(db: Any) -> None:
+    # Inbound webhook deliveries share the table; metrics and status count outbound calls only,
+    # so the covering index must answer "direction = 'outbound'" without touching the table.
+    db.execute("DROP INDEX IF EXISTS ix_logs_service_time_cover")
+    db.execute(
+        "CREATE INDEX ix_logs_service_time_cover ON integration_logs "
+        "(service_name, created_at, status, duration_ms, http_status_code, attempt_number, direction)"
+    )
+
+
 def _load_area_migrations() -> None:
     """Import modules that register their own migrations (credentials, webhooks, ...)."""
     import importlib

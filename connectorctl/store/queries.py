@@ -113,13 +113,14 @@ def metrics(db: StateDB, service: str, start: datetime, end: datetime) -> dict[s
     success_count = attempts with status 'success'; failure_count = every other
     attempt; success_rate = success / all * 100 rounded to 2 places (0.0 when
     there were no calls); avg_duration_ms over all attempts, 1 place.
+    Only outbound calls count (inbound webhook deliveries are not calls to the vendor).
     Percentiles are nearest-rank (ceil(p * n)) over all attempts' durations;
     ``retry_count`` counts attempts with attempt_number > 1.  Exactly these keys
     (:data:`METRIC_KEYS`): the API's contract.  :func:`metrics_for` adds
     ``total_count`` and the failure breakdowns.  Everything is read from the
     covering index ``ix_logs_service_time_cover`` (no table access).
     """
-    full = metrics_for(db, LogFilter(service=service, since=start, until=end), breakdown=False)
+    full = metrics_for(db, LogFilter(service=service, since=start, until=end, direction="outbound"), breakdown=False)
     return {k: full[k] for k in METRIC_KEYS}
 
 
