@@ -168,8 +168,23 @@ def _step(connector: Any, vendor: DemoVendorServer, out: Any, n: int) -> bool:
     return ok
 
 
+def _default_sinks(connector: Any, out: Any) -> list[str]:
+    """One email and one SMS through the default `file` vendor: what a fresh installation does."""
+    from connectorctl.domain.messages import EmailMessage, SmsMessage
+
+    email = connector.email("file").send(EmailMessage(to=("customer@example.com",), subject="Welcome", text="Hello from the ERP."))
+    sms = connector.sms("file").send(SmsMessage(to="+1 415 555 0123", body="Your order has shipped."))
+    outbox = connector.settings.outbox_dir()
+    files = sorted(p.name for p in outbox.iterdir())
+    out.print(f"  email {email.recipients[0].status.value}, SMS to {sms.recipients[0].recipient} {sms.recipients[0].status.value}; "
+              f"outbox {outbox}: {', '.join(files)}", highlight=False)
+    return files
+
+
 def _story(connector: Any, vendor: DemoVendorServer, out: Any, open_seconds: float) -> dict[str, Any]:
     story: dict[str, Any] = {}
+    out.print("\n[bold]0. the embedded default[/bold]: the `file` sink, no vendor account needed")
+    story["outbox"] = _default_sinks(connector, out)
     out.print("\n[bold]1. a flaky vendor[/bold]: each first try gets 503, the retry succeeds")
     vendor.mode = "flaky"
     story["flaky"] = [_step(connector, vendor, out, n) for n in (1, 2)]
