@@ -25,6 +25,7 @@ bench: setup
 	$(BIN)/python benchmarks/pipeline_overhead.py
 	$(BIN)/python benchmarks/startup.py
 	$(BIN)/python benchmarks/bulk_send.py
+	$(BIN)/python benchmarks/ratelimit_acquire.py
 
 bench-observability: setup
 	$(BIN)/python benchmarks/observability.py
