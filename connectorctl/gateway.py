@@ -174,18 +174,9 @@ class _Gateway:
 
     def _bulk(self, messages: Sequence[Any], concurrency: int) -> list[SendResult | ConnectorctlError]:
         """Each message through the whole chain; one failure never stops the others."""
-        from concurrent.futures import ThreadPoolExecutor
+        from connectorctl.adapters.base import send_each
 
-        def one(message: Any) -> SendResult | ConnectorctlError:
-            try:
-                return self.send(message)  # type: ignore[attr-defined]
-            except ConnectorctlError as exc:
-                return exc
-
-        if concurrency <= 1 or len(messages) <= 1:
-            return [one(m) for m in messages]
-        with ThreadPoolExecutor(max_workers=min(concurrency, len(messages))) as pool:
-            return list(pool.map(one, messages))
+        return send_each(self.send, messages, concurrency)  # type: ignore[attr-defined]
 
 
 def may_fail_over(exc: ConnectorError, message: EmailMessage | SmsMessage) -> bool:

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from connectorctl.domain.messages import EmailMessage, SendResult, SmsMessage
-from connectorctl.errors import ConnectorError, UnsupportedFeatureError
+from connectorctl.errors import ConnectorctlError, ConnectorError, UnsupportedFeatureError
 from connectorctl.resilience.pipeline import Call, VendorResponse
 
 if TYPE_CHECKING:
@@ -46,19 +46,8 @@ class Adapter:
         """One harmless authenticated read, so ``creds test`` proves a key works without sending anything."""
         raise UnsupportedFeatureError(f"{self.slug} has no credential check", service=self.slug)
 
-    def _bulk(self, send: Callable[[Any], SendResult], items: Sequence[Any], concurrency: int) -> list[SendResult | ConnectorError]:
-        """Send each item; one failure never stops the others (its error takes its slot)."""
-
-        def one(item: Any) -> SendResult | ConnectorError:
-            try:
-                return send(item)
-            except ConnectorError as exc:
-                return exc
-
-        if concurrency <= 1 or len(items) <= 1:
-            return [one(i) for i in items]
-        with ThreadPoolExecutor(max_workers=min(concurrency, len(items))) as pool:
-            return list(pool.map(one, items))
+    def _bulk(self, send: Callable[[Any], SendResult], items: Sequence[Any], concurrency: int) -> list[SendResult | ConnectorctlError]:
+        return send_each(send, items, concurrency)
 
 
     def preview(self, message: EmailMessage | SmsMessage, *, tenant_id: str | None = None) -> dict[str, Any]:
@@ -114,3 +103,18 @@ class SmsAdapter(Adapter):
 
     def check_balance(self) -> Mapping[str, Any]:
         raise UnsupportedFeatureError(f"{self.slug} has no balance to check", service=self.slug)
+
+
+def send_each(send: Callable[[Any], SendResult], items: Sequence[Any], concurrency: int) -> list[SendResult | ConnectorctlError]:
+    """Send every item with bounded concurrency; one failure never stops the others (its error takes its slot)."""
+
+    def one(item: Any) -> SendResult | ConnectorctlError:
+        try:
+            return send(item)
+        except ConnectorctlError as exc:
+            return exc
+
+    if concurrency <= 1 or len(items) <= 1:
+        return [one(i) for i in items]
+    with ThreadPoolExecutor(max_workers=min(concurrency, len(items))) as pool:
+        return list(pool.map(one, items))
