@@ -81,7 +81,7 @@ class Api:
         if not status.is_known_service(self.db(), self.settings, service):
             raise NotFoundError(f"unknown service {service!r}", hint="use a configured vendor slug, e.g. " + ", ".join(status.configured_services(self.settings)[:3]))
 
-    async def logs(self, request: Request) -> JSONResponse:
+    async def logs(self, request: Request) -> Response:
         q = request.query_params
         limit, offset = params.limit_offset(q)
         date_from, date_to = params.iso_date(q, "date_from"), params.iso_date(q, "date_to")
@@ -91,13 +91,15 @@ class Api:
             since=date_from, until=date_to,
         )
 
-        def read() -> list[dict[str, Any]]:
+        def read() -> bytes:
             if flt.service is not None:
                 self._require_known(flt.service)
-            return [log_entry(r) for r in queries.list_logs(self.db(), flt, limit, offset)]
+            rows = [log_entry(r) for r in queries.list_logs(self.db(), flt, limit, offset)]
+            # Serialised here, off the event loop: a page of 500 rows would otherwise stall
+            # every other request (health, cached status) while it is encoded.
+            return _json_bytes({"data": rows, "meta": {"limit": limit, "offset": offset, "count": len(rows)}})
 
-        rows = await run_in_threadpool(read)
-        return JSONResponse({"data": rows, "meta": {"limit": limit, "offset": offset, "count": len(rows)}})
+        return Response(await run_in_threadpool(read), media_type="application/json")
 
     async def metrics(self, request: Request) -> JSONResponse:
         service = request.path_params["service"]
@@ -131,8 +133,7 @@ class Api:
 
     async def _compute_status(self) -> bytes:
         def compute() -> bytes:
-            body = status.service_status(self.db(), self.settings, self.now())
-            return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+            return _json_bytes(status.service_status(self.db(), self.settings, self.now()))
 
         return await self.quick(compute)
 
@@ -210,3 +211,8 @@ def create_app(connector: Any, *, token: str | None = None, status_fresh_seconds
 
 
 __all__ = ["Api", "create_app"]
+
+
+def _json_bytes(body: Any) -> bytes:
+    """The same bytes Starlette's JSONResponse would send."""
+    return json.dumps(body, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode("utf-8")
