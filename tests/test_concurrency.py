@@ -40,3 +40,33 @@ def test_four_processes_sending_at_once_lose_no_log_row(home: Path) -> None:
     assert db.conn.execute("SELECT count(DISTINCT id) FROM integration_logs").fetchone()[0] == 4 * per_process * 6 // 5
     assert len(list((home / "outbox").glob("*.eml"))) == 4 * per_process
     assert db.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_a_forked_worker_keeps_logging_through_its_own_connection(home: Path) -> None:
+    import os
+
+    from connectorctl.domain.messages import EmailMessage
+    from connectorctl.gateway import Connector
+
+    write_config(home, "email_vendor: file\n")
+    connector = Connector()
+    message = EmailMessage(to=("a@example.com",), subject="before fork", text="t")
+    connector.email().send(message)  # parent has a connection and a running writer thread
+    pid = os.fork()
+    if pid == 0:  # child: send and exit through the normal shutdown path
+        code = 0
+        try:
+            child = connector.email().send(EmailMessage(to=("b@example.com",), subject="in child", text="t"))
+            connector.flush()
+            code = 0 if child.ok else 3
+        except BaseException:  # noqa: BLE001
+            code = 4
+        finally:
+            connector.close()
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    connector.flush()
+    subjects = [r[0] for r in connector.db.conn.execute("SELECT request_data FROM integration_logs ORDER BY seq")]
+    assert len(subjects) == 2 and any("in child" in s for s in subjects) and any("before fork" in s for s in subjects)
+    connector.close()

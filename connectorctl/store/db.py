@@ -77,8 +77,10 @@ class StateDB:
     @property
     def conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
-        if conn is None:
+        if conn is None or self._local.pid != os.getpid():
+            # A connection must never cross fork() (e.g. a pre-forking app server): open a new one.
             conn = self._local.conn = connect(self.path)
+            self._local.pid = os.getpid()
         return conn
 
     def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:

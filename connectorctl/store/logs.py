@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import os
 import sys
 import threading
 import weakref
@@ -69,6 +70,18 @@ _LIVE: "weakref.WeakSet[BackgroundLogWriter]" = weakref.WeakSet()
 def _flush_all_at_exit() -> None:
     for writer in list(_LIVE):
         writer.close()
+
+
+def _forget_parent_state() -> None:
+    """In a forked child the writer thread does not exist and the buffered rows are the
+    parent's to write: start afresh (the next row starts a new thread)."""
+    for writer in list(_LIVE):
+        writer._thread = None
+        writer._buffer.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_parent_state)
 
 
 class BackgroundLogWriter:
