@@ -79,3 +79,26 @@ def test_no_color_and_usage_errors(home: Path) -> None:
     assert proc.returncode == 0 and "\x1b[" not in proc.stdout + proc.stderr
     usage = run_cli_process("send", "email", "--subject", "s")
     assert usage.returncode == 2 and "--to" in usage.stderr and "Traceback" not in usage.stderr
+
+
+def test_a_closed_pipe_ends_quietly(home: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    from connectorctl.gateway import Connector
+    from connectorctl.resilience.pipeline import Call, VendorResponse
+
+    with Connector() as connector:  # more rows than a pipe buffer holds
+        for _ in range(500):
+            connector.pipeline.execute(Call("file", "send_email", request_data={"pad": "x" * 200}), lambda: VendorResponse(None))
+    # a reader that leaves after one line, like `| head -1`
+    proc = subprocess.Popen([sys.executable, "-m", "connectorctl", "logs", "list", "-o", "jsonl", "--limit", "500"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
+    assert proc.stdout is not None
+    proc.stdout.readline()
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=60)
+    assert b"Traceback" not in err and b"error" not in err
+    assert proc.returncode in (0, -13)  # done, or ended by SIGPIPE like cat and grep

@@ -136,4 +136,9 @@ def _exit_code(exit_: typer.Exit) -> int:
 
 
 def main() -> None:
+    import signal
+
+    if hasattr(signal, "SIGPIPE"):
+        # `connectorctl logs list | head`: end quietly on a closed pipe, like cat or grep do.
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     sys.exit(run())
