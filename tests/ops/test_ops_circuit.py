@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, cli_env
+from tests.ops.opsdata import ROOT, cli_env
 
 WORKER = r"""
 import sys

@@ -6,7 +6,7 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from conftest import SEED, Row, insert_rows, iso
+from tests.ops.opsdata import SEED, Row, insert_rows, iso
 
 
 def ids_of(result) -> list[str]:

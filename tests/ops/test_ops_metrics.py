@@ -6,7 +6,7 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from conftest import Row, insert_rows
+from tests.ops.opsdata import Row, insert_rows
 
 # alpha, last 7 days (see SEED): durations 100, 200, 300, 400, 5000, 50, 0; successes 100, 200, 400
 ALPHA_7D = {

@@ -8,7 +8,7 @@ import sys
 from datetime import timedelta
 
 import pytest
-from conftest import ROOT, Row, cli_env, insert_rows, popen_cli
+from tests.ops.opsdata import ROOT, Row, cli_env, insert_rows, popen_cli
 
 
 def days(d: float) -> timedelta:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from conftest import Row, insert_rows
+from tests.ops.opsdata import Row, insert_rows
 
 
 def minutes(m: float) -> timedelta:

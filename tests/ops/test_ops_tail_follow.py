@@ -8,7 +8,7 @@ import signal
 import threading
 from datetime import timedelta
 
-from conftest import Row, insert_rows, popen_cli, wait_for
+from tests.ops.opsdata import Row, insert_rows, popen_cli, wait_for
 
 
 class LineReader:
