@@ -33,6 +33,7 @@ def to_iso(value: datetime) -> str:
 
 _RELATIVE = re.compile(r"^\s*-?\s*(\d+(?:\.\d+)?)\s*(s|sec|secs|second|seconds|m|min|mins|minute|minutes|h|hour|hours|d|day|days|w|week|weeks)\s*$", re.I)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+MAX_DURATION_S = 36500 * 86400
 
 
 def parse_time(text: str, now: datetime | None = None, *, name: str = "time") -> datetime:
@@ -45,7 +46,10 @@ def parse_time(text: str, now: datetime | None = None, *, name: str = "time") ->
     if match:
         amount, unit = float(match.group(1)), match.group(2).lower()
         key = "m" if unit.startswith("mi") or unit == "m" else unit[0]
-        return now - timedelta(seconds=amount * _UNITS[key])
+        try:
+            return now - timedelta(seconds=amount * _UNITS[key])
+        except OverflowError:  # "99999999999d": before year 1
+            raise InvalidInputError(f"invalid {name} {text!r}: too far in the past") from None
     try:
         value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
@@ -283,6 +287,8 @@ def parse_duration(text: str, *, name: str = "duration") -> float:
     seconds = amount * _UNITS[key]
     if seconds <= 0:
         raise InvalidInputError(f"invalid {name} {text!r}: must be longer than zero")
+    if seconds > MAX_DURATION_S:  # an expiry must stay a representable date, or reading it back fails forever
+        raise InvalidInputError(f"invalid {name} {text!r}: at most {MAX_DURATION_S // 86400}d")
     return seconds
 
 

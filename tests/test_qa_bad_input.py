@@ -1,0 +1,25 @@
+"""Release QA: hostile operator input ends in one clear error line, never a traceback or a stuck state."""
+
+from __future__ import annotations
+
+import json
+
+from tests.conftest import write_config
+
+
+def _one_error_line(result, code: str) -> None:  # type: ignore[no-untyped-def]
+    assert "Traceback" not in result.stderr and "internal_error" not in result.stderr, result.stderr
+    assert f"[{code}]" in result.stderr.splitlines()[0], result.stderr
+
+
+def test_absurd_durations_are_refused_and_nothing_unreadable_is_stored(cli, home):  # type: ignore[no-untyped-def]
+    cli("init")
+    result = cli("circuit", "trip", "file", "--for", "99999999999999d", "--reason", "x")
+    assert result.exit_code == 2
+    _one_error_line(result, "invalid_input")
+    listed = cli("circuit", "list", "--json")  # a stored expiry past year 9999 used to break this for good
+    assert listed.exit_code == 0 and json.loads(listed.stdout)
+    for command in (("metrics", "--since", "99999999999d"), ("logs", "list", "--since", "99999999999d")):
+        result = cli(*command)
+        assert result.exit_code == 2
+        _one_error_line(result, "invalid_input")
