@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections.abc
 import dataclasses
+import math
 import os
 import sys
 import types
@@ -258,8 +259,8 @@ def coerce(hint: Any, value: Any, fail: typing.Callable[[str], typing.NoReturn])
             return value
         fail(f"expected an integer, got {value!r}")
     if hint is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            return float(value)  # nan/inf would defeat every comparison and are not valid JSON
         fail(f"expected a number, got {value!r}")
     if hint is str:
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
@@ -382,7 +383,7 @@ def _apply_env(values: dict[str, Any], sources: dict[str, str], env: Mapping[str
 
 def _parse_number(raw: str, kind: type, fail: typing.Callable[[str], typing.NoReturn]) -> Any:
     try:
-        return kind(raw)
+        return coerce(kind, kind(raw), fail)
     except ValueError:
         fail(f"expected {'an integer' if kind is int else 'a number'}, got {raw!r}")
 

@@ -23,3 +23,15 @@ def test_absurd_durations_are_refused_and_nothing_unreadable_is_stored(cli, home
         result = cli(*command)
         assert result.exit_code == 2
         _one_error_line(result, "invalid_input")
+
+
+def test_non_finite_numbers_in_config_or_env_are_refused(cli, home, monkeypatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("CONNECTOR_CIRCUIT_TIMEOUT", "nan")  # used to pass and print NaN, which is not JSON
+    result = cli("config", "show", "-o", "json")
+    assert result.exit_code == 2 and "CONNECTOR_CIRCUIT_TIMEOUT" in result.stderr
+    _one_error_line(result, "config_error")
+    monkeypatch.delenv("CONNECTOR_CIRCUIT_TIMEOUT")
+    write_config(home, "retry_policy:\n  multiplier: .inf\n")
+    result = cli("config", "show", "-o", "json")
+    assert result.exit_code == 2 and "retry_policy.multiplier" in result.stderr
+    _one_error_line(result, "config_error")
