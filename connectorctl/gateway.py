@@ -240,10 +240,16 @@ class SmsGateway(_Gateway):
 
 
 def validated_email(message: EmailMessage) -> EmailMessage:
-    if not message.to:
-        from connectorctl.errors import InvalidInputError
+    from connectorctl.errors import InvalidInputError
 
+    if not message.to:
         raise InvalidInputError("an email needs at least one recipient")
+    # A line break in a header would inject headers (Bcc: ...) or crash the MIME builder mid-send.
+    for what, value in (("subject", message.subject), ("from name", message.from_name), *(
+        (f"header {name!r}", f"{name}{value}") for name, value in message.headers.items()
+    )):
+        if value and ("\r" in value or "\n" in value):
+            raise InvalidInputError(f"the {what} contains a line break")
     return replace(
         message,
         to=tuple(normalize_email(a) for a in message.to),
