@@ -45,3 +45,21 @@ def test_line_breaks_in_email_headers_are_invalid_input_and_nothing_is_sent(cli,
         _one_error_line(result, "invalid_input")
     assert not list((home / "outbox").glob("*.eml")) if (home / "outbox").exists() else True
     assert json.loads(cli("logs", "list", "--json").stdout)["data"] == []
+
+
+def test_malformed_recipient_csv_is_refused_before_anything_is_sent(cli, home, tmp_path):  # type: ignore[no-untyped-def]
+    cli("init")
+    files = {
+        "unterminated.csv": 'email,name\na@example.com,"Ann\nb@example.com,Bob\n',  # used to send one mail to Ann+Bob's line
+        "stray_quote.csv": 'email,name\na@example.com,"Ann"x\n',
+        "duplicate.csv": "email,name,email\na@example.com,Ann,b@example.com\n",  # used to keep only b@
+        "shifted.csv": "email,name\na@example.com,Smith, Ann\n",  # used to greet "Smith"
+    }
+    for name, text in files.items():
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        result = cli("send", "email", "--to-file", str(path), "-s", "Hi {{name}}", "--body", "x", "--json")
+        assert result.exit_code == 2, (name, result.output)
+        _one_error_line(result, "invalid_input")
+        assert name in result.stderr
+    assert not (home / "outbox").exists() or not list((home / "outbox").iterdir())

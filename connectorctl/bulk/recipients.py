@@ -41,17 +41,32 @@ def parse_rows(content: bytes, channel: str, source: str) -> list[Row]:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InvalidInputError(f"{source}: not UTF-8 text") from None
-    reader = csv.DictReader(io.StringIO(text))
-    headers = [h.strip().lower() for h in (reader.fieldnames or [])]
+    # strict: an unterminated or stray quote is an error, not a value that swallows the following lines
+    reader = csv.DictReader(io.StringIO(text), strict=True)
+    try:
+        headers = [h.strip().lower() for h in (reader.fieldnames or [])]
+    except csv.Error as exc:
+        raise InvalidInputError(f"{source}: malformed CSV after line {reader.line_num}: {exc}") from None
+    duplicates = sorted({h for h in headers if h and headers.count(h) > 1})
+    if duplicates:  # DictReader would silently keep only the last column of each name
+        raise InvalidInputError(f"{source}: column {', '.join(duplicates)} appears more than once")
     column = next((c for c in ADDRESS_COLUMNS[channel] if c in headers), None)
     if column is None:
         raise InvalidInputError(f"{source}: needs a column named {' or '.join(ADDRESS_COLUMNS[channel])} (found: {', '.join(headers) or 'no header'})")
     rows = []
-    for n, raw in enumerate(reader, start=1):
-        values = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items() if k is not None}
-        if not any(values.values()):
-            continue  # blank line
-        rows.append(Row(n, values.get(column, ""), values))
+    try:
+        for n, raw in enumerate(reader, start=1):
+            if raw.get(None):  # an unquoted comma shifted the cells: sending would use the wrong values
+                raise InvalidInputError(
+                    f"{source}: line {reader.line_num} has {len(headers) + len(raw[None])} cells but the header has {len(headers)}",
+                    hint="quote values that contain a comma",
+                )
+            values = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items() if k is not None}
+            if not any(values.values()):
+                continue  # blank line
+            rows.append(Row(n, values.get(column, ""), values))
+    except csv.Error as exc:
+        raise InvalidInputError(f"{source}: malformed CSV after line {reader.line_num}: {exc}") from None
     if not rows:
         raise InvalidInputError(f"{source}: no recipients")
     return rows
