@@ -63,3 +63,31 @@ def test_malformed_recipient_csv_is_refused_before_anything_is_sent(cli, home, t
         _one_error_line(result, "invalid_input")
         assert name in result.stderr
     assert not (home / "outbox").exists() or not list((home / "outbox").iterdir())
+
+
+def test_damaged_credential_metadata_stays_listable_and_fixable(cli, home, monkeypatch):  # type: ignore[no-untyped-def]
+    import base64
+    import os
+    import sqlite3
+
+    from connectorctl.credentials import masterkey
+
+    monkeypatch.setenv("CONNECTORCTL_MASTER_KEY", base64.b64encode(os.urandom(32)).decode())
+    masterkey.clear_cache()
+    write_config(home, "email_vendor: sendgrid\nvendors:\n  sendgrid: {base_url: 'http://127.0.0.1:9', from_email: erp@example.com}\n")
+    cli("init")
+    monkeypatch.setattr("sys.stdin", __import__("io").StringIO("SG.qa-secret-value-123"))
+    assert cli("creds", "set", "sendgrid", "--stdin").exit_code == 0
+    with sqlite3.connect(home / "connectorctl.db") as db:
+        db.execute("UPDATE connector_credentials SET field_names = '{bad', expires_at = 'not a time'")
+    listed = cli("creds", "list", "--json")  # both used to be internal errors, for every credential at once
+    assert listed.exit_code == 0, listed.output
+    assert [row["service"] for row in json.loads(listed.stdout)] == ["sendgrid"]
+    sent = cli("send", "email", "--to", "a@example.com", "-s", "hi", "--body", "x")
+    assert sent.exit_code == 5, sent.output  # treated as expired: no vendor call, a credential error with a hint
+    _one_error_line(sent, "credential_refresh_failed")
+    assert "creds set sendgrid" in sent.stderr and "qa-secret" not in sent.output
+    monkeypatch.setattr("sys.stdin", __import__("io").StringIO("SG.qa-secret-value-456"))
+    assert cli("creds", "set", "sendgrid", "--stdin").exit_code == 0
+    assert json.loads(cli("creds", "show", "sendgrid", "--json").stdout)["fields"] == ["api_key"]
+    masterkey.clear_cache()

@@ -35,7 +35,10 @@ def iso(epoch: float | None) -> str | None:
 def epoch(text: str | None) -> float | None:
     if not text:
         return None
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except (TypeError, ValueError):  # a damaged row counts as expired: refreshed if it can be, else "expired at ..." + hint
+        return 0.0
 
 
 def mask(secret: str) -> str:
@@ -76,7 +79,10 @@ class StoredRow:
     @classmethod
     def from_db(cls, row: tuple[Any, ...]) -> "StoredRow":
         data = dict(zip(COLUMNS, row))
-        data["field_names"] = tuple(json.loads(data["field_names"]))
+        try:
+            data["field_names"] = tuple(str(f) for f in json.loads(data["field_names"]))
+        except (TypeError, ValueError):  # display metadata only (the sealed data holds the fields): keep the row usable and fixable
+            data["field_names"] = ()
         data["is_active"] = bool(data["is_active"])
         return cls(**data)
 
