@@ -91,3 +91,48 @@ def test_damaged_credential_metadata_stays_listable_and_fixable(cli, home, monke
     assert cli("creds", "set", "sendgrid", "--stdin").exit_code == 0
     assert json.loads(cli("creds", "show", "sendgrid", "--json").stdout)["fields"] == ["api_key"]
     masterkey.clear_cache()
+
+
+def test_ctrl_c_while_a_vendor_hangs_still_leaves_an_audit_row(home):  # type: ignore[no-untyped-def]
+    import signal
+    import socket
+    import sqlite3
+    import subprocess
+    import sys
+    import threading
+
+    from tests.conftest import ROOT
+
+    server = socket.create_server(("127.0.0.1", 0))
+    accepted = threading.Event()
+    held: list[socket.socket] = []
+
+    def hang() -> None:  # a vendor that takes the request and never answers
+        conn, _ = server.accept()
+        held.append(conn)
+        conn.recv(65536)
+        accepted.set()
+
+    threading.Thread(target=hang, daemon=True).start()
+    port = server.getsockname()[1]
+    write_config(home, (
+        "sms_vendor: twilio\nlogging: {writer: sync}\nvendors:\n  twilio:\n"
+        f"    base_url: http://127.0.0.1:{port}\n    from_number: '+14155550100'\n    timeout_seconds: 60\n"
+        "    credentials: {username: 'env:QA_TW_SID', password: 'env:QA_TW_TOKEN'}\n"
+    ))
+    env = {**__import__("os").environ, "QA_TW_SID": "ACqa", "QA_TW_TOKEN": "qa-token-secret-0001", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "connectorctl", "send", "sms", "--to", "+14155550123", "--message", "hi"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert accepted.wait(30), "the CLI never reached the vendor"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+        server.close()
+        for conn in held:
+            conn.close()
+    assert proc.returncode == 130 and "Traceback" not in err
+    rows = sqlite3.connect(home / "connectorctl.db").execute("SELECT service_name, error_code, error_message FROM integration_logs").fetchall()
+    assert rows and rows[-1][:2] == ("twilio", "interrupted"), rows  # the SMS may have gone out: it used to leave no trace
+    assert "qa-token-secret" not in str(rows)

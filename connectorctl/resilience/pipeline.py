@@ -196,7 +196,7 @@ class Pipeline:
                     self.breaker.record_success(ticket)  # the vendor answered: it is up
                 self._emit(call, correlation_id, attempt, started, duration, request, redactor, exc=exc)
                 raise
-            except Exception as exc:
+            except BaseException as exc:  # Ctrl-C mid-call too: the vendor may have acted, so the attempt is audited
                 duration = time.perf_counter() - t0
                 self._emit(call, correlation_id, attempt, started, duration, request, redactor, exc=exc)
                 raise
@@ -236,8 +236,12 @@ class Pipeline:
             response_data = response.response_data if response is not None else None
         else:
             status = status_for(exc)
-            code = exc.code if isinstance(exc, ConnectorctlError) else "internal_error"
-            message = redactor.text(str(exc) if isinstance(exc, ConnectorctlError) else f"{type(exc).__name__}: {exc}")
+            if isinstance(exc, ConnectorctlError):
+                code, message = exc.code, redactor.text(str(exc))
+            elif isinstance(exc, KeyboardInterrupt):
+                code, message = "interrupted", "interrupted while waiting for the vendor: it may have acted"
+            else:
+                code, message = "internal_error", redactor.text(f"{type(exc).__name__}: {exc}")
             http_status = getattr(exc, "http_status", None)
             response_data = getattr(exc, "response_data", None)
         record = AttemptRecord(  # positional: this runs once per attempt on the hot path
