@@ -136,3 +136,17 @@ def test_ctrl_c_while_a_vendor_hangs_still_leaves_an_audit_row(home):  # type: i
     rows = sqlite3.connect(home / "connectorctl.db").execute("SELECT service_name, error_code, error_message FROM integration_logs").fetchall()
     assert rows and rows[-1][:2] == ("twilio", "interrupted"), rows  # the SMS may have gone out: it used to leave no trace
     assert "qa-token-secret" not in str(rows)
+
+
+def test_huge_numbers_are_usage_errors_or_mean_keep_everything(cli, home):  # type: ignore[no-untyped-def]
+    cli("init")
+    assert cli("send", "email", "--to", "a@example.com", "-s", "hi", "--body", "x").exit_code == 0
+    for command in (("logs", "list", "--offset", "99999999999999999999"), ("logs", "tail", "-n", "99999999999999999999"),
+                    ("logs", "tail", "-f", "-n", "0", "--interval", "1e308")):
+        result = cli(*command)  # each used to end in an internal OverflowError
+        assert result.exit_code == 2, (command, result.output)
+        assert "Traceback" not in result.output and "internal_error" not in result.output
+    purged = cli("logs", "purge", "--days", "99999999999", "--json")  # more days than the calendar: nothing is old enough
+    assert purged.exit_code == 0, purged.output
+    assert json.loads(purged.stdout)["deleted"] == 0
+    assert len(json.loads(cli("logs", "list", "--json").stdout)["data"]) == 1

@@ -71,7 +71,7 @@ def logs_tail(
     lines: int = typer.Option(20, "--lines", "-n", help="How many recent rows to show first.", min=0),
     service: Optional[str] = ServiceOpt, status: Optional[str] = StatusOpt, tenant: Optional[str] = TenantOpt,
     since: Optional[str] = SinceOpt, until: Optional[str] = UntilOpt,
-    interval: float = typer.Option(0.5, "--interval", help="Seconds between polls with -f.", min=0.05),
+    interval: float = typer.Option(0.5, "--interval", help="Seconds between polls with -f.", min=0.05, max=3600),
     output: OutputFormat = OutputOption, as_json: bool = JsonOption,
 ) -> None:
     """The latest log rows, newest last; with -f, follow new ones."""

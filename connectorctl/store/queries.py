@@ -16,6 +16,7 @@ from connectorctl.store.db import StateDB
 from connectorctl.store.logs import iso_utc
 
 MAX_LIMIT = 500
+MAX_SQL_INT = 2**63 - 1
 DEFAULT_LIMIT = 100
 LOG_COLUMNS = (
     "id", "tenant_id", "service_name", "operation", "endpoint", "method", "status", "http_status_code",
@@ -49,7 +50,7 @@ def parse_time(text: str, now: datetime | None = None, *, name: str = "time") ->
         try:
             return now - timedelta(seconds=amount * _UNITS[key])
         except OverflowError:  # "99999999999d": before year 1
-            raise InvalidInputError(f"invalid {name} {text!r}: too far in the past") from None
+            raise InvalidInputError(f"{name} is out of range: {text!r}") from None
     try:
         value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
@@ -92,6 +93,8 @@ def check_limit(limit: int, offset: int = 0) -> None:
         raise InvalidInputError(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
     if offset < 0:
         raise InvalidInputError(f"offset must be 0 or more, got {offset}")
+    if offset > MAX_SQL_INT:  # would not even bind as an SQLite integer
+        raise InvalidInputError(f"offset must be at most {MAX_SQL_INT}, got {offset}")
 
 
 def list_logs(db: StateDB, flt: LogFilter, limit: int = DEFAULT_LIMIT, offset: int = 0) -> list[dict[str, Any]]:
@@ -301,6 +304,8 @@ def tail_logs(db: StateDB, flt: LogFilter, n: int) -> tuple[list[dict[str, Any]]
     """
     if n < 0:
         raise InvalidInputError(f"-n must be 0 or more, got {n}")
+    if n > MAX_SQL_INT:
+        raise InvalidInputError(f"-n must be at most {MAX_SQL_INT}, got {n}")
     where, params = flt.where()
 
     def read(c: Any) -> tuple[list[tuple[Any, ...]], int]:

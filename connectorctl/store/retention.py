@@ -38,7 +38,10 @@ def cutoff_for(days: int, now: datetime | None = None) -> str:
     if days < 1:
         raise InvalidInputError(f"--days must be at least 1, got {days}")
     now = now or datetime.now(timezone.utc)
-    return iso_utc((now - timedelta(days=days)).timestamp())
+    try:
+        return iso_utc((now - timedelta(days=days)).timestamp())
+    except (OverflowError, ValueError, OSError):  # keep more days than the calendar has: nothing is old enough
+        return "0001-01-01T00:00:00.000Z"
 
 
 def purge(db: StateDB, days: int, *, now: datetime | None = None, dry_run: bool = False,
