@@ -438,6 +438,8 @@ def flatten(settings: Settings) -> dict[str, Any]:
         elif isinstance(value, Mapping):
             for k, v in value.items():
                 walk(_join(prefix, str(k)), v)
+        elif prefix.startswith("vendors.") and ".credentials." in prefix and not (isinstance(value, str) and value.startswith("env:")):
+            out[prefix] = "***"  # a literal secret (refused when used) must not be printed either
         elif isinstance(value, tuple) and value and dataclasses.is_dataclass(value[0]):
             out[prefix] = [dataclasses.asdict(v) for v in value]
         elif isinstance(value, Path):

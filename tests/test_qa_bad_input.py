@@ -150,3 +150,15 @@ def test_huge_numbers_are_usage_errors_or_mean_keep_everything(cli, home):  # ty
     assert purged.exit_code == 0, purged.output
     assert json.loads(purged.stdout)["deleted"] == 0
     assert len(json.loads(cli("logs", "list", "--json").stdout)["data"]) == 1
+
+
+def test_config_show_never_prints_a_literal_secret_from_the_config_file(cli, home):  # type: ignore[no-untyped-def]
+    write_config(home, "email_vendor: sendgrid\nvendors:\n  sendgrid:\n    credentials: {api_key: SG.literal-secret-0001, token: 'env:QA_TOKEN'}\n")
+    for args in (("config", "show", "--json"), ("config", "show")):
+        result = cli(*args)
+        assert result.exit_code == 0 and "literal-secret" not in result.output, result.output  # used to print it
+    values = json.loads(cli("config", "show", "--json").stdout)["values"]
+    assert values["vendors.sendgrid.credentials.api_key"]["value"] == "***"
+    assert values["vendors.sendgrid.credentials.token"]["value"] == "env:QA_TOKEN"
+    sent = cli("send", "email", "--to", "a@example.com", "-s", "hi", "--body", "x")
+    assert sent.exit_code == 2 and "env:VAR reference" in sent.stderr and "literal-secret" not in sent.output
