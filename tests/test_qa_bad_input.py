@@ -162,3 +162,31 @@ def test_config_show_never_prints_a_literal_secret_from_the_config_file(cli, hom
     assert values["vendors.sendgrid.credentials.token"]["value"] == "env:QA_TOKEN"
     sent = cli("send", "email", "--to", "a@example.com", "-s", "hi", "--body", "x")
     assert sent.exit_code == 2 and "env:VAR reference" in sent.stderr and "literal-secret" not in sent.output
+
+
+def test_undecodable_stdin_is_invalid_input_not_a_crash_or_a_stored_secret(cli, home, monkeypatch):  # type: ignore[no-untyped-def]
+    import base64
+    import io
+    import os
+
+    from connectorctl.credentials import masterkey
+
+    monkeypatch.setenv("CONNECTORCTL_MASTER_KEY", base64.b64encode(os.urandom(32)).decode())
+    masterkey.clear_cache()
+    cli("init")
+
+    def stdin(data: bytes) -> None:  # what a C/POSIX-locale terminal hands Python: surrogates for bad bytes
+        monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", errors="surrogateescape"))
+
+    stdin(b"\xff body")
+    sent = cli("send", "email", "--to", "a@example.com", "-s", "hi", "--body-file", "-")
+    assert sent.exit_code == 2, sent.output  # used to be an internal UnicodeEncodeError
+    _one_error_line(sent, "invalid_input")
+    stdin(b"SG.abc\xffdefghijklmnop")
+    stored = cli("creds", "set", "sendgrid", "--stdin")
+    assert stored.exit_code == 2, stored.output  # used to store a mangled secret
+    _one_error_line(stored, "invalid_input")
+    assert json.loads(cli("creds", "list", "--json").stdout) == []
+    stdin("SG.gültig-0123456789".encode())
+    assert cli("creds", "set", "sendgrid", "--stdin").exit_code == 0
+    masterkey.clear_cache()

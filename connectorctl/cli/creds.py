@@ -69,7 +69,9 @@ def _read_secrets(service: str, fields: tuple[str, ...], from_stdin: bool) -> di
     from connectorctl.errors import InvalidInputError
 
     if from_stdin:
-        text = sys.stdin.read()
+        from connectorctl.cli.output import read_stdin_text
+
+        text = read_stdin_text("the secret")
         if len(fields) == 1:
             values = {fields[0]: text.rstrip("\r\n")}
         else:

@@ -113,6 +113,17 @@ def kv_table(title: str | None, rows: Iterable[tuple[str, Any]]) -> Any:
     return t
 
 
+def read_stdin_text(what: str) -> str:
+    """All of stdin as UTF-8 text; undecodable bytes are refused (a C locale would smuggle them in as surrogates)."""
+    from connectorctl.errors import InvalidInputError
+
+    data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode("utf-8", "surrogateescape")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError(f"{what} from stdin is not UTF-8 text (byte {exc.start})") from None
+
+
 def warn(message: str) -> None:
     stderr().print(f"[yellow]warning:[/yellow] {message}", highlight=False)
 

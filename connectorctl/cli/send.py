@@ -167,11 +167,11 @@ def _read_body(body: Optional[str], body_file: Optional[Path]) -> str:
         raise InvalidInputError("give exactly one of --body or --body-file")
     if body is not None:
         return body
-    import sys
-
     assert body_file is not None
     if str(body_file) == "-":
-        return sys.stdin.read()
+        from connectorctl.cli.output import read_stdin_text
+
+        return read_stdin_text("--body-file -")
     try:
         return body_file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
