@@ -250,6 +250,9 @@ def validated_email(message: EmailMessage) -> EmailMessage:
     )):
         if value and ("\r" in value or "\n" in value):
             raise InvalidInputError(f"the {what} contains a line break")
+    for name in message.headers:  # RFC 5322 field name: printable ASCII, no space or colon
+        if not name or any(not 33 <= ord(ch) <= 126 or ch == ":" for ch in name):
+            raise InvalidInputError(f"invalid header name {name!r}: use letters, digits and '-' (e.g. X-Order-Id)")
     return replace(
         message,
         to=tuple(normalize_email(a) for a in message.to),

@@ -39,7 +39,8 @@ def test_non_finite_numbers_in_config_or_env_are_refused(cli, home, monkeypatch)
 
 def test_line_breaks_in_email_headers_are_invalid_input_and_nothing_is_sent(cli, home):  # type: ignore[no-untyped-def]
     cli("init")
-    for extra in (("-s", "hi\r\nBcc: evil@example.net"), ("-s", "hi", "--header", "X-Ref: 1\nBcc: evil@example.net")):
+    for extra in (("-s", "hi\r\nBcc: evil@example.net"), ("-s", "hi", "--header", "X-Ref: 1\nBcc: evil@example.net"),
+                  ("-s", "hi", "--header", "X Ref: 1")):
         result = cli("send", "email", "--to", "a@example.com", "--body", "x", *extra)
         assert result.exit_code == 2, result.output  # used to be internal_error from the MIME builder mid-send
         _one_error_line(result, "invalid_input")
