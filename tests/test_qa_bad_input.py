@@ -191,3 +191,18 @@ def test_undecodable_stdin_is_invalid_input_not_a_crash_or_a_stored_secret(cli, 
     stdin("SG.gültig-0123456789".encode())
     assert cli("creds", "set", "sendgrid", "--stdin").exit_code == 0
     masterkey.clear_cache()
+
+
+def test_webhook_tolerance_nan_or_negative_is_refused_not_freshness_off(cli, home, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("QA_WH_SECRET", "whsec_qa")
+    body = tmp_path / "body.json"
+    body.write_bytes(b'{"id": "evt_1"}')
+    signed = json.loads(cli("webhook", "sign", "--scheme", "stripe", "--secret-env", "QA_WH_SECRET", "--body-file", str(body),
+                            "--timestamp", "1000000000", "--json").stdout)  # a delivery from 2001: stale
+    header = "Stripe-Signature: " + signed["headers"]["Stripe-Signature"]
+    base = ("webhook", "verify", "--scheme", "stripe", "--secret-env", "QA_WH_SECRET", "--body-file", str(body), "-H", header)
+    assert cli(*base).exit_code == 1
+    for tolerance in ("nan", "-5"):
+        result = cli(*base, "--tolerance", tolerance)
+        assert result.exit_code == 2, (tolerance, result.output)  # both used to accept the stale delivery (exit 0)
+        _one_error_line(result, "config_error")

@@ -174,6 +174,10 @@ class Verifier:
     def __init__(self, *, tolerance_seconds: float = DEFAULT_TOLERANCE_SECONDS, url: str | None = None,
                  replay_window_seconds: float = DEFAULT_REPLAY_WINDOW_SECONDS, **options: Any) -> None:
         self.tolerance = float(tolerance_seconds)
+        if not 0 <= self.tolerance < float("inf"):  # nan or a negative value would silently switch freshness off
+            from connectorctl.errors import ConfigurationError
+
+            raise ConfigurationError(f"webhook tolerance must be 0 (off) or a positive number of seconds, got {tolerance_seconds!r}")
         self.url = url
         self.replay_window = float(replay_window_seconds)
         self.options = options
