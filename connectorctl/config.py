@@ -414,6 +414,14 @@ def _check(settings: Settings) -> None:
                 bad(f"vendors.{slug}.rate_limits[{i}]", "limit and per_seconds must be positive")
         if not 0 <= vendor.fail_rate <= 1:
             bad(f"vendors.{slug}.fail_rate", "must be between 0 and 1")
+        # Caught here, a typo is one config error; at call time it was a transport failure that opened the circuit.
+        for name in ("base_url", "lookup_base_url", "token_url"):
+            if (url := getattr(vendor, name)) is not None and not _http_url(url):
+                bad(f"vendors.{slug}.{name}", f"expected an http:// or https:// URL, got {url!r}")
+        if vendor.port is not None and not 1 <= vendor.port <= 65535:
+            bad(f"vendors.{slug}.port", "must be between 1 and 65535")
+        if vendor.timeout_seconds <= 0 or vendor.connect_timeout_seconds <= 0:
+            bad(f"vendors.{slug}.timeout_seconds", "timeout_seconds and connect_timeout_seconds must be positive")
     if settings.webhooks:
         from connectorctl.webhooks.registry import SCHEMES
 
@@ -424,6 +432,17 @@ def _check(settings: Settings) -> None:
                 bad(f"webhooks.{service}", "set secret_env (a list of env vars) or secrets_from_creds")
             if hook.tolerance_seconds < 0 or hook.replay_window_seconds <= 0 or hook.max_body_bytes < 1:
                 bad(f"webhooks.{service}", "tolerance_seconds, replay_window_seconds and max_body_bytes must be positive")
+
+
+def _http_url(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def flatten(settings: Settings) -> dict[str, Any]:

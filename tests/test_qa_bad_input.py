@@ -206,3 +206,17 @@ def test_webhook_tolerance_nan_or_negative_is_refused_not_freshness_off(cli, hom
         result = cli(*base, "--tolerance", tolerance)
         assert result.exit_code == 2, (tolerance, result.output)  # both used to accept the stale delivery (exit 0)
         _one_error_line(result, "config_error")
+
+
+def test_a_mistyped_vendor_url_or_port_is_a_config_error_not_an_open_circuit(cli, home, monkeypatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("QA_SG_KEY", "SG.qa-key-000000000000")
+    for url in ("not a url", "http://[::1", "ftp://127.0.0.1:9"):  # an internal error / transport failures before
+        write_config(home, f"email_vendor: sendgrid\nvendors:\n  sendgrid: {{base_url: '{url}', credentials: {{api_key: 'env:QA_SG_KEY'}}}}\n")
+        result = cli("send", "email", "--to", "a@example.com", "-s", "hi", "--body", "x")
+        assert result.exit_code == 2 and "vendors.sendgrid.base_url" in result.stderr, (url, result.output)
+        _one_error_line(result, "config_error")
+    write_config(home, "email_vendor: smtp\nvendors:\n  smtp: {host: 127.0.0.1, port: 99999}\n")
+    result = cli("send", "email", "--to", "a@example.com", "-s", "hi", "--body", "x")
+    assert result.exit_code == 2 and "vendors.smtp.port" in result.stderr
+    write_config(home, "email_vendor: file\n")
+    assert json.loads(cli("circuit", "list", "--json").stdout)[0]["consecutive_failures"] == 0
