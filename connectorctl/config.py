@@ -223,6 +223,10 @@ class _Reader:
             if name not in fields or name in ("sources", "config_path", "home"):
                 self.fail(key, key_node, f"unknown key (known: {', '.join(sorted(fields - {'sources', 'config_path', 'home'}))})")
             values[name] = self.convert(hints[name], value_node, key)
+        required = [f.name for f in dataclasses.fields(cls)
+                    if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING and f.name not in values]
+        if required and prefix:  # a nested section (the loader fills the top level's own); else a TypeError
+            self.fail(prefix, node, f"missing key {', '.join(required)}")
         return values
 
     def convert(self, hint: Any, node: Any, key: str) -> Any:
@@ -404,6 +408,16 @@ def _check(settings: Settings) -> None:
         bad("retry_policy.max_attempts", "must be at least 1")
     if rp.multiplier < 1:
         bad("retry_policy.multiplier", "must be at least 1.0")
+    for name in ("initial_delay_ms", "max_delay_ms", "total_budget_ms"):
+        if getattr(rp, name) < 0:  # a negative delay used to crash the retry sleep mid-send
+            bad(f"retry_policy.{name}", "must be 0 or more")
+    if cb.probe_lease_seconds <= 0 or cb.window_seconds <= 0:
+        bad("circuit_breaker", "probe_lease_seconds and window_seconds must be positive")
+    st = settings.status
+    if st.window_minutes < 1:
+        bad("status.window_minutes", "must be at least 1")
+    if not 0 <= st.degraded_min_success_rate <= st.healthy_min_success_rate <= 100:
+        bad("status", "need 0 <= degraded_min_success_rate <= healthy_min_success_rate <= 100 (percentages)")
     if settings.logging.writer not in ("background", "sync"):
         bad("logging.writer", "must be 'background' or 'sync'")
     if settings.log_retention_days < 1:
@@ -418,6 +432,8 @@ def _check(settings: Settings) -> None:
         for name in ("base_url", "lookup_base_url", "token_url"):
             if (url := getattr(vendor, name)) is not None and not _http_url(url):
                 bad(f"vendors.{slug}.{name}", f"expected an http:// or https:// URL, got {url!r}")
+        if vendor.auth_method is not None and vendor.auth_method not in _AUTH_METHODS:
+            bad(f"vendors.{slug}.auth_method", f"expected one of {', '.join(_AUTH_METHODS)}, got {vendor.auth_method!r}")
         if vendor.port is not None and not 1 <= vendor.port <= 65535:
             bad(f"vendors.{slug}.port", "must be between 1 and 65535")
         if vendor.timeout_seconds <= 0 or vendor.connect_timeout_seconds <= 0:
@@ -432,6 +448,9 @@ def _check(settings: Settings) -> None:
                 bad(f"webhooks.{service}", "set secret_env (a list of env vars) or secrets_from_creds")
             if hook.tolerance_seconds < 0 or hook.replay_window_seconds <= 0 or hook.max_body_bytes < 1:
                 bad(f"webhooks.{service}", "tolerance_seconds, replay_window_seconds and max_body_bytes must be positive")
+
+
+_AUTH_METHODS = ("api_key", "bearer_token", "basic_auth", "oauth2", "hmac", "none")  # domain.values.AuthMethod
 
 
 def _http_url(url: str) -> bool:

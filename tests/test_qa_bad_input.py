@@ -220,3 +220,19 @@ def test_a_mistyped_vendor_url_or_port_is_a_config_error_not_an_open_circuit(cli
     assert result.exit_code == 2 and "vendors.smtp.port" in result.stderr
     write_config(home, "email_vendor: file\n")
     assert json.loads(cli("circuit", "list", "--json").stdout)[0]["consecutive_failures"] == 0
+
+
+def test_config_values_that_used_to_crash_at_use_time_are_config_errors(cli, home):  # type: ignore[no-untyped-def]
+    cases = {
+        "vendors:\n  file: {rate_limits: [{limit: 5}]}\n": "vendors.file.rate_limits[0]",  # TypeError before
+        "email_vendor: fake\nretry_policy: {initial_delay_ms: -1}\nvendors:\n  fake: {fail_first: 1, fail_kind: timeout}\n": "retry_policy.initial_delay_ms",
+        "vendors:\n  sendgrid: {auth_method: bogus}\n": "vendors.sendgrid.auth_method",
+        "status: {healthy_min_success_rate: 80, degraded_min_success_rate: 95}\n": "status",
+    }
+    for text, key in cases.items():
+        write_config(home, text)
+        result = cli("send", "email", "--to", "a@example.com", "-s", "hi", "--body", "x")
+        assert result.exit_code == 2 and key in result.stderr, (text, result.output)
+        _one_error_line(result, "config_error")
+    write_config(home, "status: {healthy_min_success_rate: 100, degraded_min_success_rate: 0}\nretry_policy: {initial_delay_ms: 0}\n")
+    assert cli("status", "--json").exit_code == 0
