@@ -428,6 +428,8 @@ def _check(settings: Settings) -> None:
                 bad(f"vendors.{slug}.rate_limits[{i}]", "limit and per_seconds must be positive")
         if not 0 <= vendor.fail_rate <= 1:
             bad(f"vendors.{slug}.fail_rate", "must be between 0 and 1")
+        if vendor.latency_ms < 0 or vendor.fail_first < 0 or vendor.rate_limit_max_wait_seconds < 0:
+            bad(f"vendors.{slug}", "latency_ms, fail_first and rate_limit_max_wait_seconds must be 0 or more")
         # Caught here, a typo is one config error; at call time it was a transport failure that opened the circuit.
         for name in ("base_url", "lookup_base_url", "token_url"):
             if (url := getattr(vendor, name)) is not None and not _http_url(url):

@@ -227,6 +227,7 @@ def test_config_values_that_used_to_crash_at_use_time_are_config_errors(cli, hom
         "vendors:\n  file: {rate_limits: [{limit: 5}]}\n": "vendors.file.rate_limits[0]",  # TypeError before
         "email_vendor: fake\nretry_policy: {initial_delay_ms: -1}\nvendors:\n  fake: {fail_first: 1, fail_kind: timeout}\n": "retry_policy.initial_delay_ms",
         "vendors:\n  sendgrid: {auth_method: bogus}\n": "vendors.sendgrid.auth_method",
+        "email_vendor: fake\nvendors:\n  fake: {latency_ms: -5}\n": "vendors.fake",
         "status: {healthy_min_success_rate: 80, degraded_min_success_rate: 95}\n": "status",
     }
     for text, key in cases.items():
