@@ -237,3 +237,23 @@ def test_config_values_that_used_to_crash_at_use_time_are_config_errors(cli, hom
         _one_error_line(result, "config_error")
     write_config(home, "status: {healthy_min_success_rate: 100, degraded_min_success_rate: 0}\nretry_policy: {initial_delay_ms: 0}\n")
     assert cli("status", "--json").exit_code == 0
+
+
+def test_creds_expires_at_outside_the_storable_range_is_invalid_input(cli, home, monkeypatch):  # type: ignore[no-untyped-def]
+    import base64
+    import io
+    import os
+
+    from connectorctl.credentials import masterkey
+
+    monkeypatch.setenv("CONNECTORCTL_MASTER_KEY", base64.b64encode(os.urandom(32)).decode())
+    masterkey.clear_cache()
+    for when in ("9999-12-31T23:59:59-05:00", "0001-01-01"):  # an internal error; a row stored as '1-01-01T...'
+        monkeypatch.setattr("sys.stdin", io.StringIO("SG.qa-secret-value-123"))
+        result = cli("creds", "set", "sendgrid", "--stdin", "--expires-at", when)
+        assert result.exit_code == 2, (when, result.output)
+        _one_error_line(result, "invalid_input")
+    assert json.loads(cli("creds", "list", "--json").stdout) == []
+    monkeypatch.setattr("sys.stdin", io.StringIO("SG.qa-secret-value-123"))
+    assert cli("creds", "set", "sendgrid", "--stdin", "--expires-at", "2099-01-01").exit_code == 0
+    masterkey.clear_cache()

@@ -108,7 +108,10 @@ def _expiry(text: Optional[str]) -> Optional[float]:
         when = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise InvalidInputError(f"--expires-at {text!r}: expected an ISO 8601 time such as 2026-12-31T23:59:00Z") from None
-    return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
+    epoch = (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
+    if not 0 <= epoch < 253402300800:  # 1970 up to 9999-12-31 UTC: stored as a 4-digit-year ISO string and read back
+        raise InvalidInputError(f"--expires-at {text!r}: must be between 1970-01-01 and 9999-12-31 (UTC)")
+    return epoch
 
 
 @app.command("set")
