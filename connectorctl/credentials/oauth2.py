@@ -9,9 +9,12 @@ refresh token and new access token scrubbed.  A refusal from the token endpoint
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any, Mapping
 
 from connectorctl.errors import ConnectionFailedError, ConnectorError, CredentialRefreshError, VendorTimeoutError, VendorUnavailableError
+
+MAX_TOKEN_LIFETIME_S = 10 * 365 * 86400.0  # longer "expires_in" values are clamped (the expiry must stay storable)
 
 if TYPE_CHECKING:
     from connectorctl.gateway import Connector
@@ -87,6 +90,8 @@ def fetch_token(connector: "Connector", service: str, tenant_id: str | None, fie
         updated["refresh_token"] = body["refresh_token"]  # the server rotated it
     expires_in = body.get("expires_in")
     expires_at = now + float(expires_in) if isinstance(expires_in, (int, float)) or (isinstance(expires_in, str) and expires_in.isdigit()) else None
+    if expires_at is not None:  # nan or an absurd lifetime would fail storing the renewed (maybe rotated) tokens
+        expires_at = now + min(max(expires_at - now, 0.0), MAX_TOKEN_LIFETIME_S) if math.isfinite(expires_at) else None
     return updated, expires_at
 
 
