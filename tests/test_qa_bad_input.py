@@ -257,3 +257,25 @@ def test_creds_expires_at_outside_the_storable_range_is_invalid_input(cli, home,
     monkeypatch.setattr("sys.stdin", io.StringIO("SG.qa-secret-value-123"))
     assert cli("creds", "set", "sendgrid", "--stdin", "--expires-at", "2099-01-01").exit_code == 0
     masterkey.clear_cache()
+
+
+def test_a_vendor_error_body_nested_too_deep_is_still_a_clean_vendor_error(home):  # type: ignore[no-untyped-def]
+    import httpx
+    import pytest
+
+    from connectorctl.config import load_settings
+    from connectorctl.credentials.static import StaticCredentialProvider
+    from connectorctl.domain.messages import EmailMessage
+    from connectorctl.errors import ConnectorError
+    from connectorctl.gateway import Connector
+    from connectorctl.resilience.clock import FakeClock
+
+    write_config(home, "email_vendor: sendgrid\nretry_policy: {max_attempts: 1}\n")
+    deep = httpx.MockTransport(lambda request: httpx.Response(400, content=b"[" * 100000 + b"]" * 100000,
+                                                              headers={"content-type": "application/json"}))
+    connector = Connector(load_settings(), clock=FakeClock(), credentials=StaticCredentialProvider({"sendgrid": {"api_key": "SG.qa-0000000000000"}}),
+                          transports={"sendgrid": deep})
+    with pytest.raises(ConnectorError) as info:  # used to escape as a RecursionError (internal_error)
+        connector.email().send(EmailMessage(to=("a@example.com",), subject="hi", text="x"))
+    assert info.value.http_status == 400
+    connector.close()

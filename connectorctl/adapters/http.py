@@ -193,7 +193,7 @@ def _body(response: httpx.Response) -> Any:
         return None
     try:
         return response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deep to decode: keep the start as text
         return {"text": response.text[:2000]}
 
 
