@@ -279,3 +279,16 @@ def test_a_vendor_error_body_nested_too_deep_is_still_a_clean_vendor_error(home)
         connector.email().send(EmailMessage(to=("a@example.com",), subject="hi", text="x"))
     assert info.value.http_status == 400
     connector.close()
+
+
+def test_a_secret_env_var_with_undecodable_bytes_is_one_clear_error(cli, home, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("QA_BAD_SECRET", "SG.\udcff-not-utf8")  # how Python shows a 0xff byte from the environment
+    write_config(home, "email_vendor: sendgrid\nvendors:\n  sendgrid: {base_url: 'http://127.0.0.1:9', credentials: {api_key: 'env:QA_BAD_SECRET'}}\n")
+    sent = cli("send", "email", "--to", "a@example.com", "-s", "hi", "--body", "x")
+    assert sent.exit_code == 5, sent.output
+    _one_error_line(sent, "credential_unreadable")
+    body = tmp_path / "body.json"
+    body.write_bytes(b"{}")
+    signed = cli("webhook", "sign", "--scheme", "github", "--secret-env", "QA_BAD_SECRET", "--body-file", str(body))
+    assert signed.exit_code == 2, signed.output  # both used to be internal UnicodeEncodeErrors
+    _one_error_line(signed, "invalid_input")

@@ -21,7 +21,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Callable, Mapping, TypeVar
 
 from connectorctl.domain.values import AuthMethod, Credentials
-from connectorctl.errors import AuthenticationError, ConfigurationError, CredentialNotFoundError, CredentialRefreshError
+from connectorctl.errors import AuthenticationError, ConfigurationError, CredentialNotFoundError, CredentialRefreshError, CredentialUnreadableError
 
 if TYPE_CHECKING:
     from connectorctl.credentials.store import CredentialStore, StoredRow
@@ -222,6 +222,11 @@ class StoreCredentialProvider:
             if not value:
                 raise CredentialNotFoundError(f"vendors.{service}.credentials.{name} refers to ${var}, which is not set", service=service,
                                               hint=f"export {var}=... (or remove the reference and run `connectorctl creds set {service}`)")
+            if not value.isascii():
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError:  # undecodable bytes arrive as surrogates and would fail mid-request
+                    raise CredentialUnreadableError(f"vendors.{service}.credentials.{name}: ${var} is not UTF-8 text", service=service) from None
             fields[name], sources = value, [*sources, ref]
         method = AuthMethod(config.auth_method) if config.auth_method else infer_auth_method(fields)
         source = ",".join(sources)

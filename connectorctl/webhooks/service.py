@@ -43,8 +43,18 @@ def env_secrets(names: Sequence[str], environ: Mapping[str, str] | None = None) 
         value = env.get(name, "")
         if not value.strip():
             raise InvalidInputError(f"environment variable {name} is not set or empty")
+        if not value.isascii() and not _utf8(value):  # undecodable bytes arrive as surrogates
+            raise InvalidInputError(f"environment variable {name} is not UTF-8 text")
         values.append(value.strip())
     return values
+
+
+def _utf8(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def creds_secret(connector: "Connector", service: str) -> str:
