@@ -292,3 +292,31 @@ def test_a_secret_env_var_with_undecodable_bytes_is_one_clear_error(cli, home, t
     signed = cli("webhook", "sign", "--scheme", "github", "--secret-env", "QA_BAD_SECRET", "--body-file", str(body))
     assert signed.exit_code == 2, signed.output  # both used to be internal UnicodeEncodeErrors
     _one_error_line(signed, "invalid_input")
+
+
+def test_a_lone_surrogate_in_a_value_neither_kills_the_log_writer_nor_loses_rows(home):  # type: ignore[no-untyped-def]
+    import sqlite3
+
+    from connectorctl.config import load_settings
+    from connectorctl.domain.messages import EmailMessage
+    from connectorctl.gateway import Connector
+
+    write_config(home, "email_vendor: file\n")  # the background writer (the default)
+    connector = Connector(load_settings())
+    message = EmailMessage(to=("a@example.com",), subject="hi", text="x")
+    assert connector.email(tenant_id="t\udcff").send(message).ok  # e.g. a tenant id from undecodable argv bytes
+    for hook in connector.pipeline.hooks:  # let the background writer commit the first row on its own
+        getattr(hook, "flush", lambda: None)()
+    assert connector.email(tenant_id="t2").send(message).ok  # the writer used to be dead by now
+    connector.close()
+    rows = sqlite3.connect(home / "connectorctl.db").execute("SELECT tenant_id FROM integration_logs ORDER BY seq").fetchall()
+    assert rows == [("t\\udcff",), ("t2",)]
+
+
+def test_undecodable_command_line_bytes_are_one_usage_error(cli, home):  # type: ignore[no-untyped-def]
+    cli("init")
+    for args in (("logs", "list", "--service", "s\udcff"), ("circuit", "trip", "file", "--reason", "r\udcff"),
+                 ("send", "email", "--to", "a@example.com", "-s", "hi", "--body", "x", "--tenant", "t\udcff")):
+        result = cli(*args)  # internal UnicodeEncodeErrors (and a log-writer traceback) before
+        assert result.exit_code == 2, (args, result.output)
+        _one_error_line(result, "invalid_input")

@@ -51,6 +51,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     from connectorctl.errors import ConnectorctlError
 
     args = list(sys.argv[1:] if argv is None else argv)
+    undecodable = next((a for a in args if not a.isascii() and not _is_utf8(a)), None)
+    if undecodable is not None:  # bytes that are not UTF-8 reach Python as lone surrogates, which nothing can store or send
+        return _exit_code(fail("invalid_input", f"argument {ascii(undecodable)} is not valid UTF-8 text", 2))
     if _print_help_directly(args):
         return 0
     debug = "--debug" in args or os.environ.get("CONNECTORCTL_DEBUG", "") not in ("", "0", "false")
@@ -128,6 +131,14 @@ def _print_help_directly(args: list[str]) -> bool:
             return False  # let the normal path report the unknown command
         command, ctx = sub, Context(sub, info_name=name, parent=ctx, **sub.context_settings)
     sys.stdout.write(command.get_help(ctx) + "\n")
+    return True
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
     return True
 
 

@@ -106,7 +106,10 @@ class BackgroundLogWriter:
     def __call__(self, record: AttemptRecord) -> None:
         if self._closed:
             row = to_row(record)
-            self.db.run(lambda c: c.execute(INSERT_LOG, row))
+            try:
+                self.db.run(lambda c: c.execute(INSERT_LOG, row))
+            except UnicodeEncodeError:
+                self.db.run(lambda c: c.execute(INSERT_LOG, _escaped(row)))
             return
         self._buffer.append(record)
         if self._thread is None:
@@ -163,4 +166,12 @@ class BackgroundLogWriter:
                 return
             except StateStoreError as exc:
                 error = exc
+            except UnicodeEncodeError:
+                # A lone surrogate (undecodable bytes from argv or the environment) in one value: keep the
+                # rows with it escaped; raising here used to kill the writer thread and lose every later row.
+                rows = [_escaped(row) for row in rows]
         print(f"connectorctl: warning: {len(rows)} integration-log rows not written: {error}", file=sys.stderr)
+
+
+def _escaped(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple(v.encode("utf-8", "backslashreplace").decode("utf-8") if isinstance(v, str) else v for v in row)
