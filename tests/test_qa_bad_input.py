@@ -134,6 +134,7 @@ def test_ctrl_c_while_a_vendor_hangs_still_leaves_an_audit_row(home):  # type: i
         for conn in held:
             conn.close()
     assert proc.returncode == 130 and "Traceback" not in err
+    assert err.strip().splitlines()[-1] == "interrupted"  # exited silently before
     rows = sqlite3.connect(home / "connectorctl.db").execute("SELECT service_name, error_code, error_message FROM integration_logs").fetchall()
     assert rows and rows[-1][:2] == ("twilio", "interrupted"), rows  # the SMS may have gone out: it used to leave no trace
     assert "qa-token-secret" not in str(rows)

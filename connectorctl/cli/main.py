@@ -82,6 +82,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         if debug:
             raise
         return _exit_code(fail("internal_error", f"{type(exc).__name__}: {exc}", 1, "re-run with --debug for the traceback"))
+    if result == 130:  # Typer turns Ctrl-C into a silent exit 130; say why, as the KeyboardInterrupt branch does
+        sys.stderr.write("interrupted\n")
     return result if isinstance(result, int) else 0
 
 
