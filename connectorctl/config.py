@@ -260,6 +260,8 @@ def coerce(hint: Any, value: Any, fail: typing.Callable[[str], typing.NoReturn])
         fail(f"expected true or false, got {value!r}")
     if hint is int:
         if isinstance(value, int) and not isinstance(value, bool):
+            if abs(value) > 2**63 - 1:  # would not even fit an SQLite integer
+                fail(f"integer out of range: {value}")
             return value
         fail(f"expected an integer, got {value!r}")
     if hint is float:
@@ -414,8 +416,20 @@ def _check(settings: Settings) -> None:
     if cb.probe_lease_seconds <= 0 or cb.window_seconds <= 0:
         bad("circuit_breaker", "probe_lease_seconds and window_seconds must be positive")
     st = settings.status
-    if st.window_minutes < 1:
-        bad("status.window_minutes", "must be at least 1")
+    if not 1 <= st.window_minutes <= MAX_PERIOD_S // 60:
+        bad("status.window_minutes", f"must be between 1 and {MAX_PERIOD_S // 60}")
+    # Any period longer than a century is a typo, and past year 9999 it cannot even be stored or shown.
+    periods = [(f"circuit_breaker.{k}", getattr(cb, k)) for k in ("timeout_seconds", "window_seconds", "probe_lease_seconds")]
+    periods += [(f"retry_policy.{k}", getattr(rp, k) / 1000) for k in ("initial_delay_ms", "max_delay_ms", "total_budget_ms")]
+    for slug, vendor in settings.vendors.items():
+        periods += [(f"vendors.{slug}.{k}", getattr(vendor, k)) for k in ("timeout_seconds", "connect_timeout_seconds", "rate_limit_max_wait_seconds")]
+        periods += [(f"vendors.{slug}.rate_limits[{i}].per_seconds", w.per_seconds) for i, w in enumerate(vendor.rate_limits)]
+        periods += [(f"vendors.{slug}.latency_ms", vendor.latency_ms / 1000)]
+    for service, hook in settings.webhooks.items():
+        periods += [(f"webhooks.{service}.{k}", getattr(hook, k)) for k in ("tolerance_seconds", "replay_window_seconds")]
+    for key, seconds in periods:
+        if seconds > MAX_PERIOD_S:
+            bad(key, f"is longer than {MAX_PERIOD_S // 86400} days")
     if not 0 <= st.degraded_min_success_rate <= st.healthy_min_success_rate <= 100:
         bad("status", "need 0 <= degraded_min_success_rate <= healthy_min_success_rate <= 100 (percentages)")
     if settings.logging.writer not in ("background", "sync"):
@@ -452,6 +466,7 @@ def _check(settings: Settings) -> None:
                 bad(f"webhooks.{service}", "tolerance_seconds, replay_window_seconds and max_body_bytes must be positive")
 
 
+MAX_PERIOD_S = 36500 * 86400
 _AUTH_METHODS = ("api_key", "bearer_token", "basic_auth", "oauth2", "hmac", "none")  # domain.values.AuthMethod
 
 

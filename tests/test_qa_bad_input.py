@@ -321,3 +321,17 @@ def test_undecodable_command_line_bytes_are_one_usage_error(cli, home):  # type:
         result = cli(*args)  # internal UnicodeEncodeErrors (and a log-writer traceback) before
         assert result.exit_code == 2, (args, result.output)
         _one_error_line(result, "invalid_input")
+
+
+def test_config_numbers_too_large_to_store_or_schedule_are_config_errors(cli, home):  # type: ignore[no-untyped-def]
+    cases = {
+        "vendors:\n  file: {rate_limits: [{limit: 100000000000000000000000, per_seconds: 1}]}\n": "vendors.file.rate_limits[0].limit",
+        "status: {window_minutes: 100000000000000}\n": "status.window_minutes",  # internal OverflowErrors before
+        "circuit_breaker: {timeout_seconds: 1.0e+300}\n": "circuit_breaker.timeout_seconds",  # an unshowable open_until
+    }
+    for text, key in cases.items():
+        write_config(home, "email_vendor: file\n" + text)
+        for args in (("send", "email", "--to", "a@example.com", "-s", "hi", "--body", "x"), ("status",)):
+            result = cli(*args)
+            assert result.exit_code == 2 and key in result.stderr, (text, args, result.output)
+            _one_error_line(result, "config_error")
