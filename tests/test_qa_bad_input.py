@@ -335,3 +335,20 @@ def test_config_numbers_too_large_to_store_or_schedule_are_config_errors(cli, ho
             result = cli(*args)
             assert result.exit_code == 2 and key in result.stderr, (text, args, result.output)
             _one_error_line(result, "config_error")
+
+
+def test_library_trip_with_an_absurd_duration_is_refused_before_anything_is_stored(cli, home):  # type: ignore[no-untyped-def]
+    import pytest
+
+    from connectorctl.errors import InvalidInputError
+    from connectorctl.gateway import Connector
+    from connectorctl.resilience.circuit import CircuitBreaker
+
+    cli("init")
+    with Connector() as connector:
+        breaker = CircuitBreaker(connector.db, connector.settings.circuit_breaker, connector.clock)
+        for bad in (1e300, float("nan"), 0, -5):
+            with pytest.raises(InvalidInputError):
+                breaker.trip("file", reason="x", for_seconds=bad)
+    listed = cli("circuit", "list", "--json")  # 1e300 used to be stored and break this for good
+    assert listed.exit_code == 0 and json.loads(listed.stdout)[0]["state"] == "closed"

@@ -23,6 +23,8 @@ from connectorctl.errors import CircuitOpenError, InvalidInputError
 from connectorctl.resilience.clock import Clock
 from connectorctl.store.db import StateDB
 
+MAX_TRIP_SECONDS = 36500 * 86400
+
 _U64 = struct.Struct("<Q")
 _COLUMNS = "service_name, state, consecutive_failures, opened_at, open_until, probe_lease_until, forced_until, reason, updated_by, updated_at"
 
@@ -256,6 +258,8 @@ class CircuitBreaker:
         return [dict(zip(keys, r)) for r in rows]
 
     def trip(self, service: str, *, reason: str | None = None, for_seconds: float | None = None, actor: str | None = None) -> CircuitBreakerState:
+        if for_seconds is not None and not 0 < for_seconds <= MAX_TRIP_SECONDS:  # nan/absurd: an expiry nothing can show
+            raise InvalidInputError(f"a trip lasts more than 0 s and at most {MAX_TRIP_SECONDS // 86400} days, got {for_seconds!r}")
         until = None if for_seconds is None else self.clock.time() + for_seconds
         return self._transition(service, CircuitState.FORCED_OPEN, "trip", actor or current_actor(), reason, forced_until=until)
 
