@@ -55,6 +55,7 @@ def test_malformed_recipient_csv_is_refused_before_anything_is_sent(cli, home, t
         "stray_quote.csv": 'email,name\na@example.com,"Ann"x\n',
         "duplicate.csv": "email,name,email\na@example.com,Ann,b@example.com\n",  # used to keep only b@
         "shifted.csv": "email,name\na@example.com,Smith, Ann\n",  # used to greet "Smith"
+        "semicolons.csv": "email;name\na@example.com;Ann\n",
     }
     for name, text in files.items():
         path = tmp_path / name
@@ -63,6 +64,8 @@ def test_malformed_recipient_csv_is_refused_before_anything_is_sent(cli, home, t
         assert result.exit_code == 2, (name, result.output)
         _one_error_line(result, "invalid_input")
         assert name in result.stderr
+        if name == "semicolons.csv":
+            assert "comma-separated" in result.stderr  # say why the email column was not found
     assert not (home / "outbox").exists() or not list((home / "outbox").iterdir())
 
 

@@ -52,7 +52,9 @@ def parse_rows(content: bytes, channel: str, source: str) -> list[Row]:
         raise InvalidInputError(f"{source}: column {', '.join(duplicates)} appears more than once")
     column = next((c for c in ADDRESS_COLUMNS[channel] if c in headers), None)
     if column is None:
-        raise InvalidInputError(f"{source}: needs a column named {' or '.join(ADDRESS_COLUMNS[channel])} (found: {', '.join(headers) or 'no header'})")
+        other = next((d for d in (";", "\t", "|") if len(headers) == 1 and d in headers[0]), None)
+        raise InvalidInputError(f"{source}: needs a column named {' or '.join(ADDRESS_COLUMNS[channel])} (found: {', '.join(headers) or 'no header'})",
+                                hint=f"the file must be comma-separated, this one looks {other!r}-separated" if other else None)
     rows = []
     try:
         for n, raw in enumerate(reader, start=1):
