@@ -50,3 +50,14 @@ def test_metrics_query_plan_stays_on_the_covering_index(home: Path) -> None:
             "EXPLAIN QUERY PLAN SELECT duration_ms, count(*) FROM integration_logs WHERE service_name=? AND created_at>=? "
             "AND created_at<=? AND direction='outbound' GROUP BY duration_ms", ("stripe", "2026", "2027")).fetchall())
     assert "COVERING INDEX ix_logs_service_time_cover" in plan, plan
+
+
+def test_a_mistyped_service_is_flagged_on_stderr_while_stdout_stays_data(home: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    for args in (("metrics", "sendgird", "--json"), ("logs", "list", "--service", "sendgird", "--json"), ("logs", "tail", "--service", "sendgird", "-o", "jsonl")):
+        result = cli(*args)
+        assert result.exit_code == 0, result.stderr
+        assert "no service 'sendgird'" in result.stderr
+        if result.stdout.strip():
+            json.loads(result.stdout.splitlines()[0] if "jsonl" in args else result.stdout)
+    known = cli("metrics", "file", "--json")
+    assert "no service" not in known.stderr

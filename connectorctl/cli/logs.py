@@ -11,7 +11,7 @@ from typing import Any, Optional
 
 import typer
 
-from connectorctl.cli.output import JsonOption, OutputFormat, OutputOption, fmt, render, state
+from connectorctl.cli.output import JsonOption, OutputFormat, OutputOption, fmt, render, state, warn_if_unknown_service
 
 app = typer.Typer(help="Read, follow and purge the integration log.", no_args_is_help=True)
 
@@ -86,6 +86,7 @@ def logs_tail(
         raise InvalidInputError("-o json cannot stream; use -o jsonl with --follow")
     flt = build_filter(service, status, tenant, since, until)
     connector = state(ctx).connector()
+    warn_if_unknown_service(connector, service)
     rows, cursor = tail_logs(connector.db, flt, lines)
     if out is OutputFormat.table:
         stdout().print(rows_table(rows))
@@ -123,7 +124,9 @@ def logs_list(
 
     check_limit(limit, offset)
     flt = build_filter(service, status, tenant, since, until, operation, correlation_id)
-    rows = list_logs(state(ctx).connector().db, flt, limit, offset)
+    connector = state(ctx).connector()
+    warn_if_unknown_service(connector, service)
+    rows = list_logs(connector.db, flt, limit, offset)
     out = fmt(output, as_json)
     if out is OutputFormat.json:
         data = [{k: r[k] for k in SUMMARY_COLUMNS} for r in rows]

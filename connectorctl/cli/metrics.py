@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 import typer
 
-from connectorctl.cli.output import JsonOption, OutputFormat, OutputOption, fmt, render, state
+from connectorctl.cli.output import JsonOption, OutputFormat, OutputOption, fmt, render, state, warn_if_unknown_service
 
 BARS = "▁▂▃▄▅▆▇█"
 
@@ -49,7 +49,9 @@ def metrics_command(
         raise InvalidInputError(f"cannot group by {by!r} (use one of: {', '.join(GROUP_COLUMNS)})")
     if by is None and service is None:
         by = "service"
-    db = state(ctx).connector().db
+    connector = state(ctx).connector()
+    warn_if_unknown_service(connector, service)
+    db = connector.db
     if direction not in ("outbound", "inbound", "all"):
         raise InvalidInputError(f"--direction must be outbound, inbound or all, not {direction!r}")
     flt = LogFilter(service=service, tenant_id=tenant, since=start, until=end, direction=None if direction == "all" else direction)

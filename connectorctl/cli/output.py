@@ -124,6 +124,17 @@ def read_stdin_text(what: str) -> str:
         raise InvalidInputError(f"{what} from stdin is not UTF-8 text (byte {exc.start})") from None
 
 
+def warn_if_unknown_service(connector: "Connector", service: str | None) -> None:
+    """A mistyped ``--service`` would otherwise read as "no traffic": say so on stderr (stdout stays data)."""
+    if service is None:
+        return
+    from connectorctl.store.health import configured_services, is_known_service
+
+    if not is_known_service(connector.db, connector.settings, service):
+        known = ", ".join(configured_services(connector.settings))
+        warn(f"no service {service!r} is configured, known or logged (configured: {known})")
+
+
 def warn(message: str) -> None:
     stderr().print(f"[yellow]warning:[/yellow] {message}", highlight=False)
 

@@ -58,6 +58,7 @@ def test_follow_applies_filters_to_new_rows(db_path):
     tail = popen_cli("logs", "tail", "-f", "-n", "0", "--service", "beta", "--status", "failed", "-o", "jsonl", "--interval", "0.05")
     reader = LineReader(tail)
     try:
+        assert "no service 'beta'" in tail.stderr.readline()  # nothing logged it yet: a possible typo is flagged
         assert "following" in tail.stderr.readline()  # the cursor is taken: rows from now on are new
         rows = [Row(timedelta(0), service="beta"), Row(timedelta(0), service="alpha", status="failed", http=503),
                 Row(timedelta(0), service="beta", status="failed", http=500)]
