@@ -103,8 +103,8 @@ def _print_help_directly(args: list[str]) -> bool:
         return False
     try:
         from typer._click.core import Context
-    except ImportError:  # pragma: no cover - older typer: plain click, no pydantic cost
-        return False
+    except ImportError:  # older typer runs on click itself
+        from click.core import Context
     words: list[str] = []
     rest = iter(args)
     for arg in rest:
