@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -12,6 +13,11 @@ from typing import Callable
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# Started as a background job of a non-interactive shell, the suite inherits SIGINT ignored, and so
+# would every process it starts: the tests that press Ctrl-C on a child need the default disposition.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 _CLEARED = (
     "CONNECTORCTL_CONFIG", "CONNECTORCTL_DEBUG", "CONNECTOR_EMAIL_VENDOR", "CONNECTOR_SMS_VENDOR",
     "CONNECTOR_LOG_RETENTION_DAYS", "CONNECTOR_CIRCUIT_FAILURE_THRESHOLD", "CONNECTOR_CIRCUIT_TIMEOUT",
