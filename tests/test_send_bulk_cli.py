@@ -83,8 +83,8 @@ def sends_by_recipient(outbox: Path) -> Counter[str]:
     return counts
 
 
-def test_killed_batch_resumes_without_sending_anyone_twice(home: Path, tmp_path: Path) -> None:
-    # The quota (2 per 0.1 s) spreads the batch over ~20 windows (~2 s), so it can be killed half-way.
+def _start_slow_batch(home: Path, tmp_path: Path) -> tuple[subprocess.Popen, list[str], dict[str, str], Path, list[str]]:
+    """A 40-recipient batch that a quota (2 per 0.1 s) spreads over ~2 s, returned once 10 are sent."""
     write_config(home, "email_vendor: file\nvendors:\n  file: {rate_limits: [{limit: 2, per_seconds: 0.1}]}\n")
     csv = tmp_path / "r.csv"
     addresses = [f"user{i:03d}@example.com" for i in range(40)]
@@ -94,9 +94,15 @@ def test_killed_batch_resumes_without_sending_anyone_twice(home: Path, tmp_path:
     outbox = home / "outbox"
     first = _run(args, env)
     deadline = time.monotonic() + 60
-    while sum(sends_by_recipient(outbox).values()) < 10:  # well under way: kill it hard
+    while sum(sends_by_recipient(outbox).values()) < 10:
         assert first.poll() is None and time.monotonic() < deadline, first.stderr.read() if first.stderr else ""
         time.sleep(0.01)
+    return first, args, env, outbox, addresses
+
+
+def test_killed_batch_resumes_without_sending_anyone_twice(home: Path, tmp_path: Path) -> None:
+    # The quota (2 per 0.1 s) spreads the batch over ~20 windows (~2 s), so it can be killed half-way.
+    first, args, env, outbox, addresses = _start_slow_batch(home, tmp_path)  # well under way: kill it hard
     first.send_signal(signal.SIGKILL)
     first.wait(10)
     before = sends_by_recipient(outbox)
@@ -124,18 +130,7 @@ def test_killed_batch_resumes_without_sending_anyone_twice(home: Path, tmp_path:
 
 
 def test_ctrl_c_stops_cleanly_and_the_rerun_finishes_the_batch(home: Path, tmp_path: Path) -> None:
-    write_config(home, "email_vendor: file\nvendors:\n  file: {rate_limits: [{limit: 2, per_seconds: 0.1}]}\n")
-    csv = tmp_path / "r.csv"
-    addresses = [f"user{i:03d}@example.com" for i in range(40)]
-    csv.write_text("email\n" + "\n".join(addresses) + "\n")
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    args = ["send", "email", "--to-file", str(csv), "-s", "Hello", "--body", "Hi", "--concurrency", "3", "--json"]
-    outbox = home / "outbox"
-    first = _run(args, env)
-    deadline = time.monotonic() + 60
-    while sum(sends_by_recipient(outbox).values()) < 10:
-        assert first.poll() is None and time.monotonic() < deadline
-        time.sleep(0.01)
+    first, args, env, outbox, addresses = _start_slow_batch(home, tmp_path)
     first.send_signal(signal.SIGINT)
     out, _ = first.communicate(timeout=30)
     assert first.returncode == 130
