@@ -1,70 +1,53 @@
 """The Starlette application: the reference design's monitoring endpoints.
 
-Every SQLite read runs in a worker thread so the event loop never blocks on
-the file; each worker thread has its own connection (``StateDB`` is
-per-thread).  Heavy reads (logs, metrics, Prometheus) share anyio's default
-pool (``db_threads`` wide); health and the status snapshot have their own two
-threads so they answer quickly while heavy reads queue.  Queries are the shared
-read-side contract in ``store/queries.py`` plus the helpers in ``api/status.py``.
+No SQLite read runs on the event loop.  Logs, metrics, the status snapshot and
+the Prometheus fold go to a :class:`~connectorctl.api.pool.ReadPool` (worker
+processes under ``serve``, threads when embedded); the health check runs in a
+thread of its own small pool so a load balancer's probe never queues behind
+heavy reads and still really touches the file.  The read functions are in
+``api/reads.py``, built on the shared read-side contract in ``store/queries.py``.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import logging
 from typing import Any, Callable, TypeVar
 
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from connectorctl.api import params, status
-from connectorctl.api.errors import EXCEPTION_HANDLERS, NotFoundError
+from connectorctl.api import params, prom, reads, status
+from connectorctl.api.errors import EXCEPTION_HANDLERS
 from connectorctl.api.openapi import DOCUMENT, with_webhooks
+from connectorctl.api.pool import ReadPool
 from connectorctl.api.snapshot import Snapshot
 from connectorctl.store import queries
 from connectorctl.store.db import StateDB
 
 log = logging.getLogger("connectorctl.api")
-_JSON_COLUMNS = ("request_data", "response_data")
 T = TypeVar("T")
-
-
-def log_entry(row: dict[str, Any]) -> dict[str, Any]:
-    """A log row as the API shows it: stored JSON payloads become JSON values."""
-    for column in _JSON_COLUMNS:
-        raw = row.get(column)
-        if isinstance(raw, str):
-            try:
-                row[column] = json.loads(raw)
-            except ValueError:
-                pass  # stored as plain text: show it as a string
-    return row
 
 
 class Api:
     """Endpoint handlers bound to one :class:`~connectorctl.gateway.Connector`."""
 
-    def __init__(self, connector: Any, *, status_fresh_seconds: float = 1.0) -> None:
+    def __init__(self, connector: Any, *, status_fresh_seconds: float = 1.0, read_processes: int = 0,
+                 read_priority: str = "idle") -> None:
         self.connector = connector
         self.settings = connector.settings
         self.document: dict[str, Any] = DOCUMENT
+        self.reads = ReadPool(self.db, self.settings, read_processes, read_priority)
         self._quick_limiter: Any = None
         self._status = Snapshot(self._compute_status, fresh_seconds=status_fresh_seconds, stale_seconds=2 * status_fresh_seconds)
-        from connectorctl.api.prom import build_registry
-
-        self.registry = build_registry(self.db, lambda: status.configured_services(self.settings))
+        self._totals = prom.LogTotals()
+        self._scrape: Snapshot[bytes] = Snapshot(self._fold, fresh_seconds=0, stale_seconds=0)
 
     async def quick(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run a cheap, bounded read on its own small thread pool.
-
-        Health checks and the status snapshot must not queue behind heavy reads
-        (metrics over long periods) on the shared pool: load balancers time out.
-        """
+        """Run a cheap, bounded check on its own two threads: it must not queue behind heavy reads."""
         import anyio.to_thread
 
         if self._quick_limiter is None:
@@ -77,10 +60,6 @@ class Api:
     def now(self) -> Any:
         return status.now_utc(self.connector.clock.time)
 
-    def _require_known(self, service: str) -> None:
-        if not status.is_known_service(self.db(), self.settings, service):
-            raise NotFoundError(f"unknown service {service!r}", hint="use a configured vendor slug, e.g. " + ", ".join(status.configured_services(self.settings)[:3]))
-
     async def logs(self, request: Request) -> Response:
         q = request.query_params
         limit, offset = params.limit_offset(q)
@@ -90,16 +69,7 @@ class Api:
             service=params.text(q, "service"), status=params.status(q), tenant_id=params.text(q, "tenant_id"),
             since=date_from, until=date_to,
         )
-
-        def read() -> bytes:
-            if flt.service is not None:
-                self._require_known(flt.service)
-            rows = [log_entry(r) for r in queries.list_logs(self.db(), flt, limit, offset)]
-            # Serialised here, off the event loop: a page of 500 rows would otherwise stall
-            # every other request (health, cached status) while it is encoded.
-            return _json_bytes({"data": rows, "meta": {"limit": limit, "offset": offset, "count": len(rows)}})
-
-        return Response(await run_in_threadpool(read), media_type="application/json")
+        return Response(await self.reads(reads.logs_page, flt, limit, offset), media_type="application/json")
 
     async def metrics(self, request: Request) -> JSONResponse:
         service = request.path_params["service"]
@@ -109,11 +79,7 @@ class Api:
         end = params.moment(q, "to", "now", now)
         params.ordered(start, end, ("from", "to"))
 
-        def read() -> dict[str, Any]:
-            self._require_known(service)
-            return queries.metrics(self.db(), service, start, end)
-
-        numbers = await run_in_threadpool(read)
+        numbers = await self.reads(reads.service_metrics, service, start, end)
         return JSONResponse({
             "service": service,
             "period": {"from": status.period_text(start), "to": status.period_text(end)},
@@ -132,10 +98,7 @@ class Api:
         return JSONResponse(body, status_code=200 if ok else 503)
 
     async def _compute_status(self) -> bytes:
-        def compute() -> bytes:
-            return _json_bytes(status.service_status(self.db(), self.settings, self.now()))
-
-        return await self.quick(compute)
+        return await self.reads(reads.status_body, self.now(), lane="status")
 
     async def status(self, request: Request) -> Response:
         """Shared snapshot (see api/snapshot.py): pollers never queue behind each other or the database."""
@@ -144,10 +107,12 @@ class Api:
     async def prometheus(self, request: Request) -> Response:
         from prometheus_client import CONTENT_TYPE_LATEST
 
-        from connectorctl.api.prom import exposition
+        return Response(await self._scrape.get(), media_type=CONTENT_TYPE_LATEST)
 
-        body = await run_in_threadpool(exposition, self.registry)
-        return Response(body, media_type=CONTENT_TYPE_LATEST)
+    async def _fold(self) -> bytes:
+        """Scrapes that overlap share one fold (see Snapshot): folding the same rows twice would count them twice."""
+        self._totals, body = await self.reads(prom.scrape, self._totals)
+        return body
 
     async def openapi(self, request: Request) -> JSONResponse:
         return JSONResponse(self.document)
@@ -163,16 +128,16 @@ class Api:
         ]
 
 
-def _lifespan(db_threads: int | None) -> Any:
+def _lifespan(api: Api) -> Any:
     from contextlib import asynccontextmanager
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> Any:
-        if db_threads:
-            import anyio.to_thread
-
-            anyio.to_thread.current_default_thread_limiter().total_tokens = db_threads
-        yield
+        await api.reads.start()
+        try:
+            yield
+        finally:
+            api.reads.close()  # after uvicorn let in-flight requests finish
 
     return lifespan
 
@@ -188,31 +153,27 @@ def webhook_routes(connector: Any) -> list[BaseRoute]:
     return list(build(connector))
 
 
-def create_app(connector: Any, *, token: str | None = None, status_fresh_seconds: float = 1.0, db_threads: int | None = None) -> Starlette:
+def create_app(connector: Any, *, token: str | None = None, status_fresh_seconds: float = 1.0, read_processes: int = 0,
+               read_priority: str = "idle") -> Starlette:
     """The ASGI app.  With ``token`` every non-webhook request needs ``Authorization: Bearer <token>``.
 
     ``status_fresh_seconds``: how old a shared ``/api/connector/status`` snapshot may be before it is recomputed.
-    ``db_threads``: worker threads for database reads (anyio's default is 40).  Fewer threads
-    compete less with the event loop for the GIL, which keeps cheap requests fast under load.
+    ``read_processes``, ``read_priority``: worker processes for database reads (0: threads of this
+    process) and their CPU priority; see ``api/pool.py``.
     """
     middleware = []
     if token:
         from connectorctl.api.auth import BearerAuth
 
         middleware.append(Middleware(BearerAuth, token=token))
-    api = Api(connector, status_fresh_seconds=status_fresh_seconds)
+    api = Api(connector, status_fresh_seconds=status_fresh_seconds, read_processes=read_processes, read_priority=read_priority)
     hooks = webhook_routes(connector)
     if hooks:
         api.document = with_webhooks(DOCUMENT)
     app = Starlette(routes=[*api.routes(), *hooks], middleware=middleware, exception_handlers=EXCEPTION_HANDLERS,
-                    lifespan=_lifespan(db_threads))
+                    lifespan=_lifespan(api))
     app.state.api = api
     return app
 
 
 __all__ = ["Api", "create_app"]
-
-
-def _json_bytes(body: Any) -> bytes:
-    """The same bytes Starlette's JSONResponse would send."""
-    return json.dumps(body, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode("utf-8")

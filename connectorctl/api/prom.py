@@ -1,10 +1,12 @@
 """Prometheus exposition of what the integration log and the circuit table know.
 
 Calls happen in other processes (CLI, ERP workers), so the numbers come from
-the shared SQLite file, not from in-process counters.  The collector folds the
-log incrementally by ``seq`` (the rowid): the first scrape aggregates every row
-once, later scrapes read only rows added since, so a scrape stays cheap on a
-large log and counters only go up (a purge does not lower them).
+the shared SQLite file, not from in-process counters.  Each scrape folds the log
+incrementally by ``seq`` (the rowid): the first aggregates every row once, later
+ones read only rows added since, so a scrape stays cheap on a large log and
+counters only go up (a purge does not lower them).  A scrape (:func:`scrape`)
+runs wherever the API's reads run; the server keeps the one running
+:class:`LogTotals` and hands it to whichever worker folds next.
 
 Metric names (all prefixed ``connectorctl_``):
 
@@ -17,15 +19,14 @@ Metric names (all prefixed ``connectorctl_``):
 
 from __future__ import annotations
 
-import threading
-from collections import defaultdict
-from typing import Callable, Iterator
+from typing import Any, Iterable, Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from connectorctl.domain.values import CircuitState
 from connectorctl.store.db import StateDB
+from connectorctl.store.health import configured_services
 
 BUCKETS_MS = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000)
 _BUCKET_SQL = "CASE " + " ".join(f"WHEN duration_ms <= {ms} THEN {i}" for i, ms in enumerate(BUCKETS_MS)) + f" ELSE {len(BUCKETS_MS)} END"
@@ -36,86 +37,80 @@ _FOLD_SQL = (
 )
 
 
-class LogCollector(Collector):
-    def __init__(self, db_factory: Callable[[], StateDB], services: Callable[[], list[str]]) -> None:
-        self._db = db_factory
-        self._services = services
-        self._lock = threading.Lock()
-        self._reset(0)
+class LogTotals:
+    """Running totals of every log row folded so far (they only go up).  Plain dicts: it travels to read workers."""
 
-    def _reset(self, seq: int) -> None:
-        self.last_seq = seq
+    def __init__(self) -> None:
+        self.last_seq = 0
         self.rows = 0
-        self.calls: dict[tuple[str, str], int] = defaultdict(int)
-        self.buckets: dict[str, list[int]] = defaultdict(lambda: [0] * (len(BUCKETS_MS) + 1))
-        self.duration_sum_ms: dict[str, int] = defaultdict(int)
-        self.rejections: dict[tuple[str, str], int] = defaultdict(int)
+        self.calls: dict[tuple[str, str], int] = {}
+        self.buckets: dict[str, list[int]] = {}
+        self.duration_sum_ms: dict[str, int] = {}
+        self.rejections: dict[tuple[str, str], int] = {}
 
-    def refresh(self) -> None:
-        """Fold rows added since the last scrape into the running totals."""
-        db = self._db()
-        with self._lock:
-            top = db.run(lambda c: c.execute("SELECT coalesce(max(seq), 0) FROM integration_logs").fetchone()[0])
-            if top < self.last_seq:  # the file was replaced or emptied: start over (a counter reset)
-                self._reset(0)
-            if top == self.last_seq:
-                return
-            rows = db.run(lambda c: c.execute(_FOLD_SQL, (self.last_seq, top)).fetchall())
-            for service, status, bucket, local, count, total_ms in rows:
-                self.calls[(service, status)] += count
-                self.buckets[service][bucket] += count
-                self.duration_sum_ms[service] += total_ms
-                self.rows += count
-                if status == "rate_limited":
-                    self.rejections[(service, "local" if local else "vendor")] += count
-            self.last_seq = top
+    def fold(self, db: StateDB) -> "LogTotals":
+        """These totals plus the rows added since ``last_seq``; a log that shrank below it starts over (a counter reset)."""
+        top = db.run(lambda c: c.execute("SELECT coalesce(max(seq), 0) FROM integration_logs").fetchone()[0])
+        totals = self if top >= self.last_seq else LogTotals()
+        if top == totals.last_seq:
+            return totals
+        for service, status, bucket, local, count, total_ms in db.run(lambda c: c.execute(_FOLD_SQL, (totals.last_seq, top)).fetchall()):
+            totals.calls[(service, status)] = totals.calls.get((service, status), 0) + count
+            totals.buckets.setdefault(service, [0] * (len(BUCKETS_MS) + 1))[bucket] += count
+            totals.duration_sum_ms[service] = totals.duration_sum_ms.get(service, 0) + total_ms
+            totals.rows += count
+            if status == "rate_limited":
+                key = (service, "local" if local else "vendor")
+                totals.rejections[key] = totals.rejections.get(key, 0) + count
+        totals.last_seq = top
+        return totals
 
-    def collect(self) -> Iterator[Metric]:
-        self.refresh()
-        db = self._db()
-        with self._lock:
-            calls = CounterMetricFamily("connectorctl_calls", "Vendor call attempts recorded in the integration log.", labels=["service", "status"])
-            for (service, status), count in sorted(self.calls.items()):
-                calls.add_metric([service, status], count)
-            hist = HistogramMetricFamily("connectorctl_call_duration_seconds", "Duration of vendor call attempts.", labels=["service"])
-            for service in sorted(self.buckets):
-                cumulative, running = [], 0
-                for i, count in enumerate(self.buckets[service]):
-                    running += count
-                    bound = "+Inf" if i == len(BUCKETS_MS) else repr(BUCKETS_MS[i] / 1000)
-                    cumulative.append((bound, running))
-                hist.add_metric([service], cumulative, self.duration_sum_ms[service] / 1000)
-            rejected = CounterMetricFamily(
-                "connectorctl_rate_limit_rejections", "Calls refused by a rate limit: our own quota (local) or the vendor's 429 (vendor).",
-                labels=["service", "source"],
-            )
-            for (service, source), count in sorted(self.rejections.items()):
-                rejected.add_metric([service, source], count)
-            scraped = CounterMetricFamily("connectorctl_log_rows_scraped", "Integration-log rows folded into these metrics.")
-            scraped.add_metric([], self.rows)
+    def families(self, circuits: dict[str, str], services: Iterable[str]) -> Iterator[Metric]:
+        calls = CounterMetricFamily("connectorctl_calls", "Vendor call attempts recorded in the integration log.", labels=["service", "status"])
+        for (service, status), count in sorted(self.calls.items()):
+            calls.add_metric([service, status], count)
         yield calls
+        hist = HistogramMetricFamily("connectorctl_call_duration_seconds", "Duration of vendor call attempts.", labels=["service"])
+        for service in sorted(self.buckets):
+            cumulative, running = [], 0
+            for i, count in enumerate(self.buckets[service]):
+                running += count
+                bound = "+Inf" if i == len(BUCKETS_MS) else repr(BUCKETS_MS[i] / 1000)
+                cumulative.append((bound, running))
+            hist.add_metric([service], cumulative, self.duration_sum_ms[service] / 1000)
         yield hist
+        rejected = CounterMetricFamily(
+            "connectorctl_rate_limit_rejections", "Calls refused by a rate limit: our own quota (local) or the vendor's 429 (vendor).",
+            labels=["service", "source"],
+        )
+        for (service, source), count in sorted(self.rejections.items()):
+            rejected.add_metric([service, source], count)
         yield rejected
+        scraped = CounterMetricFamily("connectorctl_log_rows_scraped", "Integration-log rows folded into these metrics.")
+        scraped.add_metric([], self.rows)
         yield scraped
-        yield self._circuits(db)
-
-    def _circuits(self, db: StateDB) -> Metric:
-        stored = dict(db.run(lambda c: c.execute("SELECT service_name, state FROM circuit_state").fetchall()))
         gauge = GaugeMetricFamily("connectorctl_circuit_state", "Circuit breaker state per service (1 = current state).", labels=["service", "state"])
-        for service in sorted(set(self._services()) | set(stored)):
-            current = stored.get(service, CircuitState.CLOSED.value)
+        for service in sorted(set(services) | set(circuits)):
+            current = circuits.get(service, CircuitState.CLOSED.value)
             for state in CircuitState:
                 gauge.add_metric([service, state.value], 1.0 if state.value == current else 0.0)
-        return gauge
+        yield gauge
 
 
-def build_registry(db_factory: Callable[[], StateDB], services: Callable[[], list[str]]) -> CollectorRegistry:
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(LogCollector(db_factory, services))
-    return registry
+class _Snapshot(Collector):
+    def __init__(self, families: list[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self._families)
 
 
-def exposition(registry: CollectorRegistry) -> bytes:
+def scrape(db: StateDB, settings: Any, totals: LogTotals) -> tuple[LogTotals, bytes]:
+    """One scrape as a read-worker function: the totals folded forward, and the exposition text."""
     from prometheus_client import generate_latest
 
-    return generate_latest(registry)
+    totals = totals.fold(db)
+    circuits = dict(db.run(lambda c: c.execute("SELECT service_name, state FROM circuit_state").fetchall()))
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Snapshot(list(totals.families(circuits, configured_services(settings)))))
+    return totals, generate_latest(registry)

@@ -25,12 +25,16 @@ def serve(
     graceful_timeout: float = typer.Option(30.0, "--graceful-timeout", min=0.0, help="Seconds in-flight requests get to finish on SIGTERM."),
     access_log: bool = typer.Option(True, "--access-log/--no-access-log", help="Log one line per request to stderr."),
     status_max_age: float = typer.Option(1.0, "--status-max-age", min=0.0, help="Seconds one shared /api/connector/status result is reused (0 = every request recomputes)."),
-    db_threads: int = typer.Option(4, "--db-threads", min=1, max=256, help="Worker threads for database reads (fewer keep cheap requests fast under load)."),
+    read_workers: int = typer.Option(2, "--read-workers", min=0, max=64, help="Worker processes for database reads (0 = threads of the server process)."),
+    read_priority: str = typer.Option("idle", "--read-priority", help="CPU priority of the read workers: idle (Linux SCHED_IDLE), low (nice 10) or normal."),
 ) -> None:
     """Serve the monitoring API (logs, metrics, health, status, Prometheus /metrics)."""
     from connectorctl.api.auth import TOKEN_ENV, TOKEN_SERVICE, is_loopback, resolve_token
-    from connectorctl.errors import ConfigurationError
+    from connectorctl.api.pool import PRIORITIES
+    from connectorctl.errors import ConfigurationError, InvalidInputError
 
+    if read_priority not in PRIORITIES:
+        raise InvalidInputError(f"--read-priority must be one of {', '.join(PRIORITIES)}, not {read_priority!r}")
     connector = state(ctx).connector()
     token, source = resolve_token(connector)
     if not is_loopback(host) and not token:
@@ -44,7 +48,7 @@ def serve(
     auth = f"bearer token from {source}" if token else "none (loopback only)"
     sys.stderr.write(f"connectorctl API listening on http://{shown}:{bound[1]} (auth: {auth})\n")
     sys.stderr.flush()
-    _run(connector, sock, token, graceful_timeout, access_log, status_max_age, db_threads)
+    _run(connector, sock, token, graceful_timeout, access_log, status_max_age, read_workers, read_priority)
 
 
 def _bind(host: str, port: int) -> Any:
@@ -66,7 +70,7 @@ def _bind(host: str, port: int) -> Any:
     return sock
 
 
-def _run(connector: Any, sock: Any, token: str | None, graceful_timeout: float, access_log: bool, status_max_age: float, db_threads: int) -> None:
+def _run(connector: Any, sock: Any, token: str | None, graceful_timeout: float, access_log: bool, status_max_age: float, read_workers: int, read_priority: str) -> None:
     import logging
     import signal
 
@@ -75,7 +79,8 @@ def _run(connector: Any, sock: Any, token: str | None, graceful_timeout: float, 
     from connectorctl.api import create_app
 
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app(connector, token=token, status_fresh_seconds=status_max_age, db_threads=db_threads)
+    app = create_app(connector, token=token, status_fresh_seconds=status_max_age,
+                     read_processes=read_workers, read_priority=read_priority)
     config = uvicorn.Config(
         app, log_config=None, access_log=access_log, timeout_graceful_shutdown=graceful_timeout,
         lifespan="on", server_header=False, proxy_headers=False,

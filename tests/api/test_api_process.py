@@ -87,9 +87,22 @@ def server(seeded_home: Path) -> Iterator[Served]:
         served.proc.wait()
 
 
+def children(pid: int) -> list[int]:
+    """Child processes started by any thread of ``pid`` (Linux /proc)."""
+    return [int(child) for task in Path(f"/proc/{pid}/task").iterdir() for child in (task / "children").read_text().split()]
+
+
+def gone(pid: int) -> bool:
+    status = Path(f"/proc/{pid}/status")
+    return not status.exists() or "\nState:\tZ" in status.read_text()
+
+
 def test_serve_answers_over_http_and_stops_cleanly_on_sigterm(server: Served) -> None:
     with httpx.Client(base_url=server.url, timeout=10) as http:
-        health = http.get("/api/connector/health")
+        health = http.get("/api/connector/health")  # answered once start-up (which spawns the workers) is done
+        workers = children(server.proc.pid)
+        spawned = [pid for pid in workers if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+        assert len(spawned) == 3  # two read workers (--read-workers 2) and the status worker
         assert health.status_code == 200 and health.json()["services"] == {"database": "connected", "connector": "operational"}
         logs = http.get("/api/connector/logs", params={"service": "fake", "limit": 3}).json()
         assert [r["id"] for r in logs["data"]] == [rid(3), rid(2), rid(1)]
@@ -100,6 +113,7 @@ def test_serve_answers_over_http_and_stops_cleanly_on_sigterm(server: Served) ->
         assert 'connectorctl_calls_total{service="fake",status="success"} 3.0' in http.get("/metrics").text
         assert http.get("/api/connector/logs", params={"limit": 999}).status_code == 400
     assert stop(server) == 0
+    assert all(gone(pid) for pid in workers)
     output = rest_of_output(server.lines)
     assert '"GET /api/connector/status HTTP/1.1" 200' in output  # access log on stderr, stdout stays clean
     assert server.proc.stdout is not None and server.proc.stdout.read() == ""
@@ -151,3 +165,24 @@ def test_off_loopback_needs_and_checks_the_token(seeded_home: Path) -> None:
     finally:
         if served.proc.poll() is None:
             served.proc.kill()
+
+
+def test_ctrl_c_reaching_the_whole_process_group_still_stops_cleanly(seeded_home: Path) -> None:
+    """A terminal's Ctrl-C signals the server and its read workers; the workers must leave the shutdown to the server."""
+    full_env = dict(os.environ, PYTHONPATH=str(ROOT), CONNECTORCTL_HOME=str(seeded_home))
+    proc = subprocess.Popen([sys.executable, "-m", "connectorctl", "serve", "--port", "0", "--read-workers", "1"],
+                            stderr=subprocess.PIPE, text=True, env=full_env, cwd=ROOT, start_new_session=True)
+    try:
+        assert proc.stderr is not None
+        port = int(re.search(r"listening on http://[^:]+:(\d+)", proc.stderr.readline()).group(1))  # type: ignore[union-attr]
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+            assert http.get("/api/connector/logs", params={"limit": 1}).status_code == 200  # a read worker is up and used
+        workers = children(proc.pid)
+        os.killpg(proc.pid, signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+        output = proc.stderr.read()
+        assert "Traceback" not in output and "KeyboardInterrupt" not in output
+        assert all(gone(pid) for pid in workers)
+    finally:
+        if proc.poll() is None:
+            proc.kill()

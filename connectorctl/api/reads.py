@@ -1,0 +1,58 @@
+"""The API's database reads, as functions ``fn(db, settings, *args)`` that :class:`~connectorctl.api.pool.ReadPool` can ship to a worker.
+
+Each takes plain, picklable arguments (the clock's "now" included: a worker
+has no clock of its own).  Large bodies come back already encoded, so the
+event loop only copies bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from connectorctl.api import status
+from connectorctl.api.errors import NotFoundError
+from connectorctl.store import queries
+from connectorctl.store.db import StateDB
+
+_JSON_COLUMNS = ("request_data", "response_data")
+
+
+def json_bytes(body: Any) -> bytes:
+    """The same bytes Starlette's JSONResponse would send."""
+    return json.dumps(body, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode("utf-8")
+
+
+def log_entry(row: dict[str, Any]) -> dict[str, Any]:
+    """A log row as the API shows it: stored JSON payloads become JSON values."""
+    for column in _JSON_COLUMNS:
+        raw = row.get(column)
+        if isinstance(raw, str):
+            try:
+                row[column] = json.loads(raw)
+            except ValueError:
+                pass  # stored as plain text: show it as a string
+    return row
+
+
+def require_known(db: StateDB, settings: Any, service: str) -> None:
+    if not status.is_known_service(db, settings, service):
+        raise NotFoundError(f"unknown service {service!r}",
+                            hint="use a configured vendor slug, e.g. " + ", ".join(status.configured_services(settings)[:3]))
+
+
+def logs_page(db: StateDB, settings: Any, flt: queries.LogFilter, limit: int, offset: int) -> bytes:
+    if flt.service is not None:
+        require_known(db, settings, flt.service)
+    rows = [log_entry(r) for r in queries.list_logs(db, flt, limit, offset)]
+    return json_bytes({"data": rows, "meta": {"limit": limit, "offset": offset, "count": len(rows)}})
+
+
+def service_metrics(db: StateDB, settings: Any, service: str, start: datetime, end: datetime) -> dict[str, Any]:
+    require_known(db, settings, service)
+    return queries.metrics(db, service, start, end)
+
+
+def status_body(db: StateDB, settings: Any, now: datetime) -> bytes:
+    return json_bytes(status.service_status(db, settings, now))
