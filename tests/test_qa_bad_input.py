@@ -48,6 +48,20 @@ def test_line_breaks_in_email_headers_are_invalid_input_and_nothing_is_sent(cli,
     assert json.loads(cli("logs", "list", "--json").stdout)["data"] == []
 
 
+def test_a_malformed_header_option_never_prints_its_value(cli, home, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    cli("init")
+    monkeypatch.setenv("HOOK_SECRET", "whsec-test")
+    secret = "sk_live_7f3a9c2e1b"
+    body = tmp_path / "body.json"
+    body.write_text("{}")
+    for args in (("send", "email", "--to", "a@example.com", "-s", "hi", "--body", "x", "--header", f"X-Api-Key {secret}"),
+                 ("webhook", "verify", "--scheme", "github", "--secret-env", "HOOK_SECRET", "--body-file", str(body), "--header", f"Authorization Bearer {secret}")):
+        result = cli(*args)
+        assert result.exit_code == 2, result.output
+        _one_error_line(result, "invalid_input")
+        assert "--header must look like 'Name: value'" in result.stderr and secret not in result.output + result.stderr
+
+
 def test_malformed_recipient_csv_is_refused_before_anything_is_sent(cli, home, tmp_path):  # type: ignore[no-untyped-def]
     cli("init")
     files = {

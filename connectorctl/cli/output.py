@@ -124,6 +124,24 @@ def read_stdin_text(what: str) -> str:
         raise InvalidInputError(f"{what} from stdin is not UTF-8 text (byte {exc.start})") from None
 
 
+def parse_header_options(items: Iterable[str]) -> list[tuple[str, str]]:
+    """``--header 'Name: value'`` options as pairs.
+
+    A malformed one is named by its first word only: header values are often
+    credentials, and a missing colon must not print one to the terminal.
+    """
+    from connectorctl.errors import InvalidInputError
+
+    headers = []
+    for item in items:
+        name, sep, value = item.partition(":")
+        if not sep or not name.strip():
+            first_word = (item.split() or [""])[0].split(":")[0][:40]
+            raise InvalidInputError(f"--header must look like 'Name: value', got one starting {first_word!r}")
+        headers.append((name.strip(), value.strip()))
+    return headers
+
+
 def warn_if_unknown_service(connector: "Connector", service: str | None) -> None:
     """A mistyped ``--service`` would otherwise read as "no traffic": say so on stderr (stdout stays data)."""
     if service is None:

@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from connectorctl.cli.output import JsonOption, OutputFormat, OutputOption, fmt, render, state
+from connectorctl.cli.output import JsonOption, OutputFormat, OutputOption, fmt, parse_header_options, render, state
 
 app = typer.Typer(help="Send an email or an SMS through the configured vendor chain.", no_args_is_help=True)
 
@@ -74,12 +74,7 @@ def send_email(
     if bool(to) == bool(to_file):
         raise InvalidInputError("give --to or --to-file (not both)")
     text = _read_body(body, body_file)
-    headers = {}
-    for item in header:
-        name, sep, value = item.partition(":")
-        if not sep or not name.strip():
-            raise InvalidInputError(f"--header {item!r}: expected 'Name: value'")
-        headers[name.strip()] = value.strip()
+    headers = dict(parse_header_options(header))
     attachments = tuple(Attachment(p.name, p.read_bytes(), _guess_type(p)) for p in attach)
     message = EmailMessage(
         to=tuple(to) or ("bulk@placeholder.invalid",), subject=subject, text=_strip_html(text) if html else text, html=text if html else None,

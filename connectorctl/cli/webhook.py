@@ -12,7 +12,7 @@ from typing import Any, List, Optional
 
 import typer
 
-from connectorctl.cli.output import JsonOption, OutputFormat, OutputOption, fmt, kv_table, render, state
+from connectorctl.cli.output import JsonOption, OutputFormat, OutputOption, fmt, kv_table, parse_header_options, render, state
 
 app = typer.Typer(help="Verify vendor webhook signatures, or sign example deliveries for testing a receiver.", no_args_is_help=True)
 
@@ -41,18 +41,6 @@ def _read_body(path: Path) -> bytes:
         return path.read_bytes()
     except OSError as exc:
         raise InvalidInputError(f"cannot read body file {path} ({exc.strerror})") from None
-
-
-def _parse_headers(items: List[str]) -> list[tuple[str, str]]:
-    from connectorctl.errors import InvalidInputError
-
-    headers = []
-    for item in items:
-        name, sep, value = item.partition(":")
-        if not sep or not name.strip():
-            raise InvalidInputError(f"--header must look like 'Name: value', got {item.split(':')[0][:40]!r}")
-        headers.append((name.strip(), value.strip()))
-    return headers
 
 
 def _setup(ctx: typer.Context, scheme: Optional[str], service: Optional[str], secret_env: List[str], secret_from_creds: Optional[str],
@@ -119,7 +107,7 @@ def webhook_verify(
 
     options = _options(url, tolerance, signature_header, algorithm, encoding, prefix, signed_content, timestamp_header, id_header)
     verifier, secrets = _setup(ctx, scheme, service, secret_env, secret_from_creds, options)
-    request = WebhookRequest(_read_body(body_file), _parse_headers(header), url)
+    request = WebhookRequest(_read_body(body_file), parse_header_options(header), url)
     store = None
     if check_replay:
         from connectorctl.webhooks.replay import ReplayStore
