@@ -276,7 +276,8 @@ def main() -> None:
     ap.add_argument("--warmup", type=float, default=2.0, help="seconds each phase runs before it is measured (connecting, the first burst)")
     ap.add_argument("--think-ms", type=float, default=200.0, help="mean pause per client between requests in the paced phase")
     ap.add_argument("--status-max-age", type=float, default=1.0, help="passed to serve (0 = status recomputed per request)")
-    ap.add_argument("--read-workers", type=int, default=2, help="passed to serve")
+    ap.add_argument("--processes", type=int, help="passed to serve (default: serve's own)")
+    ap.add_argument("--read-workers", type=int, default=1, help="passed to serve (per server process)")
     ap.add_argument("--read-priority", default="idle", help="passed to serve")
     ap.add_argument("--db", help="reuse (or build once into) this database file")
     ap.add_argument("--writer", nargs=2, metavar=("DB", "STOPFILE"), help=argparse.SUPPRESS)
@@ -291,7 +292,8 @@ def main() -> None:
         print(f"built in {build_db(db, args.rows):.1f} s ({db.stat().st_size / 1e6:.0f} MB)", file=sys.stderr)
     rows = sqlite3.connect(db).execute("SELECT count(*) FROM integration_logs").fetchone()[0]
     (work / "config.yaml").write_text(CONFIG.format(db=json.dumps(str(db))))
-    server, port = start_server(work, args.status_max_age, "--read-workers", str(args.read_workers), "--read-priority", args.read_priority)
+    server, port = start_server(work, args.status_max_age, "--read-workers", str(args.read_workers), "--read-priority", args.read_priority,
+                                *(["--processes", str(args.processes)] if args.processes else []))
     stop_file = str(work / "stop")
     writer_proc = subprocess.Popen([sys.executable, __file__, "--writer", str(db), stop_file, "--write-rate", str(args.write_rate)],
                                    stdout=subprocess.PIPE, text=True)
@@ -320,7 +322,7 @@ def main() -> None:
     medians = {name: pct([s[2] for s in single.samples], 0.5) for name, single in singles.items()}
     report = {
         "rows": rows, "clients": args.clients, "think_ms": args.think_ms, "status_max_age_s": args.status_max_age, "warmup_s": args.warmup,
-        "read_workers": args.read_workers, "read_priority": args.read_priority,
+        "processes": args.processes or "default", "read_workers": args.read_workers, "read_priority": args.read_priority,
         "phases": {name: summarize(result, medians[name], medians["closed_loop"]) for name, result in phases.items()},
         "errors_outside_phases": sum(len(single.errors) for single in singles.values()) + (not first_ok),
         "first_prometheus_scrape_s": round(first_scrape, 2), "writer": writer_out, "server_exit_code": server_rc,

@@ -1,18 +1,19 @@
 """The Starlette application: the reference design's monitoring endpoints.
 
-No SQLite read runs on the event loop.  Logs, metrics, the status snapshot and
-the Prometheus fold go to a :class:`~connectorctl.api.pool.ReadPool` (worker
-processes under ``serve``, threads when embedded); the health check runs in a
-thread of its own small pool so a load balancer's probe never queues behind
-heavy reads and still really touches the file.  The read functions are in
-``api/reads.py``, built on the shared read-side contract in ``store/queries.py``.
+No SQLite read runs on the event loop.  Logs, metrics, the Prometheus fold,
+the status snapshot and the health check go to a
+:class:`~connectorctl.api.pool.ReadPool` (worker processes under ``serve``,
+threads when embedded); the last two in its quick lane, so a load balancer's
+probe never queues behind heavy reads and still really touches the file.  The
+read functions are in ``api/reads.py``, built on the shared read-side contract
+in ``store/queries.py``.
 """
 
 from __future__ import annotations
 
-import functools
+import asyncio
 import logging
-from typing import Any, Callable, TypeVar
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -25,11 +26,11 @@ from connectorctl.api.errors import EXCEPTION_HANDLERS
 from connectorctl.api.openapi import DOCUMENT, with_webhooks
 from connectorctl.api.pool import ReadPool
 from connectorctl.api.snapshot import Snapshot
+from connectorctl.errors import StateStoreError
 from connectorctl.store import queries
 from connectorctl.store.db import StateDB
 
 log = logging.getLogger("connectorctl.api")
-T = TypeVar("T")
 
 
 class Api:
@@ -41,18 +42,10 @@ class Api:
         self.settings = connector.settings
         self.document: dict[str, Any] = DOCUMENT
         self.reads = ReadPool(self.db, self.settings, read_processes, read_priority)
-        self._quick_limiter: Any = None
         self._status = Snapshot(self._compute_status, fresh_seconds=status_fresh_seconds, stale_seconds=2 * status_fresh_seconds)
         self._totals = prom.LogTotals()
         self._scrape: Snapshot[bytes] = Snapshot(self._fold, fresh_seconds=0, stale_seconds=0)
-
-    async def quick(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run a cheap, bounded check on its own two threads: it must not queue behind heavy reads."""
-        import anyio.to_thread
-
-        if self._quick_limiter is None:
-            self._quick_limiter = anyio.CapacityLimiter(2)
-        return await anyio.to_thread.run_sync(functools.partial(fn, *args), limiter=self._quick_limiter)
+        self._warming: asyncio.Future[bytes] | None = None
 
     def db(self) -> StateDB:
         return self.connector.db  # opening may raise StateStoreError -> 503
@@ -87,7 +80,10 @@ class Api:
         })
 
     async def health(self, request: Request) -> JSONResponse:
-        ok, reason = await self.quick(status.database_check, self.db)
+        try:
+            ok, reason = await self.reads(reads.database_check, lane="quick")
+        except StateStoreError as exc:  # the file would not open, or the worker died: unusable either way
+            ok, reason = False, exc.message
         body: dict[str, Any] = {
             "status": "healthy" if ok else "unhealthy",
             "timestamp": status.timestamp(self.now()),
@@ -98,7 +94,7 @@ class Api:
         return JSONResponse(body, status_code=200 if ok else 503)
 
     async def _compute_status(self) -> bytes:
-        return await self.reads(reads.status_body, self.now(), lane="status")
+        return await self.reads(reads.status_body, self.now(), lane="quick")
 
     async def status(self, request: Request) -> Response:
         """Shared snapshot (see api/snapshot.py): pollers never queue behind each other or the database."""
@@ -108,6 +104,22 @@ class Api:
         from prometheus_client import CONTENT_TYPE_LATEST
 
         return Response(await self._scrape.get(), media_type=CONTENT_TYPE_LATEST)
+
+    async def start(self) -> None:
+        """Start the read workers and fold the log once now, in the background.
+
+        Every server process keeps its own Prometheus totals; folding right at
+        start puts them all on the same rows, so a purge later on cannot make
+        them disagree (see ``api/server.py``).  It also spares the first scrape
+        the long initial fold.
+        """
+        await self.reads.start()
+        self._warming = asyncio.ensure_future(self._scrape.get())
+        self._warming.add_done_callback(self._warm_done)
+
+    def _warm_done(self, task: "asyncio.Future[bytes]") -> None:
+        if not task.cancelled() and task.exception() is not None and not self.reads.closed:
+            log.warning("first Prometheus fold failed (%s); the first scrape will retry", task.exception())
 
     async def _fold(self) -> bytes:
         """Scrapes that overlap share one fold (see Snapshot): folding the same rows twice would count them twice."""
@@ -133,7 +145,7 @@ def _lifespan(api: Api) -> Any:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> Any:
-        await api.reads.start()
+        await api.start()
         try:
             yield
         finally:

@@ -54,5 +54,9 @@ def service_metrics(db: StateDB, settings: Any, service: str, start: datetime, e
     return queries.metrics(db, service, start, end)
 
 
+def database_check(db: StateDB, settings: Any) -> tuple[bool, str | None]:
+    return status.database_check(lambda: db)
+
+
 def status_body(db: StateDB, settings: Any, now: datetime) -> bytes:
     return json_bytes(status.service_status(db, settings, now))

@@ -4,12 +4,13 @@ Loopback by default.  Any other address needs a bearer token
 (``$CONNECTORCTL_API_TOKEN`` or ``connectorctl creds`` entry ``connectorctl-api``);
 without one the command refuses to start.  SIGTERM/SIGINT stop accepting new
 connections, let in-flight requests finish (up to ``--graceful-timeout``) and
-exit 0.  Starlette and uvicorn are imported inside the command so ``--help``
-stays fast.
+exit 0.  How the server processes share the work is in ``api/server.py``.
+Starlette and uvicorn are imported inside the command so ``--help`` stays fast.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -25,7 +26,8 @@ def serve(
     graceful_timeout: float = typer.Option(30.0, "--graceful-timeout", min=0.0, help="Seconds in-flight requests get to finish on SIGTERM."),
     access_log: bool = typer.Option(True, "--access-log/--no-access-log", help="Log one line per request to stderr."),
     status_max_age: float = typer.Option(1.0, "--status-max-age", min=0.0, help="Seconds one shared /api/connector/status result is reused (0 = every request recomputes)."),
-    read_workers: int = typer.Option(2, "--read-workers", min=0, max=64, help="Worker processes for database reads (0 = threads of the server process)."),
+    processes: int = typer.Option(None, "--processes", min=1, max=64, show_default="2 where there are 2+ CPUs, else 1", help="Server processes sharing the port (each its own event loop and read workers)."),
+    read_workers: int = typer.Option(1, "--read-workers", min=0, max=64, help="Worker processes for database reads, per server process (0 = threads of the server)."),
     read_priority: str = typer.Option("idle", "--read-priority", help="CPU priority of the read workers: idle (Linux SCHED_IDLE), low (nice 10) or normal."),
 ) -> None:
     """Serve the monitoring API (logs, metrics, health, status, Prometheus /metrics)."""
@@ -48,7 +50,14 @@ def serve(
     auth = f"bearer token from {source}" if token else "none (loopback only)"
     sys.stderr.write(f"connectorctl API listening on http://{shown}:{bound[1]} (auth: {auth})\n")
     sys.stderr.flush()
-    _run(connector, sock, token, graceful_timeout, access_log, status_max_age, read_workers, read_priority)
+    from connectorctl.api.server import ServeOptions, run
+
+    options = ServeOptions(graceful_timeout, access_log, status_max_age, read_workers, read_priority)
+    try:
+        run(connector, sock, token, options, processes or min(2, os.cpu_count() or 1))
+    finally:
+        sock.close()
+        connector.close()
 
 
 def _bind(host: str, port: int) -> Any:
@@ -68,30 +77,3 @@ def _bind(host: str, port: int) -> Any:
         raise ConfigurationError(f"cannot listen on {host}:{port} ({exc.strerror or exc})") from None
     sock.set_inheritable(True)
     return sock
-
-
-def _run(connector: Any, sock: Any, token: str | None, graceful_timeout: float, access_log: bool, status_max_age: float, read_workers: int, read_priority: str) -> None:
-    import logging
-    import signal
-
-    import uvicorn
-
-    from connectorctl.api import create_app
-
-    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app(connector, token=token, status_fresh_seconds=status_max_age,
-                     read_processes=read_workers, read_priority=read_priority)
-    config = uvicorn.Config(
-        app, log_config=None, access_log=access_log, timeout_graceful_shutdown=graceful_timeout,
-        lifespan="on", server_header=False, proxy_headers=False,
-    )
-    stopped: list[int] = []
-    # uvicorn re-raises the signal that stopped it once it is done; these handlers
-    # receive it, so a graceful stop ends with exit code 0 instead of death by signal.
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda signum, frame: stopped.append(signum))
-    try:
-        uvicorn.Server(config).run(sockets=[sock])
-    finally:
-        sock.close()
-        connector.close()

@@ -109,9 +109,9 @@ def test_a_cancelled_read_does_not_hand_its_reply_to_the_next_one(connector: Con
 
 
 @pytest.mark.parametrize(("priority", "heavy"), [("idle", (os.SCHED_IDLE, 0)), ("low", (os.SCHED_OTHER, 10)), ("normal", (os.SCHED_OTHER, 0))])
-def test_heavy_reads_run_at_the_requested_priority_and_status_at_normal(connector: Connector, priority: str, heavy: tuple[int, int]) -> None:
+def test_heavy_reads_run_at_the_requested_priority_and_quick_ones_at_normal(connector: Connector, priority: str, heavy: tuple[int, int]) -> None:
     async def scenario(pool: ReadPool) -> tuple[Any, Any]:
-        return await pool(readfns.scheduling), await pool(readfns.scheduling, lane="status")
+        return await pool(readfns.scheduling), await pool(readfns.scheduling, lane="quick")
 
     assert with_pool(connector, scenario, priority=priority) == (heavy, (os.SCHED_OTHER, 0))
 
@@ -122,7 +122,7 @@ def test_close_reaps_every_worker(connector: Connector) -> None:
         return [w.process for w in pool._workers]
 
     processes = with_pool(connector, scenario, processes=2)
-    assert len(processes) == 3  # two heavy, one status
+    assert len(processes) == 3  # two heavy, one quick
     assert not any(p.is_alive() for p in processes) and all(p.exitcode == 0 for p in processes)
 
 

@@ -11,8 +11,9 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import httpx
 import pytest
@@ -80,7 +81,7 @@ def seeded_home(home: Path) -> Path:
 
 @pytest.fixture
 def server(seeded_home: Path) -> Iterator[Served]:
-    served = start(seeded_home)
+    served = start(seeded_home, "--processes", "2", "--read-workers", "1")
     yield served
     if served.proc.poll() is None:
         served.proc.kill()
@@ -97,12 +98,37 @@ def gone(pid: int) -> bool:
     return not status.exists() or "\nState:\tZ" in status.read_text()
 
 
+def all_gone(pids: list[int], within: float = 5.0) -> bool:
+    """The workers are reaped before the server exits; multiprocessing's resource tracker only notices a moment later."""
+    deadline = time.monotonic() + within
+    while not all(gone(pid) for pid in pids):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def spawned_children(pid: int) -> list[int]:
+    return [child for child in children(pid) if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()]
+
+
+def wait_for(condition: Callable[[], Any], within: float = 15.0) -> Any:
+    deadline = time.monotonic() + within
+    while not (result := condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.05)
+    return result
+
+
 def test_serve_answers_over_http_and_stops_cleanly_on_sigterm(server: Served) -> None:
     with httpx.Client(base_url=server.url, timeout=10) as http:
         health = http.get("/api/connector/health")  # answered once start-up (which spawns the workers) is done
-        workers = children(server.proc.pid)
-        spawned = [pid for pid in workers if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
-        assert len(spawned) == 3  # two read workers (--read-workers 2) and the status worker
+        # This process: one more server process, its own heavy and quick read workers; that one: its two workers.
+        ours = wait_for(lambda: kids if len(kids := spawned_children(server.proc.pid)) == 3 else None)
+        sibling = wait_for(lambda: [pid for pid in ours if len(spawned_children(pid)) == 2])
+        assert len(sibling) == 1
+        processes = ours + spawned_children(sibling[0])
         assert health.status_code == 200 and health.json()["services"] == {"database": "connected", "connector": "operational"}
         logs = http.get("/api/connector/logs", params={"service": "fake", "limit": 3}).json()
         assert [r["id"] for r in logs["data"]] == [rid(3), rid(2), rid(1)]
@@ -112,11 +138,34 @@ def test_serve_answers_over_http_and_stops_cleanly_on_sigterm(server: Served) ->
         assert http.get("/api/connector/metrics/fake", params={"from": "2020-01-01", "to": "2030-01-01"}).json()["metrics"]["success_count"] == 3
         assert 'connectorctl_calls_total{service="fake",status="success"} 3.0' in http.get("/metrics").text
         assert http.get("/api/connector/logs", params={"limit": 999}).status_code == 400
+    for _ in range(6):  # fresh connections: either server process may take each one, and both count the same
+        with httpx.Client(base_url=server.url, timeout=10) as http:
+            assert 'connectorctl_calls_total{service="fake",status="success"} 3.0' in http.get("/metrics").text
     assert stop(server) == 0
-    assert all(gone(pid) for pid in workers)
+    assert all_gone(processes)
     output = rest_of_output(server.lines)
-    assert '"GET /api/connector/status HTTP/1.1" 200' in output  # access log on stderr, stdout stays clean
+    access = re.findall(r"\[(\d+)\] INFO uvicorn.access: .*\"GET /api/connector/status HTTP/1.1\" 200", output)
+    assert access and set(map(int, access)) <= {server.proc.pid, sibling[0]}  # access log on stderr, with the process
     assert server.proc.stdout is not None and server.proc.stdout.read() == ""
+
+
+def test_a_server_process_that_dies_is_reported_and_the_others_keep_serving(seeded_home: Path) -> None:
+    served = start(seeded_home, "--processes", "2", "--read-workers", "0", "--no-access-log")
+    try:
+        sibling = wait_for(lambda: spawned_children(served.proc.pid))
+        with httpx.Client(base_url=served.url, timeout=10) as http:
+            assert http.get("/api/connector/health").status_code == 200
+        os.kill(sibling[0], signal.SIGKILL)
+        seen = ""
+        while f"server process {sibling[0]} exited unexpectedly (exit code -9); the others keep serving" not in seen:
+            seen += served.lines.get(timeout=15)
+        for _ in range(4):
+            with httpx.Client(base_url=served.url, timeout=10) as http:
+                assert http.get("/api/connector/status").status_code == 200
+        assert stop(served) == 0
+    finally:
+        if served.proc.poll() is None:
+            served.proc.kill()
 
 
 def test_sigterm_lets_an_in_flight_response_finish(seeded_home: Path) -> None:
@@ -182,7 +231,7 @@ def test_ctrl_c_reaching_the_whole_process_group_still_stops_cleanly(seeded_home
         assert proc.wait(timeout=30) == 0
         output = proc.stderr.read()
         assert "Traceback" not in output and "KeyboardInterrupt" not in output
-        assert all(gone(pid) for pid in workers)
+        assert all_gone(workers)
     finally:
         if proc.poll() is None:
             proc.kill()
