@@ -31,6 +31,7 @@ from connectorctl.store import queries
 from connectorctl.store.db import StateDB
 
 log = logging.getLogger("connectorctl.api")
+FOLD_EVERY_SECONDS = 60
 
 
 class Api:
@@ -45,7 +46,7 @@ class Api:
         self._status = Snapshot(self._compute_status, fresh_seconds=status_fresh_seconds, stale_seconds=2 * status_fresh_seconds)
         self._totals = prom.LogTotals()
         self._scrape: Snapshot[bytes] = Snapshot(self._fold, fresh_seconds=0, stale_seconds=0)
-        self._warming: asyncio.Future[bytes] | None = None
+        self._keeper: asyncio.Future[None] | None = None
 
     def db(self) -> StateDB:
         return self.connector.db  # opening may raise StateStoreError -> 503
@@ -106,20 +107,30 @@ class Api:
         return Response(await self._scrape.get(), media_type=CONTENT_TYPE_LATEST)
 
     async def start(self) -> None:
-        """Start the read workers and fold the log once now, in the background.
+        """Start the read workers, then keep the Prometheus fold current in the background.
 
-        Every server process keeps its own Prometheus totals; folding right at
-        start puts them all on the same rows, so a purge later on cannot make
-        them disagree (see ``api/server.py``).  It also spares the first scrape
-        the long initial fold.
+        Each server process keeps its own totals.  They agree with each other and
+        across restarts because every row is counted either live or, once purged,
+        from the purged totals (``store/totals.py``); folding every minute makes
+        sure a running server has counted a row long before a purge (of rows a day
+        old or more) can delete it.  The first fold also spares the first scrape
+        the long initial pass.
         """
         await self.reads.start()
-        self._warming = asyncio.ensure_future(self._scrape.get())
-        self._warming.add_done_callback(self._warm_done)
+        self._keeper = asyncio.ensure_future(self._keep_folding())
 
-    def _warm_done(self, task: "asyncio.Future[bytes]") -> None:
-        if not task.cancelled() and task.exception() is not None and not self.reads.closed:
-            log.warning("first Prometheus fold failed (%s); the first scrape will retry", task.exception())
+    async def stop(self) -> None:
+        if self._keeper is not None:
+            self._keeper.cancel()
+        self.reads.close()
+
+    async def _keep_folding(self) -> None:
+        while True:
+            try:
+                await self._scrape.get()
+            except Exception as exc:  # noqa: BLE001 - the next scrape or round tries again
+                log.warning("background Prometheus fold failed (%s); retrying in %d s", exc, FOLD_EVERY_SECONDS)
+            await asyncio.sleep(FOLD_EVERY_SECONDS)
 
     async def _fold(self) -> bytes:
         """Scrapes that overlap share one fold (see Snapshot): folding the same rows twice would count them twice."""
@@ -149,7 +160,7 @@ def _lifespan(api: Api) -> Any:
         try:
             yield
         finally:
-            api.reads.close()  # after uvicorn let in-flight requests finish
+            await api.stop()  # after uvicorn let in-flight requests finish
 
     return lifespan
 

@@ -121,6 +121,13 @@ def _worker_main(sock: socket.socket, db_path: str, settings: Any, priority: str
     db = StateDB(db_path, migrate=False)
     if priority != "normal":
         db.conn.set_progress_handler(_give_way, GIVE_WAY_EVERY)
+    try:
+        _answer(sock, db, settings)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the server hung up mid-read (it is shutting down): nobody wants the answer
+
+
+def _answer(sock: socket.socket, db: StateDB, settings: Any) -> None:
     while True:
         header = _recv_exactly(sock, _HEADER.size)
         payload = header and _recv_exactly(sock, _HEADER.unpack(header)[0])

@@ -2,11 +2,12 @@
 
 Calls happen in other processes (CLI, ERP workers), so the numbers come from
 the shared SQLite file, not from in-process counters.  Each scrape folds the log
-incrementally by ``seq`` (the rowid): the first aggregates every row once, later
-ones read only rows added since, so a scrape stays cheap on a large log and
-counters only go up (a purge does not lower them).  A scrape (:func:`scrape`)
-runs wherever the API's reads run; the server keeps the one running
-:class:`LogTotals` and hands it to whichever worker folds next.
+incrementally by ``seq`` (the rowid): the first aggregates every row once (and
+what purges deleted, ``store/totals.py``), later ones read only rows added
+since, so a scrape stays cheap on a large log, counters only go up, and every
+server process and every restart shows the same numbers.  A scrape
+(:func:`scrape`) runs wherever the API's reads run; the server keeps the one
+running :class:`LogTotals` and hands it to whichever worker folds next.
 
 Metric names (all prefixed ``connectorctl_``):
 
@@ -25,23 +26,20 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from connectorctl.domain.values import CircuitState
+from connectorctl.store import totals
 from connectorctl.store.db import StateDB
 from connectorctl.store.health import configured_services
 
-BUCKETS_MS = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000)
-_BUCKET_SQL = "CASE " + " ".join(f"WHEN duration_ms <= {ms} THEN {i}" for i, ms in enumerate(BUCKETS_MS)) + f" ELSE {len(BUCKETS_MS)} END"
-_FOLD_SQL = (
-    f"SELECT service_name, status, {_BUCKET_SQL} AS bucket, (status = 'rate_limited' AND http_status_code IS NULL) AS local, "
-    "count(*), coalesce(sum(duration_ms), 0) FROM integration_logs WHERE seq > ? AND seq <= ? AND direction = 'outbound' "
-    "GROUP BY service_name, status, bucket, local"
-)
-
-
 class LogTotals:
-    """Running totals of every log row folded so far (they only go up).  Plain dicts: it travels to read workers."""
+    """Running totals of the outbound calls logged so far (they only go up).  Plain dicts: it travels to read workers.
+
+    The first fold counts what ``logs purge`` deleted (``store/totals.py``) and
+    every row there is; later folds only rows added since.
+    """
 
     def __init__(self) -> None:
         self.last_seq = 0
+        self.based = False  # the purged totals are counted in
         self.rows = 0
         self.calls: dict[tuple[str, str], int] = {}
         self.buckets: dict[str, list[int]] = {}
@@ -50,20 +48,28 @@ class LogTotals:
 
     def fold(self, db: StateDB) -> "LogTotals":
         """These totals plus the rows added since ``last_seq``; a log that shrank below it starts over (a counter reset)."""
-        top = db.run(lambda c: c.execute("SELECT coalesce(max(seq), 0) FROM integration_logs").fetchone()[0])
-        totals = self if top >= self.last_seq else LogTotals()
-        if top == totals.last_seq:
-            return totals
-        for service, status, bucket, local, count, total_ms in db.run(lambda c: c.execute(_FOLD_SQL, (totals.last_seq, top)).fetchall()):
-            totals.calls[(service, status)] = totals.calls.get((service, status), 0) + count
-            totals.buckets.setdefault(service, [0] * (len(BUCKETS_MS) + 1))[bucket] += count
-            totals.duration_sum_ms[service] = totals.duration_sum_ms.get(service, 0) + total_ms
-            totals.rows += count
+        return db.run(self._fold)
+
+    def _fold(self, conn: Any) -> "LogTotals":
+        conn.execute("BEGIN")  # one snapshot: a purge between two reads would count its rows twice or never
+        try:
+            top = conn.execute("SELECT coalesce(max(seq), 0) FROM integration_logs").fetchone()[0]
+            folded = self if top >= self.last_seq else LogTotals()
+            groups = [] if folded.based else list(totals.purged(conn))
+            if top > folded.last_seq:
+                groups += totals.since(conn, folded.last_seq, top)
+        finally:
+            conn.execute("COMMIT")
+        for service, status, bucket, local, count, total_ms in groups:
+            folded.calls[(service, status)] = folded.calls.get((service, status), 0) + count
+            folded.buckets.setdefault(service, [0] * (len(totals.BUCKETS_MS) + 1))[bucket] += count
+            folded.duration_sum_ms[service] = folded.duration_sum_ms.get(service, 0) + total_ms
+            folded.rows += count
             if status == "rate_limited":
                 key = (service, "local" if local else "vendor")
-                totals.rejections[key] = totals.rejections.get(key, 0) + count
-        totals.last_seq = top
-        return totals
+                folded.rejections[key] = folded.rejections.get(key, 0) + count
+        folded.last_seq, folded.based = top, True
+        return folded
 
     def families(self, circuits: dict[str, str], services: Iterable[str]) -> Iterator[Metric]:
         calls = CounterMetricFamily("connectorctl_calls", "Vendor call attempts recorded in the integration log.", labels=["service", "status"])
@@ -75,7 +81,7 @@ class LogTotals:
             cumulative, running = [], 0
             for i, count in enumerate(self.buckets[service]):
                 running += count
-                bound = "+Inf" if i == len(BUCKETS_MS) else repr(BUCKETS_MS[i] / 1000)
+                bound = "+Inf" if i == len(totals.BUCKETS_MS) else repr(totals.BUCKETS_MS[i] / 1000)
                 cumulative.append((bound, running))
             hist.add_metric([service], cumulative, self.duration_sum_ms[service] / 1000)
         yield hist

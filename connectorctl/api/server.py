@@ -6,8 +6,8 @@ log page).  With 50 busy clients, two loops sharing the socket cut the p99 of
 ``/api/connector/status`` by about a third against one loop (see the load
 benchmark in docs/api.md).  Every process is a full server with its own read
 workers; they share only the socket and the SQLite file, so nothing they
-answer depends on which one a connection landed on (each folds the whole log
-for Prometheus as it starts, so their counters agree: ``Api.start``).
+answer depends on which one a connection landed on (their Prometheus counters
+too: ``store/totals.py``).
 
 The process started from the command line serves too and owns the others
 (``spawn``ed, so nothing forked runs an event loop): a SIGTERM or Ctrl-C it

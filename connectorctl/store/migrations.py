@@ -87,6 +87,13 @@ def _cover_direction(db: Any) -> None:
     )
 
 
+@migration(5, "purged log totals")
+def _purged_totals(db: Any) -> None:
+    from connectorctl.store.totals import create_table
+
+    create_table(db)
+
+
 def _load_area_migrations() -> None:
     """Import modules that register their own migrations (credentials, webhooks, ...)."""
     import importlib

@@ -25,6 +25,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from connectorctl.errors import InvalidInputError
+from connectorctl.store import totals
 from connectorctl.store.db import StateDB
 from connectorctl.store.logs import iso_utc
 
@@ -61,12 +62,12 @@ def purge(db: StateDB, days: int, *, now: datetime | None = None, dry_run: bool 
         return result
     deleted = batches = 0
     worst_batch = 0.0
-    sql = "DELETE FROM integration_logs WHERE seq IN (SELECT seq FROM integration_logs WHERE created_at < ? AND seq < ? LIMIT ?)"
+    pick = "SELECT seq FROM integration_logs WHERE created_at < ? AND seq < ? LIMIT ?"
     size = batch_size
     while True:
         t0 = time.perf_counter()
         with db.write() as c:
-            n = c.execute(sql, (cutoff, anchor, size)).rowcount
+            n = totals.delete_counted(c, [row[0] for row in c.execute(pick, (cutoff, anchor, size))])
         held = time.perf_counter() - t0
         worst_batch = max(worst_batch, held)
         deleted += n

@@ -7,7 +7,7 @@ from typing import Any
 from connectorctl.gateway import Connector
 from connectorctl.resilience.clock import FakeClock
 from connectorctl.store.logs import INSERT_LOG
-from tests.api.conftest import NOW, log_row, make_settings, rid
+from tests.api.conftest import NOW, NOW_DT, log_row, make_settings, rid
 
 
 def entry(n: int, **fields: Any) -> dict[str, Any]:
@@ -181,6 +181,37 @@ def test_prometheus_exposition_counts_and_updates_incrementally(client: Any, con
     assert 'connectorctl_calls_total{service="fake",status="rate_limited"} 2.0' in lines
     assert 'connectorctl_rate_limit_rejections_total{service="fake",source="vendor"} 1.0' in lines
     assert "connectorctl_log_rows_scraped_total 16.0" in lines
+
+
+def test_prometheus_counters_survive_a_purge_and_agree_across_server_processes(connector: Connector) -> None:
+    """A server process started before a purge and one started after it (or a restart) show the same numbers."""
+    from datetime import timedelta
+
+    from starlette.testclient import TestClient
+
+    from connectorctl.api import create_app
+    from connectorctl.store import retention
+
+    with connector.db.write() as c:
+        c.executemany(INSERT_LOG, [log_row(rid(600 + n), "fake", "failed" if n % 3 else "success", 40 * n, timedelta(days=40))
+                                   for n in range(30)])
+
+    def counters(client: Any) -> list[str]:
+        return sorted(line for line in client.get("/metrics").text.splitlines()
+                      if line.startswith(("connectorctl_calls", "connectorctl_call_duration", "connectorctl_rate_limit", "connectorctl_log_rows")))
+
+    with TestClient(create_app(connector)) as before:
+        first = counters(before)
+        with connector.db.write() as c:
+            c.execute(INSERT_LOG, log_row(rid(700), "fake", "success", 12, timedelta(seconds=5)))
+        assert retention.purge(connector.db, 30, now=NOW_DT, pause=0)["deleted"] == 30
+        with TestClient(create_app(connector)) as after:
+            assert counters(before) == counters(after)
+            later = counters(after)
+    assert "connectorctl_log_rows_scraped_total 45.0" in first and "connectorctl_log_rows_scraped_total 46.0" in later
+    assert 'connectorctl_calls_total{service="fake",status="failed"} 20.0' in first
+    assert 'connectorctl_calls_total{service="fake",status="failed"} 20.0' in later  # purged, still counted
+    assert 'connectorctl_calls_total{service="fake",status="success"} 14.0' in later  # 3 seeded + 10 purged + 1 new
 
 
 def test_openapi_documents_exactly_the_routes(client: Any) -> None:

@@ -64,6 +64,8 @@ def test_bad_purge_input(cli, db_path, args):
 
 
 def test_two_purges_at_once_delete_each_row_once(db_path):
+    from connectorctl.store.db import StateDB
+
     insert_rows(db_path, [Row(days(100))] * 3000 + [Row(days(1))] * 50)
     procs = [popen_cli("logs", "purge", "--batch-size", "100", "--json") for _ in range(2)]
     results = []
@@ -73,6 +75,8 @@ def test_two_purges_at_once_delete_each_row_once(db_path):
         results.append(json.loads(out))
     assert sum(r["deleted"] for r in results) == 3000
     assert count(db_path) == 50
+    purged = StateDB(db_path).run(lambda c: c.execute("SELECT sum(count) FROM log_totals_purged").fetchone()[0])
+    assert purged == 3000  # each deleted row added to the Prometheus totals once (store/totals.py)
 
 
 WRITER = r"""

@@ -1,0 +1,61 @@
+"""Outbound-call totals that outlive the rows they count (the Prometheus counters' source).
+
+Counters must only go up and must agree wherever they are read: in each of
+``serve``'s processes, and after a restart.  So the totals are a function of
+the file, not of a process's memory: what the log holds now, plus what
+``logs purge`` deleted, which it adds to ``log_totals_purged`` in the same
+transaction as each delete (one row per service, status, latency bucket and
+rate-limit source, so the table stays tiny).  A reader folds both once and
+then only rows added since; ``api/prom.py`` keeps that fold current so no row
+is purged (at least a day old) before every running server has counted it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Iterator
+
+BUCKETS_MS = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000)
+
+Group = tuple[str, str, int, int, int, int]  # service, status, bucket, local (1 = our own rate limit), count, duration sum (ms)
+
+_BUCKET = "CASE " + " ".join(f"WHEN duration_ms <= {ms} THEN {i}" for i, ms in enumerate(BUCKETS_MS)) + f" ELSE {len(BUCKETS_MS)} END"
+_GROUPED = (
+    f"SELECT service_name, status, {_BUCKET} AS bucket, (status = 'rate_limited' AND http_status_code IS NULL) AS local, "
+    "count(*), coalesce(sum(duration_ms), 0) FROM integration_logs WHERE {where} AND direction = 'outbound' "
+    "GROUP BY service_name, status, bucket, local"
+)
+_BY_SEQ_RANGE = _GROUPED.format(where="seq > ? AND seq <= ?")
+_BY_SEQ_LIST = _GROUPED.format(where="seq IN (SELECT value FROM json_each(?))")
+_ADD_PURGED = (
+    "INSERT INTO log_totals_purged (service_name, status, bucket, local, count, duration_sum_ms) " + _BY_SEQ_LIST
+    + " ON CONFLICT (service_name, status, bucket, local) DO UPDATE SET count = count + excluded.count,"
+    " duration_sum_ms = duration_sum_ms + excluded.duration_sum_ms"
+)
+
+
+def create_table(db: object) -> None:
+    """Migration 5 (a ``sqlite_utils.Database``)."""
+    db.execute(  # type: ignore[attr-defined]
+        "CREATE TABLE IF NOT EXISTS log_totals_purged (service_name TEXT NOT NULL, status TEXT NOT NULL, bucket INTEGER NOT NULL,"
+        " local INTEGER NOT NULL, count INTEGER NOT NULL, duration_sum_ms INTEGER NOT NULL,"
+        " PRIMARY KEY (service_name, status, bucket, local)) WITHOUT ROWID"
+    )
+
+
+def delete_counted(conn: sqlite3.Connection, seqs: list[int]) -> int:
+    """Delete these log rows, adding them to the purged totals first; inside the caller's write transaction."""
+    import json
+
+    batch = json.dumps(seqs)
+    conn.execute(_ADD_PURGED, (batch,))
+    return conn.execute("DELETE FROM integration_logs WHERE seq IN (SELECT value FROM json_each(?))", (batch,)).rowcount
+
+
+def since(conn: sqlite3.Connection, after_seq: int, top: int) -> Iterator[Group]:
+    """Groups of the rows with ``after_seq < seq <= top``."""
+    return iter(conn.execute(_BY_SEQ_RANGE, (after_seq, top)).fetchall())
+
+
+def purged(conn: sqlite3.Connection) -> Iterator[Group]:
+    return iter(conn.execute("SELECT service_name, status, bucket, local, count, duration_sum_ms FROM log_totals_purged").fetchall())
