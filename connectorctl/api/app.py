@@ -119,7 +119,7 @@ class Api:
         await self.reads.start()
         self._keeper = asyncio.ensure_future(self._keep_folding())
 
-    async def stop(self) -> None:
+    def stop(self) -> None:
         if self._keeper is not None:
             self._keeper.cancel()
         self.reads.close()
@@ -160,7 +160,7 @@ def _lifespan(api: Api) -> Any:
         try:
             yield
         finally:
-            await api.stop()  # after uvicorn let in-flight requests finish
+            api.stop()  # after uvicorn let in-flight requests finish
 
     return lifespan
 

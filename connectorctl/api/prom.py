@@ -55,7 +55,7 @@ class LogTotals:
         try:
             top = conn.execute("SELECT coalesce(max(seq), 0) FROM integration_logs").fetchone()[0]
             folded = self if top >= self.last_seq else LogTotals()
-            groups = [] if folded.based else list(totals.purged(conn))
+            groups = [] if folded.based else totals.purged(conn)
             if top > folded.last_seq:
                 groups += totals.since(conn, folded.last_seq, top)
         finally:

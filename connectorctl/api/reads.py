@@ -55,7 +55,17 @@ def service_metrics(db: StateDB, settings: Any, service: str, start: datetime, e
 
 
 def database_check(db: StateDB, settings: Any) -> tuple[bool, str | None]:
-    return status.database_check(lambda: db)
+    """A real round trip: read the schema and the newest log row.  ``(ok, why not)``."""
+    from connectorctl.errors import ConnectorctlError
+
+    try:
+        db.run(lambda c: c.execute("SELECT count(*) FROM sqlite_master").fetchone())
+        db.run(lambda c: c.execute("SELECT seq FROM integration_logs ORDER BY seq DESC LIMIT 1").fetchone())
+    except ConnectorctlError as exc:
+        return False, exc.message
+    except Exception as exc:  # noqa: BLE001 - any failure means "not usable"; the reason is reported
+        return False, type(exc).__name__
+    return True, None
 
 
 def status_body(db: StateDB, settings: Any, now: datetime) -> bytes:

@@ -11,8 +11,10 @@ too: ``store/totals.py``).
 
 The process started from the command line serves too and owns the others
 (``spawn``ed, so nothing forked runs an event loop): a SIGTERM or Ctrl-C it
-receives is passed on, each finishes its in-flight requests, and it exits
-only after the last one has.  One that exits by itself is reported at once;
+receives is passed on as one SIGTERM (the others ignore a Ctrl-C of their own),
+each finishes its in-flight requests, and it exits only after the last one has.
+Until its start-up is done a process holds stop signals back: uvicorn stopped
+half-way through start-up would skip the app's shutdown.  One that exits by itself is reported at once;
 the rest keep serving.
 """
 
@@ -67,7 +69,7 @@ def _serve_child(settings: Any, sock: socket.socket, token: str | None, options:
     _log_to_stderr()
     connector = Connector(settings)
     try:
-        _serve(connector, sock, token, options, [], unblock=True)
+        _serve(connector, sock, token, options, [], owned=True)
     finally:
         connector.close()
 
@@ -76,8 +78,7 @@ def _log_to_stderr() -> None:
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s")
 
 
-def _serve(connector: Any, sock: socket.socket, token: str | None, options: ServeOptions, others: list[Any],
-           unblock: bool = False) -> None:
+def _serve(connector: Any, sock: socket.socket, token: str | None, options: ServeOptions, others: list[Any], owned: bool = False) -> None:
     from connectorctl.api import create_app
 
     app = create_app(connector, token=token, status_fresh_seconds=options.status_max_age,
@@ -90,19 +91,26 @@ def _serve(connector: Any, sock: socket.socket, token: str | None, options: Serv
     # receive it, so a graceful stop ends with exit code 0 instead of death by signal.
     for sig in STOP_SIGNALS:
         signal.signal(sig, lambda signum, frame: None)
-    if unblock:  # a stop signal that came during start-up is lost; the first process passes one on when it stops
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
-    _Server(config, others).run(sockets=[sock])
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)  # until start-up is done, see _Server.startup
+    try:
+        _Server(config, others, owned).run(sockets=[sock])
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 class _Server(uvicorn.Server):
     """uvicorn's server, passing a stop signal on to the other server processes and watching them."""
 
-    def __init__(self, config: uvicorn.Config, others: list[Any]) -> None:
+    def __init__(self, config: uvicorn.Config, others: list[Any], owned: bool) -> None:
         super().__init__(config)
         self.others = others
+        self.owned = owned  # started by another server process, which passes stop signals on
 
     def handle_exit(self, sig: int, frame: Any) -> None:
+        if self.owned and sig == signal.SIGINT:
+            # A terminal's Ctrl-C reaches every process of the group, and the owner passes a SIGTERM on
+            # as well: taken together uvicorn would read them as a second Ctrl-C and drop in-flight work.
+            return
         for process in self.others:
             if process.is_alive():
                 # SIGTERM whatever arrived here: a second SIGINT would make uvicorn drop in-flight requests.
@@ -114,6 +122,9 @@ class _Server(uvicorn.Server):
         for process in self.others:
             loop.add_reader(process.sentinel, self._exited, loop, process)
         await super().startup(sockets=sockets)
+        # Stop signals were held back until now: uvicorn stopped half-way through start-up
+        # skips the app's shutdown (read workers, logs a CancelledError); now it is a normal stop.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
     def _exited(self, loop: asyncio.AbstractEventLoop, process: Any) -> None:
         loop.remove_reader(process.sentinel)

@@ -1,4 +1,4 @@
-"""The API's side of service health: reference timestamp forms, the status body, the database check.
+"""The API's side of service health: reference timestamp forms and the status body.
 
 The verdicts themselves (which services, the window, healthy / degraded / down,
 circuit state) come from :mod:`connectorctl.store.health`, the rules
@@ -15,7 +15,7 @@ from connectorctl.config import Settings
 from connectorctl.store.db import StateDB
 from connectorctl.store.health import assess, configured_services, is_known_service
 
-__all__ = ["configured_services", "database_check", "is_known_service", "now_utc", "period_text", "service_status", "timestamp"]
+__all__ = ["configured_services", "is_known_service", "now_utc", "period_text", "service_status", "timestamp"]
 
 
 def now_utc(clock_time: Callable[[], float]) -> datetime:
@@ -49,18 +49,3 @@ def service_status(db: StateDB, settings: Settings, now: datetime) -> dict[str, 
         for s in report.services
     }
     return {"services": body, "timestamp": timestamp(now)}
-
-
-def database_check(db_factory: Callable[[], StateDB]) -> tuple[bool, str | None]:
-    """A real round trip: open (and migrate) the file, read the schema and the newest log row."""
-    from connectorctl.errors import ConnectorctlError
-
-    try:
-        db = db_factory()
-        db.run(lambda c: c.execute("SELECT count(*) FROM sqlite_master").fetchone())
-        db.run(lambda c: c.execute("SELECT seq FROM integration_logs ORDER BY seq DESC LIMIT 1").fetchone())
-    except ConnectorctlError as exc:
-        return False, exc.message
-    except Exception as exc:  # noqa: BLE001 - any failure means "not usable"; the reason is reported
-        return False, type(exc).__name__
-    return True, None

@@ -13,7 +13,6 @@ is purged (at least a day old) before every running server has counted it.
 from __future__ import annotations
 
 import sqlite3
-from typing import Iterator
 
 BUCKETS_MS = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000)
 
@@ -52,10 +51,10 @@ def delete_counted(conn: sqlite3.Connection, seqs: list[int]) -> int:
     return conn.execute("DELETE FROM integration_logs WHERE seq IN (SELECT value FROM json_each(?))", (batch,)).rowcount
 
 
-def since(conn: sqlite3.Connection, after_seq: int, top: int) -> Iterator[Group]:
+def since(conn: sqlite3.Connection, after_seq: int, top: int) -> list[Group]:
     """Groups of the rows with ``after_seq < seq <= top``."""
-    return iter(conn.execute(_BY_SEQ_RANGE, (after_seq, top)).fetchall())
+    return conn.execute(_BY_SEQ_RANGE, (after_seq, top)).fetchall()
 
 
-def purged(conn: sqlite3.Connection) -> Iterator[Group]:
-    return iter(conn.execute("SELECT service_name, status, bucket, local, count, duration_sum_ms FROM log_totals_purged").fetchall())
+def purged(conn: sqlite3.Connection) -> list[Group]:
+    return conn.execute("SELECT service_name, status, bucket, local, count, duration_sum_ms FROM log_totals_purged").fetchall()
