@@ -100,7 +100,7 @@ class StatusSettings:
 class LoggingSettings:
     redact_fields: tuple[str, ...] = DEFAULT_REDACT_FIELDS
     store_bodies: bool = True
-    writer: str = "background"  # or "sync": commit each row before the call returns
+    writer: str = "background"  # obsolete, still accepted ("sync" too): every row is committed before its call returns
 
 
 @dataclass(frozen=True)

@@ -57,14 +57,13 @@ class Connector:
 
     @cached_property
     def pipeline(self) -> Pipeline:
-        from connectorctl.store.logs import BackgroundLogWriter, IntegrationLogWriter
+        from connectorctl.store.logs import IntegrationLogWriter
 
-        writer_cls = IntegrationLogWriter if self.settings.logging.writer == "sync" else BackgroundLogWriter
-        self.log_writer = writer_cls(self.db)
+        self.log_writer = IntegrationLogWriter(self.db)
         return Pipeline(self.settings, self.db, self.clock, [self.log_writer, *self._extra_hooks])
 
     def flush(self) -> None:
-        """Commit every integration-log row written so far (the writer batches them)."""
+        """Commit rows left pending by a call interrupted while it waited; every other row is committed before its call returns."""
         if "pipeline" in self.__dict__:
             self.log_writer.flush()
 
