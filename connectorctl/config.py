@@ -114,6 +114,7 @@ class WebhookSettings:
     replay_window_seconds: float = 86400.0  # how long ids of schemes without a timestamp are remembered
     url: str | None = None  # public URL the vendor calls (twilio, mandrill sign it)
     max_body_bytes: int = 1048576
+    allow_sha1: bool = False  # github: also accept the legacy SHA-1 X-Hub-Signature (when X-Hub-Signature-256 is absent)
     # generic HMAC scheme
     header: str | None = None
     algorithm: str | None = None
@@ -462,6 +463,8 @@ def _check(settings: Settings) -> None:
                 bad(f"webhooks.{service}.scheme", f"expected one of {', '.join(SCHEMES)}, got {hook.scheme!r}")
             if not hook.secret_env and not hook.secrets_from_creds:
                 bad(f"webhooks.{service}", "set secret_env (a list of env vars) or secrets_from_creds")
+            if hook.allow_sha1 and hook.scheme != "github":
+                bad(f"webhooks.{service}.allow_sha1", "only the github scheme has a legacy SHA-1 header")
             if hook.tolerance_seconds < 0 or hook.replay_window_seconds <= 0 or hook.max_body_bytes < 1:
                 bad(f"webhooks.{service}", "tolerance_seconds, replay_window_seconds and max_body_bytes must be positive")
 

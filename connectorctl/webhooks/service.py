@@ -24,6 +24,8 @@ CREDENTIAL_FIELDS = ("secret", "api_key", "token", "password")
 
 def verifier_for(hook: "WebhookSettings") -> Verifier:
     options = {name: getattr(hook, name) for name in GENERIC_OPTIONS}
+    if hook.allow_sha1:
+        options["allow_sha1"] = True
     return get_verifier(hook.scheme, tolerance_seconds=hook.tolerance_seconds, url=hook.url,
                         replay_window_seconds=hook.replay_window_seconds, **options)
 
