@@ -4,7 +4,8 @@ Reads are one indexed SELECT per call; writes happen only on counted failures,
 on recovery and on transitions.  After the open timeout exactly one process
 wins a probe lease (a conditional UPDATE), everyone else keeps failing fast;
 the lease expires so a crashed prober cannot wedge the circuit half-open.
-Operator states (forced open, disabled) win over automatic ones.
+Operator states (forced open, disabled) win over automatic ones; a forced-open
+period that ends turns half-open, so it too lets exactly one probe through.
 """
 
 from __future__ import annotations
@@ -145,8 +146,7 @@ class CircuitBreaker:
         now = self.clock.time()
         if state == CircuitState.FORCED_OPEN:
             if forced_until is not None and forced_until <= now:
-                self._transition(service, CircuitState.CLOSED, "expire", "auto", "forced-open period ended")
-                return Ticket(service)
+                return self._expire(service, now)
             wait = None if forced_until is None else forced_until - now
             raise CircuitOpenError(f"circuit for {service} is forced open" + (f": {reason}" if reason else ""), service=service, retry_after_seconds=wait)
         # open or half-open: the timeout must have passed and the probe lease must be free
@@ -165,6 +165,29 @@ class CircuitBreaker:
                 self._event(service, "probe", CircuitState.OPEN, CircuitState.HALF_OPEN, "auto", "open timeout passed: one probe call let through")
             return Ticket(service, probe=True, had_failures=True)
         raise CircuitOpenError(f"circuit for {service} is half-open and its probe is in flight", service=service, retry_after_seconds=self.settings.probe_lease_seconds)
+
+    def _expire(self, service: str, now: float) -> Ticket:
+        """A forced-open period ended: half-open, and only the process whose UPDATE wins probes.
+
+        The vendor was down for maintenance or an incident; letting every waiting process
+        through at once would hit it with the whole backlog before one call proved it is back.
+        """
+        lease = now + self.settings.probe_lease_seconds
+        with self.db.write() as c:
+            won = c.execute(
+                "UPDATE circuit_state SET state='half_open', open_until=NULL, forced_until=NULL, probe_lease_until=?, "
+                "consecutive_failures=0, updated_by='auto', updated_at=? "
+                "WHERE service_name=? AND state='forced_open' AND forced_until IS NOT NULL AND forced_until<=?",
+                (lease, now, service, now),
+            ).rowcount
+            if won:
+                self._event(service, "expire", CircuitState.FORCED_OPEN, CircuitState.HALF_OPEN, "auto",
+                            "forced-open period ended: one probe call let through", conn=c)
+        self.cache.bump()
+        if won:
+            return Ticket(service, probe=True, had_failures=True)
+        raise CircuitOpenError(f"circuit for {service} is half-open and its probe is in flight", service=service,
+                               retry_after_seconds=self.settings.probe_lease_seconds)
 
     def record_success(self, ticket: Ticket) -> None:
         if ticket.bypass or not ticket.had_failures:
@@ -278,12 +301,8 @@ class CircuitBreaker:
     def _transition(self, service: str, new: CircuitState, action: str, actor: str, reason: str | None, *, forced_until: float | None = None) -> CircuitBreakerState:
         now = self.clock.time()
         with self.db.write() as c:
-            row = c.execute("SELECT state, forced_until FROM circuit_state WHERE service_name=?", (service,)).fetchone()
+            row = c.execute("SELECT state FROM circuit_state WHERE service_name=?", (service,)).fetchone()
             previous = CircuitState(row[0]) if row else CircuitState.CLOSED
-            # Another process may have expired it already, or an operator re-tripped it with a new end
-            # between our read and this write: only an expired forced-open period may close here.
-            if action == "expire" and (previous != CircuitState.FORCED_OPEN or row[1] is None or row[1] > now):
-                return self.state(service)
             c.execute(
                 "INSERT INTO circuit_state (service_name, state, consecutive_failures, opened_at, open_until, probe_lease_until, forced_until, reason, updated_by, updated_at, window_start, window_calls, window_failures) "
                 "VALUES (?, ?, 0, ?, NULL, NULL, ?, ?, ?, ?, NULL, 0, 0) "
