@@ -18,7 +18,7 @@ from typing import Any, Mapping, Sequence
 from connectorctl.adapters.base import BULK_CONCURRENCY, Adapter, EmailAdapter, SmsAdapter
 from connectorctl.adapters.catalog import VENDORS
 from connectorctl.config import Settings, load_settings
-from connectorctl.domain.messages import EmailMessage, SendResult, SmsMessage
+from connectorctl.domain.messages import DeliveryStatus, EmailMessage, RecipientResult, SendResult, SmsMessage
 from connectorctl.domain.roles import CredentialProvider
 from connectorctl.errors import (
     CircuitOpenError, ConfigurationError, ConnectorctlError, ConnectorError, UnsupportedFeatureError, VendorUnavailableError,
@@ -154,6 +154,8 @@ class _Gateway:
                 self._log_skip(slug, correlation_id, exc)
                 hops.append(f"{slug} skipped: {exc.message}")
             except ConnectorError as exc:
+                if isinstance(message, SmsMessage) and may_have_delivered(exc):
+                    return uncertain_sms(slug, message, exc, correlation_id)
                 if not may_fail_over(exc, message):
                     raise
                 last = exc
@@ -181,19 +183,32 @@ class _Gateway:
 def may_fail_over(exc: ConnectorError, message: EmailMessage | SmsMessage) -> bool:
     """Whether the next vendor may be tried after ``exc``.
 
-    An SMS is not idempotent and an idempotency key does not travel between
-    vendors, so after a failure that may have reached the handset (a timeout,
-    a connection dropped mid-answer, a 500/502/504) the SMS is not re-sent
-    elsewhere; a 503, a 429, a refused connection or an open circuit prove the
-    vendor did not take it.
+    No SMS vendor deduplicates, so after a failure that may have reached the
+    handset (a timeout, a connection dropped mid-answer, a 500/502/504) the
+    SMS is not re-sent elsewhere (``_walk`` reports it uncertain); a 503, a
+    429, a refused connection or an open circuit prove the vendor did not take it.
     """
     if isinstance(exc, CircuitOpenError):
         return True
     if not exc.transient:
         return False
-    if isinstance(message, SmsMessage):
-        return exc.vendor_processed is False or (isinstance(exc, VendorUnavailableError) and exc.http_status == 503)
-    return True
+    return not (isinstance(message, SmsMessage) and may_have_delivered(exc))
+
+
+def may_have_delivered(exc: ConnectorError) -> bool:
+    """A transient failure that does not prove the vendor left the message alone."""
+    if isinstance(exc, CircuitOpenError) or not exc.transient:
+        return False
+    return not (exc.vendor_processed is False or (isinstance(exc, VendorUnavailableError) and exc.http_status == 503))
+
+
+def uncertain_sms(slug: str, message: SmsMessage, exc: ConnectorError, correlation_id: str) -> SendResult:
+    """Neither Twilio nor Vonage can deduplicate an SMS or be asked by our id whether it went out, so after
+    an ambiguous failure it is neither retried nor re-sent elsewhere: the caller learns it is uncertain."""
+    reason = (f"{exc.code}: {exc.message}; the SMS may have been delivered, so it was not retried "
+              f"({slug} cannot deduplicate it): check the vendor's message log before sending again")
+    return SendResult(slug, None, (RecipientResult(message.to, DeliveryStatus.UNCERTAIN, None, reason),), correlation_id,
+                      raw={"error": exc.to_dict()})
 
 
 class EmailGateway(_Gateway):

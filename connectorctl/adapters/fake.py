@@ -106,6 +106,6 @@ class FakeSmsAdapter(SmsAdapter):
         correlation_id = correlation_id or new_id()
         message_id = new_id()
         call = Call(self.slug, "send_sms", "fake://sms/send", "POST", request_data={"to": message.to, "length": len(message.body)},
-                    idempotency_key=message.idempotency_key, tenant_id=tenant_id, correlation_id=correlation_id)
+                    tenant_id=tenant_id, correlation_id=correlation_id)
         self.run(call, lambda: self.behaviour.call({"to": message.to}))
         return _accepted(self.slug, message_id, (message.to,), correlation_id)

@@ -18,6 +18,7 @@ from typing import Any, Callable, Sequence
 
 from connectorctl.bulk.journal import DONE, FAILED, UNCERTAIN, BatchJournal, Outcome
 from connectorctl.bulk.recipients import Row
+from connectorctl.domain.messages import DeliveryStatus
 from connectorctl.errors import ConnectorctlError, RateLimitedError
 from connectorctl.resilience.pipeline import new_id
 
@@ -118,8 +119,11 @@ class BulkRunner:
             return _result(row, key, "accepted", vendor=result.vendor, message_id=result.message_id, correlation_id=correlation_id)
         refused = result.failed[0]
         reason = refused.reason or refused.status.value
-        self.journal.record(Outcome(key, FAILED, result.vendor, result.message_id, correlation_id, refused.status.value, reason))
-        return _result(row, key, "failed", vendor=result.vendor, correlation_id=correlation_id, error_code=refused.status.value, error=reason)
+        uncertain = refused.status is DeliveryStatus.UNCERTAIN  # the vendor may have it: a re-run must not resend it
+        self.journal.record(Outcome(key, UNCERTAIN if uncertain else FAILED, result.vendor, result.message_id, correlation_id,
+                                    refused.status.value, reason))
+        return _result(row, key, "uncertain" if uncertain else "failed", vendor=result.vendor, correlation_id=correlation_id,
+                       error_code=refused.status.value, error=reason)
 
     def _failed(self, row: Row, key: str, correlation_id: str, exc: ConnectorctlError) -> dict[str, Any]:
         self.journal.record(Outcome(key, FAILED, getattr(exc, "service", None), None, correlation_id, exc.code, exc.message))

@@ -111,7 +111,10 @@ def send_sms(
     to: Optional[str] = typer.Option(None, "--to", help="Recipient number in E.164 form, e.g. +14155550123."),
     message: str = typer.Option(..., "--message", "-m", help="Text of the SMS ({{column}} placeholders in bulk)."),
     from_number: Optional[str] = typer.Option(None, "--from", help="Override the configured sender number."),
-    idempotency_key: Optional[str] = typer.Option(None, "--idempotency-key", help="Allows retrying this SMS after a timeout."),
+    idempotency_key: Optional[str] = typer.Option(
+        None, "--idempotency-key",
+        help="Accepted for scripts but it cannot make a retry safe: Twilio and Vonage never receive a key and cannot "
+             "deduplicate an SMS. After a timeout or 5xx the SMS is not retried and is reported 'uncertain'."),
     to_file: Optional[Path] = _ToFile,
     batch_id: Optional[str] = _BatchId,
     concurrency: int = _Concurrency,

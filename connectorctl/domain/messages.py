@@ -78,6 +78,8 @@ class DeliveryStatus(str, enum.Enum):
     REJECTED = "rejected"
     INVALID = "invalid"
     FAILED = "failed"
+    UNCERTAIN = "uncertain"  # the vendor may have taken it: check before sending again
+
 
     @property
     def ok(self) -> bool:

@@ -64,8 +64,9 @@ class MailgunEmailAdapter(HttpEmailAdapter):
     def parse_send(self, response: httpx.Response, message: EmailMessage) -> SendResult:
         body = response.json()
         message_id = body.get("id") if isinstance(body, Mapping) else None
-        if not message_id:
-            return all_with(self.slug, message, DeliveryStatus.FAILED, None, "no message id returned by the vendor")
+        if not message_id:  # a 200 means Mailgun took the request; the message may well be queued
+            return all_with(self.slug, message, DeliveryStatus.UNCERTAIN, None,
+                            "HTTP 200 without a message id: the message may be queued; check Mailgun's logs before resending")
         return all_with(self.slug, message, DeliveryStatus.QUEUED, message_id)
 
     def build_verify(self, creds: Credentials) -> VendorRequest:

@@ -40,8 +40,17 @@ RECIPIENT_CODES: Mapping[int, DeliveryStatus] = {
 _STATUS = {
     "accepted": DeliveryStatus.ACCEPTED, "queued": DeliveryStatus.QUEUED, "scheduled": DeliveryStatus.SCHEDULED,
     "sending": DeliveryStatus.QUEUED, "sent": DeliveryStatus.ACCEPTED, "delivered": DeliveryStatus.ACCEPTED,
+    "read": DeliveryStatus.ACCEPTED, "partially_delivered": DeliveryStatus.ACCEPTED,
     "failed": DeliveryStatus.FAILED, "undelivered": DeliveryStatus.FAILED, "canceled": DeliveryStatus.REJECTED,
 }
+
+
+def recipient_status(body: Mapping[str, Any]) -> tuple[DeliveryStatus, str | None]:
+    """A status we do not know is reported as what it is (uncertain, naming it), never as accepted."""
+    status = body.get("status")
+    if status in _STATUS:
+        return _STATUS[status], body.get("error_message")
+    return DeliveryStatus.UNCERTAIN, f"twilio reported message status {status!r}, which connectorctl does not know"
 
 
 class TwilioSmsAdapter(HttpAdapterMixin, SmsAdapter):
@@ -82,16 +91,16 @@ class TwilioSmsAdapter(HttpAdapterMixin, SmsAdapter):
         form = self.form(message)  # validates before credentials or the network are touched
         creds = self._creds(tenant_id)
         request = self.build_request(message, creds)
-        call = Call(self.slug, "send_sms", str(request.url), "POST", request_data=form, idempotency_key=message.idempotency_key,
+        call = Call(self.slug, "send_sms", str(request.url), "POST", request_data=form,
                     tenant_id=tenant_id, correlation_id=correlation_id, secrets=secrets_of(creds))
         try:
             response = self.http(call, lambda c: send_built(c, request), self._parse_message)
         except RecipientRefusedError as exc:
             return refused_result(self.slug, form["To"], exc, correlation_id)
         body: Mapping[str, Any] = response.value
-        status = _STATUS.get(str(body.get("status")), DeliveryStatus.ACCEPTED)
+        status, reason = recipient_status(body)
         sid_ = body.get("sid")
-        return SendResult(self.slug, sid_, (RecipientResult(form["To"], status, sid_, body.get("error_message")),), correlation_id, raw=dict(body))
+        return SendResult(self.slug, sid_, (RecipientResult(form["To"], status, sid_, reason),), correlation_id, raw=dict(body))
 
     def _parse_message(self, response: httpx.Response) -> Any:
         return response.json()

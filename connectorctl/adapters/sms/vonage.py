@@ -81,7 +81,7 @@ class VonageSmsAdapter(HttpAdapterMixin, SmsAdapter):
         creds = self._creds(tenant_id)
         request = self.build_request(message, creds, correlation_id)
         logged = {k: v for k, v in self.form(message, "", "", correlation_id).items() if k not in ("api_key", "api_secret")}
-        call = Call(self.slug, "send_sms", str(request.url), "POST", request_data=logged, idempotency_key=message.idempotency_key,
+        call = Call(self.slug, "send_sms", str(request.url), "POST", request_data=logged,
                     tenant_id=tenant_id, correlation_id=correlation_id, secrets=secrets_of(creds))
         to = e164(message.to)
         try:
