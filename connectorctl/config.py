@@ -254,25 +254,107 @@ class _Reader:
         return coerce(hint, value, lambda msg: self.fail(key, node, msg))
 
 
+MAX_CONFIG_BYTES = 1024 * 1024
+MAX_CONFIG_DEPTH = 32
+MAX_CONFIG_NODES = 100_000
+
+
+def check_depth(text: str, path: Path) -> None:
+    """Stop at the first collection nested too deep, reading events (no tree yet).
+
+    The YAML composer recurses once per level (5,000 levels: RecursionError), and the
+    scanner reads a whole flow collection ahead, slowing down quadratically with its
+    depth; so brackets are counted on the raw text first, then events are read.
+    """
+    import yaml
+
+    depth = 0
+    if text.count("[") + text.count("{") > MAX_CONFIG_DEPTH:
+        quote = None
+        for ch in text:
+            if quote:
+                quote = None if ch == quote else quote
+            elif ch in "\"'":
+                quote = ch
+            elif ch in "[{":
+                depth += 1
+                if depth > MAX_CONFIG_DEPTH:
+                    raise ConfigurationError(f"{path}: nested more than {MAX_CONFIG_DEPTH} levels deep")
+            elif ch in "]}":
+                depth = max(0, depth - 1)
+        depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_CONFIG_DEPTH:
+                raise ConfigurationError(f"{path}:{event.start_mark.line + 1}: nested more than {MAX_CONFIG_DEPTH} levels deep")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
+
+def check_shape(root: Any, path: Path) -> None:
+    """Refuse documents that are too deep or that aliases expand beyond a small bound.
+
+    YAML aliases share nodes, so a "billion laughs" file of a few hundred bytes
+    expands to 10^9 values once anything walks it (building, comparing, or
+    printing it in an error).  Sizes are counted per distinct node, so the
+    check costs one pass over the document as written.
+    """
+    import yaml
+
+    size: dict[int, int] = {}
+    stack: list[tuple[Any, int, bool]] = [(root, 1, False)]
+    while stack:
+        node, depth, children_done = stack.pop()
+        if depth > MAX_CONFIG_DEPTH:
+            raise ConfigurationError(f"{path}:{node.start_mark.line + 1}: nested more than {MAX_CONFIG_DEPTH} levels deep")
+        if id(node) in size:
+            continue
+        if isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        else:
+            size[id(node)] = 1
+            continue
+        if not children_done:
+            stack.append((node, depth, True))
+            stack.extend((child, depth + 1, False) for child in children if id(child) not in size)
+            continue
+        size[id(node)] = total = 1 + sum(size[id(child)] for child in children)
+        if total > MAX_CONFIG_NODES:
+            raise ConfigurationError(f"{path}:{node.start_mark.line + 1}: aliases expand this document beyond {MAX_CONFIG_NODES} values")
+
+
+def _shown(value: Any) -> str:
+    """A value for an error message, cut short: never the repr of something huge."""
+    import reprlib
+
+    shortener = reprlib.Repr()
+    shortener.maxstring = shortener.maxother = 60
+    shortener.maxlevel = 3
+    return shortener.repr(value)
+
+
 def coerce(hint: Any, value: Any, fail: typing.Callable[[str], typing.NoReturn]) -> Any:
     if hint is bool:
         if isinstance(value, bool):
             return value
-        fail(f"expected true or false, got {value!r}")
+        fail(f"expected true or false, got {_shown(value)}")
     if hint is int:
         if isinstance(value, int) and not isinstance(value, bool):
             if abs(value) > 2**63 - 1:  # would not even fit an SQLite integer
                 fail(f"integer out of range: {value}")
             return value
-        fail(f"expected an integer, got {value!r}")
+        fail(f"expected an integer, got {_shown(value)}")
     if hint is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
             return float(value)  # nan/inf would defeat every comparison and are not valid JSON
-        fail(f"expected a number, got {value!r}")
+        fail(f"expected a number, got {_shown(value)}")
     if hint is str:
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             return str(value)
-        fail(f"expected a string, got {value!r}")
+        fail(f"expected a string, got {_shown(value)}")
     return value
 
 
@@ -310,19 +392,25 @@ def load_settings(explicit_path: str | os.PathLike[str] | None = None, environ: 
     config_path: Path | None = None
     if path is not None and (explicit or path.exists()):
         try:
-            text = path.read_text(encoding="utf-8")
+            with open(path, "rb") as stream:  # bounded: /dev/zero or a FIFO would never end
+                data = stream.read(MAX_CONFIG_BYTES + 1)
+            text = data.decode("utf-8")
         except FileNotFoundError:
             raise ConfigurationError(f"{path}: config file not found", hint="run `connectorctl init` to write one") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigurationError(f"{path}: cannot read config file ({exc.__class__.__name__})") from None
+        if len(data) > MAX_CONFIG_BYTES:
+            raise ConfigurationError(f"{path}: config file is larger than {MAX_CONFIG_BYTES // 1024} KiB")
         config_path = path
         reader = _Reader(path)
         try:
+            check_depth(text, path)
             root = yaml.compose(text, Loader=yaml.SafeLoader)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             line = f":{mark.line + 1}" if mark else ""
             raise ConfigurationError(f"{path}{line}: malformed YAML: {getattr(exc, 'problem', None) or exc}") from None
+        check_shape(root, path)
         if root is not None:
             entries = reader.mapping(root, "")
             for name, (key_node, value_node) in entries.items():

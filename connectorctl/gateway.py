@@ -264,6 +264,9 @@ def validated_email(message: EmailMessage) -> EmailMessage:
     )):
         if value and ("\r" in value or "\n" in value):
             raise InvalidInputError(f"the {what} contains a line break")
+    for attachment in message.attachments:  # it becomes a Content-Disposition header parameter
+        if "\r" in attachment.filename or "\n" in attachment.filename:
+            raise InvalidInputError(f"the attachment file name {attachment.filename!r} contains a line break")
     for name in message.headers:  # RFC 5322 field name: printable ASCII, no space or colon
         if not name or any(not 33 <= ord(ch) <= 126 or ch == ":" for ch in name):
             raise InvalidInputError(f"invalid header name {name!r}: use letters, digits and '-' (e.g. X-Order-Id)")

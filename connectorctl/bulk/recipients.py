@@ -30,10 +30,9 @@ class Row:
 
 
 def read_file(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise InvalidInputError(f"cannot read --to-file {path}: {exc.strerror}") from None
+    from connectorctl.validation import MIB, read_limited
+
+    return read_limited(path, f"--to-file {path}", 256 * MIB)  # millions of rows; /dev/zero is refused
 
 
 def parse_rows(content: bytes, channel: str, source: str) -> list[Row]:

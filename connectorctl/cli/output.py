@@ -113,11 +113,18 @@ def kv_table(title: str | None, rows: Iterable[tuple[str, Any]]) -> Any:
     return t
 
 
-def read_stdin_text(what: str) -> str:
-    """All of stdin as UTF-8 text; undecodable bytes are refused (a C locale would smuggle them in as surrogates)."""
+def read_stdin_text(what: str, limit: int = 10 * 1024 * 1024) -> str:
+    """All of stdin (at most ``limit`` bytes) as UTF-8 text; undecodable bytes are refused (a C locale would
+    smuggle them in as surrogates)."""
     from connectorctl.errors import InvalidInputError
+    from connectorctl.validation import read_limited
 
-    data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode("utf-8", "surrogateescape")
+    if hasattr(sys.stdin, "buffer"):
+        data = read_limited(sys.stdin.buffer, what, limit)
+    else:
+        data = sys.stdin.read(limit + 1).encode("utf-8", "surrogateescape")
+        if len(data) > limit:
+            raise InvalidInputError(f"{what} is larger than {limit // (1024 * 1024)} MiB")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:

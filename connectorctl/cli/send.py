@@ -8,6 +8,10 @@ from typing import List, Optional
 import typer
 
 from connectorctl.cli.output import JsonOption, OutputFormat, OutputOption, fmt, parse_header_options, render, state
+from connectorctl.validation import MIB, read_limited
+
+MAX_BODY_BYTES = 10 * MIB  # more than any vendor accepts in one message
+MAX_ATTACHMENT_BYTES = 25 * MIB
 
 app = typer.Typer(help="Send an email or an SMS through the configured vendor chain.", no_args_is_help=True)
 
@@ -75,7 +79,7 @@ def send_email(
         raise InvalidInputError("give --to or --to-file (not both)")
     text = _read_body(body, body_file)
     headers = dict(parse_header_options(header))
-    attachments = tuple(Attachment(p.name, p.read_bytes(), _guess_type(p)) for p in attach)
+    attachments = tuple(Attachment(p.name, read_limited(p, f"attachment {p}", MAX_ATTACHMENT_BYTES), _guess_type(p)) for p in attach)
     message = EmailMessage(
         to=tuple(to) or ("bulk@placeholder.invalid",), subject=subject, text=_strip_html(text) if html else text, html=text if html else None,
         from_email=from_email, cc=tuple(cc), bcc=tuple(bcc), reply_to=reply_to, headers=headers, tags=tuple(tag),
@@ -171,9 +175,9 @@ def _read_body(body: Optional[str], body_file: Optional[Path]) -> str:
 
         return read_stdin_text("--body-file -")
     try:
-        return body_file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInputError(f"cannot read --body-file {body_file}: {getattr(exc, 'strerror', None) or exc}") from None
+        return read_limited(body_file, f"--body-file {body_file}", MAX_BODY_BYTES).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError(f"cannot read --body-file {body_file}: not UTF-8 text (byte {exc.start})") from None
 
 
 def _strip_html(html: str) -> str:

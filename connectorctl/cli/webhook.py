@@ -33,14 +33,9 @@ IdHeaderOption = typer.Option(None, "--id-header", help="generic: header with th
 
 
 def _read_body(path: Path) -> bytes:
-    from connectorctl.errors import InvalidInputError
+    from connectorctl.validation import MIB, read_limited
 
-    if str(path) == "-":
-        return sys.stdin.buffer.read()
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise InvalidInputError(f"cannot read body file {path} ({exc.strerror})") from None
+    return read_limited(sys.stdin.buffer if str(path) == "-" else path, "body file", 10 * MIB)
 
 
 def _setup(ctx: typer.Context, scheme: Optional[str], service: Optional[str], secret_env: List[str], secret_from_creds: Optional[str],

@@ -55,7 +55,12 @@ def parse_time(text: str, now: datetime | None = None, *, name: str = "time") ->
         value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
         raise InvalidInputError(f"invalid {name} {text!r}: use a duration like 7d, -30days, 1h or an ISO 8601 date") from None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    try:  # 9999-12-31T23:59:59-23:59 is past year 9999 in UTC; 0001-01-01T00:00+23:59 before year 1
+        value = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+        value.timestamp()
+    except (OverflowError, ValueError):
+        raise InvalidInputError(f"{name} is out of range: {text!r}") from None
+    return value
 
 
 @dataclass(frozen=True)
