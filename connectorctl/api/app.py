@@ -1,13 +1,21 @@
 """The Starlette application: the reference design's monitoring endpoints.
 
-Blocking SQLite reads (logs, metrics, the Prometheus fold, the status
-snapshot, the health check) run in Starlette's thread pool, each thread on its
-own SQLite connection (``StateDB`` keeps one per thread; WAL lets them read
-while other processes write).  The event loop only routes and copies bytes.
-``/api/connector/status``, which pollers and load balancers hit most, is
-answered from a shared snapshot (``api/snapshot.py``) that at most one thread
-at a time refreshes.  The read functions are in ``api/reads.py``, built on the
-shared read-side contract in ``store/queries.py``.
+Blocking SQLite reads run in worker threads (anyio's, which Starlette uses),
+each thread on its own SQLite connection (``StateDB`` keeps one per thread; WAL
+lets them read while other processes write).  The event loop only routes and
+copies bytes.  Two capacity limits keep what probes wait for apart from heavy
+reads:
+
+* quick: the status snapshot and the health check, so a load balancer's probe
+  never queues behind a slow metrics query;
+* heavy: logs, metrics, the Prometheus fold.  Few threads: their Python half
+  (row conversion, JSON) holds the GIL, and every extra thread holding it makes
+  the event loop wait longer for its turn.
+
+``/api/connector/status``, which pollers hit most, is answered from a shared
+snapshot (``api/snapshot.py``) computed at start-up and refreshed in the
+background.  The read functions are in ``api/reads.py``, built on the shared
+read-side contract in ``store/queries.py``.
 """
 
 from __future__ import annotations
@@ -16,8 +24,9 @@ import asyncio
 import logging
 from typing import Any, Callable, TypeVar
 
+import anyio.to_thread
+from anyio import CapacityLimiter
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -31,6 +40,9 @@ from connectorctl.errors import StateStoreError
 from connectorctl.store import queries
 
 T = TypeVar("T")
+HEAVY_THREADS = 4
+QUICK_THREADS = 2
+STATUS_STALE_SECONDS = 30.0  # past this a status request waits for a fresh snapshot rather than show an old one
 log = logging.getLogger("connectorctl.api")
 FOLD_EVERY_SECONDS = 60
 
@@ -42,14 +54,18 @@ class Api:
         self.connector = connector
         self.settings = connector.settings
         self.document: dict[str, Any] = DOCUMENT
-        self._status = Snapshot(self._compute_status, fresh_seconds=status_fresh_seconds, stale_seconds=2 * status_fresh_seconds)
+        self._status = Snapshot(self._compute_status, fresh_seconds=status_fresh_seconds,
+                                stale_seconds=max(STATUS_STALE_SECONDS, 2 * status_fresh_seconds) if status_fresh_seconds else 0)
         self._totals = prom.LogTotals()
         self._scrape: Snapshot[bytes] = Snapshot(self._fold, fresh_seconds=0, stale_seconds=0)
-        self._keeper: asyncio.Future[None] | None = None
+        self._keepers: list[asyncio.Future[None]] = []
+        self._lanes: dict[str, CapacityLimiter] = {}
 
-    async def read(self, fn: Callable[..., T], *args: Any) -> T:
+    async def read(self, fn: Callable[..., T], *args: Any, lane: str = "heavy") -> T:
         """``fn(db, settings, *args)`` in a worker thread (opening the database may raise StateStoreError -> 503)."""
-        return await run_in_threadpool(lambda: fn(self.connector.db, self.settings, *args))
+        if not self._lanes:  # limiters belong to the running event loop
+            self._lanes = {"heavy": CapacityLimiter(HEAVY_THREADS), "quick": CapacityLimiter(QUICK_THREADS)}
+        return await anyio.to_thread.run_sync(lambda: fn(self.connector.db, self.settings, *args), limiter=self._lanes[lane])
 
     def now(self) -> Any:
         return status.now_utc(self.connector.clock.time)
@@ -82,7 +98,7 @@ class Api:
 
     async def health(self, request: Request) -> JSONResponse:
         try:
-            ok, reason = await self.read(reads.database_check)
+            ok, reason = await self.read(reads.database_check, lane="quick")
         except StateStoreError as exc:  # the file would not open: unusable
             ok, reason = False, exc.message
         body: dict[str, Any] = {
@@ -95,7 +111,7 @@ class Api:
         return JSONResponse(body, status_code=200 if ok else 503)
 
     async def _compute_status(self) -> bytes:
-        return await self.read(reads.status_body, self.now())
+        return await self.read(reads.status_body, self.now(), lane="quick")
 
     async def status(self, request: Request) -> Response:
         """Shared snapshot (see api/snapshot.py): pollers never queue behind each other or the database."""
@@ -107,28 +123,32 @@ class Api:
         return Response(await self._scrape.get(), media_type=CONTENT_TYPE_LATEST)
 
     async def start(self) -> None:
-        """Keep the Prometheus fold current in the background.
+        """Compute the status snapshot and the Prometheus fold now, and keep both current in the background.
 
-        Each server process keeps its own totals.  They agree with each other and
-        across restarts because every row is counted either live or, once purged,
-        from the purged totals (``store/totals.py``); folding every minute makes
-        sure a running server has counted a row long before a purge (of rows a day
-        old or more) can delete it.  The first fold also spares the first scrape
-        the long initial pass.
+        A poller then never waits for a status computation.  Each server process
+        keeps its own Prometheus totals.  They agree with each other and across
+        restarts because every row is counted either live or, once purged, from
+        the purged totals (``store/totals.py``); folding every minute makes sure a
+        running server has counted a row long before a purge (of rows a day old or
+        more) can delete it.  The first fold also spares the first scrape the long
+        initial pass.
         """
-        self._keeper = asyncio.ensure_future(self._keep_folding())
+        self._keepers = [asyncio.ensure_future(self._keep(self._scrape, FOLD_EVERY_SECONDS, "Prometheus fold"))]
+        if self._status.fresh_seconds > 0:
+            self._keepers.append(asyncio.ensure_future(self._keep(self._status, self._status.fresh_seconds, "status snapshot")))
 
     def stop(self) -> None:
-        if self._keeper is not None:
-            self._keeper.cancel()
+        for keeper in self._keepers:
+            keeper.cancel()
 
-    async def _keep_folding(self) -> None:
+    @staticmethod
+    async def _keep(snapshot: Snapshot[Any], every: float, what: str) -> None:
         while True:
             try:
-                await self._scrape.get()
-            except Exception as exc:  # noqa: BLE001 - the next scrape or round tries again
-                log.warning("background Prometheus fold failed (%s); retrying in %d s", exc, FOLD_EVERY_SECONDS)
-            await asyncio.sleep(FOLD_EVERY_SECONDS)
+                await snapshot.get()
+            except Exception as exc:  # noqa: BLE001 - the next request or round tries again
+                log.warning("background %s failed (%s); retrying in %g s", what, exc, every)
+            await asyncio.sleep(every)
 
     async def _fold(self) -> bytes:
         """Scrapes that overlap share one fold (see Snapshot): folding the same rows twice would count them twice."""
