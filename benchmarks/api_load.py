@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import gc
 import json
 import os
@@ -352,7 +353,7 @@ def run_condition(busy: bool, work: Path, db: Path, args: argparse.Namespace) ->
         single = run_clients(port, 1, 5.0, [("status", "/api/connector/status")], warmup=1.0)
         closed = run_clients(port, args.clients, args.duration, paths, warmup=args.warmup)
         rate = len(closed.samples) / closed.seconds / 2
-        opened = run_open_loop(port, rate, args.duration, paths, args.warmup)
+        opened = run_open_loop(port, rate, args.duration, paths, args.warmup) if rate else Phase([], ["no capacity measured"], args.duration)
     finally:
         stop_file.touch()
         writer_out = json.loads(writer_proc.communicate(timeout=60)[0] or "{}")
@@ -412,7 +413,7 @@ def summarize(phase: Phase, single_median: float) -> dict[str, object]:
     return {
         "seconds": round(elapsed, 1), "requests": len(samples), "requests_per_s": round(len(samples) / elapsed, 1),
         "p50_ms": round(pct(latencies, 0.50), 1), "p99_ms": round(pct(latencies, 0.99), 1),
-        "errors": len(errors), "http_5xx": sum(1 for s in samples if s[1] >= 500),
+        "errors": len(errors), "error_kinds": dict(collections.Counter(errors)), "http_5xx": sum(1 for s in samples if s[1] >= 500),
         "unexpected_4xx": sum(1 for s in samples if 400 <= s[1] < 500 and s[0] != "bad_input"),
         "by_endpoint": {label: {"n": len(v), "p50_ms": round(pct(v, 0.5), 1), "p99_ms": round(pct(v, 0.99), 1)}
                         for label in sorted({s[0] for s in samples}) for v in [[s[2] for s in samples if s[0] == label]]},
