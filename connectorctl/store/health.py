@@ -86,12 +86,12 @@ def is_known_service(db: StateDB, settings: Any, service: str) -> bool:
 
 
 def effective_circuit_state(state: str, open_until: float | None, forced_until: float | None, now: float) -> str:
-    """What the next call will meet: an open circuit past its timeout lets a probe through
-    (half_open); a forced-open period that has ended is closed."""
+    """What the next call will meet: an open circuit past its timeout, or a forced-open period
+    that has ended, lets one probe through (half_open)."""
     if state == "open" and open_until is not None and open_until <= now:
         return "half_open"
     if state == "forced_open" and forced_until is not None and forced_until <= now:
-        return "closed"
+        return "half_open"
     return state
 
 
