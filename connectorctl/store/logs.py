@@ -61,8 +61,25 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reset_after_fork)
 
 
+class _Batch:
+    """Rows to be committed in one transaction, and the callers waiting for them (woken only by it)."""
+
+    __slots__ = ("records", "done", "moved_to", "cond")
+
+    def __init__(self, lock: threading.Lock) -> None:
+        self.records: list[AttemptRecord] = []
+        self.done = False
+        self.moved_to: _Batch | None = None  # an interrupted commit hands its rows to the next batch
+        self.cond = threading.Condition(lock)
+
+
 class IntegrationLogWriter:
-    """Pipeline hook: returns only once the record's row is committed (group commit)."""
+    """Pipeline hook: returns only once the record's row is committed (group commit).
+
+    Each batch has its own condition, so a finished commit wakes only the callers whose rows it
+    wrote, plus one caller of the next batch to lead that commit: no herd of threads waking to
+    find it was not their turn.
+    """
 
     def __init__(self, db: StateDB) -> None:
         self.db = db
@@ -70,11 +87,9 @@ class IntegrationLogWriter:
         _LIVE.add(self)
 
     def _reset(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
-        self._pending: list[AttemptRecord] = []
+        self._lock = threading.Lock()
+        self._open = _Batch(self._lock)  # rows appended now are committed in this batch
         self._committing = False
-        self._open_batch = 1  # the batch that rows appended now will be committed in
-        self._done_batch = 0  # every batch up to this one has been written (or reported lost)
 
     def __call__(self, record: AttemptRecord) -> None:
         self._commit_through(record)
@@ -87,36 +102,40 @@ class IntegrationLogWriter:
         self.flush()
 
     def _commit_through(self, record: AttemptRecord | None) -> None:
-        """Return once ``record`` (or everything pending now) is committed, leading a commit if none runs."""
-        with self._cond:
+        """Return once ``record`` (or everything pending now) is committed, leading the commit if none runs."""
+        with self._lock:
+            batch = self._open
             if record is not None:
-                self._pending.append(record)
-            elif not self._pending:
+                batch.records.append(record)
+            elif not batch.records:
                 return
-            batch = self._open_batch
-            while self._committing:
-                self._cond.wait()
-                if self._done_batch >= batch:
+            while True:
+                while batch.moved_to is not None:
+                    batch = batch.moved_to
+                if batch.done:
                     return
-            records, self._pending = self._pending, []
-            closing = self._open_batch  # every row taken belongs to this batch or an earlier one
-            self._open_batch += 1
+                if not self._committing:
+                    break  # nobody is committing, so ``batch`` is still the open one: lead it
+                batch.cond.wait()
+            self._open = _Batch(self._lock)
             self._committing = True
         committed = False
         try:
-            self._commit([to_row(r) for r in records])
+            self._commit([to_row(r) for r in batch.records])
             committed = True
         except Exception:
             committed = True  # a row that cannot be built would fail every later batch too: report it, do not re-queue
             raise
         finally:
-            with self._cond:
-                if committed:
-                    self._done_batch = closing
-                else:  # interrupted: hand the rows to the next caller (or flush) instead of dropping them
-                    self._pending[:0] = records
+            with self._lock:
                 self._committing = False
-                self._cond.notify_all()
+                if committed:
+                    batch.done = True
+                else:  # interrupted: the next batch takes the rows instead of dropping them
+                    self._open.records[:0] = batch.records
+                    batch.moved_to = self._open
+                batch.cond.notify_all()
+                self._open.cond.notify()  # one caller of the next batch leads its commit
 
     def _commit(self, rows: list[tuple[Any, ...]]) -> None:
         try:
