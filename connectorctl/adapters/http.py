@@ -164,7 +164,8 @@ class HttpAdapter(Adapter[OptionsT]):
         except Exception as exc:  # noqa: BLE001 - a preview shows placeholders rather than fail on a credential store problem
             code = exc.code if isinstance(exc, ConnectorError) else type(exc).__name__
             creds, note = placeholder_credentials(self.slug), f"credentials unavailable ({code}); placeholders shown"
-        request = request_from_description(build(creds), self.base_url)
+        described = build(creds)
+        request = request_from_description(described, self.url(described))
         shown = describe_request(request, secret_values(creds), self.context.settings.logging.redact_fields)
         return {"vendor": self.slug, "kind": "http", **shown, **({"note": note} if note else {})}
 
