@@ -49,30 +49,28 @@ def test_the_basic_auth_base64_of_any_user_and_the_secret_is_masked(user: str) -
     assert "***" in echoed
 
 
-def test_twilio_echoing_the_authorization_header_leaks_nothing(home: Path, cli) -> None:  # type: ignore[no-untyped-def]
-    with FakeTwilio() as fake:
-        conn = make_connector(home, "twilio", fake.url, {"username": TWILIO_SID, "password": TOKEN}, from_number="+14155552000")
-        fake.then(("echo", 401))
+def echoed_send(home: Path, cli, fake_class: type, creds: dict[str, str], sender: str, status: int) -> tuple[list[str], object]:  # type: ignore[no-untyped-def]
+    """Send one SMS that the vendor answers with an error quoting our request; every place the error reaches."""
+    slug = fake_class.__name__.removeprefix("Fake").lower()
+    with fake_class() as fake:
+        conn = make_connector(home, slug, fake.url, creds, from_number=sender)
+        fake.then(("echo", status))
         with pytest.raises(ConnectorError) as info:
-            conn.sms().send(SmsMessage(to="+14155552671", body="x"))
-        assert fake.requests[0].headers["authorization"] == "Basic " + base64.b64encode(f"{TWILIO_SID}:{TOKEN}".encode()).decode()
+            conn.sms().send(SmsMessage(to="+447911123456", body="x"))
         conn.close()
-    error = f"{info.value} {info.value.to_dict()} {info.value.response_data}"
     shown = cli("logs", "list", "-o", "json")
     row_id = json.loads(shown.stdout)["data"][0]["id"]
-    assert_nowhere(home, [error, shown.output, cli("logs", "show", row_id, "-o", "json").output], forms(TWILIO_SID, TOKEN))
+    error = f"{info.value} {info.value.to_dict()} {info.value.response_data}"
+    return [error, shown.output, cli("logs", "show", row_id, "-o", "json").output], fake.requests[0]
+
+
+def test_twilio_echoing_the_authorization_header_leaks_nothing(home: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    texts, sent = echoed_send(home, cli, FakeTwilio, {"username": TWILIO_SID, "password": TOKEN}, "+14155552000", 401)
+    assert sent.headers["authorization"] == "Basic " + base64.b64encode(f"{TWILIO_SID}:{TOKEN}".encode()).decode()
+    assert_nowhere(home, texts, forms(TWILIO_SID, TOKEN))
 
 
 def test_vonage_echoing_its_form_body_leaks_no_percent_encoded_secret(home: Path, cli) -> None:  # type: ignore[no-untyped-def]
-    with FakeVonage() as fake:
-        conn = make_connector(home, "vonage", fake.url, {"username": VONAGE_KEY, "password": VONAGE_SECRET}, from_number="AcmeShop")
-        fake.then(("echo", 400))
-        with pytest.raises(ConnectorError) as info:
-            conn.sms().send(SmsMessage(to="+447911123456", body="x"))
-        assert quote_plus(VONAGE_SECRET, safe="") in fake.requests[0].body.decode()  # what the vendor got, and echoed
-        conn.close()
-    error = f"{info.value} {info.value.to_dict()} {info.value.response_data}"
-    shown = cli("logs", "list", "-o", "json")
-    row_id = json.loads(shown.stdout)["data"][0]["id"]
-    assert_nowhere(home, [error, shown.output, cli("logs", "show", row_id, "-o", "json").output],
-                   forms(VONAGE_KEY, VONAGE_SECRET) + [VONAGE_KEY])
+    texts, sent = echoed_send(home, cli, FakeVonage, {"username": VONAGE_KEY, "password": VONAGE_SECRET}, "AcmeShop", 400)
+    assert quote_plus(VONAGE_SECRET, safe="") in sent.body.decode()  # what the vendor got, and echoed
+    assert_nowhere(home, texts, forms(VONAGE_KEY, VONAGE_SECRET) + [VONAGE_KEY])
