@@ -24,8 +24,7 @@ def read_limited(source: str | os.PathLike[str] | BinaryIO, what: str, limit: in
         else:
             data = source.read(limit + 1)
     except OSError as exc:
-        raise InvalidInputError(f"cannot read {what} {source if isinstance(source, (str, os.PathLike)) else ''}".rstrip()
-                                + f" ({exc.strerror or exc.__class__.__name__})") from None
+        raise InvalidInputError(f"cannot read {what} ({exc.strerror or exc.__class__.__name__})") from None
     if len(data) > limit:
         raise InvalidInputError(f"{what} is larger than {limit / MIB:g} MiB")
     return data

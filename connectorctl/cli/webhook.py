@@ -35,7 +35,7 @@ IdHeaderOption = typer.Option(None, "--id-header", help="generic: header with th
 def _read_body(path: Path) -> bytes:
     from connectorctl.validation import MIB, read_limited
 
-    return read_limited(sys.stdin.buffer if str(path) == "-" else path, "body file", 10 * MIB)
+    return read_limited(sys.stdin.buffer if str(path) == "-" else path, f"body file {path}", 10 * MIB)
 
 
 def _setup(ctx: typer.Context, scheme: Optional[str], service: Optional[str], secret_env: List[str], secret_from_creds: Optional[str],
