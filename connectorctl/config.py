@@ -72,6 +72,7 @@ class VendorSettings:
     api_version: str | None = None  # mailchimp transactional: "1.3" (SDK) or "1.4" (OpenAPI)
     message_stream: str | None = None  # postmark
     messaging_service_sid: str | None = None  # twilio
+    status_callback: str | None = None  # twilio, vonage: URL of `serve`'s webhook endpoint for delivery reports
     lookup_base_url: str | None = None  # twilio Lookup v2 host
     host: str | None = None  # smtp
     port: int | None = None  # smtp

@@ -8,7 +8,7 @@ from typing import Optional, Sequence
 
 import typer
 
-from connectorctl.cli import circuit, config_cmd, creds, demo, logs, metrics, send, serve, status, webhook
+from connectorctl.cli import circuit, config_cmd, creds, demo, logs, messages, metrics, send, serve, status, suppressions, webhook
 from connectorctl.cli.output import CliState, fail
 
 app = typer.Typer(
@@ -25,6 +25,8 @@ app.add_typer(webhook.app, name="webhook")
 app.add_typer(creds.app, name="creds")
 app.command("init")(config_cmd.init)
 app.add_typer(logs.app, name="logs")
+app.add_typer(messages.app, name="messages")
+app.add_typer(suppressions.app, name="suppressions")
 app.command("metrics")(metrics.metrics_command)
 app.command("status")(status.status_command)
 app.add_typer(circuit.app, name="circuit")

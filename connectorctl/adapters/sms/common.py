@@ -12,7 +12,7 @@ from typing import Any
 
 from connectorctl.domain.messages import DeliveryStatus, RecipientResult, SendResult, SmsMessage
 from connectorctl.domain.values import Credentials
-from connectorctl.errors import ConfigurationError, VendorRejectedError
+from connectorctl.errors import ConfigurationError, InvalidInputError, VendorRejectedError
 from connectorctl.validation import normalize_phone
 
 # The GSM 03.38 basic character set (plus the extension table); anything else needs UCS-2.
@@ -56,6 +56,19 @@ class RecipientRefusedError(VendorRejectedError):
 def refused_result(slug: str, to: str, exc: RecipientRefusedError, correlation_id: str | None) -> SendResult:
     return SendResult(slug, None, (RecipientResult(to, exc.recipient_status, None, exc.reason),), correlation_id,
                       raw={"error": exc.to_dict()})
+
+
+def status_callback(message: SmsMessage, configured: str | None) -> str | None:
+    """The delivery-report URL for this send: the message's own, else the vendor's configured one."""
+    url = (message.status_callback or configured or "").strip()
+    if not url:
+        return None
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidInputError(f"status callback {url!r} is not an http(s) URL")
+    return url
 
 
 def basic_auth(creds: Credentials | None) -> tuple[str, str]:

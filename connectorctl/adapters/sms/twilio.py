@@ -19,7 +19,7 @@ import httpx
 from connectorctl.adapters.base import SmsAdapter
 from connectorctl.adapters.http import HttpAdapterMixin
 from connectorctl.adapters.sms.common import (
-    RecipientRefusedError, basic_auth, basic_header, e164, refused_result, secrets_of, send_built, sender,
+    RecipientRefusedError, basic_auth, basic_header, e164, refused_result, secrets_of, send_built, sender, status_callback,
 )
 from connectorctl.domain.messages import DeliveryStatus, RecipientResult, SendResult, SmsMessage
 from connectorctl.domain.values import Credentials
@@ -69,6 +69,9 @@ class TwilioSmsAdapter(HttpAdapterMixin, SmsAdapter):
         if not message.body:
             raise InvalidInputError("an SMS needs a body")
         fields["Body"] = message.body
+        callback = status_callback(message, self.config.status_callback)
+        if callback:
+            fields["StatusCallback"] = callback
         return fields
 
     def build_request(self, message: SmsMessage, credentials: Credentials | None) -> httpx.Request:

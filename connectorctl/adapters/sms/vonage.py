@@ -29,7 +29,7 @@ import httpx
 from connectorctl.adapters.base import SmsAdapter
 from connectorctl.adapters.http import HttpAdapterMixin
 from connectorctl.adapters.sms.common import (
-    RecipientRefusedError, basic_auth, basic_header, e164, is_gsm7, refused_result, secrets_of, send_built, sender,
+    RecipientRefusedError, basic_auth, basic_header, e164, is_gsm7, refused_result, secrets_of, send_built, sender, status_callback,
 )
 from connectorctl.domain.messages import DeliveryStatus, RecipientResult, SendResult, SmsMessage
 from connectorctl.domain.values import Credentials
@@ -68,6 +68,9 @@ class VonageSmsAdapter(HttpAdapterMixin, SmsAdapter):
             fields["type"] = "unicode"
         if client_ref:
             fields["client-ref"] = client_ref[:100]
+        callback = status_callback(message, self.config.status_callback)
+        if callback:
+            fields.update({"callback": callback, "status-report-req": "1"})
         return fields
 
     def build_request(self, message: SmsMessage, credentials: Credentials | None, client_ref: str | None = None) -> httpx.Request:
