@@ -18,7 +18,7 @@ from connectorctl.delivery.events import BounceType, DeliveryEvent, EventType, e
 VENDOR = "mailchimp"
 TYPES = {
     "send": EventType.SENT, "deferral": EventType.DEFERRED, "hard_bounce": EventType.BOUNCED, "soft_bounce": EventType.BOUNCED,
-    "delivered": EventType.DELIVERED, "open": EventType.OPENED, "click": EventType.CLICKED, "spam": EventType.COMPLAINED,
+    "open": EventType.OPENED, "click": EventType.CLICKED, "spam": EventType.COMPLAINED,
     "unsub": EventType.UNSUBSCRIBED, "reject": EventType.REJECTED,
 }
 
