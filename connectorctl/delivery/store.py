@@ -21,7 +21,9 @@ SUPPRESSION_REASONS = {"bounced": "hard bounce", "complained": "complaint", "uns
 
 
 def tenant_key(tenant_id: str | None) -> str:
-    return tenant_id or ""
+    """The tenant as stored: ``''`` for the default one; a lone surrogate (from undecodable argv bytes)
+    escaped as the integration log does, since SQLite cannot store it."""
+    return (tenant_id or "").encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def message_key(vendor_message_id: str | None) -> str | None:
