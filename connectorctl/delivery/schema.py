@@ -1,4 +1,4 @@
-"""Delivery tables (migrations 50-59): what we sent, what vendors reported, who must not be sent to.
+"""Delivery tables (migrations 70-79): what we sent, what vendors reported, who must not be sent to.
 
 ``messages`` has one row per recipient of each accepted send, keyed by the
 vendor's message id so a report finds it; its ``delivery`` columns hold the
@@ -14,7 +14,7 @@ from typing import Any
 from connectorctl.store.migrations import migration
 
 
-@migration(50, "messages")
+@migration(70, "messages")
 def _messages(db: Any) -> None:
     db.execute(
         "CREATE TABLE messages (id INTEGER PRIMARY KEY, correlation_id TEXT NOT NULL, tenant_id TEXT NOT NULL DEFAULT '', "
@@ -27,7 +27,7 @@ def _messages(db: Any) -> None:
     db.execute("CREATE INDEX ix_messages_delivery ON messages(delivery, created_at) WHERE delivery IS NOT NULL")
 
 
-@migration(51, "delivery_events")
+@migration(71, "delivery_events")
 def _delivery_events(db: Any) -> None:
     db.execute(
         "CREATE TABLE delivery_events (id TEXT PRIMARY KEY, vendor TEXT NOT NULL, event_key TEXT NOT NULL, event_type TEXT NOT NULL, "
@@ -38,7 +38,7 @@ def _delivery_events(db: Any) -> None:
     db.execute("CREATE INDEX ix_delivery_events_message ON delivery_events(vendor, vendor_message_id)")
 
 
-@migration(52, "suppressions")
+@migration(72, "suppressions")
 def _suppressions(db: Any) -> None:
     db.execute(
         "CREATE TABLE suppressions (tenant_id TEXT NOT NULL DEFAULT '', address TEXT NOT NULL, reason TEXT NOT NULL, "
