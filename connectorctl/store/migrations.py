@@ -4,7 +4,8 @@ Each migration is a function over a ``sqlite_utils.Database`` inside one
 ``BEGIN IMMEDIATE`` transaction, so two processes opening a fresh file at
 once cannot both apply it.  Never edit a migration that has shipped: add one.
 Numbers are grouped by area so parallel work does not collide: 1-9 core,
-10-19 credentials, 20-29 webhooks, 30-39 operations, 40-49 bulk, 50-59 delivery.
+10-19 credentials, 20-29 webhooks, 30-39 operations, 40-49 bulk,
+50-59 write-ahead intents and payments, 60-69 shipping, 70-79 delivery tracking.
 """
 
 from __future__ import annotations
@@ -99,7 +100,7 @@ def _load_area_migrations() -> None:
     import importlib
 
     for module in ("connectorctl.credentials.schema", "connectorctl.webhooks.schema", "connectorctl.bulk.schema",
-                   "connectorctl.delivery.schema"):
+                   "connectorctl.store.intents", "connectorctl.delivery.schema"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:
