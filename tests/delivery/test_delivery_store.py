@@ -135,3 +135,15 @@ def test_api_reads_and_bad_parameters(connector: Connector) -> None:
         assert [(r["vendor"], r["accepted"], r["bounced"], r["bounce_rate"]) for r in rates] == [("file", 1, 1, 100.0)]
         listed = client.get("/api/connector/suppressions").json()["data"]
         assert [(s["address"], s["reason"]) for s in listed] == [("ann@example.com", "hard bounce")]
+
+
+def test_a_bulk_run_fails_only_the_suppressed_row(home: Path, cli: Any, tmp_path: Path) -> None:
+    write_config(home, "email_vendor: file\n")
+    assert cli("suppressions", "add", "bob@example.com").exit_code == 0
+    csv = tmp_path / "r.csv"
+    csv.write_text("email\nann@example.com\nbob@example.com\n")
+    result = cli("send", "email", "--to-file", str(csv), "-s", "Hi", "--body", "x", "--json")
+    rows = {r["row"]: r for r in json.loads(result.stdout)["results"]}
+    assert (rows[1]["status"], rows[2]["status"], rows[2]["error_code"]) == ("accepted", "failed", "suppressed")
+    assert len(list((home / "outbox").glob("*.eml"))) == 1
+    assert cli("send", "email", "--to-file", str(csv), "-s", "Hi", "--body", "x", "--force").exit_code == 2
