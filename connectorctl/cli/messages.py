@@ -34,9 +34,7 @@ def messages_show(
     from connectorctl.delivery.queries import timeline
     from connectorctl.errors import ExitCode
 
-    connector = state(ctx).connector()
-    connector.flush()
-    found = timeline(connector.db, ident.strip())
+    found = timeline(state(ctx).connector().db, ident.strip())
     if found is None:
         raise fail("not_found", f"no sent message with id {ident!r}", ExitCode.FAILED, "list them with: connectorctl messages list")
     data = found.to_dict()
@@ -79,9 +77,7 @@ def messages_list(
     from connectorctl.store.queries import parse_time
 
     flt = MessageFilter(vendor=vendor, tenant_id=tenant, delivery=delivery, since=parse_time(since, name="--since") if since else None)
-    connector = state(ctx).connector()
-    connector.flush()
-    rows = list_messages(connector.db, flt, limit, offset)
+    rows = list_messages(state(ctx).connector().db, flt, limit, offset)
     render(fmt(output, as_json), rows, lambda: _list_view(rows))
 
 

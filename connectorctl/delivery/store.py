@@ -113,3 +113,18 @@ def suppress(conn: Any, tenant_id: str, address: str, reason: str, *, vendor: st
         "INSERT OR IGNORE INTO suppressions (tenant_id, address, reason, vendor, detail, created_at) VALUES (?, ?, ?, ?, ?, ?)",
         (tenant_id, address, reason, vendor, detail, iso_utc(at))).rowcount)
 
+
+
+def purge_before(db: StateDB, cutoff: str, batch_size: int = 5000) -> int:
+    """Delete sends and reports older than ``cutoff`` (ISO UTC) with the integration log they explain,
+    in short batches; suppressions stay until lifted."""
+    deleted = 0
+    for table, column in (("messages", "created_at"), ("delivery_events", "received_at")):
+        while True:
+            with db.write() as conn:
+                n = conn.execute(f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE {column} < ? LIMIT ?)",
+                                 (cutoff, batch_size)).rowcount
+            deleted += n
+            if n < batch_size:
+                break
+    return deleted

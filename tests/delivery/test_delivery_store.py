@@ -104,6 +104,10 @@ def test_cli_lists_messages_by_delivery_state_and_rejects_unknown_states(connect
     assert shown.exit_code == 0 and "bounced (hard)" in shown.stdout and "send_email attempt 1: success" in shown.stdout
     bad = cli("messages", "list", "--delivery", "bouncy")
     assert bad.exit_code == 2 and bad.stderr.startswith("error [invalid_input]: unknown delivery state 'bouncy'") and "Traceback" not in bad.output
+    logs = json.loads(cli("logs", "list", "--delivery", "bounced", "-o", "jsonl").stdout.splitlines()[0])
+    assert logs["correlation_id"] == bounced.correlation_id and logs["operation"] == "send_email"
+    assert len(cli("logs", "list", "--delivery", "bounced", "-o", "jsonl").stdout.splitlines()) == 1
+    assert cli("logs", "list", "--delivery", "bouncy").exit_code == 2
     missing = cli("messages", "show", "no-such-id")
     assert missing.exit_code == 1 and "not_found" in missing.stderr
 
@@ -147,3 +151,18 @@ def test_a_bulk_run_fails_only_the_suppressed_row(home: Path, cli: Any, tmp_path
     assert (rows[1]["status"], rows[2]["status"], rows[2]["error_code"]) == ("accepted", "failed", "suppressed")
     assert len(list((home / "outbox").glob("*.eml"))) == 1
     assert cli("send", "email", "--to-file", str(csv), "-s", "Hi", "--body", "x", "--force").exit_code == 2
+
+
+def test_log_purge_ages_out_sends_and_reports_but_not_suppressions(connector: Connector) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from connectorctl.store.queries import purge_logs
+
+    sent = send(connector)
+    report(connector, sent, EventType.BOUNCED, NOW, bounce=BounceType.HARD)
+    connector.flush()
+    count = "SELECT (SELECT count(*) FROM messages), (SELECT count(*) FROM delivery_events), (SELECT count(*) FROM suppressions)"
+    assert connector.db.run(lambda c: c.execute(count).fetchone()) == (1, 1, 1)
+    later = datetime.fromtimestamp(NOW, timezone.utc) + timedelta(days=91)
+    assert purge_logs(connector.db, 90, now=later)["delivery_purged"] == 2
+    assert connector.db.run(lambda c: c.execute(count).fetchone()) == (0, 0, 1)
