@@ -16,6 +16,11 @@ STATE_STYLE = {"delivered": "green", "opened": "green", "clicked": "green", "sen
 KIND_STYLE = {"attempt": "dim", "accepted": "cyan", "event": "white"}
 
 
+def _when(iso: str | None) -> str:
+    """``2026-12-05 10:46:00``: the stored UTC time without milliseconds, so tables fit 80 columns."""
+    return iso[:19].replace("T", " ") if iso else "-"
+
+
 def _styled(value: str | None, styles: dict[str, str]) -> str:
     if not value:
         return "-"
@@ -47,16 +52,16 @@ def _timeline_view(data: dict[str, Any]) -> Any:
     from rich.table import Table
 
     states = Table(title=f"message {data['correlation_id']}", box=None, pad_edge=False)
-    for col in ("recipient", "vendor", "vendor message id", "delivery", "since", "reason"):
-        states.add_column(col, overflow="fold")
+    for col in ("recipient", "vendor", "delivery", "since", "reason"):
+        states.add_column(col, overflow="fold", no_wrap=col in ("delivery", "since"), ratio=1 if col == "reason" else None)
     for m in data["messages"]:
-        states.add_row(m["recipient"], m["vendor"], m["vendor_message_id"] or "-", _styled(m["delivery"] or "no report yet", STATE_STYLE),
-                       m["delivery_at"] or "-", escape(m["delivery_reason"] or ""))
-    entries = Table(title="timeline", box=None, pad_edge=False)
+        states.add_row(m["recipient"], m["vendor"], _styled(m["delivery"] or "no report yet", STATE_STYLE), _when(m["delivery_at"]),
+                       escape(m["delivery_reason"] or ""))
+    entries = Table(title="timeline (UTC)", box=None, pad_edge=False)
     for col in ("at", "kind", "vendor", "recipient", "what", "detail"):
-        entries.add_column(col, overflow="fold", ratio=1 if col == "detail" else None)
+        entries.add_column(col, overflow="fold", no_wrap=col in ("at", "kind"), ratio=1 if col == "detail" else None)
     for e in data["timeline"]:
-        entries.add_row(e["at"], _styled(e["kind"], KIND_STYLE), e["vendor"], e["recipient"] or "", _styled(e["what"], STATE_STYLE),
+        entries.add_row(_when(e["at"]), _styled(e["kind"], KIND_STYLE), e["vendor"], e["recipient"] or "", _styled(e["what"], STATE_STYLE),
                         escape(e["detail"] or ""))
     return Group(states, entries) if data["messages"] else entries
 
@@ -84,10 +89,9 @@ def messages_list(
 def _list_view(rows: list[dict[str, Any]]) -> Any:
     from rich.table import Table
 
-    table = Table(title=f"{len(rows)} messages", box=None, pad_edge=False)
-    for col in ("created_at", "vendor", "recipient", "delivery", "correlation id", "vendor message id"):
-        table.add_column(col, overflow="fold")
+    table = Table(title=f"{len(rows)} messages (UTC; vendor message ids with -o json)", box=None, pad_edge=False)
+    for col in ("sent", "vendor", "recipient", "delivery", "correlation id"):
+        table.add_column(col, overflow="fold", no_wrap=col != "recipient", ratio=1 if col == "recipient" else None)
     for r in rows:
-        table.add_row(r["created_at"], r["vendor"], r["recipient"], _styled(r["delivery"], STATE_STYLE), r["correlation_id"],
-                      r["vendor_message_id"] or "-")
+        table.add_row(_when(r["created_at"]), r["vendor"], r["recipient"], _styled(r["delivery"], STATE_STYLE), r["correlation_id"])
     return table

@@ -122,6 +122,11 @@ def text(value: Any) -> str | None:
     return value or None
 
 
+def mapping(value: Any) -> dict[str, Any]:
+    """``value`` when it is a JSON object, else an empty one (vendors omit optional objects)."""
+    return value if isinstance(value, dict) else {}
+
+
 def recipient(value: Any) -> str | None:
     """An address as we store it: email lowercased, phone number in E.164 (vendors drop the ``+``)."""
     address = text(value)

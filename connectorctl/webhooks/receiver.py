@@ -98,12 +98,12 @@ class WebhookReceiver:
         if duplicate:
             data = {"status": "duplicate", "event_id": verdict.event_id}
             self._log(service, request, secrets, 200, data, "success", verdict, Reason.REPLAY, "duplicate delivery acknowledged", now, started)
-        else:
-            data = {"status": "accepted", "id": row_id, "event_id": verdict.event_id}
-            if counts is not None:
-                data["delivery_events"] = {"stored": counts[0], "duplicate": counts[1]}
-            self._log(service, request, secrets, 200, data, "success", verdict, None, None, now, started)
-        return 200, data
+            return 200, data
+        accepted: dict[str, Any] = {"status": "accepted", "id": row_id, "event_id": verdict.event_id}
+        if counts is not None:
+            accepted["delivery_events"] = {"stored": counts[0], "duplicate": counts[1]}
+        self._log(service, request, secrets, 200, accepted, "success", verdict, None, None, now, started)
+        return 200, accepted
 
     def _accept(self, service: str, verdict: Verdict, body: bytes, now: float, expires_at: float,
                 events: "list[DeliveryEvent] | None") -> tuple[str | None, bool, tuple[int, int] | None]:

@@ -13,7 +13,7 @@ import json
 from typing import Any
 from urllib.parse import parse_qsl
 
-from connectorctl.delivery.events import BounceType, DeliveryEvent, EventType, epoch, recipient, text
+from connectorctl.delivery.events import BounceType, DeliveryEvent, EventType, epoch, mapping, recipient, text
 
 VENDOR = "mailchimp"
 TYPES = {
@@ -32,9 +32,9 @@ def parse(body: bytes, received_at: float) -> list[DeliveryEvent]:
 def _event(item: dict[str, Any], received_at: float) -> DeliveryEvent:
     name = str(item.get("event") or item.get("type") or "")
     kind = TYPES.get(name, EventType.UNKNOWN) if item.get("event") else EventType.UNKNOWN
-    msg = item.get("msg") if isinstance(item.get("msg"), dict) else {}
+    msg = mapping(item.get("msg"))
     bounce = {"hard_bounce": BounceType.HARD, "soft_bounce": BounceType.SOFT}.get(name) if kind is EventType.BOUNCED else None
-    reject = msg.get("reject") if isinstance(msg.get("reject"), dict) else {}
+    reject = mapping(msg.get("reject"))
     reason = text(msg.get("diag")) or text(msg.get("bounce_description")) or text(reject.get("reason"))
     return DeliveryEvent(VENDOR, kind, epoch(item.get("ts"), received_at), text(item.get("_id") or msg.get("_id")),
                          recipient(msg.get("email")), name, reason, bounce, raw=item)

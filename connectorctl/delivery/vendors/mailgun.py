@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from connectorctl.delivery.events import BounceType, DeliveryEvent, EventType, epoch, recipient, text
+from connectorctl.delivery.events import BounceType, DeliveryEvent, EventType, epoch, mapping, recipient, text
 
 VENDOR = "mailgun"
 TYPES = {
@@ -34,7 +34,7 @@ def parse(body: bytes, received_at: float) -> list[DeliveryEvent]:
         return []
     name = str(item.get("event") or "")
     kind = TYPES.get(name, EventType.UNKNOWN)
-    status = item.get("delivery-status") if isinstance(item.get("delivery-status"), dict) else {}
+    status = mapping(item.get("delivery-status"))
     reason = text(status.get("message")) or text(status.get("description"))
     bounce = None
     if kind is EventType.BOUNCED:
@@ -44,7 +44,6 @@ def parse(body: bytes, received_at: float) -> list[DeliveryEvent]:
             kind = EventType.REJECTED
         else:
             bounce = BounceType.HARD if item.get("severity") == "permanent" else BounceType.SOFT
-    headers = (item.get("message") or {}).get("headers") if isinstance(item.get("message"), dict) else None
-    msg_id = message_id(headers.get("message-id")) if isinstance(headers, dict) else None
+    msg_id = message_id(mapping(mapping(item.get("message")).get("headers")).get("message-id"))
     return [DeliveryEvent(VENDOR, kind, epoch(item.get("timestamp"), received_at), msg_id, recipient(item.get("recipient")), name,
                           reason, bounce, text(item.get("id")) or "", raw=item)]
