@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -108,3 +110,16 @@ def test_vonage_signs_and_verifies_form_and_json_bodies(algorithm: str) -> None:
         verdict = verifier.verify(signed.request(), ["sig-secret"], now=TS)
         assert verdict.ok and verdict.event_type == "delivered"
         assert not verifier.verify(signed.request(), ["other-secret"], now=TS).ok
+
+
+def test_vonage_through_webhook_sign_and_verify(cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VONAGE_SIG", "sig-secret")
+    receipt, signed = tmp_path / "dlr.txt", tmp_path / "signed.txt"
+    receipt.write_bytes(BUILDERS["vonage"]("delivered", "0A1", "+447700900000", TS, 1))
+    assert cli("webhook", "sign", "--scheme", "vonage", "--secret-env", "VONAGE_SIG", "--body-file", str(receipt), "--body-out", str(signed)).exit_code == 0
+    assert b"sig=" in signed.read_bytes()
+    verified = cli("webhook", "verify", "--scheme", "vonage", "--secret-env", "VONAGE_SIG", "--body-file", str(signed), "--json")
+    assert verified.exit_code == 0 and json.loads(verified.stdout)["event_type"] == "delivered"
+    tampered = tmp_path / "tampered.txt"
+    tampered.write_bytes(signed.read_bytes().replace(b"status=delivered", b"status=failed"))
+    assert cli("webhook", "verify", "--scheme", "vonage", "--secret-env", "VONAGE_SIG", "--body-file", str(tampered)).exit_code == 1
