@@ -120,7 +120,7 @@ def setup(request: pytest.FixtureRequest, home: Path) -> Iterator[Setup]:
         (home / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
         connector = Connector(config_path=home / "config.yaml", credentials=StaticCredentialProvider({vendor.slug: vendor.creds}))
         sent = {r: None for r in vendor.recipients()}
-        server = start(home, "--processes", "1", "--read-workers", "0", env={"HOOK_SECRET": vendor.verify_secret})
+        server = start(home, "--workers", "1", env={"HOOK_SECRET": vendor.verify_secret})
         try:
             ready = Setup(vendor, fake, connector, server, sent)
             for recipient in sent:
