@@ -1,4 +1,4 @@
-"""Helpers shared by the HTTP SMS adapters (E.164, sender, per-recipient results).
+"""The HTTP SMS base and its helpers (E.164, sender, per-recipient results).
 
 A recipient-specific refusal (unknown number, opted out, barred) is not an
 error of the call: it becomes a :class:`SendResult` whose one recipient is
@@ -8,11 +8,15 @@ gateway never fails over (another vendor would refuse the same number).
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Iterator
 
+from connectorctl.adapters.base import OptionsT, SmsAdapter
+from connectorctl.adapters.http import HttpMessageAdapter
 from connectorctl.domain.messages import DeliveryStatus, RecipientResult, SendResult, SmsMessage
 from connectorctl.domain.values import Credentials
-from connectorctl.errors import ConfigurationError, InvalidInputError, VendorRejectedError
+from connectorctl.errors import ConfigurationError, ConnectorError, InvalidInputError, VendorRejectedError
+from connectorctl.settings import VendorSettings, is_http_url, url_problems
 from connectorctl.validation import normalize_phone
 
 # The GSM 03.38 basic character set (plus the extension table); anything else needs UCS-2.
@@ -53,28 +57,46 @@ class RecipientRefusedError(VendorRejectedError):
         self.reason = reason
 
 
-def refused_result(slug: str, to: str, exc: RecipientRefusedError, correlation_id: str | None) -> SendResult:
-    return SendResult(slug, None, (RecipientResult(to, exc.recipient_status, None, exc.reason),), correlation_id,
-                      raw={"error": exc.to_dict()})
+class HttpSmsAdapter(HttpMessageAdapter[OptionsT, SmsMessage], SmsAdapter[OptionsT]):
+    """Base of every HTTP SMS adapter: the number and body are checked before credentials or the network,
+    a recipient-specific refusal becomes that recipient's result, and the message's idempotency key travels."""
+
+    def precheck(self, message: SmsMessage) -> None:
+        e164(message.to)
+        if not message.body:
+            raise InvalidInputError("an SMS needs a body")
+
+    def rejection_result(self, exc: ConnectorError, message: SmsMessage) -> SendResult | None:
+        if not isinstance(exc, RecipientRefusedError):
+            return None
+        return SendResult(self.slug, None, (RecipientResult(e164(message.to), exc.recipient_status, None, exc.reason),),
+                          raw={"error": exc.to_dict()})
+
+    def idempotency_key(self, message: SmsMessage) -> str | None:
+        return message.idempotency_key
+
+
+@dataclass(frozen=True)
+class DeliveryReportOptions(VendorSettings):
+    """Options of an SMS vendor that reports delivery to a URL sent along with each message."""
+
+    status_callback: str | None = None  # e.g. https://erp.example.com/api/connector/webhooks/twilio (docs/delivery.md)
+
+    def problems(self) -> Iterator[tuple[str, str]]:
+        yield from super().problems()
+        yield from url_problems(self, "status_callback")
 
 
 def status_callback(message: SmsMessage, configured: str | None) -> str | None:
     """The delivery-report URL for this send: the message's own, else the vendor's configured one."""
     url = (message.status_callback or configured or "").strip()
-    if not url:
-        return None
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if url and not is_http_url(url):
         raise InvalidInputError(f"status callback {url!r} is not an http(s) URL")
-    return url
+    return url or None
 
 
-def basic_auth(creds: Credentials | None) -> tuple[str, str]:
-    """(username, password) of a basic_auth credential, placeholders for a dry-run preview."""
-    if creds is None:
-        return ("<username>", "<password>")
+def basic_auth(creds: Credentials) -> tuple[str, str]:
+    """(username, password) of a basic_auth credential."""
     try:
         return (creds.data["username"], creds.data["password"])
     except KeyError as exc:
@@ -82,24 +104,3 @@ def basic_auth(creds: Credentials | None) -> tuple[str, str]:
             f"{creds.service_name}: credential field {exc.args[0]!r} missing (basic_auth needs username and password)",
             hint=f"connectorctl creds set {creds.service_name} --auth-method basic_auth",
         ) from None
-
-
-def secrets_of(creds: Credentials | None) -> tuple[str, ...]:
-    return tuple(v for v in (creds.data.values() if creds else ()) if v)
-
-
-def basic_header(username: str, password: str) -> str:
-    import base64
-
-    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
-
-
-def send_built(client: Any, request: Any) -> Any:
-    """Send a request built by ``build_request`` with the client's timeouts and headers.
-
-    Sending exactly what ``--dry-run`` previews keeps the two from drifting apart.
-    """
-    request.extensions["timeout"] = client.timeout.as_dict()
-    for name, value in client.headers.items():
-        request.headers.setdefault(name, value)
-    return client.send(request)
