@@ -183,7 +183,9 @@ class _Gateway(ABC, Generic[M]):
                 hops.append(f"{slug} skipped: {exc.message}")
             except ConnectorError as exc:
                 if isinstance(message, SmsMessage) and may_have_delivered(exc):
-                    return uncertain_sms(slug, message, exc, correlation_id)
+                    result = uncertain_sms(slug, message, exc, correlation_id)
+                    self._record(result, correlation_id)  # a delivery report may still say what happened
+                    return result
                 if not may_fail_over(exc, message):
                     raise
                 last = exc

@@ -81,7 +81,6 @@ class DeliveryStatus(str, enum.Enum):
     FAILED = "failed"
     UNCERTAIN = "uncertain"  # the vendor may have taken it: check before sending again
 
-
     @property
     def ok(self) -> bool:
         return self in (DeliveryStatus.ACCEPTED, DeliveryStatus.QUEUED, DeliveryStatus.SCHEDULED)
