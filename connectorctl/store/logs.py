@@ -150,6 +150,9 @@ class IntegrationLogWriter:
             print(f"connectorctl: warning: integration log not written ({len(rows)} rows): {exc}", file=sys.stderr)
 
     def _insert(self, rows: list[tuple[Any, ...]]) -> None:
+        if len(rows) == 1:  # one statement in autocommit: the single-thread case, the common one
+            self.db.run(lambda c: c.execute(INSERT_LOG, rows[0]))
+            return
         with self.db.write() as conn:
             conn.executemany(INSERT_LOG, rows)
 
