@@ -64,13 +64,28 @@ if hasattr(os, "register_at_fork"):
 class _Batch:
     """Rows to be committed in one transaction, and the callers waiting for them (woken only by it)."""
 
-    __slots__ = ("records", "done", "moved_to", "cond")
+    __slots__ = ("records", "done", "moved_to", "lock", "cond")
 
     def __init__(self, lock: threading.Lock) -> None:
         self.records: list[AttemptRecord] = []
         self.done = False
         self.moved_to: _Batch | None = None  # an interrupted commit hands its rows to the next batch
-        self.cond = threading.Condition(lock)
+        self.lock = lock
+        self.cond: threading.Condition | None = None  # made by the first caller that has to wait
+
+    def wait(self) -> None:
+        if self.cond is None:
+            self.cond = threading.Condition(self.lock)
+        self.cond.wait()
+
+    def wake(self, n: int | None = None) -> None:
+        """Wake ``n`` waiters (all when None); nothing to do if nobody ever waited."""
+        if self.cond is None:
+            return
+        if n is None:
+            self.cond.notify_all()
+        else:
+            self.cond.notify(n)
 
 
 class IntegrationLogWriter:
@@ -116,7 +131,7 @@ class IntegrationLogWriter:
                     return
                 if not self._committing:
                     break  # nobody is committing, so ``batch`` is still the open one: lead it
-                batch.cond.wait()
+                batch.wait()
             self._open = _Batch(self._lock)
             self._committing = True
         committed = False
@@ -134,8 +149,8 @@ class IntegrationLogWriter:
                 else:  # interrupted: the next batch takes the rows instead of dropping them
                     self._open.records[:0] = batch.records
                     batch.moved_to = self._open
-                batch.cond.notify_all()
-                self._open.cond.notify()  # one caller of the next batch leads its commit
+                batch.wake()
+                self._open.wake(1)  # one caller of the next batch leads its commit
 
     def _commit(self, rows: list[tuple[Any, ...]]) -> None:
         try:
