@@ -166,3 +166,24 @@ def test_log_purge_ages_out_sends_and_reports_but_not_suppressions(connector: Co
     later = datetime.fromtimestamp(NOW, timezone.utc) + timedelta(days=91)
     assert purge_logs(connector.db, 90, now=later)["delivery_purged"] == 2
     assert connector.db.run(lambda c: c.execute(count).fetchone()) == (0, 0, 1)
+
+
+def test_a_verified_delivery_is_marked_processed_only_when_understood(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from starlette.testclient import TestClient
+
+    from connectorctl.api import create_app
+    from connectorctl.webhooks import get_verifier
+    from tests.delivery.vendor_payloads import sendgrid
+    from tests.webhooks.webhook_cases import SENDGRID_PRIVATE, SENDGRID_PUBLIC
+
+    write_config(home, "webhooks:\n  sendgrid: {scheme: sendgrid, secret_env: [SG_KEY]}\n")
+    monkeypatch.setenv("SG_KEY", SENDGRID_PUBLIC)
+    with Connector(load_settings()) as conn, TestClient(create_app(conn)) as client:
+        for body in (sendgrid("delivered", "W6A8J0GQQ0qRP5jVm8MQpw", "ann@example.com", time.time(), 1), b"not the documented shape"):
+            signed = get_verifier("sendgrid").sign(body, SENDGRID_PRIVATE)
+            assert client.post("/api/connector/webhooks/sendgrid", content=signed.body, headers=dict(signed.headers)).json()["status"] == "accepted"
+        rows = conn.db.run(lambda c: c.execute("SELECT payload, processed_at IS NOT NULL FROM webhook_events ORDER BY received_at, id").fetchall())
+    assert sorted(processed for _, processed in rows) == [0, 1]
+    assert [payload for payload, processed in rows if not processed] == ["not the documented shape"]  # kept raw, for a later look
