@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from connectorctl.delivery.events import REACHED, EventType
+from connectorctl.delivery.events import REACHED, EventType, label
 from connectorctl.delivery.store import message_key, tenant_key
 from connectorctl.errors import InvalidInputError
 from connectorctl.store.db import StateDB
@@ -82,8 +82,8 @@ def timeline(db: StateDB, ident: str) -> Timeline | None:
                         "what": m["accepted_status"], "detail": " ".join(p for p in (m["vendor_message_id"] or "", m["accepted_reason"] or "") if p) or None})
     for r in events:
         e = dict(zip(EVENT_COLUMNS, r))
-        label = f"{e['event_type']} ({e['bounce_type']})" if e["bounce_type"] else e["event_type"]
-        entries.append({"at": e["occurred_at"], "kind": "event", "vendor": e["vendor"], "recipient": e["recipient"], "what": label,
+        entries.append({"at": e["occurred_at"], "kind": "event", "vendor": e["vendor"], "recipient": e["recipient"],
+                        "what": label(e["event_type"], e["bounce_type"]),
                         "detail": " ".join(p for p in (f"[{e['vendor_event']}]", e["reason"] or "") if p), "received_at": e["received_at"]})
     return Timeline(correlation_id, rows, entries)
 
