@@ -40,13 +40,15 @@ VENDORS: dict[str, VendorEntry] = {
         _entry("mailchimp", "connectorctl.adapters.email.mailchimp", "Mailchimp Transactional (Mandrill) messages/send", email="MailchimpEmailAdapter"),
         _entry("postmark", "connectorctl.adapters.email.postmark", "Postmark /email and /email/batch", email="PostmarkEmailAdapter"),
         _entry("mailgun", "connectorctl.adapters.email.mailgun", "Mailgun messages API (US or EU region)", email="MailgunEmailAdapter"),
+        _entry("stripe", "connectorctl.adapters.payment.stripe", "Stripe PaymentIntents and Refunds (API v1)", payment="StripePaymentAdapter"),
+        _entry("paypal", "connectorctl.adapters.payment.paypal", "PayPal Orders v2 and Payments v2 (captures, refunds)", payment="PayPalPaymentAdapter"),
         _entry("smtp", "connectorctl.adapters.email.smtp", "any SMTP server (plain, STARTTLS or implicit TLS, optional AUTH)", email="SmtpEmailAdapter"),
 
         _entry("demo", "connectorctl.adapters.demo", "local HTTP vendor that `connectorctl demo` starts", email="DemoEmailAdapter"),
     )
 }
 
-CHANNELS = ("email", "sms")
+CHANNELS = ("email", "sms", "payment")
 
 
 def vendors_for(channel: str) -> list[str]:

@@ -1,0 +1,131 @@
+"""The payment channel base: runs every payment request; vendor modules only translate.
+
+A vendor module says how to build each request (``*_request``) and how to read
+the answer (``parse_*``); this base sends it through the pipeline with the
+idempotency key the caller derived from its reference, renews an OAuth2 token
+once after a 401, and maps a decline to :class:`PaymentDeclinedError` (never
+retried, never counted against the circuit).  Deciding *whether* to send
+(intents, replays, failover, reconciliation) is the payment service's job.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, Mapping
+
+import httpx
+
+from connectorctl.adapters.base import Adapter
+from connectorctl.adapters.http import HttpAdapterMixin
+from connectorctl.adapters.sms.common import secrets_of, send_built
+from connectorctl.domain.payments import Payment, PaymentRequest
+from connectorctl.domain.values import Credentials
+from connectorctl.errors import ConnectorError
+from connectorctl.resilience.pipeline import Call
+
+if TYPE_CHECKING:
+    from connectorctl.store.intents import Intent
+
+REFERENCE_METADATA_KEY = "connectorctl_reference"
+
+
+class IdempotencyConflictError(ConnectorError):
+    """The vendor refused an idempotency key: used with other parameters, or still in flight."""
+
+    code = "idempotency_conflict"
+
+
+class PaymentAdapter(HttpAdapterMixin, Adapter):
+    channel = "payment"
+
+    # -- what a vendor module implements ------------------------------------------
+    def create_request(self, request: PaymentRequest, key: str, creds: Credentials) -> httpx.Request:
+        raise NotImplementedError
+
+    def capture_request(self, payment: Payment, amount: int | None, key: str, creds: Credentials) -> httpx.Request:
+        raise NotImplementedError
+
+    def cancel_request(self, payment: Payment, key: str, creds: Credentials) -> httpx.Request:
+        raise NotImplementedError
+
+    def refund_request(self, payment: Payment, amount: int | None, reason: str | None, reference: str, key: str, creds: Credentials) -> httpx.Request:
+        raise NotImplementedError
+
+    def retrieve_request(self, payment_id: str, creds: Credentials) -> httpx.Request:
+        raise NotImplementedError
+
+    def parse_payment(self, body: Any, reference: str | None = None) -> Payment:
+        raise NotImplementedError
+
+    def find(self, intent: "Intent", payment: Payment | None) -> Payment | None:
+        """Reconciliation: what the vendor holds for an unsettled intent (None: it never got the request)."""
+        raise NotImplementedError
+
+    # -- what the service calls ---------------------------------------------------
+    def create(self, request: PaymentRequest, *, key: str, tenant_id: str | None = None, correlation_id: str | None = None) -> Payment:
+        body = self.send("create", lambda creds: self.create_request(request, key, creds), key=key, tenant_id=tenant_id, correlation_id=correlation_id)
+        return self.parse_payment(body, request.reference)
+
+    def capture(self, payment: Payment, amount: int | None, *, key: str, tenant_id: str | None = None, correlation_id: str | None = None) -> Payment:
+        body = self.send("capture", lambda creds: self.capture_request(payment, amount, key, creds), key=key, tenant_id=tenant_id, correlation_id=correlation_id)
+        return self.after_capture(payment, body, tenant_id)
+
+    def cancel(self, payment: Payment, *, key: str, tenant_id: str | None = None, correlation_id: str | None = None) -> Payment:
+        body = self.send("cancel", lambda creds: self.cancel_request(payment, key, creds), key=key, tenant_id=tenant_id, correlation_id=correlation_id)
+        return self.after_cancel(payment, body, tenant_id)
+
+    def refund(self, payment: Payment, amount: int | None, reason: str | None, *, reference: str, key: str, tenant_id: str | None = None,
+               correlation_id: str | None = None) -> Payment:
+        body = self.send("refund", lambda creds: self.refund_request(payment, amount, reason, reference, key, creds), key=key,
+                         tenant_id=tenant_id, correlation_id=correlation_id)
+        return self.after_refund(payment, body, tenant_id)
+
+    def retrieve(self, payment_id: str, *, reference: str | None = None, tenant_id: str | None = None) -> Payment:
+        return self.parse_payment(self.get(lambda creds: self.retrieve_request(payment_id, creds), tenant_id=tenant_id), reference)
+
+    # -- hooks with a sensible default ----------------------------------------------
+    def after_capture(self, payment: Payment, body: Any, tenant_id: str | None) -> Payment:
+        return self.parse_payment(body, payment.reference)
+
+    def after_cancel(self, payment: Payment, body: Any, tenant_id: str | None) -> Payment:
+        return self.parse_payment(body, payment.reference)
+
+    def after_refund(self, payment: Payment, body: Any, tenant_id: str | None) -> Payment:
+        """The payment after a refund (vendors answer with the refund object: read the payment again)."""
+        return self.retrieve(payment.payment_id, reference=payment.reference, tenant_id=tenant_id)
+
+    # -- the one way a request leaves -------------------------------------------------
+    def send(self, operation: str, build: Callable[[Credentials], httpx.Request], *, key: str, tenant_id: str | None,
+             correlation_id: str | None) -> Any:
+        """One money-moving POST under ``key`` (retried only with that same key)."""
+        return self._through_pipeline(operation, build, key=key, tenant_id=tenant_id, correlation_id=correlation_id)
+
+    def get(self, build: Callable[[Credentials], httpx.Request], *, tenant_id: str | None, operation: str = "retrieve") -> Any:
+        return self._through_pipeline(operation, build, key=None, tenant_id=tenant_id, correlation_id=None)
+
+    def _through_pipeline(self, operation: str, build: Callable[[Credentials], httpx.Request], *, key: str | None,
+                          tenant_id: str | None, correlation_id: str | None) -> Any:
+        from connectorctl.credentials.provider import call_with_credentials
+
+        def with_creds(creds: Credentials) -> Any:
+            request = build(creds)
+            call = Call(self.slug, f"payment_{operation}", str(request.url.copy_with(query=None)), request.method,
+                        request_data=request_fields(request), idempotent=key is None, idempotency_key=key, tenant_id=tenant_id,
+                        correlation_id=correlation_id, secrets=secrets_of(creds))
+            return self.http(call, lambda client: send_built(client, request), _json).value
+
+        return call_with_credentials(self.connector, self.slug, tenant_id, with_creds)
+
+
+
+def _json(response: httpx.Response) -> Any:
+    if not response.content:
+        return None
+    return response.json()
+
+
+def request_fields(request: httpx.Request) -> Mapping[str, Any] | None:
+    """The request body as fields for the log row (form or JSON), secrets masked by the pipeline."""
+    from connectorctl.adapters.preview import describe_request
+
+    body = describe_request(request, (), ()).get("body")
+    return body if isinstance(body, Mapping) else None
