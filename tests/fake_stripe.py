@@ -217,7 +217,7 @@ class FakeStripe(PaymentFake):
             pi = self.intents.get(match.group(1))
             if pi is None:
                 return _error(404, "invalid_request_error", f"No such payment_intent: '{match.group(1)}'", code="resource_missing")
-            expand = set(q.get("expand[]", []) + q.get("expand[0]", []))
+            expand = {v for k, vs in q.items() if k.startswith("expand[") for v in vs}
             return json_response(200, {**pi, "latest_charge": self.charges.get(pi["latest_charge"] or "")} if "latest_charge" in expand and pi["latest_charge"] else pi)
         if req.path == "/v1/payment_intents":
             since = int(q.get("created[gte]", ["0"])[0])

@@ -183,7 +183,7 @@ class PaymentService:
                         service=slug, http_status=exc.http_status,
                         hint="nothing will be charged twice: run `connectorctl payments reconcile` (or repeat the command) to settle it",
                     ) from exc
-                self.intents.settle(intent, IntentState.FAILED, error_code=exc.code, error_message=exc.message)
+                intent = self.intents.settle(intent, IntentState.FAILED, error_code=exc.code, error_message=exc.message)
                 last = exc
                 if exc.transient or isinstance(exc, (CircuitOpenError, UnsupportedFeatureError)):
                     continue  # provably not taken: the next vendor may have it

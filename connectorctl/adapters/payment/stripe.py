@@ -15,7 +15,7 @@ minor unit except for a few currencies handled in :func:`stripe_amount`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 from urllib.parse import urlencode
 
 import httpx
@@ -84,8 +84,8 @@ class StripePaymentAdapter(PaymentAdapter):
         headers = {**self._headers(creds), "Idempotency-Key": key, "Content-Type": "application/x-www-form-urlencoded"}
         return httpx.Request("POST", self.base_url + path, content=urlencode(form_pairs(fields)).encode(), headers=headers)
 
-    def _get(self, path: str, params: Iterable[tuple[str, str]], creds: Credentials) -> httpx.Request:
-        return httpx.Request("GET", self.base_url + path, params=list(params), headers=self._headers(creds))
+    def _get(self, path: str, params: Mapping[str, Any], creds: Credentials) -> httpx.Request:
+        return httpx.Request("GET", self.base_url + path, params=form_pairs(params), headers=self._headers(creds))
 
     def _headers(self, creds: Credentials) -> dict[str, str]:
         key = creds.data.get("api_key") or creds.data.get("secret_key")
@@ -127,7 +127,7 @@ class StripePaymentAdapter(PaymentAdapter):
         return self._post("/v1/refunds", fields, key, creds)
 
     def retrieve_request(self, payment_id: str, creds: Credentials) -> httpx.Request:
-        return self._get(f"/v1/payment_intents/{payment_id}", [("expand[]", "latest_charge")], creds)
+        return self._get(f"/v1/payment_intents/{payment_id}", {"expand": ["latest_charge"]}, creds)
 
     # -- answers -------------------------------------------------------------------------
     def parse_payment(self, body: Any, reference: str | None = None) -> Payment:
@@ -178,7 +178,7 @@ class StripePaymentAdapter(PaymentAdapter):
         assert payment is not None, "capture, cancel and refund intents always name a known payment"
         current = self.retrieve(payment.payment_id, reference=payment.reference)
         if intent.operation == "refund":
-            body = self.get(lambda creds: self._get("/v1/refunds", [("payment_intent", payment.payment_id), ("limit", str(LIST_PAGE))], creds),
+            body = self.get(lambda creds: self._get("/v1/refunds", {"payment_intent": payment.payment_id, "limit": LIST_PAGE}, creds),
                             tenant_id=None, operation="reconcile")
             for refund in body.get("data") or ():
                 if (refund.get("metadata") or {}).get(REFERENCE_METADATA_KEY) == intent.reference:
@@ -198,9 +198,7 @@ class StripePaymentAdapter(PaymentAdapter):
         since = int(datetime.fromisoformat(intent.created_at.replace("Z", "+00:00")).timestamp()) - 300
         after: str | None = None
         while True:
-            params = [("created[gte]", str(since)), ("limit", str(LIST_PAGE)), ("expand[]", "data.latest_charge")]
-            if after:
-                params.append(("starting_after", after))
+            params = {"created": {"gte": since}, "limit": LIST_PAGE, "expand": ["data.latest_charge"], "starting_after": after}
             body = self.get(lambda creds: self._get("/v1/payment_intents", params, creds), tenant_id=None, operation="reconcile")
             items = body.get("data") or []
             for item in items:
