@@ -48,7 +48,8 @@ class _Server(ThreadingHTTPServer):
 class PaymentFake:
     """One vendor fake; subclasses implement :meth:`handle` (called under the fake's lock)."""
 
-    def __init__(self, *, drop_rate: float = 0.0, seed: int = 1) -> None:
+    def __init__(self, *, drop_rate: float = 0.0, seed: int = 1, answer_delay: float = 0.0) -> None:
+        self.answer_delay = answer_delay  # seconds between processing a POST and answering it (the window a crash falls in)
         self.requests: list[Seen] = []
         self.script: deque[tuple[Any, ...]] = deque()
         self.drop_rate = drop_rate
@@ -93,6 +94,8 @@ class PaymentFake:
             if drop:
                 self.dropped += 1
                 return DROP
+        if self.answer_delay and req.method == "POST":
+            self._release.wait(self.answer_delay)
         return response
 
     def fault_body(self, status: int) -> Any:

@@ -38,8 +38,8 @@ def _error(status: int, type_: str, message: str, **extra: Any) -> Response:
 
 
 class FakeStripe(PaymentFake):
-    def __init__(self, *, api_key: str = API_KEY, drop_rate: float = 0.0, seed: int = 1) -> None:
-        super().__init__(drop_rate=drop_rate, seed=seed)
+    def __init__(self, *, api_key: str = API_KEY, drop_rate: float = 0.0, seed: int = 1, answer_delay: float = 0.0) -> None:
+        super().__init__(drop_rate=drop_rate, seed=seed, answer_delay=answer_delay)
         self.api_key = api_key
         self.intents: dict[str, dict[str, Any]] = {}
         self.charges: dict[str, dict[str, Any]] = {}
