@@ -93,7 +93,21 @@ class WebhookReceiver:
         else:
             data = {"status": "accepted", "id": row_id, "event_id": verdict.event_id}
             self._log(service, request, secrets, 200, data, "success", verdict, None, None, now, started)
+            self._payment_event(verdict, request)
         return 200, data
+
+    def _payment_event(self, verdict: Verdict, request: WebhookRequest) -> None:
+        """A payment event updates the payment it concerns; the event is kept either way, so a failure here only warns."""
+        if verdict.scheme not in ("stripe", "paypal"):
+            return
+        from connectorctl.payments.events import apply_event
+
+        try:
+            apply_event(self.connector, verdict.scheme, request.json())
+        except (ConnectorctlError, KeyError, TypeError, ValueError) as exc:
+            import logging
+
+            logging.getLogger(__name__).warning("payment event %s not applied: %s", verdict.event_id, type(exc).__name__)
 
     def _accept(self, service: str, verdict: Verdict, body: bytes, now: float, expires_at: float) -> tuple[str | None, bool]:
         """Record the id in the replay store and keep the event, atomically; (row id, was it a duplicate)."""
