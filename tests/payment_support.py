@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from connectorctl import Connector
 
 from tests.conftest import write_config
 from tests.fake_paypal import CLIENT_ID, CLIENT_SECRET
@@ -27,3 +33,13 @@ def payment_config(home: Path, *, stripe_url: str | None = None, paypal_url: str
 
 def payment_env() -> dict[str, str]:
     return {"TEST_STRIPE_KEY": API_KEY, "TEST_PAYPAL_ID": CLIENT_ID, "TEST_PAYPAL_SECRET": CLIENT_SECRET}
+
+
+@contextmanager
+def payment_connector(home: Path, monkeypatch: pytest.MonkeyPatch, **config: Any) -> Iterator[Connector]:
+    """A Connector on a fresh installation configured by :func:`payment_config`, with the fakes' credentials in the env."""
+    for name, value in payment_env().items():
+        monkeypatch.setenv(name, value)
+    payment_config(home, **config)
+    with Connector() as connector:
+        yield connector

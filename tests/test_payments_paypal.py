@@ -16,7 +16,7 @@ from connectorctl.errors import OutcomeUncertainError, PaymentDeclinedError, Uns
 from connectorctl.store.intents import IntentState, idempotency_key
 from tests.fake_paypal import FakePayPal
 from tests.fake_stripe import FakeStripe
-from tests.payment_support import payment_config, payment_env
+from tests.payment_support import payment_connector
 
 
 @pytest.fixture
@@ -27,10 +27,7 @@ def paypal() -> Iterator[FakePayPal]:
 
 @pytest.fixture
 def connector(home: Path, paypal: FakePayPal, monkeypatch: pytest.MonkeyPatch) -> Iterator[Connector]:
-    for name, value in payment_env().items():
-        monkeypatch.setenv(name, value)
-    payment_config(home, paypal_url=paypal.url, chain="paypal")
-    with Connector() as c:
+    with payment_connector(home, monkeypatch, paypal_url=paypal.url, chain="paypal") as c:
         yield c
 
 
@@ -115,11 +112,8 @@ def test_zero_decimal_and_unsupported(connector: Connector, paypal: FakePayPal) 
 
 
 def test_failover_to_paypal_only_when_stripe_provably_did_not_act(home: Path, paypal: FakePayPal, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in payment_env().items():
-        monkeypatch.setenv(name, value)
     with FakeStripe() as stripe:
-        payment_config(home, stripe_url=stripe.url, paypal_url=paypal.url, chain="[stripe, paypal]")
-        with Connector() as connector:
+        with payment_connector(home, monkeypatch, stripe_url=stripe.url, paypal_url=paypal.url, chain="[stripe, paypal]") as connector:
             service = connector.payments()
             for _ in range(3):
                 stripe.fail_next("status", 503)

@@ -14,7 +14,7 @@ from connectorctl.domain.payments import PaymentStatus
 from connectorctl.errors import InvalidInputError, OutcomeUncertainError, PaymentDeclinedError, ValidationError
 from connectorctl.store.intents import IntentState, ReferenceConflictError
 from tests.fake_stripe import FakeStripe
-from tests.payment_support import payment_config, payment_env
+from tests.payment_support import payment_connector, payment_env
 
 
 @pytest.fixture
@@ -25,10 +25,7 @@ def stripe() -> Iterator[FakeStripe]:
 
 @pytest.fixture
 def connector(home: Path, stripe: FakeStripe, monkeypatch: pytest.MonkeyPatch) -> Iterator[Connector]:
-    for name, value in payment_env().items():
-        monkeypatch.setenv(name, value)
-    payment_config(home, stripe_url=stripe.url)
-    with Connector() as c:
+    with payment_connector(home, monkeypatch, stripe_url=stripe.url) as c:
         yield c
 
 

@@ -19,7 +19,7 @@ from connectorctl.domain.money import Money
 from connectorctl.store.intents import idempotency_key
 from tests.fake_payment_server import Seen
 from tests.fake_stripe import API_KEY, FakeStripe
-from tests.payment_support import payment_config, payment_env
+from tests.payment_support import payment_connector
 
 stripe = pytest.importorskip("stripe")
 VERSION = "2024-06-20"
@@ -37,11 +37,8 @@ def shape(req: Seen) -> tuple[Any, ...]:
 
 @pytest.fixture
 def pair(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[FakeStripe, FakeStripe, Connector]]:
-    for name, value in payment_env().items():
-        monkeypatch.setenv(name, value)
     with FakeStripe() as ours, FakeStripe() as theirs:
-        payment_config(home, stripe_url=ours.url)
-        with Connector() as connector, warnings.catch_warnings():
+        with payment_connector(home, monkeypatch, stripe_url=ours.url) as connector, warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             yield ours, theirs, connector
 
