@@ -44,6 +44,9 @@ def test_charge_capture_refund_show_list(cli: Cli, stripe: FakeStripe) -> None:
     assert [json.loads(line)["payment_id"] for line in listed.stdout.splitlines()] == [pid]
     table = cli("payments", "list", "--status", "partially_refunded")
     assert pid in table.stdout and "25.00 EUR" in table.stdout
+    assert charge(cli, "1 EUR", "--reference", "order:8:charge", "--payment-method", "pm_card_visa").exit_code == 0
+    by_ref = cli("payments", "list", "--reference", "order:7", "-o", "json")
+    assert [r["reference"] for r in json.loads(by_ref.stdout)] == ["order:7:charge"]
 
 
 def test_decline_and_uncertain_have_their_own_exit_codes(cli: Cli, stripe: FakeStripe) -> None:

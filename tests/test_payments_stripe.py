@@ -181,3 +181,19 @@ def test_payment_attempts_are_committed_before_the_call_returns(connector: Conne
     rows = sqlite3.connect(connector.settings.database).execute(
         "SELECT operation, status FROM integration_logs WHERE service_name = 'stripe'").fetchall()
     assert ("payment_create", "success") in rows
+
+
+def test_a_refused_refund_does_not_block_the_next_one_and_a_repeat_is_not_a_second_refund(connector: Connector, stripe: FakeStripe) -> None:
+    service = connector.payments()
+    paid = service.charge(Money(1000, "USD"), reference="rf", payment_method="pm_card_visa")
+    first = service.refund(paid.payment_id, 400)
+    with pytest.raises(ValidationError):  # more than is left: Stripe refuses, nothing happened
+        service.refund(paid.payment_id, 700)
+    for _ in range(3):
+        stripe.fail_next("drop_after",)
+    with pytest.raises(OutcomeUncertainError):
+        service.refund(paid.payment_id, 300)
+    again = service.refund(paid.payment_id, 300)  # the same refund asked again: finished, not repeated
+    assert again.amount_refunded == 700 and first.refund_id != again.refund_id
+    assert [f.get("amount") for f in posts(stripe, "/v1/refunds")] == ["400", "700", "300", "300", "300"]
+    assert len(stripe.refunds) == 2

@@ -140,7 +140,9 @@ def payments_show(ctx: typer.Context, payment_id: Optional[str] = typer.Argument
 
 @app.command("list")
 def payments_list(ctx: typer.Context, status: Optional[str] = typer.Option(None, "--status", help="Only this status (captured, refunded, uncertain, ...)."),
-                  since: Optional[str] = SinceOpt, output: OutputFormat = OutputOption) -> None:
+                  since: Optional[str] = SinceOpt,
+                  reference: Optional[str] = typer.Option(None, "--reference", "-r", help="Only references starting with this (order:123 finds order:123:charge)."),
+                  output: OutputFormat = OutputOption) -> None:
     """Recorded payments, newest first, plus charges whose outcome is still uncertain."""
     from rich.table import Table
 
@@ -156,9 +158,9 @@ def payments_list(ctx: typer.Context, status: Optional[str] = typer.Option(None,
     if status in (None, "uncertain"):
         rows += [{"payment_id": None, "reference": i.reference, "vendor": i.vendor, "status": "uncertain", "amount": i.params.get("amount"),
                   "currency": i.params.get("currency"), "created_at": i.created_at}
-                 for i in service.unresolved(since=start) if i.operation == "create"]
+                 for i in service.unresolved(since=start) if i.operation == "create" and i.reference.startswith(reference or "")]
     if status != "uncertain":
-        for payment, created in service.list_payments(status=PaymentStatus(status) if status else None, since=start):
+        for payment, created in service.list_payments(status=PaymentStatus(status) if status else None, since=start, reference=reference):
             rows.append({**payment.to_dict(), "created_at": created})
 
     def table() -> Any:

@@ -88,9 +88,13 @@ class PaymentRecords:
         row = self.db.run(lambda c: c.execute(f"SELECT {_COLUMNS} FROM payments WHERE vendor = ? AND capture_id = ?", (vendor, capture_id)).fetchone())
         return _payment(row) if row else None
 
-    def list(self, *, status: PaymentStatus | None = None, since: str | None = None, limit: int = 1000) -> list[tuple[Payment, str]]:
-        """(payment, created_at) newest first."""
+    def list(self, *, status: PaymentStatus | None = None, since: str | None = None, reference_prefix: str | None = None,
+             limit: int = 1000) -> list[tuple[Payment, str]]:
+        """(payment, created_at) newest first; ``reference_prefix`` ``order:123`` finds ``order:123:charge``."""
         sql, args = f"SELECT {_COLUMNS} FROM payments WHERE 1 = 1", []
+        if reference_prefix:
+            sql += " AND reference >= ? AND reference < ?"
+            args += [reference_prefix, reference_prefix + "\U0010ffff"]
         if status is not None:
             sql += " AND status = ?"
             args.append(status.value)

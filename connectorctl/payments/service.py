@@ -117,8 +117,10 @@ class PaymentService:
         intent = self.intents.get(CHANNEL, reference or (payment.reference if payment and payment.reference else ""))
         return payment, intent
 
-    def list_payments(self, *, status: PaymentStatus | None = None, since: str | None = None) -> list[tuple[Payment, str]]:
-        return self.records.list(status=status, since=since)
+    def list_payments(self, *, status: PaymentStatus | None = None, since: str | None = None,
+                      reference: str | None = None) -> list[tuple[Payment, str]]:
+        """Recorded payments, newest first; ``reference`` matches our references that start with it."""
+        return self.records.list(status=status, since=since, reference_prefix=reference)
 
     def unresolved(self, *, since: str | None = None) -> list[Intent]:
         return self.intents.unresolved(CHANNEL, since=since)
@@ -264,15 +266,17 @@ class PaymentService:
         return amount
 
     def _next_refund_reference(self, payment: Payment, params: Mapping[str, Any]) -> str:
-        """``<payment id>:refund:<n>``; an unsettled refund of the same payment is finished first, never duplicated."""
-        refunds = [i for i in self.intents.list(CHANNEL) if i.operation == "refund" and i.params.get("payment_id") == payment.payment_id]
+        """``<payment id>:refund:<n>``; the same refund asked again reuses its reference, so it is never duplicated."""
+        prefix = f"{payment.payment_id}:refund:"
+        refunds = self.intents.list(CHANNEL, reference_prefix=prefix)
         for intent in refunds:
-            if not intent.settled or (intent.state is IntentState.FAILED and intent.error_code != PaymentDeclinedError.code):
-                if dict(intent.params) == dict(params):
-                    return intent.reference  # same refund asked again: finish that one
+            resendable = intent.state is IntentState.FAILED and intent.error_code != PaymentDeclinedError.code
+            if (not intent.settled or resendable) and dict(intent.params) == dict(params):
+                return intent.reference  # unfinished or never received: finish that one
+            if not intent.settled:
                 raise InvalidInputError(f"refund {intent.reference!r} of {payment.payment_id} is not settled yet",
-                                          hint="run `connectorctl payments reconcile` first, or pass --reference for a separate refund")
-        return f"{payment.payment_id}:refund:{len(refunds) + 1}"
+                                        hint="run `connectorctl payments reconcile` first, or pass --reference for a separate refund")
+        return f"{prefix}{len(refunds) + 1}"
 
     def _lease_seconds(self, vendor: str) -> float:
         """How long a sender may own an intent: the whole retry budget plus one more timeout."""

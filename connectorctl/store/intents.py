@@ -235,9 +235,13 @@ class IntentStore:
             (channel, vendor, vendor_id)).fetchall())
         return [_intent(r) for r in rows]
 
-    def list(self, channel: str, *, states: Sequence[IntentState] = (), since: str | None = None, limit: int | None = None) -> list[Intent]:
+    def list(self, channel: str, *, states: Sequence[IntentState] = (), since: str | None = None, limit: int | None = None,
+             reference_prefix: str | None = None) -> list[Intent]:
         sql = f"SELECT {_COLUMNS} FROM operation_intents WHERE channel = ?"
         args: list[Any] = [channel]
+        if reference_prefix:
+            sql += " AND reference >= ? AND reference < ?"  # a range, so the primary key answers it
+            args += [reference_prefix, reference_prefix + "\U0010ffff"]
         if states:
             sql += f" AND state IN ({', '.join('?' * len(states))})"
             args += [s.value for s in states]
