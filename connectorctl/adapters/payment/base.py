@@ -10,17 +10,15 @@ retried, never counted against the circuit).  Deciding *whether* to send
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable
 
 import httpx
 
-from connectorctl.adapters.base import Adapter
-from connectorctl.adapters.http import HttpAdapterMixin
-from connectorctl.adapters.sms.common import secrets_of, send_built
+from connectorctl.adapters.base import OptionsT
+from connectorctl.adapters.http import HttpAdapter, VendorRequest
 from connectorctl.domain.payments import Payment, PaymentRequest
 from connectorctl.domain.values import Credentials
 from connectorctl.errors import ConnectorError
-from connectorctl.resilience.pipeline import Call
 
 if TYPE_CHECKING:
     from connectorctl.store.intents import Intent
@@ -34,23 +32,23 @@ class IdempotencyConflictError(ConnectorError):
     code = "idempotency_conflict"
 
 
-class PaymentAdapter(HttpAdapterMixin, Adapter):
+class PaymentAdapter(HttpAdapter[OptionsT]):
     channel = "payment"
 
     # -- what a vendor module implements ------------------------------------------
-    def create_request(self, request: PaymentRequest, key: str, creds: Credentials) -> httpx.Request:
+    def create_request(self, request: PaymentRequest, key: str, creds: Credentials) -> VendorRequest:
         raise NotImplementedError
 
-    def capture_request(self, payment: Payment, amount: int | None, key: str, creds: Credentials) -> httpx.Request:
+    def capture_request(self, payment: Payment, amount: int | None, key: str, creds: Credentials) -> VendorRequest:
         raise NotImplementedError
 
-    def cancel_request(self, payment: Payment, key: str, creds: Credentials) -> httpx.Request:
+    def cancel_request(self, payment: Payment, key: str, creds: Credentials) -> VendorRequest:
         raise NotImplementedError
 
-    def refund_request(self, payment: Payment, amount: int | None, reason: str | None, reference: str, key: str, creds: Credentials) -> httpx.Request:
+    def refund_request(self, payment: Payment, amount: int | None, reason: str | None, reference: str, key: str, creds: Credentials) -> VendorRequest:
         raise NotImplementedError
 
-    def retrieve_request(self, payment_id: str, creds: Credentials) -> httpx.Request:
+    def retrieve_request(self, payment_id: str, creds: Credentials) -> VendorRequest:
         raise NotImplementedError
 
     def parse_payment(self, body: Any, reference: str | None = None) -> Payment:
@@ -94,38 +92,16 @@ class PaymentAdapter(HttpAdapterMixin, Adapter):
         return self.retrieve(payment.payment_id, reference=payment.reference, tenant_id=tenant_id)
 
     # -- the one way a request leaves -------------------------------------------------
-    def send(self, operation: str, build: Callable[[Credentials], httpx.Request], *, key: str, tenant_id: str | None,
+    def send(self, operation: str, build: Callable[[Credentials], VendorRequest], *, key: str, tenant_id: str | None,
              correlation_id: str | None) -> Any:
         """One money-moving POST under ``key`` (retried only with that same key)."""
-        return self._through_pipeline(operation, build, key=key, tenant_id=tenant_id, correlation_id=correlation_id)
+        return self.execute(f"payment_{operation}", build, _json, tenant_id=tenant_id, correlation_id=correlation_id, idempotency_key=key).value
 
-    def get(self, build: Callable[[Credentials], httpx.Request], *, tenant_id: str | None, operation: str = "retrieve") -> Any:
-        return self._through_pipeline(operation, build, key=None, tenant_id=tenant_id, correlation_id=None)
-
-    def _through_pipeline(self, operation: str, build: Callable[[Credentials], httpx.Request], *, key: str | None,
-                          tenant_id: str | None, correlation_id: str | None) -> Any:
-        from connectorctl.credentials.provider import call_with_credentials
-
-        def with_creds(creds: Credentials) -> Any:
-            request = build(creds)
-            call = Call(self.slug, f"payment_{operation}", str(request.url.copy_with(query=None)), request.method,
-                        request_data=request_fields(request), idempotent=key is None, idempotency_key=key, tenant_id=tenant_id,
-                        correlation_id=correlation_id, secrets=secrets_of(creds))
-            return self.http(call, lambda client: send_built(client, request), _json).value
-
-        return call_with_credentials(self.connector, self.slug, tenant_id, with_creds)
-
+    def get(self, build: Callable[[Credentials], VendorRequest], *, tenant_id: str | None, operation: str = "retrieve") -> Any:
+        return self.execute(f"payment_{operation}", build, _json, tenant_id=tenant_id, idempotent=True).value
 
 
 def _json(response: httpx.Response) -> Any:
     if not response.content:
         return None
     return response.json()
-
-
-def request_fields(request: httpx.Request) -> Mapping[str, Any] | None:
-    """The request body as fields for the log row (form or JSON), secrets masked by the pipeline."""
-    from connectorctl.adapters.preview import describe_request
-
-    body = describe_request(request, (), ()).get("body")
-    return body if isinstance(body, Mapping) else None

@@ -23,11 +23,14 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import httpx
 
+from connectorctl.adapters.declaration import OAUTH2, Vendor
+from connectorctl.adapters.http import VendorRequest
 from connectorctl.adapters.payment.base import IdempotencyConflictError, PaymentAdapter
 from connectorctl.domain.money import Money
 from connectorctl.domain.payments import Payment, PaymentRequest, PaymentStatus, refund_status
 from connectorctl.domain.values import Credentials
-from connectorctl.errors import ConfigurationError, ConnectorError, PaymentDeclinedError, UnsupportedFeatureError
+from connectorctl.errors import ConnectorError, PaymentDeclinedError, UnsupportedFeatureError
+from connectorctl.settings import VendorSettings
 
 if TYPE_CHECKING:
     from connectorctl.store.intents import Intent
@@ -41,22 +44,17 @@ MAX_CUSTOM_ID = 127
 _WHOLE_UNITS = frozenset({"HUF", "TWD"})  # two decimals in ISO 4217, none at PayPal
 
 
-class PayPalPaymentAdapter(PaymentAdapter):
+class PayPalPaymentAdapter(PaymentAdapter[VendorSettings]):
     default_base_url = "https://api-m.paypal.com"
 
     # -- requests ------------------------------------------------------------------------
     def _headers(self, creds: Credentials) -> dict[str, str]:
-        token = creds.data.get("access_token")
-        if not token:
-            raise ConfigurationError(f"{self.slug}: no OAuth2 access token (store client_id and client_secret with --auth-method oauth2)",
-                                     hint=f"connectorctl creds set {self.slug} --auth-method oauth2")
-        return {"Authorization": f"Bearer {token}", "Accept": "application/json", "Prefer": "return=representation"}
+        return {"Authorization": f"Bearer {creds.data['access_token']}", "Accept": "application/json", "Prefer": "return=representation"}
 
-    def _post(self, path: str, body: Mapping[str, Any] | None, key: str, creds: Credentials) -> httpx.Request:
-        return httpx.Request("POST", self.base_url + path, json=body if body is not None else None,
-                             headers={**self._headers(creds), "PayPal-Request-Id": key, **({"Content-Type": "application/json"} if body is not None else {})})
+    def _post(self, path: str, body: Mapping[str, Any] | None, key: str, creds: Credentials) -> VendorRequest:
+        return VendorRequest("POST", path, json=body, headers={**self._headers(creds), "PayPal-Request-Id": key})
 
-    def create_request(self, request: PaymentRequest, key: str, creds: Credentials) -> httpx.Request:
+    def create_request(self, request: PaymentRequest, key: str, creds: Credentials) -> VendorRequest:
         if request.metadata:
             raise UnsupportedFeatureError(f"{self.slug} orders carry no metadata (only the reference, as custom_id)", service=self.slug)
         if len(request.reference) > MAX_CUSTOM_ID:
@@ -69,16 +67,16 @@ class PayPalPaymentAdapter(PaymentAdapter):
             body["payment_source"] = {"card": {"vault_id": request.payment_method}}
         return self._post("/v2/checkout/orders", body, key, creds)
 
-    def capture_request(self, payment: Payment, amount: int | None, key: str, creds: Credentials) -> httpx.Request:
+    def capture_request(self, payment: Payment, amount: int | None, key: str, creds: Credentials) -> VendorRequest:
         body: dict[str, Any] = {"final_capture": True}
         if amount is not None:
             body["amount"] = _amount(payment.amount.with_amount(amount))
         return self._post(f"/v2/payments/authorizations/{_need(payment.authorization_id, payment, 'authorization')}/capture", body, key, creds)
 
-    def cancel_request(self, payment: Payment, key: str, creds: Credentials) -> httpx.Request:
+    def cancel_request(self, payment: Payment, key: str, creds: Credentials) -> VendorRequest:
         return self._post(f"/v2/payments/authorizations/{_need(payment.authorization_id, payment, 'authorization')}/void", None, key, creds)
 
-    def refund_request(self, payment: Payment, amount: int | None, reason: str | None, reference: str, key: str, creds: Credentials) -> httpx.Request:
+    def refund_request(self, payment: Payment, amount: int | None, reason: str | None, reference: str, key: str, creds: Credentials) -> VendorRequest:
         body: dict[str, Any] = {}
         if amount is not None:
             body["amount"] = _amount(payment.amount.with_amount(amount))
@@ -86,8 +84,8 @@ class PayPalPaymentAdapter(PaymentAdapter):
             body["note_to_payer"] = reason.replace("_", " ")
         return self._post(f"/v2/payments/captures/{_need(payment.capture_id, payment, 'capture')}/refund", body, key, creds)
 
-    def retrieve_request(self, payment_id: str, creds: Credentials) -> httpx.Request:
-        return httpx.Request("GET", f"{self.base_url}/v2/checkout/orders/{payment_id}", headers=self._headers(creds))
+    def retrieve_request(self, payment_id: str, creds: Credentials) -> VendorRequest:
+        return VendorRequest("GET", f"/v2/checkout/orders/{payment_id}", headers=self._headers(creds))
 
     # -- answers -------------------------------------------------------------------------
     def parse_payment(self, body: Any, reference: str | None = None) -> Payment:
@@ -170,3 +168,6 @@ def _need(value: str | None, payment: Payment, what: str) -> str:
     if not value:
         raise UnsupportedFeatureError(f"paypal order {payment.payment_id} has no {what} to act on (status {payment.status.value})", service="paypal")
     return value
+
+
+VENDOR = Vendor("paypal", "PayPal Orders v2 and Payments v2 (captures, refunds)", {"payment": PayPalPaymentAdapter}, auth=(OAUTH2,))

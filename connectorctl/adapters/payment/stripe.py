@@ -15,16 +15,20 @@ minor unit except for a few currencies handled in :func:`stripe_amount`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping
 from urllib.parse import urlencode
 
 import httpx
 
+from connectorctl.adapters.declaration import API_KEY, Vendor
+from connectorctl.adapters.http import VendorRequest
 from connectorctl.adapters.payment.base import REFERENCE_METADATA_KEY, IdempotencyConflictError, PaymentAdapter
 from connectorctl.domain.money import Money
 from connectorctl.domain.payments import Payment, PaymentRequest, PaymentStatus, refund_status
 from connectorctl.domain.values import Credentials
-from connectorctl.errors import ConfigurationError, ConnectorError, PaymentDeclinedError
+from connectorctl.errors import ConnectorError, InvalidInputError, PaymentDeclinedError
+from connectorctl.settings import VendorSettings
 
 if TYPE_CHECKING:
     from connectorctl.store.intents import Intent
@@ -76,27 +80,32 @@ def from_stripe_amount(amount: int, currency: str) -> int:
     return amount
 
 
-class StripePaymentAdapter(PaymentAdapter):
+@dataclass(frozen=True)
+class StripeOptions(VendorSettings):
+    api_version: str = DEFAULT_API_VERSION  # sent as Stripe-Version: pinned, so a Stripe upgrade never changes answers under us
+
+
+class StripePaymentAdapter(PaymentAdapter[StripeOptions]):
     default_base_url = "https://api.stripe.com"
 
     # -- requests -------------------------------------------------------------------
-    def _post(self, path: str, fields: Mapping[str, Any], key: str, creds: Credentials) -> httpx.Request:
+    def _post(self, path: str, fields: Mapping[str, Any], key: str, creds: Credentials) -> VendorRequest:
+        pairs = form_pairs(fields)
         headers = {**self._headers(creds), "Idempotency-Key": key, "Content-Type": "application/x-www-form-urlencoded"}
-        return httpx.Request("POST", self.base_url + path, content=urlencode(form_pairs(fields)).encode(), headers=headers)
+        return VendorRequest("POST", path, content=urlencode(pairs).encode(), headers=headers, log=dict(pairs))
 
-    def _get(self, path: str, params: Mapping[str, Any], creds: Credentials) -> httpx.Request:
-        return httpx.Request("GET", self.base_url + path, params=form_pairs(params), headers=self._headers(creds))
+    def _get(self, path: str, params: Mapping[str, Any], creds: Credentials) -> VendorRequest:
+        return VendorRequest("GET", path, params=form_pairs(params), headers=self._headers(creds))
 
     def _headers(self, creds: Credentials) -> dict[str, str]:
-        key = creds.data.get("api_key") or creds.data.get("secret_key")
-        if not key:
-            raise ConfigurationError(f"{self.slug}: the credential has no api_key field", hint=f"connectorctl creds set {self.slug} --auth-method api_key")
-        return {"Authorization": f"Bearer {key}", "Stripe-Version": self.config.api_version or DEFAULT_API_VERSION, "Accept": "application/json"}
+        return {"Authorization": f"Bearer {creds.data['api_key']}", "Stripe-Version": self.config.api_version, "Accept": "application/json"}
 
-    def create_request(self, request: PaymentRequest, key: str, creds: Credentials) -> httpx.Request:
+    def build_verify(self, creds: Credentials) -> VendorRequest:
+        """The balance: authenticated, read-only, free."""
+        return self._get("/v1/balance", {}, creds)
+
+    def create_request(self, request: PaymentRequest, key: str, creds: Credentials) -> VendorRequest:
         if request.amount.currency in _STRIPE_ZERO_DECIMAL and request.amount.amount % 100:
-            from connectorctl.errors import InvalidInputError
-
             raise InvalidInputError(f"Stripe charges {request.amount.currency} in whole units: {request.amount} cannot be charged")
         fields: dict[str, Any] = {
             "amount": stripe_amount(request.amount),
@@ -110,14 +119,14 @@ class StripePaymentAdapter(PaymentAdapter):
             fields.update(payment_method=request.payment_method, confirm=True)
         return self._post("/v1/payment_intents", fields, key, creds)
 
-    def capture_request(self, payment: Payment, amount: int | None, key: str, creds: Credentials) -> httpx.Request:
+    def capture_request(self, payment: Payment, amount: int | None, key: str, creds: Credentials) -> VendorRequest:
         fields = {"amount_to_capture": stripe_amount(payment.amount.with_amount(amount)) if amount is not None else None}
         return self._post(f"/v1/payment_intents/{payment.payment_id}/capture", fields, key, creds)
 
-    def cancel_request(self, payment: Payment, key: str, creds: Credentials) -> httpx.Request:
+    def cancel_request(self, payment: Payment, key: str, creds: Credentials) -> VendorRequest:
         return self._post(f"/v1/payment_intents/{payment.payment_id}/cancel", {}, key, creds)
 
-    def refund_request(self, payment: Payment, amount: int | None, reason: str | None, reference: str, key: str, creds: Credentials) -> httpx.Request:
+    def refund_request(self, payment: Payment, amount: int | None, reason: str | None, reference: str, key: str, creds: Credentials) -> VendorRequest:
         fields = {
             "payment_intent": payment.payment_id,
             "amount": stripe_amount(payment.amount.with_amount(amount)) if amount is not None else None,
@@ -126,7 +135,7 @@ class StripePaymentAdapter(PaymentAdapter):
         }
         return self._post("/v1/refunds", fields, key, creds)
 
-    def retrieve_request(self, payment_id: str, creds: Credentials) -> httpx.Request:
+    def retrieve_request(self, payment_id: str, creds: Credentials) -> VendorRequest:
         return self._get(f"/v1/payment_intents/{payment_id}", {"expand": ["latest_charge"]}, creds)
 
     # -- answers -------------------------------------------------------------------------
@@ -207,3 +216,6 @@ class StripePaymentAdapter(PaymentAdapter):
             if not body.get("has_more") or not items:
                 return None
             after = items[-1]["id"]
+
+
+VENDOR = Vendor("stripe", "Stripe PaymentIntents and Refunds (API v1)", {"payment": StripePaymentAdapter}, StripeOptions, auth=(API_KEY,))
