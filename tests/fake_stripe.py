@@ -223,6 +223,8 @@ class FakeStripe(PaymentFake):
             since = int(q.get("created[gte]", ["0"])[0])
             items = sorted((pi for pi in self.intents.values() if pi["created"] >= since), key=lambda pi: pi["id"], reverse=True)
             return self._page(items, q, "/v1/payment_intents")
+        if req.path == "/v1/balance":
+            return json_response(200, {"object": "balance", "livemode": False, "available": [{"amount": 0, "currency": "usd"}], "pending": []})
         if req.path == "/v1/payment_intents/search":
             m = re.fullmatch(r"metadata\[['\"]([^'\"]+)['\"]\]:['\"]([^'\"]*)['\"]", q.get("query", [""])[0])
             if not m:

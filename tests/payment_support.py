@@ -19,11 +19,11 @@ RETRY = "retry_policy: {initial_delay_ms: 10, max_delay_ms: 50, jitter: false}\n
 
 
 def payment_config(home: Path, *, stripe_url: str | None = None, paypal_url: str | None = None, chain: str = "stripe",
-                   extra: str = "") -> Path:
+                   extra: str = "", timeout: float = 5) -> Path:
     """A config for ``chain`` with the fakes' URLs; credentials come from env vars (see :func:`payment_env`)."""
     text = f"payment_vendor: {chain}\n{RETRY}vendors:\n"
     if stripe_url:
-        text += (f"  stripe:\n    base_url: {stripe_url}\n    api_version: '2024-06-20'\n    timeout_seconds: 5\n"
+        text += (f"  stripe:\n    base_url: {stripe_url}\n    api_version: '2024-06-20'\n    timeout_seconds: {timeout}\n"
                  "    credentials: {api_key: 'env:TEST_STRIPE_KEY'}\n")
     if paypal_url:
         text += (f"  paypal:\n    base_url: {paypal_url}\n    token_url: {paypal_url}/v1/oauth2/token\n    timeout_seconds: 5\n"

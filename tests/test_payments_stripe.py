@@ -197,3 +197,27 @@ def test_a_refused_refund_does_not_block_the_next_one_and_a_repeat_is_not_a_seco
     assert again.amount_refunded == 700 and first.refund_id != again.refund_id
     assert [f.get("amount") for f in posts(stripe, "/v1/refunds")] == ["400", "700", "300", "300", "300"]
     assert len(stripe.refunds) == 2
+
+
+def test_a_timeout_leaves_the_charge_uncertain_until_stripe_is_asked(home: Path, stripe: FakeStripe, monkeypatch: pytest.MonkeyPatch) -> None:
+    with payment_connector(home, monkeypatch, stripe_url=stripe.url, timeout=0.3) as connector:
+        for _ in range(3):
+            stripe.fail_next("hang",)
+        service = connector.payments()
+        with pytest.raises(OutcomeUncertainError) as info:
+            service.charge(Money(100, "USD"), reference="slow", payment_method="pm_card_visa")
+        assert "timeout" in info.value.message
+        [done] = service.reconcile()
+        assert done.after == "failed" and done.note == "never received by the vendor"  # the fake hung before processing
+
+
+def test_stripe_idempotency_error_is_a_clear_error(connector: Connector, stripe: FakeStripe) -> None:
+    from connectorctl import IdempotencyConflictError
+
+    service = connector.payments()
+    service.charge(Money(100, "USD"), reference="k", payment_method="pm_card_visa")
+    service.intents.db.run(lambda c: c.execute("DELETE FROM operation_intents"))  # as if another installation used the reference
+    with pytest.raises(IdempotencyConflictError) as info:
+        service.charge(Money(200, "USD"), reference="k", payment_method="pm_card_visa")
+    assert info.value.code == "idempotency_conflict" and stripe.charges_by_reference() == {"k": 1}
+    assert service.unresolved() == []

@@ -183,7 +183,7 @@ class PaymentService:
                     raise OutcomeUncertainError(
                         f"{slug}: the {intent.operation} for reference {intent.reference!r} may have gone through ({exc.code}): its outcome is uncertain",
                         service=slug, http_status=exc.http_status,
-                        hint="nothing will be charged twice: run `connectorctl payments reconcile` (or repeat the command) to settle it",
+                        hint="it will not be done twice: run `connectorctl payments reconcile` (or repeat the command) to settle it",
                     ) from exc
                 intent = self.intents.settle(intent, IntentState.FAILED, error_code=exc.code, error_message=exc.message)
                 last = exc
