@@ -113,3 +113,9 @@ def test_refund_asks_on_a_terminal_and_not_in_a_pipe(stripe: FakeStripe) -> None
     assert not [r for r in stripe.requests if r.path == "/v1/refunds"]
     refunded = run_cli_process("payments", "refund", pid, "-o", "json", env=env)  # a pipe: no prompt
     assert refunded.returncode == 0 and json.loads(refunded.stdout)["status"] == "refunded"
+
+
+def test_creds_test_proves_the_stripe_key_with_a_harmless_read(cli: Cli, stripe: FakeStripe) -> None:
+    result = cli("creds", "test", "stripe")
+    assert result.exit_code == 0, result.output
+    assert [(r.method, r.path) for r in stripe.requests] == [("GET", "/v1/balance")]
