@@ -42,7 +42,9 @@ def _stripe(connector: "Connector", records: PaymentRecords, event: Mapping[str,
         known = records.get(str(obj.get("id")), "stripe")
         if known is None:
             return None
-        parsed = connector.adapter("stripe", "payment").parse_payment(obj, known.reference)  # type: ignore[attr-defined]
+        from connectorctl.adapters.payment.base import PaymentAdapter
+
+        parsed = connector.channel_adapter("stripe", PaymentAdapter).parse_payment(obj, known.reference)
         return replace(parsed, amount_refunded=known.amount_refunded)
     if kind.startswith("charge.") and obj.get("object") == "charge":
         known = records.get(str(obj.get("payment_intent")), "stripe")

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
+from connectorctl.adapters.payment.base import PaymentAdapter
 from connectorctl.domain.money import Money
 from connectorctl.domain.payments import Payment, PaymentRequest, PaymentStatus
 from connectorctl.errors import (
@@ -24,12 +25,11 @@ from connectorctl.payments.records import PaymentRecords
 from connectorctl.store.intents import Intent, IntentInProgressError, IntentState, IntentStore
 
 if TYPE_CHECKING:
-    from connectorctl.adapters.payment.base import PaymentAdapter
     from connectorctl.gateway import Connector
 
 CHANNEL = "payment"
 REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
-Operation = Callable[["PaymentAdapter", Intent], Payment]  # sends under the intent's key
+Operation = Callable[[PaymentAdapter[Any], Intent], Payment]  # sends under the intent's key
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ class PaymentService:
         self.intents = IntentStore(connector.db, connector.clock)
         self.records = PaymentRecords(connector.db)
         for slug in self.chain:
-            connector.adapter(slug, CHANNEL)  # fail fast on an unknown vendor
+            self._adapter(slug)  # fail fast on an unknown vendor
 
     # -- operations ------------------------------------------------------------------
     def charge(self, amount: Money, *, reference: str, capture: bool = True, payment_method: str | None = None,
@@ -106,7 +106,7 @@ class PaymentService:
         known = self.records.get(payment_id)
         vendor = known.vendor if known else self.chain[0]
         try:
-            fresh = self.connector.adapter(vendor, CHANNEL).retrieve(payment_id, reference=known.reference if known else None, tenant_id=self.tenant_id)  # type: ignore[attr-defined]
+            fresh = self._adapter(vendor).retrieve(payment_id, reference=known.reference if known else None, tenant_id=self.tenant_id)
         finally:
             self.connector.flush()
         return self.records.record(fresh)
@@ -171,7 +171,7 @@ class PaymentService:
         for slug in chain:
             if slug != intent.vendor:
                 intent = self.intents.claim(intent, vendor=slug, lease_seconds=self._lease_seconds(slug))  # failover: same key
-            adapter: PaymentAdapter = self.connector.adapter(slug, CHANNEL)  # type: ignore[assignment]
+            adapter = self._adapter(slug)
             try:
                 result = call(adapter, intent)
             except PaymentDeclinedError as exc:
@@ -221,7 +221,7 @@ class PaymentService:
                             vendor_id=exc.payment_id, error_code=exc.code, error_message=exc.message)
 
     def _ask_vendor(self, intent: Intent, payment: Payment | None) -> Payment | None:
-        adapter: PaymentAdapter = self.connector.adapter(intent.vendor, CHANNEL)  # type: ignore[assignment]
+        adapter = self._adapter(intent.vendor)
         if payment is None and intent.operation != "create":
             payment = self._known(str(intent.params["payment_id"]))
         return adapter.find(intent, payment)
@@ -248,6 +248,9 @@ class PaymentService:
         return Reconciled(intent.reference, intent.operation, intent.vendor, before, "succeeded", stored.payment_id, note=stored.status.value)
 
     # -- helpers ---------------------------------------------------------------------------
+    def _adapter(self, slug: str) -> PaymentAdapter[Any]:
+        return self.connector.channel_adapter(slug, PaymentAdapter)
+
     def _known(self, payment_id: str) -> Payment:
         payment = self.records.get(payment_id)
         if payment is None:

@@ -1,11 +1,12 @@
 """The payment channel base: runs every payment request; vendor modules only translate.
 
-A vendor module says how to build each request (``*_request``) and how to read
-the answer (``parse_*``); this base sends it through the pipeline with the
-idempotency key the caller derived from its reference, renews an OAuth2 token
-once after a 401, and maps a decline to :class:`PaymentDeclinedError` (never
-retried, never counted against the circuit).  Deciding *whether* to send
-(intents, replays, failover, reconciliation) is the payment service's job.
+A vendor module says how to build each request (``build_<operation>``), how to
+read the answer (``parse_payment``) and which error bodies are declines
+(:class:`PaymentDeclinedError`: never retried, never counted against the
+circuit); this base sends every request through the pipeline under the
+idempotency key the caller derived from its reference, with one OAuth2 renewal
+after a 401.  Deciding *whether* to send (intents, replays, failover,
+reconciliation) is the payment service's job.
 """
 
 from __future__ import annotations
@@ -36,19 +37,19 @@ class PaymentAdapter(HttpAdapter[OptionsT]):
     channel = "payment"
 
     # -- what a vendor module implements ------------------------------------------
-    def create_request(self, request: PaymentRequest, key: str, creds: Credentials) -> VendorRequest:
+    def build_create(self, request: PaymentRequest, key: str, creds: Credentials) -> VendorRequest:
         raise NotImplementedError
 
-    def capture_request(self, payment: Payment, amount: int | None, key: str, creds: Credentials) -> VendorRequest:
+    def build_capture(self, payment: Payment, amount: int | None, key: str, creds: Credentials) -> VendorRequest:
         raise NotImplementedError
 
-    def cancel_request(self, payment: Payment, key: str, creds: Credentials) -> VendorRequest:
+    def build_cancel(self, payment: Payment, key: str, creds: Credentials) -> VendorRequest:
         raise NotImplementedError
 
-    def refund_request(self, payment: Payment, amount: int | None, reason: str | None, reference: str, key: str, creds: Credentials) -> VendorRequest:
+    def build_refund(self, payment: Payment, amount: int | None, reason: str | None, reference: str, key: str, creds: Credentials) -> VendorRequest:
         raise NotImplementedError
 
-    def retrieve_request(self, payment_id: str, creds: Credentials) -> VendorRequest:
+    def build_retrieve(self, payment_id: str, creds: Credentials) -> VendorRequest:
         raise NotImplementedError
 
     def parse_payment(self, body: Any, reference: str | None = None) -> Payment:
@@ -60,25 +61,25 @@ class PaymentAdapter(HttpAdapter[OptionsT]):
 
     # -- what the service calls ---------------------------------------------------
     def create(self, request: PaymentRequest, *, key: str, tenant_id: str | None = None, correlation_id: str | None = None) -> Payment:
-        body = self.send("create", lambda creds: self.create_request(request, key, creds), key=key, tenant_id=tenant_id, correlation_id=correlation_id)
+        body = self.send("create", lambda creds: self.build_create(request, key, creds), key=key, tenant_id=tenant_id, correlation_id=correlation_id)
         return self.parse_payment(body, request.reference)
 
     def capture(self, payment: Payment, amount: int | None, *, key: str, tenant_id: str | None = None, correlation_id: str | None = None) -> Payment:
-        body = self.send("capture", lambda creds: self.capture_request(payment, amount, key, creds), key=key, tenant_id=tenant_id, correlation_id=correlation_id)
+        body = self.send("capture", lambda creds: self.build_capture(payment, amount, key, creds), key=key, tenant_id=tenant_id, correlation_id=correlation_id)
         return self.after_capture(payment, body, tenant_id)
 
     def cancel(self, payment: Payment, *, key: str, tenant_id: str | None = None, correlation_id: str | None = None) -> Payment:
-        body = self.send("cancel", lambda creds: self.cancel_request(payment, key, creds), key=key, tenant_id=tenant_id, correlation_id=correlation_id)
+        body = self.send("cancel", lambda creds: self.build_cancel(payment, key, creds), key=key, tenant_id=tenant_id, correlation_id=correlation_id)
         return self.after_cancel(payment, body, tenant_id)
 
     def refund(self, payment: Payment, amount: int | None, reason: str | None, *, reference: str, key: str, tenant_id: str | None = None,
                correlation_id: str | None = None) -> Payment:
-        body = self.send("refund", lambda creds: self.refund_request(payment, amount, reason, reference, key, creds), key=key,
+        body = self.send("refund", lambda creds: self.build_refund(payment, amount, reason, reference, key, creds), key=key,
                          tenant_id=tenant_id, correlation_id=correlation_id)
         return self.after_refund(payment, body, tenant_id)
 
     def retrieve(self, payment_id: str, *, reference: str | None = None, tenant_id: str | None = None) -> Payment:
-        return self.parse_payment(self.get(lambda creds: self.retrieve_request(payment_id, creds), tenant_id=tenant_id), reference)
+        return self.parse_payment(self.get(lambda creds: self.build_retrieve(payment_id, creds), tenant_id=tenant_id), reference)
 
     # -- hooks with a sensible default ----------------------------------------------
     def after_capture(self, payment: Payment, body: Any, tenant_id: str | None) -> Payment:

@@ -54,7 +54,7 @@ class PayPalPaymentAdapter(PaymentAdapter[VendorSettings]):
     def _post(self, path: str, body: Mapping[str, Any] | None, key: str, creds: Credentials) -> VendorRequest:
         return VendorRequest("POST", path, json=body, headers={**self._headers(creds), "PayPal-Request-Id": key})
 
-    def create_request(self, request: PaymentRequest, key: str, creds: Credentials) -> VendorRequest:
+    def build_create(self, request: PaymentRequest, key: str, creds: Credentials) -> VendorRequest:
         if request.metadata:
             raise UnsupportedFeatureError(f"{self.slug} orders carry no metadata (only the reference, as custom_id)", service=self.slug)
         if len(request.reference) > MAX_CUSTOM_ID:
@@ -67,16 +67,16 @@ class PayPalPaymentAdapter(PaymentAdapter[VendorSettings]):
             body["payment_source"] = {"card": {"vault_id": request.payment_method}}
         return self._post("/v2/checkout/orders", body, key, creds)
 
-    def capture_request(self, payment: Payment, amount: int | None, key: str, creds: Credentials) -> VendorRequest:
+    def build_capture(self, payment: Payment, amount: int | None, key: str, creds: Credentials) -> VendorRequest:
         body: dict[str, Any] = {"final_capture": True}
         if amount is not None:
             body["amount"] = _amount(payment.amount.with_amount(amount))
         return self._post(f"/v2/payments/authorizations/{_need(payment.authorization_id, payment, 'authorization')}/capture", body, key, creds)
 
-    def cancel_request(self, payment: Payment, key: str, creds: Credentials) -> VendorRequest:
+    def build_cancel(self, payment: Payment, key: str, creds: Credentials) -> VendorRequest:
         return self._post(f"/v2/payments/authorizations/{_need(payment.authorization_id, payment, 'authorization')}/void", None, key, creds)
 
-    def refund_request(self, payment: Payment, amount: int | None, reason: str | None, reference: str, key: str, creds: Credentials) -> VendorRequest:
+    def build_refund(self, payment: Payment, amount: int | None, reason: str | None, reference: str, key: str, creds: Credentials) -> VendorRequest:
         body: dict[str, Any] = {}
         if amount is not None:
             body["amount"] = _amount(payment.amount.with_amount(amount))
@@ -84,7 +84,7 @@ class PayPalPaymentAdapter(PaymentAdapter[VendorSettings]):
             body["note_to_payer"] = reason.replace("_", " ")
         return self._post(f"/v2/payments/captures/{_need(payment.capture_id, payment, 'capture')}/refund", body, key, creds)
 
-    def retrieve_request(self, payment_id: str, creds: Credentials) -> VendorRequest:
+    def build_retrieve(self, payment_id: str, creds: Credentials) -> VendorRequest:
         return VendorRequest("GET", f"/v2/checkout/orders/{payment_id}", headers=self._headers(creds))
 
     # -- answers -------------------------------------------------------------------------

@@ -104,7 +104,7 @@ class StripePaymentAdapter(PaymentAdapter[StripeOptions]):
         """The balance: authenticated, read-only, free."""
         return self._get("/v1/balance", {}, creds)
 
-    def create_request(self, request: PaymentRequest, key: str, creds: Credentials) -> VendorRequest:
+    def build_create(self, request: PaymentRequest, key: str, creds: Credentials) -> VendorRequest:
         if request.amount.currency in _STRIPE_ZERO_DECIMAL and request.amount.amount % 100:
             raise InvalidInputError(f"Stripe charges {request.amount.currency} in whole units: {request.amount} cannot be charged")
         fields: dict[str, Any] = {
@@ -119,14 +119,14 @@ class StripePaymentAdapter(PaymentAdapter[StripeOptions]):
             fields.update(payment_method=request.payment_method, confirm=True)
         return self._post("/v1/payment_intents", fields, key, creds)
 
-    def capture_request(self, payment: Payment, amount: int | None, key: str, creds: Credentials) -> VendorRequest:
+    def build_capture(self, payment: Payment, amount: int | None, key: str, creds: Credentials) -> VendorRequest:
         fields = {"amount_to_capture": stripe_amount(payment.amount.with_amount(amount)) if amount is not None else None}
         return self._post(f"/v1/payment_intents/{payment.payment_id}/capture", fields, key, creds)
 
-    def cancel_request(self, payment: Payment, key: str, creds: Credentials) -> VendorRequest:
+    def build_cancel(self, payment: Payment, key: str, creds: Credentials) -> VendorRequest:
         return self._post(f"/v1/payment_intents/{payment.payment_id}/cancel", {}, key, creds)
 
-    def refund_request(self, payment: Payment, amount: int | None, reason: str | None, reference: str, key: str, creds: Credentials) -> VendorRequest:
+    def build_refund(self, payment: Payment, amount: int | None, reason: str | None, reference: str, key: str, creds: Credentials) -> VendorRequest:
         fields = {
             "payment_intent": payment.payment_id,
             "amount": stripe_amount(payment.amount.with_amount(amount)) if amount is not None else None,
@@ -135,7 +135,7 @@ class StripePaymentAdapter(PaymentAdapter[StripeOptions]):
         }
         return self._post("/v1/refunds", fields, key, creds)
 
-    def retrieve_request(self, payment_id: str, creds: Credentials) -> VendorRequest:
+    def build_retrieve(self, payment_id: str, creds: Credentials) -> VendorRequest:
         return self._get(f"/v1/payment_intents/{payment_id}", {"expand": ["latest_charge"]}, creds)
 
     # -- answers -------------------------------------------------------------------------
