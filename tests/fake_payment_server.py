@@ -54,6 +54,8 @@ class _Server(ThreadingHTTPServer):
 class PaymentFake:
     """One vendor fake; subclasses implement :meth:`handle` (called under the fake's lock)."""
 
+    unscripted: tuple[str, ...] = ()  # paths the faults never hit (an OAuth2 token endpoint)
+
     def __init__(self, *, drop_rate: float = 0.0, seed: int = 1, answer_delay: float = 0.0) -> None:
         self.answer_delay = answer_delay  # seconds between processing a POST and answering it (the window a crash falls in)
         self.requests: list[Seen] = []
@@ -80,9 +82,10 @@ class PaymentFake:
         return f"http://{host}:{port}"
 
     def answer(self, req: Seen) -> Response | object:
+        scripted = req.path not in self.unscripted
         with self.lock:
             self.requests.append(req)
-            fault = self.script.popleft() if self.script else None
+            fault = self.script.popleft() if self.script and scripted else None
         if fault is not None:
             if fault[0] == "status":
                 status, headers = fault[1], fault[2] if len(fault) > 2 else {}
@@ -95,7 +98,7 @@ class PaymentFake:
         with self.lock:
             response = self.handle(req)
             drop = fault is not None and fault[0] == "drop_after"
-            if not drop and req.method == "POST" and self.drop_rate and self.rng.random() < self.drop_rate:
+            if not drop and scripted and req.method == "POST" and self.drop_rate and self.rng.random() < self.drop_rate:
                 drop = True
             if drop:
                 self.dropped += 1

@@ -42,6 +42,8 @@ def _issue(status: int, name: str, issue: str, description: str) -> Response:
 
 
 class FakePayPal(PaymentFake):
+    unscripted = ("/v1/oauth2/token",)
+
     def __init__(self, *, drop_rate: float = 0.0, seed: int = 1, answer_delay: float = 0.0, token_lifetime: int = 32400) -> None:
         super().__init__(drop_rate=drop_rate, seed=seed, answer_delay=answer_delay)
         self.tokens: set[str] = set()

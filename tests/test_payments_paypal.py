@@ -1,4 +1,5 @@
-"""PayPal through the payment service against the local fake: OAuth2 renewal, request ids, declines."""
+"""PayPal through the payment service against the local fake: the payment contract plus PayPal's specifics
+(OAuth2 renewal, request ids, payer approval, whole-unit currencies, failover from Stripe)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,32 @@ from connectorctl import Connector
 from connectorctl.adapters.payment.base import IdempotencyConflictError
 from connectorctl.domain.money import Money
 from connectorctl.domain.payments import PaymentStatus
-from connectorctl.errors import OutcomeUncertainError, PaymentDeclinedError, UnsupportedFeatureError
-from connectorctl.store.intents import IntentState, idempotency_key
+from connectorctl.errors import InvalidInputError, OutcomeUncertainError, UnsupportedFeatureError
+from connectorctl.store.intents import idempotency_key
+from tests.fake_payment_server import Seen
 from tests.fake_paypal import FakePayPal
 from tests.fake_stripe import FakeStripe
+from tests.payment_contract import PaymentContract
 from tests.payment_support import payment_connector
+
+
+class TestPayPalContract(PaymentContract):
+    slug = "paypal"
+    good_method = "vault_ok"
+    declined_method = "vault_declined"
+    decline_code = "instrument_declined"
+
+    def make_fake(self) -> FakePayPal:
+        return FakePayPal()
+
+    def creates(self, fake: FakePayPal) -> list[Seen]:  # type: ignore[override]
+        return [r for r in fake.requests if r.method == "POST" and r.path == "/v2/checkout/orders"]
+
+    def key_of(self, request: Seen) -> str | None:
+        return request.header("PayPal-Request-Id")
+
+    def held(self, fake: FakePayPal) -> dict[str, int]:  # type: ignore[override]
+        return fake.completed_by_custom_id()
 
 
 @pytest.fixture
@@ -56,12 +78,6 @@ def test_expired_token_is_renewed_once_through_the_credential_store(connector: C
     assert paypal.token_requests == 2 and paypal.completed_by_custom_id() == {"a": 1, "b": 1}
 
 
-def test_decline_maps_to_payment_declined(connector: Connector, paypal: FakePayPal) -> None:
-    with pytest.raises(PaymentDeclinedError) as info:
-        connector.payments().charge(Money(100, "USD"), reference="d", payment_method="vault_declined")
-    assert info.value.decline_code == "instrument_declined" and len(order_posts(paypal)) == 1
-
-
 def test_no_payment_method_waits_for_the_payer(connector: Connector) -> None:
     payment = connector.payments().charge(Money(100, "USD"), reference="approve")
     assert payment.status is PaymentStatus.REQUIRES_ACTION
@@ -77,35 +93,13 @@ def test_request_id_reused_with_other_parameters_is_a_clear_error(connector: Con
     assert info.value.code == "idempotency_conflict" and paypal.completed_by_custom_id() == {"dup": 1}
 
 
-def test_lost_answers_reconciled_by_request_id(connector: Connector, paypal: FakePayPal) -> None:
-    for _ in range(3):
-        paypal.fail_next("drop_after",)
-    service = connector.payments()
-    with pytest.raises(OutcomeUncertainError):
-        service.charge(Money(100, "USD"), reference="lost", payment_method="vault_ok")
-    [done] = service.reconcile()
-    assert done.after == "succeeded" and paypal.completed_by_custom_id() == {"lost": 1}
-    assert service.intents.get("payment", "lost").state is IntentState.SUCCEEDED  # type: ignore[union-attr]
-
-
-def test_authorize_capture_refund_and_void(connector: Connector, paypal: FakePayPal) -> None:
-    service = connector.payments()
-    auth = service.charge(Money(5000, "USD"), reference="o:2", capture=False, payment_method="vault_ok")
-    assert auth.status is PaymentStatus.AUTHORIZED and auth.authorization_id
-    captured = service.capture(auth.payment_id, 4000)
-    assert captured.status is PaymentStatus.CAPTURED and captured.amount_captured == 4000
-    part = service.refund(auth.payment_id, 1500)
-    assert part.status is PaymentStatus.PARTIALLY_REFUNDED and part.amount_refunded == 1500
-    rest = service.refund(auth.payment_id)
-    assert rest.status is PaymentStatus.REFUNDED and rest.amount_refunded == 4000
-    other = service.charge(Money(100, "USD"), reference="o:3", capture=False, payment_method="vault_ok")
-    assert service.cancel(other.payment_id).status is PaymentStatus.CANCELED
-
-
-def test_zero_decimal_and_unsupported(connector: Connector, paypal: FakePayPal) -> None:
+def test_whole_unit_currencies_and_unsupported_metadata(connector: Connector, paypal: FakePayPal) -> None:
     service = connector.payments()
     service.charge(Money.parse("1000 JPY"), reference="jpy", payment_method="vault_ok")
-    assert order_posts(paypal)[0]["purchase_units"][0]["amount"] == {"currency_code": "JPY", "value": "1000"}
+    service.charge(Money.parse("1500 HUF"), reference="huf", payment_method="vault_ok")
+    assert [b["purchase_units"][0]["amount"]["value"] for b in order_posts(paypal)] == ["1000", "1500"]
+    with pytest.raises(InvalidInputError):  # PayPal takes HUF in whole units only
+        service.charge(Money.parse("1.50 HUF"), reference="huf2", payment_method="vault_ok")
     with pytest.raises(UnsupportedFeatureError):
         service.charge(Money(100, "USD"), reference="meta", payment_method="vault_ok", metadata={"k": "v"})
     assert service.unresolved() == []

@@ -1,4 +1,5 @@
-"""Stripe through the payment service against the local fake: idempotency, declines, lost answers."""
+"""Stripe through the payment service against the local fake: the payment contract plus Stripe's specifics
+(form encoding, Stripe-Version, asking before re-sending, refusals, timeouts, idempotency errors)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,29 @@ from connectorctl.domain.money import Money
 from connectorctl.domain.payments import PaymentStatus
 from connectorctl.errors import InvalidInputError, OutcomeUncertainError, PaymentDeclinedError, ValidationError
 from connectorctl.store.intents import IntentState, ReferenceConflictError
+from tests.fake_payment_server import Seen
 from tests.fake_stripe import FakeStripe
+from tests.payment_contract import PaymentContract
 from tests.payment_support import payment_connector, payment_env
+
+
+class TestStripeContract(PaymentContract):
+    slug = "stripe"
+    good_method = "pm_card_visa"
+    declined_method = "pm_card_chargeDeclinedInsufficientFunds"
+    decline_code = "insufficient_funds"
+
+    def make_fake(self) -> FakeStripe:
+        return FakeStripe()
+
+    def creates(self, fake: FakeStripe) -> list[Seen]:  # type: ignore[override]
+        return [r for r in fake.requests if r.method == "POST" and r.path == "/v1/payment_intents"]
+
+    def key_of(self, request: Seen) -> str | None:
+        return request.header("Idempotency-Key")
+
+    def held(self, fake: FakeStripe) -> dict[str, int]:  # type: ignore[override]
+        return fake.charges_by_reference()
 
 
 @pytest.fixture
@@ -49,41 +71,6 @@ def test_charge_sends_stripe_form_with_pinned_version_and_derived_key(connector:
     assert request.header("Idempotency-Key") == intent.idempotency_key
 
 
-def test_same_reference_replays_without_a_second_call(connector: Connector, stripe: FakeStripe) -> None:
-    service = connector.payments()
-    first = service.charge(Money(500, "USD"), reference="r1", payment_method="pm_card_visa")
-    again = service.charge(Money(500, "USD"), reference="r1", payment_method="pm_card_visa")
-    assert again.replayed and again.payment_id == first.payment_id
-    assert len(posts(stripe, "/v1/payment_intents")) == 1
-    with pytest.raises(ReferenceConflictError):
-        service.charge(Money(600, "USD"), reference="r1", payment_method="pm_card_visa")
-    assert len(posts(stripe, "/v1/payment_intents")) == 1
-
-
-def test_lost_answer_is_retried_with_the_same_key_and_replayed_by_stripe(connector: Connector, stripe: FakeStripe) -> None:
-    stripe.fail_next("drop_after",)
-    payment = connector.payments().charge(Money(700, "USD"), reference="r2", payment_method="pm_card_visa")
-    assert payment.status is PaymentStatus.CAPTURED
-    keys = [r.header("Idempotency-Key") for r in stripe.requests if r.method == "POST"]
-    assert len(keys) == 2 and keys[0] == keys[1]
-    assert stripe.charges_by_reference() == {"r2": 1}
-
-
-def test_every_answer_lost_leaves_the_intent_uncertain_then_reconcile_settles_it(connector: Connector, stripe: FakeStripe) -> None:
-    for _ in range(3):
-        stripe.fail_next("drop_after",)
-    service = connector.payments()
-    with pytest.raises(OutcomeUncertainError) as info:
-        service.charge(Money(800, "USD"), reference="r3", payment_method="pm_card_visa")
-    assert info.value.exit_code == 9 and "reconcile" in (info.value.hint or "")
-    assert [i.reference for i in service.unresolved()] == ["r3"]
-    [done] = service.reconcile()
-    assert (done.reference, done.before, done.after) == ("r3", "uncertain", "succeeded")
-    assert service.reconcile() == []  # running it again is harmless
-    assert service.intents.get("payment", "r3").state is IntentState.SUCCEEDED  # type: ignore[union-attr]
-    assert stripe.charges_by_reference() == {"r3": 1}
-
-
 def test_repeating_an_uncertain_charge_asks_stripe_first(connector: Connector, stripe: FakeStripe) -> None:
     for _ in range(3):
         stripe.fail_next("drop_after",)
@@ -107,61 +94,13 @@ def test_never_received_then_reconciled_as_failed_and_sent_on_the_next_run(conne
     assert payment.status is PaymentStatus.CAPTURED and stripe.charges_by_reference() == {"r5": 1}
 
 
-@pytest.mark.parametrize(("method", "code"), [("pm_card_chargeDeclined", "generic_decline"),
-                                              ("pm_card_chargeDeclinedInsufficientFunds", "insufficient_funds")])
-def test_decline_is_final_not_retried_and_not_counted_against_the_circuit(connector: Connector, stripe: FakeStripe, method: str, code: str) -> None:
-    service = connector.payments()
-    with pytest.raises(PaymentDeclinedError) as info:
-        service.charge(Money(1100, "USD"), reference="r6", payment_method=method)
-    assert info.value.decline_code == code and info.value.exit_code == 8
-    assert len(posts(stripe, "/v1/payment_intents")) == 1
-    assert connector.pipeline.breaker.state("stripe").consecutive_failures == 0
-    with pytest.raises(PaymentDeclinedError):  # the same reference replays the decline without calling
-        service.charge(Money(1100, "USD"), reference="r6", payment_method=method)
-    assert len(posts(stripe, "/v1/payment_intents")) == 1
-    payment, _ = service.show(reference="r6")
-    assert payment is not None and payment.status is PaymentStatus.FAILED and payment.decline_code == code
-
-
-def test_rate_limit_and_unavailable_are_retried_with_the_same_key(connector: Connector, stripe: FakeStripe) -> None:
-    stripe.fail_next("status", 429, {"Retry-After": "0"})
-    stripe.fail_next("status", 503)
-    payment = connector.payments().charge(Money(1200, "USD"), reference="r7", payment_method="pm_card_visa")
-    assert payment.status is PaymentStatus.CAPTURED
-    keys = {r.header("Idempotency-Key") for r in stripe.requests if r.method == "POST"}
-    assert len(keys) == 1 and len(posts(stripe, "/v1/payment_intents")) == 3
-
-
-def test_authorize_capture_partial_refunds(connector: Connector, stripe: FakeStripe) -> None:
-    service = connector.payments()
-    auth = service.charge(Money(5000, "EUR"), reference="o:8", capture=False, payment_method="pm_card_visa")
-    assert auth.status is PaymentStatus.AUTHORIZED and posts(stripe, "/v1/payment_intents")[0]["capture_method"] == "manual"
-    captured = service.capture(auth.payment_id, Money(4000, "EUR"))
-    assert captured.status is PaymentStatus.CAPTURED and captured.amount_captured == 4000
-    first = service.refund(auth.payment_id, 1000, reason="requested_by_customer")
-    second = service.refund(auth.payment_id, 1000)
-    assert first.refund_id != second.refund_id
-    assert second.status is PaymentStatus.PARTIALLY_REFUNDED and second.amount_refunded == 2000
-    rest = service.refund(auth.payment_id)
-    assert rest.status is PaymentStatus.REFUNDED and rest.amount_refunded == 4000
-    refund_forms = posts(stripe, "/v1/refunds")
-    assert [f.get("amount") for f in refund_forms] == ["1000", "1000", None]
-    assert len({f["metadata[connectorctl_reference]"] for f in refund_forms}) == 3
-
-
-def test_cancel_an_authorization(connector: Connector, stripe: FakeStripe) -> None:
-    service = connector.payments()
-    auth = service.charge(Money(300, "GBP"), reference="o:9", capture=False, payment_method="pm_card_visa")
-    assert service.cancel(auth.payment_id).status is PaymentStatus.CANCELED
-    assert service.cancel(auth.payment_id).replayed
-
-
-def test_zero_and_three_decimal_currencies(connector: Connector, stripe: FakeStripe) -> None:
+def test_zero_and_three_decimal_currencies_in_stripe_units(connector: Connector, stripe: FakeStripe) -> None:
     service = connector.payments()
     service.charge(Money.parse("1000 JPY"), reference="jpy", payment_method="pm_card_visa")
     service.charge(Money.parse("1.500 KWD"), reference="kwd", payment_method="pm_card_visa")
+    service.charge(Money.parse("500 ISK"), reference="isk", payment_method="pm_card_visa")
     amounts = [(f["amount"], f["currency"]) for f in posts(stripe, "/v1/payment_intents")]
-    assert amounts == [("1000", "jpy"), ("1500", "kwd")]
+    assert amounts == [("1000", "jpy"), ("1500", "kwd"), ("50000", "isk")]
 
 
 def test_stripe_refusals_do_not_leave_uncertain_intents(connector: Connector, stripe: FakeStripe) -> None:
