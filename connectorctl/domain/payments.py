@@ -15,7 +15,7 @@ from typing import Any, Mapping
 
 from connectorctl.domain.money import Money
 from connectorctl.errors import InvalidInputError
-from connectorctl.store.intents import check_reference
+from connectorctl.validation import check_reference
 
 MAX_METADATA_KEYS = 40  # Stripe's limit; PayPal carries less (see its adapter)
 _DIGIT_RUN = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])")

@@ -30,8 +30,8 @@ from connectorctl.errors import ConnectorctlError, InvalidInputError
 from connectorctl.resilience.clock import Clock, SystemClock
 from connectorctl.store.db import StateDB
 from connectorctl.store.migrations import migration
+from connectorctl.validation import check_reference
 
-MAX_REFERENCE_LENGTH = 200
 HOST = socket.gethostname()
 
 
@@ -118,14 +118,6 @@ def idempotency_key(channel: str, reference: str) -> str:
     limit (PayPal-Request-Id: 108 characters) and carries no business data.
     """
     return "cc-" + hashlib.sha256(f"{channel}\n{reference}".encode("utf-8")).hexdigest()[:48]
-
-
-def check_reference(reference: str) -> str:
-    if not reference or not reference.strip():
-        raise InvalidInputError("a reference is required (your business key, e.g. order:123:charge)")
-    if len(reference) > MAX_REFERENCE_LENGTH or any(ord(ch) < 32 or ord(ch) == 127 for ch in reference):
-        raise InvalidInputError(f"a reference is at most {MAX_REFERENCE_LENGTH} printable characters")
-    return reference
 
 
 def _now_iso(epoch: float) -> str:
