@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Mapping
+from urllib.parse import quote
 
 import httpx
 
@@ -85,7 +86,7 @@ class PayPalPaymentAdapter(PaymentAdapter[VendorSettings]):
         return self._post(f"/v2/payments/captures/{_need(payment.capture_id, payment, 'capture')}/refund", body, key, creds)
 
     def build_retrieve(self, payment_id: str, creds: Credentials) -> VendorRequest:
-        return VendorRequest("GET", f"/v2/checkout/orders/{payment_id}", headers=self._headers(creds))
+        return VendorRequest("GET", f"/v2/checkout/orders/{quote(payment_id, safe='')}", headers=self._headers(creds))
 
     # -- answers -------------------------------------------------------------------------
     def parse_payment(self, body: Any, reference: str | None = None) -> Payment:
@@ -167,7 +168,7 @@ def _amount(money: Money) -> dict[str, str]:
 def _need(value: str | None, payment: Payment, what: str) -> str:
     if not value:
         raise UnsupportedFeatureError(f"paypal order {payment.payment_id} has no {what} to act on (status {payment.status.value})", service="paypal")
-    return value
+    return quote(value, safe="")
 
 
 VENDOR = Vendor("paypal", "PayPal Orders v2 and Payments v2 (captures, refunds)", {"payment": PayPalPaymentAdapter}, auth=(OAUTH2,))

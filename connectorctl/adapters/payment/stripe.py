@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import httpx
 
@@ -121,10 +121,10 @@ class StripePaymentAdapter(PaymentAdapter[StripeOptions]):
 
     def build_capture(self, payment: Payment, amount: int | None, key: str, creds: Credentials) -> VendorRequest:
         fields = {"amount_to_capture": stripe_amount(payment.amount.with_amount(amount)) if amount is not None else None}
-        return self._post(f"/v1/payment_intents/{payment.payment_id}/capture", fields, key, creds)
+        return self._post(f"/v1/payment_intents/{quote(payment.payment_id, safe='')}/capture", fields, key, creds)
 
     def build_cancel(self, payment: Payment, key: str, creds: Credentials) -> VendorRequest:
-        return self._post(f"/v1/payment_intents/{payment.payment_id}/cancel", {}, key, creds)
+        return self._post(f"/v1/payment_intents/{quote(payment.payment_id, safe='')}/cancel", {}, key, creds)
 
     def build_refund(self, payment: Payment, amount: int | None, reason: str | None, reference: str, key: str, creds: Credentials) -> VendorRequest:
         fields = {
@@ -136,7 +136,7 @@ class StripePaymentAdapter(PaymentAdapter[StripeOptions]):
         return self._post("/v1/refunds", fields, key, creds)
 
     def build_retrieve(self, payment_id: str, creds: Credentials) -> VendorRequest:
-        return self._get(f"/v1/payment_intents/{payment_id}", {"expand": ["latest_charge"]}, creds)
+        return self._get(f"/v1/payment_intents/{quote(payment_id, safe='')}", {"expand": ["latest_charge"]}, creds)
 
     # -- answers -------------------------------------------------------------------------
     def parse_payment(self, body: Any, reference: str | None = None) -> Payment:
