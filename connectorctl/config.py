@@ -131,6 +131,7 @@ class Settings:
     config_path: Path | None
     email_vendor: tuple[str, ...] = ("file",)
     sms_vendor: tuple[str, ...] = ("file",)
+    shipping_vendor: str | None = None  # a rate belongs to the vendor that quoted it: one vendor, no chain
     log_retention_days: int = 90
     circuit_breaker: CircuitBreakerSettings = CircuitBreakerSettings()
     retry_policy: RetrySettings = RetrySettings()
@@ -432,6 +433,8 @@ def _check(settings: Settings) -> None:
             bad(key, f"is longer than {MAX_PERIOD_S // 86400} days")
     if not 0 <= st.degraded_min_success_rate <= st.healthy_min_success_rate <= 100:
         bad("status", "need 0 <= degraded_min_success_rate <= healthy_min_success_rate <= 100 (percentages)")
+    if settings.shipping_vendor is not None and settings.shipping_vendor not in vendors_for("shipping"):
+        bad("shipping_vendor", f"unknown shipping vendor {settings.shipping_vendor!r} (known: {', '.join(vendors_for('shipping'))})")
     if settings.logging.writer not in ("background", "sync"):
         bad("logging.writer", "must be 'background' or 'sync'")
     if settings.log_retention_days < 1:

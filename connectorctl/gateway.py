@@ -13,7 +13,7 @@ import threading
 from dataclasses import replace
 from datetime import datetime
 from functools import cached_property
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from connectorctl.adapters.base import BULK_CONCURRENCY, Adapter, EmailAdapter, SmsAdapter
 from connectorctl.adapters.catalog import VENDORS
@@ -27,6 +27,9 @@ from connectorctl.resilience.clock import Clock, SystemClock
 from connectorctl.resilience.pipeline import Hook, Pipeline, new_id
 from connectorctl.store.db import StateDB
 from connectorctl.validation import normalize_email, normalize_phone
+
+if TYPE_CHECKING:
+    from connectorctl.shipping.service import ShippingService
 
 
 class Connector:
@@ -84,6 +87,12 @@ class Connector:
 
     def sms(self, vendor: str | Sequence[str] | None = None, *, tenant_id: str | None = None) -> "SmsGateway":
         return SmsGateway(self, _chain(vendor, self.settings.sms_vendor), tenant_id)
+
+    def shipping(self, vendor: str | None = None, *, tenant_id: str | None = None) -> "ShippingService":
+        """A :class:`~connectorctl.domain.roles.ShippingProvider` over ``vendor`` (default: ``shipping_vendor``)."""
+        from connectorctl.shipping.service import ShippingService
+
+        return ShippingService(self, vendor, tenant_id=tenant_id)
 
     def http_transport(self, slug: str) -> Any:
         """The httpx transport for a vendor: None (the real network stack) unless a test injected one."""

@@ -40,13 +40,15 @@ VENDORS: dict[str, VendorEntry] = {
         _entry("mailchimp", "connectorctl.adapters.email.mailchimp", "Mailchimp Transactional (Mandrill) messages/send", email="MailchimpEmailAdapter"),
         _entry("postmark", "connectorctl.adapters.email.postmark", "Postmark /email and /email/batch", email="PostmarkEmailAdapter"),
         _entry("mailgun", "connectorctl.adapters.email.mailgun", "Mailgun messages API (US or EU region)", email="MailgunEmailAdapter"),
+        _entry("easypost", "connectorctl.adapters.shipping.easypost", "EasyPost v2: rates, labels, trackers, refunds, addresses", shipping="EasyPostShippingAdapter"),
+        _entry("shippo", "connectorctl.adapters.shipping.shippo", "Shippo: rates, labels (transactions), tracks, refunds, addresses", shipping="ShippoShippingAdapter"),
         _entry("smtp", "connectorctl.adapters.email.smtp", "any SMTP server (plain, STARTTLS or implicit TLS, optional AUTH)", email="SmtpEmailAdapter"),
 
         _entry("demo", "connectorctl.adapters.demo", "local HTTP vendor that `connectorctl demo` starts", email="DemoEmailAdapter"),
     )
 }
 
-CHANNELS = ("email", "sms")
+CHANNELS = ("email", "sms", "shipping")
 
 
 def vendors_for(channel: str) -> list[str]:

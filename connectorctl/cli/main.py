@@ -8,7 +8,7 @@ from typing import Optional, Sequence
 
 import typer
 
-from connectorctl.cli import circuit, config_cmd, creds, demo, logs, metrics, send, serve, status, webhook
+from connectorctl.cli import circuit, config_cmd, creds, demo, logs, metrics, send, serve, ship, status, webhook
 from connectorctl.cli.output import CliState, fail
 
 app = typer.Typer(
@@ -28,6 +28,7 @@ app.add_typer(logs.app, name="logs")
 app.command("metrics")(metrics.metrics_command)
 app.command("status")(status.status_command)
 app.add_typer(circuit.app, name="circuit")
+app.add_typer(ship.app, name="ship")
 app.command("demo")(demo.demo_command)
 app.command("serve")(serve.serve)
 

@@ -84,7 +84,7 @@ class WebhookReceiver:
             self._log(service, request, secrets, status, data, "failed", None, verdict.reason, verdict.detail, now, started)
             return status, data
         try:
-            row_id, duplicate = self._accept(service, verdict, body, now, verifier.replay_expiry(verdict, now))
+            row_id, duplicate = self._accept(service, hook.scheme, verdict, body, now, verifier.replay_expiry(verdict, now))
         except ConnectorctlError as exc:  # state file locked/read-only: 503 so the vendor retries later
             return 503, {"error": {"code": exc.code, "message": "could not record the event; retry later"}}
         if duplicate:
@@ -95,9 +95,13 @@ class WebhookReceiver:
             self._log(service, request, secrets, 200, data, "success", verdict, None, None, now, started)
         return 200, data
 
-    def _accept(self, service: str, verdict: Verdict, body: bytes, now: float, expires_at: float) -> tuple[str | None, bool]:
-        """Record the id in the replay store and keep the event, atomically; (row id, was it a duplicate)."""
+    def _accept(self, service: str, scheme: str, verdict: Verdict, body: bytes, now: float, expires_at: float) -> tuple[str | None, bool]:
+        """Record the id in the replay store and keep the event, atomically; (row id, was it a duplicate).
+
+        A shipping vendor's tracking update moves its shipment in the same transaction.
+        """
         from connectorctl.resilience.pipeline import new_id
+        from connectorctl.shipping.webhooks import apply_tracking_webhook, is_shipping_scheme
         from connectorctl.webhooks.replay import record_in
 
         row_id = new_id()
@@ -108,6 +112,8 @@ class WebhookReceiver:
                 "INSERT OR IGNORE INTO webhook_events (id, service, event_id, event_type, scheme, received_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (row_id, service, verdict.event_id, verdict.event_type, verdict.scheme, iso_utc(now), body.decode("utf-8", errors="replace")),
             ).rowcount
+            if inserted and is_shipping_scheme(scheme):
+                apply_tracking_webhook(self.connector, scheme, body, conn)
         return (row_id, False) if inserted else (None, True)
 
     def _log(self, service: str, request: WebhookRequest, secrets: list[str], status: int, response: dict[str, Any], outcome: str,
