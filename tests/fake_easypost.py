@@ -44,6 +44,7 @@ class FakeEasyPost(FakeVendor):
         self.lose_next_buy = False
         self.stall_buys = 0.0
         self.buy_started = threading.Event()
+        self.tracking_script: dict[str, list[str]] = {}  # code -> statuses answered one poll after another
         self._ids = itertools.count(1)
 
     def _id(self, prefix: str) -> str:
@@ -198,6 +199,10 @@ class FakeEasyPost(FakeVendor):
         if not isinstance(tracker, dict) or not tracker.get("tracking_code"):
             return ["body must be {'tracker': {'tracking_code': ..., 'carrier'?: ...}}"]
         code = tracker["tracking_code"]
+        script = self.tracking_script.get(code)
+        if script:
+            status = script.pop(0) if len(script) > 1 else script[0]
+            return json_response(201, tracker_body(code, tracker.get("carrier") or "USPS", status, self._id("trk")))
         status = TEST_CODES.get(code) or ("pre_transit" if any(s["tracking_code"] == code for s in self.shipments.values()) else None)
         if status is None:
             return _error(422, "TRACKER.TRACKING_CODE.INVALID", "The tracking code is not valid for this carrier.")
@@ -220,7 +225,10 @@ class FakeEasyPost(FakeVendor):
 
 def tracker_body(code: str, carrier: str, status: str, tracker_id: str) -> dict[str, Any]:
     """A Tracker whose history walks the usual path up to ``status`` (one detail per step, an hour apart)."""
-    steps = list(PROGRESS[: PROGRESS.index(status) + 1]) if status in PROGRESS else ["pre_transit", "in_transit", status]
+    if status in PROGRESS:
+        steps = list(PROGRESS[: PROGRESS.index(status) + 1])
+    else:
+        steps = [status] if status == "unknown" else ["pre_transit", "in_transit", status]
     details = [{"object": "TrackingDetail", "status": step, "status_detail": "status_update", "message": f"{step.replace('_', ' ').title()} at facility",
                 "description": "", "datetime": f"2026-12-0{1 + i // 24}T{i % 24:02d}:00:00Z", "source": carrier,
                 "tracking_location": {"object": "TrackingLocation", "city": "SAN FRANCISCO", "state": "CA", "country": "US", "zip": "94107"}}

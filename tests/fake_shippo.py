@@ -2,7 +2,8 @@
 
 Faithful to the documented contract: ``Authorization: ShippoToken <token>``;
 JSON bodies; parcels with their own units as strings; 32-hex ``object_id``s;
-``async: false`` answers at once.  Errors follow Shippo's REST framework
+``async: false`` answers at once.  ``lose_next_buy`` buys and drops the
+connection; ``stall_buys`` buys and holds the answer back.  Errors follow Shippo's REST framework
 shapes: 400 ``{"<field>": ["message"]}`` for validation, 401/429/5xx
 ``{"detail": "..."}`` (429 with ``Retry-After``).  A failed purchase is
 HTTP 201 with ``status: "ERROR"`` and ``messages``.  Shippo does not refuse a
@@ -42,6 +43,7 @@ class FakeShippo(FakeVendor):
         self.transactions: dict[str, dict[str, Any]] = {}
         self.refunds: dict[str, dict[str, Any]] = {}
         self.lose_next_buy = False
+        self.stall_buys = 0.0
         self.fail_next_buy: str | None = None  # a carrier refusal: HTTP 201 with status ERROR
         self._ids = itertools.count(1)
         self.buy_started = threading.Event()
@@ -146,6 +148,7 @@ class FakeShippo(FakeVendor):
         with self._lock:
             refusal, self.fail_next_buy = self.fail_next_buy, None
             lose, self.lose_next_buy = self.lose_next_buy, False
+            stall = self.stall_buys
             transaction: dict[str, Any] = {
                 "object_id": tid, "object_state": "VALID", "object_created": STAMP, "object_updated": STAMP, "object_owner": OWNER,
                 "rate": rate_id, "metadata": body.get("metadata") or "", "label_file_type": file_type, "test": True, "messages": [],
@@ -153,11 +156,14 @@ class FakeShippo(FakeVendor):
                 "tracking_number": "" if refusal else f"92{next(self._ids):020d}", "eta": None,
                 "label_url": "" if refusal else f"{self.url}/labels/{tid}.{FILE_TYPES[file_type]}",
                 "tracking_url_provider": "", "commercial_invoice_url": None, "parcel": None,
+                "created_by": {"first_name": "Shop", "last_name": "Owner", "username": OWNER},
             }
             if refusal:
                 transaction["messages"] = [{"source": rate["provider"], "code": "carrier_error", "text": refusal}]
             self.transactions[tid] = transaction
         self.buy_started.set()
+        if stall:
+            self._stop.wait(stall)
         return LOST if lose else json_response(201, transaction)
 
     def _track(self, carrier: str, number: str) -> Response:

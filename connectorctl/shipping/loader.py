@@ -48,14 +48,15 @@ def shipment_from(data: Any) -> Shipment:
     unknown = set(data) - {"from", "to", "parcels", "reference"}
     if unknown:
         raise InvalidInputError(f"unknown key {sorted(map(str, unknown))[0]!r} (known: from, to, parcels, reference)")
+    sender, recipient = address_from(data.get("from"), "from"), address_from(data.get("to"), "to")
     parcels = data.get("parcels")
     if not isinstance(parcels, list) or not parcels:
         raise InvalidInputError("parcels: expected a list with at least one parcel")
     reference = data.get("reference")
     if reference is not None and not isinstance(reference, (str, int)):
         raise InvalidInputError("reference: expected a string")
-    return Shipment(address_from(data.get("from"), "from"), address_from(data.get("to"), "to"),
-                    tuple(parcel_from(p, f"parcels[{i}]") for i, p in enumerate(parcels)), str(reference) if reference is not None else None)
+    return Shipment(sender, recipient, tuple(parcel_from(p, f"parcels[{i}]") for i, p in enumerate(parcels)),
+                    str(reference) if reference is not None else None)
 
 
 def address_from(data: Any, key: str) -> Address:
