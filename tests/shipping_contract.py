@@ -18,7 +18,7 @@ from connectorctl.domain.shipping import Address, LabelFormat, Parcel, Shipment,
 from connectorctl.errors import AuthenticationError, ConnectorError, RateLimitedError, ValidationError
 from connectorctl.gateway import Connector
 from connectorctl.resilience.clock import FakeClock
-from connectorctl.store.intents import IntentState
+from connectorctl.store.intents import IntentState, ReferenceConflictError
 from email_contract import log_rows
 
 SHIPMENT = Shipment(
@@ -131,7 +131,7 @@ class ShippingContract:
         first = shipping.buy_label(rates[0].id)
         again = shipping.buy_label(rates[0].id)
         assert again.replayed and again.tracking_number == first.tracking_number
-        with pytest.raises(Exception, match="other parameters"):
+        with pytest.raises(ReferenceConflictError, match=f"already has a label bought .* rate {rates[0].id}"):
             shipping.buy_label(rates[1].id)  # another rate of the same shipment: refused before any request
         assert len(self.buy_requests(fake)) == 1 and len(fake.buys) == 1
 

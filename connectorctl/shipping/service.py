@@ -27,7 +27,7 @@ from connectorctl.errors import (
 )
 from connectorctl.resilience.pipeline import new_id
 from connectorctl.shipping.records import ShippingRecords
-from connectorctl.store.intents import Intent, IntentState, IntentStore
+from connectorctl.store.intents import Intent, IntentState, IntentStore, ReferenceConflictError
 
 if TYPE_CHECKING:
     from connectorctl.gateway import Connector
@@ -75,7 +75,13 @@ class ShippingService:
         adapter.require_format(label_format)
         reference = f"label:{rate.vendor}:{rate.shipment_id}"
         params = {"rate_id": rate.id, "shipment_id": rate.shipment_id}
-        intent = self.intents.begin(CHANNEL, reference, "buy_label", rate.vendor, params, lease_seconds=LEASE_SECONDS)
+        try:
+            intent = self.intents.begin(CHANNEL, reference, "buy_label", rate.vendor, params, lease_seconds=LEASE_SECONDS)
+        except ReferenceConflictError:
+            other = self.intents.get(CHANNEL, reference)
+            raise ReferenceConflictError(
+                f"shipment {rate.shipment_id} already has a label bought (or being bought) with rate {other.params.get('rate_id') if other else '?'}; "
+                "nothing was sent", hint="a shipment gets one label: void it with `connectorctl ship cancel` and quote again") from None
         if intent.state is IntentState.SUCCEEDED:
             label = replace(Label.from_dict(intent.outcome or {}), replayed=True)
             label = adapter.converted(label, label_format, tenant_id=self.tenant_id)
