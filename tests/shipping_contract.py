@@ -75,6 +75,11 @@ class ShippingContract:
     def shipping(self, connector: Connector) -> Any:
         return connector.shipping()
 
+    def test_the_service_is_a_shipping_provider(self, shipping: Any) -> None:
+        from connectorctl import ShippingProvider
+
+        assert isinstance(shipping, ShippingProvider)
+
     # -- rates ----------------------------------------------------------------------
     def test_rates_come_back_cheapest_first_as_money(self, shipping: Any, fake: Any) -> None:
         rates = shipping.get_rates(SHIPMENT)

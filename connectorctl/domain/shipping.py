@@ -62,6 +62,9 @@ def _unit(enum_cls: type[enum.Enum], value: Any, what: str) -> Any:
         raise InvalidInputError(f"{what}: unknown unit {value!r} (known: {', '.join(u.value for u in enum_cls)})") from None
 
 
+ADDRESS_FIELDS = ("name", "company", "street1", "street2", "city", "state", "zip", "country", "phone", "email")
+
+
 @dataclass(frozen=True)
 class Address:
     name: str
@@ -91,9 +94,8 @@ class Address:
     @classmethod
     def from_vendor(cls, fields: Mapping[str, Any]) -> "Address | None":
         """The address a vendor echoed back (same field names at EasyPost and Shippo), or None when incomplete."""
-        names = ("name", "street1", "city", "zip", "country", "street2", "state", "company", "phone", "email")
         try:
-            return cls(**{k: (str(fields[k]) if fields.get(k) not in (None, "") else None) for k in names if k in fields})
+            return cls(**{k: (str(fields[k]) if fields.get(k) not in (None, "") else None) for k in ADDRESS_FIELDS if k in fields})
         except (InvalidInputError, TypeError):
             return None
 

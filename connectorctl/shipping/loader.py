@@ -11,10 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
-from connectorctl.domain.shipping import Address, Parcel, Shipment
+from connectorctl.domain.shipping import ADDRESS_FIELDS, Address, Parcel, Shipment
 from connectorctl.errors import InvalidInputError
 
-ADDRESS_FIELDS = ("name", "company", "street1", "street2", "city", "state", "zip", "country", "phone", "email")
 PARCEL_FIELDS = ("length", "width", "height", "distance_unit", "weight", "mass_unit")
 MAX_FILE_BYTES = 1024 * 1024
 
