@@ -101,6 +101,8 @@ class FakeEasyPost(FakeVendor):
                 return self._tracker(req)
             case ("POST", ["addresses"]):
                 return self._address(req)
+            case ("GET", ["addresses"]):
+                return json_response(200, {"addresses": [], "has_more": False})
         return _error(404, "NOT_FOUND", "The requested resource could not be found.")
 
     # -- resources --------------------------------------------------------------

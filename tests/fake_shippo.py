@@ -93,6 +93,8 @@ class FakeShippo(FakeVendor):
                 return self._refund(req.json())
             case ("POST", ["addresses"]):
                 return self._address(req.json())
+            case ("GET", ["addresses"]):
+                return json_response(200, {"next": None, "previous": None, "results": []})
         return _detail(404, "Not found.")
 
     def _create_shipment(self, body: dict[str, Any]) -> Response | list[str]:

@@ -116,6 +116,10 @@ class ShippingContract:
                 c.shipping().get_rates(SHIPMENT)
         assert len(fake.requests) == 1
 
+    def test_verify_credentials_is_one_harmless_read(self, connector: Connector, fake: Any) -> None:
+        assert connector.adapter(self.slug, "shipping").verify_credentials().http_status == 200
+        assert [r.method for r in fake.requests] == ["GET"]
+
     # -- labels ---------------------------------------------------------------------
     def test_buy_saves_the_label_file_and_records_the_shipment(self, shipping: Any, fake: Any, tmp_path: Path) -> None:
         rate = shipping.get_rates(SHIPMENT)[0]

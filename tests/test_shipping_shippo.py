@@ -52,6 +52,16 @@ class TestShippoContract(ShippingContract):
         assert shipping.buy_label(rate.id).tracking_number  # refused means nothing was bought: try again
         assert len(fake.buys) == 1
 
+    def test_a_label_format_is_fixed_at_purchase(self, shipping: Any, fake: FakeShippo) -> None:
+        from connectorctl.domain.shipping import LabelFormat
+        from connectorctl.errors import UnsupportedFeatureError
+
+        rate = shipping.get_rates(SHIPMENT)[0]
+        assert shipping.buy_label(rate.id, LabelFormat.PDF).label_format is LabelFormat.PDF
+        with pytest.raises(UnsupportedFeatureError, match="this one is pdf"):
+            shipping.buy_label(rate.id, LabelFormat.ZPL)
+        assert len(fake.buys) == 1
+
     def test_tracking_needs_the_carrier(self, shipping: Any, fake: FakeShippo) -> None:
         from connectorctl.errors import InvalidInputError
 

@@ -50,7 +50,7 @@ class ShippingService:
         if not slug:
             raise ConfigurationError("no shipping vendor: set shipping_vendor in the config file or pass --vendor",
                                      hint="shipping_vendor: easypost   (or shippo)")
-        return self.connector.adapter(slug, "shipping")  # type: ignore[return-value]
+        return self.connector.channel_adapter(slug, ShippingAdapter)
 
     # -- quotes -------------------------------------------------------------------
     def get_rates(self, shipment: Shipment) -> list[Rate]:

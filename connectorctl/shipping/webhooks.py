@@ -31,7 +31,9 @@ def apply_tracking_webhook(connector: "Connector", vendor: str, payload: Any, co
             payload = json.loads(payload)
         except ValueError:
             return []
-    tracking = connector.adapter(vendor, "shipping").tracking_from_webhook(payload)  # type: ignore[attr-defined]
+    from connectorctl.adapters.shipping.base import ShippingAdapter
+
+    tracking = connector.channel_adapter(vendor, ShippingAdapter).tracking_from_webhook(payload)
     if tracking is None:
         return []
     return ShippingRecords(connector.db, connector.clock.time).apply_tracking(tracking, conn)

@@ -17,7 +17,8 @@ from typing import Any, Mapping
 
 import httpx
 
-from connectorctl.adapters.email.common import VendorRequest
+from connectorctl.adapters.declaration import API_KEY, Vendor
+from connectorctl.adapters.http import VendorRequest
 from connectorctl.adapters.shipping.base import ShippingAdapter
 from connectorctl.domain.money import Money
 from connectorctl.domain.shipping import (
@@ -25,26 +26,30 @@ from connectorctl.domain.shipping import (
     TrackingStatus, place, utc_time,
 )
 from connectorctl.domain.values import Credentials
+from connectorctl.settings import VendorSettings
 
 STATUSES = {s.value: s for s in TrackingStatus} | {"cancelled": TrackingStatus.FAILURE, "error": TrackingStatus.UNKNOWN}
 _FILE_TYPES = {"image/png": LabelFormat.PNG, "application/pdf": LabelFormat.PDF, "application/zpl": LabelFormat.ZPL}
 
 
-class EasyPostShippingAdapter(ShippingAdapter):
+class EasyPostShippingAdapter(ShippingAdapter[VendorSettings]):
     default_base_url = "https://api.easypost.com"
+    api_prefix = "/v2"
+    converts_labels = True
 
     def auth_headers(self, creds: Credentials) -> dict[str, str]:
         return {"Authorization": f"Bearer {creds.data['api_key']}", "Accept": "application/json"}
 
-    def _request(self, method: str, path: str, creds: Credentials, **kwargs: Any) -> VendorRequest:
-        return VendorRequest(method, "/v2" + path, headers=self.auth_headers(creds), **kwargs)
+
+    def build_verify(self, creds: Credentials) -> VendorRequest:
+        return self.request("GET", "/addresses", creds, params={"page_size": 1})
 
     def build_rates(self, shipment: Shipment, creds: Credentials) -> VendorRequest:
         body: dict[str, Any] = {"to_address": shipment.to_address.to_dict(), "from_address": shipment.from_address.to_dict(),
                                 "parcel": _parcel(shipment)}
         if shipment.reference:
             body["reference"] = shipment.reference
-        return self._request("POST", "/shipments", creds, json={"shipment": body})
+        return self.request("POST", "/shipments", creds, json={"shipment": body})
 
     def parse_rates(self, response: httpx.Response) -> tuple[str, list[Rate]]:
         shipment = response.json()
@@ -55,7 +60,7 @@ class EasyPostShippingAdapter(ShippingAdapter):
                     r.get("delivery_days") or r.get("est_delivery_days"), r.get("delivery_date"))
 
     def build_buy(self, rate: Rate, label_format: LabelFormat, creds: Credentials) -> VendorRequest:
-        return self._request("POST", f"/shipments/{rate.shipment_id}/buy", creds, json={"rate": {"id": rate.id}})
+        return self.request("POST", f"/shipments/{rate.shipment_id}/buy", creds, json={"rate": {"id": rate.id}})
 
     def parse_buy(self, response: httpx.Response, rate: Rate, label_format: LabelFormat) -> Label:
         label = self._label(response.json())
@@ -64,13 +69,13 @@ class EasyPostShippingAdapter(ShippingAdapter):
         return label
 
     def build_purchase_lookup(self, rate: Rate, creds: Credentials) -> VendorRequest:
-        return self._request("GET", f"/shipments/{rate.shipment_id}", creds)
+        return self.request("GET", f"/shipments/{rate.shipment_id}", creds)
 
     def parse_purchase_lookup(self, response: httpx.Response, rate: Rate, label_format: LabelFormat) -> Label | None:
         return self._label(response.json())
 
-    def build_label_conversion(self, label: Label, label_format: LabelFormat, creds: Credentials) -> VendorRequest | None:
-        return self._request("GET", f"/shipments/{label.shipment_id}/label", creds, params={"file_format": label_format.value.upper()})
+    def build_label_conversion(self, label: Label, label_format: LabelFormat, creds: Credentials) -> VendorRequest:
+        return self.request("GET", f"/shipments/{label.shipment_id}/label", creds, params={"file_format": label_format.value.upper()})
 
     def parse_label_conversion(self, response: httpx.Response, label: Label, label_format: LabelFormat) -> Label:
         from dataclasses import replace
@@ -93,7 +98,7 @@ class EasyPostShippingAdapter(ShippingAdapter):
 
     def build_track(self, tracking_number: str, carrier: str | None, creds: Credentials) -> VendorRequest:
         tracker = {"tracking_code": tracking_number, **({"carrier": carrier} if carrier else {})}
-        return self._request("POST", "/trackers", creds, json={"tracker": tracker})
+        return self.request("POST", "/trackers", creds, json={"tracker": tracker})
 
     def parse_track(self, response: httpx.Response) -> Tracking:
         return self.tracking(response.json())
@@ -108,14 +113,14 @@ class EasyPostShippingAdapter(ShippingAdapter):
                         events, utc_time(tracker.get("est_delivery_date")), tracker.get("shipment_id"))
 
     def build_refund(self, shipment_id: str, transaction_id: str | None, creds: Credentials) -> VendorRequest:
-        return self._request("POST", f"/shipments/{shipment_id}/refund", creds, json={})
+        return self.request("POST", f"/shipments/{shipment_id}/refund", creds, json={})
 
     def parse_refund(self, response: httpx.Response, shipment_id: str) -> Refund:
         body = response.json()
         return Refund(self.slug, body.get("id") or shipment_id, str(body.get("refund_status") or "unknown"), body)
 
     def build_verify_address(self, address: Address, creds: Credentials) -> VendorRequest:
-        return self._request("POST", "/addresses", creds, json={"address": address.to_dict(), "verify": True})
+        return self.request("POST", "/addresses", creds, json={"address": address.to_dict(), "verify": True})
 
     def parse_verify_address(self, response: httpx.Response) -> AddressVerification:
         body = response.json()
@@ -149,3 +154,6 @@ def _parcel(shipment: Shipment) -> dict[str, int | float]:
     length, width, height = parcel.dimensions_in(DistanceUnit.IN)
     return {"length": _number(length), "width": _number(width), "height": _number(height), "weight": _number(parcel.weight_in(MassUnit.OZ))}
 
+
+VENDOR = Vendor("easypost", "EasyPost v2: rates, labels, trackers, refunds, addresses", {"shipping": EasyPostShippingAdapter},
+                VendorSettings, (API_KEY,))

@@ -17,14 +17,16 @@ from urllib.parse import quote
 
 import httpx
 
-from connectorctl.adapters.email.common import VendorRequest
+from connectorctl.adapters.declaration import AuthScheme, Vendor
+from connectorctl.adapters.http import VendorRequest
 from connectorctl.adapters.shipping.base import ShippingAdapter
 from connectorctl.domain.money import Money
 from connectorctl.domain.shipping import (
     Address, AddressVerification, Label, LabelFormat, Parcel, Rate, Refund, Shipment, Tracking, TrackingEvent, TrackingStatus, place, utc_time,
 )
-from connectorctl.domain.values import Credentials
+from connectorctl.domain.values import AuthMethod, Credentials
 from connectorctl.errors import InvalidInputError, VendorRejectedError
+from connectorctl.settings import VendorSettings
 
 FILE_TYPES = {LabelFormat.PDF: "PDF", LabelFormat.PNG: "PNG", LabelFormat.ZPL: "ZPLII"}
 _STATUSES = {"PRE_TRANSIT": TrackingStatus.PRE_TRANSIT, "TRANSIT": TrackingStatus.IN_TRANSIT, "DELIVERED": TrackingStatus.DELIVERED,
@@ -40,22 +42,23 @@ class LabelRefusedError(VendorRejectedError):
     code = "label_refused"
 
 
-class ShippoShippingAdapter(ShippingAdapter):
+class ShippoShippingAdapter(ShippingAdapter[VendorSettings]):
     default_base_url = "https://api.goshippo.com"
     capabilities = frozenset({"multi_parcel"})
 
     def auth_headers(self, creds: Credentials) -> dict[str, str]:
         return {"Authorization": f"ShippoToken {creds.data['api_key']}", "Accept": "application/json"}
 
-    def _request(self, method: str, path: str, creds: Credentials, **kwargs: Any) -> VendorRequest:
-        return VendorRequest(method, path, headers=self.auth_headers(creds), **kwargs)
+
+    def build_verify(self, creds: Credentials) -> VendorRequest:
+        return self.request("GET", "/addresses", creds, params={"results": 1})
 
     def build_rates(self, shipment: Shipment, creds: Credentials) -> VendorRequest:
         body: dict[str, Any] = {"address_from": shipment.from_address.to_dict(), "address_to": shipment.to_address.to_dict(),
                                 "parcels": [_parcel(p) for p in shipment.parcels], "async": False}
         if shipment.reference:
             body["metadata"] = shipment.reference
-        return self._request("POST", "/shipments", creds, json=body)
+        return self.request("POST", "/shipments", creds, json=body)
 
     def parse_rates(self, response: httpx.Response) -> tuple[str, list[Rate]]:
         body = response.json()
@@ -68,7 +71,7 @@ class ShippoShippingAdapter(ShippingAdapter):
 
     def build_buy(self, rate: Rate, label_format: LabelFormat, creds: Credentials) -> VendorRequest:
         body = {"rate": rate.id, "label_file_type": FILE_TYPES[label_format], "async": False}
-        return self._request("POST", "/transactions", creds, json=body)
+        return self.request("POST", "/transactions", creds, json=body)
 
     def parse_buy(self, response: httpx.Response, rate: Rate, label_format: LabelFormat) -> Label:
         transaction = response.json()
@@ -79,7 +82,7 @@ class ShippoShippingAdapter(ShippingAdapter):
         return self._label(transaction, rate, label_format)
 
     def build_purchase_lookup(self, rate: Rate, creds: Credentials) -> VendorRequest:
-        return self._request("GET", "/transactions", creds, params={"rate": rate.id})
+        return self.request("GET", "/transactions", creds, params={"rate": rate.id})
 
     def parse_purchase_lookup(self, response: httpx.Response, rate: Rate, label_format: LabelFormat) -> Label | None:
         bought = [t for t in response.json().get("results") or [] if t.get("status") == "SUCCESS" and _rate_id(t) == rate.id]
@@ -93,7 +96,7 @@ class ShippoShippingAdapter(ShippingAdapter):
     def build_track(self, tracking_number: str, carrier: str | None, creds: Credentials) -> VendorRequest:
         if not carrier:
             raise InvalidInputError("shippo needs the carrier to track a number: pass --carrier (e.g. usps, ups, fedex)")
-        return self._request("GET", f"/tracks/{quote(carrier.lower(), safe='')}/{quote(tracking_number, safe='')}", creds)
+        return self.request("GET", f"/tracks/{quote(carrier.lower(), safe='')}/{quote(tracking_number, safe='')}", creds)
 
     def parse_track(self, response: httpx.Response) -> Tracking:
         return self.tracking(response.json())
@@ -107,14 +110,14 @@ class ShippoShippingAdapter(ShippingAdapter):
     def build_refund(self, shipment_id: str, transaction_id: str | None, creds: Credentials) -> VendorRequest:
         if not transaction_id:
             raise InvalidInputError(f"no label bought for shipment {shipment_id}: shippo refunds a transaction")
-        return self._request("POST", "/refunds", creds, json={"transaction": transaction_id, "async": False})
+        return self.request("POST", "/refunds", creds, json={"transaction": transaction_id, "async": False})
 
     def parse_refund(self, response: httpx.Response, shipment_id: str) -> Refund:
         body = response.json()
         return Refund(self.slug, shipment_id, str(body.get("status") or "unknown").lower(), body)
 
     def build_verify_address(self, address: Address, creds: Credentials) -> VendorRequest:
-        return self._request("POST", "/addresses", creds, json={**address.to_dict(), "validate": True})
+        return self.request("POST", "/addresses", creds, json={**address.to_dict(), "validate": True})
 
     def parse_verify_address(self, response: httpx.Response) -> AddressVerification:
         body = response.json()
@@ -151,3 +154,8 @@ def _event(entry: Mapping[str, Any]) -> TrackingEvent:
     substatus = entry.get("substatus") if isinstance(entry.get("substatus"), Mapping) else {}
     status = _SUBSTATUSES.get(str(substatus.get("code"))) or _STATUSES.get(raw, TrackingStatus.UNKNOWN)
     return TrackingEvent(status, utc_time(entry.get("status_date")), place(entry.get("location")), entry.get("status_details"), raw)
+
+
+VENDOR = Vendor("shippo", "Shippo: rates, labels (transactions), tracks, refunds, addresses", {"shipping": ShippoShippingAdapter},
+                VendorSettings,
+                (AuthScheme(AuthMethod.API_KEY, ("api_key",), help="api_key: the API token (shippo_live_... or shippo_test_...)"),))
