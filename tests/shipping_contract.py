@@ -152,6 +152,29 @@ class ShippingContract:
         intent = shipping.intents.get("shipping", f"label:{self.slug}:{rate.shipment_id}")
         assert intent.state is IntentState.SUCCEEDED and intent.attempts == 1
 
+    def test_two_buyers_at_once_get_one_label(self, shipping: Any, fake: Any) -> None:
+        import threading
+
+        from connectorctl.errors import ConnectorctlError
+
+        rate = shipping.get_rates(SHIPMENT)[0]
+        fake.stall_buys = 1.0
+        outcomes: list[str] = []
+
+        def buy() -> None:
+            try:
+                outcomes.append(shipping.buy_label(rate.id).tracking_number)
+            except ConnectorctlError as exc:
+                outcomes.append(exc.code)
+
+        threads = [threading.Thread(target=buy) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert len(outcomes) == 3 and len(fake.buys) == 1
+        assert len({o for o in outcomes if o != "in_progress"}) == 1  # one label; the others waited their turn or replayed it
+
     def test_a_500_that_bought_nothing_is_safe_to_run_again(self, shipping: Any, fake: Any) -> None:
         rate = shipping.get_rates(SHIPMENT)[0]
         fake.fail_next("server_error")

@@ -79,9 +79,10 @@ class ShippingService:
             intent = self.intents.begin(CHANNEL, reference, "buy_label", rate.vendor, params, lease_seconds=LEASE_SECONDS)
         except ReferenceConflictError:
             other = self.intents.get(CHANNEL, reference)
+            bought_with = other.params.get("rate_id") if other else "?"
             raise ReferenceConflictError(
-                f"shipment {rate.shipment_id} already has a label bought (or being bought) with rate {other.params.get('rate_id') if other else '?'}; "
-                "nothing was sent", hint="a shipment gets one label: void it with `connectorctl ship cancel` and quote again") from None
+                f"shipment {rate.shipment_id} already has a label bought (or being bought) with rate {bought_with}; nothing was sent",
+                hint="a shipment gets one label: void it with `connectorctl ship cancel` and quote again") from None
         if intent.state is IntentState.SUCCEEDED:
             label = replace(Label.from_dict(intent.outcome or {}), replayed=True)
             label = adapter.converted(label, label_format, tenant_id=self.tenant_id)
@@ -96,40 +97,40 @@ class ShippingService:
         if intent.state is not IntentState.FAILED:
             found = adapter.purchased(rate, label_format, tenant_id=self.tenant_id)
             if found is not None:
-                self.intents.settle(intent, IntentState.SUCCEEDED, outcome=found.to_dict(), vendor_id=found.transaction_id or found.shipment_id)
-                return replace(found, replayed=True)
+                return replace(self._succeed(intent, found), replayed=True)
         return self._buy(adapter, rate, label_format, self.intents.claim(intent, lease_seconds=LEASE_SECONDS))
 
     def _buy(self, adapter: ShippingAdapter, rate: Rate, label_format: LabelFormat, intent: Intent) -> Label:
-        correlation_id = new_id()
         try:
-            label = adapter.buy(rate, label_format, tenant_id=self.tenant_id, correlation_id=correlation_id)
+            label = adapter.buy(rate, label_format, tenant_id=self.tenant_id, correlation_id=new_id())
         except ConnectorError as exc:
             if not may_have_bought(exc):
                 self.intents.settle(intent, IntentState.FAILED, error_code=exc.code, error_message=exc.message)
                 raise
-            self.intents.settle(intent, IntentState.UNCERTAIN, error_code=exc.code, error_message=exc.message)
-            return self._after_lost_answer(adapter, rate, label_format, intent, exc)
-        except BaseException:  # Ctrl-C mid-request: the vendor may have bought it
-            self.intents.settle(intent, IntentState.UNCERTAIN, error_code="interrupted", error_message="interrupted during the purchase")
+            uncertain = self.intents.settle(intent, IntentState.UNCERTAIN, error_code=exc.code, error_message=exc.message)
+            return self._after_lost_answer(adapter, rate, label_format, uncertain, exc)
+        except BaseException as exc:  # Ctrl-C mid-request, or an answer we could not read: the vendor may have bought it
+            code = "interrupted" if isinstance(exc, KeyboardInterrupt) else getattr(exc, "code", type(exc).__name__)
+            self.intents.settle(intent, IntentState.UNCERTAIN, error_code=code, error_message="the purchase may have happened")
             raise
-        self.intents.settle(intent, IntentState.SUCCEEDED, outcome=label.to_dict(), vendor_id=label.transaction_id or label.shipment_id)
-        return label
+        return self._succeed(intent, label)
 
     def _after_lost_answer(self, adapter: ShippingAdapter, rate: Rate, label_format: LabelFormat, intent: Intent, exc: ConnectorError) -> Label:
         """Ask the vendor whether the lost purchase happened; never buy again on a guess."""
-        settled = self.intents.get(CHANNEL, intent.reference) or intent
         try:
             found = adapter.purchased(rate, label_format, tenant_id=self.tenant_id)
         except ConnectorError:
             exc.hint = "the purchase is uncertain and the vendor could not be asked: run the same command again to settle it"
             raise exc from None
         if found is None:
-            self.intents.settle(settled, IntentState.FAILED, error_code=exc.code, error_message=exc.message)
+            self.intents.settle(intent, IntentState.FAILED, error_code=exc.code, error_message=exc.message)
             exc.hint = "the vendor confirms no label was bought: it is safe to run the command again"
             raise exc
-        self.intents.settle(settled, IntentState.SUCCEEDED, outcome=found.to_dict(), vendor_id=found.transaction_id or found.shipment_id)
-        return found
+        return self._succeed(intent, found)
+
+    def _succeed(self, intent: Intent, label: Label) -> Label:
+        self.intents.settle(intent, IntentState.SUCCEEDED, outcome=label.to_dict(), vendor_id=label.transaction_id or label.shipment_id)
+        return label
 
     def _with_file(self, adapter: ShippingAdapter, label: Label, label_file: Path | None) -> Label:
         if not label.label_url:
