@@ -63,6 +63,7 @@ _EXPORTS = {
     "ValidationError": "connectorctl.errors",
     "WebhookVerifier": "connectorctl.domain.roles",
     "load_settings": "connectorctl.config",
+    "load_shipment": "connectorctl.shipping.loader",
 }
 
 __all__ = sorted(_EXPORTS)

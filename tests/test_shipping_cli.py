@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from conftest import ROOT, run_cli_process, write_config
+from tests.conftest import ROOT, run_cli_process, write_config
 from fake_easypost import API_KEY, FakeEasyPost
 from fake_shippo import TOKEN, FakeShippo
 

@@ -9,7 +9,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from conftest import write_config
+from tests.conftest import write_config
 from connectorctl.webhooks import get_verifier
 from connectorctl.webhooks.base import WebhookRequest
 from fake_easypost import API_KEY, FakeEasyPost, tracker_body
