@@ -20,20 +20,19 @@ if TYPE_CHECKING:
     from connectorctl.gateway import Connector
 
 
-def is_shipping_scheme(scheme: str) -> bool:
-    return scheme in vendors_for("shipping")
-
-
-def apply_tracking_webhook(connector: "Connector", vendor: str, payload: Any, conn: sqlite3.Connection | None = None) -> list[StatusChange]:
-    """Apply one verified tracking event; events that are not tracking updates change nothing."""
+def apply_tracking_webhook(connector: "Connector", scheme: str, payload: Any,
+                           conn: sqlite3.Connection | None = None) -> list[StatusChange] | None:
+    """Apply one verified tracking event; None when ``scheme`` is no shipping vendor's or the event no tracking update."""
+    if scheme not in vendors_for("shipping"):
+        return None
     if isinstance(payload, (bytes, str)):
         try:
             payload = json.loads(payload)
         except ValueError:
-            return []
+            return None
     from connectorctl.adapters.shipping.base import ShippingAdapter
 
-    tracking = connector.channel_adapter(vendor, ShippingAdapter).tracking_from_webhook(payload)
+    tracking = connector.channel_adapter(scheme, ShippingAdapter).tracking_from_webhook(payload)
     if tracking is None:
-        return []
+        return None
     return ShippingRecords(connector.db, connector.clock.time).apply_tracking(tracking, conn)
