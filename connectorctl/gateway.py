@@ -34,6 +34,7 @@ from connectorctl.validation import normalize_email, normalize_phone
 if TYPE_CHECKING:
     import httpx
 
+    from connectorctl.payments.service import PaymentService
     from connectorctl.shipping.service import ShippingService
 
 A = TypeVar("A", bound=Adapter[Any])
@@ -107,6 +108,12 @@ class Connector:
 
     def sms(self, vendor: str | Sequence[str] | None = None, *, tenant_id: str | None = None) -> "SmsGateway":
         return SmsGateway(self, _chain(vendor, self.settings.sms_vendor), tenant_id)
+
+    def payments(self, vendor: str | Sequence[str] | None = None, *, tenant_id: str | None = None) -> "PaymentService":
+        """A :class:`~connectorctl.domain.roles.PaymentGateway` over the configured vendor chain."""
+        from connectorctl.payments.service import PaymentService
+
+        return PaymentService(self, _chain(vendor, self.settings.payment_vendor), tenant_id)
 
     def shipping(self, vendor: str | None = None, *, tenant_id: str | None = None) -> "ShippingService":
         """A :class:`~connectorctl.domain.roles.ShippingProvider` over ``vendor`` (default: ``shipping_vendor``)."""

@@ -29,10 +29,12 @@ VENDORS: dict[str, Union[str, "Vendor"]] = {
     "smtp": "connectorctl.adapters.email.smtp",
     "easypost": "connectorctl.adapters.shipping.easypost",
     "shippo": "connectorctl.adapters.shipping.shippo",
+    "stripe": "connectorctl.adapters.payment.stripe",
+    "paypal": "connectorctl.adapters.payment.paypal",
     "demo": "connectorctl.adapters.demo",
 }
 
-CHANNELS = ("email", "sms", "shipping")
+CHANNELS = ("email", "sms", "payment", "shipping")
 
 
 def register(vendor: "Vendor") -> None:
