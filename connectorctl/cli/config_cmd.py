@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from importlib import resources
 
-
 import typer
 
-from connectorctl.cli.output import JsonOption, OutputFormat, OutputOption, fmt, render, state, stderr
+from connectorctl.cli.output import Column, JsonOption, OutputFormat, OutputOption, fmt, grid, render, show, state, stderr
 
-app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
+app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True, rich_markup_mode=None)
 
 
 @app.command("show")
@@ -25,15 +24,16 @@ def config_show(ctx: typer.Context, output: OutputFormat = OutputOption, as_json
     }
 
     def table() -> object:
-        from rich.table import Table
+        from rich.markup import escape
 
-        t = Table(title=f"config: {data['config_path'] or '(no file, defaults)'}")
-        t.add_column("key", style="bold")
-        t.add_column("value")
-        t.add_column("source", style="dim")
-        for key, item in data["values"].items():
-            t.add_row(key, "-" if item["value"] is None else str(item["value"]), item["source"])
-        return t
+        path = data["config_path"]
+
+        def where(source: str) -> str:  # the file is named in the title: its lines need only their number
+            return f"line {source[len(path) + 1:]}" if path and source.startswith(f"{path}:") else source
+
+        columns = (Column("key"), Column("value", wrap=True), Column("source", drop=1, wrap=True))
+        return grid(f"config: {path or '(no file, defaults)'}", columns, (
+            (escape(key), escape(show(item["value"])), escape(where(item["source"]))) for key, item in data["values"].items()))
 
     render(fmt(output, as_json), data, table)
 

@@ -7,29 +7,54 @@ import sys
 from typing import Optional, Sequence
 
 import typer
+from typer.core import TyperGroup
 
 from connectorctl.cli import circuit, config_cmd, creds, demo, logs, metrics, send, serve, status, webhook
 from connectorctl.cli.output import CliState, fail
 
+# The order people reach for them; help lists the commands in this order.
+ORDER = ("send", "logs", "metrics", "status", "circuit", "creds", "config", "serve", "webhook", "init", "demo")
+
+
+class _InOrder(TyperGroup):
+    def list_commands(self, ctx: typer.Context) -> list[str]:  # type: ignore[override]
+        names = super().list_commands(ctx)
+        return sorted(names, key=lambda n: ORDER.index(n) if n in ORDER else len(ORDER))
+
+
 app = typer.Typer(
     name="connectorctl",
+    cls=_InOrder,
     help="The one gateway from an ERP to every outside vendor: send, inspect, operate.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(send.app, name="send")
-app.add_typer(config_cmd.app, name="config")
-app.add_typer(webhook.app, name="webhook")
-app.add_typer(creds.app, name="creds")
-app.command("init")(config_cmd.init)
 app.add_typer(logs.app, name="logs")
 app.command("metrics")(metrics.metrics_command)
 app.command("status")(status.status_command)
 app.add_typer(circuit.app, name="circuit")
-app.command("demo")(demo.demo_command)
+app.add_typer(creds.app, name="creds")
+app.add_typer(config_cmd.app, name="config")
 app.command("serve")(serve.serve)
+app.add_typer(webhook.app, name="webhook")
+app.command("init")(config_cmd.init)
+app.command("demo")(demo.demo_command)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            number = version("connectorctl")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            number = "unknown"
+        sys.stdout.write(f"connectorctl {number}\n")
+        raise typer.Exit()
 
 
 @app.callback()
@@ -37,6 +62,7 @@ def root(
     ctx: typer.Context,
     config: Optional[str] = typer.Option(None, "--config", "-c", help="Config file (else $CONNECTORCTL_CONFIG, else $CONNECTORCTL_HOME/config.yaml).", metavar="PATH"),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors.", envvar="CONNECTORCTL_DEBUG"),
+    version: bool = typer.Option(False, "--version", help="Print the version and exit.", callback=_version, is_eager=True),
 ) -> None:
     ctx.obj = CliState(config_path=config, debug=debug)
 
@@ -70,6 +96,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     except typer.Abort:
         sys.stderr.write("aborted\n")
         return 130
+    except click_exceptions.UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx is not None else "connectorctl"
+        return _exit_code(fail("usage", exc.format_message(), 2, f"{where} --help"))
     except click_exceptions.ClickException as exc:
         exc.show()
         return exc.exit_code
