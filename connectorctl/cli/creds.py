@@ -181,21 +181,35 @@ def creds_set(
 
 @app.command("list")
 def creds_list(ctx: typer.Context, tenant: Optional[str] = TenantOption, output: OutputFormat = OutputOption, as_json: bool = JsonOption) -> None:
-    """List stored credentials with a masked hint; never a secret (no master key needed)."""
+    """Stored credentials and those from the environment, with a masked hint and where each comes from; never a secret."""
     from rich.markup import escape
 
-    rows = [r.summary() for r in _store(ctx).rows(tenant_id=tenant)]
+    from rich.markup import escape
+
+    rows = [{**r.summary(), "source": "store:tenant" if r.tenant_id else "store"} for r in _store(ctx).rows(tenant_id=tenant)]
+    if tenant is None:
+        rows += [_env_summary(c) for c in state(ctx).connector().credentials.env_sources()]
     out = fmt(output, as_json)
     if not rows and out is OutputFormat.table:
         from connectorctl.cli.output import stderr
 
-        stderr().print("no credentials stored; add one with: connectorctl creds set SERVICE", highlight=False)
+        stderr().print("no credentials stored or in the environment; add one with: connectorctl creds set SERVICE "
+                       "(or export the vendor's variable, e.g. SENDGRID_API_KEY)", highlight=False)
         return
-    columns = (Column("service"), Column("tenant"), Column("method", drop=3), Column("hint"), Column("expires (UTC)", drop=2),
+    columns = (Column("service"), Column("tenant"), Column("method", drop=3), Column("hint"), Column("source"), Column("expires (UTC)", drop=2),
                Column("last used (UTC)", drop=1), Column("active"))
-    render(out, rows, lambda: grid("stored credentials", columns, (
-        (escape(r["service"]), escape(show(r["tenant"])), r["auth_method"], escape(show(r["hint"])), human_time(r["expires_at"]),
-         human_time(r["last_used_at"]), show(r["active"])) for r in rows)))
+    render(out, rows, lambda: grid("credentials", columns, (
+        (escape(r["service"]), escape(show(r["tenant"])), r["auth_method"], escape(show(r["hint"])), escape(r["source"]),
+         human_time(r["expires_at"]), human_time(r["last_used_at"]), show(r["active"])) for r in rows)))
+
+
+def _env_summary(creds: Any) -> dict[str, Any]:
+    """A credential from the environment, in the shape of a stored row's summary (never its value)."""
+    from connectorctl.credentials.store import hint_for
+
+    return {"service": creds.service_name, "tenant": None, "auth_method": creds.auth_method.value, "hint": hint_for(creds.data),
+            "fields": sorted(creds.data), "expires_at": None, "last_used_at": None, "active": True, "key_id": None, "updated_at": None,
+            "source": creds.source}
 
 
 @app.command("show")

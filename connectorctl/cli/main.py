@@ -83,6 +83,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     if _print_help_directly(args):
         return 0
     debug = "--debug" in args or os.environ.get("CONNECTORCTL_DEBUG", "") not in ("", "0", "false")
+    _show_config_warnings_plainly()
     try:
         result = typer.main.get_command(app).main(args=args, prog_name="connectorctl", standalone_mode=False)
     except ConnectorctlError as exc:
@@ -163,6 +164,28 @@ def _print_help_directly(args: list[str]) -> bool:
         command, ctx = sub, Context(sub, info_name=name, parent=ctx, **sub.context_settings)
     sys.stdout.write(command.get_help(ctx) + "\n")
     return True
+
+
+def _show_config_warnings_plainly() -> None:
+    """A ConfigWarning is one ``warning:`` line on stderr, like every other diagnostic, not Python's warning format."""
+    import warnings
+
+    from connectorctl.envcheck import ConfigWarning
+
+    original = warnings.showwarning
+    if getattr(original, "plain_config_warnings", False):
+        return
+
+    def show(message: Warning | str, category: type[Warning], *args: object, **kwargs: object) -> None:
+        if issubclass(category, ConfigWarning):
+            from connectorctl.cli.output import warn
+
+            warn(str(message))
+        else:
+            original(message, category, *args, **kwargs)  # type: ignore[arg-type]
+
+    show.plain_config_warnings = True  # type: ignore[attr-defined]
+    warnings.showwarning = show  # type: ignore[assignment]
 
 
 def _is_utf8(text: str) -> bool:

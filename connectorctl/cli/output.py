@@ -194,7 +194,8 @@ def grid(title: str | None, columns: Sequence[Column], rows: Iterable[Sequence[A
     if hidden:
         note = f"not shown at this width: {', '.join(hidden)} (-o json has everything)"
         caption = f"{caption}; {note}" if caption else note
-    table = Table(title=title, caption=caption, show_header=header, box=None, pad_edge=False, header_style="bold")
+    # titles and captions wrap within the table (the console's soft wrap would let them run past the terminal's edge)
+    table = Table(title=_wrapping(title), caption=_wrapping(caption), show_header=header, box=None, pad_edge=False, header_style="bold")
     for i in shown:
         col = columns[i]
         table.add_column(col.header, justify="right" if col.right else "left", no_wrap=not col.wrap,
@@ -202,6 +203,12 @@ def grid(title: str | None, columns: Sequence[Column], rows: Iterable[Sequence[A
     for row in rows:
         table.add_row(*(row[i] for i in shown))
     return table
+
+
+def _wrapping(text: str | None) -> Any:
+    from rich.text import Text
+
+    return None if text is None else Text.from_markup(text, overflow="fold")
 
 
 class _Pairs:
@@ -298,7 +305,9 @@ def confirm(question: str, yes: bool) -> None:
 
 
 def warn(message: str) -> None:
-    stderr().print(f"[yellow]warning:[/yellow] {message}", highlight=False)
+    from rich.markup import escape
+
+    stderr().print(f"[yellow]warning:[/yellow] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def fail(code: str, message: str, exit_code: int, hint: str | None = None) -> "typer.Exit":
