@@ -37,7 +37,7 @@ def sparkline(values: list[float]) -> str:
 
 def metrics_command(
     ctx: typer.Context,
-    service_arg: Optional[str] = typer.Argument(None, metavar="[SERVICE]", help="Vendor slug (same as --service); omit for every service."),
+    service_arg: Optional[str] = typer.Argument(None, metavar="SERVICE", help="Vendor slug (same as --service); omit for every service."),
     service_opt: Optional[str] = typer.Option(None, "--service", help="Vendor slug; omit for every service.", metavar="SLUG"),
     since: str = typer.Option("7d", "--since", "--from", help="Start: 7d, -30days, 12h or ISO 8601.", metavar="WHEN"),
     until: Optional[str] = typer.Option(None, "--until", "--to", help="End: a duration ago or ISO 8601 (default now).", metavar="WHEN"),

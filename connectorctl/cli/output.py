@@ -261,7 +261,7 @@ def parse_header_options(items: Iterable[str]) -> list[tuple[str, str]]:
     return headers
 
 
-ServiceArgument = typer.Argument(None, metavar="[SERVICE]", help="Vendor slug, e.g. sendgrid (or give --service).", show_default=False)
+ServiceArgument = typer.Argument(None, metavar="SERVICE", help="Vendor slug, e.g. sendgrid (or give --service).", show_default=False)
 ServiceOption = typer.Option(None, "--service", help="Vendor slug (the same as the SERVICE argument).", metavar="SLUG")
 
 
