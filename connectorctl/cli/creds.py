@@ -196,8 +196,8 @@ def creds_list(ctx: typer.Context, tenant: Optional[str] = TenantOption, output:
         stderr().print("no credentials stored or in the environment; add one with: connectorctl creds set SERVICE "
                        "(or export the vendor's variable, e.g. SENDGRID_API_KEY)", highlight=False)
         return
-    columns = (Column("service"), Column("tenant"), Column("method", drop=3), Column("hint"), Column("source"), Column("expires (UTC)", drop=2),
-               Column("last used (UTC)", drop=1), Column("active"))
+    columns = (Column("service"), Column("tenant"), Column("method", drop=1), Column("hint"), Column("source"), Column("expires (UTC)", drop=2),
+               Column("last used (UTC)", drop=3), Column("active"))
     render(out, rows, lambda: grid("credentials", columns, (
         (escape(r["service"]), escape(show(r["tenant"])), r["auth_method"], escape(show(r["hint"])), escape(r["source"]),
          human_time(r["expires_at"]), human_time(r["last_used_at"]), show(r["active"])) for r in rows)))
