@@ -60,6 +60,10 @@ class VendorSettings:
     base_url: str | None = None
     timeout_seconds: float = 30.0
     connect_timeout_seconds: float = 5.0
+    # TLS (HTTP vendors): PEM CA bundle that replaces the default trust for this vendor; client certificate and key
+    ca_bundle: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
     rate_limits: tuple[RateLimitSettings, ...] = ()
     rate_limit_max_wait_seconds: float = 5.0
     from_email: str | None = None
@@ -451,6 +455,11 @@ def _check(settings: Settings) -> None:
         for name in ("base_url", "lookup_base_url", "token_url"):
             if (url := getattr(vendor, name)) is not None and not _http_url(url):
                 bad(f"vendors.{slug}.{name}", f"expected an http:// or https:// URL, got {url!r}")
+        for name in ("ca_bundle", "client_cert", "client_key"):
+            if (path := getattr(vendor, name)) is not None and not os.path.isfile(os.path.expanduser(path)):
+                bad(f"vendors.{slug}.{name}", f"no such file: {path}")
+        if vendor.client_key and not vendor.client_cert:
+            bad(f"vendors.{slug}.client_key", "needs client_cert (the certificate it belongs to)")
         if vendor.auth_method is not None and vendor.auth_method not in _AUTH_METHODS:
             bad(f"vendors.{slug}.auth_method", f"expected one of {', '.join(_AUTH_METHODS)}, got {vendor.auth_method!r}")
         if vendor.port is not None and not 1 <= vendor.port <= 65535:

@@ -44,27 +44,15 @@ class HttpAdapterMixin:
         return (self.config.base_url or self.default_base_url).rstrip("/")
 
     def client(self) -> httpx.Client:
-        """One client per adapter, shared by every thread.
-
-        Unless a test injected a transport, the wire is :class:`HttpClientTransport`
-        (stdlib http.client, keep-alive per thread): httpcore's shared pool polls
-        every idle connection under one lock on every request, and its per-request
-        CPU capped bulk sends (measured-baselines.md §1; docs/failover-and-bulk.md).
-        """
+        """One client per adapter, shared by every thread (httpx's pool is thread-safe); see adapters/client.py."""
         client = self.__dict__.get("_http_client")
         if client is None:
             with self._client_lock:
                 client = self.__dict__.get("_http_client")
                 if client is None:
-                    from connectorctl.adapters.transport import HttpClientTransport, NoCookies
+                    from connectorctl.adapters.client import vendor_client
 
-                    timeout = httpx.Timeout(self.config.timeout_seconds, connect=self.config.connect_timeout_seconds)
-                    client = self.__dict__["_http_client"] = httpx.Client(
-                        timeout=timeout,
-                        transport=self.connector.http_transport(self.slug) or HttpClientTransport(),
-                        headers={"User-Agent": "connectorctl"},
-                        cookies=NoCookies(),
-                    )
+                    client = self.__dict__["_http_client"] = vendor_client(self.slug, self.config, self.connector.http_transport(self.slug))
         return client
 
     def close(self) -> None:

@@ -33,6 +33,7 @@ def fetch_token(connector: "Connector", service: str, tenant_id: str | None, fie
     """Run the grant; returns the updated fields and the new expiry (epoch seconds)."""
     import httpx
 
+    from connectorctl.adapters.client import vendor_client
     from connectorctl.resilience.pipeline import Call, VendorResponse
 
     grant = grant_for(fields)
@@ -54,9 +55,8 @@ def fetch_token(connector: "Connector", service: str, tenant_id: str | None, fie
     now = connector.clock.time()
 
     def attempt() -> VendorResponse:
-        timeout = httpx.Timeout(config.timeout_seconds, connect=config.connect_timeout_seconds)
         try:
-            with httpx.Client(timeout=timeout, transport=connector.http_transport(service)) as client:
+            with vendor_client(service, config, connector.http_transport(service)) as client:
                 response = client.post(token_url, data=form, auth=auth, headers={"Accept": "application/json"})
         except httpx.TimeoutException:
             raise VendorTimeoutError(f"{service}: token endpoint did not answer in time", service=service) from None
