@@ -49,6 +49,7 @@ _EXPORTS = {
     "CloudStorage": "connectorctl.domain.roles",
     "SmsMessage": "connectorctl.domain.messages",
     "SmsService": "connectorctl.domain.roles",
+    "SuppressedError": "connectorctl.errors",
     "UnsupportedFeatureError": "connectorctl.errors",
     "ValidationError": "connectorctl.errors",
     "WebhookVerifier": "connectorctl.domain.roles",

@@ -23,6 +23,8 @@ from connectorctl.cli.output import CliState, fail
 COMMANDS = {
     "send": "connectorctl.cli.send:app",
     "logs": "connectorctl.cli.logs:app",
+    "messages": "connectorctl.cli.messages:app",
+    "suppressions": "connectorctl.cli.suppressions:app",
     "metrics": "connectorctl.cli.metrics:metrics_command",
     "status": "connectorctl.cli.status:status_command",
     "circuit": "connectorctl.cli.circuit:app",

@@ -1,4 +1,5 @@
-"""``connectorctl metrics``: the reference design's numbers per service, with percentiles and a chart.
+"""``connectorctl metrics``: the reference design's numbers per service, with percentiles and a chart,
+plus delivery/bounce/complaint rates from the vendors' delivery reports (``delivery``).
 
 JSON keeps the reference ``GET /api/connector/metrics/{service}`` shape
 (``service``, ``period``, ``metrics``) and adds fields, never renames them.
@@ -50,6 +51,7 @@ def metrics_command(
     """Success/failure counts, success rate, latency (avg, p50/p95/p99), retries, failure breakdown."""
     from datetime import datetime, timezone
 
+    from connectorctl.delivery.queries import MessageFilter, delivery_rates
     from connectorctl.errors import InvalidInputError
     from connectorctl.store.queries import GROUP_COLUMNS, LogFilter, metrics_by, metrics_for, parse_time, series, to_iso
 
@@ -79,6 +81,7 @@ def metrics_command(
         data["groups"] = metrics_by(db, flt, by)
     if buckets:
         data["series"] = series(db, flt, start, end, buckets)
+    data["delivery"] = delivery_rates(db, MessageFilter(vendor=service, tenant_id=tenant, since=start, until=end))
     out = fmt(output, as_json)
     if out is OutputFormat.jsonl:
         rows = [{"key": g["key"], **g["metrics"]} for g in data["groups"]] if by else [{"service": service, **data["metrics"]}]
@@ -103,7 +106,17 @@ def _view(data: dict[str, Any]) -> Any:
         parts.append(f"volume     {sparkline([p['calls'] for p in points])}  max {max(p['calls'] for p in points)}/slice")
         parts.append(f"error rate [red]{sparkline([p['error_rate'] for p in points])}[/red]  max {max(p['error_rate'] for p in points):.1f}%")
         parts.append(f"[dim]{human_time(points[0]['start'])} -> {human_time(points[-1]['end'])} UTC, {len(points)} slices[/dim]")
+    if data.get("delivery"):
+        parts.append(_delivery(data["delivery"]))
     return Group(*parts)
+
+
+def _delivery(rows: list[dict[str, Any]]) -> Any:
+    """Delivery, bounce and complaint rates from the vendors' reports, per vendor."""
+    columns = (Column("vendor"), *(Column(name, right=True) for name in ("accepted", "reported", "delivered %", "bounced %", "complained %")))
+    return grid("delivery (from vendor reports, % of accepted messages)", columns, (
+        (r["vendor"], str(r["accepted"]), str(r["tracked"]), f"{r['delivery_rate']:.2f}", f"{r['bounce_rate']:.2f}", f"{r['complaint_rate']:.2f}")
+        for r in rows))
 
 
 def _single(title: str, m: dict[str, Any]) -> Any:
