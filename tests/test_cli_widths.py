@@ -57,6 +57,8 @@ def world(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Call
 
     with Connector() as connector:
         connector.credentials.store.put("sendgrid", None, "api_key", {"api_key": "SG." + "k" * 60}, None, connector.clock.time())
+    sent = json.loads(cli("send", "email", "--vendor", "file", "--to", "ann.smith@example.com", "-s", "Hi", "--body", "x", "-o", "json").stdout)
+    assert cli("suppressions", "add", "bounced.person@example.com", "--note", LONG_REASON).exit_code == 0
     body = tmp_path / "event.json"
     body.write_text('{"id": "evt_1", "type": "charge.succeeded"}')
     csv = tmp_path / "to.csv"
@@ -64,7 +66,8 @@ def world(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Call
     signed = json.loads(cli("webhook", "sign", "--scheme", "stripe", "--secret-env", "WIDTH_TEST_SECRET", "--body-file", str(body),
                             "--timestamp", "1767225600", "-o", "json").stdout)
     env = {k: v for k, v in os.environ.items()}
-    return World(home, ids, env, {"body": str(body), "csv": str(csv), "signature": signed["headers"]["Stripe-Signature"]})
+    return World(home, ids, env, {"body": str(body), "csv": str(csv), "signature": signed["headers"]["Stripe-Signature"],
+                                  "correlation": sent["correlation_id"]})
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,9 @@ CASES = {
     "send email": Case(("send", "email", "--vendor", "file", "--to", "someone.with.a.long.name@example.com", "-s", "Hi", "--body", "x"),
                        lambda w: ["someone.with.a.long.name@example.com", "accepted"]),
     "send dry run": Case(("send", "email", "--to", "a@example.com", "-s", "Hi", "--body", "x", "--dry-run"), lambda w: ["forced_open", "sendgrid"]),
+    "messages list": Case(("messages", "list"), lambda w: [w.extra["correlation"], "ann.smith@example.com"]),
+    "messages show": Case(("messages", "show", "@correlation"), lambda w: ["ann.smith@example.com", "accepted"]),
+    "suppressions list": Case(("suppressions", "list"), lambda w: ["bounced.person@example.com", "manual"]),
     "bulk send": Case(("send", "email", "--vendor", "file", "--to-file", "@csv", "-s", "Hi {{name}}", "--body", "x"),
                       lambda w: ["accepted", "not-an-address", "invalid_input"], exit_code=1),
 }
@@ -179,3 +185,9 @@ def test_a_narrow_terminal_says_which_columns_it_left_out(world: World) -> None:
     assert "not shown at this width:" in out and "-o json has everything" in out
     assert all(i in out for i in world.ids)
     assert max(len(line) for line in out.splitlines() if not line.startswith("not shown")) <= 60
+
+
+def test_a_table_that_cannot_fit_folds_values_instead_of_cutting_them(world: World) -> None:
+    _, out, _ = run_in_terminal(["messages", "list"], world.env, columns=40)
+    assert max(len(line) for line in out.splitlines()) <= 40
+    assert world.extra["correlation"] in "".join(out.split())  # every character is there, over more lines

@@ -80,7 +80,7 @@ def messages_list(
 def _list_view(rows: list[dict[str, Any]]) -> Any:
     from rich.markup import escape
 
-    columns = (Column("sent (UTC)", drop=1), Column("vendor"), Column("recipient"), Column("delivery"), Column("correlation id"))
+    columns = (Column("sent (UTC)", drop=1), Column("vendor"), Column("recipient", wrap=True), Column("delivery"), Column("correlation id"))
     return grid(f"{len(rows)} messages (vendor message ids with -o json)", columns, (
         (human_time(r["created_at"]), r["vendor"], escape(r["recipient"]), _styled(r["delivery"], STATE_STYLE), r["correlation_id"])
         for r in rows))

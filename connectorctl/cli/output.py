@@ -181,13 +181,15 @@ def grid(title: str | None, columns: Sequence[Column], rows: Iterable[Sequence[A
     plain = [[Text.from_markup(c).cell_len for c in row] for row in rows]
     shown = list(range(len(columns)))
     console = stdout()
+    fits = True
     while console.is_terminal:
         need = 2 * (len(shown) - 1)
         for i in shown:
             natural = max(len(columns[i].header) if header else 0, widths[i] if widths else 0, *(p[i] for p in plain))
             need += min(natural, WRAP_MIN) if columns[i].wrap else natural
         droppable = [i for i in shown if columns[i].drop]
-        if need <= console.width or not droppable:
+        fits = need <= console.width
+        if fits or not droppable:
             break
         shown.remove(max(droppable, key=lambda i: columns[i].drop))
     hidden = [c.header for i, c in enumerate(columns) if i not in shown]
@@ -198,7 +200,8 @@ def grid(title: str | None, columns: Sequence[Column], rows: Iterable[Sequence[A
     table = Table(title=_wrapping(title), caption=_wrapping(caption), show_header=header, box=None, pad_edge=False, header_style="bold")
     for i in shown:
         col = columns[i]
-        table.add_column(col.header, justify="right" if col.right else "left", no_wrap=not col.wrap,
+        # a table that cannot fit even so folds its long values onto more lines rather than cut them
+        table.add_column(col.header, justify="right" if col.right else "left", no_wrap=fits and not col.wrap,
                          overflow="fold", min_width=widths[i] if widths else None)
     for row in rows:
         table.add_row(*(row[i] for i in shown))
@@ -298,7 +301,9 @@ def confirm(question: str, yes: bool) -> None:
     """Ask before a destructive step when a person is at a terminal; scripts (no terminal) and ``--yes`` go ahead."""
     if yes or not sys.stdin.isatty():
         return
-    answer = stderr().input(f"{question} [y/N] ")
+    from rich.text import Text
+
+    answer = stderr().input(Text(f"{question} [y/N] "))  # plain: no markup, no highlighting inside "[y/N]"
     if answer.strip().lower() not in ("y", "yes"):
         stderr().print("aborted: nothing changed", highlight=False)
         raise typer.Exit(1)

@@ -129,10 +129,10 @@ class StoreCredentialProvider:
         """``(field names, where from)`` for the global credential ``get(service)`` would use; nothing is decrypted."""
         from connectorctl.credentials.vendor_env import vendor_env_credentials
 
-        refs = self.connector.settings.vendor(service).credentials
+        refs = self.settings.vendor(service).credentials
         if refs:
             return sorted(refs), ",".join(str(r) for r in refs.values())
-        row = self.store.find(service, None) if self.connector.settings.database.exists() else None
+        row = self.store.find(service, None) if self.settings.database.exists() else None
         if row is not None:
             return list(row.field_names), "store" if row.is_active else "store (disabled)"
         try:
@@ -148,7 +148,7 @@ class StoreCredentialProvider:
         found = []
         for service in sorted(VENDORS):
             try:
-                creds = self._from_env(service, None) if self.connector.settings.vendor(service).credentials else self._from_vendor_env(service, None)
+                creds = self._from_env(service, None) if self.settings.vendor(service).credentials else self._from_vendor_env(service, None)
             except (CredentialNotFoundError, CredentialUnreadableError, ConfigurationError, CredentialRefreshError):
                 continue
             if creds is not None:
