@@ -34,6 +34,8 @@ from connectorctl.validation import normalize_email, normalize_phone
 if TYPE_CHECKING:
     import httpx
 
+    from connectorctl.payments.service import PaymentService
+
 A = TypeVar("A", bound=Adapter[Any])
 M = TypeVar("M", EmailMessage, SmsMessage)
 
@@ -105,6 +107,12 @@ class Connector:
 
     def sms(self, vendor: str | Sequence[str] | None = None, *, tenant_id: str | None = None) -> "SmsGateway":
         return SmsGateway(self, _chain(vendor, self.settings.sms_vendor), tenant_id)
+
+    def payments(self, vendor: str | Sequence[str] | None = None, *, tenant_id: str | None = None) -> "PaymentService":
+        """A :class:`~connectorctl.domain.roles.PaymentGateway` over the configured vendor chain."""
+        from connectorctl.payments.service import PaymentService
+
+        return PaymentService(self, _chain(vendor, self.settings.payment_vendor), tenant_id)
 
     def http_client(self, slug: str) -> "httpx.Client":
         """A new HTTP client for a vendor, on a test's injected transport if there is one."""

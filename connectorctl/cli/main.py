@@ -23,8 +23,6 @@ from connectorctl.cli.output import CliState, fail
 COMMANDS = {
     "send": "connectorctl.cli.send:app",
     "logs": "connectorctl.cli.logs:app",
-    "messages": "connectorctl.cli.messages:app",
-    "suppressions": "connectorctl.cli.suppressions:app",
     "metrics": "connectorctl.cli.metrics:metrics_command",
     "status": "connectorctl.cli.status:status_command",
     "circuit": "connectorctl.cli.circuit:app",
@@ -34,6 +32,9 @@ COMMANDS = {
     "webhook": "connectorctl.cli.webhook:app",
     "init": "connectorctl.cli.config_cmd:init",
     "demo": "connectorctl.cli.demo:demo_command",
+    "messages": "connectorctl.cli.messages:app",
+    "suppressions": "connectorctl.cli.suppressions:app",
+    "payments": "connectorctl.cli.payments:app",
 }
 
 
