@@ -77,15 +77,19 @@ class FakeConnector(Connector):
         self._record_lock = threading.Lock()
 
     # -- what the code under test sees ---------------------------------------------
-    def adapter(self, slug: str, channel: str) -> Adapter:
-        key = (slug, channel)
+    def adapter(self, slug: str, channel: str) -> Adapter[Any]:
+        """The vendor's adapter (checked and configured as usual), with its sending replaced by recording."""
+        adapter = super().adapter(slug, channel)
+        cls = {"email": _RecordingEmail, "sms": _RecordingSms}.get(channel)
+        if cls is None or isinstance(adapter, cls):
+            return adapter
         with self._lock:
-            if key not in self._adapters:
-                cls = {"email": _RecordingEmail, "sms": _RecordingSms}.get(channel)
-                if cls is None:
-                    return super().adapter(slug, channel)
-                self._adapters[key] = cls(slug, self)
-            return self._adapters[key]
+            current = self._adapters[(slug, channel)]
+            if not isinstance(current, cls):
+                recorder = cls(current.context, current.vendor)
+                recorder.fake = self
+                self._adapters[(slug, channel)] = recorder
+            return self._adapters[(slug, channel)]
 
     def fail_next(self, error: ConnectorError) -> None:
         """Make the next send fail with ``error`` (e.g. ``ConnectionFailedError("down")``), to test your failure path."""
@@ -148,7 +152,7 @@ class FakeConnector(Connector):
         return self
 
     # -- used by the recording adapters ------------------------------------------------
-    def _record(self, adapter: Adapter, message: EmailMessage | SmsMessage, tenant_id: str | None,
+    def _record(self, adapter: Adapter[Any], message: EmailMessage | SmsMessage, tenant_id: str | None,
                 correlation_id: str | None) -> SendResult:
         correlation_id = correlation_id or new_id()
         message_id = new_id()
@@ -168,22 +172,22 @@ class FakeConnector(Connector):
                           correlation_id)
 
 
-class _RecordingEmail(EmailAdapter):
+class _RecordingEmail(EmailAdapter[Any]):
     capabilities = ALL_EMAIL_FEATURES
-    connector: FakeConnector
+    fake: FakeConnector
 
     def send(self, message: EmailMessage, *, tenant_id: str | None = None, correlation_id: str | None = None) -> SendResult:
-        return self.connector._record(self, message, tenant_id, correlation_id)
+        return self.fake._record(self, message, tenant_id, correlation_id)
 
     def describe_action(self, message: EmailMessage | SmsMessage) -> str:
         return "record the message (connectorctl.testing)"
 
 
-class _RecordingSms(SmsAdapter):
-    connector: FakeConnector
+class _RecordingSms(SmsAdapter[Any]):
+    fake: FakeConnector
 
     def send(self, message: SmsMessage, *, tenant_id: str | None = None, correlation_id: str | None = None) -> SendResult:
-        return self.connector._record(self, message, tenant_id, correlation_id)
+        return self.fake._record(self, message, tenant_id, correlation_id)
 
     def describe_action(self, message: EmailMessage | SmsMessage) -> str:
         return "record the message (connectorctl.testing)"

@@ -130,8 +130,8 @@ class StoreCredentialProvider:
         from connectorctl.credentials.vendor_env import vendor_env_credentials
 
         refs = self.settings.vendor(service).credentials
-        if refs:
-            return sorted(refs), ",".join(str(r) for r in refs.values())
+        if refs:  # only env:VAR references are shown; anything else is a literal secret (refused when used)
+            return sorted(refs), ",".join(r if isinstance(r, str) and r.startswith("env:") else "*** (a literal: refused)" for r in refs.values())
         row = self.store.find(service, None) if self.settings.database.exists() else None
         if row is not None:
             return list(row.field_names), "store" if row.is_active else "store (disabled)"
