@@ -76,8 +76,6 @@ def all_command_paths() -> list[list[str]]:
 def test_help_reads_at_80_columns_without_type_names(cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "80")
     for path in all_command_paths():
-        if path and path[0] == "serve":
-            continue  # serve's options change with the serving stack
         text = cli(*path, "--help").stdout
         options = text.split("Options:", 1)[-1]
         assert not re.search(r"<(str|int|bool|float|list\[str\])>", options), f"{' '.join(path)}:\n{options}"

@@ -51,7 +51,7 @@ class LazyGroup(TyperGroup):
             if isinstance(found, typer.Typer):
                 command = typer.main.get_group(found)
             else:
-                single = typer.Typer(add_completion=False)
+                single = typer.Typer(add_completion=False, rich_markup_mode=None)
                 single.command(cmd_name)(found)
                 command = typer.main.get_command(single)
             command.name = cmd_name
