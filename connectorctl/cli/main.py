@@ -35,6 +35,7 @@ COMMANDS = {
     "messages": "connectorctl.cli.messages:app",
     "suppressions": "connectorctl.cli.suppressions:app",
     "payments": "connectorctl.cli.payments:app",
+    "ship": "connectorctl.cli.ship:app",
 }
 
 
