@@ -12,7 +12,8 @@ from typing import Iterator
 
 import pytest
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from connectorctl.errors import ConfigurationError
 from connectorctl.webhooks import WebhookRequest, get_verifier
@@ -53,12 +54,10 @@ def test_a_signed_delivery_verifies_and_the_certificate_is_fetched_once(signer: 
 def test_signature_is_the_documented_construction(signer: PayPalVerifier) -> None:
     """Independently of our signer: the signature must verify over ``id|time|webhook_id|decimal crc32``."""
     signed = signer.sign(BODY, WEBHOOK_ID, now=1_700_000_000, event_id="tx-1")
-    from cryptography.hazmat.primitives.serialization import load_pem_private_key
-
     key = load_pem_private_key(Path(signer.signing_key_file or "").read_bytes(), None)
+    assert isinstance(key, rsa.RSAPrivateKey)
     message = f"tx-1|2023-11-14T22:13:20Z|{WEBHOOK_ID}|{zlib.crc32(BODY)}".encode()
-    key.public_key().verify(base64.b64decode(signed.headers["PAYPAL-TRANSMISSION-SIG"]), message,  # type: ignore[union-attr, call-arg]
-                            padding.PKCS1v15(), hashes.SHA256())  # type: ignore[arg-type]
+    key.public_key().verify(base64.b64decode(signed.headers["PAYPAL-TRANSMISSION-SIG"]), message, padding.PKCS1v15(), hashes.SHA256())
     assert signed.headers["PAYPAL-AUTH-ALGO"] == "SHA256withRSA" and signed.headers["PAYPAL-TRANSMISSION-TIME"] == "2023-11-14T22:13:20Z"
 
 
