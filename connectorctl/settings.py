@@ -143,6 +143,7 @@ class WebhookSettings:
     url: str | None = None  # public URL the vendor calls (twilio, mandrill sign it)
     max_body_bytes: int = 1048576
     allow_sha1: bool = False  # github: also accept the legacy SHA-1 X-Hub-Signature (when X-Hub-Signature-256 is absent)
+    cert_origins: tuple[str, ...] = ()  # paypal: where signing certificates may be fetched from (default PayPal's API hosts)
     # generic HMAC scheme
     header: str | None = None
     algorithm: str | None = None
