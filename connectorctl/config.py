@@ -76,6 +76,9 @@ class VendorSettings:
     host: str | None = None  # smtp
     port: int | None = None  # smtp
     security: str | None = None  # smtp: "plain", "starttls" or "tls"
+    bucket: str | None = None  # s3: the bucket every key lives in
+    path_style: bool | None = None  # s3: bucket in the path (default with a base_url) or in the host name
+    root: str | None = None  # local store: the folder (default $CONNECTORCTL_HOME/storage)
     sandbox: bool = False
     # credentials: field name -> "env:VAR" reference (twelve-factor), used before the encrypted store
     credentials: Mapping[str, str] = field(default_factory=dict)
@@ -131,6 +134,7 @@ class Settings:
     config_path: Path | None
     email_vendor: tuple[str, ...] = ("file",)
     sms_vendor: tuple[str, ...] = ("file",)
+    storage_vendor: str = "local"
     log_retention_days: int = 90
     circuit_breaker: CircuitBreakerSettings = CircuitBreakerSettings()
     retry_policy: RetrySettings = RetrySettings()
@@ -432,6 +436,8 @@ def _check(settings: Settings) -> None:
             bad(key, f"is longer than {MAX_PERIOD_S // 86400} days")
     if not 0 <= st.degraded_min_success_rate <= st.healthy_min_success_rate <= 100:
         bad("status", "need 0 <= degraded_min_success_rate <= healthy_min_success_rate <= 100 (percentages)")
+    if settings.storage_vendor not in vendors_for("storage"):
+        bad("storage_vendor", f"unknown storage vendor {settings.storage_vendor!r} (known: {', '.join(vendors_for('storage'))})")
     if settings.logging.writer not in ("background", "sync"):
         bad("logging.writer", "must be 'background' or 'sync'")
     if settings.log_retention_days < 1:

@@ -13,7 +13,7 @@ import threading
 from dataclasses import replace
 from datetime import datetime
 from functools import cached_property
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from connectorctl.adapters.base import BULK_CONCURRENCY, Adapter, EmailAdapter, SmsAdapter
 from connectorctl.adapters.catalog import VENDORS
@@ -27,6 +27,9 @@ from connectorctl.resilience.clock import Clock, SystemClock
 from connectorctl.resilience.pipeline import Hook, Pipeline, new_id
 from connectorctl.store.db import StateDB
 from connectorctl.validation import normalize_email, normalize_phone
+
+if TYPE_CHECKING:
+    from connectorctl.adapters.storage.base import StorageAdapter
 
 
 class Connector:
@@ -84,6 +87,10 @@ class Connector:
 
     def sms(self, vendor: str | Sequence[str] | None = None, *, tenant_id: str | None = None) -> "SmsGateway":
         return SmsGateway(self, _chain(vendor, self.settings.sms_vendor), tenant_id)
+
+    def storage(self, store: str | None = None) -> "StorageAdapter":
+        """The configured object store (``storage_vendor``), or the one named: a :class:`CloudStorage`."""
+        return self.adapter(store or self.settings.storage_vendor, "storage")  # type: ignore[return-value]
 
     def http_transport(self, slug: str) -> Any:
         """The httpx transport for a vendor: None (the real network stack) unless a test injected one."""

@@ -42,11 +42,13 @@ VENDORS: dict[str, VendorEntry] = {
         _entry("mailgun", "connectorctl.adapters.email.mailgun", "Mailgun messages API (US or EU region)", email="MailgunEmailAdapter"),
         _entry("smtp", "connectorctl.adapters.email.smtp", "any SMTP server (plain, STARTTLS or implicit TLS, optional AUTH)", email="SmtpEmailAdapter"),
 
+        _entry("local", "connectorctl.adapters.storage.local", "objects in a folder under $CONNECTORCTL_HOME", storage="LocalStorageAdapter"),
+        _entry("s3", "connectorctl.adapters.storage.s3", "S3-compatible object storage (AWS S3, R2, MinIO, B2, Wasabi)", storage="S3StorageAdapter"),
         _entry("demo", "connectorctl.adapters.demo", "local HTTP vendor that `connectorctl demo` starts", email="DemoEmailAdapter"),
     )
 }
 
-CHANNELS = ("email", "sms")
+CHANNELS = ("email", "sms", "storage")
 
 
 def vendors_for(channel: str) -> list[str]:

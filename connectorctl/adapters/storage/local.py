@@ -1,0 +1,72 @@
+"""The embedded default store: a folder under ``$CONNECTORCTL_HOME`` (or ``vendors.local.root``).
+
+obstore's local store writes each object to a staging file and renames it
+into place, so a reader never sees half an object.  A plain folder has no
+place for a content type or user metadata, so they live in small JSON files
+under the reserved ``.connectorctl/`` folder beside the objects, which listings
+skip and keys may not use.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping
+
+from connectorctl.adapters.storage.base import StorageAdapter
+from connectorctl.errors import InvalidInputError
+
+RESERVED = ".connectorctl"
+
+
+class LocalStorageAdapter(StorageAdapter):
+    sorted_listing = False  # a directory walk: the base sorts each listing
+
+    @property
+    def root(self) -> Path:
+        configured = self.config.root
+        return Path(configured).expanduser() if configured else self.connector.settings.home / "storage"
+
+    def build_store(self) -> Any:
+        from obstore.store import LocalStore
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        return LocalStore(self.root)
+
+    def location(self, key: str) -> str:
+        return f"local:{key}"
+
+    def hidden(self, key: str) -> bool:
+        return key == RESERVED or key.startswith(RESERVED + "/")
+
+    def put_attributes(self, key: str, attributes: dict[str, str]) -> None:
+        if self.hidden(key):
+            raise InvalidInputError(f"keys under {RESERVED}/ are reserved by the local store")
+        self._write_sidecar(key, attributes)
+        return None
+
+    def read_attributes(self, key: str, sent: Mapping[str, str]) -> Mapping[str, str]:
+        try:
+            return json.loads(self._sidecar(key).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+
+    def after_copy(self, source: str, target: str) -> None:
+        self._write_sidecar(target, dict(self.read_attributes(source, {})))
+
+    def after_delete(self, key: str) -> None:
+        self._sidecar(key).unlink(missing_ok=True)
+
+    def _sidecar(self, key: str) -> Path:
+        return self.root / RESERVED / "meta" / f"{key}.json"
+
+    def _write_sidecar(self, key: str, attributes: Mapping[str, str]) -> None:
+        """Atomically, before the object: a crash leaves at worst metadata for an object not yet there."""
+        path = self._sidecar(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(dict(attributes), f)
+        os.replace(tmp, path)
