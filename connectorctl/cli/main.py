@@ -8,7 +8,7 @@ from typing import Optional, Sequence
 
 import typer
 
-from connectorctl.cli import circuit, config_cmd, creds, demo, logs, metrics, send, serve, status, webhook
+from connectorctl.cli import circuit, config_cmd, creds, demo, logs, metrics, send, serve, status, storage, webhook
 from connectorctl.cli.output import CliState, fail
 
 app = typer.Typer(
@@ -30,6 +30,7 @@ app.command("status")(status.status_command)
 app.add_typer(circuit.app, name="circuit")
 app.command("demo")(demo.demo_command)
 app.command("serve")(serve.serve)
+app.add_typer(storage.app, name="storage")
 
 
 @app.callback()

@@ -132,6 +132,9 @@ class FileSink:
 
     def commit(self) -> None:
         if self.tmp is not None:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(self.tmp, 0o666 & ~umask)  # a new file's usual mode, not mkstemp's 0600
             os.replace(self.tmp, self.path)
             self.tmp = None
 
