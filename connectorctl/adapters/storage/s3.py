@@ -51,8 +51,9 @@ class S3StorageAdapter(StorageAdapter):
             config["session_token"] = token
         if endpoint:
             config["endpoint"] = endpoint.rstrip("/")
-        client = {
-            "timeout": timedelta(seconds=self.config.timeout_seconds),
+        client = {  # a 200 MB object may take minutes: what times out is silence, not the whole transfer
+            "timeout": timedelta(days=1),
+            "read_timeout": timedelta(seconds=self.config.timeout_seconds),
             "connect_timeout": timedelta(seconds=self.config.connect_timeout_seconds),
             "allow_http": bool(endpoint and endpoint.startswith("http://")),
         }
