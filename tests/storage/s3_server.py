@@ -4,6 +4,7 @@ plus a proxy in front of it that answers what moto cannot be told to (503 SlowDo
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -77,6 +78,7 @@ class FaultyProxy:
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream
         self.faults: deque[int] = deque()
+        self.stalls: deque[float] = deque()
         self.requests: list[str] = []
         self._client = httpx.Client(base_url=upstream, timeout=30)
         proxy = self
@@ -88,6 +90,8 @@ class FaultyProxy:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 proxy.requests.append(f"{self.command} {self.path}")
+                if proxy.stalls:
+                    time.sleep(proxy.stalls.popleft())
                 if proxy.faults:
                     proxy.faults.popleft()
                     self._reply(503, {"Content-Type": "application/xml"}, SLOW_DOWN)
@@ -96,7 +100,10 @@ class FaultyProxy:
                     self._reply(403, {"Content-Type": "application/xml"}, EXPIRED)
                     return
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("content-length", "connection")}
-                upstream = proxy._client.request(self.command, self.path, headers=headers, content=body)
+                try:
+                    upstream = proxy._client.request(self.command, self.path, headers=headers, content=body)
+                except (RuntimeError, httpx.HTTPError):  # the test already closed the proxy (a stalled reply came too late)
+                    return
                 keep = {k: v for k, v in upstream.headers.items() if k.lower() not in ("content-length", "transfer-encoding", "connection", "content-encoding")}
                 self._reply(upstream.status_code, keep, upstream.content)
 
@@ -121,6 +128,10 @@ class FaultyProxy:
 
     def fail_next(self, count: int) -> None:
         self.faults.extend([503] * count)
+
+    def stall_next(self, seconds: float) -> None:
+        """The next request is answered only after ``seconds`` (a store that went quiet)."""
+        self.stalls.append(seconds)
 
     def close(self) -> None:
         self.server.shutdown()

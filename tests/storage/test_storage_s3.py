@@ -110,6 +110,15 @@ def test_a_store_that_keeps_failing_ends_in_one_clear_error(home: Path, bucket: 
         assert caught.value.attempts == 3  # type: ignore[attr-defined]
 
 
+def test_a_stalled_answer_times_out_and_the_retry_succeeds(home: Path, bucket: str, proxy: FaultyProxy) -> None:
+    with s3_connector(home, proxy.url, bucket, timeout_seconds=1.0) as connector:
+        connector.storage().put("slow.txt", b"patience")
+        proxy.stall_next(3)
+        assert connector.storage().get("slow.txt") == b"patience"
+        rows = [(r["operation"], r["status"], r["error_code"]) for r in log_rows(connector) if r["operation"] == "storage_get"]
+    assert rows == [("storage_get", "timeout", "timeout"), ("storage_get", "success", None)]
+
+
 def test_an_unreachable_endpoint_is_a_connection_failure(home: Path, bucket: str) -> None:
     import socket
 

@@ -98,7 +98,7 @@ class StorageAdapter(Adapter):
                     progress(len(body), source.size)
                 result = obstore.put(store, key, body, attributes=sent, use_multipart=False)
                 size = len(body)
-            else:
+            else:  # chunks pulled through Python, so Ctrl-C/SIGTERM reach the upload and abort it
                 counted = _Counter(source.chunks(progress))
                 result = obstore.put(store, key, counted, attributes=sent, chunk_size=PART_SIZE, max_concurrency=MAX_CONCURRENCY)
                 size = counted.total
