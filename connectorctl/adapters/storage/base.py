@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterator, Mapping
 
 from connectorctl.adapters.base import Adapter
 from connectorctl.adapters.storage.errors import translate
-from connectorctl.adapters.storage.transfer import FileSink, Progress, Source, UploadData, source_for
+from connectorctl.adapters.storage.transfer import FileSink, Progress, Sink, Source, StreamSink, UploadData, source_for
 from connectorctl.domain.storage import ObjectPage, PresignedUrl, StoredObject, check_key, check_prefix
 from connectorctl.errors import ConnectorctlError, ConnectorError, InvalidInputError, RemoteFileNotFoundError, UnsupportedFeatureError
 from connectorctl.resilience.pipeline import Call, VendorResponse
@@ -106,7 +106,7 @@ class StorageAdapter(Adapter):
             return VendorResponse(stored, 200, {"size": size, "etag": stored.etag})
 
         request = {"size": source.size, "content_type": attributes["Content-Type"]}
-        return self._call("put", "PUT", key, upload, request=request, source=source).value
+        return self._call("put", "PUT", key, upload, request=request, once=source).value
 
     def get(self, key: str) -> bytes:
         """The whole object in memory (use :meth:`download_to` for large ones)."""
@@ -126,35 +126,27 @@ class StorageAdapter(Adapter):
         import obstore
 
         check_key(key)
-        sink = FileSink(Path(target)) if isinstance(target, (str, Path)) else None
-        written = Source(None, replayable=sink is not None)  # tracks whether a stream already got bytes
+        sink = FileSink(Path(target)) if isinstance(target, (str, Path)) else StreamSink(target)
         store = self.store
 
         def fetch() -> VendorResponse:
             result = obstore.get(store, key)
-            meta = result.meta
-            out = sink.open() if sink is not None else target
-            done = 0
+            total, done = result.meta["size"], 0
+            out = sink.open()
             try:
                 for chunk in result.stream(min_chunk_size=MIB):
-                    out.write(chunk)  # type: ignore[union-attr]
-                    written.started = True
+                    out.write(chunk)
+                    sink.started = True
                     done += len(chunk)
                     if progress is not None:
-                        progress(done, meta["size"])
-                if sink is not None:
-                    out.close()  # type: ignore[union-attr]
-                    sink.commit()
-                else:
-                    out.flush()  # type: ignore[union-attr]
+                        progress(done, total)
+                sink.commit()
             finally:
-                if sink is not None:
-                    out.close()  # type: ignore[union-attr]
-                    sink.discard()
-            stored = self._describe(meta, self.read_attributes(key, result.attributes))
+                sink.discard()
+            stored = self._describe(result.meta, self.read_attributes(key, result.attributes))
             return VendorResponse(stored, 200, {"size": done, "etag": stored.etag})
 
-        return self._call("get", "GET", key, fetch, source=written).value
+        return self._call("get", "GET", key, fetch, once=sink).value
 
     def head(self, key: str) -> StoredObject:
         """Size, dates, content type and user metadata; :class:`RemoteFileNotFoundError` if absent."""
@@ -268,10 +260,10 @@ class StorageAdapter(Adapter):
 
     # -- plumbing ------------------------------------------------------------------
     def _call(self, operation: str, method: str, key: str, fn: Callable[[], VendorResponse], *,
-              request: Mapping[str, Any] | None = None, source: Source | None = None) -> VendorResponse:
-        replayable = source is None or source.replayable
+              request: Mapping[str, Any] | None = None, once: Source | Sink | None = None) -> VendorResponse:
+        """Run ``fn`` as one pipeline call; ``once`` is a body that may not be replayable (a pipe)."""
         call = Call(self.slug, f"storage_{operation}", self.location(key), method, request_data={"object_key": key, **(request or {})},
-                    idempotent=replayable, secrets=self.secrets)
+                    idempotent=once is None or once.replayable, secrets=self.secrets)
 
         def attempt() -> VendorResponse:
             try:
@@ -281,8 +273,8 @@ class StorageAdapter(Adapter):
             except Exception as exc:  # noqa: BLE001 - mapped once, here
                 error = translate(exc, service=self.slug, key=key, bucket=self.config.bucket)
                 error.__cause__ = exc
-            if isinstance(error, ConnectorError) and source is not None and not source.replayable and source.started:
-                error.vendor_processed = None  # the stream is partly consumed: this attempt must be the last
+            if isinstance(error, ConnectorError) and once is not None and not once.replayable and once.started:
+                error.vendor_processed = None  # a pipe is partly read or written: this attempt must be the last
             raise error
 
         return self.run(call, attempt)

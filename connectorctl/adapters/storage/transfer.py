@@ -107,38 +107,70 @@ def source_for(data: UploadData) -> Source:
     raise InvalidInputError(f"cannot upload a {type(data).__name__}: pass bytes, a path or a binary file object")
 
 
-class FileSink:
+class Sink:
+    """Where one download goes; ``started`` is set once a byte has been written."""
+
+    replayable = True
+    started = False
+
+    def open(self) -> BinaryIO:
+        raise NotImplementedError
+
+    def commit(self) -> None:
+        pass
+
+    def discard(self) -> None:
+        pass
+
+
+class StreamSink(Sink):
+    replayable = False  # bytes already written to a pipe cannot be taken back
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+
+    def open(self) -> BinaryIO:
+        return self.stream
+
+    def commit(self) -> None:
+        self.stream.flush()
+
+
+class FileSink(Sink):
     """Writes into a temporary file next to ``path``; :meth:`commit` moves it into place."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-        parent = path.parent if str(path.parent) else Path(".")
         if path.is_dir():
             raise InvalidInputError(f"{path} is a directory")
-        if not parent.is_dir():
-            raise InvalidInputError(f"no such directory: {parent}")
-        self.parent = parent
+        if not path.parent.is_dir():
+            raise InvalidInputError(f"no such directory: {path.parent}")
+        self.path = path
+        self.handle: BinaryIO | None = None
         self.tmp: Path | None = None
 
     def open(self) -> BinaryIO:
         """A fresh, empty temporary file for one attempt."""
         self.discard()
         try:
-            fd, name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part", dir=self.parent)
+            fd, name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part", dir=self.path.parent)
         except OSError as exc:
-            raise InvalidInputError(f"cannot write to {self.parent}: {exc.strerror or exc}") from None
-        self.tmp = Path(name)
-        return os.fdopen(fd, "wb")
+            raise InvalidInputError(f"cannot write to {self.path.parent}: {exc.strerror or exc}") from None
+        self.tmp, self.handle = Path(name), os.fdopen(fd, "wb")
+        return self.handle
 
     def commit(self) -> None:
-        if self.tmp is not None:
+        if self.handle is not None and self.tmp is not None:
+            self.handle.close()
             umask = os.umask(0)
             os.umask(umask)
             os.chmod(self.tmp, 0o666 & ~umask)  # a new file's usual mode, not mkstemp's 0600
             os.replace(self.tmp, self.path)
-            self.tmp = None
+            self.handle = self.tmp = None
 
     def discard(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+            self.handle = None
         if self.tmp is not None:
             self.tmp.unlink(missing_ok=True)
             self.tmp = None
