@@ -7,7 +7,8 @@ from typing import Any, Iterator
 
 import pytest
 
-from connectorctl.config import CircuitBreakerSettings, RetrySettings, Settings, VendorSettings
+from connectorctl.adapters.storage.s3 import S3Options
+from connectorctl.settings import CircuitBreakerSettings, RetrySettings, Settings, VendorSettings
 from connectorctl.credentials.static import StaticCredentialProvider
 from connectorctl.gateway import Connector
 from tests.storage.s3_server import FaultyProxy, MotoS3
@@ -45,7 +46,7 @@ def storage_settings(home: Path, store: str, vendor: VendorSettings | None = Non
 
 
 def s3_connector(home: Path, url: str, bucket: str, *, key_id: str = KEY_ID, secret: str = SECRET, **vendor: Any) -> Connector:
-    settings = storage_settings(home, "s3", VendorSettings(base_url=url, bucket=bucket, region="us-east-1", **vendor))
+    settings = storage_settings(home, "s3", S3Options(base_url=url, bucket=bucket, region="us-east-1", **vendor))
     credentials = StaticCredentialProvider({"s3": {"access_key_id": key_id, "secret_access_key": secret}})
     return Connector(settings, credentials=credentials)
 

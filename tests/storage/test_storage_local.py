@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from connectorctl.config import VendorSettings
+from connectorctl.adapters.storage.local import LocalOptions
 from connectorctl.errors import InvalidInputError
 from connectorctl.gateway import Connector
 from tests.storage.conftest import storage_settings
@@ -32,7 +32,7 @@ def test_the_default_store_is_a_folder_under_home(home: Path) -> None:
 
 def test_a_configured_root_is_used(home: Path, tmp_path: Path) -> None:
     root = tmp_path / "erp-files"
-    with Connector(storage_settings(home, "local", VendorSettings(root=str(root)))) as connector:
+    with Connector(storage_settings(home, "local", LocalOptions(root=str(root)))) as connector:
         connector.storage().put("x.txt", b"x")
     assert (root / "x.txt").read_bytes() == b"x"
 

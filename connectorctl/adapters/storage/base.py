@@ -15,34 +15,35 @@ import mimetypes
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterator, Mapping
+from typing import Any, BinaryIO, Callable, Iterator, Mapping, TypeVar
 
 from connectorctl.adapters.base import Adapter
+from connectorctl.adapters.context import AdapterContext
+from connectorctl.adapters.declaration import Vendor
 from connectorctl.adapters.storage.errors import translate
 from connectorctl.adapters.storage.transfer import FileSink, Progress, Sink, Source, StreamSink, UploadData, source_for
 from connectorctl.domain.storage import ObjectPage, PresignedUrl, StoredObject, check_key, check_prefix
 from connectorctl.errors import ConnectorctlError, ConnectorError, InvalidInputError, RemoteFileNotFoundError, UnsupportedFeatureError
 from connectorctl.resilience.pipeline import Call, VendorResponse
-
-if TYPE_CHECKING:
-    from connectorctl.gateway import Connector
+from connectorctl.settings import VendorSettings
 
 MIB = 1024 * 1024
 PART_SIZE = 8 * MIB  # also the multipart threshold: smaller objects go up in one request
 MAX_CONCURRENCY = 4  # parts in flight; memory stays near PART_SIZE * MAX_CONCURRENCY
 MAX_EXPIRY = timedelta(days=7)  # SigV4's limit for a presigned URL
 STANDARD_ATTRIBUTES = {"content-type", "content-disposition", "content-encoding", "content-language", "cache-control", "storage-class"}
+OptionsT = TypeVar("OptionsT", bound=VendorSettings)
 
 
-class StorageAdapter(Adapter):
+class StorageAdapter(Adapter[OptionsT]):
     """Implements :class:`~connectorctl.domain.roles.CloudStorage` for one configured store."""
 
     channel = "storage"
-    capabilities: frozenset[str] = frozenset({"metadata"})
+    capabilities = frozenset({"metadata"})
     sorted_listing = True  # the store lists keys in order, so a page can stop early
 
-    def __init__(self, slug: str, connector: "Connector") -> None:
-        super().__init__(slug, connector)
+    def __init__(self, context: AdapterContext[OptionsT], vendor: Vendor) -> None:
+        super().__init__(context, vendor)
         self.secrets: tuple[str, ...] = ()
 
     # -- what a store module provides ---------------------------------------------
@@ -72,6 +73,11 @@ class StorageAdapter(Adapter):
 
     def hidden(self, key: str) -> bool:
         return False
+
+    @property
+    def bucket(self) -> str | None:
+        """The bucket (or container) keys live in, to name it when it is missing."""
+        return None
 
     # -- operations --------------------------------------------------------------
     @cached_property
@@ -239,7 +245,7 @@ class StorageAdapter(Adapter):
             raise UnsupportedFeatureError(f"the {self.slug} store cannot hand out URLs", service=self.slug,
                                           hint="configure an S3-compatible store (see docs/storage.md)")
         store = self.store  # noqa: F841 - builds the store (and reads credentials) outside the attempt
-        expires_at = datetime.fromtimestamp(self.connector.clock.time(), timezone.utc) + expiry
+        expires_at = datetime.fromtimestamp(self.context.clock.time(), timezone.utc) + expiry
 
         def sign() -> VendorResponse:
             url = self.sign_url(method, key, expiry)
@@ -271,7 +277,7 @@ class StorageAdapter(Adapter):
             except ConnectorctlError as exc:
                 error: ConnectorctlError = exc
             except Exception as exc:  # noqa: BLE001 - mapped once, here
-                error = translate(exc, service=self.slug, key=key, bucket=self.config.bucket)
+                error = translate(exc, service=self.slug, key=key, bucket=self.bucket)
                 error.__cause__ = exc
             if isinstance(error, ConnectorError) and once is not None and not once.replayable and once.started:
                 error.vendor_processed = None  # a pipe is partly read or written: this attempt must be the last
@@ -285,7 +291,7 @@ class StorageAdapter(Adapter):
         try:
             result = obstore.get(store, key, options={"head": True})
         except Exception as exc:  # noqa: BLE001 - mapped once, here
-            raise translate(exc, service=self.slug, key=key, bucket=self.config.bucket) from exc
+            raise translate(exc, service=self.slug, key=key, bucket=self.bucket) from exc
         return self._describe(result.meta, self.read_attributes(key, result.attributes))
 
     def _list(self, store: Any, prefix: str, limit: int, after: str | None) -> list[Mapping[str, Any]]:

@@ -12,22 +12,30 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from connectorctl.adapters.declaration import Vendor
 from connectorctl.adapters.storage.base import StorageAdapter
 from connectorctl.errors import InvalidInputError
+from connectorctl.settings import VendorSettings
 
 RESERVED = ".connectorctl"
 
 
-class LocalStorageAdapter(StorageAdapter):
+@dataclass(frozen=True)
+class LocalOptions(VendorSettings):
+    root: str | None = None  # the store's folder; null = $CONNECTORCTL_HOME/storage
+
+
+class LocalStorageAdapter(StorageAdapter[LocalOptions]):
     sorted_listing = False  # a directory walk: the base sorts each listing
 
     @property
     def root(self) -> Path:
         configured = self.config.root
-        return Path(configured).expanduser() if configured else self.connector.settings.home / "storage"
+        return Path(configured).expanduser() if configured else self.context.settings.home / "storage"
 
     def build_store(self) -> Any:
         from obstore.store import LocalStore
@@ -70,3 +78,6 @@ class LocalStorageAdapter(StorageAdapter):
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(dict(attributes), f)
         os.replace(tmp, path)
+
+
+VENDOR = Vendor("local", "objects in a folder under $CONNECTORCTL_HOME", {"storage": LocalStorageAdapter}, LocalOptions, auth=())

@@ -8,21 +8,32 @@ are used as they are.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from connectorctl.adapters.declaration import AuthScheme, Vendor
 from connectorctl.adapters.storage.base import StorageAdapter
+from connectorctl.domain.values import AuthMethod
 from connectorctl.errors import ConfigurationError
+from connectorctl.settings import VendorSettings
 
-ACCESS_KEY_FIELDS = ("access_key_id", "key_id")
-SECRET_FIELDS = ("secret_access_key", "secret")
+ACCESS_KEYS = AuthScheme(AuthMethod.HMAC, ("access_key_id", "secret_access_key"), ("session_token",),
+                         help="an access key pair (AWS IAM, R2 API token, B2 application key, MinIO/Wasabi access key)")
 
 
-class S3StorageAdapter(StorageAdapter):
+@dataclass(frozen=True)
+class S3Options(VendorSettings):
+    bucket: str | None = None  # the bucket every key lives in
+    region: str | None = None  # null = us-east-1; R2 uses "auto"
+    path_style: bool | None = None  # bucket in the URL path; null = yes with a base_url, no for AWS
+
+
+class S3StorageAdapter(StorageAdapter[S3Options]):
     capabilities = frozenset({"metadata", "presign"})
 
     @property
-    def bucket(self) -> str:  # type: ignore[override]
+    def bucket(self) -> str:
         if not self.config.bucket:
             raise ConfigurationError(f"vendors.{self.slug}.bucket is not set", hint="name the bucket in the config (see docs/storage.md)")
         return self.config.bucket
@@ -31,13 +42,8 @@ class S3StorageAdapter(StorageAdapter):
         from obstore.store import S3Store
 
         bucket = self.bucket
-        data = self.connector.credentials.get(self.slug).data
-        key_id = next((data[f] for f in ACCESS_KEY_FIELDS if data.get(f)), None)
-        secret = next((data[f] for f in SECRET_FIELDS if data.get(f)), None)
-        if not key_id or not secret:
-            raise ConfigurationError(f"the {self.slug} credentials need access_key_id and secret_access_key",
-                                     hint=f"printf 'key_id=...\\nsecret=...\\n' | connectorctl creds set {self.slug} --stdin")
-        token = data.get("session_token")
+        data = self.credentials(None).data
+        key_id, secret, token = data["access_key_id"], data["secret_access_key"], data.get("session_token")
         self.secrets = tuple(v for v in (secret, token) if v)
         endpoint = self.config.base_url
         path_style = self.config.path_style if self.config.path_style is not None else bool(endpoint)
@@ -66,3 +72,7 @@ class S3StorageAdapter(StorageAdapter):
         import obstore
 
         return obstore.sign(self.store, method, key, expires_in)  # type: ignore[arg-type]
+
+
+VENDOR = Vendor("s3", "S3-compatible object storage (AWS S3, Cloudflare R2, MinIO, Backblaze B2, Wasabi)",
+                {"storage": S3StorageAdapter}, S3Options, (ACCESS_KEYS,))
