@@ -15,7 +15,7 @@ import mimetypes
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterator, Mapping, TypeVar
+from typing import Any, BinaryIO, Callable, Iterator, List, Mapping, TypeVar
 
 from connectorctl.adapters.base import Adapter
 from connectorctl.adapters.context import AdapterContext
@@ -294,11 +294,11 @@ class StorageAdapter(Adapter[OptionsT]):
             raise translate(exc, service=self.slug, key=key, bucket=self.bucket) from exc
         return self._describe(result.meta, self.read_attributes(key, result.attributes))
 
-    def _list(self, store: Any, prefix: str, limit: int, after: str | None) -> list[Mapping[str, Any]]:
+    def _list(self, store: Any, prefix: str, limit: int, after: str | None) -> List[Mapping[str, Any]]:  # noqa: UP006 - `list` is a method here
         import obstore
 
         folder = prefix.rsplit("/", 1)[0] if "/" in prefix else None
-        found: list[Mapping[str, Any]] = []
+        found: List[Mapping[str, Any]] = []  # noqa: UP006
         for chunk in obstore.list(store, folder, offset=after, chunk_size=min(limit + 1, 1000)):
             for meta in chunk:
                 path = meta["path"]

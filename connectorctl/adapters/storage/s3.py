@@ -71,7 +71,7 @@ class S3StorageAdapter(StorageAdapter[S3Options]):
     def sign_url(self, method: str, key: str, expires_in: timedelta) -> str:
         import obstore
 
-        return obstore.sign(self.store, method, key, expires_in)  # type: ignore[arg-type]
+        return obstore.sign(self.store, method, key, expires_in)  # type: ignore[call-overload]  # method is GET or PUT
 
 
 VENDOR = Vendor("s3", "S3-compatible object storage (AWS S3, Cloudflare R2, MinIO, Backblaze B2, Wasabi)",
