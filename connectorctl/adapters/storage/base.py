@@ -58,12 +58,14 @@ class StorageAdapter(Adapter[OptionsT]):
     def sign_url(self, method: str, key: str, expires_in: timedelta) -> str:
         raise UnsupportedFeatureError(f"{self.slug} cannot hand out presigned URLs", service=self.slug)
 
-    def put_attributes(self, key: str, attributes: dict[str, str]) -> dict[str, str] | None:
-        """The attributes to send with the object (a store without them keeps them elsewhere)."""
-        return attributes
+    sends_attributes = True  # content type and metadata travel with the object; else after_put keeps them
 
-    def read_attributes(self, key: str, sent: Mapping[str, str]) -> Mapping[str, str]:
-        return sent
+    def after_put(self, key: str, attributes: Mapping[str, str]) -> None:
+        pass
+
+    def read_attributes(self, key: str, stored: Mapping[str, str]) -> Mapping[str, str]:
+        """Content type and metadata of ``key``; ``stored`` is what the store itself returned."""
+        return stored
 
     def after_copy(self, source: str, target: str) -> None:
         pass
@@ -92,9 +94,11 @@ class StorageAdapter(Adapter[OptionsT]):
         import obstore
 
         check_key(key)
+        if self.hidden(key):
+            raise InvalidInputError(f"the {self.slug} store reserves the key {key!r} for itself")
         source = source_for(data)
         attributes = {"Content-Type": content_type or guess_type(key), **_check_metadata(metadata)}
-        sent = self.put_attributes(key, attributes)
+        sent = attributes if self.sends_attributes else None
         store = self.store
 
         def upload() -> VendorResponse:
@@ -108,6 +112,7 @@ class StorageAdapter(Adapter[OptionsT]):
                 counted = _Counter(source.chunks(progress))
                 result = obstore.put(store, key, counted, attributes=sent, chunk_size=PART_SIZE, max_concurrency=MAX_CONCURRENCY)
                 size = counted.total
+            self.after_put(key, attributes)
             stored = StoredObject(key, size, None, result.get("e_tag"), attributes["Content-Type"], _user(attributes))
             return VendorResponse(stored, 200, {"size": size, "etag": stored.etag})
 

@@ -18,7 +18,6 @@ from typing import Any, Mapping
 
 from connectorctl.adapters.declaration import Vendor
 from connectorctl.adapters.storage.base import StorageAdapter
-from connectorctl.errors import InvalidInputError
 from connectorctl.settings import VendorSettings
 
 RESERVED = ".connectorctl"
@@ -49,13 +48,12 @@ class LocalStorageAdapter(StorageAdapter[LocalOptions]):
     def hidden(self, key: str) -> bool:
         return key == RESERVED or key.startswith(RESERVED + "/")
 
-    def put_attributes(self, key: str, attributes: dict[str, str]) -> None:
-        if self.hidden(key):
-            raise InvalidInputError(f"keys under {RESERVED}/ are reserved by the local store")
-        self._write_sidecar(key, attributes)
-        return None
+    sends_attributes = False  # a plain file has nowhere to keep them
 
-    def read_attributes(self, key: str, sent: Mapping[str, str]) -> Mapping[str, str]:
+    def after_put(self, key: str, attributes: Mapping[str, str]) -> None:
+        self._write_sidecar(key, attributes)
+
+    def read_attributes(self, key: str, stored: Mapping[str, str]) -> Mapping[str, str]:
         try:
             return json.loads(self._sidecar(key).read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -71,7 +69,7 @@ class LocalStorageAdapter(StorageAdapter[LocalOptions]):
         return self.root / RESERVED / "meta" / f"{key}.json"
 
     def _write_sidecar(self, key: str, attributes: Mapping[str, str]) -> None:
-        """Atomically, before the object: a crash leaves at worst metadata for an object not yet there."""
+        """Atomically (temporary file and rename), once the object itself is in place."""
         path = self._sidecar(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
