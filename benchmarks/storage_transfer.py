@@ -62,6 +62,46 @@ def run(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
     return elapsed, peak_kb / 1024
 
 
+def in_process(url: str, source: Path, tmp: Path, rounds: int) -> dict[str, tuple[float, float]]:
+    """The same transfers through ``Connector.storage()`` (pipeline, log rows) and obstore, in this process:
+    what the library adds, without the CLI's interpreter start-up."""
+    import obstore
+    from obstore.store import S3Store
+
+    sys.path.insert(0, str(ROOT))
+    from connectorctl.adapters.storage.s3 import S3Options
+    from connectorctl.credentials.static import StaticCredentialProvider
+    from connectorctl.gateway import Connector
+    from connectorctl.settings import Settings
+
+    home = tmp / "inproc"
+    home.mkdir()
+    settings = Settings(home=home, database=home / "state.db", config_path=None, storage_vendor="s3",
+                        vendors={"s3": S3Options(base_url=url, bucket=BUCKET, region="us-east-1")})
+    direct = S3Store(BUCKET, endpoint=url, region="us-east-1", access_key_id=KEY_ID, secret_access_key=SECRET,
+                     virtual_hosted_style_request=False, client_options={"allow_http": True})
+
+    def direct_get() -> None:
+        with open(tmp / "direct.in", "wb") as f:
+            for chunk in obstore.get(direct, "direct.bin").stream():
+                f.write(chunk)
+
+    timings: dict[str, dict[str, list[float]]] = {}
+    with Connector(settings, credentials=StaticCredentialProvider({"s3": {"access_key_id": KEY_ID, "secret_access_key": SECRET}})) as connector:
+        storage = connector.storage()
+        cases = {
+            "put": (lambda: storage.put("ours.bin", source), lambda: obstore.put(direct, "direct.bin", source)),
+            "get": (lambda: storage.download_to("ours.bin", tmp / "ours.in"), direct_get),
+        }
+        for _ in range(rounds):
+            for name, (ours, theirs) in cases.items():
+                for label, fn in (("ours", ours), ("direct", theirs)):
+                    started = time.perf_counter()
+                    fn()
+                    timings.setdefault(name, {}).setdefault(label, []).append(time.perf_counter() - started)
+    return {name: (statistics.median(t["ours"]), statistics.median(t["direct"])) for name, t in timings.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=int, default=200)
@@ -119,6 +159,7 @@ def main() -> None:
                     if label == "ours":
                         peak = max(peak, rss)
         assert (Path(tmp) / "ours.out").read_bytes() == source.read_bytes(), "download differs from the upload"
+        library = in_process(url, source, Path(tmp), args.rounds)
     server.terminate()
     server.wait()
 
@@ -131,6 +172,9 @@ def main() -> None:
     print(f"worst transfer ratio {worst:.3f} (target <= 1.10); peak RSS of connectorctl {peak:.0f} MB (target < 100 MB)")
     print(f"of which CLI start-up (stat vs head): {startup:.2f} s per command; without it: "
           + ", ".join(f"{n} {(medians[n][0] - startup) / medians[n][1]:.3f}" for n in ("put", "get")))
+    print("in one process, Connector.storage() (pipeline and log rows included) vs obstore:")
+    for name, (ours_s, direct_s) in library.items():
+        print(f"  {name:4}: library {ours_s:6.2f} s   obstore direct {direct_s:6.2f} s   ratio {ours_s / direct_s:.3f}")
 
 
 if __name__ == "__main__":
