@@ -29,7 +29,7 @@ from connectorctl.settings import VendorSettings
 
 MIB = 1024 * 1024
 PART_SIZE = 5 * MIB  # S3's smallest part, and the multipart threshold: smaller objects go up in one request
-MAX_CONCURRENCY = 8  # parts in flight; memory stays near PART_SIZE * MAX_CONCURRENCY (S3 allows 10,000 parts: ~48 GiB)
+MAX_CONCURRENCY = 6  # parts in flight; memory stays near PART_SIZE * MAX_CONCURRENCY (S3 allows 10,000 parts: ~48 GiB)
 MAX_EXPIRY = timedelta(days=7)  # SigV4's limit for a presigned URL
 STANDARD_ATTRIBUTES = {"content-type", "content-disposition", "content-encoding", "content-language", "cache-control", "storage-class"}
 OptionsT = TypeVar("OptionsT", bound=VendorSettings)
