@@ -48,6 +48,8 @@ def translate(exc: BaseException, *, service: str, key: str | None, bucket: str 
     if any(marker in text for marker in _BUCKET_MISSING):
         name = f" {bucket!r}" if bucket else ""
         return ConfigurationError(f"{service}: the bucket{name} does not exist", hint=f"create it, or fix vendors.{service}.bucket in the config")
+    if isinstance(exc, PermissionError):  # the local store's folder: an installation problem, not the vendor's
+        return ConfigurationError(f"{service}: permission denied{where}", hint="check the owner and mode of the store's folder")
     if isinstance(exc, (FileNotFoundError, oe.NotFoundError)) or status == 404:
         return RemoteFileNotFoundError(f"{service}: no object at {key!r}" if key else f"{service}: not found", **kwargs)
     if isinstance(exc, (oe.PermissionDeniedError, oe.UnauthenticatedError)) or status in (401, 403) or code in _AUTH_CODES:

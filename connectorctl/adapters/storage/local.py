@@ -18,6 +18,7 @@ from typing import Any, Mapping
 
 from connectorctl.adapters.declaration import Vendor
 from connectorctl.adapters.storage.base import StorageAdapter
+from connectorctl.errors import ConfigurationError
 from connectorctl.settings import VendorSettings
 
 RESERVED = ".connectorctl"
@@ -39,7 +40,11 @@ class LocalStorageAdapter(StorageAdapter[LocalOptions]):
     def build_store(self) -> Any:
         from obstore.store import LocalStore
 
-        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigurationError(f"cannot create the local store's folder {self.root}: {exc.strerror or exc}",
+                                     hint="set vendors.local.root to a folder this user can write") from None
         return LocalStore(self.root)
 
     def location(self, key: str) -> str:
