@@ -118,3 +118,44 @@ def test_an_upload_killed_midway_leaves_no_object(home: Path, moto: MotoS3, buck
     if sig != signal.SIGKILL:  # a process that is told to stop aborts the multipart upload
         assert upload.returncode == 130 and b"interrupted" in upload.stderr.read()
         assert moto.pending_uploads(bucket) == []
+
+
+def _on_a_terminal(args: list[str], home: Path, answer: bytes = b"") -> tuple[int, str]:
+    """Run the CLI with stdin and stderr on a pseudo-terminal; returns the exit code and what the terminal showed."""
+    import pty
+
+    master, slave = pty.openpty()
+    env = {**os.environ, "CONNECTORCTL_HOME": str(home), "PYTHONPATH": str(ROOT), "TERM": "xterm", "COLUMNS": "100"}
+    child = subprocess.Popen([sys.executable, "-m", "connectorctl", *args], stdin=slave, stdout=subprocess.PIPE, stderr=slave, env=env, cwd=ROOT)
+    os.close(slave)
+    if answer:
+        os.write(master, answer)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the child closed its end
+            break
+        if not chunk:
+            break
+        shown += chunk
+    child.wait(timeout=60)
+    os.close(master)
+    return child.returncode, shown.decode("utf-8", "replace")
+
+
+@pytest.mark.slow
+def test_rm_asks_on_a_terminal_and_keeps_the_object_on_no(home: Path) -> None:
+    (home / "storage" / "keep").mkdir(parents=True)
+    (home / "storage" / "keep" / "me.txt").write_text("precious")
+    code, shown = _on_a_terminal(["storage", "rm", "keep/me.txt"], home, answer=b"n\n")
+    assert code != 0 and "delete keep/me.txt (8 bytes) from local?" in shown
+    assert (home / "storage" / "keep" / "me.txt").exists()
+
+
+@pytest.mark.slow
+def test_a_large_transfer_shows_progress_on_a_terminal(home: Path, tmp_path: Path) -> None:
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(12 * 1024 * 1024))
+    code, shown = _on_a_terminal(["storage", "put", str(big), "big.bin"], home)
+    assert code == 0 and "put big.bin" in shown and "MB" in shown
