@@ -5,7 +5,12 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: setup demo test bench bench-observability clean
+# System packages the tests need, installed with apt-get (as root, else through sudo) when a command is missing:
+#   gnome-keyring, dbus, libsecret-tools: the credential tests run the real Secret Service on a private D-Bus
+# Add a service here as "command:package" (e.g. a database server the tests start themselves).
+TEST_SYSTEM_DEPS := gnome-keyring-daemon:gnome-keyring dbus-daemon:dbus secret-tool:libsecret-tools
+
+.PHONY: setup system-deps demo test bench bench-observability clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,10 +23,21 @@ setup: $(VENV)/.installed
 demo: setup
 	$(BIN)/connectorctl demo
 
-test: setup
+system-deps:
+	@missing=""; for dep in $(TEST_SYSTEM_DEPS); do \
+	  command -v "$${dep%%:*}" >/dev/null 2>&1 || missing="$$missing $${dep#*:}"; done; \
+	if [ -n "$$missing" ]; then \
+	  if ! command -v apt-get >/dev/null 2>&1; then echo "make: please install:$$missing (the tests need them)" >&2; exit 1; fi; \
+	  echo "installing system packages the tests need:$$missing" >&2; \
+	  sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing; \
+	fi
+
+test: setup system-deps
 	$(BIN)/python -m pytest -q
 
 bench: setup
+	$(BIN)/python -m pip install -q -e '.[bench]'
 	$(BIN)/python benchmarks/pipeline_overhead.py
 	$(BIN)/python benchmarks/startup.py
 	$(BIN)/python benchmarks/bulk_send.py

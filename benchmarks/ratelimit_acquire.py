@@ -1,12 +1,14 @@
-"""Cost of one rate-limit acquire, shared through SQLite.
+"""Cost of one rate-limit acquire shared through SQLite: connectorctl's limiter and pyrate-limiter, in the same run.
 
-Two shapes: a small quota (10/s style) where every acquire is one conditional
-UPSERT in SQLite, and a large one where a process leases 1 % of the quota per
-write.  For scale: pyrate-limiter's SQLite bucket with its file lock (the only
-exact cross-process mode) measured 0.4-1.9 ms per acquire on this kind of
-machine (measured-baselines.md §5).
+connectorctl, three shapes: a quota no lease can cover (every acquire is one
+conditional UPSERT in SQLite), a large quota where a process leases 1 % of it
+per write, and two windows at once.  pyrate-limiter (the `bench` extra) with
+its SQLite bucket, file lock on (its only mode that is exact across processes;
+it needs a blocking acquire) and off.  Every side runs in alternating blocks
+on its own file in the same temporary directory, so machine noise hits all alike.
 
-    python benchmarks/ratelimit_acquire.py [--n 20000]
+    pip install -e '.[bench]'
+    python benchmarks/ratelimit_acquire.py [--n 20000] [--block 1000]
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -25,43 +28,66 @@ from connectorctl.resilience.clock import SystemClock  # noqa: E402
 from connectorctl.resilience.ratelimit import SqliteRateLimiter  # noqa: E402
 from connectorctl.store.db import StateDB  # noqa: E402
 
-PYRATE_SQLITE_FILELOCK_MS = (0.4, 1.9)
+
+def connectorctl_sides(tmp: Path, n: int) -> dict[str, Callable[[], bool]]:
+    import connectorctl.resilience.ratelimit as rl
+
+    limiter = SqliteRateLimiter(StateDB(tmp / "connectorctl.db"), SystemClock())
+    small = [RateLimitWindow(n * 100, 3600.0)]  # high enough never to refuse
+    large = [RateLimitWindow(100_000_000, 3600.0)]
+    two = [RateLimitWindow(10_000_000, 1.0), RateLimitWindow(1_000_000_000, 86400.0)]
+
+    def token_by_token() -> bool:
+        saved, rl.LEASE_FRACTION = rl.LEASE_FRACTION, 0.0  # a quota no lease can cover: every acquire writes
+        try:
+            return limiter.try_acquire("small", small) == 0.0
+        finally:
+            rl.LEASE_FRACTION = saved
+
+    return {
+        "connectorctl, token by token (1 write per acquire)": token_by_token,
+        "connectorctl, leased (1 write per 1% of the quota)": lambda: limiter.try_acquire("large", large) == 0.0,
+        "connectorctl, two windows, leased": lambda: limiter.try_acquire("two", two) == 0.0,
+    }
 
 
-def measure(limiter: SqliteRateLimiter, service: str, windows: list[RateLimitWindow], n: int) -> list[float]:
-    samples = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        assert limiter.try_acquire(service, windows) == 0.0
-        samples.append(time.perf_counter() - t0)
-    return samples
+def pyrate_sides(tmp: Path, n: int) -> dict[str, Callable[[], bool]]:
+    from pyrate_limiter import Duration, Limiter, Rate, SQLiteBucket
+
+    rates = [Rate(n * 100, Duration.HOUR)]
+    locked = Limiter(SQLiteBucket.init_from_file(rates, db_path=str(tmp / "pyrate-locked.db"), use_file_lock=True))
+    unlocked = Limiter(SQLiteBucket.init_from_file(rates, db_path=str(tmp / "pyrate.db"), use_file_lock=False))
+    return {
+        "pyrate-limiter SQLite, file lock (exact)": lambda: locked.try_acquire("bench", blocking=True, timeout=1) is True,
+        "pyrate-limiter SQLite, no lock (over-admits)": lambda: unlocked.try_acquire("bench", blocking=False) is True,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--n", type=int, default=20000)
+    parser.add_argument("--n", type=int, default=20000, help="acquires per side")
+    parser.add_argument("--block", type=int, default=1000, help="acquires per alternating block")
     args = parser.parse_args()
-    limiter = SqliteRateLimiter(StateDB(Path(tempfile.mkdtemp()) / "bench.db"), SystemClock())
-    cases = {
-        # a quota no lease can cover: every acquire writes to SQLite (limit high enough never to refuse)
-        "token by token (1 write per acquire)": ("small", [RateLimitWindow(args.n * 10, 3600.0)], True),
-        "leased (1 write per 1% of the quota)": ("large", [RateLimitWindow(10_000_000, 3600.0)], False),
-        "two windows, leased": ("two", [RateLimitWindow(1_000_000, 1.0), RateLimitWindow(100_000_000, 86400.0)], False),
-    }
-    for label, (service, windows, no_lease) in cases.items():
-        if no_lease:
-            import connectorctl.resilience.ratelimit as rl
-
-            saved, rl.LEASE_FRACTION = rl.LEASE_FRACTION, 0.0
-        try:
-            measure(limiter, service, windows, 200)
-            samples = measure(limiter, service, windows, args.n)
-        finally:
-            if no_lease:
-                rl.LEASE_FRACTION = saved
-        med, p99 = statistics.median(samples) * 1e6, sorted(samples)[int(len(samples) * 0.99)] * 1e6
-        share = med / (PYRATE_SQLITE_FILELOCK_MS[0] * 1000)
-        print(f"{label:40s} median {med:7.1f} µs  p99 {p99:7.1f} µs  = {share:.3f} of pyrate-limiter's best 0.4 ms")
+    tmp = Path(tempfile.mkdtemp(prefix="ratelimit-bench-"))
+    try:
+        sides = {**connectorctl_sides(tmp, args.n), **pyrate_sides(tmp, args.n)}
+    except ImportError:
+        raise SystemExit("pyrate-limiter is not installed: pip install -e '.[bench]'") from None
+    samples: dict[str, list[float]] = {name: [] for name in sides}
+    for fn in sides.values():  # warm up: tables, statement caches
+        for _ in range(200):
+            assert fn()
+    for _ in range(max(1, args.n // args.block)):
+        for name, fn in sides.items():
+            for _ in range(args.block):
+                t0 = time.perf_counter()
+                admitted = fn()
+                samples[name].append(time.perf_counter() - t0)
+                assert admitted, name
+    reference = statistics.median(samples["pyrate-limiter SQLite, file lock (exact)"])
+    for name, values in samples.items():
+        med, p99 = statistics.median(values) * 1e6, sorted(values)[int(len(values) * 0.99)] * 1e6
+        print(f"{name:52s} median {med:8.1f} µs  p99 {p99:8.1f} µs  = {med / 1e6 / reference:.3f} x pyrate-limiter (file lock)")
 
 
 if __name__ == "__main__":

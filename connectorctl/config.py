@@ -262,11 +262,11 @@ def load_settings(explicit_path: str | os.PathLike[str] | None = None, environ: 
     if not database:
         sources.setdefault("database", "default ($CONNECTORCTL_HOME)")
     try:
-        settings = Settings(home=home, database=db_path, config_path=config_path, **values)
+        settings = Settings(home=home, database=db_path, config_path=config_path, sources=sources, **values)
     except (TypeError, ValueError) as exc:
         raise ConfigurationError(f"{config_path or 'config'}: {exc}") from None
-    _check(settings)
-    return dataclasses.replace(settings, sources=sources)
+    _check(settings)  # with the sources, so a bad value is reported with its file and line
+    return settings
 
 
 def _single(root: Any, key_node: Any, value_node: Any) -> Any:

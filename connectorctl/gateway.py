@@ -115,9 +115,9 @@ class Connector:
 
     def http_client(self, slug: str) -> "httpx.Client":
         """A new HTTP client for a vendor, on a test's injected transport if there is one."""
-        from connectorctl.adapters.http import new_http_client
+        from connectorctl.adapters.client import vendor_client
 
-        return new_http_client(self.settings.vendor(slug), self._transports.get(slug))
+        return vendor_client(slug, self.settings.vendor(slug), self._transports.get(slug))
 
     def log_metrics(self, service: str, start: datetime, end: datetime) -> Mapping[str, Any]:
         from connectorctl.store.queries import metrics

@@ -8,6 +8,7 @@ this file.  This module imports nothing heavy: the CLI reads it on every start.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Mapping
@@ -56,6 +57,10 @@ class VendorSettings:
     base_url: str | None = None
     timeout_seconds: float = 30.0
     connect_timeout_seconds: float = 5.0
+    # TLS (HTTP vendors): PEM CA bundle that replaces the default trust for this vendor; client certificate and key
+    ca_bundle: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
     rate_limits: tuple[RateLimitSettings, ...] = ()
     rate_limit_max_wait_seconds: float = 5.0
     from_email: str | None = None
@@ -84,6 +89,11 @@ class VendorSettings:
         if self.rate_limit_max_wait_seconds < 0:
             yield "rate_limit_max_wait_seconds", "must be 0 or more"
         yield from url_problems(self, "base_url", "token_url")
+        for name in ("ca_bundle", "client_cert", "client_key"):
+            if (path := getattr(self, name)) is not None and not os.path.isfile(os.path.expanduser(path)):
+                yield name, f"no such file: {path}"
+        if self.client_key and not self.client_cert:
+            yield "client_key", "needs client_cert (the certificate it belongs to)"
         if self.auth_method is not None and self.auth_method not in AUTH_METHODS:
             yield "auth_method", f"expected one of {', '.join(AUTH_METHODS)}, got {self.auth_method!r}"
         if self.timeout_seconds <= 0 or self.connect_timeout_seconds <= 0:

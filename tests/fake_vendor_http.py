@@ -74,6 +74,7 @@ class FakeVendor:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._server: ThreadingHTTPServer | None = None
+        self.tls: Any = None  # an ssl.SSLContext (server side) set before entering serves HTTPS
 
     # -- vendor hooks -----------------------------------------------------------
     def authenticate(self, req: Recorded) -> bool:
@@ -96,7 +97,7 @@ class FakeVendor:
     def url(self) -> str:
         assert self._server is not None
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{port}"
 
     def __enter__(self) -> "FakeVendor":
         fake = self
@@ -126,6 +127,8 @@ class FakeVendor:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
+        if self.tls is not None:
+            self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
         threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
         return self
 

@@ -10,12 +10,12 @@ how to script the vendor's next answer (``fail_next`` with one of ``auth``,
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 import yaml
+from email_contract import log_rows
 
 from connectorctl.credentials.static import StaticCredentialProvider
 from connectorctl.domain.messages import DeliveryStatus, SmsMessage
@@ -31,16 +31,6 @@ from connectorctl.gateway import Connector
 from connectorctl.resilience.clock import FakeClock
 
 TO = "+14155552671"
-
-
-def log_rows(connector: Connector) -> list[dict[str, Any]]:
-    connector.flush()
-    conn = sqlite3.connect(connector.settings.database)
-    conn.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in conn.execute("SELECT * FROM integration_logs ORDER BY seq")]
-    finally:
-        conn.close()
 
 
 class SmsContract:

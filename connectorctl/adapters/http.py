@@ -34,28 +34,9 @@ from connectorctl.errors import (
 )
 from connectorctl.resilience.pipeline import Call, VendorResponse, new_id
 from connectorctl.resilience.retry import retry_after_from_header
-from connectorctl.settings import VendorSettings
 
 MessageT = TypeVar("MessageT")
 T = TypeVar("T")
-
-
-def new_http_client(options: VendorSettings, transport: httpx.BaseTransport | None = None) -> httpx.Client:
-    """The one place an HTTP client is made: the vendor's timeouts, no cookie jar, a test's transport if given.
-
-    Unless a test injected a transport, the wire is :class:`HttpClientTransport`
-    (stdlib http.client, keep-alive per thread): httpcore's shared pool polls
-    every idle connection under one lock on every request, and its per-request
-    CPU capped bulk sends (docs/failover-and-bulk.md).
-    """
-    from connectorctl.adapters.transport import HttpClientTransport, NoCookies
-
-    return httpx.Client(
-        timeout=httpx.Timeout(options.timeout_seconds, connect=options.connect_timeout_seconds),
-        transport=transport or HttpClientTransport(),
-        headers={"User-Agent": "connectorctl"},
-        cookies=NoCookies(),
-    )
 
 
 @dataclass(frozen=True)
@@ -87,7 +68,7 @@ class HttpAdapter(Adapter[OptionsT]):
         return (self.config.base_url or self.default_base_url).rstrip("/")
 
     def client(self) -> httpx.Client:
-        """One client per adapter, shared by every thread."""
+        """One client per adapter, shared by every thread (httpx's pool is thread-safe); see adapters/client.py."""
         client = self.__dict__.get("_http_client")
         if client is None:
             with self._client_lock:
@@ -164,7 +145,8 @@ class HttpAdapter(Adapter[OptionsT]):
         except Exception as exc:  # noqa: BLE001 - a preview shows placeholders rather than fail on a credential store problem
             code = exc.code if isinstance(exc, ConnectorError) else type(exc).__name__
             creds, note = placeholder_credentials(self.slug), f"credentials unavailable ({code}); placeholders shown"
-        request = request_from_description(build(creds), self.base_url)
+        described = build(creds)
+        request = request_from_description(described, self.url(described))
         shown = describe_request(request, secret_values(creds), self.context.settings.logging.redact_fields)
         return {"vendor": self.slug, "kind": "http", **shown, **({"note": note} if note else {})}
 

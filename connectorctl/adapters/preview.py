@@ -45,10 +45,8 @@ def placeholder_credentials(slug: str) -> Any:
     return Credentials(slug, AuthMethod.NONE, {n: f"<{n}>" for n in names}, source="placeholder")
 
 
-def request_from_description(described: "VendorRequest", base_url: str) -> httpx.Request:
+def request_from_description(described: "VendorRequest", url: str) -> httpx.Request:
     """The httpx request a :class:`VendorRequest` stands for, built but never sent (Basic auth as its header)."""
-    path = described.path
-    url = path if path.startswith(("http://", "https://")) else base_url + path
     headers = dict(described.headers)
     auth = described.auth
     if auth:

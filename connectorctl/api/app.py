@@ -1,20 +1,31 @@
 """The Starlette application: the reference design's monitoring endpoints.
 
-No SQLite read runs on the event loop.  Logs, metrics, the Prometheus fold,
-the status snapshot and the health check go to a
-:class:`~connectorctl.api.pool.ReadPool` (worker processes under ``serve``,
-threads when embedded); the last two in its quick lane, so a load balancer's
-probe never queues behind heavy reads and still really touches the file.  The
-read functions are in ``api/reads.py``, built on the shared read-side contract
-in ``store/queries.py``.
+Blocking SQLite reads run in worker threads (anyio's, which Starlette uses),
+each thread on its own SQLite connection (``StateDB`` keeps one per thread; WAL
+lets them read while other processes write).  The event loop only routes and
+copies bytes.  Two capacity limits keep what probes wait for apart from heavy
+reads:
+
+* quick: the status snapshot and the health check, so a load balancer's probe
+  never queues behind a slow metrics query;
+* heavy: logs, metrics, the Prometheus fold.  Few threads: their Python half
+  (row conversion, JSON) holds the GIL, and every extra thread holding it makes
+  the event loop wait longer for its turn.
+
+``/api/connector/status``, which pollers hit most, is answered from a shared
+snapshot (``api/snapshot.py``) computed at start-up and refreshed in the
+background.  The read functions are in ``api/reads.py``, built on the shared
+read-side contract in ``store/queries.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, Callable, TypeVar
 
+import anyio.to_thread
+from anyio import CapacityLimiter
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -24,12 +35,14 @@ from starlette.routing import BaseRoute, Route
 from connectorctl.api import params, prom, reads, status
 from connectorctl.api.errors import EXCEPTION_HANDLERS
 from connectorctl.api.openapi import DOCUMENT, with_webhooks
-from connectorctl.api.pool import ReadPool
 from connectorctl.api.snapshot import Snapshot
 from connectorctl.errors import StateStoreError
 from connectorctl.store import queries
-from connectorctl.store.db import StateDB
 
+T = TypeVar("T")
+HEAVY_THREADS = 4
+QUICK_THREADS = 2
+STATUS_STALE_SECONDS = 30.0  # past this a status request waits for a fresh snapshot rather than show an old one
 log = logging.getLogger("connectorctl.api")
 FOLD_EVERY_SECONDS = 60
 
@@ -37,19 +50,22 @@ FOLD_EVERY_SECONDS = 60
 class Api:
     """Endpoint handlers bound to one :class:`~connectorctl.gateway.Connector`."""
 
-    def __init__(self, connector: Any, *, status_fresh_seconds: float = 1.0, read_processes: int = 0,
-                 read_priority: str = "idle") -> None:
+    def __init__(self, connector: Any, *, status_fresh_seconds: float = 1.0) -> None:
         self.connector = connector
         self.settings = connector.settings
         self.document: dict[str, Any] = DOCUMENT
-        self.reads = ReadPool(self.db, self.settings, read_processes, read_priority)
-        self._status = Snapshot(self._compute_status, fresh_seconds=status_fresh_seconds, stale_seconds=2 * status_fresh_seconds)
+        self._status = Snapshot(self._compute_status, fresh_seconds=status_fresh_seconds,
+                                stale_seconds=max(STATUS_STALE_SECONDS, 2 * status_fresh_seconds) if status_fresh_seconds else 0)
         self._totals = prom.LogTotals()
         self._scrape: Snapshot[bytes] = Snapshot(self._fold, fresh_seconds=0, stale_seconds=0)
-        self._keeper: asyncio.Future[None] | None = None
+        self._keepers: list[asyncio.Future[None]] = []
+        self._lanes: dict[str, CapacityLimiter] = {}
 
-    def db(self) -> StateDB:
-        return self.connector.db  # opening may raise StateStoreError -> 503
+    async def read(self, fn: Callable[..., T], *args: Any, lane: str = "heavy") -> T:
+        """``fn(db, settings, *args)`` in a worker thread (opening the database may raise StateStoreError -> 503)."""
+        if not self._lanes:  # limiters belong to the running event loop
+            self._lanes = {"heavy": CapacityLimiter(HEAVY_THREADS), "quick": CapacityLimiter(QUICK_THREADS)}
+        return await anyio.to_thread.run_sync(lambda: fn(self.connector.db, self.settings, *args), limiter=self._lanes[lane])
 
     def now(self) -> Any:
         return status.now_utc(self.connector.clock.time)
@@ -63,7 +79,7 @@ class Api:
             service=params.text(q, "service"), status=params.status(q), tenant_id=params.text(q, "tenant_id"),
             since=date_from, until=date_to,
         )
-        return Response(await self.reads(reads.logs_page, flt, limit, offset), media_type="application/json")
+        return Response(await self.read(reads.logs_page, flt, limit, offset), media_type="application/json")
 
     async def metrics(self, request: Request) -> JSONResponse:
         service = request.path_params["service"]
@@ -73,7 +89,7 @@ class Api:
         end = params.moment(q, "to", "now", now)
         params.ordered(start, end, ("from", "to"))
 
-        numbers = await self.reads(reads.service_metrics, service, start, end)
+        numbers = await self.read(reads.service_metrics, service, start, end)
         return JSONResponse({
             "service": service,
             "period": {"from": status.period_text(start), "to": status.period_text(end)},
@@ -82,8 +98,8 @@ class Api:
 
     async def health(self, request: Request) -> JSONResponse:
         try:
-            ok, reason = await self.reads(reads.database_check, lane="quick")
-        except StateStoreError as exc:  # the file would not open, or the worker died: unusable either way
+            ok, reason = await self.read(reads.database_check, lane="quick")
+        except StateStoreError as exc:  # the file would not open: unusable
             ok, reason = False, exc.message
         body: dict[str, Any] = {
             "status": "healthy" if ok else "unhealthy",
@@ -95,7 +111,7 @@ class Api:
         return JSONResponse(body, status_code=200 if ok else 503)
 
     async def _compute_status(self) -> bytes:
-        return await self.reads(reads.status_body, self.now(), lane="quick")
+        return await self.read(reads.status_body, self.now(), lane="quick")
 
     async def status(self, request: Request) -> Response:
         """Shared snapshot (see api/snapshot.py): pollers never queue behind each other or the database."""
@@ -107,34 +123,36 @@ class Api:
         return Response(await self._scrape.get(), media_type=CONTENT_TYPE_LATEST)
 
     async def start(self) -> None:
-        """Start the read workers, then keep the Prometheus fold current in the background.
+        """Compute the status snapshot and the Prometheus fold now, and keep both current in the background.
 
-        Each server process keeps its own totals.  They agree with each other and
-        across restarts because every row is counted either live or, once purged,
-        from the purged totals (``store/totals.py``); folding every minute makes
-        sure a running server has counted a row long before a purge (of rows a day
-        old or more) can delete it.  The first fold also spares the first scrape
-        the long initial pass.
+        A poller then never waits for a status computation.  Each server process
+        keeps its own Prometheus totals.  They agree with each other and across
+        restarts because every row is counted either live or, once purged, from
+        the purged totals (``store/totals.py``); folding every minute makes sure a
+        running server has counted a row long before a purge (of rows a day old or
+        more) can delete it.  The first fold also spares the first scrape the long
+        initial pass.
         """
-        await self.reads.start()
-        self._keeper = asyncio.ensure_future(self._keep_folding())
+        self._keepers = [asyncio.ensure_future(self._keep(self._scrape, FOLD_EVERY_SECONDS, "Prometheus fold"))]
+        if self._status.fresh_seconds > 0:
+            self._keepers.append(asyncio.ensure_future(self._keep(self._status, self._status.fresh_seconds, "status snapshot")))
 
     def stop(self) -> None:
-        if self._keeper is not None:
-            self._keeper.cancel()
-        self.reads.close()
+        for keeper in self._keepers:
+            keeper.cancel()
 
-    async def _keep_folding(self) -> None:
+    @staticmethod
+    async def _keep(snapshot: Snapshot[Any], every: float, what: str) -> None:
         while True:
             try:
-                await self._scrape.get()
-            except Exception as exc:  # noqa: BLE001 - the next scrape or round tries again
-                log.warning("background Prometheus fold failed (%s); retrying in %d s", exc, FOLD_EVERY_SECONDS)
-            await asyncio.sleep(FOLD_EVERY_SECONDS)
+                await snapshot.get()
+            except Exception as exc:  # noqa: BLE001 - the next request or round tries again
+                log.warning("background %s failed (%s); retrying in %g s", what, exc, every)
+            await asyncio.sleep(every)
 
     async def _fold(self) -> bytes:
         """Scrapes that overlap share one fold (see Snapshot): folding the same rows twice would count them twice."""
-        self._totals, body = await self.reads(prom.scrape, self._totals)
+        self._totals, body = await self.read(prom.scrape, self._totals)
         return body
 
     async def openapi(self, request: Request) -> JSONResponse:
@@ -151,7 +169,7 @@ class Api:
         ]
 
 
-def _lifespan(api: Api) -> Any:
+def _lifespan(api: Api, close_connector: bool) -> Any:
     from contextlib import asynccontextmanager
 
     @asynccontextmanager
@@ -161,6 +179,8 @@ def _lifespan(api: Api) -> Any:
             yield
         finally:
             api.stop()  # after uvicorn let in-flight requests finish
+            if close_connector:
+                api.connector.close()
 
     return lifespan
 
@@ -176,25 +196,23 @@ def webhook_routes(connector: Any) -> list[BaseRoute]:
     return list(build(connector))
 
 
-def create_app(connector: Any, *, token: str | None = None, status_fresh_seconds: float = 1.0, read_processes: int = 0,
-               read_priority: str = "idle") -> Starlette:
+def create_app(connector: Any, *, token: str | None = None, status_fresh_seconds: float = 1.0, close_connector: bool = False) -> Starlette:
     """The ASGI app.  With ``token`` every non-webhook request needs ``Authorization: Bearer <token>``.
 
     ``status_fresh_seconds``: how old a shared ``/api/connector/status`` snapshot may be before it is recomputed.
-    ``read_processes``, ``read_priority``: worker processes for database reads (0: threads of this
-    process) and their CPU priority; see ``api/pool.py``.
+    ``close_connector``: close ``connector`` when the server shuts down (the app owns it).
     """
     middleware = []
     if token:
         from connectorctl.api.auth import BearerAuth
 
         middleware.append(Middleware(BearerAuth, token=token))
-    api = Api(connector, status_fresh_seconds=status_fresh_seconds, read_processes=read_processes, read_priority=read_priority)
+    api = Api(connector, status_fresh_seconds=status_fresh_seconds)
     hooks = webhook_routes(connector)
     if hooks:
         api.document = with_webhooks(DOCUMENT)
     app = Starlette(routes=[*api.routes(), *hooks], middleware=middleware, exception_handlers=EXCEPTION_HANDLERS,
-                    lifespan=_lifespan(api))
+                    lifespan=_lifespan(api, close_connector))
     app.state.api = api
     return app
 

@@ -44,6 +44,9 @@ def _scheme(service: str, method: Optional[str]) -> "AuthScheme":
     from connectorctl.adapters.declaration import GENERIC_SCHEMES
     from connectorctl.errors import InvalidInputError
 
+    by_name = {m.value: s for m, s in GENERIC_SCHEMES.items()}
+    if method is not None and method not in by_name:
+        raise InvalidInputError(f"auth method {method!r} is not one of {', '.join(by_name)}")
     vendor = declaration(service)
     if vendor is not None:
         if not vendor.auth:
@@ -52,9 +55,6 @@ def _scheme(service: str, method: Optional[str]) -> "AuthScheme":
         if scheme is None:
             raise InvalidInputError(f"{service} takes {', '.join(s.method.value for s in vendor.auth)} credentials, not {method}")
         return scheme
-    by_name = {m.value: s for m, s in GENERIC_SCHEMES.items()}
-    if (method or "api_key") not in by_name:
-        raise InvalidInputError(f"auth method {method!r} is not one of {', '.join(by_name)}")
     return by_name[method or "api_key"]
 
 

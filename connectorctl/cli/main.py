@@ -1,36 +1,70 @@
-"""Wires the command groups; everything heavy is imported inside the commands."""
+"""Wires the command groups; a group's module is imported only when that group is used.
+
+The root is Click's documented lazily loaded group ("Lazily Loading
+Subcommands" in Click's docs) on Typer's public group class: ``connectorctl
+send email --help`` imports and builds the ``send`` group alone, not the whole
+tree.  Everything heavy is imported inside the commands themselves.
+"""
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import typer
+from typer.core import TyperGroup
 
-from connectorctl.cli import circuit, config_cmd, creds, demo, logs, metrics, send, serve, status, storage, webhook
 from connectorctl.cli.output import CliState, fail
+
+# name -> "module:attribute": a Typer app (a group) or a function (one command), in help order
+COMMANDS = {
+    "send": "connectorctl.cli.send:app",
+    "config": "connectorctl.cli.config_cmd:app",
+    "webhook": "connectorctl.cli.webhook:app",
+    "creds": "connectorctl.cli.creds:app",
+    "init": "connectorctl.cli.config_cmd:init",
+    "logs": "connectorctl.cli.logs:app",
+    "metrics": "connectorctl.cli.metrics:metrics_command",
+    "status": "connectorctl.cli.status:status_command",
+    "circuit": "connectorctl.cli.circuit:app",
+    "demo": "connectorctl.cli.demo:demo_command",
+    "serve": "connectorctl.cli.serve:serve",
+    "storage": "connectorctl.cli.storage:app",
+}
+
+
+class LazyGroup(TyperGroup):
+    """Looks a command up in :data:`COMMANDS` and builds it on first use."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            module, _, attribute = COMMANDS[cmd_name].partition(":")
+            found = getattr(importlib.import_module(module), attribute)
+            if isinstance(found, typer.Typer):
+                command = typer.main.get_group(found)
+            else:
+                single = typer.Typer(add_completion=False)
+                single.command(cmd_name)(found)
+                command = typer.main.get_command(single)
+            command.name = cmd_name
+            self.add_command(command)
+        return self.commands.get(cmd_name)
+
 
 app = typer.Typer(
     name="connectorctl",
+    cls=LazyGroup,
     help="The one gateway from an ERP to every outside vendor: send, inspect, operate.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-app.add_typer(send.app, name="send")
-app.add_typer(config_cmd.app, name="config")
-app.add_typer(webhook.app, name="webhook")
-app.add_typer(creds.app, name="creds")
-app.command("init")(config_cmd.init)
-app.add_typer(logs.app, name="logs")
-app.command("metrics")(metrics.metrics_command)
-app.command("status")(status.status_command)
-app.add_typer(circuit.app, name="circuit")
-app.command("demo")(demo.demo_command)
-app.command("serve")(serve.serve)
-app.add_typer(storage.app, name="storage")
 
 
 @app.callback()
@@ -44,19 +78,12 @@ def root(
 
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code; every known error becomes one line on stderr."""
-    try:  # typer >= 0.20 ships its own copy of click
-        from typer._click import exceptions as click_exceptions
-    except ImportError:  # pragma: no cover - older typer uses click itself
-        from click import exceptions as click_exceptions
-
     from connectorctl.errors import ConnectorctlError
 
     args = list(sys.argv[1:] if argv is None else argv)
     undecodable = next((a for a in args if not a.isascii() and not _is_utf8(a)), None)
     if undecodable is not None:  # bytes that are not UTF-8 reach Python as lone surrogates, which nothing can store or send
         return _exit_code(fail("invalid_input", f"argument {ascii(undecodable)} is not valid UTF-8 text", 2))
-    if _print_help_directly(args):
-        return 0
     debug = "--debug" in args or os.environ.get("CONNECTORCTL_DEBUG", "") not in ("", "0", "false")
     try:
         result = typer.main.get_command(app).main(args=args, prog_name="connectorctl", standalone_mode=False)
@@ -71,15 +98,15 @@ def run(argv: Sequence[str] | None = None) -> int:
     except typer.Abort:
         sys.stderr.write("aborted\n")
         return 130
-    except click_exceptions.ClickException as exc:
-        exc.show()
-        return exc.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return 130
     except BrokenPipeError:
         return 0
     except Exception as exc:  # noqa: BLE001 - last line of defence: one line, not a traceback
+        if _is_usage_error(exc):
+            exc.show()  # type: ignore[attr-defined]
+            return int(exc.exit_code)  # type: ignore[attr-defined]
         if debug:
             raise
         return _exit_code(fail("internal_error", f"{type(exc).__name__}: {exc}", 1, "re-run with --debug for the traceback"))
@@ -88,53 +115,13 @@ def run(argv: Sequence[str] | None = None) -> int:
     return result if isinstance(result, int) else 0
 
 
-_ROOT_OPTIONS_WITH_VALUE = {"--config", "-c"}
+def _is_usage_error(exc: Exception) -> bool:
+    """A Click usage or parameter error, by Click's documented ``ClickException`` interface.
 
-
-def _print_help_directly(args: list[str]) -> bool:
-    """Render ``--help`` for a (sub)command without parsing its parameters.
-
-    Typer coerces every parsed parameter through pydantic, whose import costs
-    ~80 ms, and builds the whole command tree; help for one group needs
-    neither: resolve the command path from the leading words, build only that
-    group and let Typer format its help.  Anything unusual falls back to the
-    normal path.
+    Typer ships Click under a private module name, so the class itself cannot be
+    imported through a public path; what it promises (``show()``, ``exit_code``) can.
     """
-    if not any(a in ("--help", "-h") for a in args) or "--" in args:
-        return False
-    try:
-        from typer._click.core import Context
-    except ImportError:  # older typer runs on click itself
-        from click.core import Context
-    words: list[str] = []
-    rest = iter(args)
-    for arg in rest:
-        if arg in _ROOT_OPTIONS_WITH_VALUE and not words:
-            next(rest, None)
-        elif arg == "--debug" and not words:
-            continue
-        elif arg.startswith("-"):
-            break  # --help, or an option of the subcommand: its help is what click would show too
-        else:
-            words.append(arg)
-    group = next((g for g in app.registered_groups if len(words) > 1 and g.name == words[0]), None)
-    if group is None:  # the root, a top-level command or group, or an unknown word: the whole tree
-        command, names = typer.main.get_command(app), words
-        ctx = Context(command, info_name="connectorctl", **command.context_settings)
-    else:
-        from typer.core import TyperGroup
-
-        root = TyperGroup(name="connectorctl", context_settings=app.info.context_settings)
-        parent = Context(root, info_name="connectorctl", **root.context_settings)
-        command, names = typer.main.get_group(group.typer_instance), words[1:]
-        ctx = Context(command, info_name=group.name, parent=parent, **command.context_settings)
-    for name in names:
-        sub = command.get_command(ctx, name) if hasattr(command, "get_command") else None
-        if sub is None:
-            return False  # let the normal path report the unknown command
-        command, ctx = sub, Context(sub, info_name=name, parent=ctx, **sub.context_settings)
-    sys.stdout.write(command.get_help(ctx) + "\n")
-    return True
+    return callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int)
 
 
 def _is_utf8(text: str) -> bool:

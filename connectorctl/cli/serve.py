@@ -4,7 +4,7 @@ Loopback by default.  Any other address needs a bearer token
 (``$CONNECTORCTL_API_TOKEN`` or ``connectorctl creds`` entry ``connectorctl-api``);
 without one the command refuses to start.  SIGTERM/SIGINT stop accepting new
 connections, let in-flight requests finish (up to ``--graceful-timeout``) and
-exit 0.  How the server processes share the work is in ``api/server.py``.
+exit 0.  ``--workers`` runs uvicorn's own worker processes (``api/server.py``).
 Starlette and uvicorn are imported inside the command so ``--help`` stays fast.
 """
 
@@ -26,17 +26,13 @@ def serve(
     graceful_timeout: float = typer.Option(30.0, "--graceful-timeout", min=0.0, help="Seconds in-flight requests get to finish on SIGTERM."),
     access_log: bool = typer.Option(True, "--access-log/--no-access-log", help="Log one line per request to stderr."),
     status_max_age: float = typer.Option(1.0, "--status-max-age", min=0.0, help="Seconds one shared /api/connector/status result is reused (0 = every request recomputes)."),
-    processes: int = typer.Option(None, "--processes", min=1, max=64, show_default="2 where there are 2+ CPUs, else 1", help="Server processes sharing the port (each its own event loop and read workers)."),
-    read_workers: int = typer.Option(1, "--read-workers", min=0, max=64, help="Worker processes for database reads, per server process (0 = threads of the server)."),
-    read_priority: str = typer.Option("idle", "--read-priority", help="CPU priority of the read workers: idle (Linux SCHED_IDLE), low (nice 10) or normal."),
+    workers: int = typer.Option(None, "--workers", min=1, max=64, envvar="WEB_CONCURRENCY", show_default="the number of CPUs, at most 4",
+                                help="uvicorn worker processes sharing the port."),
 ) -> None:
     """Serve the monitoring API (logs, metrics, health, status, Prometheus /metrics)."""
     from connectorctl.api.auth import TOKEN_ENV, TOKEN_SERVICE, is_loopback, resolve_token
-    from connectorctl.api.pool import PRIORITIES
-    from connectorctl.errors import ConfigurationError, InvalidInputError
+    from connectorctl.errors import ConfigurationError
 
-    if read_priority not in PRIORITIES:
-        raise InvalidInputError(f"--read-priority must be one of {', '.join(PRIORITIES)}, not {read_priority!r}")
     connector = state(ctx).connector()
     token, source = resolve_token(connector)
     if not is_loopback(host) and not token:
@@ -52,12 +48,13 @@ def serve(
     sys.stderr.flush()
     from connectorctl.api.server import ServeOptions, run
 
-    options = ServeOptions(graceful_timeout, access_log, status_max_age, read_workers, read_priority)
+    options = ServeOptions(graceful_timeout, access_log, status_max_age, workers or min(4, os.cpu_count() or 1))
+    settings = connector.settings
+    connector.close()  # each worker opens its own
     try:
-        run(connector, sock, token, options, processes or min(2, os.cpu_count() or 1))
+        run(settings, sock, token, options)
     finally:
         sock.close()
-        connector.close()
 
 
 def _bind(host: str, port: int) -> Any:

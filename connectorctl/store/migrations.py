@@ -4,7 +4,8 @@ Each migration is a function over a ``sqlite_utils.Database`` inside one
 ``BEGIN IMMEDIATE`` transaction, so two processes opening a fresh file at
 once cannot both apply it.  Never edit a migration that has shipped: add one.
 Numbers are grouped by area so parallel work does not collide: 1-9 core,
-10-19 credentials, 20-29 webhooks, 30-39 operations.
+10-19 credentials, 20-29 webhooks, 30-39 operations, 40-49 bulk,
+50-59 write-ahead intents and payments, 60-69 shipping.
 """
 
 from __future__ import annotations
@@ -98,7 +99,8 @@ def _load_area_migrations() -> None:
     """Import modules that register their own migrations (credentials, webhooks, ...)."""
     import importlib
 
-    for module in ("connectorctl.credentials.schema", "connectorctl.webhooks.schema", "connectorctl.bulk.schema"):
+    for module in ("connectorctl.credentials.schema", "connectorctl.webhooks.schema", "connectorctl.bulk.schema",
+                   "connectorctl.store.intents"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:

@@ -80,13 +80,6 @@ def test_serve_reports_a_port_in_use_in_one_line(cli: Any) -> None:
     assert "cannot listen on 127.0.0.1:" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_serve_rejects_an_unknown_read_priority_in_one_line(cli: Any) -> None:
-    result = cli("serve", "--port", "0", "--read-priority", "turbo")
-    assert result.exit_code == 2
-    assert result.stderr.strip().splitlines()[0].endswith("--read-priority must be one of idle, low, normal, not 'turbo'")
-    assert "Traceback" not in result.stderr
-
-
 def test_webhook_routes_are_mounted_documented_and_exempt_from_the_token(connector: Connector, monkeypatch: pytest.MonkeyPatch) -> None:
     from starlette.responses import JSONResponse
     from starlette.routing import Route

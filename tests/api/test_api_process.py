@@ -81,7 +81,7 @@ def seeded_home(home: Path) -> Path:
 
 @pytest.fixture
 def server(seeded_home: Path) -> Iterator[Served]:
-    served = start(seeded_home, "--processes", "2", "--read-workers", "1")
+    served = start(seeded_home, "--workers", "2")
     yield served
     if served.proc.poll() is None:
         served.proc.kill()
@@ -123,12 +123,8 @@ def wait_for(condition: Callable[[], Any], within: float = 15.0) -> Any:
 
 def test_serve_answers_over_http_and_stops_cleanly_on_sigterm(server: Served) -> None:
     with httpx.Client(base_url=server.url, timeout=10) as http:
-        health = http.get("/api/connector/health")  # answered once start-up (which spawns the workers) is done
-        # This process: one more server process, its own heavy and quick read workers; that one: its two workers.
-        ours = wait_for(lambda: kids if len(kids := spawned_children(server.proc.pid)) == 3 else None)
-        sibling = wait_for(lambda: [pid for pid in ours if len(spawned_children(pid)) == 2])
-        assert len(sibling) == 1
-        processes = ours + spawned_children(sibling[0])
+        health = http.get("/api/connector/health")
+        workers = wait_for(lambda: kids if len(kids := spawned_children(server.proc.pid)) == 2 else None)
         assert health.status_code == 200 and health.json()["services"] == {"database": "connected", "connector": "operational"}
         logs = http.get("/api/connector/logs", params={"service": "fake", "limit": 3}).json()
         assert [r["id"] for r in logs["data"]] == [rid(3), rid(2), rid(1)]
@@ -138,34 +134,27 @@ def test_serve_answers_over_http_and_stops_cleanly_on_sigterm(server: Served) ->
         assert http.get("/api/connector/metrics/fake", params={"from": "2020-01-01", "to": "2030-01-01"}).json()["metrics"]["success_count"] == 3
         assert 'connectorctl_calls_total{service="fake",status="success"} 3.0' in http.get("/metrics").text
         assert http.get("/api/connector/logs", params={"limit": 999}).status_code == 400
-    for _ in range(6):  # fresh connections: either server process may take each one, and both count the same
+    for _ in range(6):  # fresh connections: either worker may take each one, and both count the same
         with httpx.Client(base_url=server.url, timeout=10) as http:
             assert 'connectorctl_calls_total{service="fake",status="success"} 3.0' in http.get("/metrics").text
     assert stop(server) == 0
-    assert all_gone(processes)
+    assert all_gone(workers)
     output = rest_of_output(server.lines)
     access = re.findall(r"\[(\d+)\] INFO uvicorn.access: .*\"GET /api/connector/status HTTP/1.1\" 200", output)
-    assert access and set(map(int, access)) <= {server.proc.pid, sibling[0]}  # access log on stderr, with the process
+    assert access and set(map(int, access)) <= set(workers)  # access log on stderr, with the worker's process id
     assert server.proc.stdout is not None and server.proc.stdout.read() == ""
 
 
-def test_a_server_process_that_dies_is_reported_and_the_others_keep_serving(seeded_home: Path) -> None:
-    served = start(seeded_home, "--processes", "2", "--read-workers", "0", "--no-access-log")
-    try:
-        sibling = wait_for(lambda: spawned_children(served.proc.pid))
-        with httpx.Client(base_url=served.url, timeout=10) as http:
-            assert http.get("/api/connector/health").status_code == 200
-        os.kill(sibling[0], signal.SIGKILL)
-        seen = ""
-        while f"server process {sibling[0]} exited unexpectedly (exit code -9); the others keep serving" not in seen:
-            seen += served.lines.get(timeout=15)
-        for _ in range(4):
-            with httpx.Client(base_url=served.url, timeout=10) as http:
-                assert http.get("/api/connector/status").status_code == 200
-        assert stop(served) == 0
-    finally:
-        if served.proc.poll() is None:
-            served.proc.kill()
+def test_a_worker_that_dies_is_replaced_and_the_port_keeps_answering(server: Served) -> None:
+    first = wait_for(lambda: kids if len(kids := spawned_children(server.proc.pid)) == 2 else None)
+    os.kill(first[0], signal.SIGKILL)
+    replaced = wait_for(lambda: kids if len(kids := spawned_children(server.proc.pid)) == 2 and first[0] not in kids else None)
+    assert first[1] in replaced
+    for _ in range(4):
+        with httpx.Client(base_url=server.url, timeout=10) as http:
+            assert http.get("/api/connector/status").status_code == 200
+    assert stop(server) == 0
+    assert f"Child process [{first[0]}] died" in rest_of_output(server.lines)
 
 
 def test_sigterm_lets_an_in_flight_response_finish(seeded_home: Path) -> None:
@@ -217,21 +206,41 @@ def test_off_loopback_needs_and_checks_the_token(seeded_home: Path) -> None:
 
 
 def test_ctrl_c_reaching_the_whole_process_group_still_stops_cleanly(seeded_home: Path) -> None:
-    """A terminal's Ctrl-C signals the server and its read workers; the workers must leave the shutdown to the server."""
+    """A terminal's Ctrl-C signals the supervisor and its workers alike: each still finishes and exits quietly."""
     full_env = dict(os.environ, PYTHONPATH=str(ROOT), CONNECTORCTL_HOME=str(seeded_home))
-    proc = subprocess.Popen([sys.executable, "-m", "connectorctl", "serve", "--port", "0", "--read-workers", "1"],
+    proc = subprocess.Popen([sys.executable, "-m", "connectorctl", "serve", "--port", "0", "--workers", "2"],
                             stderr=subprocess.PIPE, text=True, env=full_env, cwd=ROOT, start_new_session=True)
     try:
         assert proc.stderr is not None
         port = int(re.search(r"listening on http://[^:]+:(\d+)", proc.stderr.readline()).group(1))  # type: ignore[union-attr]
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
-            assert http.get("/api/connector/logs", params={"limit": 1}).status_code == 200  # a read worker is up and used
-        workers = children(proc.pid)
+            assert http.get("/api/connector/logs", params={"limit": 1}).status_code == 200
+        workers = wait_for(lambda: kids if len(kids := spawned_children(proc.pid)) == 2 else None)
         os.killpg(proc.pid, signal.SIGINT)
         assert proc.wait(timeout=30) == 0
         output = proc.stderr.read()
         assert "Traceback" not in output and "KeyboardInterrupt" not in output
         assert all_gone(workers)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_plain_uvicorn_serves_the_same_app_from_the_environment(seeded_home: Path) -> None:
+    """The documented alternative to `serve`: uvicorn's own command line with the app factory."""
+    token = "uvicorn-token-5e21"
+    env = dict(os.environ, PYTHONPATH=str(ROOT), CONNECTORCTL_HOME=str(seeded_home), CONNECTORCTL_API_TOKEN=token)
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "connectorctl.api:from_environment", "--port", "0"],
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    try:
+        assert proc.stderr is not None
+        port = wait_for(lambda: re.search(r"running on http://[^:]+:(\d+)", proc.stderr.readline()))  # type: ignore[union-attr]
+        with httpx.Client(base_url=f"http://127.0.0.1:{port.group(1)}", timeout=10, headers={"Authorization": f"Bearer {token}"}) as http:
+            logs = http.get("/api/connector/logs", params={"service": "fake", "limit": 3}).json()
+            assert [r["id"] for r in logs["data"]] == [rid(3), rid(2), rid(1)]
+            assert http.get("/api/connector/status", headers={"Authorization": "Bearer nope"}).status_code == 401
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()

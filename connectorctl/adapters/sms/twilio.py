@@ -1,6 +1,6 @@
 """Twilio: Messages (2010-04-01 API), Lookup v2 and the account Balance.
 
-Contract (vendor-contracts.md, from twilio-oai): ``POST /2010-04-01/Accounts/
+Contract (from Twilio's OpenAPI description, twilio-oai): ``POST /2010-04-01/Accounts/
 {AccountSid}/Messages.json``, HTTP Basic ``AccountSid:AuthToken``, form-urlencoded
 PascalCase fields (``To``, ``From`` or ``MessagingServiceSid``, ``Body``), success
 is **201** with the Message JSON.  Errors carry ``{code, message, more_info,
