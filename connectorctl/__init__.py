@@ -52,6 +52,7 @@ _EXPORTS = {
     "StoredObject": "connectorctl.domain.storage",
     "SmsMessage": "connectorctl.domain.messages",
     "SmsService": "connectorctl.domain.roles",
+    "SuppressedError": "connectorctl.errors",
     "UnsupportedFeatureError": "connectorctl.errors",
     "ValidationError": "connectorctl.errors",
     "WebhookVerifier": "connectorctl.domain.roles",

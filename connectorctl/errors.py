@@ -210,6 +210,17 @@ class UnsupportedFeatureError(ConnectorError):
     code = "unsupported_feature"
 
 
+class SuppressedError(ConnectorctlError):
+    """A recipient is on the suppression list (hard bounce, complaint, unsubscribe): refused before any vendor call."""
+
+    code = "suppressed"
+
+    def __init__(self, message: str, *, address: str, reason: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.address = address
+        self.reason = reason
+
+
 ERROR_CODES: dict[str, type[ConnectorctlError]] = {
     cls.code: cls
     for cls in (
@@ -231,5 +242,6 @@ ERROR_CODES: dict[str, type[ConnectorctlError]] = {
         PaymentDeclinedError,
         RemoteFileNotFoundError,
         UnsupportedFeatureError,
+        SuppressedError,
     )
 }
