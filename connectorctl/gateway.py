@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     import httpx
 
     from connectorctl.adapters.storage.base import StorageAdapter
+    from connectorctl.payments.service import PaymentService
 
 A = TypeVar("A", bound=Adapter[Any])
 M = TypeVar("M", EmailMessage, SmsMessage)
@@ -107,6 +108,12 @@ class Connector:
 
     def sms(self, vendor: str | Sequence[str] | None = None, *, tenant_id: str | None = None) -> "SmsGateway":
         return SmsGateway(self, _chain(vendor, self.settings.sms_vendor), tenant_id)
+
+    def payments(self, vendor: str | Sequence[str] | None = None, *, tenant_id: str | None = None) -> "PaymentService":
+        """A :class:`~connectorctl.domain.roles.PaymentGateway` over the configured vendor chain."""
+        from connectorctl.payments.service import PaymentService
+
+        return PaymentService(self, _chain(vendor, self.settings.payment_vendor), tenant_id)
 
     def storage(self, store: str | None = None) -> "StorageAdapter":
         """The configured object store (``storage_vendor``), or the one named: a :class:`CloudStorage`."""

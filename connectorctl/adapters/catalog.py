@@ -27,12 +27,14 @@ VENDORS: dict[str, Union[str, "Vendor"]] = {
     "postmark": "connectorctl.adapters.email.postmark",
     "mailgun": "connectorctl.adapters.email.mailgun",
     "smtp": "connectorctl.adapters.email.smtp",
+    "stripe": "connectorctl.adapters.payment.stripe",
+    "paypal": "connectorctl.adapters.payment.paypal",
     "local": "connectorctl.adapters.storage.local",
     "s3": "connectorctl.adapters.storage.s3",
     "demo": "connectorctl.adapters.demo",
 }
 
-CHANNELS = ("email", "sms", "storage")
+CHANNELS = ("email", "sms", "payment", "storage")
 
 
 def register(vendor: "Vendor") -> None:

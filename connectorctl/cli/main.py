@@ -31,6 +31,7 @@ COMMANDS = {
     "metrics": "connectorctl.cli.metrics:metrics_command",
     "status": "connectorctl.cli.status:status_command",
     "circuit": "connectorctl.cli.circuit:app",
+    "payments": "connectorctl.cli.payments:app",
     "demo": "connectorctl.cli.demo:demo_command",
     "serve": "connectorctl.cli.serve:serve",
     "storage": "connectorctl.cli.storage:app",

@@ -103,7 +103,21 @@ class WebhookReceiver:
         if counts is not None:
             accepted["delivery_events"] = {"stored": counts[0], "duplicate": counts[1]}
         self._log(service, request, secrets, 200, accepted, "success", verdict, None, None, now, started)
+        self._payment_event(verdict, request)
         return 200, accepted
+
+    def _payment_event(self, verdict: Verdict, request: WebhookRequest) -> None:
+        """A payment event updates the payment it concerns; the event is kept either way, so a failure here only warns."""
+        if verdict.scheme not in ("stripe", "paypal"):
+            return
+        from connectorctl.payments.events import apply_event
+
+        try:
+            apply_event(self.connector, verdict.scheme, request.json())
+        except (ConnectorctlError, KeyError, TypeError, ValueError) as exc:
+            import logging
+
+            logging.getLogger(__name__).warning("payment event %s not applied: %s", verdict.event_id, type(exc).__name__)
 
     def _accept(self, service: str, verdict: Verdict, body: bytes, now: float, expires_at: float,
                 events: "list[DeliveryEvent] | None") -> tuple[str | None, bool, tuple[int, int] | None]:
