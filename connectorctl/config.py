@@ -344,6 +344,11 @@ def _check(settings: Settings) -> None:
         store = declaration(settings.storage_vendor)
         if store is None or "storage" not in store.channels:
             bad("storage_vendor", f"unknown storage vendor {settings.storage_vendor!r} (known: {', '.join(vendors_for('storage'))})")
+    if settings.shipping_vendor is not None:
+        from connectorctl.adapters.catalog import vendors_for
+
+        if settings.shipping_vendor not in vendors_for("shipping"):
+            bad("shipping_vendor", f"unknown shipping vendor {settings.shipping_vendor!r} (known: {', '.join(vendors_for('shipping'))})")
     if settings.logging.writer not in ("background", "sync"):
         bad("logging.writer", "must be 'background' or 'sync'")
     if settings.log_retention_days < 1:

@@ -27,6 +27,8 @@ VENDORS: dict[str, Union[str, "Vendor"]] = {
     "postmark": "connectorctl.adapters.email.postmark",
     "mailgun": "connectorctl.adapters.email.mailgun",
     "smtp": "connectorctl.adapters.email.smtp",
+    "easypost": "connectorctl.adapters.shipping.easypost",
+    "shippo": "connectorctl.adapters.shipping.shippo",
     "stripe": "connectorctl.adapters.payment.stripe",
     "paypal": "connectorctl.adapters.payment.paypal",
     "local": "connectorctl.adapters.storage.local",
@@ -34,7 +36,7 @@ VENDORS: dict[str, Union[str, "Vendor"]] = {
     "demo": "connectorctl.adapters.demo",
 }
 
-CHANNELS = ("email", "sms", "payment", "storage")
+CHANNELS = ("email", "sms", "payment", "shipping", "storage")
 
 
 def register(vendor: "Vendor") -> None:
