@@ -142,6 +142,7 @@ class WebhookSettings:
     replay_window_seconds: float = 86400.0  # how long ids of schemes without a timestamp are remembered
     url: str | None = None  # public URL the vendor calls (twilio, mandrill sign it)
     max_body_bytes: int = 1048576
+    cert_origins: tuple[str, ...] = ()  # paypal: where signing certificates may be fetched from (default PayPal's API hosts)
     # generic HMAC scheme
     header: str | None = None
     algorithm: str | None = None

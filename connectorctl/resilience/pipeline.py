@@ -48,7 +48,7 @@ class Call(NamedTuple):
     method: str = "POST"
     request_data: Any = None
     idempotent: bool = False
-    idempotency_key: str | None = None
+    idempotency_key: str | None = None  # only a key the vendor honours: with one, even a 500 is retried
     tenant_id: str | None = None
     correlation_id: str | None = None
     secrets: tuple[str, ...] = ()
@@ -206,7 +206,7 @@ class Pipeline:
             return response
 
         try:
-            return self.retry.run(one_attempt, idempotent=call.idempotent or call.idempotency_key is not None)
+            return self.retry.run(one_attempt, idempotent=call.idempotent, keyed=call.idempotency_key is not None)
         except ConnectorctlError as exc:
             exc.correlation_id = correlation_id  # type: ignore[attr-defined]
             exc.attempts = attempt  # type: ignore[attr-defined]
