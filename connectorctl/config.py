@@ -258,6 +258,9 @@ def load_settings(explicit_path: str | os.PathLike[str] | None = None, environ: 
                     values.update(reader.build(Settings, _single(root, key_node, value_node), ""))
             sources.update(reader.sources)
     _apply_env(values, sources, env)
+    from connectorctl.envcheck import warn_unknown_variables
+
+    warn_unknown_variables(env, ENV_OVERRIDES)
     database = values.pop("database", None)
     db_path = Path(database).expanduser() if database else home / "connectorctl.db"
     if not database:

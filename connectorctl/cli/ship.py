@@ -15,9 +15,9 @@ import typer
 
 from connectorctl.cli.output import JsonOption, OutputFormat, OutputOption, fmt, kv_table, render, state
 
-app = typer.Typer(help="Shipping: quote rates, buy labels, track parcels, void labels, check addresses.", no_args_is_help=True)
-_Vendor = typer.Option(None, "--vendor", help="easypost or shippo (default: shipping_vendor from the config).")
-_Tenant = typer.Option(None, "--tenant", help="Tenant whose credentials and logs to use.")
+app = typer.Typer(help="Shipping: quote rates, buy labels, track parcels, void labels, check addresses.", no_args_is_help=True, rich_markup_mode=None)
+_Vendor = typer.Option(None, "--vendor", help="easypost or shippo (default: shipping_vendor from the config).", metavar="VENDOR")
+_Tenant = typer.Option(None, "--tenant", help="Tenant whose credentials and logs to use.", metavar="TENANT")
 FINAL = ("delivered", "return_to_sender", "failure")
 
 
@@ -28,7 +28,7 @@ def _service(ctx: typer.Context, vendor: str | None, tenant: str | None) -> Any:
 @app.command("rates")
 def ship_rates(
     ctx: typer.Context,
-    from_file: Path = typer.Option(..., "--from-file", help="Shipment YAML: from, to, parcels (see docs/shipment.yaml).", dir_okay=False),
+    from_file: Path = typer.Option(..., "--from-file", help="Shipment YAML: from, to, parcels (see docs/shipment.yaml).", dir_okay=False, metavar="FROM_FILE"),
     vendor: Optional[str] = _Vendor,
     tenant: Optional[str] = _Tenant,
     output: OutputFormat = OutputOption,
@@ -57,8 +57,8 @@ def ship_rates(
 def ship_buy(
     ctx: typer.Context,
     rate_id: str = typer.Argument(..., metavar="RATE_ID", help="A rate id from `ship rates`."),
-    label_file: Optional[Path] = typer.Option(None, "--label-file", help="Where to save the label (default: labels/ under $CONNECTORCTL_HOME).", dir_okay=False),
-    label_format: str = typer.Option("pdf", "--format", help="pdf, png or zpl."),
+    label_file: Optional[Path] = typer.Option(None, "--label-file", help="Where to save the label (default: labels/ under $CONNECTORCTL_HOME).", dir_okay=False, metavar="LABEL_FILE"),
+    label_format: str = typer.Option("pdf", "--format", help="pdf, png or zpl.", metavar="FORMAT"),
     vendor: Optional[str] = _Vendor,
     tenant: Optional[str] = _Tenant,
     output: OutputFormat = OutputOption,
@@ -86,9 +86,9 @@ def ship_buy(
 def ship_track(
     ctx: typer.Context,
     tracking_number: str = typer.Argument(..., metavar="TRACKING", help="The carrier's tracking number."),
-    carrier: Optional[str] = typer.Option(None, "--carrier", help="Carrier (usps, ups, fedex, ...): Shippo needs it."),
+    carrier: Optional[str] = typer.Option(None, "--carrier", help="Carrier (usps, ups, fedex, ...): Shippo needs it.", metavar="CARRIER"),
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep polling and print new events until the parcel's journey ends."),
-    interval: float = typer.Option(60.0, "--interval", min=0.1, max=86400, help="Seconds between polls with --follow."),
+    interval: float = typer.Option(60.0, "--interval", min=0.1, max=86400, help="Seconds between polls with --follow.", metavar="INTERVAL"),
     vendor: Optional[str] = _Vendor,
     tenant: Optional[str] = _Tenant,
     output: OutputFormat = OutputOption,
@@ -143,14 +143,14 @@ def ship_cancel(
 @app.command("verify-address")
 def ship_verify_address(
     ctx: typer.Context,
-    name: str = typer.Option(..., "--name", help="Recipient name."),
+    name: str = typer.Option(..., "--name", help="Recipient name.", metavar="NAME"),
     street1: str = typer.Option(..., "--street1", help="Street and number."),
-    city: str = typer.Option(..., "--city", help="City."),
-    zip_code: str = typer.Option(..., "--zip", help="Postal code."),
-    country: str = typer.Option(..., "--country", help="ISO 3166 two-letter country code, e.g. US."),
+    city: str = typer.Option(..., "--city", help="City.", metavar="CITY"),
+    zip_code: str = typer.Option(..., "--zip", help="Postal code.", metavar="ZIP"),
+    country: str = typer.Option(..., "--country", help="ISO 3166 two-letter country code, e.g. US.", metavar="COUNTRY"),
     street2: Optional[str] = typer.Option(None, "--street2", help="Second address line."),
-    state_code: Optional[str] = typer.Option(None, "--state", help="State or province."),
-    company: Optional[str] = typer.Option(None, "--company", help="Company."),
+    state_code: Optional[str] = typer.Option(None, "--state", help="State or province.", metavar="STATE"),
+    company: Optional[str] = typer.Option(None, "--company", help="Company.", metavar="COMPANY"),
     vendor: Optional[str] = _Vendor,
     tenant: Optional[str] = _Tenant,
     output: OutputFormat = OutputOption,

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Iterator, List, Optional
 
 import typer
 
-from connectorctl.cli.output import JsonOption, OutputFormat, OutputOption, fmt, kv_table, render, state, stderr
+from connectorctl.cli.output import JsonOption, OutputFormat, OutputOption, confirm, fmt, kv_table, render, state, stderr
 
 if TYPE_CHECKING:
     from connectorctl.adapters.storage.base import StorageAdapter
@@ -177,8 +177,7 @@ def storage_rm(ctx: typer.Context, key: str = KeyArg, yes: bool = typer.Option(F
     """Delete an object (asks first on a terminal unless --yes)."""
     storage = _storage(ctx, store)
     obj = storage.head(key)  # a mistyped key is an error, not a silent no-op
-    if not yes and sys.stdin.isatty() and not typer.confirm(f"delete {key} ({obj.size} bytes) from {storage.slug}?", err=True):
-        raise typer.Abort()
+    confirm(f"delete {key} ({obj.size} bytes) from {storage.slug}?", yes)
     storage.delete(key)
     data = {**obj.to_dict(), "deleted": True}
     render(fmt(output, as_json), data, lambda: kv_table(f"deleted from {storage.slug}", [("key", key), ("size", obj.size)]))
