@@ -344,6 +344,12 @@ def _check(settings: Settings) -> None:
             bad(key, f"is longer than {MAX_PERIOD_S // 86400} days")
     if not 0 <= st.degraded_min_success_rate <= st.healthy_min_success_rate <= 100:
         bad("status", "need 0 <= degraded_min_success_rate <= healthy_min_success_rate <= 100 (percentages)")
+    if settings.storage_vendor != "local":  # the default needs no import
+        from connectorctl.adapters.catalog import declaration, vendors_for
+
+        store = declaration(settings.storage_vendor)
+        if store is None or "storage" not in store.channels:
+            bad("storage_vendor", f"unknown storage vendor {settings.storage_vendor!r} (known: {', '.join(vendors_for('storage'))})")
     if settings.shipping_vendor is not None:
         from connectorctl.adapters.catalog import vendors_for
 

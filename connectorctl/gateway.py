@@ -34,6 +34,7 @@ from connectorctl.validation import normalize_email, normalize_phone
 if TYPE_CHECKING:
     import httpx
 
+    from connectorctl.adapters.storage.base import StorageAdapter
     from connectorctl.payments.service import PaymentService
     from connectorctl.shipping.service import ShippingService
 
@@ -113,6 +114,12 @@ class Connector:
         from connectorctl.payments.service import PaymentService
 
         return PaymentService(self, _chain(vendor, self.settings.payment_vendor), tenant_id)
+
+    def storage(self, store: str | None = None) -> "StorageAdapter":
+        """The configured object store (``storage_vendor``), or the one named: a :class:`CloudStorage`."""
+        from connectorctl.adapters.storage.base import StorageAdapter
+
+        return self.channel_adapter(store or self.settings.storage_vendor, StorageAdapter)
 
     def shipping(self, vendor: str | None = None, *, tenant_id: str | None = None) -> "ShippingService":
         """A :class:`~connectorctl.domain.roles.ShippingProvider` over ``vendor`` (default: ``shipping_vendor``)."""

@@ -162,6 +162,7 @@ class Settings:
     email_vendor: tuple[str, ...] = ("file",)
     sms_vendor: tuple[str, ...] = ("file",)
     payment_vendor: tuple[str, ...] = ("stripe",)
+    storage_vendor: str = "local"
     shipping_vendor: str | None = None  # a rate belongs to the vendor that quoted it: one vendor, no chain
     log_retention_days: int = 90
     circuit_breaker: CircuitBreakerSettings = CircuitBreakerSettings()

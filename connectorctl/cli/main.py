@@ -36,6 +36,7 @@ COMMANDS = {
     "suppressions": "connectorctl.cli.suppressions:app",
     "payments": "connectorctl.cli.payments:app",
     "ship": "connectorctl.cli.ship:app",
+    "storage": "connectorctl.cli.storage:app",
 }
 
 

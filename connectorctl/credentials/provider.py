@@ -46,7 +46,7 @@ def infer_auth_method(fields: Mapping[str, str]) -> AuthMethod:
         return AuthMethod.BASIC_AUTH
     if names & {"access_token", "client_secret", "refresh_token"}:
         return AuthMethod.OAUTH2
-    if {"key_id", "secret"} <= names:
+    if {"key_id", "secret"} <= names or {"access_key_id", "secret_access_key"} <= names:  # generic, or S3's own names
         return AuthMethod.HMAC
     if "token" in names:
         return AuthMethod.BEARER_TOKEN
