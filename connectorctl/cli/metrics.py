@@ -38,7 +38,8 @@ def metrics_command(
     from datetime import datetime, timezone
 
     from connectorctl.errors import InvalidInputError
-    from connectorctl.store.queries import GROUP_COLUMNS, LogFilter, metrics_by, metrics_for, parse_time, series, to_iso
+    from connectorctl.store.queries import GROUP_COLUMNS, LogFilter, metrics_by, metrics_for, series
+    from connectorctl.times import parse_time, to_iso
 
     now = datetime.now(timezone.utc)
     start = parse_time(since, now, name="--since")

@@ -21,13 +21,13 @@ counts, the average and the p95 describe the same rows.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from connectorctl.store.db import StateDB
 from connectorctl.store.logs import iso_utc
+from connectorctl.store.queries import nearest_rank
 
 HEALTHY, DEGRADED, DOWN = "healthy", "degraded", "down"
 HEALTH_ORDER = {HEALTHY: 0, DEGRADED: 1, DOWN: 2}
@@ -126,18 +126,6 @@ def _read_window(db: StateDB, since: datetime, now: datetime) -> tuple[list[tupl
     return db.run(read)
 
 
-def _p95(histogram: list[tuple[int, int]], total: int) -> int | None:
-    """Nearest-rank p95 over (duration, count) pairs sorted by duration."""
-    if not total:
-        return None
-    rank, seen = max(1, math.ceil(0.95 * total)), 0
-    for value, count in histogram:
-        seen += count
-        if seen >= rank:
-            return value
-    return histogram[-1][0]
-
-
 def assess(db: StateDB, settings: Any, now: datetime | None = None, services: list[str] | None = None) -> HealthReport:
     """Every known service's health over the recent window (exactly ``services`` when given)."""
     now = now or datetime.now(timezone.utc)
@@ -163,6 +151,6 @@ def assess(db: StateDB, settings: Any, now: datetime | None = None, services: li
         circuit = effective_circuit_state(state, open_until, forced_until, now.timestamp())
         report.append(ServiceHealth(
             service=name, status=verdict(settings, circuit, rate), calls=calls, successes=ok, success_rate=rate,
-            avg_duration_ms=avg, p95_ms=_p95(histogram, calls), circuit_state=circuit, consecutive_failures=failures or 0,
+            avg_duration_ms=avg, p95_ms=nearest_rank(histogram, calls, 0.95), circuit_state=circuit, consecutive_failures=failures or 0,
         ))
     return HealthReport(services=tuple(report), now=now, window_minutes=window)

@@ -15,7 +15,8 @@ from connectorctl.domain.values import IntegrationLog
 from connectorctl.errors import InvalidInputError
 from connectorctl.store.db import StateDB
 from connectorctl.store.logs import INSERT_LOG
-from connectorctl.store.queries import LOG_COLUMNS, LogFilter, list_logs, metrics, parse_time
+from connectorctl.store.queries import LOG_COLUMNS, LogFilter, list_logs, metrics
+from connectorctl.times import parse_time
 
 # ``get_logs`` filters: the reference design's column names (and the CLI's short ones) -> LogFilter fields
 FILTERS = {

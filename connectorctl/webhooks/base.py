@@ -16,7 +16,6 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Mapping, Sequence
 
-from connectorctl.domain.roles import WebhookVerifier
 from connectorctl.errors import ConnectorctlError, ExitCode
 
 DEFAULT_TOLERANCE_SECONDS = 300
