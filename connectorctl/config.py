@@ -42,10 +42,11 @@ log = logging.getLogger("connectorctl.config")
 
 
 # Keys of the YAML file that are not fields of Settings or are typed specially.
-_FILE_ONLY = {"database": str, "email_vendor": "chain", "sms_vendor": "chain"}
+_FILE_ONLY = {"database": str, "email_vendor": "chain", "sms_vendor": "chain", "payment_vendor": "chain"}
 ENV_OVERRIDES = {
     "CONNECTOR_EMAIL_VENDOR": "email_vendor",
     "CONNECTOR_SMS_VENDOR": "sms_vendor",
+    "CONNECTOR_PAYMENT_VENDOR": "payment_vendor",
     "CONNECTOR_LOG_RETENTION_DAYS": "log_retention_days",
     "CONNECTOR_CIRCUIT_FAILURE_THRESHOLD": "circuit_breaker.failure_threshold",
     "CONNECTOR_CIRCUIT_TIMEOUT": "circuit_breaker.timeout_seconds",
@@ -244,7 +245,7 @@ def load_settings(explicit_path: str | os.PathLike[str] | None = None, environ: 
                     raw = reader.scalar(value_node, name)
                     values[name] = coerce(str, raw, lambda m: reader.fail(name, value_node, m)) if raw is not None else None
                     reader.sources[name] = f"{path}:{value_node.start_mark.line + 1}"
-                elif name in ("email_vendor", "sms_vendor"):
+                elif name in ("email_vendor", "sms_vendor", "payment_vendor"):
                     channel = name.split("_")[0]
                     raw = reader.scalar(value_node, name)
                     values[name] = _chain(raw, channel, lambda m: reader.fail(name, value_node, m))
@@ -284,7 +285,7 @@ def _apply_env(values: dict[str, Any], sources: dict[str, str], env: Mapping[str
         def fail(message: str, var: str = var) -> typing.NoReturn:
             raise ConfigurationError(f"environment {var}: {message}")
 
-        if key in ("email_vendor", "sms_vendor"):
+        if key in ("email_vendor", "sms_vendor", "payment_vendor"):
             values[key] = _chain(raw, key.split("_")[0], fail)
         elif key == "log_retention_days":
             values[key] = _parse_number(raw, int, fail)

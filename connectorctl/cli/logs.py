@@ -27,7 +27,7 @@ STATUSES = ("success", "failed", "timeout", "rate_limited", "circuit_open")
 
 
 def build_filter(service: Optional[str], status: Optional[str], tenant: Optional[str], since: Optional[str], until: Optional[str],
-                 operation: Optional[str] = None, correlation_id: Optional[str] = None) -> Any:
+                 operation: Optional[str] = None, correlation_id: Optional[str] = None, delivery: Optional[str] = None) -> Any:
     from connectorctl.errors import InvalidInputError
     from connectorctl.store.queries import LogFilter
     from connectorctl.times import parse_time
@@ -38,7 +38,12 @@ def build_filter(service: Optional[str], status: Optional[str], tenant: Optional
     end = parse_time(until, name="--until") if until else None
     if start and end and end < start:
         raise InvalidInputError("--until is before --since")
-    return LogFilter(service=service, status=status, tenant_id=tenant, since=start, until=end, operation=operation, correlation_id=correlation_id)
+    if delivery is not None:
+        from connectorctl.delivery.queries import MessageFilter
+
+        MessageFilter(delivery=delivery).where()  # one message for an unknown state
+    return LogFilter(service=service, status=status, tenant_id=tenant, since=start, until=end, operation=operation, correlation_id=correlation_id,
+                     delivery=delivery)
 
 
 def _styled(status: str) -> str:
@@ -116,6 +121,7 @@ def logs_list(
     service: Optional[str] = ServiceOpt, status: Optional[str] = StatusOpt, tenant: Optional[str] = TenantOpt,
     since: Optional[str] = SinceOpt, until: Optional[str] = UntilOpt,
     operation: Optional[str] = OperationOpt, correlation_id: Optional[str] = CorrelationOpt,
+    delivery: Optional[str] = typer.Option(None, "--delivery", help="Only sends a vendor reported in this state: delivered, bounced, ..."),
     limit: int = typer.Option(100, "--limit", help="Rows per page (max 500)."),
     offset: int = typer.Option(0, "--offset", help="Rows to skip (pagination)."),
     output: OutputFormat = OutputOption, as_json: bool = JsonOption,
@@ -124,7 +130,7 @@ def logs_list(
     from connectorctl.store.queries import SUMMARY_COLUMNS, check_limit, list_logs
 
     check_limit(limit, offset)
-    flt = build_filter(service, status, tenant, since, until, operation, correlation_id)
+    flt = build_filter(service, status, tenant, since, until, operation, correlation_id, delivery)
     connector = state(ctx).connector()
     warn_if_unknown_service(connector, service)
     rows = list_logs(connector.db, flt, limit, offset)

@@ -38,6 +38,7 @@ _ResendUncertain = typer.Option(False, "--resend-uncertain", help="Bulk: also re
 _DryRun = typer.Option(False, "--dry-run", help="Show the vendor chain, circuit states and redacted requests; send nothing.")
 _Vendor = typer.Option(None, "--vendor", help="Use this vendor instead of the configured chain.")
 _Tenant = typer.Option(None, "--tenant", help="Tenant whose credentials and logs to use.")
+_Force = typer.Option(False, "--force", help="Send even to a recipient on the suppression list (not with --to-file).")
 
 
 @app.command("email")
@@ -62,6 +63,7 @@ def send_email(
     dry_run: bool = _DryRun,
     vendor: Optional[str] = _Vendor,
     tenant: Optional[str] = _Tenant,
+    force: bool = _Force,
     output: OutputFormat = OutputOption,
     as_json: bool = JsonOption,
 ) -> None:
@@ -69,10 +71,8 @@ def send_email(
     from dataclasses import replace
 
     from connectorctl.domain.messages import Attachment, EmailMessage
-    from connectorctl.errors import InvalidInputError
 
-    if bool(to) == bool(to_file):
-        raise InvalidInputError("give --to or --to-file (not both)")
+    _check_targets(to, to_file, force)
     text = _read_body(body, body_file)
     headers = dict(parse_header_options(header))
     attachments = tuple(Attachment(p.name, p.read_bytes(), _guess_type(p)) for p in attach)
@@ -89,7 +89,7 @@ def send_email(
             from connectorctl.cli.send_view import dry_run_report, render_dry_run
 
             return render_dry_run(dry_run_report(connector, gateway, message), out)
-        return _finish(gateway.send(message).to_dict(), out)
+        return _finish(gateway.send(message, force=force).to_dict(), out)
 
     from connectorctl.bulk.recipients import render as fill
     from connectorctl.cli.send_view import run_bulk
@@ -112,6 +112,7 @@ def send_sms(
     message: str = typer.Option(..., "--message", "-m", help="Text of the SMS ({{column}} placeholders in bulk)."),
     from_number: Optional[str] = typer.Option(None, "--from", help="Override the configured sender number."),
     idempotency_key: Optional[str] = typer.Option(None, "--idempotency-key", help="Allows retrying this SMS after a timeout."),
+    status_callback: Optional[str] = typer.Option(None, "--status-callback", help="URL the vendor reports delivery to (twilio, vonage); else vendors.<v>.status_callback."),
     to_file: Optional[Path] = _ToFile,
     batch_id: Optional[str] = _BatchId,
     concurrency: int = _Concurrency,
@@ -119,6 +120,7 @@ def send_sms(
     dry_run: bool = _DryRun,
     vendor: Optional[str] = _Vendor,
     tenant: Optional[str] = _Tenant,
+    force: bool = _Force,
     output: OutputFormat = OutputOption,
     as_json: bool = JsonOption,
 ) -> None:
@@ -130,19 +132,18 @@ def send_sms(
 
     if not message.strip():
         raise InvalidInputError("--message is empty")
-    if bool(to) == bool(to_file):
-        raise InvalidInputError("give --to or --to-file (not both)")
+    _check_targets(to, to_file, force)
     connector = state(ctx).connector()
     gateway = connector.sms(vendor, tenant_id=tenant)
     out = fmt(output, as_json)
-    sms = SmsMessage(to=to or "", body=message, from_number=from_number, idempotency_key=idempotency_key)
+    sms = SmsMessage(to=to or "", body=message, from_number=from_number, idempotency_key=idempotency_key, status_callback=status_callback)
     if to_file is None:
         if dry_run:
             from connectorctl.cli.send_view import dry_run_report, render_dry_run
             from connectorctl.validation import normalize_phone
 
             return render_dry_run(dry_run_report(connector, gateway, replace(sms, to=normalize_phone(sms.to))), out)
-        return _finish(gateway.send(sms).to_dict(), out)
+        return _finish(gateway.send(sms, force=force).to_dict(), out)
 
     from connectorctl.bulk.recipients import render as fill
     from connectorctl.cli.send_view import run_bulk
@@ -153,6 +154,15 @@ def send_sms(
 
     run_bulk(ctx, connector, gateway, "sms", to_file, normalize_phone, build, template=(message, from_number or ""),
              batch_id=batch_id, concurrency=concurrency, resend_uncertain=resend_uncertain, dry_run=dry_run, output=out)
+
+
+def _check_targets(to: object, to_file: Optional[Path], force: bool) -> None:
+    from connectorctl.errors import InvalidInputError
+
+    if bool(to) == bool(to_file):
+        raise InvalidInputError("give --to or --to-file (not both)")
+    if force and to_file:
+        raise InvalidInputError("--force overrides the suppression list for one send only, not with --to-file")
 
 
 def _read_body(body: Optional[str], body_file: Optional[Path]) -> str:

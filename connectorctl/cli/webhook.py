@@ -16,7 +16,7 @@ from connectorctl.cli.output import JsonOption, OutputFormat, OutputOption, fmt,
 
 app = typer.Typer(help="Verify vendor webhook signatures, or sign example deliveries for testing a receiver.", no_args_is_help=True)
 
-SchemeOption = typer.Option(None, "--scheme", help="stripe, twilio, sendgrid, mandrill, mailgun, github, standard, easypost, postmark or generic.")
+SchemeOption = typer.Option(None, "--scheme", help="stripe, twilio, sendgrid, mandrill, mailgun, vonage, github, standard, easypost, postmark or generic.")
 ServiceOption = typer.Option(None, "--service", help="Take scheme, options and secrets from the config's webhooks.<SERVICE>.")
 SecretEnvOption = typer.Option([], "--secret-env", help="Env var holding a secret (repeat for several active secrets).", metavar="VAR")
 SecretCredsOption = typer.Option(None, "--secret-from-creds", help="Use the stored credentials of SERVICE (secret/api_key/token/password field).", metavar="SERVICE")
