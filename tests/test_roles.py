@@ -20,9 +20,9 @@ from connectorctl.domain.values import IntegrationLog, IntegrationStatus
 from connectorctl.gateway import Connector
 from connectorctl.webhooks import SCHEMES, WebhookRequest, get_verifier
 
-# Roles whose channel is being built in its own issue (payments, storage, shipping): each lands with
-# its implementation and its row in ROLE_CHECKS, and is taken off this list then.
-CHANNELS_IN_PROGRESS = {"PaymentGateway", "CloudStorage", "ShippingProvider"}
+# Roles whose channel is being built in its own issue (storage, shipping): each lands with its
+# implementation and its row in ROLE_CHECKS, and is taken off this list then.
+CHANNELS_IN_PROGRESS = {"CloudStorage", "ShippingProvider"}
 NOW = datetime.now(timezone.utc)
 
 
@@ -35,28 +35,28 @@ def connector(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Connector
     c.close()
 
 
-def check_email_service(connector: Connector, home: Path) -> None:
+def check_email_service(connector: Connector, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     service = connector.email()
     assert isinstance(service, roles.EmailService)
     assert service.send(EmailMessage(to=("ann@example.com",), subject="Hi", text="x")).ok
     assert len(list((home / "outbox").glob("*.eml"))) == 1
 
 
-def check_sms_service(connector: Connector, home: Path) -> None:
+def check_sms_service(connector: Connector, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     service = connector.sms()
     assert isinstance(service, roles.SmsService)
     assert service.send(SmsMessage(to="+14155552671", body="x")).ok
     assert service.validate_phone_number("+14155552671")["valid"] is True
 
 
-def check_credential_provider(connector: Connector, home: Path) -> None:
+def check_credential_provider(connector: Connector, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for provider in (connector.credentials, StaticCredentialProvider({"sendgrid": {"api_key": "SG.static"}})):
         assert isinstance(provider, roles.CredentialProvider)
     connector.credentials.store.put("sendgrid", None, "api_key", {"api_key": "SG.stored-key"}, None, NOW.timestamp())
     assert connector.credentials.has("sendgrid") and connector.credentials.get("sendgrid").data["api_key"] == "SG.stored-key"
 
 
-def check_integration_logger(connector: Connector, home: Path) -> None:
+def check_integration_logger(connector: Connector, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     log = connector.integration_log
     assert isinstance(log, roles.IntegrationLogger)
     connector.email().send(EmailMessage(to=("ann@example.com",), subject="Hi", text="x"))
@@ -69,7 +69,7 @@ def check_integration_logger(connector: Connector, home: Path) -> None:
     assert log.purge_old_logs(30) == 1 and len(log.get_logs()) == 1
 
 
-def check_webhook_verifier(connector: Connector, home: Path) -> None:
+def check_webhook_verifier(connector: Connector, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for scheme in SCHEMES:
         assert isinstance(get_verifier(scheme, url="https://shop.example.com/hooks"), roles.WebhookVerifier), scheme
     verifier = get_verifier("stripe")
@@ -81,11 +81,26 @@ def check_webhook_verifier(connector: Connector, home: Path) -> None:
     assert not forged.ok
 
 
+def check_payment_gateway(connector: Connector, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.fake_stripe import FakeStripe
+    from tests.payment_support import payment_connector
+
+    from connectorctl.domain.money import Money
+
+    monkeypatch.setenv("CONNECTORCTL_HOME", str(home / "payments"))  # an installation configured for payments
+    with FakeStripe() as stripe, payment_connector(home / "payments", monkeypatch, stripe_url=stripe.url) as payments:
+        service = payments.payments()
+        assert isinstance(service, roles.PaymentGateway)
+        payment = service.charge(Money.parse("19.99 EUR"), reference="order:1", payment_method="pm_card_visa")
+        assert payment.amount_captured == 1999 and service.retrieve(payment.payment_id).payment_id == payment.payment_id
+
+
 ROLE_CHECKS = {
     "EmailService": check_email_service,
     "SmsService": check_sms_service,
     "CredentialProvider": check_credential_provider,
     "IntegrationLogger": check_integration_logger,
+    "PaymentGateway": check_payment_gateway,
     "WebhookVerifier": check_webhook_verifier,
 }
 
@@ -102,5 +117,6 @@ def test_every_exported_role_is_checked_here() -> None:
 
 
 @pytest.mark.parametrize("role", sorted(ROLE_CHECKS))
-def test_a_shipped_implementation_matches_the_role_and_does_its_job(role: str, connector: Connector, home: Path) -> None:
-    ROLE_CHECKS[role](connector, home)
+def test_a_shipped_implementation_matches_the_role_and_does_its_job(role: str, connector: Connector, home: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    ROLE_CHECKS[role](connector, home, monkeypatch)
