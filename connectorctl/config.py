@@ -258,6 +258,9 @@ def load_settings(explicit_path: str | os.PathLike[str] | None = None, environ: 
                     values.update(reader.build(Settings, _single(root, key_node, value_node), ""))
             sources.update(reader.sources)
     _apply_env(values, sources, env)
+    from connectorctl.envcheck import warn_unknown_variables
+
+    warn_unknown_variables(env, ENV_OVERRIDES)
     database = values.pop("database", None)
     db_path = Path(database).expanduser() if database else home / "connectorctl.db"
     if not database:
@@ -338,6 +341,11 @@ def _check(settings: Settings) -> None:
             bad(key, f"is longer than {MAX_PERIOD_S // 86400} days")
     if not 0 <= st.degraded_min_success_rate <= st.healthy_min_success_rate <= 100:
         bad("status", "need 0 <= degraded_min_success_rate <= healthy_min_success_rate <= 100 (percentages)")
+    if settings.shipping_vendor is not None:
+        from connectorctl.adapters.catalog import vendors_for
+
+        if settings.shipping_vendor not in vendors_for("shipping"):
+            bad("shipping_vendor", f"unknown shipping vendor {settings.shipping_vendor!r} (known: {', '.join(vendors_for('shipping'))})")
     if settings.logging.writer not in ("background", "sync"):
         bad("logging.writer", "must be 'background' or 'sync'")
     if settings.log_retention_days < 1:

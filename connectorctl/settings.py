@@ -142,6 +142,7 @@ class WebhookSettings:
     replay_window_seconds: float = 86400.0  # how long ids of schemes without a timestamp are remembered
     url: str | None = None  # public URL the vendor calls (twilio, mandrill sign it)
     max_body_bytes: int = 1048576
+    cert_origins: tuple[str, ...] = ()  # paypal: where signing certificates may be fetched from (default PayPal's API hosts)
     # generic HMAC scheme
     header: str | None = None
     algorithm: str | None = None
@@ -160,6 +161,7 @@ class Settings:
     email_vendor: tuple[str, ...] = ("file",)
     sms_vendor: tuple[str, ...] = ("file",)
     payment_vendor: tuple[str, ...] = ("stripe",)
+    shipping_vendor: str | None = None  # a rate belongs to the vendor that quoted it: one vendor, no chain
     log_retention_days: int = 90
     circuit_breaker: CircuitBreakerSettings = CircuitBreakerSettings()
     retry_policy: RetrySettings = RetrySettings()

@@ -92,7 +92,7 @@ class Api:
         numbers = await self.read(reads.service_metrics, service, start, end)
         return JSONResponse({
             "service": service,
-            "period": {"from": status.period_text(start), "to": status.period_text(end)},
+            "period": {"from": status.timestamp(start), "to": status.timestamp(end)},
             "metrics": numbers,
         })
 

@@ -58,22 +58,24 @@ DOCUMENT: dict[str, Any] = {
             "Metrics": {"type": "object", "required": ["service", "period", "metrics"], "properties": {
                 "service": {"type": "string"},
                 "period": {"type": "object", "required": ["from", "to"], "properties": {
-                    "from": {"type": "string", "examples": ["2025-10-18 00:00:00"]}, "to": {"type": "string"}}},
+                    "from": {"type": "string", "format": "date-time", "examples": ["2025-10-18T00:00:00.000Z"]},
+                    "to": {"type": "string", "format": "date-time"}}},
                 "metrics": {"type": "object", "required": ["success_count", "failure_count", "success_rate", "avg_duration_ms"], "properties": {
                     "success_count": {"type": "integer"}, "failure_count": {"type": "integer"}, "success_rate": {"type": "number"},
                     "avg_duration_ms": {"type": "number"}, "retry_count": {"type": "integer"},
                     "p50_ms": {"type": ["integer", "null"]}, "p95_ms": {"type": ["integer", "null"]}, "p99_ms": {"type": ["integer", "null"]}}}}},
             "Health": {"type": "object", "required": ["status", "timestamp", "services"], "properties": {
-                "status": {"type": "string", "enum": ["healthy", "unhealthy"]}, "timestamp": {"type": "string"},
+                "status": {"type": "string", "enum": ["healthy", "unhealthy"]}, "timestamp": {"type": "string", "format": "date-time"},
                 "services": {"type": "object", "required": ["database", "connector"], "properties": {
                     "database": {"type": "string", "enum": ["connected", "disconnected"]}, "connector": {"type": "string"}}}}},
             "Status": {"type": "object", "required": ["services", "timestamp"], "properties": {
-                "timestamp": {"type": "string"},
+                "timestamp": {"type": "string", "format": "date-time"},
                 "services": {"type": "object", "additionalProperties": {"type": "object", "required": [
                     "status", "success_rate", "avg_duration_ms", "circuit_state"], "properties": {
                     "status": {"type": "string", "enum": ["healthy", "degraded", "down"]},
                     "success_rate": _NUM, "avg_duration_ms": _NUM, "circuit_state": {"type": "string"},
-                    "calls": {"type": "integer"}, "window_minutes": {"type": "integer"}}}}}},
+                    "calls": {"type": "integer", "description": "logical calls (all attempts of one call count once)"},
+                    "attempts": {"type": "integer"}, "attempt_success_rate": _NUM, "window_minutes": {"type": "integer"}}}}}},
         },
     },
     "security": [{"bearer": []}, {}],

@@ -18,22 +18,24 @@ from typer.core import TyperGroup
 
 from connectorctl.cli.output import CliState, fail
 
-# name -> "module:attribute": a Typer app (a group) or a function (one command), in help order
+# name -> "module:attribute": a Typer app (a group) or a function (one command), in help order:
+# the order people reach for them
 COMMANDS = {
     "send": "connectorctl.cli.send:app",
-    "config": "connectorctl.cli.config_cmd:app",
-    "webhook": "connectorctl.cli.webhook:app",
-    "creds": "connectorctl.cli.creds:app",
-    "init": "connectorctl.cli.config_cmd:init",
     "logs": "connectorctl.cli.logs:app",
-    "messages": "connectorctl.cli.messages:app",
-    "suppressions": "connectorctl.cli.suppressions:app",
     "metrics": "connectorctl.cli.metrics:metrics_command",
     "status": "connectorctl.cli.status:status_command",
     "circuit": "connectorctl.cli.circuit:app",
-    "payments": "connectorctl.cli.payments:app",
-    "demo": "connectorctl.cli.demo:demo_command",
+    "creds": "connectorctl.cli.creds:app",
+    "config": "connectorctl.cli.config_cmd:app",
     "serve": "connectorctl.cli.serve:serve",
+    "webhook": "connectorctl.cli.webhook:app",
+    "init": "connectorctl.cli.config_cmd:init",
+    "demo": "connectorctl.cli.demo:demo_command",
+    "messages": "connectorctl.cli.messages:app",
+    "suppressions": "connectorctl.cli.suppressions:app",
+    "payments": "connectorctl.cli.payments:app",
+    "ship": "connectorctl.cli.ship:app",
 }
 
 
@@ -50,7 +52,7 @@ class LazyGroup(TyperGroup):
             if isinstance(found, typer.Typer):
                 command = typer.main.get_group(found)
             else:
-                single = typer.Typer(add_completion=False)
+                single = typer.Typer(add_completion=False, rich_markup_mode=None)
                 single.command(cmd_name)(found)
                 command = typer.main.get_command(single)
             command.name = cmd_name
@@ -65,8 +67,21 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            number = version("connectorctl")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            number = "unknown"
+        sys.stdout.write(f"connectorctl {number}\n")
+        raise typer.Exit()
 
 
 @app.callback()
@@ -74,6 +89,7 @@ def root(
     ctx: typer.Context,
     config: Optional[str] = typer.Option(None, "--config", "-c", help="Config file (else $CONNECTORCTL_CONFIG, else $CONNECTORCTL_HOME/config.yaml).", metavar="PATH"),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors.", envvar="CONNECTORCTL_DEBUG"),
+    version: bool = typer.Option(False, "--version", help="Print the version and exit.", callback=_version, is_eager=True),
 ) -> None:
     ctx.obj = CliState(config_path=config, debug=debug)
 
@@ -87,6 +103,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     if undecodable is not None:  # bytes that are not UTF-8 reach Python as lone surrogates, which nothing can store or send
         return _exit_code(fail("invalid_input", f"argument {ascii(undecodable)} is not valid UTF-8 text", 2))
     debug = "--debug" in args or os.environ.get("CONNECTORCTL_DEBUG", "") not in ("", "0", "false")
+    _show_config_warnings_plainly()
     try:
         result = typer.main.get_command(app).main(args=args, prog_name="connectorctl", standalone_mode=False)
     except ConnectorctlError as exc:
@@ -107,6 +124,10 @@ def run(argv: Sequence[str] | None = None) -> int:
         return 0
     except Exception as exc:  # noqa: BLE001 - last line of defence: one line, not a traceback
         if _is_usage_error(exc):
+            if exc.exit_code == 2:  # type: ignore[attr-defined]  # usage: bad or unknown option, command or value
+                ctx = getattr(exc, "ctx", None)
+                where = ctx.command_path if ctx is not None else "connectorctl"
+                return _exit_code(fail("usage", exc.format_message(), 2, f"{where} --help"))  # type: ignore[attr-defined]
             exc.show()  # type: ignore[attr-defined]
             return int(exc.exit_code)  # type: ignore[attr-defined]
         if debug:
@@ -124,6 +145,28 @@ def _is_usage_error(exc: Exception) -> bool:
     imported through a public path; what it promises (``show()``, ``exit_code``) can.
     """
     return callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int)
+
+
+def _show_config_warnings_plainly() -> None:
+    """A ConfigWarning is one ``warning:`` line on stderr, like every other diagnostic, not Python's warning format."""
+    import warnings
+
+    from connectorctl.envcheck import ConfigWarning
+
+    original = warnings.showwarning
+    if getattr(original, "plain_config_warnings", False):
+        return
+
+    def show(message: Warning | str, category: type[Warning], *args: object, **kwargs: object) -> None:
+        if issubclass(category, ConfigWarning):
+            from connectorctl.cli.output import warn
+
+            warn(str(message))
+        else:
+            original(message, category, *args, **kwargs)  # type: ignore[arg-type]
+
+    show.plain_config_warnings = True  # type: ignore[attr-defined]
+    warnings.showwarning = show  # type: ignore[assignment]
 
 
 def _is_utf8(text: str) -> bool:

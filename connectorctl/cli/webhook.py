@@ -14,22 +14,23 @@ import typer
 
 from connectorctl.cli.output import JsonOption, OutputFormat, OutputOption, fmt, kv_table, parse_header_options, render, state
 
-app = typer.Typer(help="Verify vendor webhook signatures, or sign example deliveries for testing a receiver.", no_args_is_help=True)
+app = typer.Typer(help="Verify vendor webhook signatures, or sign example deliveries for testing a receiver.", no_args_is_help=True, rich_markup_mode=None)
 
-SchemeOption = typer.Option(None, "--scheme", help="stripe, twilio, sendgrid, mandrill, mailgun, vonage, github, standard, easypost, postmark or generic.")
-ServiceOption = typer.Option(None, "--service", help="Take scheme, options and secrets from the config's webhooks.<SERVICE>.")
+SchemeOption = typer.Option(None, "--scheme", help="stripe, paypal, twilio, sendgrid, mandrill, mailgun, vonage, github, standard, easypost, postmark or generic.", metavar="SCHEME")
+ServiceOption = typer.Option(None, "--service", help="Take scheme, options and secrets from the config's webhooks.<SERVICE>.", metavar="SLUG")
 SecretEnvOption = typer.Option([], "--secret-env", help="Env var holding a secret (repeat for several active secrets).", metavar="VAR")
 SecretCredsOption = typer.Option(None, "--secret-from-creds", help="Use the stored credentials of SERVICE (secret/api_key/token/password field).", metavar="SERVICE")
-BodyFileOption = typer.Option(..., "--body-file", help="The raw body, byte for byte ('-' reads stdin).", allow_dash=True)
-UrlOption = typer.Option(None, "--url", help="Public URL the vendor called (twilio, mandrill sign it).")
-ToleranceOption = typer.Option(None, "--tolerance", help="Freshness tolerance in seconds (default 300; 0 disables).")
-HeaderNameOption = typer.Option(None, "--signature-header", help="generic: header carrying the signature (default X-Signature).")
-AlgorithmOption = typer.Option(None, "--algorithm", help="generic: sha1, sha256 (default) or sha512.")
-EncodingOption = typer.Option(None, "--encoding", help="generic: hex (default) or base64.")
-PrefixOption = typer.Option(None, "--prefix", help="generic: prefix of the header value, e.g. 'sha256='.")
-SignedContentOption = typer.Option(None, "--signed-content", help="generic: template over {body} {timestamp} {id} {url} (default '{body}').")
-TimestampHeaderOption = typer.Option(None, "--timestamp-header", help="generic: header with the unix timestamp.")
-IdHeaderOption = typer.Option(None, "--id-header", help="generic: header with the delivery id.")
+BodyFileOption = typer.Option(..., "--body-file", help="The raw body, byte for byte ('-' reads stdin).", allow_dash=True, metavar="FILE")
+UrlOption = typer.Option(None, "--url", help="Public URL the vendor called (twilio, mandrill sign it).", metavar="URL")
+ToleranceOption = typer.Option(None, "--tolerance", help="Freshness tolerance in seconds (default 300; 0 disables).", metavar="SECONDS")
+HeaderNameOption = typer.Option(None, "--signature-header", help="generic: header carrying the signature (default X-Signature).", metavar="NAME")
+AlgorithmOption = typer.Option(None, "--algorithm", help="generic: sha1, sha256 (default) or sha512.", metavar="NAME")
+EncodingOption = typer.Option(None, "--encoding", help="generic: hex (default) or base64.", metavar="NAME")
+PrefixOption = typer.Option(None, "--prefix", help="generic: prefix of the header value, e.g. 'sha256='.", metavar="TEXT")
+SignedContentOption = typer.Option(None, "--signed-content", help="generic: template over {body} {timestamp} {id} {url} (default '{body}').", metavar="TEMPLATE")
+TimestampHeaderOption = typer.Option(None, "--timestamp-header", help="generic: header with the unix timestamp.", metavar="NAME")
+IdHeaderOption = typer.Option(None, "--id-header", help="generic: header with the delivery id.", metavar="NAME")
+CertOriginOption = typer.Option([], "--cert-origin", help="paypal: origin certificates may come from (repeatable; default PayPal's API hosts).", metavar="URL")
 
 
 def _read_body(path: Path) -> bytes:
@@ -57,8 +58,9 @@ def _setup(ctx: typer.Context, scheme: Optional[str], service: Optional[str], se
     if hook is not None and scheme in (None, hook.scheme):
         import dataclasses
 
-        hook = dataclasses.replace(hook, **{k: v for k, v in options.items() if v is not None})
-        verifier = verifier_for(hook)
+        fields = {f.name for f in dataclasses.fields(hook)}
+        hook = dataclasses.replace(hook, **{k: v for k, v in options.items() if v is not None and k in fields})
+        verifier = verifier_for(hook, **{k: v for k, v in options.items() if v is not None and k not in fields})
     else:
         verifier = get_verifier(scheme or "", **{k: v for k, v in options.items() if v is not None})
     secrets = env_secrets(secret_env)
@@ -81,7 +83,7 @@ def _options(url: Optional[str], tolerance: Optional[float], header: Optional[st
 def webhook_verify(
     ctx: typer.Context,
     body_file: Path = BodyFileOption,
-    header: List[str] = typer.Option([], "--header", "-H", help="A received header 'Name: value' (repeatable)."),
+    header: List[str] = typer.Option([], "--header", "-H", help="A received header 'Name: value' (repeatable).", metavar="'NAME: VALUE'"),
     scheme: Optional[str] = SchemeOption,
     service: Optional[str] = ServiceOption,
     secret_env: List[str] = SecretEnvOption,
@@ -96,6 +98,7 @@ def webhook_verify(
     signed_content: Optional[str] = SignedContentOption,
     timestamp_header: Optional[str] = TimestampHeaderOption,
     id_header: Optional[str] = IdHeaderOption,
+    cert_origin: List[str] = CertOriginOption,
     output: OutputFormat = OutputOption,
     as_json: bool = JsonOption,
 ) -> None:
@@ -106,6 +109,7 @@ def webhook_verify(
     from connectorctl.webhooks.service import verify_delivery
 
     options = _options(url, tolerance, signature_header, algorithm, encoding, prefix, signed_content, timestamp_header, id_header)
+    options["cert_origins"] = tuple(cert_origin) or None
     verifier, secrets = _setup(ctx, scheme, service, secret_env, secret_from_creds, options)
     request = WebhookRequest(_read_body(body_file), parse_header_options(header), url)
     store = None
@@ -131,9 +135,9 @@ def webhook_sign(
     secret_env: List[str] = typer.Option([], "--secret-env", help="Env var holding the secret (sendgrid: the private key).", metavar="VAR"),
     secret_from_creds: Optional[str] = SecretCredsOption,
     url: Optional[str] = UrlOption,
-    timestamp: Optional[int] = typer.Option(None, "--timestamp", help="Unix time to sign at (default now): make stale examples."),
-    event_id: Optional[str] = typer.Option(None, "--event-id", help="Delivery id for schemes that carry one (standard, github, mailgun token)."),
-    body_out: Optional[Path] = typer.Option(None, "--body-out", help="Write the body to send (mailgun/mandrill change it) to this file."),
+    timestamp: Optional[int] = typer.Option(None, "--timestamp", help="Unix time to sign at (default now): make stale examples.", metavar="UNIX_TIME"),
+    event_id: Optional[str] = typer.Option(None, "--event-id", help="Delivery id for schemes that carry one (standard, github, mailgun token, paypal transmission id).", metavar="ID"),
+    body_out: Optional[Path] = typer.Option(None, "--body-out", help="Write the body to send (mailgun/mandrill change it) to this file.", metavar="FILE"),
     signature_header: Optional[str] = HeaderNameOption,
     algorithm: Optional[str] = AlgorithmOption,
     encoding: Optional[str] = EncodingOption,
@@ -141,11 +145,14 @@ def webhook_sign(
     signed_content: Optional[str] = SignedContentOption,
     timestamp_header: Optional[str] = TimestampHeaderOption,
     id_header: Optional[str] = IdHeaderOption,
+    signing_key: Optional[Path] = typer.Option(None, "--signing-key", help="paypal: PEM file with the RSA private key to sign with.", metavar="SIGNING_KEY"),
+    cert_url: Optional[str] = typer.Option(None, "--cert-url", help="paypal: URL serving the certificate of --signing-key.", metavar="CERT_URL"),
     output: OutputFormat = OutputOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Produce a correctly signed example delivery (headers, URL, body) for testing a receiver."""
     options = _options(url, None, signature_header, algorithm, encoding, prefix, signed_content, timestamp_header, id_header)
+    options.update(signing_key_file=str(signing_key) if signing_key else None, cert_url=cert_url)
     verifier, secrets = _setup(ctx, scheme, service, secret_env, secret_from_creds, options)
     signed = verifier.sign(_read_body(body_file), secrets[0], now=timestamp, url=url, event_id=event_id)
     if body_out is not None:

@@ -4,7 +4,10 @@ Resolution order for ``get(service, tenant)``:
 
 1. the tenant's own stored credential (when a tenant is given and it is active);
 2. ``env:VAR`` references in ``vendors.<slug>.credentials`` (twelve-factor);
-3. the global stored credential (tenant NULL).
+3. the global stored credential (tenant NULL);
+4. when nothing is stored for the service at all, the vendor's own environment
+   variables (``SENDGRID_API_KEY``, ``TWILIO_ACCOUNT_SID``... see
+   :mod:`connectorctl.credentials.vendor_env`).
 
 OAuth2 access tokens are renewed ``REFRESH_SKEW`` seconds before they expire
 and, through :func:`call_with_credentials` (which every adapter's base uses),
@@ -105,6 +108,9 @@ class StoreCredentialProvider:
             env = self._from_env(service_name, tenant_id)
             if env is not None:
                 return env
+            standard = self._from_vendor_env(service_name, tenant_id)
+            if standard is not None:
+                return standard
             row = self._row(service_name, tenant_id, tenant_only=False)
         return self._from_row(row)
 
@@ -112,7 +118,42 @@ class StoreCredentialProvider:
         refs = self.settings.vendor(service_name).credentials
         if refs and all(isinstance(r, str) and r.startswith("env:") and os.environ.get(r[4:]) for r in refs.values()):
             return True
-        return self._find_active(service_name, tenant_id) is not None or self._find_active(service_name, None) is not None
+        if self._find_active(service_name, tenant_id) is not None or self._find_active(service_name, None) is not None:
+            return True
+        try:
+            return self._from_vendor_env(service_name, tenant_id) is not None
+        except (CredentialNotFoundError, CredentialUnreadableError):
+            return False
+
+    def source_of(self, service: str) -> tuple[list[str], str]:
+        """``(field names, where from)`` for the global credential ``get(service)`` would use; nothing is decrypted."""
+        from connectorctl.credentials.vendor_env import vendor_env_credentials
+
+        refs = self.settings.vendor(service).credentials
+        if refs:  # only env:VAR references are shown; anything else is a literal secret (refused when used)
+            return sorted(refs), ",".join(r if isinstance(r, str) and r.startswith("env:") else "*** (a literal: refused)" for r in refs.values())
+        row = self.store.find(service, None) if self.settings.database.exists() else None
+        if row is not None:
+            return list(row.field_names), "store" if row.is_active else "store (disabled)"
+        try:
+            found = vendor_env_credentials(service)
+        except (CredentialNotFoundError, CredentialUnreadableError) as exc:
+            return [], f"incomplete: {exc.message}"
+        return (sorted(found[0]), found[1]) if found else ([], "not configured")
+
+    def env_sources(self) -> list[Credentials]:
+        """Credentials that come from the environment rather than the store, for ``creds list`` (values stay in memory)."""
+        from connectorctl.adapters.catalog import VENDORS
+
+        found = []
+        for service in sorted(VENDORS):
+            try:
+                creds = self._from_env(service, None) if self.settings.vendor(service).credentials else self._from_vendor_env(service, None)
+            except (CredentialNotFoundError, CredentialUnreadableError, ConfigurationError, CredentialRefreshError):
+                continue
+            if creds is not None:
+                found.append(creds)
+        return found
 
     def refresh(self, service_name: str, tenant_id: str | None = None) -> Credentials:
         """Renew an OAuth2 access token now; other methods are re-read from their source."""
@@ -246,6 +287,19 @@ class StoreCredentialProvider:
         if method is AuthMethod.OAUTH2:
             return self._env_oauth2(service, tenant_id, fields, source, force_refresh)
         return Credentials(service, method, fields, tenant_id=None, source=source)
+
+    def _from_vendor_env(self, service: str, tenant_id: str | None) -> Credentials | None:
+        """The vendor's standard variables, only when nothing at all is stored for the service (see module docstring)."""
+        from connectorctl.credentials.vendor_env import VENDOR_ENV, vendor_env_credentials
+
+        if service not in VENDOR_ENV or self.store.find(service, None) is not None or (tenant_id and self.store.find(service, tenant_id)):
+            return None
+        found = vendor_env_credentials(service)
+        if found is None:
+            return None
+        fields, source = found
+        log.info("credentials for %s from %s", service, source)
+        return Credentials(service, infer_auth_method(fields), fields, tenant_id=None, source=source)
 
     def _env_oauth2(self, service: str, tenant_id: str | None, fields: dict[str, str], source: str, force: bool) -> Credentials:
         """Tokens obtained for env-configured clients live only in this process's memory."""

@@ -147,11 +147,10 @@ class CircuitBreaker:
             if forced_until is not None and forced_until <= now:
                 self._transition(service, CircuitState.CLOSED, "expire", "auto", "forced-open period ended")
                 return Ticket(service)
-            wait = None if forced_until is None else forced_until - now
-            raise CircuitOpenError(f"circuit for {service} is forced open" + (f": {reason}" if reason else ""), service=service, retry_after_seconds=wait)
+            raise open_error(service, "forced open", reason, forced_until, now)
         # open or half-open: the timeout must have passed and the probe lease must be free
         if open_until is not None and now < open_until:
-            raise CircuitOpenError(f"circuit for {service} is open", service=service, retry_after_seconds=open_until - now)
+            raise open_error(service, "open", reason, open_until, now)
         lease = now + self.settings.probe_lease_seconds
         won = self.db.run(lambda c: c.execute(
             "UPDATE circuit_state SET state='half_open', probe_lease_until=?, updated_at=? "
@@ -164,7 +163,7 @@ class CircuitBreaker:
             if state == CircuitState.OPEN:  # record the transition once, not on every lease renewal
                 self._event(service, "probe", CircuitState.OPEN, CircuitState.HALF_OPEN, "auto", "open timeout passed: one probe call let through")
             return Ticket(service, probe=True, had_failures=True)
-        raise CircuitOpenError(f"circuit for {service} is half-open and its probe is in flight", service=service, retry_after_seconds=self.settings.probe_lease_seconds)
+        raise open_error(service, "half-open and its probe call is in flight", reason, now + self.settings.probe_lease_seconds, now)
 
     def record_success(self, ticket: Ticket) -> None:
         if ticket.bypass or not ticket.had_failures:
@@ -172,7 +171,7 @@ class CircuitBreaker:
         now = self.clock.time()
         if ticket.probe:
             if self.db.run(lambda c: c.execute(
-                "UPDATE circuit_state SET state='closed', consecutive_failures=0, probe_lease_until=NULL, open_until=NULL, "
+                "UPDATE circuit_state SET state='closed', consecutive_failures=0, probe_lease_until=NULL, open_until=NULL, reason=NULL, "
                 "window_start=NULL, window_calls=0, window_failures=0, updated_at=? WHERE service_name=? AND state='half_open'",
                 (now, ticket.service),
             ).rowcount):
@@ -188,15 +187,16 @@ class CircuitBreaker:
         else:
             self._count_in_window(ticket.service, failed=False, now=now)
 
-    def record_failure(self, ticket: Ticket) -> None:
+    def record_failure(self, ticket: Ticket, cause: str | None = None) -> None:
+        """Count a failure; ``cause`` (``code: message``, already redacted) is kept as the reason when it opens the circuit."""
         if ticket.bypass:
             return
         now = self.clock.time()
         if ticket.probe:
             if self.db.run(lambda c: c.execute(
-                "UPDATE circuit_state SET state='open', opened_at=?, open_until=?, probe_lease_until=NULL, updated_at=? "
+                "UPDATE circuit_state SET state='open', opened_at=?, open_until=?, probe_lease_until=NULL, reason=?, updated_at=? "
                 "WHERE service_name=? AND state='half_open'",
-                (now, now + self.settings.timeout_seconds, now, ticket.service),
+                (now, now + self.settings.timeout_seconds, _cause("probe failed", cause), now, ticket.service),
             ).rowcount):
                 self.cache.bump()
                 self._event(ticket.service, "reopen", CircuitState.HALF_OPEN, CircuitState.OPEN, "auto", "probe failed")
@@ -213,9 +213,10 @@ class CircuitBreaker:
             if not trip and self.settings.failure_rate_threshold is not None:
                 trip, why = self._count_in_window(ticket.service, failed=True, now=now, conn=c)
             if trip:
+                why = _cause(why, cause)
                 c.execute(
-                    "UPDATE circuit_state SET state='open', opened_at=?, open_until=?, probe_lease_until=NULL, reason=NULL WHERE service_name=? AND state='closed'",
-                    (now, now + self.settings.timeout_seconds, ticket.service),
+                    "UPDATE circuit_state SET state='open', opened_at=?, open_until=?, probe_lease_until=NULL, reason=? WHERE service_name=? AND state='closed'",
+                    (now, now + self.settings.timeout_seconds, why, ticket.service),
                 )
                 self._event(ticket.service, "open", CircuitState.CLOSED, CircuitState.OPEN, "auto", why, conn=c)
         self.cache.bump()
@@ -303,6 +304,31 @@ class CircuitBreaker:
             conn.execute(sql, params)
         else:
             self.db.run(lambda c: c.execute(sql, params))
+
+
+MAX_CAUSE_CHARS = 300
+
+
+def _cause(why: str, cause: str | None) -> str:
+    """The reason an automatic opening records: the rule that fired and the last failure."""
+    if not cause:
+        return why
+    last = cause if len(cause) <= MAX_CAUSE_CHARS else cause[: MAX_CAUSE_CHARS - 3] + "..."
+    return f"{why}; last: {last}"
+
+
+def open_error(service: str, state: str, reason: str | None, until: float | None, now: float) -> CircuitOpenError:
+    """A circuit_open error that says why the circuit opened, when a call may pass again, and how to close it now."""
+    from connectorctl.store.logs import iso_utc
+
+    if until is None:
+        when = "until an operator resets it"
+    else:
+        when = f"{'a probe call is let through' if state != 'forced open' else 'it closes'} at {iso_utc(until)[:19].replace('T', ' ')} UTC (in {max(0.0, until - now):.0f} s)"
+    because = f" ({reason})" if reason else ""
+    return CircuitOpenError(f"circuit for {service} is {state}{because}; {when}", service=service,
+                            retry_after_seconds=None if until is None else max(0.0, until - now),
+                            hint=f"if {service} is back, close it now: connectorctl circuit reset {service}")
 
 
 def _to_state(row: tuple[Any, ...]) -> CircuitBreakerState:

@@ -100,7 +100,8 @@ def _load_area_migrations() -> None:
     import importlib
 
     for module in ("connectorctl.credentials.schema", "connectorctl.webhooks.schema", "connectorctl.bulk.schema",
-                   "connectorctl.store.intents", "connectorctl.payments.records", "connectorctl.delivery.schema"):
+                   "connectorctl.store.intents", "connectorctl.payments.records", "connectorctl.delivery.schema",
+                   "connectorctl.shipping.records"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:

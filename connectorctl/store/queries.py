@@ -24,7 +24,21 @@ LOG_COLUMNS = (
     "duration_ms", "request_data", "response_data", "error_message", "error_code", "attempt_number",
     "correlation_id", "direction", "created_at",
 )
-SUMMARY_COLUMNS = ("id", "service_name", "endpoint", "method", "status", "http_status_code", "duration_ms", "error_message", "created_at")
+_JSON_COLUMNS = ("request_data", "response_data")
+
+
+def log_entry(row: dict[str, Any]) -> dict[str, Any]:
+    """A log row as every machine output shows it (API, ``-o json``/``jsonl``): stored JSON payloads become JSON values."""
+    import json
+
+    for column in _JSON_COLUMNS:
+        raw = row.get(column)
+        if isinstance(raw, str):
+            try:
+                row[column] = json.loads(raw)
+            except ValueError:
+                pass  # stored as plain text: show it as a string
+    return row
 
 
 @dataclass(frozen=True)
@@ -308,8 +322,11 @@ def service_status(db: StateDB, settings: Any, now: datetime | None = None, serv
     """``connectorctl status``'s body: :func:`connectorctl.store.health.assess` in the CLI's shape.
 
     Per service the reference's ``status``, ``success_rate`` and ``avg_duration_ms``
-    (``null`` with no calls in the window) plus calls, failures, p95, circuit
-    state and consecutive failures; ``overall`` is the worst verdict.
+    (``null`` with no calls in the window) plus calls, failures, attempts and
+    their own success rate, p95, circuit state and consecutive failures;
+    ``overall`` is the worst verdict.  Calls and ``success_rate`` count logical
+    calls (a send retried to success is one success); the duration figures are
+    per attempt.
     """
     from connectorctl.store.health import assess
 
@@ -317,13 +334,13 @@ def service_status(db: StateDB, settings: Any, now: datetime | None = None, serv
     out = {
         s.service: {
             "status": s.status, "success_rate": s.success_rate, "avg_duration_ms": s.avg_duration_ms, "calls": s.calls,
-            "failure_count": s.failure_count, "p95_ms": s.p95_ms, "circuit_state": s.circuit_state,
-            "consecutive_failures": s.consecutive_failures,
+            "failure_count": s.failure_count, "attempts": s.attempts, "attempt_success_rate": s.attempt_success_rate,
+            "p95_ms": s.p95_ms, "circuit_state": s.circuit_state, "consecutive_failures": s.consecutive_failures,
         }
         for s in report.services
     }
     return {
-        "services": out, "timestamp": report.now.isoformat(timespec="seconds"), "window_minutes": report.window_minutes,
+        "services": out, "timestamp": to_iso(report.now), "window_minutes": report.window_minutes,
         "overall": report.overall,
     }
 

@@ -32,8 +32,9 @@ class Reason:
     MALFORMED_HEADER = "malformed_header"
     MISSING_HEADER = "missing_header"
     MALFORMED_BODY = "malformed_body"
+    UNTRUSTED_CERT = "untrusted_cert"  # a signing certificate we may not fetch or cannot use (PayPal)
 
-    ALL = (OK, BAD_SIGNATURE, STALE, REPLAY, MALFORMED_HEADER, MISSING_HEADER, MALFORMED_BODY)
+    ALL = (OK, BAD_SIGNATURE, STALE, REPLAY, MALFORMED_HEADER, MISSING_HEADER, MALFORMED_BODY, UNTRUSTED_CERT)
 
 
 class WebhookRejectedError(ConnectorctlError):

@@ -35,9 +35,17 @@ def e164(number: str) -> str:
     return normalize_phone(number)
 
 
+def default_from_number(slug: str) -> str | None:
+    """``$TWILIO_FROM_NUMBER`` / ``$VONAGE_FROM_NUMBER`` when ``vendors.<slug>.from_number`` is not set."""
+    from connectorctl.credentials.vendor_env import sender_default
+
+    found = sender_default(slug, "from_number")
+    return found[0] if found else None
+
+
 def sender(message: SmsMessage, configured: str | None, *, slug: str) -> str | None:
     """The From: a phone number is normalised; an alphanumeric sender ID is kept as is."""
-    value = message.from_number or configured
+    value = message.from_number or configured or default_from_number(slug)
     if not value:
         return None
     value = value.strip()
