@@ -212,7 +212,8 @@ def _show_results(connector: Any, out: Any) -> None:
 
     from connectorctl.cli.logs import rows_table
     from connectorctl.cli.metrics import _view
-    from connectorctl.store.queries import LogFilter, metrics_for, series, tail_logs, to_iso
+    from connectorctl.store.queries import LogFilter, metrics_for, series, tail_logs
+    from connectorctl.times import to_iso
 
     out.print("\n[bold]$ connectorctl logs tail -n 20[/bold]")
     rows, _ = tail_logs(connector.db, LogFilter(), 20)

@@ -21,7 +21,7 @@ from connectorctl.adapters.catalog import declaration, vendors_for
 from connectorctl.adapters.context import AdapterContext
 from connectorctl.config import load_settings
 from connectorctl.domain.messages import DeliveryStatus, EmailMessage, RecipientResult, SendResult, SmsMessage
-from connectorctl.domain.roles import CredentialProvider
+from connectorctl.domain.roles import CredentialProvider, IntegrationLogger
 from connectorctl.errors import (
     CircuitOpenError, ConfigurationError, ConnectorctlError, ConnectorError, UnsupportedFeatureError, VendorUnavailableError,
 )
@@ -133,11 +133,15 @@ class Connector:
 
         return vendor_client(slug, self.settings.vendor(slug), self._transports.get(slug))
 
-    def log_metrics(self, service: str, start: datetime, end: datetime) -> Mapping[str, Any]:
-        from connectorctl.store.queries import metrics
+    @cached_property
+    def integration_log(self) -> IntegrationLogger:
+        """The audit log as a library object: entries, reads, metrics, purge."""
+        from connectorctl.store.integration_log import SqliteIntegrationLog
 
-        self.flush()
-        return metrics(self.db, service, start, end)
+        return SqliteIntegrationLog(self.db, before_read=self.flush)
+
+    def log_metrics(self, service: str, start: datetime, end: datetime) -> Mapping[str, Any]:
+        return self.integration_log.get_metrics(service, start, end)
 
     def close(self) -> None:
         if "pipeline" in self.__dict__:

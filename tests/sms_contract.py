@@ -15,7 +15,7 @@ from typing import Any, Iterator
 
 import pytest
 import yaml
-from email_contract import log_rows
+from email_contract import VendorFixtures, log_rows
 
 from connectorctl.credentials.static import StaticCredentialProvider
 from connectorctl.domain.messages import DeliveryStatus, SmsMessage
@@ -33,16 +33,13 @@ from connectorctl.resilience.clock import FakeClock
 TO = "+14155552671"
 
 
-class SmsContract:
+class SmsContract(VendorFixtures):
     """Behaviour every SMS adapter must show; not collected itself (no ``Test`` prefix)."""
 
     slug: str = ""
     secret: str = ""  # a credential value that must never leak
 
     # -- per vendor ---------------------------------------------------------------
-    def make_fake(self) -> Any:
-        raise NotImplementedError
-
     def vendor_config(self, fake: Any) -> dict[str, Any]:
         """``vendors.<slug>`` of the config file (``base_url`` and the short timeouts are added)."""
         raise NotImplementedError
@@ -60,15 +57,6 @@ class SmsContract:
         raise NotImplementedError
 
     # -- fixtures -----------------------------------------------------------------
-    @pytest.fixture
-    def fake(self) -> Iterator[Any]:
-        with self.make_fake() as fake:
-            yield fake
-
-    @pytest.fixture
-    def clock(self) -> FakeClock:
-        return FakeClock()
-
     @pytest.fixture
     def connector(self, fake: Any, clock: FakeClock, home: Path) -> Iterator[Connector]:
         vendor = {"base_url": fake.url, "timeout_seconds": 1.0, "connect_timeout_seconds": 1.0, **self.vendor_config(fake)}

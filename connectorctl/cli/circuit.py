@@ -145,7 +145,7 @@ def circuit_trip(ctx: typer.Context, service: Optional[str] = ServiceArgument, s
                  for_: Optional[str] = typer.Option(None, "--for", help="Close again automatically after this long (30s, 10m, 2h).", metavar="DURATION"),
                  output: OutputFormat = OutputOption, as_json: bool = JsonOption) -> None:
     """Force the circuit open: every process fails calls to SERVICE fast until reset (or --for ends)."""
-    from connectorctl.store.queries import parse_duration
+    from connectorctl.times import parse_duration
 
     seconds = parse_duration(for_, name="--for") if for_ is not None else None
     _act(ctx, "trip", required_service(service, service_opt), output, as_json, reason=reason, for_seconds=seconds)

@@ -43,7 +43,8 @@ _EMPTY_HINT = "no log rows match; every vendor call adds one (try: connectorctl 
 def build_filter(service: Optional[str], status: Optional[str], tenant: Optional[str], since: Optional[str], until: Optional[str],
                  operation: Optional[str] = None, correlation_id: Optional[str] = None, delivery: Optional[str] = None) -> Any:
     from connectorctl.errors import InvalidInputError
-    from connectorctl.store.queries import LogFilter, parse_time
+    from connectorctl.store.queries import LogFilter
+    from connectorctl.times import parse_time
 
     if status is not None and status not in STATUSES:
         raise InvalidInputError(f"unknown --status {status!r} (use one of: {', '.join(STATUSES)})")

@@ -53,7 +53,8 @@ def metrics_command(
 
     from connectorctl.delivery.queries import MessageFilter, delivery_rates
     from connectorctl.errors import InvalidInputError
-    from connectorctl.store.queries import GROUP_COLUMNS, LogFilter, metrics_by, metrics_for, parse_time, series, to_iso
+    from connectorctl.store.queries import GROUP_COLUMNS, LogFilter, metrics_by, metrics_for, series
+    from connectorctl.times import parse_time, to_iso
 
     service = one_service(service_arg, service_opt)
     now = datetime.now(timezone.utc)

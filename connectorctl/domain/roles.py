@@ -7,7 +7,7 @@ so an ERP can swap vendors with a config change and no code change.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence, runtime_checkable
 
 from connectorctl.domain.messages import EmailMessage, SendResult, SmsMessage
 from connectorctl.domain.money import Money
@@ -15,6 +15,9 @@ from connectorctl.domain.payments import Payment
 from connectorctl.domain.storage import ObjectPage, PresignedUrl, StoredObject
 from connectorctl.domain.shipping import Address, AddressVerification, Label, LabelFormat, Rate, Refund, Shipment, Tracking
 from connectorctl.domain.values import Credentials, IntegrationLog
+
+if TYPE_CHECKING:
+    from connectorctl.webhooks.base import Verdict, WebhookRequest
 
 
 @runtime_checkable
@@ -110,6 +113,8 @@ class CredentialProvider(Protocol):
 
 @runtime_checkable
 class IntegrationLogger(Protocol):
+    """The audit log; :class:`connectorctl.store.integration_log.SqliteIntegrationLog` (``Connector.integration_log``)."""
+
     def log(self, entry: IntegrationLog) -> None: ...
 
     def get_logs(self, filters: Mapping[str, Any] | None = None, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]: ...
@@ -121,4 +126,10 @@ class IntegrationLogger(Protocol):
 
 @runtime_checkable
 class WebhookVerifier(Protocol):
-    def verify(self, payload: bytes, headers: Mapping[str, str], secrets: Sequence[str], *, url: str | None = None) -> Any: ...
+    """The reference design's verifier role (``verify(payload, signature, secret)``), generalised:
+    several headers, several active secrets, and a verdict that says why instead of a bare bool.
+    Every scheme in :mod:`connectorctl.webhooks` implements it (``connectorctl.webhooks.get_verifier``)."""
+
+    scheme: str
+
+    def verify(self, request: WebhookRequest, secrets: Sequence[str], *, now: float | None = None) -> Verdict: ...

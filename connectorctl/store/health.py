@@ -25,13 +25,13 @@ histogram and the per-call outcomes), so all the numbers describe the same rows.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from connectorctl.store.db import StateDB
 from connectorctl.store.logs import iso_utc
+from connectorctl.store.queries import nearest_rank
 
 HEALTHY, DEGRADED, DOWN = "healthy", "degraded", "down"
 HEALTH_ORDER = {HEALTHY: 0, DEGRADED: 1, DOWN: 2}
@@ -145,18 +145,6 @@ def _read_window(db: StateDB, since: datetime, now: datetime) -> tuple[Rows, Row
     return db.run(read)
 
 
-def _p95(histogram: list[tuple[int, int]], total: int) -> int | None:
-    """Nearest-rank p95 over (duration, count) pairs sorted by duration."""
-    if not total:
-        return None
-    rank, seen = max(1, math.ceil(0.95 * total)), 0
-    for value, count in histogram:
-        seen += count
-        if seen >= rank:
-            return value
-    return histogram[-1][0]
-
-
 def _percent(part: int, whole: int) -> float | None:
     return round(part * 100.0 / whole, 2) if whole else None
 
@@ -188,6 +176,6 @@ def assess(db: StateDB, settings: Any, now: datetime | None = None, services: li
         report.append(ServiceHealth(
             service=name, status=verdict(settings, circuit, rate), calls=calls, successes=ok, success_rate=rate, attempts=attempts,
             attempt_success_rate=_percent(attempt_successes.get(name, 0), attempts), avg_duration_ms=avg,
-            p95_ms=_p95(histogram, attempts), circuit_state=circuit, consecutive_failures=failures or 0,
+            p95_ms=nearest_rank(histogram, attempts, 0.95), circuit_state=circuit, consecutive_failures=failures or 0,
         ))
     return HealthReport(services=tuple(report), now=now, window_minutes=window)

@@ -19,24 +19,19 @@ import os
 import sys
 import threading
 import weakref
-from datetime import datetime, timezone
 from typing import Any
 
 from connectorctl.errors import StateStoreError
 from connectorctl.ids import new_ulid
 from connectorctl.resilience.pipeline import AttemptRecord
 from connectorctl.store.db import StateDB
+from connectorctl.times import iso_utc
 
 INSERT_LOG = (
     "INSERT INTO integration_logs (id, tenant_id, service_name, operation, endpoint, method, status, http_status_code, "
     "duration_ms, request_data, response_data, error_message, error_code, attempt_number, correlation_id, direction, created_at) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-
-
-def iso_utc(epoch: float) -> str:
-    """Sortable UTC timestamp with milliseconds, e.g. ``2026-11-26T03:20:00.123Z``."""
-    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def to_row(r: AttemptRecord) -> tuple[Any, ...]:

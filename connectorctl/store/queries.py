@@ -6,14 +6,15 @@ Signatures here are a contract between `connectorctl logs/metrics/status` and
 
 from __future__ import annotations
 
-import re
+import math
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
-from typing import Any
+from datetime import datetime
+from typing import Any, Iterable, Sequence
 
 from connectorctl.errors import InvalidInputError
 from connectorctl.store.db import StateDB
-from connectorctl.store.logs import iso_utc
+from connectorctl.times import to_iso
+from connectorctl.times import MAX_DURATION_S, parse_duration, parse_time  # noqa: F401 - importable from here as before
 
 MAX_LIMIT = 500
 MAX_SQL_INT = 2**63 - 1
@@ -38,43 +39,6 @@ def log_entry(row: dict[str, Any]) -> dict[str, Any]:
             except ValueError:
                 pass  # stored as plain text: show it as a string
     return row
-
-
-def to_iso(value: datetime) -> str:
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return iso_utc(value.timestamp())
-
-
-_RELATIVE = re.compile(r"^\s*-?\s*(\d+(?:\.\d+)?)\s*(s|sec|secs|second|seconds|m|min|mins|minute|minutes|h|hour|hours|d|day|days|w|week|weeks)\s*$", re.I)
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-MAX_DURATION_S = 36500 * 86400
-
-
-def parse_time(text: str, now: datetime | None = None, *, name: str = "time") -> datetime:
-    """``7d``, ``-30days``, ``90m``, ``now`` or ISO 8601 (naive means UTC) -> aware UTC datetime."""
-    now = now or datetime.now(timezone.utc)
-    raw = text.strip()
-    if raw.lower() == "now":
-        return now
-    match = _RELATIVE.match(raw)
-    if match:
-        amount, unit = float(match.group(1)), match.group(2).lower()
-        key = "m" if unit.startswith("mi") or unit == "m" else unit[0]
-        try:
-            return now - timedelta(seconds=amount * _UNITS[key])
-        except OverflowError:  # "99999999999d": before year 1
-            raise InvalidInputError(f"{name} is out of range: {text!r}") from None
-    try:
-        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidInputError(f"invalid {name} {text!r}: use a duration like 7d, -30days, 1h or an ISO 8601 date") from None
-    try:  # 9999-12-31T23:59:59-23:59 is past year 9999 in UTC; 0001-01-01T00:00+23:59 before year 1
-        value = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
-        value.timestamp()
-    except (OverflowError, ValueError):
-        raise InvalidInputError(f"{name} is out of range: {text!r}") from None
-    return value
 
 
 @dataclass(frozen=True)
@@ -193,25 +157,24 @@ def _summarize(histogram: list[tuple[int, int, int, int]], failures: list[tuple[
         "retry_count": sum(h[3] for h in histogram),
     }
     for label, p in PERCENTILES:
-        result[label] = _rank_in_histogram(histogram, total, p)
+        result[label] = nearest_rank(histogram, total, p)
     result["failures_by_status"] = by_status
     result["failures_by_http_class"] = by_class
     return result
 
 
-def _rank_in_histogram(histogram: list[tuple[int, int, int, int]], total: int, p: float) -> int | None:
-    """:func:`nearest_rank` over a (value, count) histogram: the ceil(p * n)-th smallest value."""
+def nearest_rank(histogram: Iterable[Sequence[int]], total: int, p: float) -> int | None:
+    """The nearest-rank percentile (the ceil(p * n)-th smallest value) over ``(value, count, ...)`` rows
+    sorted by value, ``total`` being the sum of the counts: what every p50/p95/p99 here reports."""
     if not total:
         return None
-    import math
-
     rank = max(1, math.ceil(p * total))
-    seen = 0
+    seen, value = 0, None
     for value, count, *_ in histogram:
         seen += count
         if seen >= rank:
             return value
-    return histogram[-1][0]
+    return value
 
 
 def metrics_for(db: StateDB, flt: LogFilter, *, breakdown: bool = True) -> dict[str, Any]:
@@ -292,30 +255,6 @@ def series(db: StateDB, flt: LogFilter, start: datetime, end: datetime, buckets:
         return out
 
     return db.run(read)
-
-
-def nearest_rank(sorted_values: list[int], p: float) -> int | None:
-    if not sorted_values:
-        return None
-    import math
-
-    rank = max(1, math.ceil(p * len(sorted_values)))
-    return sorted_values[rank - 1]
-
-
-def parse_duration(text: str, *, name: str = "duration") -> float:
-    """``10m``, ``90s``, ``2h``, ``1d`` -> seconds (strictly positive)."""
-    match = _RELATIVE.match(text or "")
-    if not match or text.strip().startswith("-"):
-        raise InvalidInputError(f"invalid {name} {text!r}: use a duration like 30s, 10m, 2h or 1d")
-    amount, unit = float(match.group(1)), match.group(2).lower()
-    key = "m" if unit.startswith("mi") or unit == "m" else unit[0]
-    seconds = amount * _UNITS[key]
-    if seconds <= 0:
-        raise InvalidInputError(f"invalid {name} {text!r}: must be longer than zero")
-    if seconds > MAX_DURATION_S:  # an expiry must stay a representable date, or reading it back fails forever
-        raise InvalidInputError(f"invalid {name} {text!r}: at most {MAX_DURATION_S // 86400}d")
-    return seconds
 
 
 # -- tail: follow new rows by insertion order ----------------------------------------------------

@@ -14,7 +14,7 @@ import hmac
 import json
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar, Mapping, Protocol, Sequence
+from typing import Any, ClassVar, Mapping, Sequence
 
 from connectorctl.errors import ConnectorctlError, ExitCode
 
@@ -103,15 +103,6 @@ class SignedRequest:
                                 "body": self.body.decode("utf-8", errors="replace")}
         data.update(self.extra)
         return data
-
-
-class WebhookVerifier(Protocol):
-    """The reference design's verifier role (``verify(payload, signature, secret)``), generalised:
-    several headers, several active secrets, and a verdict that says why instead of a bare bool."""
-
-    scheme: str
-
-    def verify(self, request: WebhookRequest, secrets: Sequence[str], *, now: float | None = None) -> "Verdict": ...
 
 
 class Rejected(Exception):
