@@ -155,6 +155,18 @@ class WebhookSettings:
 
 
 @dataclass(frozen=True)
+class OutboxSettings:
+    """How queued messages are worked off (docs/outbox.md)."""
+
+    lease_seconds: float = 600.0  # a claimed message is another worker's again after this; longer than any one send
+    backoff_initial_seconds: float = 60.0  # first wait after a transient failure, doubled per failure
+    backoff_max_seconds: float = 3600.0
+    max_age_hours: float = 72.0  # a message still failing this long after it was queued is dead-lettered
+    poll_seconds: float = 5.0  # longest idle sleep of a worker between looks at the queue
+    check_delay_seconds: float = 30.0  # wait before asking the vendor about an uncertain send (search indexes lag)
+
+
+@dataclass(frozen=True)
 class Settings:
     home: Path
     database: Path
@@ -169,6 +181,7 @@ class Settings:
     retry_policy: RetrySettings = RetrySettings()
     logging: LoggingSettings = LoggingSettings()
     status: StatusSettings = StatusSettings()
+    outbox: OutboxSettings = OutboxSettings()
     vendors: Mapping[str, VendorSettings] = field(default_factory=dict)
     webhooks: Mapping[str, WebhookSettings] = field(default_factory=dict)
     master_key_file: str | None = None  # key file for the credential master key (else $CONNECTORCTL_MASTER_KEY_FILE, keyring)

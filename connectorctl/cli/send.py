@@ -45,6 +45,13 @@ _DryRun = typer.Option(False, "--dry-run", help="Show the vendor chain, circuit 
 _Vendor = typer.Option(None, "--vendor", help="Use this vendor instead of the configured chain.", metavar="SLUG")
 _Tenant = typer.Option(None, "--tenant", help="Tenant whose credentials and logs to use.", metavar="ID")
 _Force = typer.Option(False, "--force", help="Send even to a recipient on the suppression list (not with --to-file).")
+_Queue = typer.Option(False, "--queue", help="Store it in the outbox and return at once; `outbox work` delivers it.")
+_Key = typer.Option(None, "--key", help="With --queue: your key for the message (the same key queued twice is one message).", metavar="KEY")
+
+
+def _enqueue(gateway: object, message: object, key: Optional[str], output: OutputFormat) -> None:
+    queued = gateway.enqueue(message, key=key).to_dict()  # type: ignore[attr-defined]
+    render(output, queued, lambda: f"{queued['id']}: {'queued' if queued['new'] else 'already queued'} (key {queued['key']})")
 
 
 @app.command("email")
@@ -70,6 +77,8 @@ def send_email(
     vendor: Optional[str] = _Vendor,
     tenant: Optional[str] = _Tenant,
     force: bool = _Force,
+    queue: bool = _Queue,
+    key: Optional[str] = _Key,
     output: OutputFormat = OutputOption,
     as_json: bool = JsonOption,
 ) -> None:
@@ -78,7 +87,7 @@ def send_email(
 
     from connectorctl.domain.messages import Attachment, EmailMessage
 
-    _check_targets(to, to_file, force)
+    _check_targets(to, to_file, force, queue, key, dry_run)
     text = _read_body(body, body_file)
     headers = dict(parse_header_options(header))
     attachments = tuple(Attachment(p.name, read_limited(p, f"attachment {p}", MAX_ATTACHMENT_BYTES), _guess_type(p)) for p in attach)
@@ -95,6 +104,8 @@ def send_email(
             from connectorctl.cli.send_view import dry_run_report, render_dry_run
 
             return render_dry_run(dry_run_report(connector, gateway, message), out)
+        if queue:
+            return _enqueue(gateway, message, key, out)
         return _finish(gateway.send(message, force=force).to_dict(), out)
 
     from connectorctl.bulk.recipients import render as fill
@@ -130,6 +141,8 @@ def send_sms(
     vendor: Optional[str] = _Vendor,
     tenant: Optional[str] = _Tenant,
     force: bool = _Force,
+    queue: bool = _Queue,
+    key: Optional[str] = _Key,
     output: OutputFormat = OutputOption,
     as_json: bool = JsonOption,
 ) -> None:
@@ -141,7 +154,7 @@ def send_sms(
 
     if not message.strip():
         raise InvalidInputError("--message is empty")
-    _check_targets(to, to_file, force)
+    _check_targets(to, to_file, force, queue, key, dry_run)
     connector = state(ctx).connector()
     gateway = connector.sms(vendor, tenant_id=tenant)
     out = fmt(output, as_json)
@@ -152,6 +165,8 @@ def send_sms(
             from connectorctl.validation import normalize_phone
 
             return render_dry_run(dry_run_report(connector, gateway, replace(sms, to=normalize_phone(sms.to))), out)
+        if queue:
+            return _enqueue(gateway, sms, key, out)
         return _finish(gateway.send(sms, force=force).to_dict(), out)
 
     from connectorctl.bulk.recipients import render as fill
@@ -165,13 +180,17 @@ def send_sms(
              batch_id=batch_id, concurrency=concurrency, resend_uncertain=resend_uncertain, dry_run=dry_run, output=out)
 
 
-def _check_targets(to: object, to_file: Optional[Path], force: bool) -> None:
+def _check_targets(to: object, to_file: Optional[Path], force: bool, queue: bool, key: Optional[str], dry_run: bool) -> None:
     from connectorctl.errors import InvalidInputError
 
     if bool(to) == bool(to_file):
         raise InvalidInputError("give --to or --to-file (not both)")
     if force and to_file:
         raise InvalidInputError("--force overrides the suppression list for one send only, not with --to-file")
+    if queue and (to_file or force or dry_run):
+        raise InvalidInputError("--queue stores one message for the outbox: not with --to-file, --force or --dry-run")
+    if key is not None and not queue:
+        raise InvalidInputError("--key names a queued message: use it with --queue")
 
 
 def _read_body(body: Optional[str], body_file: Optional[Path]) -> str:

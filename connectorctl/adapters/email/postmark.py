@@ -19,7 +19,7 @@ from typing import Any, Mapping, Sequence
 
 import httpx
 
-from connectorctl.adapters.base import ALL_EMAIL_FEATURES, BULK_CONCURRENCY, HasFeatures
+from connectorctl.adapters.base import ALL_EMAIL_FEATURES, BULK_CONCURRENCY, MESSAGE_KEY, HasFeatures, SentMatch
 from connectorctl.adapters.declaration import API_KEY, Vendor
 from connectorctl.adapters.email.common import HttpEmailAdapter, VendorRequest, all_with, attachment_summary, b64, chunks
 from connectorctl.domain.messages import DeliveryStatus, EmailMessage, RecipientResult, SendResult
@@ -61,7 +61,7 @@ class PostmarkEmailAdapter(HttpEmailAdapter[PostmarkOptions]):
     def headers(self, creds: Credentials) -> dict[str, str]:
         return {"X-Postmark-Server-Token": creds.data["api_key"], "Accept": "application/json"}
 
-    def body(self, message: EmailMessage) -> dict[str, Any]:
+    def body(self, message: EmailMessage, key: str | None = None) -> dict[str, Any]:
         from_email, from_name = self.sender(message)
         body: dict[str, Any] = {
             "From": email.utils.formataddr((from_name, from_email)) if from_name else from_email,
@@ -76,8 +76,9 @@ class PostmarkEmailAdapter(HttpEmailAdapter[PostmarkOptions]):
         body.update({k: v for k, v in optional.items() if v})
         if message.headers:
             body["Headers"] = [{"Name": k, "Value": v} for k, v in message.headers.items()]
-        if message.metadata:
-            body["Metadata"] = dict(message.metadata)
+        metadata = {**message.metadata, **({MESSAGE_KEY: key} if key else {})}
+        if metadata:
+            body["Metadata"] = metadata
         if message.attachments:
             body["Attachments"] = [{"Name": a.filename, "Content": b64(a.content), "ContentType": a.content_type} for a in message.attachments]
         return body
@@ -87,7 +88,7 @@ class PostmarkEmailAdapter(HttpEmailAdapter[PostmarkOptions]):
         return {**body, "Attachments": attachment_summary(message.attachments)} if message.attachments else body
 
     def build_send(self, message: EmailMessage, creds: Credentials, correlation_id: str | None) -> VendorRequest:
-        body = self.body(message)
+        body = self.body(message, correlation_id)
         return VendorRequest("POST", "/email", json=body, headers=self.headers(creds), log=self.loggable(body, message))
 
     def parse_send(self, response: httpx.Response, message: EmailMessage) -> SendResult:
@@ -158,6 +159,17 @@ class PostmarkEmailAdapter(HttpEmailAdapter[PostmarkOptions]):
         return [o if o is not None else ConnectorError("no result", service=self.slug) for o in outcomes]
 
     # -- reads ----------------------------------------------------------------------
+    def build_lookup(self, message: EmailMessage, key: str, since: float, creds: Credentials) -> VendorRequest:
+        """Outbound message search filtered by our key in the message's Metadata."""
+        params = {"count": 50, "offset": 0, f"metadata_{MESSAGE_KEY}": key}
+        return VendorRequest("GET", "/messages/outbound", params=params, headers=self.headers(creds))
+
+    def parse_lookup(self, response: httpx.Response, message: EmailMessage, key: str, since: float) -> SentMatch | None:
+        for found in (response.json() or {}).get("Messages") or []:
+            if (found.get("Metadata") or {}).get(MESSAGE_KEY) == key:
+                return SentMatch(found.get("MessageID"), found.get("Status"))
+        return None
+
     def build_verify(self, creds: Credentials) -> VendorRequest:
         return VendorRequest("GET", "/server", headers=self.headers(creds))
 
