@@ -1,5 +1,6 @@
 """Fake Postmark: server-token header, PascalCase JSON, /email, /email/batch (<= 500, per-item
-ErrorCode at HTTP 200), 422 with ErrorCode, /server and /stats/outbound."""
+ErrorCode at HTTP 200), 422 with ErrorCode, /server, /stats/outbound and the outbound message
+search ``GET /messages/outbound`` (count <= 500 and offset required; ``recipient`` and ``metadata_<key>`` filters)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ class FakePostmark(FakeVendor):
     def __init__(self) -> None:
         super().__init__()
         self._ids = itertools.count(1)
+        self.accepted: list[dict[str, Any]] = []  # what the search API knows, in send order
 
     def authenticate(self, req: Recorded) -> bool:
         return req.headers.get("x-postmark-server-token") == TOKEN
@@ -32,6 +34,8 @@ class FakePostmark(FakeVendor):
             if not {"fromdate", "todate"} <= set(req.query):
                 return ["fromdate and todate are required"]
             return json_response(200, {"Sent": 10, "Bounced": 1, "SMTPApiErrors": 0, "BounceRate": 10.0, "SpamComplaints": 0, "Tracked": 0})
+        if (req.method, req.path) == ("GET", "/messages/outbound"):
+            return self.search(req)
         if req.method != "POST" or req.path not in ("/email", "/email/batch"):
             return [f"no such endpoint {req.method} {req.path}"]
         if req.content_type != "application/json":
@@ -50,6 +54,20 @@ class FakePostmark(FakeVendor):
         if problems:
             return problems
         return json_response(200, [self.answer(item, single=False) for item in body])
+
+    def search(self, req: Recorded) -> Response | list[str]:
+        q = {k: v[0] for k, v in req.query.items()}
+        if not {"count", "offset"} <= set(q) or not 0 < int(q["count"]) <= 500:
+            return ["count (1..500) and offset are required"]
+        with self._lock:
+            found = list(reversed(self.accepted))  # newest first, as Postmark lists them
+        for name, value in q.items():
+            if name.startswith("metadata_"):
+                found = [m for m in found if m["Metadata"].get(name[len("metadata_"):]) == value]
+            elif name == "recipient":
+                found = [m for m in found if value in [t["Email"] for t in m["To"]]]
+        offset, count = int(q["offset"]), int(q["count"])
+        return json_response(200, {"TotalCount": len(found), "Messages": found[offset:offset + count]})
 
     @staticmethod
     def check(m: Any) -> list[str]:
@@ -74,6 +92,9 @@ class FakePostmark(FakeVendor):
             error = {"ErrorCode": 406, "Message": INACTIVE.format(REJECTED)}
             return json_response(422, error) if single else error
         ok = {"To": m["To"], "SubmittedAt": "2026-11-26T03:30:00.0000000-05:00", "MessageID": f"pm-{next(self._ids)}", "ErrorCode": 0, "Message": "OK"}
+        with self._lock:
+            self.accepted.append({"MessageID": ok["MessageID"], "To": [{"Email": a, "Name": None} for a in addresses], "Subject": m["Subject"],
+                                  "Status": "Sent", "Metadata": m.get("Metadata", {}), "MessageStream": "outbound"})
         return json_response(200, ok) if single else ok
 
     def error_response(self, kind: str, **options: Any) -> Response:

@@ -47,4 +47,6 @@ def service_status(db: StateDB, settings: Settings, now: datetime) -> dict[str, 
         }
         for s in report.services
     }
-    return {"services": body, "timestamp": timestamp(now)}
+    from connectorctl.outbox.store import depth
+
+    return {"services": body, "timestamp": timestamp(now), "outbox": depth(db, now.timestamp())}

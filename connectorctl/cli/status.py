@@ -47,4 +47,11 @@ def _table(data: dict[str, Any]) -> Any:
         (escape(name), f"[{HEALTH_STYLE[s['status']]}]{s['status']}[/]", pct(s["success_rate"]), str(s["calls"]),
          pct(s["attempt_success_rate"]), str(s["attempts"]), show(s["avg_duration_ms"]), show(s["p95_ms"]), s["circuit_state"])
         for name, s in data["services"].items()
-    ), caption="ok %: calls that succeeded, retries included; try ok %: single attempts")
+    ), caption="ok %: calls that succeeded, retries included; try ok %: single attempts\n" + _outbox_line(data["outbox"]))
+
+
+def _outbox_line(outbox: dict[str, Any]) -> str:
+    counts = outbox["by_status"]
+    oldest = outbox["oldest_age_seconds"]
+    age = f", oldest {oldest:.0f} s" if oldest is not None else ""
+    return f"outbox: {outbox['depth']} to deliver{age}; {counts['dead']} dead, {counts['uncertain']} uncertain"

@@ -269,23 +269,24 @@ class OutboxStore:
         with self.db.write() as conn:
             return conn.execute("DELETE FROM outbox_messages WHERE status = ? AND updated_at < ?", (OutboxStatus.SENT.value, cutoff)).rowcount
 
-    def depth(self) -> dict[str, Any]:
-        """Messages still to deliver and the age of the oldest, plus a count per status (``status``, the API, Prometheus)."""
-        now = self.clock.time()
-        rows = self.db.run(lambda c: c.execute(
-            "SELECT status, COUNT(*), MIN(created_at) FROM outbox_messages WHERE status <> ? GROUP BY status", (OutboxStatus.SENT.value,)).fetchall())
-        counts = {s.value: 0 for s in OutboxStatus if s not in (OutboxStatus.SENT, OutboxStatus.DROPPED)}
-        oldest: float | None = None
-        for status, count, created in rows:
-            if status in counts:
-                counts[status] = count
-            if status in OPEN and (oldest is None or created < oldest):
-                oldest = created
-        return {"depth": sum(counts[s] for s in OPEN), "oldest_age_seconds": round(now - oldest, 3) if oldest is not None else None,
-                "by_status": counts}
-
     def _not_changeable(self, message_id: str, verb: str) -> InvalidInputError:
         current = self.get(message_id)
         if current is None:
             return InvalidInputError(f"no outbox message {message_id!r}", hint="see: connectorctl outbox list")
         return InvalidInputError(f"outbox message {message_id} is {current.status.value} and cannot be {verb}")
+
+
+REPORTED = tuple(s.value for s in OutboxStatus if s not in (OutboxStatus.SENT, OutboxStatus.DROPPED))
+
+
+def depth(db: StateDB, now: float) -> dict[str, Any]:
+    """Messages still to deliver (queued, retrying, being sent), the age of the oldest in seconds, and a count
+    per status needing attention: one answer for ``status``, the API and Prometheus."""
+    rows = db.run(lambda c: c.execute(
+        f"SELECT status, COUNT(*), MIN(created_at) FROM outbox_messages WHERE status IN ({', '.join('?' * len(REPORTED))}) GROUP BY status",
+        REPORTED).fetchall())
+    counts = dict.fromkeys(REPORTED, 0)
+    oldest = [created for status, _, created in rows if status in OPEN]
+    counts.update({status: count for status, count, _ in rows})
+    return {"depth": sum(counts[s] for s in OPEN), "oldest_age_seconds": round(now - min(oldest), 3) if oldest else None,
+            "by_status": counts}

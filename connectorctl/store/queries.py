@@ -339,9 +339,11 @@ def service_status(db: StateDB, settings: Any, now: datetime | None = None, serv
         }
         for s in report.services
     }
+    from connectorctl.outbox.store import depth
+
     return {
         "services": out, "timestamp": to_iso(report.now), "window_minutes": report.window_minutes,
-        "overall": report.overall,
+        "overall": report.overall, "outbox": depth(db, report.now.timestamp()),
     }
 
 
