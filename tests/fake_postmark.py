@@ -8,7 +8,7 @@ import base64
 import itertools
 from typing import Any
 
-from fake_vendor_http import FakeVendor, Recorded, Response, json_response
+from fake_vendor_http import LOST, FakeVendor, Recorded, Response, json_response
 
 TOKEN = "pm-server-token-0123456789"
 REJECTED = "blocked@example.org"
@@ -21,6 +21,7 @@ class FakePostmark(FakeVendor):
         super().__init__()
         self._ids = itertools.count(1)
         self.accepted: list[dict[str, Any]] = []  # what the search API knows, in send order
+        self.lose_answers = 0  # accept the next N messages, then drop the connection instead of answering
 
     def authenticate(self, req: Recorded) -> bool:
         return req.headers.get("x-postmark-server-token") == TOKEN
@@ -45,7 +46,10 @@ class FakePostmark(FakeVendor):
             problems = self.check(body)
             if problems:
                 return problems
-            return self.answer(body, single=True)
+            answer = self.answer(body, single=True)
+            with self._lock:
+                lose, self.lose_answers = self.lose_answers > 0, max(0, self.lose_answers - 1)
+            return LOST if lose else answer
         if not isinstance(body, list):
             return ["/email/batch takes a JSON array"]
         if len(body) > 500:

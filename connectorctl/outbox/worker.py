@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from connectorctl.domain.messages import DeliveryStatus
+from connectorctl.domain.values import CircuitState
 from connectorctl.errors import CircuitOpenError, ConnectorctlError, ConnectorError, RateLimitedError
 from connectorctl.ids import new_ulid
 from connectorctl.outbox.codec import decode
@@ -136,8 +137,14 @@ class OutboxWorker:
         return self._dead(message, refused.status.value, refused.reason or f"{result.vendor} refused {refused.recipient}")
 
     def _wait(self, message: OutboxMessage, exc: ConnectorError) -> None:
-        """The vendor never saw it: wait for the circuit's probe time or the quota's refill, attempts untouched."""
-        until = self.connector.clock.time() + max(exc.retry_after_seconds or self.settings.poll_seconds, MIN_WAIT_SECONDS)
+        """The vendor never saw it: wait for the circuit's probe time or the quota's refill, attempts untouched.
+
+        While another call probes a half-open circuit the wait is one poll: the probe takes a moment, not its lease.
+        """
+        wait = exc.retry_after_seconds or self.settings.poll_seconds
+        if isinstance(exc, CircuitOpenError) and exc.service and self.connector.pipeline.breaker.state(exc.service).state is CircuitState.HALF_OPEN:
+            wait = min(wait, self.settings.poll_seconds)
+        until = self.connector.clock.time() + max(wait, MIN_WAIT_SECONDS)
         self._count("waiting", self.store.reschedule(message, self.owner, until, attempted=False, check_first=message.check_first,
                                                      error_code=exc.code, error=exc.message))
         self.store.hold_route(message.channel, message.vendors, until)
