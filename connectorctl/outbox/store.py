@@ -165,6 +165,12 @@ class OutboxStore:
             ).fetchall()
         return [_message(r) for r in rows]
 
+    def renew(self, owner: str, lease_seconds: float) -> int:
+        """Extend every lease ``owner`` holds: while its process lives, nobody else takes its messages over."""
+        with self.db.write() as conn:
+            return conn.execute("UPDATE outbox_messages SET lease_until = ? WHERE lease_owner = ? AND status = ?",
+                                (self.clock.time() + lease_seconds, owner, OutboxStatus.SENDING.value)).rowcount
+
     def next_due(self) -> float | None:
         """When the next message becomes due (or a held lease runs out), for an idle worker's sleep."""
         row = self.db.run(lambda c: c.execute(

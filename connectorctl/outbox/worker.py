@@ -14,7 +14,9 @@ Per message the outcome decides the next state:
   -> asked about before any resend (:mod:`connectorctl.outbox.resolve`).
 
 ``stop`` (set on SIGTERM) makes each thread finish the message it holds and
-exit; nothing is left claimed.
+exit; nothing is left claimed.  While a worker lives it renews its leases every
+quarter lease, so a lease runs out only when its worker died (or stalled for a
+whole lease): then another worker asks the vendor before sending again.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("connectorctl.outbox")
 MIN_WAIT_SECONDS = 0.05
+CLAIM_BATCH = 4  # messages a thread claims in one transaction (fewer write locks when several processes share the file)
 OUTCOMES = ("sent", "retrying", "waiting", "dead", "uncertain", "lost_lease")
 
 
@@ -70,21 +73,28 @@ class OutboxWorker:
         threads = [threading.Thread(target=self._loop, args=(due_by,), name=f"outbox-{n}", daemon=True) for n in range(self.concurrency)]
         for thread in threads:
             thread.start()
+        renewed = self.connector.clock.time()
         for thread in threads:
             while thread.is_alive():
-                thread.join(0.2)  # short joins keep the main thread free to run a signal handler
+                thread.join(0.05)  # short joins keep the main thread free to run a signal handler
+                if self.connector.clock.time() - renewed >= self.settings.lease_seconds / 4:
+                    renewed = self.connector.clock.time()
+                    self.store.renew(self.owner, self.settings.lease_seconds)
         self.report.stopped = self.stop.is_set()
         return self.report
 
     def _loop(self, due_by: float | None) -> None:
         while not self.stop.is_set():
-            claimed = self.store.claim(self.owner, lease_seconds=self.settings.lease_seconds, due_by=due_by)
+            claimed = self.store.claim(self.owner, lease_seconds=self.settings.lease_seconds, limit=CLAIM_BATCH, due_by=due_by)
             if not claimed:
                 if due_by is not None:
                     return
                 self._idle()
                 continue
             for message in claimed:
+                if self.stop.is_set():  # stopping: what this thread has not started goes back untouched
+                    self.store.release(message, self.owner)
+                    continue
                 try:
                     self.deliver(message)
                 except Exception:  # noqa: BLE001 - one broken message must not stop the worker
@@ -137,17 +147,22 @@ class OutboxWorker:
         return self._dead(message, refused.status.value, refused.reason or f"{result.vendor} refused {refused.recipient}")
 
     def _wait(self, message: OutboxMessage, exc: ConnectorError) -> None:
-        """The vendor never saw it: wait for the circuit's probe time or the quota's refill, attempts untouched.
-
-        While another call probes a half-open circuit the wait is one poll: the probe takes a moment, not its lease.
-        """
-        wait = exc.retry_after_seconds or self.settings.poll_seconds
-        if isinstance(exc, CircuitOpenError) and exc.service and self.connector.pipeline.breaker.state(exc.service).state is CircuitState.HALF_OPEN:
-            wait = min(wait, self.settings.poll_seconds)
-        until = self.connector.clock.time() + max(wait, MIN_WAIT_SECONDS)
+        """The vendor never saw it: wait for the circuit's probe time or the quota's refill, attempts untouched."""
+        wait = self._circuit_wait(exc) if isinstance(exc, CircuitOpenError) and exc.service else exc.retry_after_seconds
+        until = self.connector.clock.time() + max(wait or self.settings.poll_seconds, MIN_WAIT_SECONDS)
         self._count("waiting", self.store.reschedule(message, self.owner, until, attempted=False, check_first=message.check_first,
                                                      error_code=exc.code, error=exc.message))
         self.store.hold_route(message.channel, message.vendors, until)
+
+    def _circuit_wait(self, exc: ConnectorError) -> float | None:
+        """Until the circuit lets a probe through, read now: a probe in flight settles in a moment (one poll),
+        a forced-open circuit until its expiry (or one poll when it has none)."""
+        circuit = self.connector.pipeline.breaker.state(str(exc.service))
+        if circuit.state is CircuitState.FORCED_OPEN:
+            return exc.retry_after_seconds
+        if circuit.state is CircuitState.OPEN and circuit.open_until is not None:
+            return circuit.open_until - self.connector.clock.time()
+        return None
 
     def _failed(self, message: OutboxMessage, exc: ConnectorError, *, check_first: bool) -> None:
         now = self.connector.clock.time()
