@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from typing import Any, Optional, Sequence
+from typing import Any, Optional, Protocol, Sequence, TypeGuard
 
 import typer
 from typer.core import TyperGroup
@@ -44,15 +44,16 @@ class LazyGroup(TyperGroup):
         if cmd_name not in self.commands and cmd_name in COMMANDS:
             module, _, attribute = COMMANDS[cmd_name].partition(":")
             found = getattr(importlib.import_module(module), attribute)
-            if isinstance(found, typer.Typer):
-                command = typer.main.get_group(found)
-            else:
-                single = typer.Typer(add_completion=False)
-                single.command(cmd_name)(found)
-                command = typer.main.get_command(single)
+            command = typer.main.get_group(found) if isinstance(found, typer.Typer) else _single_command(cmd_name, found)
             command.name = cmd_name
             self.add_command(command)
         return self.commands.get(cmd_name)
+
+
+def _single_command(name: str, function: Any) -> Any:
+    single = typer.Typer(add_completion=False)
+    single.command(name)(function)
+    return typer.main.get_command(single)
 
 
 app = typer.Typer(
@@ -104,8 +105,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         return 0
     except Exception as exc:  # noqa: BLE001 - last line of defence: one line, not a traceback
         if _is_usage_error(exc):
-            exc.show()  # type: ignore[attr-defined]
-            return int(exc.exit_code)  # type: ignore[attr-defined]
+            exc.show()
+            return exc.exit_code
         if debug:
             raise
         return _exit_code(fail("internal_error", f"{type(exc).__name__}: {exc}", 1, "re-run with --debug for the traceback"))
@@ -114,7 +115,13 @@ def run(argv: Sequence[str] | None = None) -> int:
     return result if isinstance(result, int) else 0
 
 
-def _is_usage_error(exc: Exception) -> bool:
+class _UsageError(Protocol):
+    exit_code: int
+
+    def show(self) -> None: ...
+
+
+def _is_usage_error(exc: Exception) -> TypeGuard[_UsageError]:
     """A Click usage or parameter error, by Click's documented ``ClickException`` interface.
 
     Typer ships Click under a private module name, so the class itself cannot be
