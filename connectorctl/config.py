@@ -2,155 +2,43 @@
 
 Lookup order for the file: ``--config PATH``, ``$CONNECTORCTL_CONFIG``, then
 ``$CONNECTORCTL_HOME/config.yaml`` (absent is fine: defaults apply).  Every
-mistake is reported as one line naming the file, the key and the line.
+mistake is reported as one line naming the file, the key and the line.  The
+settings types live in :mod:`connectorctl.settings`; a ``vendors.<slug>``
+section is read into the options class that vendor declares in its module.
 """
 
 from __future__ import annotations
 
 import collections.abc
 import dataclasses
+import logging
 import math
 import os
 import sys
 import types
 import typing
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from connectorctl.adapters.catalog import VENDORS, vendors_for
 from connectorctl.errors import ConfigurationError
-
-DEFAULT_REDACT_FIELDS = (
-    "authorization", "proxy-authorization", "x-api-key", "api-key", "api_key", "apikey",
-    "x-postmark-server-token", "x-postmark-account-token", "key", "token", "access_token",
-    "refresh_token", "client_secret", "password", "passwd", "secret", "auth_token",
-    "card_number", "number", "cvc", "cvv",
+from connectorctl.settings import (
+    DEFAULT_REDACT_FIELDS,
+    MAX_PERIOD_S,
+    CircuitBreakerSettings,
+    LoggingSettings,
+    RateLimitSettings,
+    RetrySettings,
+    Settings,
+    StatusSettings,
+    VendorSettings,
+    WebhookSettings,
 )
 
-
-@dataclass(frozen=True)
-class CircuitBreakerSettings:
-    failure_threshold: int = 5
-    timeout_seconds: float = 60.0
-    failure_rate_threshold: float | None = None
-    window_seconds: float = 60.0
-    minimum_calls: int = 20
-    probe_lease_seconds: float = 30.0
-
-
-@dataclass(frozen=True)
-class RetrySettings:
-    max_attempts: int = 3
-    initial_delay_ms: int = 1000
-    multiplier: float = 2.0
-    max_delay_ms: int = 30000
-    jitter: bool = True
-    total_budget_ms: int = 120000
-
-
-@dataclass(frozen=True)
-class RateLimitSettings:
-    limit: int
-    per_seconds: float
-
-
-@dataclass(frozen=True)
-class VendorSettings:
-    base_url: str | None = None
-    timeout_seconds: float = 30.0
-    connect_timeout_seconds: float = 5.0
-    # TLS (HTTP vendors): PEM CA bundle that replaces the default trust for this vendor; client certificate and key
-    ca_bundle: str | None = None
-    client_cert: str | None = None
-    client_key: str | None = None
-    rate_limits: tuple[RateLimitSettings, ...] = ()
-    rate_limit_max_wait_seconds: float = 5.0
-    from_email: str | None = None
-    from_name: str | None = None
-    from_number: str | None = None
-    outbox: str | None = None
-    # vendor-specific settings (ignored by vendors that do not use them)
-    domain: str | None = None  # mailgun sending domain
-    region: str | None = None  # mailgun/sendgrid: "us" or "eu" picks the default base_url
-    api_version: str | None = None  # mailchimp transactional: "1.3" (SDK) or "1.4" (OpenAPI)
-    message_stream: str | None = None  # postmark
-    messaging_service_sid: str | None = None  # twilio
-    lookup_base_url: str | None = None  # twilio Lookup v2 host
-    host: str | None = None  # smtp
-    port: int | None = None  # smtp
-    security: str | None = None  # smtp: "plain", "starttls" or "tls"
-    sandbox: bool = False
-    # credentials: field name -> "env:VAR" reference (twelve-factor), used before the encrypted store
-    credentials: Mapping[str, str] = field(default_factory=dict)
-    auth_method: str | None = None
-    token_url: str | None = None  # oauth2 token endpoint
-    # fake vendor: injected failures
-    fail_kind: str | None = None
-    fail_rate: float = 0.0
-    fail_first: int = 0
-    latency_ms: int = 0
-    seed: int | None = None
-
-
-@dataclass(frozen=True)
-class StatusSettings:
-    window_minutes: int = 15
-    healthy_min_success_rate: float = 99.0
-    degraded_min_success_rate: float = 90.0
-
-
-@dataclass(frozen=True)
-class LoggingSettings:
-    redact_fields: tuple[str, ...] = DEFAULT_REDACT_FIELDS
-    store_bodies: bool = True
-    writer: str = "background"  # or "sync": commit each row before the call returns
-
-
-@dataclass(frozen=True)
-class WebhookSettings:
-    """One inbound webhook endpoint (``webhooks.<service>``); see docs/webhooks.md."""
-
-    scheme: str = ""
-    secret_env: tuple[str, ...] = ()  # env vars holding the active secrets (several while rotating)
-    secrets_from_creds: str | None = None  # credential-store service whose secret/api_key/token field is used
-    tolerance_seconds: float = 300.0
-    replay_window_seconds: float = 86400.0  # how long ids of schemes without a timestamp are remembered
-    url: str | None = None  # public URL the vendor calls (twilio, mandrill sign it)
-    max_body_bytes: int = 1048576
-    # generic HMAC scheme
-    header: str | None = None
-    algorithm: str | None = None
-    encoding: str | None = None
-    prefix: str | None = None
-    signed_content: str | None = None
-    timestamp_header: str | None = None
-    id_header: str | None = None
-
-
-@dataclass(frozen=True)
-class Settings:
-    home: Path
-    database: Path
-    config_path: Path | None
-    email_vendor: tuple[str, ...] = ("file",)
-    sms_vendor: tuple[str, ...] = ("file",)
-    log_retention_days: int = 90
-    circuit_breaker: CircuitBreakerSettings = CircuitBreakerSettings()
-    retry_policy: RetrySettings = RetrySettings()
-    logging: LoggingSettings = LoggingSettings()
-    status: StatusSettings = StatusSettings()
-    vendors: Mapping[str, VendorSettings] = field(default_factory=dict)
-    webhooks: Mapping[str, WebhookSettings] = field(default_factory=dict)
-    master_key_file: str | None = None  # key file for the credential master key (else $CONNECTORCTL_MASTER_KEY_FILE, keyring)
-    sources: Mapping[str, str] = field(default_factory=dict, compare=False)
-
-    def vendor(self, slug: str) -> VendorSettings:
-        return self.vendors.get(slug) or VendorSettings()
-
-    def outbox_dir(self) -> Path:
-        configured = self.vendor("file").outbox
-        return Path(configured).expanduser() if configured else self.home / "outbox"
+__all__ = [
+    "DEFAULT_REDACT_FIELDS", "CircuitBreakerSettings", "LoggingSettings", "RateLimitSettings", "RetrySettings", "Settings",
+    "StatusSettings", "VendorSettings", "WebhookSettings", "flatten", "load_settings", "resolve_config_path", "source_of",
+]
+log = logging.getLogger("connectorctl.config")
 
 
 # Keys of the YAML file that are not fields of Settings or are typed specially.
@@ -218,13 +106,23 @@ class _Reader:
         except yaml.YAMLError as exc:
             self.fail(key, node, f"cannot read value ({exc.problem or exc})")
 
-    def build(self, cls: type, node: Any, prefix: str) -> Any:
+    def build(self, cls: type, node: Any, prefix: str, elsewhere: typing.Callable[[str], str | None] | None = None) -> Any:
+        """The keyword arguments of ``cls`` from a mapping node.
+
+        ``elsewhere(key)`` names the vendor whose options own a key this class
+        lacks: such a key is ignored with a warning (a config that listed every
+        vendor's keys in every section, as older versions allowed, keeps working).
+        """
         hints = typing.get_type_hints(cls)
         fields = {f.name for f in dataclasses.fields(cls)}
         values: dict[str, Any] = {}
         for name, (key_node, value_node) in self.mapping(node, prefix).items():
             key = _join(prefix, name)
             if name not in fields or name in ("sources", "config_path", "home"):
+                owner = elsewhere(name) if elsewhere is not None and name not in fields else None
+                if owner is not None:
+                    log.warning("%s:%d: %s: a setting of %s, ignored here", self.path, key_node.start_mark.line + 1, key, owner)
+                    continue
                 self.fail(key, key_node, f"unknown key (known: {', '.join(sorted(fields - {'sources', 'config_path', 'home'}))})")
             values[name] = self.convert(hints[name], value_node, key)
         required = [f.name for f in dataclasses.fields(cls)
@@ -232,6 +130,17 @@ class _Reader:
         if required and prefix:  # a nested section (the loader fills the top level's own); else a TypeError
             self.fail(prefix, node, f"missing key {', '.join(required)}")
         return values
+
+    def vendor(self, slug: str, slug_node: Any, node: Any) -> VendorSettings:
+        """A ``vendors.<slug>`` section, read into the options class the vendor declares."""
+        from connectorctl.adapters.catalog import declaration, known_slugs, owner_of_option
+
+        vendor = declaration(slug)
+        if vendor is None:
+            self.fail(f"vendors.{slug}", slug_node, f"unknown vendor (known: {', '.join(known_slugs())})")
+        if self.scalar(node, slug) is None:
+            return vendor.options()
+        return vendor.options(**self.build(vendor.options, node, f"vendors.{slug}", owner_of_option))
 
     def convert(self, hint: Any, node: Any, key: str) -> Any:
         origin = typing.get_origin(hint)
@@ -292,10 +201,12 @@ def _chain(value: Any, channel: str, fail: typing.Callable[[str], typing.NoRetur
         fail("expected a vendor name or a list of vendor names")
     if not items:
         fail("expected at least one vendor")
-    known = vendors_for(channel)
+    from connectorctl.adapters.catalog import declaration, vendors_for
+
     for item in items:
-        if item not in known:
-            fail(f"unknown {channel} vendor {item!r} (known: {', '.join(known)})")
+        vendor = declaration(item)
+        if vendor is None or channel not in vendor.channels:
+            fail(f"unknown {channel} vendor {item!r} (known: {', '.join(vendors_for(channel))})")
     if len(set(items)) != len(items):
         fail("a vendor appears twice in the chain")
     return tuple(items)
@@ -339,14 +250,8 @@ def load_settings(explicit_path: str | os.PathLike[str] | None = None, environ: 
                     values[name] = _chain(raw, channel, lambda m: reader.fail(name, value_node, m))
                     reader.sources[name] = f"{path}:{value_node.start_mark.line + 1}"
                 elif name == "vendors":
-                    vendors = {}
-                    for slug, (slug_node, vendor_node) in reader.mapping(value_node, name).items():
-                        if slug not in VENDORS:
-                            reader.fail(f"vendors.{slug}", slug_node, f"unknown vendor (known: {', '.join(sorted(VENDORS))})")
-                        if reader.scalar(vendor_node, slug) is None:
-                            vendors[slug] = VendorSettings()
-                            continue
-                        vendors[slug] = VendorSettings(**reader.build(VendorSettings, vendor_node, f"vendors.{slug}"))
+                    vendors = {slug: reader.vendor(slug, slug_node, vendor_node)
+                               for slug, (slug_node, vendor_node) in reader.mapping(value_node, name).items()}
                     values[name] = vendors
                 else:
                     values.update(reader.build(Settings, _single(root, key_node, value_node), ""))
@@ -357,11 +262,11 @@ def load_settings(explicit_path: str | os.PathLike[str] | None = None, environ: 
     if not database:
         sources.setdefault("database", "default ($CONNECTORCTL_HOME)")
     try:
-        settings = Settings(home=home, database=db_path, config_path=config_path, **values)
+        settings = Settings(home=home, database=db_path, config_path=config_path, sources=sources, **values)
     except (TypeError, ValueError) as exc:
         raise ConfigurationError(f"{config_path or 'config'}: {exc}") from None
-    _check(settings)
-    return dataclasses.replace(settings, sources=sources)
+    _check(settings)  # with the sources, so a bad value is reported with its file and line
+    return settings
 
 
 def _single(root: Any, key_node: Any, value_node: Any) -> Any:
@@ -425,10 +330,6 @@ def _check(settings: Settings) -> None:
     # Any period longer than a century is a typo, and past year 9999 it cannot even be stored or shown.
     periods = [(f"circuit_breaker.{k}", getattr(cb, k)) for k in ("timeout_seconds", "window_seconds", "probe_lease_seconds")]
     periods += [(f"retry_policy.{k}", getattr(rp, k) / 1000) for k in ("initial_delay_ms", "max_delay_ms", "total_budget_ms")]
-    for slug, vendor in settings.vendors.items():
-        periods += [(f"vendors.{slug}.{k}", getattr(vendor, k)) for k in ("timeout_seconds", "connect_timeout_seconds", "rate_limit_max_wait_seconds")]
-        periods += [(f"vendors.{slug}.rate_limits[{i}].per_seconds", w.per_seconds) for i, w in enumerate(vendor.rate_limits)]
-        periods += [(f"vendors.{slug}.latency_ms", vendor.latency_ms / 1000)]
     for service, hook in settings.webhooks.items():
         periods += [(f"webhooks.{service}.{k}", getattr(hook, k)) for k in ("tolerance_seconds", "replay_window_seconds")]
     for key, seconds in periods:
@@ -441,28 +342,8 @@ def _check(settings: Settings) -> None:
     if settings.log_retention_days < 1:
         bad("log_retention_days", "must be at least 1")
     for slug, vendor in settings.vendors.items():
-        for i, window in enumerate(vendor.rate_limits):
-            if window.limit < 1 or window.per_seconds <= 0:
-                bad(f"vendors.{slug}.rate_limits[{i}]", "limit and per_seconds must be positive")
-        if not 0 <= vendor.fail_rate <= 1:
-            bad(f"vendors.{slug}.fail_rate", "must be between 0 and 1")
-        if vendor.latency_ms < 0 or vendor.fail_first < 0 or vendor.rate_limit_max_wait_seconds < 0:
-            bad(f"vendors.{slug}", "latency_ms, fail_first and rate_limit_max_wait_seconds must be 0 or more")
-        # Caught here, a typo is one config error; at call time it was a transport failure that opened the circuit.
-        for name in ("base_url", "lookup_base_url", "token_url"):
-            if (url := getattr(vendor, name)) is not None and not _http_url(url):
-                bad(f"vendors.{slug}.{name}", f"expected an http:// or https:// URL, got {url!r}")
-        for name in ("ca_bundle", "client_cert", "client_key"):
-            if (path := getattr(vendor, name)) is not None and not os.path.isfile(os.path.expanduser(path)):
-                bad(f"vendors.{slug}.{name}", f"no such file: {path}")
-        if vendor.client_key and not vendor.client_cert:
-            bad(f"vendors.{slug}.client_key", "needs client_cert (the certificate it belongs to)")
-        if vendor.auth_method is not None and vendor.auth_method not in _AUTH_METHODS:
-            bad(f"vendors.{slug}.auth_method", f"expected one of {', '.join(_AUTH_METHODS)}, got {vendor.auth_method!r}")
-        if vendor.port is not None and not 1 <= vendor.port <= 65535:
-            bad(f"vendors.{slug}.port", "must be between 1 and 65535")
-        if vendor.timeout_seconds <= 0 or vendor.connect_timeout_seconds <= 0:
-            bad(f"vendors.{slug}.timeout_seconds", "timeout_seconds and connect_timeout_seconds must be positive")
+        for key, message in vendor.problems():
+            bad(f"vendors.{slug}.{key}", message)
     if settings.webhooks:
         from connectorctl.webhooks.registry import SCHEMES
 
@@ -473,21 +354,6 @@ def _check(settings: Settings) -> None:
                 bad(f"webhooks.{service}", "set secret_env (a list of env vars) or secrets_from_creds")
             if hook.tolerance_seconds < 0 or hook.replay_window_seconds <= 0 or hook.max_body_bytes < 1:
                 bad(f"webhooks.{service}", "tolerance_seconds, replay_window_seconds and max_body_bytes must be positive")
-
-
-MAX_PERIOD_S = 36500 * 86400
-_AUTH_METHODS = ("api_key", "bearer_token", "basic_auth", "oauth2", "hmac", "none")  # domain.values.AuthMethod
-
-
-def _http_url(url: str) -> bool:
-    from urllib.parse import urlsplit
-
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
-    except ValueError:
-        return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def flatten(settings: Settings) -> dict[str, Any]:

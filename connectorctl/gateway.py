@@ -7,26 +7,34 @@ Application code depends on :class:`~connectorctl.domain.roles.EmailService` /
 
 from __future__ import annotations
 
-import importlib
 import os
 import threading
+from abc import ABC, abstractmethod
 from dataclasses import replace
 from datetime import datetime
-from functools import cached_property
-from typing import Any, Mapping, Sequence
+from functools import cached_property, partial
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Mapping, Sequence, TypeVar
 
-from connectorctl.adapters.base import BULK_CONCURRENCY, Adapter, EmailAdapter, SmsAdapter
-from connectorctl.adapters.catalog import VENDORS
-from connectorctl.config import Settings, load_settings
+from connectorctl.adapters.base import BULK_CONCURRENCY, Adapter, EmailAdapter, SmsAdapter, send_each
+from connectorctl.adapters.catalog import declaration, vendors_for
+from connectorctl.adapters.context import AdapterContext
+from connectorctl.config import load_settings
 from connectorctl.domain.messages import EmailMessage, SendResult, SmsMessage
 from connectorctl.domain.roles import CredentialProvider
 from connectorctl.errors import (
     CircuitOpenError, ConfigurationError, ConnectorctlError, ConnectorError, UnsupportedFeatureError, VendorUnavailableError,
 )
 from connectorctl.resilience.clock import Clock, SystemClock
-from connectorctl.resilience.pipeline import Hook, Pipeline, new_id
+from connectorctl.resilience.pipeline import Call, Hook, Pipeline, new_id
+from connectorctl.settings import Settings
 from connectorctl.store.db import StateDB
 from connectorctl.validation import normalize_email, normalize_phone
+
+if TYPE_CHECKING:
+    import httpx
+
+A = TypeVar("A", bound=Adapter[Any])
+M = TypeVar("M", EmailMessage, SmsMessage)
 
 
 class Connector:
@@ -41,7 +49,7 @@ class Connector:
         self._transports = dict(transports or {})
         if credentials is not None:
             self.credentials = credentials
-        self._adapters: dict[tuple[str, str], Adapter] = {}
+        self._adapters: dict[tuple[str, str], Adapter[Any]] = {}
         self._lock = threading.Lock()
 
     @cached_property
@@ -51,9 +59,11 @@ class Connector:
     @cached_property
     def credentials(self) -> CredentialProvider:
         """Store-backed provider (keyring master key, encrypted SQLite rows, env: references)."""
+        from connectorctl.credentials.oauth2 import TokenEndpoint
         from connectorctl.credentials.provider import StoreCredentialProvider
 
-        return StoreCredentialProvider(self)
+        tokens = TokenEndpoint(self.settings, self.clock, lambda: self.pipeline, self.http_client)
+        return StoreCredentialProvider(self.settings, lambda: self.db, self.clock, tokens)
 
     @cached_property
     def pipeline(self) -> Pipeline:
@@ -68,16 +78,26 @@ class Connector:
         if "pipeline" in self.__dict__:
             self.log_writer.flush()
 
-    def adapter(self, slug: str, channel: str) -> Adapter:
+    def adapter(self, slug: str, channel: str) -> Adapter[Any]:
+        """The vendor's adapter for ``channel``, created on first use with a narrow context."""
         key = (slug, channel)
         with self._lock:
             if key not in self._adapters:
-                entry = VENDORS.get(slug)
-                if entry is None or channel not in entry.channels:
-                    raise ConfigurationError(f"unknown {channel} vendor {slug!r} (known: {', '.join(sorted(s for s, e in VENDORS.items() if channel in e.channels))})")
-                module, cls = entry.adapter_path(channel)
-                self._adapters[key] = getattr(importlib.import_module(module), cls)(slug, self)
+                vendor = declaration(slug)
+                if vendor is None or channel not in vendor.channels:
+                    raise ConfigurationError(f"unknown {channel} vendor {slug!r} (known: {', '.join(vendors_for(channel))})")
+                context = AdapterContext(slug, vendor.options_for(self.settings.vendor(slug)), settings=self.settings,
+                                         credentials=self.credentials, pipeline=lambda: self.pipeline,
+                                         http_client=partial(self.http_client, slug), clock=self.clock, metrics=self.log_metrics)
+                self._adapters[key] = vendor.adapters[channel](context, vendor)
             return self._adapters[key]
+
+    def channel_adapter(self, slug: str, kind: type[A]) -> A:
+        """The vendor's adapter for ``kind``'s channel, typed as ``kind`` (e.g. ``EmailAdapter``)."""
+        adapter = self.adapter(slug, kind.channel)
+        if not isinstance(adapter, kind):
+            raise ConfigurationError(f"{slug}: its {kind.channel} adapter {type(adapter).__name__} is not a {kind.__name__}")
+        return adapter
 
     def email(self, vendor: str | Sequence[str] | None = None, *, tenant_id: str | None = None) -> "EmailGateway":
         return EmailGateway(self, _chain(vendor, self.settings.email_vendor), tenant_id)
@@ -85,9 +105,11 @@ class Connector:
     def sms(self, vendor: str | Sequence[str] | None = None, *, tenant_id: str | None = None) -> "SmsGateway":
         return SmsGateway(self, _chain(vendor, self.settings.sms_vendor), tenant_id)
 
-    def http_transport(self, slug: str) -> Any:
-        """The httpx transport for a vendor: None (the real network stack) unless a test injected one."""
-        return self._transports.get(slug)
+    def http_client(self, slug: str) -> "httpx.Client":
+        """A new HTTP client for a vendor, on a test's injected transport if there is one."""
+        from connectorctl.adapters.client import vendor_client
+
+        return vendor_client(slug, self.settings.vendor(slug), self._transports.get(slug))
 
     def log_metrics(self, service: str, start: datetime, end: datetime) -> Mapping[str, Any]:
         from connectorctl.store.queries import metrics
@@ -100,9 +122,7 @@ class Connector:
             self.log_writer.close()
             self.pipeline.breaker.cache.close()
         for adapter in self._adapters.values():
-            closer = getattr(adapter, "close", None)
-            if closer:
-                closer()
+            adapter.close()
         if "db" in self.__dict__:
             self.db.close()
 
@@ -119,8 +139,8 @@ def _chain(vendor: str | Sequence[str] | None, default: tuple[str, ...]) -> tupl
     return (vendor,) if isinstance(vendor, str) else tuple(vendor)
 
 
-class _Gateway:
-    channel = ""
+class _Gateway(ABC, Generic[M]):
+    channel: ClassVar[str] = ""
 
     def __init__(self, connector: Connector, chain: tuple[str, ...], tenant_id: str | None) -> None:
         self.connector = connector
@@ -129,7 +149,10 @@ class _Gateway:
         for slug in chain:
             connector.adapter(slug, self.channel)  # fail fast on an unknown vendor
 
-    def _walk(self, message: EmailMessage | SmsMessage, correlation_id: str | None = None) -> SendResult:
+    @abstractmethod
+    def _send_with(self, slug: str, message: M, correlation_id: str) -> SendResult: ...
+
+    def _walk(self, message: M, correlation_id: str | None = None) -> SendResult:
         """Try each vendor in order, under one correlation id, and log every hop.
 
         Fail over on an open circuit or a transient failure that survived its
@@ -142,15 +165,14 @@ class _Gateway:
         last: ConnectorError | None = None
         hops: list[str] = []
         for slug in self.chain:
-            adapter = self.connector.adapter(slug, self.channel)
-            missing = adapter.unsupported(message)
+            missing = self.connector.adapter(slug, self.channel).unsupported(message)
             if missing:
                 skip = UnsupportedFeatureError(f"{slug} skipped: lacks {', '.join(sorted(missing))}", service=slug)
                 self._log_skip(slug, correlation_id, skip)
                 hops.append(skip.message)
                 continue
             try:
-                return adapter.send(message, tenant_id=self.tenant_id, correlation_id=correlation_id)  # type: ignore[arg-type]
+                return self._send_with(slug, message, correlation_id)
             except UnsupportedFeatureError as exc:
                 self._log_skip(slug, correlation_id, exc)
                 hops.append(f"{slug} skipped: {exc.message}")
@@ -167,16 +189,15 @@ class _Gateway:
 
     def _log_skip(self, slug: str, correlation_id: str, exc: ConnectorError) -> None:
         """A skipped vendor never reaches the pipeline's call path, so its hop is recorded here."""
-        from connectorctl.resilience.pipeline import Call
-
         call = Call(slug, f"send_{self.channel}", "failover:skip", "SKIP", tenant_id=self.tenant_id, correlation_id=correlation_id)
         self.connector.pipeline.record_skip(call, exc)
 
-    def _bulk(self, messages: Sequence[Any], concurrency: int) -> list[SendResult | ConnectorctlError]:
-        """Each message through the whole chain; one failure never stops the others."""
-        from connectorctl.adapters.base import send_each
+    @abstractmethod
+    def send(self, message: M, *, correlation_id: str | None = None) -> SendResult: ...
 
-        return send_each(self.send, messages, concurrency)  # type: ignore[attr-defined]
+    def send_bulk(self, messages: Sequence[M], *, concurrency: int = BULK_CONCURRENCY) -> list[SendResult | ConnectorctlError]:
+        """Each message through the whole chain; one failure never stops the others."""
+        return send_each(self.send, messages, concurrency)
 
 
 def may_fail_over(exc: ConnectorError, message: EmailMessage | SmsMessage) -> bool:
@@ -197,7 +218,7 @@ def may_fail_over(exc: ConnectorError, message: EmailMessage | SmsMessage) -> bo
     return True
 
 
-class EmailGateway(_Gateway):
+class EmailGateway(_Gateway[EmailMessage]):
     """Implements :class:`~connectorctl.domain.roles.EmailService` over the configured chain."""
 
     channel = "email"
@@ -206,8 +227,8 @@ class EmailGateway(_Gateway):
         """``correlation_id`` lets a caller (the bulk journal) know the id before the call."""
         return self._walk(validated_email(message), correlation_id)
 
-    def send_bulk(self, messages: Sequence[EmailMessage], *, concurrency: int = BULK_CONCURRENCY) -> list[SendResult | ConnectorctlError]:
-        return self._bulk(messages, concurrency)
+    def _send_with(self, slug: str, message: EmailMessage, correlation_id: str) -> SendResult:
+        return self.connector.channel_adapter(slug, EmailAdapter).send(message, tenant_id=self.tenant_id, correlation_id=correlation_id)
 
     def validate_address(self, address: str) -> bool:
         from connectorctl.validation import is_valid_email
@@ -215,11 +236,10 @@ class EmailGateway(_Gateway):
         return is_valid_email(address)
 
     def statistics(self, start: datetime, end: datetime) -> Mapping[str, Any]:
-        adapter: EmailAdapter = self.connector.adapter(self.chain[0], "email")  # type: ignore[assignment]
-        return adapter.statistics(start, end)
+        return self.connector.channel_adapter(self.chain[0], EmailAdapter).statistics(start, end)
 
 
-class SmsGateway(_Gateway):
+class SmsGateway(_Gateway[SmsMessage]):
     """Implements :class:`~connectorctl.domain.roles.SmsService` over the configured chain."""
 
     channel = "sms"
@@ -227,16 +247,14 @@ class SmsGateway(_Gateway):
     def send(self, message: SmsMessage, *, correlation_id: str | None = None) -> SendResult:
         return self._walk(replace(message, to=normalize_phone(message.to)), correlation_id)
 
-    def send_bulk(self, messages: Sequence[SmsMessage], *, concurrency: int = BULK_CONCURRENCY) -> list[SendResult | ConnectorctlError]:
-        return self._bulk(messages, concurrency)
+    def _send_with(self, slug: str, message: SmsMessage, correlation_id: str) -> SendResult:
+        return self.connector.channel_adapter(slug, SmsAdapter).send(message, tenant_id=self.tenant_id, correlation_id=correlation_id)
 
     def validate_phone_number(self, phone_number: str) -> Mapping[str, Any]:
-        adapter: SmsAdapter = self.connector.adapter(self.chain[0], "sms")  # type: ignore[assignment]
-        return adapter.validate_phone_number(phone_number)
+        return self.connector.channel_adapter(self.chain[0], SmsAdapter).validate_phone_number(phone_number, self.tenant_id)
 
     def check_balance(self) -> Mapping[str, Any]:
-        adapter: SmsAdapter = self.connector.adapter(self.chain[0], "sms")  # type: ignore[assignment]
-        return adapter.check_balance()
+        return self.connector.channel_adapter(self.chain[0], SmsAdapter).check_balance(self.tenant_id)
 
 
 def validated_email(message: EmailMessage) -> EmailMessage:

@@ -10,11 +10,14 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from connectorctl.adapters.base import EmailAdapter
-from connectorctl.adapters.catalog import VendorEntry
-from connectorctl.adapters.http import HttpAdapterMixin
+import httpx
+
+from connectorctl.adapters.declaration import Vendor
+from connectorctl.adapters.email.common import HttpEmailAdapter, VendorRequest
 from connectorctl.domain.messages import DeliveryStatus, EmailMessage, RecipientResult, SendResult
-from connectorctl.resilience.pipeline import Call, new_id
+from connectorctl.domain.values import Credentials
+from connectorctl.resilience.pipeline import new_id
+from connectorctl.settings import VendorSettings
 
 
 @dataclass
@@ -73,26 +76,25 @@ class ScriptedVendor:
         self.server.server_close()
 
 
-class EchoEmailAdapter(EmailAdapter, HttpAdapterMixin):
-    """Posts the message as JSON to ``base_url + /send``; the API key goes in a header."""
+class EchoEmailAdapter(HttpEmailAdapter[VendorSettings]):
+    """Posts the message as JSON to ``base_url + /send``; the API key goes in a header (and the log keeps both)."""
 
     capabilities = frozenset({"html", "headers", "metadata"})
 
-    def send(self, message: EmailMessage, *, tenant_id: str | None = None, correlation_id: str | None = None) -> SendResult:
-        creds = self.connector.credentials.get(self.slug, tenant_id)
-        key = creds.get("api_key")
+    def precheck(self, message: EmailMessage) -> None:
+        self.require(message)
+
+    def idempotency_key(self, message: EmailMessage) -> str | None:
+        return message.idempotency_key
+
+    def build_send(self, message: EmailMessage, creds: Credentials, correlation_id: str | None) -> VendorRequest:
+        headers = {"Authorization": f"Bearer {creds.data['api_key']}"}
         body = {"to": list(message.to), "subject": message.subject, "text": message.text, "password": message.metadata.get("password")}
-        call = Call(self.slug, "send_email", f"{self.base_url}/send", "POST",
-                    request_data={"headers": {"Authorization": f"Bearer {key}"}, "json": body},
-                    idempotent=message.idempotency_key is not None, idempotency_key=message.idempotency_key,
-                    tenant_id=tenant_id, correlation_id=correlation_id, secrets=(key,))
-        response = self.http(
-            call,
-            lambda client: client.post(f"{self.base_url}/send", json=body, headers={"Authorization": f"Bearer {key}"}),
-            lambda r: r.json(),
-        )
-        message_id = (response.value or {}).get("id") or new_id()
-        return SendResult(self.slug, message_id, tuple(RecipientResult(r, DeliveryStatus.ACCEPTED, message_id) for r in message.recipients), correlation_id)
+        return VendorRequest("POST", "/send", json=body, headers=headers, log={"headers": headers, "json": body})
+
+    def parse_send(self, response: httpx.Response, message: EmailMessage) -> SendResult:
+        message_id = (response.json() or {}).get("id") or new_id()
+        return SendResult(self.slug, message_id, tuple(RecipientResult(r, DeliveryStatus.ACCEPTED, message_id) for r in message.recipients))
 
 
-ECHO = VendorEntry("echo", frozenset({"email"}), "tests.support", (("email", "EchoEmailAdapter"),), "test vendor")
+ECHO = Vendor("echo", "test vendor", {"email": EchoEmailAdapter})

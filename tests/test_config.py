@@ -33,12 +33,32 @@ def test_config_example_documents_every_key_with_its_default() -> None:
     ex, de = flatten(example), flatten(defaults)
     ex.pop("config_path"), de.pop("config_path")
     assert {k: v for k, v in ex.items() if not k.startswith("vendors.")} == de
-    assert example.vendor("file") == VendorSettings()
     text = (ROOT / "config.example.yaml").read_text()
 
-    for cls in (CircuitBreakerSettings, RetrySettings, LoggingSettings, StatusSettings, VendorSettings):
+    for cls in (CircuitBreakerSettings, RetrySettings, LoggingSettings, StatusSettings):
         for f in dataclasses.fields(cls):
             assert f"{f.name}:" in text, f"config.example.yaml does not document {cls.__name__}.{f.name}"
+
+
+def test_config_example_shows_every_vendors_declared_options_with_their_defaults() -> None:
+    """Shared keys under ``file``; each vendor's own keys, exactly, under its slug: adding an option to a
+    vendor's options class without documenting it (or leaving a removed one behind) fails here."""
+    import yaml
+
+    from connectorctl.adapters.catalog import declaration, known_slugs
+
+    example = load_settings(ROOT / "config.example.yaml")
+    sections = yaml.safe_load((ROOT / "config.example.yaml").read_text())["vendors"]
+    shared = {f.name for f in dataclasses.fields(VendorSettings)}
+    assert shared <= set(sections["file"])
+    for slug in known_slugs():
+        vendor = declaration(slug)
+        assert vendor is not None
+        own = {f.name for f in dataclasses.fields(vendor.options)} - shared
+        documented = set(sections.get(slug) or {}) - (shared if slug == "file" else set())
+        assert documented == own, f"config.example.yaml vendors.{slug} should show exactly {sorted(own)}"
+        if own:
+            assert example.vendor(slug) == vendor.options(), f"vendors.{slug} in config.example.yaml differs from the defaults"
 
 
 def test_lookup_order_explicit_then_env_then_home(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,6 +9,7 @@ import pytest
 from email_contract import HttpErrorContract, log_rows, make_settings
 from fake_mailchimp import API_KEY, INVALID, REJECTED, FakeMandrill
 from connectorctl.config import VendorSettings
+from connectorctl.adapters.email.mailchimp import MailchimpOptions
 from connectorctl.credentials.static import StaticCredentialProvider
 from connectorctl.domain.messages import DeliveryStatus, EmailMessage
 from connectorctl.errors import AuthenticationError, ValidationError
@@ -76,7 +77,7 @@ class TestMailchimpContract(HttpErrorContract):
 def test_api_version_and_suffix_are_configurable(api_version: str | None, path: str, home: Any) -> None:
     version, _, suffix = path.removeprefix("/api/").partition("/messages/send")
     with FakeMandrill(version=version, suffix=suffix) as fake:
-        settings = make_settings(home, "mailchimp", VendorSettings(base_url=fake.url, api_version=api_version, from_email="s@example.com"))
+        settings = make_settings(home, "mailchimp", MailchimpOptions(base_url=fake.url, api_version=api_version, from_email="s@example.com"))
         with Connector(settings, credentials=StaticCredentialProvider({"mailchimp": {"api_key": API_KEY}})) as c:
             assert c.adapter("mailchimp", "email").send(EmailMessage(to=("a@example.com",), subject="Hi", text="x")).ok
         assert fake.requests[-1].path == path and fake.violations == []

@@ -11,6 +11,7 @@ import pytest
 from email_contract import PDF, HttpErrorContract, make_settings
 from fake_mailgun import API_KEY, DOMAIN, FakeMailgun
 from connectorctl.config import VendorSettings
+from connectorctl.adapters.email.mailgun import MailgunOptions
 from connectorctl.credentials.static import StaticCredentialProvider
 from connectorctl.domain.messages import DeliveryStatus, EmailMessage
 from connectorctl.errors import ConfigurationError, UnsupportedFeatureError
@@ -25,7 +26,7 @@ class TestMailgunContract(HttpErrorContract):
         return FakeMailgun()
 
     def vendor_settings(self, fake: FakeMailgun) -> VendorSettings:
-        return VendorSettings(base_url=fake.url, domain=DOMAIN, timeout_seconds=1.0, connect_timeout_seconds=1.0, from_email="shop@example.com")
+        return MailgunOptions(base_url=fake.url, domain=DOMAIN, timeout_seconds=1.0, connect_timeout_seconds=1.0, from_email="shop@example.com")
 
     def credentials(self) -> dict[str, str]:
         return {"api_key": API_KEY}
@@ -67,7 +68,7 @@ def test_region_picks_the_documented_host(region: str | None, host: str, home: A
         seen.append(request)
         return httpx.Response(200, json={"id": "<1@mg>", "message": "Queued. Thank you."})
 
-    settings = make_settings(home, "mailgun", VendorSettings(region=region, domain=DOMAIN, from_email="s@example.com"))
+    settings = make_settings(home, "mailgun", MailgunOptions(region=region, domain=DOMAIN, from_email="s@example.com"))
     with Connector(settings, transports={"mailgun": httpx.MockTransport(handler)},
                    credentials=StaticCredentialProvider({"mailgun": {"api_key": API_KEY}})) as c:
         assert c.adapter("mailgun", "email").send(EmailMessage(to=("a@example.com",), subject="Hi", text="x")).ok

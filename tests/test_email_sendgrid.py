@@ -11,6 +11,7 @@ import pytest
 from email_contract import HttpErrorContract, make_settings
 from fake_sendgrid import API_KEY, FakeSendGrid
 from connectorctl.config import VendorSettings
+from connectorctl.adapters.email.sendgrid import SendGridOptions
 from connectorctl.credentials.static import StaticCredentialProvider
 from connectorctl.domain.messages import EmailMessage
 from connectorctl.errors import ConfigurationError, RateLimitedError
@@ -66,7 +67,7 @@ class TestSendGridContract(HttpErrorContract):
         assert stats_req.query["start_date"] == ["2026-11-01"] and stats_req.query["end_date"] == ["2026-11-03"]
 
     def test_sandbox_mode_is_truthful_about_not_delivering(self, fake: FakeSendGrid, home: Any) -> None:
-        settings = make_settings(home, "sendgrid", VendorSettings(base_url=fake.url, sandbox=True, from_email="shop@example.com"))
+        settings = make_settings(home, "sendgrid", SendGridOptions(base_url=fake.url, sandbox=True, from_email="shop@example.com"))
         with Connector(settings, credentials=StaticCredentialProvider({"sendgrid": {"api_key": API_KEY}})) as c:
             result = c.adapter("sendgrid", "email").send(EmailMessage(to=("a@example.com",), subject="Hi", text="x"))
         assert result.recipients[0].reason == "sandbox mode: validated, not delivered"
@@ -81,7 +82,7 @@ def test_region_picks_the_documented_host(region: str | None, host: str, home: A
         seen.append(request)
         return httpx.Response(202, headers={"X-Message-Id": "m1"})
 
-    settings = make_settings(home, "sendgrid", VendorSettings(region=region, from_email="shop@example.com"))
+    settings = make_settings(home, "sendgrid", SendGridOptions(region=region, from_email="shop@example.com"))
     with Connector(settings, transports={"sendgrid": httpx.MockTransport(handler)},
                    credentials=StaticCredentialProvider({"sendgrid": {"api_key": API_KEY}})) as c:
         assert c.adapter("sendgrid", "email").send(EmailMessage(to=("a@example.com",), subject="Hi", text="x")).ok
@@ -89,7 +90,7 @@ def test_region_picks_the_documented_host(region: str | None, host: str, home: A
 
 
 def test_an_unknown_region_is_a_configuration_error(home: Any) -> None:
-    settings = make_settings(home, "sendgrid", VendorSettings(region="mars"))
+    settings = make_settings(home, "sendgrid", SendGridOptions(region="mars"))
     with Connector(settings, credentials=StaticCredentialProvider({"sendgrid": {"api_key": API_KEY}})) as c:
         with pytest.raises(ConfigurationError, match="region"):
             c.adapter("sendgrid", "email").send(EmailMessage(to=("a@example.com",), subject="Hi", text="x"))

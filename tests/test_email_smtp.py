@@ -11,6 +11,7 @@ import pytest
 
 from email_contract import FULL, PDF, SENDER, EmailContract, make_settings
 from fake_smtp import BUSY, PASSWORD, REJECTED, USERNAME, FakeSmtpServer, make_certificate
+from connectorctl.adapters.email.smtp import SmtpOptions
 from connectorctl.config import VendorSettings
 from connectorctl.credentials.static import StaticCredentialProvider
 from connectorctl.domain.messages import DeliveryStatus, EmailMessage
@@ -34,7 +35,7 @@ def trust(cert: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def smtp_connector(home: Path, server: FakeSmtpServer, security: str, creds: dict[str, str] | None = CREDS) -> Connector:
-    vendor = VendorSettings(host="127.0.0.1", port=server.port, security=security, timeout_seconds=1.0, from_email=SENDER)
+    vendor = SmtpOptions(host="127.0.0.1", port=server.port, security=security, timeout_seconds=1.0, from_email=SENDER)
     provider = StaticCredentialProvider({"smtp": creds} if creds else {})
     return Connector(make_settings(home, "smtp", vendor), clock=FakeClock(), credentials=provider)
 
@@ -66,7 +67,7 @@ class TestSmtpContract(EmailContract):
             yield server
 
     def vendor_settings(self, fake: FakeSmtpServer) -> VendorSettings:
-        return VendorSettings(host="127.0.0.1", port=fake.port, security="starttls", timeout_seconds=1.0, from_email=SENDER)
+        return SmtpOptions(host="127.0.0.1", port=fake.port, security="starttls", timeout_seconds=1.0, from_email=SENDER)
 
     def credentials(self) -> dict[str, str]:
         return CREDS
@@ -149,7 +150,7 @@ def test_a_closed_port_is_a_connection_failure_nothing_sent(home: Path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # bound but not listening: connections are refused
-        vendor = VendorSettings(host="127.0.0.1", port=port, security="plain", timeout_seconds=1.0, from_email=SENDER)
+        vendor = SmtpOptions(host="127.0.0.1", port=port, security="plain", timeout_seconds=1.0, from_email=SENDER)
         with Connector(make_settings(home, "smtp", vendor), clock=FakeClock(), credentials=StaticCredentialProvider({})) as c:
             with pytest.raises(ConnectionFailedError) as info:
                 c.adapter("smtp", "email").send(EmailMessage(to=("a@example.com",), subject="Hi", text="x"))
@@ -161,6 +162,6 @@ def test_a_closed_port_is_a_connection_failure_nothing_sent(home: Path) -> None:
     ("plain", None, ("plain", 25)), (None, 2525, ("starttls", 2525)),
 ])
 def test_security_and_port_imply_each_other(security: str | None, port: int | None, expected: tuple[str, int], home: Path) -> None:
-    with Connector(make_settings(home, "smtp", VendorSettings(security=security, port=port)), credentials=StaticCredentialProvider({})) as c:
+    with Connector(make_settings(home, "smtp", SmtpOptions(security=security, port=port)), credentials=StaticCredentialProvider({})) as c:
         adapter = c.adapter("smtp", "email")
         assert (adapter.security, adapter.address[1]) == expected

@@ -10,7 +10,8 @@ import yaml
 from fake_sms_vendors import TWILIO_SID, TWILIO_TOKEN, VONAGE_KEY, VONAGE_SECRET, FakeTwilio, FakeVonage
 from test_sms_twilio import log_rows
 
-from connectorctl.adapters.catalog import VENDORS, VendorEntry
+from connectorctl.adapters.catalog import VENDORS
+from connectorctl.adapters.declaration import Vendor
 from connectorctl.adapters.sinks import FileEmailAdapter
 from connectorctl.credentials.static import StaticCredentialProvider
 from connectorctl.domain.messages import EmailMessage, SmsMessage
@@ -64,7 +65,7 @@ class TextOnlyEmailAdapter(FileEmailAdapter):
 
 
 def test_a_vendor_lacking_a_feature_is_skipped_with_a_logged_reason(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(VENDORS, "textonly", VendorEntry("textonly", frozenset({"email"}), __name__, (("email", "TextOnlyEmailAdapter"),), "test"))
+    monkeypatch.setitem(VENDORS, "textonly", Vendor("textonly", "test", {"email": TextOnlyEmailAdapter}, auth=()))
     conn = connector(home, {"email_vendor": ["textonly", "file"]})
     result = conn.email().send(EmailMessage(to=("ann@example.com",), subject="Hi", text="x", html="<p>x</p>"))
     assert result.vendor == "file"

@@ -7,6 +7,7 @@ from typing import Any, Iterator
 
 import pytest
 import yaml
+from sms_contract import SmsContract
 from fake_sms_vendors import TWILIO_SID, TWILIO_TOKEN, FakeTwilio
 
 from connectorctl.credentials.static import StaticCredentialProvider
@@ -171,3 +172,29 @@ def test_preview_builds_the_request_without_sending_and_masks_secrets(twilio: tu
     assert shown["method"] == "POST" and shown["url"].endswith("/Accounts/***/Messages.json")
     assert shown["headers"]["authorization"] == "***" and shown["body"] == {"To": TO, "From": "+14155552000", "Body": "hello"}
     assert TWILIO_TOKEN not in repr(shown) and fake.requests == []
+
+
+class TestTwilioContract(SmsContract):
+    slug = "twilio"
+    secret = TWILIO_TOKEN
+    answers = {"auth": ("401",), "invalid": ("400", 21606), "refused_recipient": ("400", 21211), "unavailable": ("503",),
+               "server_error": ("502",), "hang": ("hang",)}
+
+    def make_fake(self) -> FakeTwilio:
+        return FakeTwilio()
+
+    def vendor_config(self, fake: FakeTwilio) -> dict[str, Any]:
+        return {"from_number": "+1 415 555 2000", "lookup_base_url": fake.url}
+
+    def credentials(self) -> dict[str, str]:
+        return {"username": TWILIO_SID, "password": TWILIO_TOKEN}
+
+    def observed(self, fake: FakeTwilio) -> dict[str, Any]:
+        form = [r for r in fake.requests if r.method == "POST"][-1].form
+        return {"to": form["To"], "from": form.get("From"), "body": form["Body"]}
+
+    def sends_seen(self, fake: FakeTwilio) -> int:
+        return sum(r.method == "POST" and r.path.endswith("/Messages.json") for r in fake.requests)
+
+    def fail_next(self, fake: FakeTwilio, kind: str, **options: Any) -> None:
+        fake.then(("429", options["retry_after"]) if kind == "rate_limited" else self.answers[kind])

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
+from sms_contract import SmsContract
 from fake_sms_vendors import VONAGE_KEY, VONAGE_SECRET, FakeVonage
 from test_sms_twilio import log_rows, make_connector
 
@@ -101,3 +102,30 @@ def test_preview_masks_key_and_secret_in_the_form(vonage: tuple[Connector, FakeV
     shown = conn.adapter("vonage", "sms").preview(SmsMessage(to=TO, body="hi"))
     assert shown["body"]["api_secret"] == "***" and shown["body"]["to"] == "447911123456"
     assert VONAGE_SECRET not in repr(shown) and fake.requests == []
+
+
+class TestVonageContract(SmsContract):
+    slug = "vonage"
+    secret = VONAGE_SECRET
+    answers = {"auth": ("status", 4, "Bad Credentials"), "invalid": ("status", 3, "Invalid from param"),
+               "refused_recipient": ("status", 6, "Unroutable message - rejected"), "unavailable": ("503",),
+               "server_error": ("502",), "hang": ("hang",)}
+
+    def make_fake(self) -> FakeVonage:
+        return FakeVonage()
+
+    def vendor_config(self, fake: FakeVonage) -> dict[str, Any]:
+        return {"from_number": "AcmeShop"}
+
+    def credentials(self) -> dict[str, str]:
+        return {"username": VONAGE_KEY, "password": VONAGE_SECRET}
+
+    def observed(self, fake: FakeVonage) -> dict[str, Any]:
+        form = [r for r in fake.requests if r.path == "/sms/json"][-1].form
+        return {"to": "+" + form["to"], "from": form["from"], "body": form["text"]}
+
+    def sends_seen(self, fake: FakeVonage) -> int:
+        return sum(r.path == "/sms/json" for r in fake.requests)
+
+    def fail_next(self, fake: FakeVonage, kind: str, **options: Any) -> None:
+        fake.then(("429", options["retry_after"]) if kind == "rate_limited" else self.answers[kind])

@@ -1,53 +1,74 @@
-"""Which vendor slugs exist, for which channels, and where their adapter lives.
+"""Which vendor slugs exist and which module declares each: a registry read lazily.
 
-Kept import-free so that config validation and ``--help`` never pay for
-importing httpx or any adapter module.
+Kept import-free so that ``--help`` never pays for importing httpx or any
+adapter module: a vendor module (and its :class:`~connectorctl.adapters.declaration.Vendor`
+declaration, ``VENDOR``) is imported only when its slug is used.  A test or a
+plugin registers a vendor of its own with :func:`register` (or by putting a
+module path or a declaration into ``VENDORS``); no product file changes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import importlib
+from typing import TYPE_CHECKING, Union
 
+if TYPE_CHECKING:
+    from connectorctl.adapters.declaration import Vendor
 
-@dataclass(frozen=True)
-class VendorEntry:
-    slug: str
-    channels: frozenset[str]
-    module: str
-    classes: tuple[tuple[str, str], ...]  # (channel, class name)
-    description: str
-
-    def adapter_path(self, channel: str) -> tuple[str, str]:
-        for ch, cls in self.classes:
-            if ch == channel:
-                return self.module, cls
-        raise KeyError(channel)
-
-
-def _entry(slug: str, module: str, description: str, **classes: str) -> VendorEntry:
-    return VendorEntry(slug, frozenset(classes), module, tuple(classes.items()), description)
-
-
-VENDORS: dict[str, VendorEntry] = {
-    e.slug: e
-    for e in (
-        _entry("console", "connectorctl.adapters.sinks", "print each message to the terminal", email="ConsoleEmailAdapter", sms="ConsoleSmsAdapter"),
-        _entry("file", "connectorctl.adapters.sinks", "write each message to the outbox folder", email="FileEmailAdapter", sms="FileSmsAdapter"),
-        _entry("fake", "connectorctl.adapters.fake", "in-process fake vendor with configurable failures", email="FakeEmailAdapter", sms="FakeSmsAdapter"),
-        _entry("twilio", "connectorctl.adapters.sms.twilio", "Twilio Messages, Lookup v2 and Balance", sms="TwilioSmsAdapter"),
-        _entry("vonage", "connectorctl.adapters.sms.vonage", "Vonage (Nexmo) SMS API and account balance", sms="VonageSmsAdapter"),
-        _entry("sendgrid", "connectorctl.adapters.email.sendgrid", "SendGrid v3 Mail Send (US or EU region)", email="SendGridEmailAdapter"),
-        _entry("mailchimp", "connectorctl.adapters.email.mailchimp", "Mailchimp Transactional (Mandrill) messages/send", email="MailchimpEmailAdapter"),
-        _entry("postmark", "connectorctl.adapters.email.postmark", "Postmark /email and /email/batch", email="PostmarkEmailAdapter"),
-        _entry("mailgun", "connectorctl.adapters.email.mailgun", "Mailgun messages API (US or EU region)", email="MailgunEmailAdapter"),
-        _entry("smtp", "connectorctl.adapters.email.smtp", "any SMTP server (plain, STARTTLS or implicit TLS, optional AUTH)", email="SmtpEmailAdapter"),
-
-        _entry("demo", "connectorctl.adapters.demo", "local HTTP vendor that `connectorctl demo` starts", email="DemoEmailAdapter"),
-    )
+# slug -> "module" whose ``VENDOR`` declares it ("module:NAME" when a module declares several), or a declaration
+VENDORS: dict[str, Union[str, "Vendor"]] = {
+    "console": "connectorctl.adapters.sinks:CONSOLE",
+    "file": "connectorctl.adapters.sinks:FILE",
+    "fake": "connectorctl.adapters.fake",
+    "twilio": "connectorctl.adapters.sms.twilio",
+    "vonage": "connectorctl.adapters.sms.vonage",
+    "sendgrid": "connectorctl.adapters.email.sendgrid",
+    "mailchimp": "connectorctl.adapters.email.mailchimp",
+    "postmark": "connectorctl.adapters.email.postmark",
+    "mailgun": "connectorctl.adapters.email.mailgun",
+    "smtp": "connectorctl.adapters.email.smtp",
+    "demo": "connectorctl.adapters.demo",
 }
 
 CHANNELS = ("email", "sms")
 
 
+def register(vendor: "Vendor") -> None:
+    VENDORS[vendor.slug] = vendor
+
+
+def declaration(slug: str) -> "Vendor | None":
+    """The vendor's declaration, importing its module on first use; None for an unknown slug."""
+    entry = VENDORS.get(slug)
+    if entry is None or not isinstance(entry, str):
+        return entry
+    module, _, name = entry.partition(":")
+    vendor: Vendor = getattr(importlib.import_module(module), name or "VENDOR")
+    if vendor.slug != slug:
+        raise LookupError(f"{entry}.VENDOR declares {vendor.slug!r}, registered as {slug!r}")
+    return vendor
+
+
+def known_slugs() -> list[str]:
+    return sorted(VENDORS)
+
+
 def vendors_for(channel: str) -> list[str]:
-    return sorted(slug for slug, e in VENDORS.items() if channel in e.channels)
+    """Slugs with an adapter for ``channel`` (imports every vendor module: for messages and listings, not hot paths)."""
+    found = []
+    for slug in known_slugs():
+        vendor = declaration(slug)
+        if vendor is not None and channel in vendor.channels:
+            found.append(slug)
+    return found
+
+
+def owner_of_option(name: str) -> str | None:
+    """The first vendor whose options class has the key ``name`` (for a key found in another vendor's section)."""
+    from dataclasses import fields
+
+    for slug in known_slugs():
+        vendor = declaration(slug)
+        if vendor is not None and name in {f.name for f in fields(vendor.options)}:
+            return slug
+    return None

@@ -2,35 +2,45 @@
 
 It speaks to :class:`connectorctl.demo.DemoVendorServer` (or anything that
 answers ``POST {base_url}/v1/messages`` with ``{"id": ...}``), so the demo
-exercises the same httpx edge, retry, breaker and log as a real vendor.
+exercises the same httpx edge, retry, breaker and log as a real vendor.  Every
+send carries an ``Idempotency-Key`` (the message's own, else a new one), which
+is what lets the pipeline retry it safely.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
 
-from connectorctl.adapters.base import EmailAdapter
-from connectorctl.adapters.http import HttpAdapterMixin
+import httpx
+
+from connectorctl.adapters.declaration import Vendor
+from connectorctl.adapters.email.common import HttpEmailAdapter, VendorRequest
 from connectorctl.adapters.sinks import _accepted
 from connectorctl.domain.messages import EmailMessage, SendResult
+from connectorctl.domain.values import Credentials
 from connectorctl.errors import ConfigurationError
-from connectorctl.resilience.pipeline import Call, new_id
+from connectorctl.resilience.pipeline import new_id
+from connectorctl.settings import VendorSettings
 
 
-class DemoEmailAdapter(HttpAdapterMixin, EmailAdapter):
+class DemoEmailAdapter(HttpEmailAdapter[VendorSettings]):
     def send(self, message: EmailMessage, *, tenant_id: str | None = None, correlation_id: str | None = None) -> SendResult:
+        return super().send(replace(message, idempotency_key=message.idempotency_key or new_id()), tenant_id=tenant_id, correlation_id=correlation_id)
+
+    def precheck(self, message: EmailMessage) -> None:
         if not self.base_url:
             raise ConfigurationError("vendors.demo.base_url is not set", hint="the demo vendor only exists while `connectorctl demo` runs")
         self.require(message)
-        correlation_id = correlation_id or new_id()
-        key = new_id()
+
+    def idempotency_key(self, message: EmailMessage) -> str | None:
+        return message.idempotency_key
+
+    def build_send(self, message: EmailMessage, creds: Credentials, correlation_id: str | None) -> VendorRequest:
         payload = {"to": list(message.to), "subject": message.subject, "text": message.text}
-        url = f"{self.base_url}/v1/messages"
-        call = Call(self.slug, "send_email", url, "POST", request_data=payload, idempotency_key=key,
-                    tenant_id=tenant_id, correlation_id=correlation_id)
+        return VendorRequest("POST", "/v1/messages", json=payload, headers={"Idempotency-Key": message.idempotency_key or ""})
 
-        def parse(response: Any) -> str:
-            return str(response.json().get("id") or key)
+    def parse_send(self, response: httpx.Response, message: EmailMessage) -> SendResult:
+        return _accepted(self.slug, str(response.json().get("id") or message.idempotency_key), message.recipients, None)
 
-        sent = self.http(call, lambda client: client.post(url, json=payload, headers={"Idempotency-Key": key}), parse)
-        return _accepted(self.slug, sent.value, message.recipients, correlation_id)
+
+VENDOR = Vendor("demo", "local HTTP vendor that `connectorctl demo` starts", {"email": DemoEmailAdapter}, auth=())

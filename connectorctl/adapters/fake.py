@@ -11,9 +11,13 @@ from __future__ import annotations
 import itertools
 import random
 import threading
+from dataclasses import dataclass
+from typing import Any, Iterator
 
-from connectorctl.adapters.base import EmailAdapter, SmsAdapter
-from connectorctl.adapters.sinks import ALL_EMAIL_FEATURES, _accepted
+from connectorctl.adapters.base import ALL_EMAIL_FEATURES, Adapter, EmailAdapter, SmsAdapter
+from connectorctl.adapters.context import AdapterContext
+from connectorctl.adapters.declaration import Vendor
+from connectorctl.adapters.sinks import _accepted
 from connectorctl.domain.messages import EmailMessage, SendResult, SmsMessage
 from connectorctl.errors import (
     AuthenticationError,
@@ -26,8 +30,27 @@ from connectorctl.errors import (
     VendorUnavailableError,
 )
 from connectorctl.resilience.pipeline import Call, VendorResponse, new_id
+from connectorctl.settings import MAX_PERIOD_S, VendorSettings
 
 FAIL_KINDS = ("timeout", "connect", "429", "500", "502", "503", "401", "400")
+
+
+@dataclass(frozen=True)
+class FakeOptions(VendorSettings):
+    fail_kind: str | None = None  # timeout, connect, 429, 500, 502, 503, 401 or 400
+    fail_rate: float = 0.0  # share of calls (after fail_first) that fail
+    fail_first: int = 0  # fail this many calls first, per process
+    latency_ms: int = 0  # delay per call, on the connector's clock
+    seed: int | None = None  # random seed for fail_rate
+
+    def problems(self) -> Iterator[tuple[str, str]]:
+        yield from super().problems()
+        if self.latency_ms / 1000 > MAX_PERIOD_S:
+            yield "latency_ms", f"is longer than {MAX_PERIOD_S // 86400} days"
+        if not 0 <= self.fail_rate <= 1:
+            yield "fail_rate", "must be between 0 and 1"
+        if self.latency_ms < 0 or self.fail_first < 0:
+            yield "latency_ms", "latency_ms and fail_first must be 0 or more"
 
 
 def make_failure(kind: str, service: str) -> ConnectorError:
@@ -47,7 +70,7 @@ def make_failure(kind: str, service: str) -> ConnectorError:
 
 
 class _FakeBehaviour:
-    def __init__(self, adapter: EmailAdapter | SmsAdapter) -> None:
+    def __init__(self, adapter: Adapter[FakeOptions]) -> None:
         cfg = adapter.config
         self.adapter = adapter
         self.counter = itertools.count(1)
@@ -62,26 +85,26 @@ class _FakeBehaviour:
             n = next(self.counter)
             fail = bool(cfg.fail_kind) and (n <= cfg.fail_first or (cfg.fail_rate > 0 and self.rng.random() < cfg.fail_rate))
         if cfg.latency_ms:
-            self.adapter.connector.clock.sleep(cfg.latency_ms / 1000)
+            self.adapter.context.clock.sleep(cfg.latency_ms / 1000)
         if fail:
             raise make_failure(cfg.fail_kind or "500", self.adapter.slug)
         return VendorResponse(None, http_status=200, response_data={"accepted": True, "n": n})
 
 
-def _describe(adapter: EmailAdapter | SmsAdapter) -> str:
+def _describe(adapter: Adapter[FakeOptions]) -> str:
     cfg = adapter.config
     failing = f", failing with {cfg.fail_kind} (first {cfg.fail_first}, rate {cfg.fail_rate:g})" if cfg.fail_kind else ""
     return f"in-process fake vendor: accept the message after {cfg.latency_ms} ms{failing}; nothing leaves this machine"
 
 
-class FakeEmailAdapter(EmailAdapter):
+class FakeEmailAdapter(EmailAdapter[FakeOptions]):
     capabilities = ALL_EMAIL_FEATURES
 
-    def __init__(self, slug: str, connector) -> None:  # type: ignore[no-untyped-def]
-        super().__init__(slug, connector)
+    def __init__(self, context: AdapterContext[FakeOptions], vendor: Vendor) -> None:
+        super().__init__(context, vendor)
         self.behaviour = _FakeBehaviour(self)
 
-    def describe_action(self, message: EmailMessage | SmsMessage) -> str:
+    def describe_action(self, message: Any) -> str:
         return _describe(self)
 
     def send(self, message: EmailMessage, *, tenant_id: str | None = None, correlation_id: str | None = None) -> SendResult:
@@ -94,12 +117,12 @@ class FakeEmailAdapter(EmailAdapter):
         return _accepted(self.slug, message_id, message.recipients, correlation_id)
 
 
-class FakeSmsAdapter(SmsAdapter):
-    def __init__(self, slug: str, connector) -> None:  # type: ignore[no-untyped-def]
-        super().__init__(slug, connector)
+class FakeSmsAdapter(SmsAdapter[FakeOptions]):
+    def __init__(self, context: AdapterContext[FakeOptions], vendor: Vendor) -> None:
+        super().__init__(context, vendor)
         self.behaviour = _FakeBehaviour(self)
 
-    def describe_action(self, message: EmailMessage | SmsMessage) -> str:
+    def describe_action(self, message: Any) -> str:
         return _describe(self)
 
     def send(self, message: SmsMessage, *, tenant_id: str | None = None, correlation_id: str | None = None) -> SendResult:
@@ -109,3 +132,7 @@ class FakeSmsAdapter(SmsAdapter):
                     idempotency_key=message.idempotency_key, tenant_id=tenant_id, correlation_id=correlation_id)
         self.run(call, lambda: self.behaviour.call({"to": message.to}))
         return _accepted(self.slug, message_id, (message.to,), correlation_id)
+
+
+VENDOR = Vendor("fake", "in-process fake vendor with configurable failures", {"email": FakeEmailAdapter, "sms": FakeSmsAdapter},
+                FakeOptions, auth=())

@@ -3,40 +3,64 @@
 This is the one place where transport exceptions and vendor status codes are
 translated into the exception hierarchy (401/403 auth, 400/422 validation,
 429 rate limited with Retry-After or the vendor's reset header, 5xx and
-timeouts transient).  Vendor modules supply ``error_message`` to read their
-error body and ``rate_limit_reset`` for vendor-specific reset headers.
+timeouts transient).  A vendor module describes each request as a
+:class:`VendorRequest` and reads the answer; it overrides ``error_message``,
+``error_class`` or ``rate_limit_reset`` when its error body says more than the
+status code.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, Mapping
+from abc import abstractmethod
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, ClassVar, Generic, Mapping, TypeVar
 
 import httpx
 
-from connectorctl.adapters.base import Adapter
+from connectorctl.adapters.base import Adapter, OptionsT
+from connectorctl.domain.messages import SendResult
+from connectorctl.domain.values import Credentials
 from connectorctl.errors import (
     AuthenticationError,
     ConnectionFailedError,
     ConnectorError,
     RateLimitedError,
+    UnsupportedFeatureError,
     ValidationError,
     VendorRejectedError,
     VendorTimeoutError,
     VendorUnavailableError,
 )
-from connectorctl.resilience.pipeline import Call, VendorResponse
+from connectorctl.resilience.pipeline import Call, VendorResponse, new_id
 from connectorctl.resilience.retry import retry_after_from_header
 
+MessageT = TypeVar("MessageT")
+T = TypeVar("T")
 
-class HttpAdapterMixin:
-    """Mixed into an Email/Sms adapter; gives it a pooled client and :meth:`http`."""
 
-    default_base_url = ""
-    slug: str
-    config: Any
-    connector: Any
+@dataclass(frozen=True)
+class VendorRequest:
+    """One HTTP request as a vendor module describes it; ``log`` is what the integration log keeps
+    (default: the JSON or form body).  ``path`` is joined to the base URL unless it is absolute;
+    ``content`` is a raw body (a signed payload, an upload) instead of ``json``/``data``."""
 
+    method: str
+    path: str
+    json: Any = None
+    data: Any = None
+    content: bytes | None = None
+    files: Any = None
+    params: Any = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    auth: tuple[str, str] | None = None
+    log: Any = None
+
+
+class HttpAdapter(Adapter[OptionsT]):
+    """Base of every HTTP vendor on any channel: credentials -> request -> pipeline -> answer or our error."""
+
+    default_base_url: ClassVar[str] = ""
     _client_lock = threading.Lock()
 
     @property
@@ -50,9 +74,7 @@ class HttpAdapterMixin:
             with self._client_lock:
                 client = self.__dict__.get("_http_client")
                 if client is None:
-                    from connectorctl.adapters.client import vendor_client
-
-                    client = self.__dict__["_http_client"] = vendor_client(self.slug, self.config, self.connector.http_transport(self.slug))
+                    client = self.__dict__["_http_client"] = self.context.http_client()
         return client
 
     def close(self) -> None:
@@ -61,62 +83,85 @@ class HttpAdapterMixin:
         if client is not None:
             client.close()
 
-    def build_request(self, message: Any, credentials: Any) -> httpx.Request:
-        """The vendor request for ``message``, built but not sent (vendor modules implement it)."""
-        raise NotImplementedError
+    def url(self, request: VendorRequest) -> str:
+        return request.path if request.path.startswith(("http://", "https://")) else self.base_url + request.path
 
-    def http_preview(self, message: Any, *, tenant_id: str | None = None) -> dict[str, Any]:
-        """``send --dry-run``: build the real request and show it with every secret masked.
+    # -- the flow -------------------------------------------------------------------
+    def execute(self, operation: str, build: Callable[[Credentials], VendorRequest], parse: Callable[[httpx.Response], Any], *,
+                tenant_id: str | None = None, correlation_id: str | None = None, idempotent: bool = False,
+                idempotency_key: str | None = None) -> VendorResponse:
+        """One vendor operation: credentials, the request ``build`` describes, the pipeline, ``parse`` of a 2xx.
 
-        Uses ``build_request`` or, for adapters that describe requests as data,
-        ``build_send``.  Missing credentials do not stop a preview: placeholders
-        stand in for them.
+        For an oauth2 vendor a 401 renews the access token once and builds the
+        request again with it (see :meth:`Adapter.with_credentials`).
+        """
+
+        def once(creds: Credentials) -> VendorResponse:
+            request = build(creds)
+            url = self.url(request)
+            logged = request.log if request.log is not None else (request.json if request.json is not None else request.data)
+            call = Call(self.slug, operation, url, request.method, request_data=with_credential_source(logged, creds), idempotent=idempotent,
+                        idempotency_key=idempotency_key, tenant_id=tenant_id, correlation_id=correlation_id, secrets=secret_values(creds))
+            return self.run(call, lambda: self.attempt(request, url, operation, parse))
+
+        return self.with_credentials(tenant_id, once)
+
+    def attempt(self, request: VendorRequest, url: str, operation: str, parse: Callable[[httpx.Response], Any]) -> VendorResponse:
+        """One try on the wire; every httpx failure and non-2xx mapped here, once."""
+        client = self.client()
+        try:
+            built = client.build_request(request.method, url, json=request.json, data=request.data, content=request.content,
+                                         files=request.files, params=request.params, headers=dict(request.headers))
+            response = client.send(built, auth=request.auth)
+        except httpx.TimeoutException as exc:
+            processed = False if isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout)) else None
+            cls = ConnectionFailedError if processed is False else VendorTimeoutError
+            raise cls(f"{self.slug}: {type(exc).__name__} after {self.config.timeout_seconds:g} s", service=self.slug, vendor_processed=processed) from None
+        except httpx.ConnectError as exc:
+            raise ConnectionFailedError(f"{self.slug}: cannot connect ({_short(exc)})", service=self.slug, vendor_processed=False) from None
+        except httpx.TransportError as exc:
+            raise ConnectionFailedError(f"{self.slug}: transport error ({type(exc).__name__})", service=self.slug) from None
+        if not response.is_success:
+            raise self.error_for(response)
+        try:
+            value = parse(response)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            # a 2xx we cannot read: the vendor may well have acted, so this must not fail over
+            raise ConnectorError(f"{self.slug}: unreadable answer to {operation} (HTTP {response.status_code}, {type(exc).__name__}); "
+                                 "the vendor may have accepted it", service=self.slug, http_status=response.status_code,
+                                 response_data={"text": response.text[:500]}) from None
+        return VendorResponse(value, http_status=response.status_code, response_data=_body(response))
+
+    def describe(self, build: Callable[[Credentials], VendorRequest], tenant_id: str | None) -> dict[str, Any]:
+        """``--dry-run``: build the real request and show it with every secret masked.
+
+        Missing credentials do not stop a preview: placeholders stand in for them.
         """
         from connectorctl.adapters.preview import describe_request, placeholder_credentials, request_from_description
 
         try:
-            creds = self.connector.credentials.get(self.slug, tenant_id)
+            creds = self.context.credentials.get(self.slug, tenant_id)
             note = None
         except Exception as exc:  # noqa: BLE001 - a preview shows placeholders rather than fail on a credential store problem
-            code = getattr(exc, "code", type(exc).__name__)
+            code = exc.code if isinstance(exc, ConnectorError) else type(exc).__name__
             creds, note = placeholder_credentials(self.slug), f"credentials unavailable ({code}); placeholders shown"
-        try:
-            request = self.build_request(message, creds)
-        except NotImplementedError:
-            build_send = getattr(self, "build_send", None)
-            if build_send is None:
-                return {"vendor": self.slug, "kind": "http", "action": f"send via the {self.slug} HTTP API (no request preview)"}
-            request = request_from_description(build_send(message, creds), self.base_url)
-        secrets = tuple(v for v in creds.data.values() if v)
-        shown = describe_request(request, secrets, self.connector.settings.logging.redact_fields)
+        described = build(creds)
+        request = request_from_description(described, self.url(described))
+        shown = describe_request(request, secret_values(creds), self.context.settings.logging.redact_fields)
         return {"vendor": self.slug, "kind": "http", **shown, **({"note": note} if note else {})}
 
-    def http(
-        self,
-        call: Call,
-        request: Callable[[httpx.Client], httpx.Response],
-        parse: Callable[[httpx.Response], Any],
-    ) -> VendorResponse:
-        """Run ``request`` through the pipeline; map failures once; parse a 2xx."""
+    # -- what vendor modules may implement ---------------------------------------------
+    def build_verify(self, creds: Credentials) -> VendorRequest:
+        """One harmless authenticated read (``creds test``); a vendor without one keeps this refusal."""
+        raise UnsupportedFeatureError(f"{self.slug} has no credential check", service=self.slug)
 
-        def attempt() -> VendorResponse:
-            try:
-                response = request(self.client())
-            except httpx.TimeoutException as exc:
-                processed = False if isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout)) else None
-                cls = ConnectionFailedError if processed is False else VendorTimeoutError
-                raise cls(f"{self.slug}: {type(exc).__name__} after {self.config.timeout_seconds:g} s", service=self.slug, vendor_processed=processed) from None
-            except httpx.ConnectError as exc:
-                raise ConnectionFailedError(f"{self.slug}: cannot connect ({_short(exc)})", service=self.slug, vendor_processed=False) from None
-            except httpx.TransportError as exc:
-                raise ConnectionFailedError(f"{self.slug}: transport error ({type(exc).__name__})", service=self.slug) from None
-            if response.is_success:
-                return VendorResponse(parse(response), http_status=response.status_code, response_data=_body(response))
-            raise self.error_for(response)
+    def parse_verify(self, response: httpx.Response) -> Any:
+        return _json_or_none(response)
 
-        return Adapter.run(self, call, attempt)  # type: ignore[arg-type]
+    def verify_credentials(self, tenant_id: str | None = None) -> VendorResponse:
+        return self.execute("verify_credentials", self.build_verify, self.parse_verify, tenant_id=tenant_id, idempotent=True)
 
-    # -- hooks for vendor modules -----------------------------------------------
+    # -- vendor error body -> our error ------------------------------------------------
     def error_message(self, response: httpx.Response, body: Any) -> str:
         if isinstance(body, Mapping):
             for key in ("message", "Message", "error", "detail"):
@@ -138,7 +183,7 @@ class HttpAdapterMixin:
                 value = float(reset)
             except ValueError:
                 return None
-            now = self.connector.clock.time()
+            now = self.context.clock.time()
             return max(0.0, value - now) if value > 1e9 else value
         return None
 
@@ -154,7 +199,7 @@ class HttpAdapterMixin:
         kwargs: dict[str, Any] = {"service": self.slug, "http_status": status, "response_data": body}
         cls = self.error_class(response, body)
         if cls is not None and issubclass(cls, RateLimitedError):
-            retry_after = retry_after_from_header(response.headers.get("Retry-After"), self.connector.clock.time())
+            retry_after = retry_after_from_header(response.headers.get("Retry-After"), self.context.clock.time())
             return cls(detail, retry_after_seconds=retry_after if retry_after is not None else self.rate_limit_reset(response), **kwargs)
         if cls is not None:
             if issubclass(cls, AuthenticationError):
@@ -162,7 +207,7 @@ class HttpAdapterMixin:
             return cls(detail, **kwargs)
         if status in (401, 403):
             return AuthenticationError(detail, hint=f"check the credentials: connectorctl creds show {self.slug}", **kwargs)
-        retry_after = retry_after_from_header(response.headers.get("Retry-After"), self.connector.clock.time())
+        retry_after = retry_after_from_header(response.headers.get("Retry-After"), self.context.clock.time())
         if status == 429:
             if retry_after is None:
                 retry_after = self.rate_limit_reset(response)
@@ -174,6 +219,69 @@ class HttpAdapterMixin:
             # non-idempotent call may be retried; 500/502/504 leave it unknown.
             return VendorUnavailableError(detail, vendor_processed=False if status == 503 else None, retry_after_seconds=retry_after, **kwargs)
         return VendorRejectedError(detail, **kwargs)
+
+
+class HttpMessageAdapter(HttpAdapter[OptionsT], Generic[OptionsT, MessageT]):
+    """The send flow of a message channel over HTTP; the vendor module only translates.
+
+    It implements ``build_send`` (our message -> one :class:`VendorRequest`)
+    and ``parse_send`` (the 2xx answer -> a truthful :class:`SendResult`);
+    ``precheck`` refuses what must not reach the vendor, ``rejection_result``
+    turns an error that is really a per-recipient refusal into a result.
+    """
+
+    @abstractmethod
+    def build_send(self, message: MessageT, creds: Credentials, correlation_id: str | None) -> VendorRequest: ...
+
+    @abstractmethod
+    def parse_send(self, response: httpx.Response, message: MessageT) -> SendResult: ...
+
+    def precheck(self, message: MessageT) -> None:
+        """What must hold before credentials are read or a request is made."""
+
+    def rejection_result(self, exc: ConnectorError, message: MessageT) -> SendResult | None:
+        return None
+
+    def idempotency_key(self, message: MessageT) -> str | None:
+        return None
+
+    def send(self, message: MessageT, *, tenant_id: str | None = None, correlation_id: str | None = None) -> SendResult:
+        correlation_id = correlation_id or new_id()
+        self.precheck(message)
+        try:
+            response = self.execute(f"send_{self.channel}", lambda creds: self.build_send(message, creds, correlation_id),
+                                    lambda r: self.parse_send(r, message), tenant_id=tenant_id, correlation_id=correlation_id,
+                                    idempotency_key=self.idempotency_key(message))
+        except ConnectorError as exc:
+            result = self.rejection_result(exc, message)
+            if result is None:
+                raise
+            return replace(result, correlation_id=correlation_id)
+        return replace(response.value, correlation_id=correlation_id)
+
+    def preview(self, message: MessageT, *, tenant_id: str | None = None) -> dict[str, Any]:
+        return self.describe(lambda creds: self.build_send(message, creds, None), tenant_id)
+
+
+def with_credential_source(logged: Any, creds: Credentials) -> dict[str, Any]:
+    """What the log keeps of a request, plus where its credential came from (``env:SENDGRID_API_KEY``,
+    ``store``, ``store:tenant``): an operator can trace which key a call used without the key itself."""
+    if logged is None:
+        return {"credential_source": creds.source}
+    if isinstance(logged, Mapping):
+        return {**logged, "credential_source": creds.source}
+    return {"requests": logged, "credential_source": creds.source}  # a batch: one entry per message
+
+
+def secret_values(creds: Credentials) -> tuple[str, ...]:
+    return tuple(v for v in creds.data.values() if isinstance(v, str) and v)
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    try:
+        return response.json() if response.content else None
+    except ValueError:
+        return None
 
 
 def _body(response: httpx.Response) -> Any:

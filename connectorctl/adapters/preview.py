@@ -9,12 +9,15 @@ people read fields, not an encoded blob.
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 from urllib.parse import parse_qsl
 
 import httpx
 
 from connectorctl.redaction import MASK, Redactor
+
+if TYPE_CHECKING:
+    from connectorctl.adapters.http import VendorRequest
 
 _ALWAYS_MASKED_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
 
@@ -42,18 +45,16 @@ def placeholder_credentials(slug: str) -> Any:
     return Credentials(slug, AuthMethod.NONE, {n: f"<{n}>" for n in names}, source="placeholder")
 
 
-def request_from_description(described: Any, base_url: str) -> httpx.Request:
-    """An httpx request from a request described as data (method, path, json/data/params, headers, auth)."""
-    path = described.path
-    url = path if path.startswith(("http://", "https://")) else base_url + path
-    headers = dict(getattr(described, "headers", None) or {})
-    auth = getattr(described, "auth", None)
+def request_from_description(described: "VendorRequest", url: str) -> httpx.Request:
+    """The httpx request a :class:`VendorRequest` stands for, built but never sent (Basic auth as its header)."""
+    headers = dict(described.headers)
+    auth = described.auth
     if auth:
         import base64
 
         headers["Authorization"] = "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
-    return httpx.Request(described.method, url, json=getattr(described, "json", None), data=getattr(described, "data", None),
-                         files=getattr(described, "files", None), params=getattr(described, "params", None), headers=headers)
+    return httpx.Request(described.method, url, json=described.json, data=described.data, content=described.content,
+                         files=described.files, params=described.params, headers=headers)
 
 
 def _decode_body(request: httpx.Request) -> Any:

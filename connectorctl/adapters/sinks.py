@@ -11,15 +11,31 @@ from __future__ import annotations
 import json
 import os
 import sys
+from abc import abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from connectorctl.adapters.base import EmailAdapter, SmsAdapter
+from connectorctl.adapters.base import ALL_EMAIL_FEATURES, EmailAdapter, SmsAdapter
+from connectorctl.adapters.declaration import Vendor
 from connectorctl.adapters.mime import build_mime
 from connectorctl.domain.messages import DeliveryStatus, EmailMessage, RecipientResult, SendResult, SmsMessage
 from connectorctl.errors import ConnectionFailedError
 from connectorctl.resilience.pipeline import Call, VendorResponse, new_id
+from connectorctl.settings import Settings, VendorSettings
 
-ALL_EMAIL_FEATURES = frozenset({"cc", "bcc", "reply_to", "headers", "tags", "metadata", "attachments", "html"})
+__all__ = ["ALL_EMAIL_FEATURES", "CONSOLE", "FILE", "FileOptions", "outbox_dir"]
+
+
+@dataclass(frozen=True)
+class FileOptions(VendorSettings):
+    outbox: str | None = None  # folder for .eml / .sms.json files; null = $CONNECTORCTL_HOME/outbox
+
+
+def outbox_dir(settings: Settings) -> Path:
+    configured = settings.vendor("file")
+    outbox = configured.outbox if isinstance(configured, FileOptions) else None
+    return Path(outbox).expanduser() if outbox else settings.home / "outbox"
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -37,7 +53,7 @@ def _accepted(vendor: str, message_id: str, recipients: tuple[str, ...], correla
     return SendResult(vendor, message_id, tuple(RecipientResult(r, DeliveryStatus.ACCEPTED, message_id) for r in recipients), correlation_id)
 
 
-class _LocalEmail(EmailAdapter):
+class _LocalEmail(EmailAdapter[VendorSettings]):
     capabilities = ALL_EMAIL_FEATURES
 
     def send(self, message: EmailMessage, *, tenant_id: str | None = None, correlation_id: str | None = None) -> SendResult:
@@ -54,19 +70,19 @@ class _LocalEmail(EmailAdapter):
         self.run(call, lambda: self.deliver(message_id, mime.as_bytes()))
         return _accepted(self.slug, message_id, message.recipients, correlation_id)
 
-    def endpoint(self, message_id: str) -> str:
-        raise NotImplementedError
+    @abstractmethod
+    def endpoint(self, message_id: str) -> str: ...
 
-    def describe_action(self, message: EmailMessage | SmsMessage) -> str:
+    def describe_action(self, message: Any) -> str:
         return f"write the MIME message to {self.endpoint('<message-id>')}"
 
-    def deliver(self, message_id: str, data: bytes) -> VendorResponse:
-        raise NotImplementedError
+    @abstractmethod
+    def deliver(self, message_id: str, data: bytes) -> VendorResponse: ...
 
 
 class FileEmailAdapter(_LocalEmail):
     def endpoint(self, message_id: str) -> str:
-        return str(self.connector.settings.outbox_dir() / f"{message_id}.eml")
+        return str(outbox_dir(self.context.settings) / f"{message_id}.eml")
 
     def deliver(self, message_id: str, data: bytes) -> VendorResponse:
         path = Path(self.endpoint(message_id))
@@ -84,30 +100,30 @@ class ConsoleEmailAdapter(_LocalEmail):
         return VendorResponse(None)
 
 
-class _LocalSms(SmsAdapter):
+class _LocalSms(SmsAdapter[VendorSettings]):
     def send(self, message: SmsMessage, *, tenant_id: str | None = None, correlation_id: str | None = None) -> SendResult:
         correlation_id = correlation_id or new_id()
         message_id = new_id()
         sender = message.from_number or self.config.from_number
-        payload = {"id": message_id, "to": message.to, "from": sender, "body": message.body}
+        payload: dict[str, object] = {"id": message_id, "to": message.to, "from": sender, "body": message.body}
         call = Call(self.slug, "send_sms", self.endpoint(message_id), "LOCAL", request_data={"to": message.to, "from": sender, "length": len(message.body)},
                     idempotent=True, tenant_id=tenant_id, correlation_id=correlation_id)
         self.run(call, lambda: self.deliver(message_id, payload))
         return _accepted(self.slug, message_id, (message.to,), correlation_id)
 
-    def endpoint(self, message_id: str) -> str:
-        raise NotImplementedError
+    @abstractmethod
+    def endpoint(self, message_id: str) -> str: ...
 
-    def describe_action(self, message: EmailMessage | SmsMessage) -> str:
+    def describe_action(self, message: Any) -> str:
         return f"write the SMS to {self.endpoint('<message-id>')}"
 
-    def deliver(self, message_id: str, payload: dict[str, object]) -> VendorResponse:
-        raise NotImplementedError
+    @abstractmethod
+    def deliver(self, message_id: str, payload: dict[str, object]) -> VendorResponse: ...
 
 
 class FileSmsAdapter(_LocalSms):
     def endpoint(self, message_id: str) -> str:
-        return str(self.connector.settings.outbox_dir() / f"{message_id}.sms.json")
+        return str(outbox_dir(self.context.settings) / f"{message_id}.sms.json")
 
     def deliver(self, message_id: str, payload: dict[str, object]) -> VendorResponse:
         path = Path(self.endpoint(message_id))
@@ -123,3 +139,7 @@ class ConsoleSmsAdapter(_LocalSms):
         sys.stderr.write(f"SMS to {payload['to']} from {payload['from'] or '-'}:\n{payload['body']}\n")
         sys.stderr.flush()
         return VendorResponse(None)
+
+
+FILE = Vendor("file", "write each message to the outbox folder", {"email": FileEmailAdapter, "sms": FileSmsAdapter}, FileOptions, auth=())
+CONSOLE = Vendor("console", "print each message to the terminal", {"email": ConsoleEmailAdapter, "sms": ConsoleSmsAdapter}, auth=())

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from connectorctl.config import Settings
+from connectorctl.settings import Settings
 from connectorctl.store.db import StateDB
 from connectorctl.store.health import assess, configured_services, is_known_service
 

@@ -17,19 +17,12 @@ import typer
 from connectorctl.cli.output import JsonOption, OutputFormat, OutputOption, fmt, kv_table, render, state, warn
 
 if TYPE_CHECKING:
+    from connectorctl.adapters.declaration import AuthScheme
     from connectorctl.credentials.store import StoredRow
 
 app = typer.Typer(help="Store, inspect, rotate and test vendor credentials (encrypted; master key in the OS keyring).", no_args_is_help=True)
 
 
-FIELDS = {
-    "api_key": (("api_key",), {"api_key"}),
-    "bearer_token": (("token",), {"token"}),
-    "basic_auth": (("username", "password"), {"username", "password"}),
-    "oauth2": (("client_id", "client_secret"), {"access_token", "client_id", "client_secret", "refresh_token"}),
-    "hmac": (("key_id", "secret"), {"key_id", "secret"}),
-}
-VENDOR_METHODS = {"twilio": "basic_auth", "vonage": "basic_auth"}
 _SLUG = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 TenantOption = typer.Option(None, "--tenant", "-t", help="Tenant id (default: the global credential).")
 
@@ -43,6 +36,26 @@ def _service(service: str) -> str:
     if service not in VENDORS:
         warn(f"{service} is not a known vendor slug; storing it anyway")
     return service
+
+
+def _scheme(service: str, method: Optional[str]) -> "AuthScheme":
+    """The fields to store: the vendor's own declaration, or the usual ones for a slug nobody declared."""
+    from connectorctl.adapters.catalog import declaration
+    from connectorctl.adapters.declaration import GENERIC_SCHEMES
+    from connectorctl.errors import InvalidInputError
+
+    by_name = {m.value: s for m, s in GENERIC_SCHEMES.items()}
+    if method is not None and method not in by_name:
+        raise InvalidInputError(f"auth method {method!r} is not one of {', '.join(by_name)}")
+    vendor = declaration(service)
+    if vendor is not None:
+        if not vendor.auth:
+            raise InvalidInputError(f"{service} takes no credentials")
+        scheme = vendor.scheme(method)
+        if scheme is None:
+            raise InvalidInputError(f"{service} takes {', '.join(s.method.value for s in vendor.auth)} credentials, not {method}")
+        return scheme
+    return by_name[method or "api_key"]
 
 
 def _store(ctx: typer.Context):  # -> CredentialStore
@@ -64,7 +77,7 @@ def _readable(summary: dict[str, Any]) -> list[tuple[str, Any]]:
     return [(k, ", ".join(v) if isinstance(v, list) else v) for k, v in summary.items()]
 
 
-def _read_secrets(service: str, fields: tuple[str, ...], from_stdin: bool) -> dict[str, str]:
+def _read_secrets(service: str, fields: tuple[str, ...], from_stdin: bool, help: str = "") -> dict[str, str]:
     """Values from stdin (one value, or NAME=VALUE lines) or a hidden prompt; never echoed."""
     from connectorctl.errors import InvalidInputError
 
@@ -88,6 +101,8 @@ def _read_secrets(service: str, fields: tuple[str, ...], from_stdin: bool) -> di
             raise InvalidInputError("no terminal to prompt for the secret on: pipe it in and pass --stdin")
         import getpass
 
+        if help:
+            sys.stderr.write(f"{service}: {help}\n")
         values = {name: getpass.getpass(f"{name} for {service} (hidden): ") for name in fields}
     for name in fields:
         if not values.get(name):
@@ -119,7 +134,7 @@ def creds_set(
     ctx: typer.Context,
     service: str = typer.Argument(..., help="Vendor slug, e.g. sendgrid."),
     tenant: Optional[str] = TenantOption,
-    auth_method: Optional[str] = typer.Option(None, "--auth-method", "-m", help="api_key, bearer_token, basic_auth, oauth2 or hmac (default: vendors.<slug>.auth_method, else the vendor's usual method).", metavar="METHOD"),
+    auth_method: Optional[str] = typer.Option(None, "--auth-method", "-m", help="api_key, bearer_token, basic_auth, oauth2 or hmac, as the vendor accepts (default: vendors.<slug>.auth_method, else the vendor's usual method).", metavar="METHOD"),
     field: List[str] = typer.Option([], "--field", "-f", help="Field to store (repeatable); default: the method's fields."),
     expires_at: Optional[str] = typer.Option(None, "--expires-at", help="ISO 8601 expiry time (UTC if no offset)."),
     from_stdin: bool = typer.Option(False, "--stdin", help="Read the value (or NAME=VALUE lines) from stdin instead of prompting."),
@@ -131,11 +146,9 @@ def creds_set(
 
     service = _service(service)
     connector = state(ctx).connector()
-    method = auth_method if auth_method else (connector.settings.vendor(service).auth_method or VENDOR_METHODS.get(service, "api_key"))
-    if method not in FIELDS:
-        raise InvalidInputError(f"auth method {method!r} is not one of {', '.join(FIELDS)}")
-    default, allowed = FIELDS[method]
-    names = tuple(dict.fromkeys(field)) or default
+    scheme = _scheme(service, auth_method or connector.settings.vendor(service).auth_method)
+    method, allowed = scheme.method.value, scheme.allowed
+    names = tuple(dict.fromkeys(field)) or scheme.fields
     unknown = sorted(set(names) - allowed)
     if unknown:
         raise InvalidInputError(f"{method} has no field {', '.join(unknown)} (fields: {', '.join(sorted(allowed))})")
@@ -148,7 +161,7 @@ def creds_set(
     if tenant is not None and not tenant.strip():
         raise InvalidInputError("--tenant is empty")
     expiry = _expiry(expires_at)
-    values = _read_secrets(service, names, from_stdin)
+    values = _read_secrets(service, names, from_stdin, scheme.help)
     row = _store(ctx).put(service, tenant, method, values, expiry, connector.clock.time())
     summary = row.summary()
     render(fmt(output, as_json), summary, lambda: kv_table(f"stored {row.label}", _readable(summary)))

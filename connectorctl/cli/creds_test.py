@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 
 def verify(connector: "Connector", service: str, tenant_id: str | None) -> tuple[dict[str, Any], int]:
-    from connectorctl.adapters.catalog import VENDORS
+    from connectorctl.adapters.catalog import declaration, known_slugs
     from connectorctl.errors import (
         AuthenticationError,
         CircuitOpenError,
@@ -30,10 +30,10 @@ def verify(connector: "Connector", service: str, tenant_id: str | None) -> tuple
     )
     from connectorctl.redaction import Redactor
 
-    entry = VENDORS.get(service)
-    if entry is None:
-        raise ConfigurationError(f"unknown vendor {service!r} (known: {', '.join(sorted(VENDORS))})")
-    adapter = connector.adapter(service, sorted(entry.channels)[0])
+    vendor = declaration(service)
+    if vendor is None:
+        raise ConfigurationError(f"unknown vendor {service!r} (known: {', '.join(known_slugs())})")
+    adapter = connector.adapter(service, sorted(vendor.channels)[0])
     result: dict[str, Any] = {"service": service, "tenant": tenant_id, "result": "ok", "http_status": None, "detail": None}
     code = ExitCode.OK
     try:

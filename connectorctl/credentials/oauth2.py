@@ -10,14 +10,34 @@ refresh token and new access token scrubbed.  A refusal from the token endpoint
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Mapping
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from connectorctl.errors import ConnectionFailedError, ConnectorError, CredentialRefreshError, VendorTimeoutError, VendorUnavailableError
+from connectorctl.resilience.clock import Clock
+from connectorctl.settings import Settings
 
 MAX_TOKEN_LIFETIME_S = 10 * 365 * 86400.0  # longer "expires_in" values are clamped (the expiry must stay storable)
 
 if TYPE_CHECKING:
-    from connectorctl.gateway import Connector
+    import httpx
+
+    from connectorctl.resilience.pipeline import Pipeline
+
+
+class TokenEndpoint:
+    """What renewing a token needs: settings (``token_url``, timeouts), the clock, the pipeline and
+    an HTTP client per vendor.  The pipeline is built on first use (reading a stored key needs none)."""
+
+    def __init__(self, settings: Settings, clock: Clock, pipeline: Callable[[], "Pipeline"], http_client: Callable[[str], "httpx.Client"]) -> None:
+        self.settings = settings
+        self.clock = clock
+        self._pipeline = pipeline
+        self.http_client = http_client
+
+    @cached_property
+    def pipeline(self) -> "Pipeline":
+        return self._pipeline()
 
 
 def grant_for(fields: Mapping[str, str]) -> str | None:
@@ -29,15 +49,14 @@ def grant_for(fields: Mapping[str, str]) -> str | None:
     return None
 
 
-def fetch_token(connector: "Connector", service: str, tenant_id: str | None, fields: Mapping[str, str]) -> tuple[dict[str, str], float | None]:
+def fetch_token(endpoint: TokenEndpoint, service: str, tenant_id: str | None, fields: Mapping[str, str]) -> tuple[dict[str, str], float | None]:
     """Run the grant; returns the updated fields and the new expiry (epoch seconds)."""
     import httpx
 
-    from connectorctl.adapters.client import vendor_client
     from connectorctl.resilience.pipeline import Call, VendorResponse
 
     grant = grant_for(fields)
-    token_url = connector.settings.vendor(service).token_url
+    token_url = endpoint.settings.vendor(service).token_url
     if grant is None:
         raise CredentialRefreshError(f"{service}: the OAuth2 credential has no refresh token and no client id/secret to renew it",
                                      service=service, hint=f"connectorctl creds set {service} --auth-method oauth2")
@@ -51,12 +70,11 @@ def fetch_token(connector: "Connector", service: str, tenant_id: str | None, fie
     if auth is None and fields.get("client_id"):
         form["client_id"] = fields["client_id"]
     secrets = tuple(v for k, v in fields.items() if k != "client_id" and v)
-    config = connector.settings.vendor(service)
-    now = connector.clock.time()
+    now = endpoint.clock.time()
 
     def attempt() -> VendorResponse:
         try:
-            with vendor_client(service, config, connector.http_transport(service)) as client:
+            with endpoint.http_client(service) as client:
                 response = client.post(token_url, data=form, auth=auth, headers={"Accept": "application/json"})
         except httpx.TimeoutException:
             raise VendorTimeoutError(f"{service}: token endpoint did not answer in time", service=service) from None
@@ -76,7 +94,7 @@ def fetch_token(connector: "Connector", service: str, tenant_id: str | None, fie
     call = Call(service, "oauth2_token", token_url, "POST", request_data={"grant_type": grant}, tenant_id=tenant_id, secrets=secrets,
                 idempotent=grant == "client_credentials")
     try:
-        body = connector.pipeline.execute(call, attempt).value
+        body = endpoint.pipeline.execute(call, attempt).value
     except CredentialRefreshError:
         raise
     except ConnectorError as exc:

@@ -7,8 +7,8 @@ Resolution order for ``get(service, tenant)``:
 3. the global stored credential (tenant NULL).
 
 OAuth2 access tokens are renewed ``REFRESH_SKEW`` seconds before they expire
-and, through :func:`call_with_credentials`, once after a vendor 401; a second
-refusal is a :class:`CredentialRefreshError`.  Only the source of a credential
+and, through :func:`call_with_credentials` (which every adapter's base uses),
+once after a vendor 401; a second refusal is a :class:`CredentialRefreshError`.  Only the source of a credential
 is ever logged (``env:SENDGRID_API_KEY``, ``store``, ``store:tenant``).
 """
 
@@ -20,12 +20,16 @@ import threading
 from functools import cached_property
 from typing import TYPE_CHECKING, Callable, Mapping, TypeVar
 
+from connectorctl.domain.roles import CredentialProvider
 from connectorctl.domain.values import AuthMethod, Credentials
 from connectorctl.errors import AuthenticationError, ConfigurationError, CredentialNotFoundError, CredentialRefreshError, CredentialUnreadableError
+from connectorctl.resilience.clock import Clock
+from connectorctl.settings import Settings
+from connectorctl.store.db import StateDB
 
 if TYPE_CHECKING:
+    from connectorctl.credentials.oauth2 import TokenEndpoint
     from connectorctl.credentials.store import CredentialStore, StoredRow
-    from connectorctl.gateway import Connector
 
 log = logging.getLogger("connectorctl.credentials")
 T = TypeVar("T")
@@ -53,8 +57,12 @@ def set_command(service: str, tenant_id: str | None) -> str:
 class StoreCredentialProvider:
     """Implements :class:`~connectorctl.domain.roles.CredentialProvider` over the encrypted store."""
 
-    def __init__(self, connector: "Connector") -> None:
-        self.connector = connector
+    def __init__(self, settings: Settings, db: Callable[[], StateDB], clock: Clock, tokens: "TokenEndpoint") -> None:
+        """``db`` is opened on first use: a dry-run or a vendor without credentials never opens the state file."""
+        self.settings = settings
+        self._db = db
+        self.clock = clock
+        self.tokens = tokens
         self._locks: dict[tuple[str, str | None], threading.Lock] = {}
         self._guard = threading.Lock()
         self._touched: dict[str, float] = {}
@@ -62,16 +70,20 @@ class StoreCredentialProvider:
         self._opened: dict[str, tuple[str, str | None, dict[str, str]]] = {}  # row id -> (sealed data, sealed refresh, fields)
 
     @cached_property
+    def db(self) -> StateDB:
+        return self._db()
+
+    @cached_property
     def store(self) -> "CredentialStore":
         from connectorctl.credentials.masterkey import MasterKeys, select_source
         from connectorctl.credentials.store import CredentialStore
 
-        source = select_source(self.connector.settings.master_key_file, self.installation_id)
-        return CredentialStore(self.connector.db, MasterKeys(source))
+        source = select_source(self.settings.master_key_file, self.installation_id)
+        return CredentialStore(self.db, MasterKeys(source))
 
     def installation_id(self) -> str:
         """Names this installation's keyring entry; created once, kept in the state file."""
-        db = self.connector.db
+        db = self.db
         row = db.run(lambda c: c.execute("SELECT value FROM credential_meta WHERE name = 'installation_id'").fetchone())
         if row:
             return row[0]
@@ -97,7 +109,7 @@ class StoreCredentialProvider:
         return self._from_row(row)
 
     def has(self, service_name: str, tenant_id: str | None = None) -> bool:
-        refs = self.connector.settings.vendor(service_name).credentials
+        refs = self.settings.vendor(service_name).credentials
         if refs and all(isinstance(r, str) and r.startswith("env:") and os.environ.get(r[4:]) for r in refs.values()):
             return True
         return self._find_active(service_name, tenant_id) is not None or self._find_active(service_name, None) is not None
@@ -105,7 +117,7 @@ class StoreCredentialProvider:
     def refresh(self, service_name: str, tenant_id: str | None = None) -> Credentials:
         """Renew an OAuth2 access token now; other methods are re-read from their source."""
         row = self._row(service_name, tenant_id, tenant_only=True)
-        if row is None and self.connector.settings.vendor(service_name).credentials:
+        if row is None and self.settings.vendor(service_name).credentials:
             creds = self._from_env(service_name, tenant_id, force_refresh=True)
             assert creds is not None
             return creds
@@ -139,7 +151,7 @@ class StoreCredentialProvider:
 
         fields = self._decrypt(row)
         expires = epoch(row.expires_at)
-        now = self.connector.clock.time()
+        now = self.clock.time()
         if row.auth_method == AuthMethod.OAUTH2.value and (not fields.get("access_token") or (expires is not None and expires - REFRESH_SKEW <= now)):
             return self._refresh_row(row)
         if expires is not None and expires <= now:
@@ -178,13 +190,13 @@ class StoreCredentialProvider:
             latest = self.store.find(row.service_name, row.tenant_id) or row
             fields = self.store.decrypt(latest)
             expires = epoch(latest.expires_at)
-            now = self.connector.clock.time()
+            now = self.clock.time()
             renewed_meanwhile = latest.credential_data != row.credential_data  # a fresh nonce makes every write differ
             fresh = fields.get("access_token") and (expires is None or expires - REFRESH_SKEW > now)
             if fresh and (not force or renewed_meanwhile):
                 return self._credentials(latest, fields, expires)
             try:
-                updated, new_expiry = fetch_token(self.connector, row.service_name, row.tenant_id, fields)
+                updated, new_expiry = fetch_token(self.tokens, row.service_name, row.tenant_id, fields)
             except CredentialRefreshError:
                 # Another process may have renewed (and rotated the refresh token) first: use its token.
                 other = self.store.find(row.service_name, row.tenant_id)
@@ -210,7 +222,7 @@ class StoreCredentialProvider:
             log.debug("could not record last use of credential %s", row_id)
 
     def _from_env(self, service: str, tenant_id: str | None, *, force_refresh: bool = False) -> Credentials | None:
-        config = self.connector.settings.vendor(service)
+        config = self.settings.vendor(service)
         if not config.credentials:
             return None
         fields, sources = {}, []
@@ -244,29 +256,30 @@ class StoreCredentialProvider:
         key = (service, None)
         with self._lock(key):
             cached = self._env_tokens.get(key)
-            now = self.connector.clock.time()
+            now = self.clock.time()
             if cached is not None and not force and (cached.expires_at is None or cached.expires_at.timestamp() - REFRESH_SKEW > now):
                 return cached
             if fields.get("access_token") and not force and cached is None:
                 return Credentials(service, AuthMethod.OAUTH2, fields, source=source)
             base = dict(cached.data) if cached is not None else fields
-            updated, expiry = fetch_token(self.connector, service, tenant_id, base)
+            updated, expiry = fetch_token(self.tokens, service, tenant_id, base)
             creds = Credentials(service, AuthMethod.OAUTH2, updated, source=source,
                                 expires_at=datetime.fromtimestamp(expiry, timezone.utc) if expiry is not None else None)
             self._env_tokens[key] = creds
             return creds
 
 
-def call_with_credentials(connector: "Connector", service: str, tenant_id: str | None, fn: Callable[[Credentials], T]) -> T:
-    """Call ``fn`` with fresh credentials; after a 401 renew an OAuth2 token once and try again."""
-    creds = connector.credentials.get(service, tenant_id)
+def call_with_credentials(provider: CredentialProvider, service: str, tenant_id: str | None, fn: Callable[[Credentials], T], *,
+                          get: Callable[[], Credentials] | None = None) -> T:
+    """Call ``fn`` with fresh credentials (from ``get``, else the provider); after a 401 renew an OAuth2 token once and try again."""
+    creds = get() if get is not None else provider.get(service, tenant_id)
     try:
         return fn(creds)
     except AuthenticationError as exc:
         if creds.auth_method is not AuthMethod.OAUTH2:
             raise
         first = exc
-    creds = connector.credentials.refresh(service, tenant_id)
+    creds = provider.refresh(service, tenant_id)
     try:
         return fn(creds)
     except AuthenticationError as exc:

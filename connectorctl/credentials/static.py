@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from connectorctl.domain.values import AuthMethod, Credentials
+from connectorctl.credentials.provider import infer_auth_method
+from connectorctl.domain.values import Credentials
 from connectorctl.errors import CredentialNotFoundError
 
 
@@ -13,7 +14,7 @@ class StaticCredentialProvider:
         self._entries: dict[tuple[str, str | None], Credentials] = {}
         for key, value in entries.items():
             service, _, tenant = key.partition("@")
-            creds = value if isinstance(value, Credentials) else Credentials(service, AuthMethod.API_KEY, dict(value), source="static")
+            creds = value if isinstance(value, Credentials) else Credentials(service, infer_auth_method(value), dict(value), source="static")
             self._entries[(service, tenant or None)] = creds
 
     def get(self, service_name: str, tenant_id: str | None = None) -> Credentials:

@@ -17,7 +17,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from connectorctl.config import CircuitBreakerSettings
+from connectorctl.settings import CircuitBreakerSettings
 from connectorctl.domain.values import CircuitBreakerState, CircuitState
 from connectorctl.errors import CircuitOpenError, InvalidInputError
 from connectorctl.resilience.clock import Clock

@@ -14,7 +14,7 @@ import sys
 import time
 from typing import Any, Callable, NamedTuple, Sequence, TypeVar
 
-from connectorctl.config import Settings
+from connectorctl.settings import Settings
 from connectorctl.domain.values import IntegrationStatus, RateLimitWindow
 from connectorctl.errors import (
     CircuitOpenError,

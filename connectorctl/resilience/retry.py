@@ -14,7 +14,7 @@ from typing import Any, Callable, TypeVar
 
 import tenacity
 
-from connectorctl.config import RetrySettings
+from connectorctl.settings import RetrySettings
 from connectorctl.errors import ConnectorError, LocalRateLimitedError, VendorUnavailableError
 from connectorctl.resilience.clock import Clock
 

@@ -1,8 +1,9 @@
 """A local vendor for credential tests: a token endpoint plus an authenticated API.
 
-``AcmeEmailAdapter`` is a test-only HTTP adapter (EmailAdapter + HttpAdapterMixin)
-registered under the slug ``acme``; it authenticates with whatever auth method
-the stored credential has, and renews an OAuth2 token once after a 401.
+``AcmeEmailAdapter`` is a test-only HTTP email adapter registered under the
+slug ``acme``; it declares every auth method and authenticates with whichever
+the stored credential has.  The OAuth2 renewal after a 401 is the adapter
+base's, as for any shipped vendor.
 """
 
 from __future__ import annotations
@@ -16,16 +17,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
+import httpx
 
-from connectorctl.adapters.base import EmailAdapter
-from connectorctl.adapters.catalog import VendorEntry
-from connectorctl.adapters.http import HttpAdapterMixin
-from connectorctl.credentials.provider import call_with_credentials
-from connectorctl.domain.messages import EmailMessage, SendResult
+from connectorctl.adapters.declaration import API_KEY, BASIC_AUTH, BEARER_TOKEN, HMAC, OAUTH2, Vendor
+from connectorctl.adapters.email.common import HttpEmailAdapter, VendorRequest, all_with
+from connectorctl.domain.messages import DeliveryStatus, EmailMessage, SendResult
 from connectorctl.domain.values import AuthMethod, Credentials
-from connectorctl.resilience.pipeline import Call, VendorResponse, new_id
-
-ENTRY = VendorEntry("acme", frozenset({"email"}), "tests.credentials.fakevendor", (("email", "AcmeEmailAdapter"),), "test-only HTTP vendor")
+from connectorctl.resilience.pipeline import new_id
+from connectorctl.settings import VendorSettings
 
 
 def auth_headers(creds: Credentials, method: str, path: str, body: bytes) -> dict[str, str]:
@@ -39,30 +38,26 @@ def auth_headers(creds: Credentials, method: str, path: str, body: bytes) -> dic
     return {"Authorization": f"Bearer {token}"}
 
 
-class AcmeEmailAdapter(HttpAdapterMixin, EmailAdapter):
+class AcmeEmailAdapter(HttpEmailAdapter[VendorSettings]):
     capabilities = frozenset()
 
-    def _request(self, operation: str, method: str, path: str, payload: Any, tenant_id: str | None, correlation_id: str | None = None) -> VendorResponse:
-        body = json.dumps(payload).encode() if payload is not None else b""
+    def precheck(self, message: EmailMessage) -> None:
+        self.require(message)
 
-        def with_creds(creds: Credentials) -> VendorResponse:
-            headers = auth_headers(creds, method, path, body)
-            call = Call(self.slug, operation, self.base_url + path, method, request_data=payload or {"credential_source": creds.source},
-                        tenant_id=tenant_id, correlation_id=correlation_id, secrets=tuple(creds.data.values()), idempotent=method == "GET")
-            return self.http(call, lambda c: c.request(method, self.base_url + path, content=body or None, headers=headers), lambda r: r.json())
-
-        return call_with_credentials(self.connector, self.slug, tenant_id, with_creds)
-
-    def verify_credentials(self, tenant_id: str | None = None) -> VendorResponse:
-        return self._request("verify_credentials", "GET", "/v1/me", None, tenant_id)
-
-    def send(self, message: EmailMessage, *, tenant_id: str | None = None, correlation_id: str | None = None) -> SendResult:
-        from connectorctl.adapters.sinks import _accepted
-
-        correlation_id = correlation_id or new_id()
+    def build_send(self, message: EmailMessage, creds: Credentials, correlation_id: str | None) -> VendorRequest:
         payload = {"to": list(message.to), "subject": message.subject, "text": message.text}
-        response = self._request("send_email", "POST", "/v1/send", payload, tenant_id, correlation_id)
-        return _accepted(self.slug, response.value.get("id", new_id()), message.recipients, correlation_id)
+        body = json.dumps(payload).encode()
+        headers = {**auth_headers(creds, "POST", "/v1/send", body), "Content-Type": "application/json"}
+        return VendorRequest("POST", "/v1/send", content=body, headers=headers, log=payload)
+
+    def parse_send(self, response: httpx.Response, message: EmailMessage) -> SendResult:
+        return all_with(self.slug, message, DeliveryStatus.ACCEPTED, response.json().get("id", new_id()))
+
+    def build_verify(self, creds: Credentials) -> VendorRequest:
+        return VendorRequest("GET", "/v1/me", headers=auth_headers(creds, "GET", "/v1/me", b""))
+
+
+ENTRY = Vendor("acme", "test-only HTTP vendor", {"email": AcmeEmailAdapter}, auth=(API_KEY, BEARER_TOKEN, BASIC_AUTH, OAUTH2, HMAC))
 
 
 class FakeVendor(ThreadingHTTPServer):

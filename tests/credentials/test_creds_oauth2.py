@@ -164,10 +164,10 @@ def test_a_process_that_loses_the_refresh_race_uses_the_winners_token(acme, cli,
     real = oauth2.fetch_token
     raced = []
 
-    def racing(connector, service, tenant_id, fields):
-        if connector is loser and not raced:
+    def racing(endpoint, service, tenant_id, fields):
+        if endpoint is loser.credentials.tokens and not raced:
             raced.append(winner.credentials.get("acme").data["access_token"])  # the winner renews first
-        return real(connector, service, tenant_id, fields)
+        return real(endpoint, service, tenant_id, fields)
 
     monkeypatch.setattr(oauth2, "fetch_token", racing)
     got = loser.credentials.get("acme")

@@ -14,18 +14,21 @@ with 401 or with 500), then on the status code.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 import httpx
 
-from connectorctl.adapters.base import BULK_CONCURRENCY
+from connectorctl.adapters.base import ALL_EMAIL_FEATURES, BULK_CONCURRENCY
+from connectorctl.adapters.declaration import API_KEY, Vendor
 from connectorctl.adapters.email.common import HttpEmailAdapter, VendorRequest, attachment_summary, b64
-from connectorctl.adapters.sinks import ALL_EMAIL_FEATURES
 from connectorctl.domain.messages import DeliveryStatus, EmailMessage, RecipientResult, SendResult
 from connectorctl.domain.values import Credentials
 from connectorctl.resilience.pipeline import new_id
+from connectorctl.settings import VendorSettings
 from connectorctl.errors import (
     AuthenticationError,
+    ConnectorctlError,
     ConnectorError,
     RateLimitedError,
     ValidationError,
@@ -50,7 +53,12 @@ ERROR_NAMES: Mapping[str, type[ConnectorError]] = {
 MAX_RECIPIENTS_PER_CALL = 1000
 
 
-class MailchimpEmailAdapter(HttpEmailAdapter):
+@dataclass(frozen=True)
+class MailchimpOptions(VendorSettings):
+    api_version: str | None = None  # "1.3" (the SDK's paths, default), "1.4" (the OpenAPI paths) or "1.4.json"
+
+
+class MailchimpEmailAdapter(HttpEmailAdapter[MailchimpOptions]):
     capabilities = ALL_EMAIL_FEATURES
     default_base_url = "https://mandrillapp.com"
 
@@ -64,7 +72,7 @@ class MailchimpEmailAdapter(HttpEmailAdapter):
             suffix = ".json" if version == "1.3" else ""
         return f"/api/{version}/{method}{suffix}"
 
-    def build_send(self, message: EmailMessage, creds: Credentials) -> VendorRequest:
+    def build_send(self, message: EmailMessage, creds: Credentials, correlation_id: str | None) -> VendorRequest:
         return self._request(self._message(message, preserve_recipients=True), message, creds)
 
     def _request(self, body_message: dict[str, Any], sample: EmailMessage, creds: Credentials) -> VendorRequest:
@@ -115,21 +123,18 @@ class MailchimpEmailAdapter(HttpEmailAdapter):
 
     # -- bulk: messages that differ only in their To go out as one call -------------
     def send_bulk(self, messages: Sequence[EmailMessage], *, tenant_id: str | None = None,
-                  concurrency: int = BULK_CONCURRENCY) -> list[SendResult | ConnectorError]:
+                  concurrency: int = BULK_CONCURRENCY) -> list[SendResult | ConnectorctlError]:
         """One ``messages/send`` per group of same-content messages, with
         ``preserve_recipients: false`` so each recipient gets a private copy; the
         per-recipient answer maps back to each message exactly."""
-        creds: Credentials | None = None
 
         def send_group(group: list[EmailMessage]) -> list[SendResult | ConnectorError]:
-            nonlocal creds
             if len(group) == 1:
                 return [self.send(group[0], tenant_id=tenant_id)]
-            creds = creds or self.credentials(tenant_id)
             to = [a for m in group for a in m.to]
-            request = self._request(self._message(group[0], preserve_recipients=False, to=to), group[0], creds)
+            body = self._message(group[0], preserve_recipients=False, to=to)
             correlation_id = new_id()
-            response = self.execute(request, "send_email_bulk", creds, lambda r: _results(self.slug, r, to),
+            response = self.execute("send_email_bulk", lambda creds: self._request(body, group[0], creds), lambda r: _results(self.slug, r, to),
                                     tenant_id=tenant_id, correlation_id=correlation_id)
             by_address = {r.recipient.lower(): r for r in response.value.recipients}
             return [SendResult(self.slug, by_address[m.to[0].lower()].message_id, tuple(by_address[a.lower()] for a in m.to),
@@ -191,3 +196,6 @@ def _results(vendor: str, response: httpx.Response, recipients: Sequence[str]) -
         results.append(RecipientResult(address, status, item.get("_id"), str(reason) if reason else None))
     ids = [r.message_id for r in results if r.message_id]
     return SendResult(vendor, ids[0] if ids else None, tuple(results))
+
+
+VENDOR = Vendor("mailchimp", "Mailchimp Transactional (Mandrill) messages/send", {"email": MailchimpEmailAdapter}, MailchimpOptions, (API_KEY,))

@@ -10,25 +10,43 @@ attachments it goes multipart/form-data (as the API spec says), one
 from __future__ import annotations
 
 import email.utils
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import httpx
 
-from connectorctl.adapters.email.common import HttpEmailAdapter, VendorRequest, all_with, attachment_summary
-from connectorctl.adapters.sinks import ALL_EMAIL_FEATURES
-from connectorctl.domain.messages import DeliveryStatus, EmailMessage, SendResult, SmsMessage
+from connectorctl.adapters.base import ALL_EMAIL_FEATURES, HasFeatures
+from connectorctl.adapters.declaration import API_KEY, Vendor
+from connectorctl.adapters.email.common import HttpEmailAdapter, VendorRequest, all_with, attachment_summary, regional_url
+from connectorctl.domain.messages import DeliveryStatus, EmailMessage, SendResult
 from connectorctl.domain.values import Credentials
 from connectorctl.errors import ConfigurationError
+from connectorctl.settings import VendorSettings
 
 MAX_TAGS = 3
+REGIONS = {"us": "https://api.mailgun.net", "eu": "https://api.eu.mailgun.net"}
 
 
-class MailgunEmailAdapter(HttpEmailAdapter):
+@dataclass(frozen=True)
+class MailgunOptions(VendorSettings):
+    domain: str | None = None  # the sending domain (required to send), e.g. mg.example.com
+    region: str | None = None  # "us" (default) or "eu" picks the API host unless base_url is set
+
+    def problems(self) -> Iterator[tuple[str, str]]:
+        yield from super().problems()
+        if self.region is not None and self.region.lower() not in REGIONS:
+            yield "region", f"unknown region {self.region!r} (known: {', '.join(REGIONS)})"
+
+
+class MailgunEmailAdapter(HttpEmailAdapter[MailgunOptions]):
     capabilities = ALL_EMAIL_FEATURES
-    regional_base_urls = {"us": "https://api.mailgun.net", "eu": "https://api.eu.mailgun.net"}
 
-    def unsupported(self, message: EmailMessage | SmsMessage) -> frozenset[str]:
+    @property
+    def base_url(self) -> str:
+        return self.config.base_url.rstrip("/") if self.config.base_url else regional_url(self.slug, self.config.region, REGIONS)
+
+    def unsupported(self, message: HasFeatures) -> frozenset[str]:
         missing = super().unsupported(message)
         if isinstance(message, EmailMessage) and len(message.tags) > MAX_TAGS:
             missing |= {"more_than_3_tags"}
@@ -43,7 +61,7 @@ class MailgunEmailAdapter(HttpEmailAdapter):
     def auth(self, creds: Credentials) -> tuple[str, str]:
         return ("api", creds.data["api_key"])
 
-    def build_send(self, message: EmailMessage, creds: Credentials) -> VendorRequest:
+    def build_send(self, message: EmailMessage, creds: Credentials, correlation_id: str | None) -> VendorRequest:
         from_email, from_name = self.sender(message)
         fields: dict[str, Any] = {
             "from": email.utils.formataddr((from_name, from_email)) if from_name else from_email,
@@ -92,3 +110,6 @@ def _rfc2822(value: datetime) -> str:
     """Mailgun's stats API takes RFC 2822 dates; a naive datetime is taken as UTC."""
     aware = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
     return email.utils.format_datetime(aware, usegmt=True)
+
+
+VENDOR = Vendor("mailgun", "Mailgun messages API (US or EU region)", {"email": MailgunEmailAdapter}, MailgunOptions, (API_KEY,))

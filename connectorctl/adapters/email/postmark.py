@@ -12,18 +12,20 @@ losing tags.
 from __future__ import annotations
 
 import email.utils
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Mapping, Sequence
 
 import httpx
 
-from connectorctl.adapters.base import BULK_CONCURRENCY
+from connectorctl.adapters.base import ALL_EMAIL_FEATURES, BULK_CONCURRENCY, HasFeatures
+from connectorctl.adapters.declaration import API_KEY, Vendor
 from connectorctl.adapters.email.common import HttpEmailAdapter, VendorRequest, all_with, attachment_summary, b64, chunks
-from connectorctl.adapters.sinks import ALL_EMAIL_FEATURES
-from connectorctl.domain.messages import DeliveryStatus, EmailMessage, RecipientResult, SendResult, SmsMessage
+from connectorctl.domain.messages import DeliveryStatus, EmailMessage, RecipientResult, SendResult
 from connectorctl.domain.values import Credentials
-from connectorctl.errors import AuthenticationError, ConnectorError, ValidationError, VendorRejectedError
+from connectorctl.errors import AuthenticationError, ConnectorctlError, ConnectorError, ValidationError, VendorRejectedError
 from connectorctl.resilience.pipeline import new_id
+from connectorctl.settings import VendorSettings
 
 BATCH_LIMIT = 500
 INACTIVE_RECIPIENT = 406
@@ -40,11 +42,16 @@ ERROR_CODES: Mapping[int, type[ConnectorError]] = {
 STAT_FIELDS = ("Sent", "Bounced", "SMTPApiErrors", "BounceRate", "SpamComplaints", "SpamComplaintsRate", "Opens", "UniqueOpens", "TotalClicks")
 
 
-class PostmarkEmailAdapter(HttpEmailAdapter):
+@dataclass(frozen=True)
+class PostmarkOptions(VendorSettings):
+    message_stream: str | None = None  # null = "outbound" (transactional); a broadcast stream's id for bulk mail
+
+
+class PostmarkEmailAdapter(HttpEmailAdapter[PostmarkOptions]):
     capabilities = ALL_EMAIL_FEATURES
     default_base_url = "https://api.postmarkapp.com"
 
-    def unsupported(self, message: EmailMessage | SmsMessage) -> frozenset[str]:
+    def unsupported(self, message: HasFeatures) -> frozenset[str]:
         missing = super().unsupported(message)
         if isinstance(message, EmailMessage) and len(message.tags) > 1:
             missing |= {"multiple_tags"}
@@ -78,7 +85,7 @@ class PostmarkEmailAdapter(HttpEmailAdapter):
     def loggable(body: dict[str, Any], message: EmailMessage) -> dict[str, Any]:
         return {**body, "Attachments": attachment_summary(message.attachments)} if message.attachments else body
 
-    def build_send(self, message: EmailMessage, creds: Credentials) -> VendorRequest:
+    def build_send(self, message: EmailMessage, creds: Credentials, correlation_id: str | None) -> VendorRequest:
         body = self.body(message)
         return VendorRequest("POST", "/email", json=body, headers=self.headers(creds), log=self.loggable(body, message))
 
@@ -117,7 +124,7 @@ class PostmarkEmailAdapter(HttpEmailAdapter):
 
     # -- batch ----------------------------------------------------------------------
     def send_bulk(self, messages: Sequence[EmailMessage], *, tenant_id: str | None = None,
-                  concurrency: int = BULK_CONCURRENCY) -> list[SendResult | ConnectorError]:
+                  concurrency: int = BULK_CONCURRENCY) -> list[SendResult | ConnectorctlError]:
         """``/email/batch`` in chunks of 500; a failed item fails only its own message."""
         batches = chunks(list(range(len(messages))), BATCH_LIMIT)
         return self.send_batches(messages, batches, lambda group: self._send_batch(group, tenant_id), concurrency)
@@ -132,13 +139,12 @@ class PostmarkEmailAdapter(HttpEmailAdapter):
             except ConnectorError as exc:
                 outcomes[i] = exc
         if positions:
-            creds = self.credentials(tenant_id)
             bodies = [self.body(group[i]) for i in positions]
-            request = VendorRequest("POST", "/email/batch", json=bodies, headers=self.headers(creds),
-                                    log=[self.loggable(b, group[i]) for b, i in zip(bodies, positions)])
+            log = [self.loggable(b, group[i]) for b, i in zip(bodies, positions)]
             correlation_id = new_id()
             try:
-                items = self.execute(request, "send_email_batch", creds, lambda r: r.json(), tenant_id=tenant_id, correlation_id=correlation_id).value
+                items = self.execute("send_email_batch", lambda creds: VendorRequest("POST", "/email/batch", json=bodies, headers=self.headers(creds), log=log),
+                                     lambda r: r.json(), tenant_id=tenant_id, correlation_id=correlation_id).value
             except ConnectorError as exc:
                 items = None
                 for i in positions:
@@ -174,3 +180,6 @@ def _inactive(vendor: str, message: EmailMessage, reason: str) -> SendResult:
         for a in message.recipients
     )
     return SendResult(vendor, None, results)
+
+
+VENDOR = Vendor("postmark", "Postmark /email and /email/batch", {"email": PostmarkEmailAdapter}, PostmarkOptions, (API_KEY,))

@@ -12,25 +12,43 @@ would leave a single message id for many recipients.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import httpx
 
-from connectorctl.adapters.email.common import HttpEmailAdapter, VendorRequest, all_with, attachment_summary, b64
-from connectorctl.adapters.sinks import ALL_EMAIL_FEATURES
-from connectorctl.domain.messages import DeliveryStatus, EmailMessage, SendResult, SmsMessage
+from connectorctl.adapters.base import ALL_EMAIL_FEATURES, HasFeatures
+from connectorctl.adapters.declaration import API_KEY, Vendor
+from connectorctl.adapters.email.common import HttpEmailAdapter, VendorRequest, all_with, attachment_summary, b64, regional_url
+from connectorctl.domain.messages import DeliveryStatus, EmailMessage, SendResult
 from connectorctl.domain.values import Credentials
+from connectorctl.settings import VendorSettings
 
 SANDBOX_REASON = "sandbox mode: validated, not delivered"
 MAX_CATEGORIES = 10  # tags travel as categories; SendGrid takes at most 10 per message
+REGIONS = {"us": "https://api.sendgrid.com", "global": "https://api.sendgrid.com", "eu": "https://api.eu.sendgrid.com"}
 
 
-class SendGridEmailAdapter(HttpEmailAdapter):
+@dataclass(frozen=True)
+class SendGridOptions(VendorSettings):
+    region: str | None = None  # "us" (default) or "eu" picks the API host unless base_url is set
+    sandbox: bool = False  # mail_settings.sandbox_mode: validated by SendGrid, not delivered
+
+    def problems(self) -> Iterator[tuple[str, str]]:
+        yield from super().problems()
+        if self.region is not None and self.region.lower() not in REGIONS:
+            yield "region", f"unknown region {self.region!r} (known: {', '.join(REGIONS)})"
+
+
+class SendGridEmailAdapter(HttpEmailAdapter[SendGridOptions]):
     capabilities = ALL_EMAIL_FEATURES
-    regional_base_urls = {"us": "https://api.sendgrid.com", "global": "https://api.sendgrid.com", "eu": "https://api.eu.sendgrid.com"}
 
-    def unsupported(self, message: EmailMessage | SmsMessage) -> frozenset[str]:
+    @property
+    def base_url(self) -> str:
+        return self.config.base_url.rstrip("/") if self.config.base_url else regional_url(self.slug, self.config.region, REGIONS)
+
+    def unsupported(self, message: HasFeatures) -> frozenset[str]:
         missing = super().unsupported(message)
         if isinstance(message, EmailMessage) and len(message.tags) > MAX_CATEGORIES:
             missing |= {"more_than_10_tags"}
@@ -39,7 +57,7 @@ class SendGridEmailAdapter(HttpEmailAdapter):
     def headers(self, creds: Credentials) -> dict[str, str]:
         return {"Authorization": f"Bearer {creds.data['api_key']}", "Accept": "application/json"}
 
-    def build_send(self, message: EmailMessage, creds: Credentials) -> VendorRequest:
+    def build_send(self, message: EmailMessage, creds: Credentials, correlation_id: str | None) -> VendorRequest:
         from_email, from_name = self.sender(message)
         personalization: dict[str, Any] = {"to": _addresses(message.to)}
         if message.cc:
@@ -101,3 +119,6 @@ def _addresses(addresses: tuple[str, ...]) -> list[dict[str, str]]:
 
 def _content(kind: str, value: str | None) -> dict[str, str] | None:
     return {"type": kind, "value": value} if value else None
+
+
+VENDOR = Vendor("sendgrid", "SendGrid v3 Mail Send (US or EU region)", {"email": SendGridEmailAdapter}, SendGridOptions, (API_KEY,))

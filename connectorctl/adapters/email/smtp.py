@@ -21,14 +21,16 @@ import email.utils
 import smtplib
 import socket
 import ssl
-from typing import Any, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Mapping
 
-from connectorctl.adapters.base import EmailAdapter
-from connectorctl.adapters.email.common import attachment_summary, secret_values
+from connectorctl.adapters.base import ALL_EMAIL_FEATURES, EmailAdapter
+from connectorctl.adapters.declaration import BASIC_AUTH, Vendor
+from connectorctl.adapters.email.common import attachment_summary
+from connectorctl.adapters.http import secret_values
 from connectorctl.adapters.mime import build_mime
-from connectorctl.adapters.sinks import ALL_EMAIL_FEATURES
 from connectorctl.domain.messages import DeliveryStatus, EmailMessage, RecipientResult, SendResult
-from connectorctl.domain.values import Credentials
+from connectorctl.domain.values import AuthMethod, Credentials
 from connectorctl.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -39,12 +41,25 @@ from connectorctl.errors import (
     VendorTimeoutError,
 )
 from connectorctl.resilience.pipeline import Call, VendorResponse, new_id
+from connectorctl.settings import VendorSettings
 
 DEFAULT_PORTS = {"tls": 465, "starttls": 587, "plain": 25}
 SECURITY_FOR_PORT = {465: "tls", 587: "starttls", 25: "plain"}
 
 
-class SmtpEmailAdapter(EmailAdapter):
+@dataclass(frozen=True)
+class SmtpOptions(VendorSettings):
+    host: str | None = None  # SMTP server; null = localhost
+    port: int | None = None  # null = the security mode's usual port (465 tls, 587 starttls, 25 plain)
+    security: str | None = None  # plain, starttls or tls (implicit); null = what the port implies
+
+    def problems(self) -> Iterator[tuple[str, str]]:
+        yield from super().problems()
+        if self.port is not None and not 1 <= self.port <= 65535:
+            yield "port", "must be between 1 and 65535"
+
+
+class SmtpEmailAdapter(EmailAdapter[SmtpOptions]):
     capabilities = ALL_EMAIL_FEATURES  # tags and metadata travel as X-Tags / X-Metadata-* headers
 
     @property
@@ -63,10 +78,6 @@ class SmtpEmailAdapter(EmailAdapter):
         host, port = self.address
         return f"{'smtps' if self.security == 'tls' else 'smtp'}://{host}:{port}"
 
-    def _credentials(self, tenant_id: str | None) -> Credentials | None:
-        provider = self.connector.credentials
-        return provider.get(self.slug, tenant_id) if provider.has(self.slug, tenant_id) else None
-
     def send(self, message: EmailMessage, *, tenant_id: str | None = None, correlation_id: str | None = None) -> SendResult:
         correlation_id = correlation_id or new_id()
         self.require(message)
@@ -74,11 +85,11 @@ class SmtpEmailAdapter(EmailAdapter):
         message_id = email.utils.make_msgid(domain=from_email.rpartition("@")[2] or "localhost")
         data = build_mime(message, from_email, from_name, message_id=message_id).as_bytes(policy=email.policy.SMTP)  # CRLF line ends
         recipients = list(dict.fromkeys(message.recipients))
-        creds = self._credentials(tenant_id)
+        creds = self.credentials(tenant_id)
         logged = {"from": from_email, "to": list(message.to), "cc": list(message.cc), "bcc": list(message.bcc), "subject": message.subject,
                   "message_id": message_id, "size": len(data), "attachments": attachment_summary(message.attachments)}
         call = Call(self.slug, "send_email", self.endpoint, "SMTP", request_data=logged, tenant_id=tenant_id,
-                    correlation_id=correlation_id, secrets=secret_values(creds) if creds else ())
+                    correlation_id=correlation_id, secrets=secret_values(creds))
         response = self.run(call, lambda: self._session(creds, lambda smtp: _sendmail(smtp, self.slug, from_email, recipients, data)))
         refused: Mapping[str, tuple[int, str]] = response.value
         results = tuple(_recipient(address, refused.get(address), message_id) for address in message.recipients)
@@ -86,12 +97,12 @@ class SmtpEmailAdapter(EmailAdapter):
 
     def verify_credentials(self, tenant_id: str | None = None) -> VendorResponse:
         """Connect, secure the channel and log in, then quit: nothing is sent."""
-        creds = self._credentials(tenant_id)
+        creds = self.credentials(tenant_id)
         call = Call(self.slug, "verify_credentials", self.endpoint, "SMTP", idempotent=True, tenant_id=tenant_id,
-                    secrets=secret_values(creds) if creds else ())
+                    secrets=secret_values(creds))
         return self.run(call, lambda: self._session(creds, lambda smtp: {"noop": smtp.noop()[0]}))
 
-    def _session(self, creds: Credentials | None, work: Callable[[smtplib.SMTP], Any]) -> VendorResponse:
+    def _session(self, creds: Credentials, work: Callable[[smtplib.SMTP], Any]) -> VendorResponse:
         """One connection: connect, TLS, AUTH, ``work``; every smtplib failure mapped once."""
         host, port = self.address
         timeout = self.config.timeout_seconds
@@ -104,7 +115,7 @@ class SmtpEmailAdapter(EmailAdapter):
             with smtp:
                 if self.security == "starttls":
                     smtp.starttls(context=ssl.create_default_context())
-                if creds is not None:
+                if creds.auth_method is not AuthMethod.NONE:
                     stage = "auth"
                     smtp.login(creds.data.get("username", ""), creds.data.get("password", ""))
                 stage = "send"
@@ -174,3 +185,7 @@ def _decode(value: bytes | str) -> str:
 
 def _text(exc: BaseException) -> str:
     return _decode(getattr(exc, "smtp_error", b"") or str(exc))[:300]
+
+
+VENDOR = Vendor("smtp", "any SMTP server (plain, STARTTLS or implicit TLS, optional AUTH)", {"email": SmtpEmailAdapter}, SmtpOptions,
+                (BASIC_AUTH,), credentials_optional=True)

@@ -1,4 +1,4 @@
-"""Helpers shared by the HTTP SMS adapters (E.164, sender, per-recipient results).
+"""The HTTP SMS base and its helpers (E.164, sender, per-recipient results).
 
 A recipient-specific refusal (unknown number, opted out, barred) is not an
 error of the call: it becomes a :class:`SendResult` whose one recipient is
@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from connectorctl.adapters.base import OptionsT, SmsAdapter
+from connectorctl.adapters.http import HttpMessageAdapter
 from connectorctl.domain.messages import DeliveryStatus, RecipientResult, SendResult, SmsMessage
 from connectorctl.domain.values import Credentials
-from connectorctl.errors import ConfigurationError, VendorRejectedError
+from connectorctl.errors import ConfigurationError, ConnectorError, InvalidInputError, VendorRejectedError
 from connectorctl.validation import normalize_phone
 
 # The GSM 03.38 basic character set (plus the extension table); anything else needs UCS-2.
@@ -53,15 +55,27 @@ class RecipientRefusedError(VendorRejectedError):
         self.reason = reason
 
 
-def refused_result(slug: str, to: str, exc: RecipientRefusedError, correlation_id: str | None) -> SendResult:
-    return SendResult(slug, None, (RecipientResult(to, exc.recipient_status, None, exc.reason),), correlation_id,
-                      raw={"error": exc.to_dict()})
+class HttpSmsAdapter(HttpMessageAdapter[OptionsT, SmsMessage], SmsAdapter[OptionsT]):
+    """Base of every HTTP SMS adapter: the number and body are checked before credentials or the network,
+    a recipient-specific refusal becomes that recipient's result, and the message's idempotency key travels."""
+
+    def precheck(self, message: SmsMessage) -> None:
+        e164(message.to)
+        if not message.body:
+            raise InvalidInputError("an SMS needs a body")
+
+    def rejection_result(self, exc: ConnectorError, message: SmsMessage) -> SendResult | None:
+        if not isinstance(exc, RecipientRefusedError):
+            return None
+        return SendResult(self.slug, None, (RecipientResult(e164(message.to), exc.recipient_status, None, exc.reason),),
+                          raw={"error": exc.to_dict()})
+
+    def idempotency_key(self, message: SmsMessage) -> str | None:
+        return message.idempotency_key
 
 
-def basic_auth(creds: Credentials | None) -> tuple[str, str]:
-    """(username, password) of a basic_auth credential, placeholders for a dry-run preview."""
-    if creds is None:
-        return ("<username>", "<password>")
+def basic_auth(creds: Credentials) -> tuple[str, str]:
+    """(username, password) of a basic_auth credential."""
     try:
         return (creds.data["username"], creds.data["password"])
     except KeyError as exc:
@@ -69,24 +83,3 @@ def basic_auth(creds: Credentials | None) -> tuple[str, str]:
             f"{creds.service_name}: credential field {exc.args[0]!r} missing (basic_auth needs username and password)",
             hint=f"connectorctl creds set {creds.service_name} --auth-method basic_auth",
         ) from None
-
-
-def secrets_of(creds: Credentials | None) -> tuple[str, ...]:
-    return tuple(v for v in (creds.data.values() if creds else ()) if v)
-
-
-def basic_header(username: str, password: str) -> str:
-    import base64
-
-    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
-
-
-def send_built(client: Any, request: Any) -> Any:
-    """Send a request built by ``build_request`` with the client's timeouts and headers.
-
-    Sending exactly what ``--dry-run`` previews keeps the two from drifting apart.
-    """
-    request.extensions["timeout"] = client.timeout.as_dict()
-    for name, value in client.headers.items():
-        request.headers.setdefault(name, value)
-    return client.send(request)

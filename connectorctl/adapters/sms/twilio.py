@@ -11,20 +11,19 @@ to retry.  Lookup v2 lives on another host (``lookup_base_url``) and answers
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from dataclasses import dataclass
+from typing import Any, Iterator, Mapping
 from urllib.parse import quote
 
 import httpx
 
-from connectorctl.adapters.base import SmsAdapter
-from connectorctl.adapters.http import HttpAdapterMixin
-from connectorctl.adapters.sms.common import (
-    RecipientRefusedError, basic_auth, basic_header, e164, refused_result, secrets_of, send_built, sender,
-)
+from connectorctl.adapters.declaration import AuthScheme, Vendor
+from connectorctl.adapters.http import VendorRequest
+from connectorctl.adapters.sms.common import HttpSmsAdapter, RecipientRefusedError, basic_auth, e164, sender
 from connectorctl.domain.messages import DeliveryStatus, RecipientResult, SendResult, SmsMessage
-from connectorctl.domain.values import Credentials
-from connectorctl.errors import ConfigurationError, ConnectorError, InvalidInputError, ValidationError
-from connectorctl.resilience.pipeline import Call, VendorResponse, new_id
+from connectorctl.domain.values import AuthMethod, Credentials
+from connectorctl.errors import ConfigurationError, ConnectorError, ValidationError
+from connectorctl.settings import VendorSettings, url_problems
 from connectorctl.validation import describe_phone
 
 API_VERSION = "2010-04-01"
@@ -44,16 +43,23 @@ _STATUS = {
 }
 
 
-class TwilioSmsAdapter(HttpAdapterMixin, SmsAdapter):
+@dataclass(frozen=True)
+class TwilioOptions(VendorSettings):
+    messaging_service_sid: str | None = None  # MG...: send through a Messaging Service when no from_number is given
+    lookup_base_url: str | None = None  # Lookup v2 root (default https://lookups.twilio.com)
+
+    def problems(self) -> Iterator[tuple[str, str]]:
+        yield from super().problems()
+        yield from url_problems(self, "lookup_base_url")
+
+
+class TwilioSmsAdapter(HttpSmsAdapter[TwilioOptions]):
     default_base_url = "https://api.twilio.com"
     default_lookup_base_url = "https://lookups.twilio.com"
 
-    # -- request building (also used by --dry-run) -------------------------------
-    def _creds(self, tenant_id: str | None) -> Credentials:
-        return self.connector.credentials.get(self.slug, tenant_id)
-
-    def _account_url(self, sid: str, suffix: str) -> str:
-        return f"{self.base_url}/{API_VERSION}/Accounts/{quote(sid, safe='')}{suffix}"
+    def _account_path(self, creds: Credentials, suffix: str) -> str:
+        sid, _ = basic_auth(creds)
+        return f"/{API_VERSION}/Accounts/{quote(sid, safe='')}{suffix}"
 
     def form(self, message: SmsMessage) -> dict[str, str]:
         fields = {"To": e164(message.to)}
@@ -66,40 +72,28 @@ class TwilioSmsAdapter(HttpAdapterMixin, SmsAdapter):
         else:
             raise ConfigurationError(
                 f"{self.slug}: no sender: set vendors.{self.slug}.from_number or messaging_service_sid, or pass --from")
-        if not message.body:
-            raise InvalidInputError("an SMS needs a body")
         fields["Body"] = message.body
         return fields
 
-    def build_request(self, message: SmsMessage, credentials: Credentials | None) -> httpx.Request:
-        sid, token = basic_auth(credentials)
-        return httpx.Request("POST", self._account_url(sid, "/Messages.json"), data=self.form(message),
-                             headers={"Accept": "application/json", "Authorization": basic_header(sid, token)})
+    # -- translation ----------------------------------------------------------------
+    def precheck(self, message: SmsMessage) -> None:
+        super().precheck(message)
+        self.form(message)  # a missing sender is found before credentials or the network are touched
 
-    # -- operations ---------------------------------------------------------------
-    def send(self, message: SmsMessage, *, tenant_id: str | None = None, correlation_id: str | None = None) -> SendResult:
-        correlation_id = correlation_id or new_id()
-        form = self.form(message)  # validates before credentials or the network are touched
-        creds = self._creds(tenant_id)
-        request = self.build_request(message, creds)
-        call = Call(self.slug, "send_sms", str(request.url), "POST", request_data=form, idempotency_key=message.idempotency_key,
-                    tenant_id=tenant_id, correlation_id=correlation_id, secrets=secrets_of(creds))
-        try:
-            response = self.http(call, lambda c: send_built(c, request), self._parse_message)
-        except RecipientRefusedError as exc:
-            return refused_result(self.slug, form["To"], exc, correlation_id)
-        body: Mapping[str, Any] = response.value
+    def build_send(self, message: SmsMessage, creds: Credentials, correlation_id: str | None) -> VendorRequest:
+        return VendorRequest("POST", self._account_path(creds, "/Messages.json"), data=self.form(message),
+                             headers={"Accept": "application/json"}, auth=basic_auth(creds))
+
+    def parse_send(self, response: httpx.Response, message: SmsMessage) -> SendResult:
+        body: Mapping[str, Any] = response.json()
         status = _STATUS.get(str(body.get("status")), DeliveryStatus.ACCEPTED)
-        sid_ = body.get("sid")
-        return SendResult(self.slug, sid_, (RecipientResult(form["To"], status, sid_, body.get("error_message")),), correlation_id, raw=dict(body))
-
-    def _parse_message(self, response: httpx.Response) -> Any:
-        return response.json()
+        sid = body.get("sid")
+        return SendResult(self.slug, sid, (RecipientResult(e164(message.to), status, sid, body.get("error_message")),), raw=dict(body))
 
     def error_for(self, response: httpx.Response) -> ConnectorError:
         exc = super().error_for(response)
         code = exc.response_data.get("code") if isinstance(exc.response_data, Mapping) else None
-        if isinstance(exc, ValidationError) and code in RECIPIENT_CODES:
+        if isinstance(exc, ValidationError) and isinstance(code, int) and code in RECIPIENT_CODES:
             return RecipientRefusedError(exc.message, recipient_status=RECIPIENT_CODES[code], reason=f"twilio {code}: {self.error_message(response, exc.response_data)}",
                                          service=self.slug, http_status=exc.http_status, response_data=exc.response_data)
         return exc
@@ -110,20 +104,18 @@ class TwilioSmsAdapter(HttpAdapterMixin, SmsAdapter):
             return f"{text} (code {body['code']}, {body.get('more_info') or 'no more_info'})"
         return text
 
-    def verify_credentials(self, tenant_id: str | None = None) -> VendorResponse:
+    # -- reads ----------------------------------------------------------------------
+    def build_verify(self, creds: Credentials) -> VendorRequest:
         """GET the account resource: authenticated, read-only, free."""
-        creds = self._creds(tenant_id)
-        sid, token = basic_auth(creds)
-        url = self._account_url(sid, ".json")
-        call = Call(self.slug, "verify_credentials", url, "GET", idempotent=True, tenant_id=tenant_id, secrets=secrets_of(creds))
-        return self.http(call, lambda c: c.get(url, auth=(sid, token)), lambda r: {"account_sid": r.json().get("sid"), "status": r.json().get("status")})
+        return VendorRequest("GET", self._account_path(creds, ".json"), auth=basic_auth(creds))
+
+    def parse_verify(self, response: httpx.Response) -> Any:
+        body = response.json()
+        return {"account_sid": body.get("sid"), "status": body.get("status")}
 
     def check_balance(self, tenant_id: str | None = None) -> Mapping[str, Any]:
-        creds = self._creds(tenant_id)
-        sid, token = basic_auth(creds)
-        url = self._account_url(sid, "/Balance.json")
-        call = Call(self.slug, "check_balance", url, "GET", idempotent=True, tenant_id=tenant_id, secrets=secrets_of(creds))
-        body = self.http(call, lambda c: c.get(url, auth=(sid, token)), lambda r: r.json()).value
+        body = self.execute("check_balance", lambda c: VendorRequest("GET", self._account_path(c, "/Balance.json"), auth=basic_auth(c)),
+                            lambda r: r.json(), tenant_id=tenant_id, idempotent=True).value
         # Twilio sends the balance as a string ("0.05"); keep it exact rather than a float.
         return {"vendor": self.slug, "balance": str(body.get("balance")), "currency": body.get("currency"), "account_sid": body.get("account_sid")}
 
@@ -133,13 +125,10 @@ class TwilioSmsAdapter(HttpAdapterMixin, SmsAdapter):
         if not offline["valid"]:
             return {**offline, "source": "offline"}
         number = str(offline["phone_number"])
-        creds = self._creds(tenant_id)
-        sid, token = basic_auth(creds)
         base = (self.config.lookup_base_url or self.default_lookup_base_url).rstrip("/")
         url = f"{base}/v2/PhoneNumbers/{quote(number, safe='+')}"
-        call = Call(self.slug, "validate_phone_number", url, "GET", request_data={"phone_number": number}, idempotent=True,
-                    tenant_id=tenant_id, secrets=secrets_of(creds))
-        body = self.http(call, lambda c: c.get(url, auth=(sid, token)), lambda r: r.json()).value
+        body = self.execute("validate_phone_number", lambda c: VendorRequest("GET", url, auth=basic_auth(c), log={"phone_number": number}),
+                            lambda r: r.json(), tenant_id=tenant_id, idempotent=True).value
         return {
             "phone_number": body.get("phone_number") or number,
             "valid": bool(body.get("valid")),
@@ -149,3 +138,7 @@ class TwilioSmsAdapter(HttpAdapterMixin, SmsAdapter):
             "errors": list(body.get("validation_errors") or []),
             "source": "twilio_lookup_v2",
         }
+
+
+VENDOR = Vendor("twilio", "Twilio Messages, Lookup v2 and Balance", {"sms": TwilioSmsAdapter}, TwilioOptions,
+                (AuthScheme(AuthMethod.BASIC_AUTH, ("username", "password"), help="username: the Account SID (AC...), password: the Auth Token"),))

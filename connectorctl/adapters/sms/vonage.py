@@ -26,18 +26,15 @@ from typing import Any, Mapping
 
 import httpx
 
-from connectorctl.adapters.base import SmsAdapter
-from connectorctl.adapters.http import HttpAdapterMixin
-from connectorctl.adapters.sms.common import (
-    RecipientRefusedError, basic_auth, basic_header, e164, is_gsm7, refused_result, secrets_of, send_built, sender,
-)
+from connectorctl.adapters.declaration import AuthScheme, Vendor
+from connectorctl.adapters.http import VendorRequest
+from connectorctl.adapters.sms.common import HttpSmsAdapter, RecipientRefusedError, basic_auth, e164, is_gsm7, sender
 from connectorctl.domain.messages import DeliveryStatus, RecipientResult, SendResult, SmsMessage
-from connectorctl.domain.values import Credentials
+from connectorctl.domain.values import AuthMethod, Credentials
 from connectorctl.errors import (
-    AuthenticationError, ConfigurationError, ConnectorError, InvalidInputError, RateLimitedError,
-    ValidationError, VendorRejectedError, VendorUnavailableError,
+    AuthenticationError, ConfigurationError, ConnectorError, RateLimitedError, ValidationError, VendorRejectedError, VendorUnavailableError,
 )
-from connectorctl.resilience.pipeline import Call, VendorResponse, new_id
+from connectorctl.settings import VendorSettings
 
 AUTH_STATUSES = frozenset({"4", "14", "32"})
 RATE_STATUSES = frozenset({"1", "10"})
@@ -50,19 +47,14 @@ RECIPIENT_STATUSES: Mapping[str, DeliveryStatus] = {
 }
 
 
-class VonageSmsAdapter(HttpAdapterMixin, SmsAdapter):
+class VonageSmsAdapter(HttpSmsAdapter[VendorSettings]):
     default_base_url = "https://rest.nexmo.com"
-
-    def _creds(self, tenant_id: str | None) -> Credentials:
-        return self.connector.credentials.get(self.slug, tenant_id)
 
     def form(self, message: SmsMessage, api_key: str, api_secret: str, client_ref: str | None) -> dict[str, str]:
         to = e164(message.to)
         from_ = sender(message, self.config.from_number, slug=self.slug)
         if not from_:
             raise ConfigurationError(f"{self.slug}: no sender: set vendors.{self.slug}.from_number or pass --from")
-        if not message.body:
-            raise InvalidInputError("an SMS needs a body")
         fields = {"api_key": api_key, "api_secret": api_secret, "from": from_.lstrip("+"), "to": to.lstrip("+"), "text": message.body}
         if not is_gsm7(message.body):
             fields["type"] = "unicode"
@@ -70,27 +62,21 @@ class VonageSmsAdapter(HttpAdapterMixin, SmsAdapter):
             fields["client-ref"] = client_ref[:100]
         return fields
 
-    def build_request(self, message: SmsMessage, credentials: Credentials | None, client_ref: str | None = None) -> httpx.Request:
-        key, secret = basic_auth(credentials)
-        return httpx.Request("POST", f"{self.base_url}/sms/json", data=self.form(message, key, secret, client_ref),
-                             headers={"Accept": "application/json"})
+    def precheck(self, message: SmsMessage) -> None:
+        super().precheck(message)
+        self.form(message, "", "", None)  # a missing sender is found before credentials or the network
 
-    def send(self, message: SmsMessage, *, tenant_id: str | None = None, correlation_id: str | None = None) -> SendResult:
-        correlation_id = correlation_id or new_id()
-        self.form(message, "", "", None)  # validate number and sender before credentials or the network
-        creds = self._creds(tenant_id)
-        request = self.build_request(message, creds, correlation_id)
-        logged = {k: v for k, v in self.form(message, "", "", correlation_id).items() if k not in ("api_key", "api_secret")}
-        call = Call(self.slug, "send_sms", str(request.url), "POST", request_data=logged, idempotency_key=message.idempotency_key,
-                    tenant_id=tenant_id, correlation_id=correlation_id, secrets=secrets_of(creds))
-        to = e164(message.to)
-        try:
-            parts = self.http(call, lambda c: send_built(c, request), self._parse).value
-        except RecipientRefusedError as exc:
-            return refused_result(self.slug, to, exc, correlation_id)
+    def build_send(self, message: SmsMessage, creds: Credentials, correlation_id: str | None) -> VendorRequest:
+        """The credentials travel in the form (Vonage has no header auth for SMS); the log keeps the rest."""
+        key, secret = basic_auth(creds)
+        form = self.form(message, key, secret, correlation_id)
+        logged = {k: v for k, v in form.items() if k not in ("api_key", "api_secret")}
+        return VendorRequest("POST", "/sms/json", data=form, headers={"Accept": "application/json"}, log=logged)
+
+    def parse_send(self, response: httpx.Response, message: SmsMessage) -> SendResult:
+        parts = self._parse(response)
         message_id = parts[0].get("message-id") if parts else None
-        return SendResult(self.slug, message_id, (RecipientResult(to, DeliveryStatus.ACCEPTED, message_id),), correlation_id,
-                          raw={"messages": parts})
+        return SendResult(self.slug, message_id, (RecipientResult(e164(message.to), DeliveryStatus.ACCEPTED, message_id),), raw={"messages": parts})
 
     def _parse(self, response: httpx.Response) -> list[Mapping[str, Any]]:
         """Raise for the first non-zero part status (inside the pipeline, so the log row is a failure)."""
@@ -130,17 +116,15 @@ class VonageSmsAdapter(HttpAdapterMixin, SmsAdapter):
             return f"{body['title']}: {body.get('detail', '')}".rstrip(": ")
         return super().error_message(response, body)
 
-    def _balance(self, tenant_id: str | None, operation: str) -> VendorResponse:
-        creds = self._creds(tenant_id)
-        key, secret = basic_auth(creds)
-        url = f"{self.base_url}/account/get-balance"
-        call = Call(self.slug, operation, url, "GET", idempotent=True, tenant_id=tenant_id, secrets=secrets_of(creds))
-        return self.http(call, lambda c: c.get(url, headers={"Authorization": basic_header(key, secret), "Accept": "application/json"}), lambda r: r.json())
-
-    def verify_credentials(self, tenant_id: str | None = None) -> VendorResponse:
+    # -- reads ----------------------------------------------------------------------
+    def build_verify(self, creds: Credentials) -> VendorRequest:
         """The balance read: authenticated, read-only, free."""
-        return self._balance(tenant_id, "verify_credentials")
+        return VendorRequest("GET", "/account/get-balance", headers={"Accept": "application/json"}, auth=basic_auth(creds))
 
     def check_balance(self, tenant_id: str | None = None) -> Mapping[str, Any]:
-        body = self._balance(tenant_id, "check_balance").value
+        body = self.execute("check_balance", self.build_verify, lambda r: r.json(), tenant_id=tenant_id, idempotent=True).value
         return {"vendor": self.slug, "balance": str(body.get("value")), "currency": "EUR", "auto_reload": body.get("autoReload")}
+
+
+VENDOR = Vendor("vonage", "Vonage (Nexmo) SMS API and account balance", {"sms": VonageSmsAdapter}, VendorSettings,
+                (AuthScheme(AuthMethod.BASIC_AUTH, ("username", "password"), help="username: the API key, password: the API secret"),))
