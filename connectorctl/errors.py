@@ -34,6 +34,8 @@ class ConnectorctlError(Exception):
     code = "error"
     exit_code = ExitCode.FAILED
     hint: str | None = None
+    correlation_id: str | None = None  # set by the pipeline on an error from a vendor call
+    attempts: int | None = None
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)

@@ -22,7 +22,12 @@ from connectorctl.config import load_settings
 from connectorctl.domain.messages import EmailMessage, SendResult, SmsMessage
 from connectorctl.domain.roles import CredentialProvider
 from connectorctl.errors import (
-    CircuitOpenError, ConfigurationError, ConnectorctlError, ConnectorError, UnsupportedFeatureError, VendorUnavailableError,
+    CircuitOpenError,
+    ConfigurationError,
+    ConnectorctlError,
+    ConnectorError,
+    UnsupportedFeatureError,
+    VendorUnavailableError,
 )
 from connectorctl.resilience.clock import Clock, SystemClock
 from connectorctl.resilience.pipeline import Call, Hook, Pipeline, new_id
@@ -40,9 +45,16 @@ M = TypeVar("M", EmailMessage, SmsMessage)
 class Connector:
     """One installation: settings + state file + pipeline + adapters (created lazily)."""
 
-    def __init__(self, settings: Settings | None = None, *, config_path: str | os.PathLike[str] | None = None,
-                 clock: Clock | None = None, hooks: Sequence[Hook] | None = None,
-                 transports: Mapping[str, Any] | None = None, credentials: CredentialProvider | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        config_path: str | os.PathLike[str] | None = None,
+        clock: Clock | None = None,
+        hooks: Sequence[Hook] | None = None,
+        transports: Mapping[str, Any] | None = None,
+        credentials: CredentialProvider | None = None,
+    ) -> None:
         self.settings = settings or load_settings(config_path)
         self.clock: Clock = clock or SystemClock()
         self._extra_hooks = list(hooks or ())
@@ -85,10 +97,19 @@ class Connector:
             if key not in self._adapters:
                 vendor = declaration(slug)
                 if vendor is None or channel not in vendor.channels:
-                    raise ConfigurationError(f"unknown {channel} vendor {slug!r} (known: {', '.join(vendors_for(channel))})")
-                context = AdapterContext(slug, vendor.options_for(self.settings.vendor(slug)), settings=self.settings,
-                                         credentials=self.credentials, pipeline=lambda: self.pipeline,
-                                         http_client=partial(self.http_client, slug), clock=self.clock, metrics=self.log_metrics)
+                    raise ConfigurationError(
+                        f"unknown {channel} vendor {slug!r} (known: {', '.join(vendors_for(channel))})"
+                    )
+                context = AdapterContext(
+                    slug,
+                    vendor.options_for(self.settings.vendor(slug)),
+                    settings=self.settings,
+                    credentials=self.credentials,
+                    pipeline=lambda: self.pipeline,
+                    http_client=partial(self.http_client, slug),
+                    clock=self.clock,
+                    metrics=self.log_metrics,
+                )
                 self._adapters[key] = vendor.adapters[channel](context, vendor)
             return self._adapters[key]
 
@@ -96,7 +117,9 @@ class Connector:
         """The vendor's adapter for ``kind``'s channel, typed as ``kind`` (e.g. ``EmailAdapter``)."""
         adapter = self.adapter(slug, kind.channel)
         if not isinstance(adapter, kind):
-            raise ConfigurationError(f"{slug}: its {kind.channel} adapter {type(adapter).__name__} is not a {kind.__name__}")
+            raise ConfigurationError(
+                f"{slug}: its {kind.channel} adapter {type(adapter).__name__} is not a {kind.__name__}"
+            )
         return adapter
 
     def email(self, vendor: str | Sequence[str] | None = None, *, tenant_id: str | None = None) -> "EmailGateway":
@@ -189,13 +212,22 @@ class _Gateway(ABC, Generic[M]):
 
     def _log_skip(self, slug: str, correlation_id: str, exc: ConnectorError) -> None:
         """A skipped vendor never reaches the pipeline's call path, so its hop is recorded here."""
-        call = Call(slug, f"send_{self.channel}", "failover:skip", "SKIP", tenant_id=self.tenant_id, correlation_id=correlation_id)
+        call = Call(
+            slug,
+            f"send_{self.channel}",
+            "failover:skip",
+            "SKIP",
+            tenant_id=self.tenant_id,
+            correlation_id=correlation_id,
+        )
         self.connector.pipeline.record_skip(call, exc)
 
     @abstractmethod
     def send(self, message: M, *, correlation_id: str | None = None) -> SendResult: ...
 
-    def send_bulk(self, messages: Sequence[M], *, concurrency: int = BULK_CONCURRENCY) -> list[SendResult | ConnectorctlError]:
+    def send_bulk(
+        self, messages: Sequence[M], *, concurrency: int = BULK_CONCURRENCY
+    ) -> list[SendResult | ConnectorctlError]:
         """Each message through the whole chain; one failure never stops the others."""
         return send_each(self.send, messages, concurrency)
 
@@ -228,7 +260,9 @@ class EmailGateway(_Gateway[EmailMessage]):
         return self._walk(validated_email(message), correlation_id)
 
     def _send_with(self, slug: str, message: EmailMessage, correlation_id: str) -> SendResult:
-        return self.connector.channel_adapter(slug, EmailAdapter).send(message, tenant_id=self.tenant_id, correlation_id=correlation_id)
+        return self.connector.channel_adapter(slug, EmailAdapter).send(
+            message, tenant_id=self.tenant_id, correlation_id=correlation_id
+        )
 
     def validate_address(self, address: str) -> bool:
         from connectorctl.validation import is_valid_email
@@ -248,10 +282,14 @@ class SmsGateway(_Gateway[SmsMessage]):
         return self._walk(replace(message, to=normalize_phone(message.to)), correlation_id)
 
     def _send_with(self, slug: str, message: SmsMessage, correlation_id: str) -> SendResult:
-        return self.connector.channel_adapter(slug, SmsAdapter).send(message, tenant_id=self.tenant_id, correlation_id=correlation_id)
+        return self.connector.channel_adapter(slug, SmsAdapter).send(
+            message, tenant_id=self.tenant_id, correlation_id=correlation_id
+        )
 
     def validate_phone_number(self, phone_number: str) -> Mapping[str, Any]:
-        return self.connector.channel_adapter(self.chain[0], SmsAdapter).validate_phone_number(phone_number, self.tenant_id)
+        return self.connector.channel_adapter(self.chain[0], SmsAdapter).validate_phone_number(
+            phone_number, self.tenant_id
+        )
 
     def check_balance(self) -> Mapping[str, Any]:
         return self.connector.channel_adapter(self.chain[0], SmsAdapter).check_balance(self.tenant_id)
@@ -263,9 +301,11 @@ def validated_email(message: EmailMessage) -> EmailMessage:
     if not message.to:
         raise InvalidInputError("an email needs at least one recipient")
     # A line break in a header would inject headers (Bcc: ...) or crash the MIME builder mid-send.
-    for what, value in (("subject", message.subject), ("from name", message.from_name), *(
-        (f"header {name!r}", f"{name}{value}") for name, value in message.headers.items()
-    )):
+    for what, value in (
+        ("subject", message.subject),
+        ("from name", message.from_name),
+        *((f"header {name!r}", f"{name}{value}") for name, value in message.headers.items()),
+    ):
         if value and ("\r" in value or "\n" in value):
             raise InvalidInputError(f"the {what} contains a line break")
     for name in message.headers:  # RFC 5322 field name: printable ASCII, no space or colon

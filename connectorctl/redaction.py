@@ -57,7 +57,10 @@ class Redactor:
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, dict):
-            return {k: (MASK if isinstance(k, str) and k.lower() in self.fields and v not in (None, "") else self.data(v)) for k, v in value.items()}
+            return {
+                k: (MASK if isinstance(k, str) and k.lower() in self.fields and v not in (None, "") else self.data(v))
+                for k, v in value.items()
+            }
         if isinstance(value, (list, tuple)):
             return [self.data(v) for v in value]
         if isinstance(value, bytes):

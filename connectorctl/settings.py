@@ -15,10 +15,27 @@ from typing import Iterator, Mapping
 from urllib.parse import urlsplit
 
 DEFAULT_REDACT_FIELDS = (
-    "authorization", "proxy-authorization", "x-api-key", "api-key", "api_key", "apikey",
-    "x-postmark-server-token", "x-postmark-account-token", "key", "token", "access_token",
-    "refresh_token", "client_secret", "password", "passwd", "secret", "auth_token",
-    "card_number", "number", "cvc", "cvv",
+    "authorization",
+    "proxy-authorization",
+    "x-api-key",
+    "api-key",
+    "api_key",
+    "apikey",
+    "x-postmark-server-token",
+    "x-postmark-account-token",
+    "key",
+    "token",
+    "access_token",
+    "refresh_token",
+    "client_secret",
+    "password",
+    "passwd",
+    "secret",
+    "auth_token",
+    "card_number",
+    "number",
+    "cvc",
+    "cvv",
 )
 AUTH_METHODS = ("api_key", "bearer_token", "basic_auth", "oauth2", "hmac", "none")  # domain.values.AuthMethod
 MAX_PERIOD_S = 36500 * 86400  # longer than a century is a typo, and past year 9999 it cannot be stored or shown
@@ -166,7 +183,9 @@ class Settings:
     status: StatusSettings = StatusSettings()
     vendors: Mapping[str, VendorSettings] = field(default_factory=dict)
     webhooks: Mapping[str, WebhookSettings] = field(default_factory=dict)
-    master_key_file: str | None = None  # key file for the credential master key (else $CONNECTORCTL_MASTER_KEY_FILE, keyring)
+    master_key_file: str | None = (
+        None  # key file for the credential master key (else $CONNECTORCTL_MASTER_KEY_FILE, keyring)
+    )
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def vendor(self, slug: str) -> VendorSettings:

@@ -46,7 +46,7 @@ def normalize_phone(number: str, default_region: str | None = None) -> str:
 def describe_phone(number: str, default_region: str | None = None) -> dict[str, object]:
     """Offline phone facts in the shape of the SMS interface's ``validate_phone_number``."""
     import phonenumbers
-    from phonenumbers import geocoder, number_type, PhoneNumberType
+    from phonenumbers import PhoneNumberType, geocoder, number_type
 
     try:
         parsed = phonenumbers.parse(number, default_region)

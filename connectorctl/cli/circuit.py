@@ -45,9 +45,15 @@ def _iso(epoch: float | None) -> str | None:
 
 def state_dict(s: Any) -> dict[str, Any]:
     return {
-        "service_name": s.service_name, "state": s.state.value, "consecutive_failures": s.consecutive_failures,
-        "opened_at": _iso(s.opened_at), "open_until": _iso(s.open_until), "probe_lease_until": _iso(s.probe_lease_until),
-        "reason": s.reason, "updated_by": s.updated_by, "updated_at": _iso(s.updated_at),
+        "service_name": s.service_name,
+        "state": s.state.value,
+        "consecutive_failures": s.consecutive_failures,
+        "opened_at": _iso(s.opened_at),
+        "open_until": _iso(s.open_until),
+        "probe_lease_until": _iso(s.probe_lease_until),
+        "reason": s.reason,
+        "updated_by": s.updated_by,
+        "updated_at": _iso(s.updated_at),
     }
 
 
@@ -72,17 +78,28 @@ def circuit_list(ctx: typer.Context, output: OutputFormat = OutputOption, as_jso
         for col in ("service", "state", "failures", "open until", "reason", "by", "updated"):
             t.add_column(col)
         for r in rows:
-            t.add_row(r["service_name"], _styled(r["state"]), str(r["consecutive_failures"]), r["open_until"] or "-",
-                      r["reason"] or "", r["updated_by"] or "", r["updated_at"] or "")
+            t.add_row(
+                r["service_name"],
+                _styled(r["state"]),
+                str(r["consecutive_failures"]),
+                r["open_until"] or "-",
+                r["reason"] or "",
+                r["updated_by"] or "",
+                r["updated_at"] or "",
+            )
         return t
 
     render(fmt(output, as_json), rows, table)
 
 
 @app.command("show")
-def circuit_show(ctx: typer.Context, service: str = ServiceArg,
-                 limit: int = typer.Option(20, "--limit", help="How many recent events to show.", min=1, max=500),
-                 output: OutputFormat = OutputOption, as_json: bool = JsonOption) -> None:
+def circuit_show(
+    ctx: typer.Context,
+    service: str = ServiceArg,
+    limit: int = typer.Option(20, "--limit", help="How many recent events to show.", min=1, max=500),
+    output: OutputFormat = OutputOption,
+    as_json: bool = JsonOption,
+) -> None:
     """One breaker's state and its recent transitions and operator actions (who, when, why)."""
     from rich.console import Group
     from rich.table import Table
@@ -99,12 +116,21 @@ def circuit_show(ctx: typer.Context, service: str = ServiceArg,
         return
 
     def view() -> Any:
-        head = kv_table(f"circuit {slug}", [(k, _styled(v) if k == "state" else v) for k, v in data.items() if k != "events"])
+        head = kv_table(
+            f"circuit {slug}", [(k, _styled(v) if k == "state" else v) for k, v in data.items() if k != "events"]
+        )
         events = Table(title="events (newest first)")
         for col in ("when", "action", "from", "to", "actor", "reason"):
             events.add_column(col)
         for e in data["events"]:
-            events.add_row(e["created_at"], e["action"], e["previous_state"], _styled(e["new_state"]), e["actor"] or "", e["reason"] or "")
+            events.add_row(
+                e["created_at"],
+                e["action"],
+                e["previous_state"],
+                _styled(e["new_state"]),
+                e["actor"] or "",
+                e["reason"] or "",
+            )
         return Group(head, events)
 
     render(out, data, view)
@@ -117,13 +143,22 @@ def _act(ctx: typer.Context, action: str, service: str, output: OutputFormat, as
     new_state = getattr(_breaker(ctx), action)(slug, **kwargs)
     data = state_dict(new_state)
     stderr().print(f"circuit {slug}: {action} recorded -> {data['state']}", highlight=False)
-    render(fmt(output, as_json), data, lambda: kv_table(f"circuit {slug}", [(k, _styled(v) if k == "state" else v) for k, v in data.items()]))
+    render(
+        fmt(output, as_json),
+        data,
+        lambda: kv_table(f"circuit {slug}", [(k, _styled(v) if k == "state" else v) for k, v in data.items()]),
+    )
 
 
 @app.command("trip")
-def circuit_trip(ctx: typer.Context, service: str = ServiceArg, reason: Optional[str] = ReasonOpt,
-                 for_: Optional[str] = typer.Option(None, "--for", help="Close again automatically after this long (30s, 10m, 2h)."),
-                 output: OutputFormat = OutputOption, as_json: bool = JsonOption) -> None:
+def circuit_trip(
+    ctx: typer.Context,
+    service: str = ServiceArg,
+    reason: Optional[str] = ReasonOpt,
+    for_: Optional[str] = typer.Option(None, "--for", help="Close again automatically after this long (30s, 10m, 2h)."),
+    output: OutputFormat = OutputOption,
+    as_json: bool = JsonOption,
+) -> None:
     """Force the circuit open: every process fails calls to SERVICE fast until reset (or --for ends)."""
     from connectorctl.store.queries import parse_duration
 
@@ -132,21 +167,36 @@ def circuit_trip(ctx: typer.Context, service: str = ServiceArg, reason: Optional
 
 
 @app.command("reset")
-def circuit_reset(ctx: typer.Context, service: str = ServiceArg, reason: Optional[str] = ReasonOpt,
-                  output: OutputFormat = OutputOption, as_json: bool = JsonOption) -> None:
+def circuit_reset(
+    ctx: typer.Context,
+    service: str = ServiceArg,
+    reason: Optional[str] = ReasonOpt,
+    output: OutputFormat = OutputOption,
+    as_json: bool = JsonOption,
+) -> None:
     """Close the circuit now and forget counted failures."""
     _act(ctx, "reset", service, output, as_json, reason=reason)
 
 
 @app.command("disable")
-def circuit_disable(ctx: typer.Context, service: str = ServiceArg, reason: Optional[str] = ReasonOpt,
-                    output: OutputFormat = OutputOption, as_json: bool = JsonOption) -> None:
+def circuit_disable(
+    ctx: typer.Context,
+    service: str = ServiceArg,
+    reason: Optional[str] = ReasonOpt,
+    output: OutputFormat = OutputOption,
+    as_json: bool = JsonOption,
+) -> None:
     """Turn the breaker off for SERVICE: calls always go through and failures are not counted."""
     _act(ctx, "disable", service, output, as_json, reason=reason)
 
 
 @app.command("enable")
-def circuit_enable(ctx: typer.Context, service: str = ServiceArg, reason: Optional[str] = ReasonOpt,
-                   output: OutputFormat = OutputOption, as_json: bool = JsonOption) -> None:
+def circuit_enable(
+    ctx: typer.Context,
+    service: str = ServiceArg,
+    reason: Optional[str] = ReasonOpt,
+    output: OutputFormat = OutputOption,
+    as_json: bool = JsonOption,
+) -> None:
     """Turn a disabled breaker back on (closed)."""
     _act(ctx, "enable", service, output, as_json, reason=reason)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from importlib import resources
 
-
 import typer
 
 from connectorctl.cli.output import JsonOption, OutputFormat, OutputOption, fmt, render, state, stderr
@@ -19,10 +18,8 @@ def config_show(ctx: typer.Context, output: OutputFormat = OutputOption, as_json
 
     settings = load_settings(state(ctx).config_path)
     values = flatten(settings)
-    data = {
-        "config_path": str(settings.config_path) if settings.config_path else None,
-        "values": {k: {"value": v, "source": source_of(settings, k)} for k, v in values.items()},
-    }
+    shown = {k: {"value": v, "source": source_of(settings, k)} for k, v in values.items()}
+    data = {"config_path": str(settings.config_path) if settings.config_path else None, "values": shown}
 
     def table() -> object:
         from rich.table import Table
@@ -31,7 +28,7 @@ def config_show(ctx: typer.Context, output: OutputFormat = OutputOption, as_json
         t.add_column("key", style="bold")
         t.add_column("value")
         t.add_column("source", style="dim")
-        for key, item in data["values"].items():
+        for key, item in shown.items():
             t.add_row(key, "-" if item["value"] is None else str(item["value"]), item["source"])
         return t
 
@@ -57,13 +54,21 @@ def init(
     else:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(resources.files("connectorctl").joinpath("starter_config.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+            path.write_text(
+                resources.files("connectorctl").joinpath("starter_config.yaml").read_text(encoding="utf-8"),
+                encoding="utf-8",
+            )
         except OSError as exc:
             raise ConfigurationError(f"cannot write {path}: {exc.strerror}") from None
         written = True
     settings = load_settings(path)
     StateDB(settings.database).close()
-    data = {"config_path": str(path), "config_written": written, "database": str(settings.database), "outbox": str(settings.outbox_dir())}
+    data = {
+        "config_path": str(path),
+        "config_written": written,
+        "database": str(settings.database),
+        "outbox": str(settings.outbox_dir()),
+    }
     render(fmt(output, as_json), data, lambda: _init_table(data))
 
 
@@ -71,6 +76,3 @@ def _init_table(data: dict) -> object:
     from connectorctl.cli.output import kv_table
 
     return kv_table("connectorctl initialised", [(k, v) for k, v in data.items()])
-
-
-

@@ -18,9 +18,12 @@ from connectorctl.cli.output import JsonOption, OutputFormat, OutputOption, fmt,
 
 if TYPE_CHECKING:
     from connectorctl.adapters.declaration import AuthScheme
-    from connectorctl.credentials.store import StoredRow
+    from connectorctl.credentials.store import CredentialStore, StoredRow
 
-app = typer.Typer(help="Store, inspect, rotate and test vendor credentials (encrypted; master key in the OS keyring).", no_args_is_help=True)
+app = typer.Typer(
+    help="Store, inspect, rotate and test vendor credentials (encrypted; master key in the OS keyring).",
+    no_args_is_help=True,
+)
 
 
 _SLUG = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
@@ -53,13 +56,21 @@ def _scheme(service: str, method: Optional[str]) -> "AuthScheme":
             raise InvalidInputError(f"{service} takes no credentials")
         scheme = vendor.scheme(method)
         if scheme is None:
-            raise InvalidInputError(f"{service} takes {', '.join(s.method.value for s in vendor.auth)} credentials, not {method}")
+            raise InvalidInputError(
+                f"{service} takes {', '.join(s.method.value for s in vendor.auth)} credentials, not {method}"
+            )
         return scheme
     return by_name[method or "api_key"]
 
 
-def _store(ctx: typer.Context):  # -> CredentialStore
-    return state(ctx).connector().credentials.store
+def _store(ctx: typer.Context) -> "CredentialStore":
+    from connectorctl.credentials.provider import StoreCredentialProvider
+    from connectorctl.errors import ConfigurationError
+
+    provider = state(ctx).connector().credentials
+    if not isinstance(provider, StoreCredentialProvider):
+        raise ConfigurationError("this installation's credentials do not come from the encrypted store")
+    return provider.store
 
 
 def _row(ctx: typer.Context, service: str, tenant: Optional[str]) -> "StoredRow":
@@ -69,7 +80,9 @@ def _row(ctx: typer.Context, service: str, tenant: Optional[str]) -> "StoredRow"
     row = _store(ctx).find(service, tenant)
     if row is None:
         where = f" for tenant {tenant}" if tenant else ""
-        raise CredentialNotFoundError(f"no credentials stored for {service}{where}", service=service, hint=set_command(service, tenant))
+        raise CredentialNotFoundError(
+            f"no credentials stored for {service}{where}", service=service, hint=set_command(service, tenant)
+        )
     return row
 
 
@@ -122,7 +135,9 @@ def _expiry(text: Optional[str]) -> Optional[float]:
     try:
         when = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise InvalidInputError(f"--expires-at {text!r}: expected an ISO 8601 time such as 2026-12-31T23:59:00Z") from None
+        raise InvalidInputError(
+            f"--expires-at {text!r}: expected an ISO 8601 time such as 2026-12-31T23:59:00Z"
+        ) from None
     epoch = (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
     if not 0 <= epoch < 253402300800:  # 1970 up to 9999-12-31 UTC: stored as a 4-digit-year ISO string and read back
         raise InvalidInputError(f"--expires-at {text!r}: must be between 1970-01-01 and 9999-12-31 (UTC)")
@@ -134,10 +149,21 @@ def creds_set(
     ctx: typer.Context,
     service: str = typer.Argument(..., help="Vendor slug, e.g. sendgrid."),
     tenant: Optional[str] = TenantOption,
-    auth_method: Optional[str] = typer.Option(None, "--auth-method", "-m", help="api_key, bearer_token, basic_auth, oauth2 or hmac, as the vendor accepts (default: vendors.<slug>.auth_method, else the vendor's usual method).", metavar="METHOD"),
-    field: List[str] = typer.Option([], "--field", "-f", help="Field to store (repeatable); default: the method's fields."),
+    auth_method: Optional[str] = typer.Option(
+        None,
+        "--auth-method",
+        "-m",
+        help="api_key, bearer_token, basic_auth, oauth2 or hmac, as the vendor accepts (default: "
+        "vendors.<slug>.auth_method, else the vendor's usual method).",
+        metavar="METHOD",
+    ),
+    field: List[str] = typer.Option(
+        [], "--field", "-f", help="Field to store (repeatable); default: the method's fields."
+    ),
     expires_at: Optional[str] = typer.Option(None, "--expires-at", help="ISO 8601 expiry time (UTC if no offset)."),
-    from_stdin: bool = typer.Option(False, "--stdin", help="Read the value (or NAME=VALUE lines) from stdin instead of prompting."),
+    from_stdin: bool = typer.Option(
+        False, "--stdin", help="Read the value (or NAME=VALUE lines) from stdin instead of prompting."
+    ),
     output: OutputFormat = OutputOption,
     as_json: bool = JsonOption,
 ) -> None:
@@ -168,7 +194,12 @@ def creds_set(
 
 
 @app.command("list")
-def creds_list(ctx: typer.Context, tenant: Optional[str] = TenantOption, output: OutputFormat = OutputOption, as_json: bool = JsonOption) -> None:
+def creds_list(
+    ctx: typer.Context,
+    tenant: Optional[str] = TenantOption,
+    output: OutputFormat = OutputOption,
+    as_json: bool = JsonOption,
+) -> None:
     """List stored credentials with a masked hint; never a secret (no master key needed)."""
     rows = [r.summary() for r in _store(ctx).rows(tenant_id=tenant)]
 
@@ -179,15 +210,28 @@ def creds_list(ctx: typer.Context, tenant: Optional[str] = TenantOption, output:
         for col in ("service", "tenant", "method", "hint", "expires", "last used", "active"):
             t.add_column(col)
         for r in rows:
-            t.add_row(r["service"], r["tenant"] or "-", r["auth_method"], r["hint"] or "-", r["expires_at"] or "-", r["last_used_at"] or "-", "yes" if r["active"] else "no")
+            t.add_row(
+                r["service"],
+                r["tenant"] or "-",
+                r["auth_method"],
+                r["hint"] or "-",
+                r["expires_at"] or "-",
+                r["last_used_at"] or "-",
+                "yes" if r["active"] else "no",
+            )
         return t
 
     render(fmt(output, as_json), rows, table)
 
 
 @app.command("show")
-def creds_show(ctx: typer.Context, service: str = typer.Argument(..., help="Vendor slug."), tenant: Optional[str] = TenantOption,
-               output: OutputFormat = OutputOption, as_json: bool = JsonOption) -> None:
+def creds_show(
+    ctx: typer.Context,
+    service: str = typer.Argument(..., help="Vendor slug."),
+    tenant: Optional[str] = TenantOption,
+    output: OutputFormat = OutputOption,
+    as_json: bool = JsonOption,
+) -> None:
     """Show one credential (masked) and whether it decrypts with the configured master key."""
     from connectorctl.errors import CredentialUnreadableError
 
@@ -206,7 +250,9 @@ def creds_show(ctx: typer.Context, service: str = typer.Argument(..., help="Vend
         raise problem
 
 
-def _toggle(ctx: typer.Context, service: str, tenant: Optional[str], active: bool, output: OutputFormat, as_json: bool) -> None:
+def _toggle(
+    ctx: typer.Context, service: str, tenant: Optional[str], active: bool, output: OutputFormat, as_json: bool
+) -> None:
     row = _row(ctx, service, tenant)
     _store(ctx).set_active(row, active, state(ctx).connector().clock.time())
     result = {"service": service, "tenant": tenant, "active": active}
@@ -214,22 +260,37 @@ def _toggle(ctx: typer.Context, service: str, tenant: Optional[str], active: boo
 
 
 @app.command("disable")
-def creds_disable(ctx: typer.Context, service: str = typer.Argument(..., help="Vendor slug."), tenant: Optional[str] = TenantOption,
-                  output: OutputFormat = OutputOption, as_json: bool = JsonOption) -> None:
+def creds_disable(
+    ctx: typer.Context,
+    service: str = typer.Argument(..., help="Vendor slug."),
+    tenant: Optional[str] = TenantOption,
+    output: OutputFormat = OutputOption,
+    as_json: bool = JsonOption,
+) -> None:
     """Stop using a credential without deleting it (a tenant then falls back to the global one)."""
     _toggle(ctx, service, tenant, False, output, as_json)
 
 
 @app.command("enable")
-def creds_enable(ctx: typer.Context, service: str = typer.Argument(..., help="Vendor slug."), tenant: Optional[str] = TenantOption,
-                 output: OutputFormat = OutputOption, as_json: bool = JsonOption) -> None:
+def creds_enable(
+    ctx: typer.Context,
+    service: str = typer.Argument(..., help="Vendor slug."),
+    tenant: Optional[str] = TenantOption,
+    output: OutputFormat = OutputOption,
+    as_json: bool = JsonOption,
+) -> None:
     """Use a disabled credential again."""
     _toggle(ctx, service, tenant, True, output, as_json)
 
 
 @app.command("rm")
-def creds_rm(ctx: typer.Context, service: str = typer.Argument(..., help="Vendor slug."), tenant: Optional[str] = TenantOption,
-             output: OutputFormat = OutputOption, as_json: bool = JsonOption) -> None:
+def creds_rm(
+    ctx: typer.Context,
+    service: str = typer.Argument(..., help="Vendor slug."),
+    tenant: Optional[str] = TenantOption,
+    output: OutputFormat = OutputOption,
+    as_json: bool = JsonOption,
+) -> None:
     """Delete a stored credential."""
     row = _row(ctx, service, tenant)
     _store(ctx).delete(row)
@@ -247,8 +308,13 @@ def creds_rotate_key(ctx: typer.Context, output: OutputFormat = OutputOption, as
 
 
 @app.command("test")
-def creds_test(ctx: typer.Context, service: str = typer.Argument(..., help="Vendor slug."), tenant: Optional[str] = TenantOption,
-               output: OutputFormat = OutputOption, as_json: bool = JsonOption) -> None:
+def creds_test(
+    ctx: typer.Context,
+    service: str = typer.Argument(..., help="Vendor slug."),
+    tenant: Optional[str] = TenantOption,
+    output: OutputFormat = OutputOption,
+    as_json: bool = JsonOption,
+) -> None:
     """One authenticated, harmless call to the vendor: reports ok, rejected or unreachable."""
     from connectorctl.cli.creds_test import verify
 

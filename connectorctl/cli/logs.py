@@ -15,7 +15,13 @@ from connectorctl.cli.output import JsonOption, OutputFormat, OutputOption, fmt,
 
 app = typer.Typer(help="Read, follow and purge the integration log.", no_args_is_help=True)
 
-STATUS_STYLE = {"success": "green", "failed": "red", "timeout": "magenta", "rate_limited": "yellow", "circuit_open": "bright_red"}
+STATUS_STYLE = {
+    "success": "green",
+    "failed": "red",
+    "timeout": "magenta",
+    "rate_limited": "yellow",
+    "circuit_open": "bright_red",
+}
 ServiceOpt = typer.Option(None, "--service", help="Only this vendor slug, e.g. sendgrid.")
 StatusOpt = typer.Option(None, "--status", help="success, failed, timeout, rate_limited or circuit_open.")
 TenantOpt = typer.Option(None, "--tenant", help="Only this tenant id.")
@@ -26,8 +32,15 @@ CorrelationOpt = typer.Option(None, "--correlation-id", help="Only the attempts 
 STATUSES = ("success", "failed", "timeout", "rate_limited", "circuit_open")
 
 
-def build_filter(service: Optional[str], status: Optional[str], tenant: Optional[str], since: Optional[str], until: Optional[str],
-                 operation: Optional[str] = None, correlation_id: Optional[str] = None) -> Any:
+def build_filter(
+    service: Optional[str],
+    status: Optional[str],
+    tenant: Optional[str],
+    since: Optional[str],
+    until: Optional[str],
+    operation: Optional[str] = None,
+    correlation_id: Optional[str] = None,
+) -> Any:
     from connectorctl.errors import InvalidInputError
     from connectorctl.store.queries import LogFilter, parse_time
 
@@ -37,7 +50,15 @@ def build_filter(service: Optional[str], status: Optional[str], tenant: Optional
     end = parse_time(until, name="--until") if until else None
     if start and end and end < start:
         raise InvalidInputError("--until is before --since")
-    return LogFilter(service=service, status=status, tenant_id=tenant, since=start, until=end, operation=operation, correlation_id=correlation_id)
+    return LogFilter(
+        service=service,
+        status=status,
+        tenant_id=tenant,
+        since=start,
+        until=end,
+        operation=operation,
+        correlation_id=correlation_id,
+    )
 
 
 def _styled(status: str) -> str:
@@ -57,9 +78,14 @@ def rows_table(rows: list[dict[str, Any]], *, title: str | None = None, header: 
     table.add_column("error", ratio=1)
     for r in rows:
         table.add_row(
-            r["created_at"].replace("T", " ").rstrip("Z"), r["service_name"], _styled(r["status"]),
-            str(r["http_status_code"] or "-"), str(r["duration_ms"]), str(r.get("attempt_number") or ""),
-            r["id"], escape(r.get("error_message") or ""),
+            r["created_at"].replace("T", " ").rstrip("Z"),
+            r["service_name"],
+            _styled(r["status"]),
+            str(r["http_status_code"] or "-"),
+            str(r["duration_ms"]),
+            str(r.get("attempt_number") or ""),
+            r["id"],
+            escape(r.get("error_message") or ""),
         )
     return table
 
@@ -67,12 +93,18 @@ def rows_table(rows: list[dict[str, Any]], *, title: str | None = None, header: 
 @app.command("tail")
 def logs_tail(
     ctx: typer.Context,
-    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new rows as any process writes them (Ctrl-C stops)."),
+    follow: bool = typer.Option(
+        False, "--follow", "-f", help="Keep printing new rows as any process writes them (Ctrl-C stops)."
+    ),
     lines: int = typer.Option(20, "--lines", "-n", help="How many recent rows to show first.", min=0),
-    service: Optional[str] = ServiceOpt, status: Optional[str] = StatusOpt, tenant: Optional[str] = TenantOpt,
-    since: Optional[str] = SinceOpt, until: Optional[str] = UntilOpt,
+    service: Optional[str] = ServiceOpt,
+    status: Optional[str] = StatusOpt,
+    tenant: Optional[str] = TenantOpt,
+    since: Optional[str] = SinceOpt,
+    until: Optional[str] = UntilOpt,
     interval: float = typer.Option(0.5, "--interval", help="Seconds between polls with -f.", min=0.05, max=3600),
-    output: OutputFormat = OutputOption, as_json: bool = JsonOption,
+    output: OutputFormat = OutputOption,
+    as_json: bool = JsonOption,
 ) -> None:
     """The latest log rows, newest last; with -f, follow new ones."""
     import time
@@ -112,12 +144,17 @@ def logs_tail(
 @app.command("list")
 def logs_list(
     ctx: typer.Context,
-    service: Optional[str] = ServiceOpt, status: Optional[str] = StatusOpt, tenant: Optional[str] = TenantOpt,
-    since: Optional[str] = SinceOpt, until: Optional[str] = UntilOpt,
-    operation: Optional[str] = OperationOpt, correlation_id: Optional[str] = CorrelationOpt,
+    service: Optional[str] = ServiceOpt,
+    status: Optional[str] = StatusOpt,
+    tenant: Optional[str] = TenantOpt,
+    since: Optional[str] = SinceOpt,
+    until: Optional[str] = UntilOpt,
+    operation: Optional[str] = OperationOpt,
+    correlation_id: Optional[str] = CorrelationOpt,
     limit: int = typer.Option(100, "--limit", help="Rows per page (max 500)."),
     offset: int = typer.Option(0, "--offset", help="Rows to skip (pagination)."),
-    output: OutputFormat = OutputOption, as_json: bool = JsonOption,
+    output: OutputFormat = OutputOption,
+    as_json: bool = JsonOption,
 ) -> None:
     """Log rows, newest first, with the same shape as GET /api/connector/logs."""
     from connectorctl.store.queries import SUMMARY_COLUMNS, check_limit, list_logs
@@ -136,8 +173,12 @@ def logs_list(
 
 
 @app.command("show")
-def logs_show(ctx: typer.Context, log_id: str = typer.Argument(..., metavar="ID", help="The row's id (ULID)."),
-              output: OutputFormat = OutputOption, as_json: bool = JsonOption) -> None:
+def logs_show(
+    ctx: typer.Context,
+    log_id: str = typer.Argument(..., metavar="ID", help="The row's id (ULID)."),
+    output: OutputFormat = OutputOption,
+    as_json: bool = JsonOption,
+) -> None:
     """One full row, including its (already redacted) request and response data."""
     import json
 
@@ -147,7 +188,9 @@ def logs_show(ctx: typer.Context, log_id: str = typer.Argument(..., metavar="ID"
 
     row = get_log(state(ctx).connector().db, log_id.strip())
     if row is None:
-        raise fail("not_found", f"no log row with id {log_id!r}", ExitCode.FAILED, "list ids with: connectorctl logs list")
+        raise fail(
+            "not_found", f"no log row with id {log_id!r}", ExitCode.FAILED, "list ids with: connectorctl logs list"
+        )
     out = fmt(output, as_json)
     for key in ("request_data", "response_data"):
         if out is not OutputFormat.table and isinstance(row[key], str):
@@ -178,8 +221,11 @@ def logs_purge(
     days: Optional[int] = typer.Option(None, "--days", help="Keep this many days (default: log_retention_days, 90)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Only count what would be deleted."),
     batch_size: int = typer.Option(5000, "--batch-size", help="Rows per delete transaction.", min=1, max=100000),
-    vacuum: bool = typer.Option(False, "--vacuum", help="Afterwards VACUUM to shrink the file (rewrites it; blocks writers meanwhile)."),
-    output: OutputFormat = OutputOption, as_json: bool = JsonOption,
+    vacuum: bool = typer.Option(
+        False, "--vacuum", help="Afterwards VACUUM to shrink the file (rewrites it; blocks writers meanwhile)."
+    ),
+    output: OutputFormat = OutputOption,
+    as_json: bool = JsonOption,
 ) -> None:
     """Delete log rows older than the retention period, in short batches (safe beside live traffic)."""
     from connectorctl.cli.output import kv_table
@@ -189,4 +235,6 @@ def logs_purge(
     keep = days if days is not None else connector.settings.log_retention_days
     result = purge_logs(connector.db, keep, dry_run=dry_run, batch_size=batch_size, vacuum=vacuum)
     title = f"would delete {result['would_delete']} rows" if dry_run else f"deleted {result['deleted']} rows"
-    render(fmt(output, as_json), result, lambda: kv_table(f"{title} older than {result['cutoff']}", list(result.items())))
+    render(
+        fmt(output, as_json), result, lambda: kv_table(f"{title} older than {result['cutoff']}", list(result.items()))
+    )

@@ -44,7 +44,9 @@ class LazyGroup(TyperGroup):
         if cmd_name not in self.commands and cmd_name in COMMANDS:
             module, _, attribute = COMMANDS[cmd_name].partition(":")
             found = getattr(importlib.import_module(module), attribute)
-            command = typer.main.get_group(found) if isinstance(found, typer.Typer) else _single_command(cmd_name, found)
+            command = (
+                typer.main.get_group(found) if isinstance(found, typer.Typer) else _single_command(cmd_name, found)
+            )
             command.name = cmd_name
             self.add_command(command)
         return self.commands.get(cmd_name)
@@ -70,7 +72,13 @@ app = typer.Typer(
 @app.callback()
 def root(
     ctx: typer.Context,
-    config: Optional[str] = typer.Option(None, "--config", "-c", help="Config file (else $CONNECTORCTL_CONFIG, else $CONNECTORCTL_HOME/config.yaml).", metavar="PATH"),
+    config: Optional[str] = typer.Option(
+        None,
+        "--config",
+        "-c",
+        help="Config file (else $CONNECTORCTL_CONFIG, else $CONNECTORCTL_HOME/config.yaml).",
+        metavar="PATH",
+    ),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors.", envvar="CONNECTORCTL_DEBUG"),
 ) -> None:
     ctx.obj = CliState(config_path=config, debug=debug)
@@ -82,7 +90,9 @@ def run(argv: Sequence[str] | None = None) -> int:
 
     args = list(sys.argv[1:] if argv is None else argv)
     undecodable = next((a for a in args if not a.isascii() and not _is_utf8(a)), None)
-    if undecodable is not None:  # bytes that are not UTF-8 reach Python as lone surrogates, which nothing can store or send
+    if (
+        undecodable is not None
+    ):  # bytes that are not UTF-8 reach Python as lone surrogates, which nothing can store or send
         return _exit_code(fail("invalid_input", f"argument {ascii(undecodable)} is not valid UTF-8 text", 2))
     debug = "--debug" in args or os.environ.get("CONNECTORCTL_DEBUG", "") not in ("", "0", "false")
     try:
@@ -109,7 +119,9 @@ def run(argv: Sequence[str] | None = None) -> int:
             return exc.exit_code
         if debug:
             raise
-        return _exit_code(fail("internal_error", f"{type(exc).__name__}: {exc}", 1, "re-run with --debug for the traceback"))
+        return _exit_code(
+            fail("internal_error", f"{type(exc).__name__}: {exc}", 1, "re-run with --debug for the traceback")
+        )
     if result == 130:  # Typer turns Ctrl-C into a silent exit 130; say why, as the KeyboardInterrupt branch does
         sys.stderr.write("interrupted\n")
     return result if isinstance(result, int) else 0

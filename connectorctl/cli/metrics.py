@@ -30,9 +30,14 @@ def metrics_command(
     until: Optional[str] = typer.Option(None, "--until", "--to", help="End: a duration ago or ISO 8601 (default now)."),
     by: Optional[str] = typer.Option(None, "--by", help="Group by service, operation or tenant."),
     tenant: Optional[str] = typer.Option(None, "--tenant", help="Only this tenant's calls."),
-    direction: str = typer.Option("outbound", "--direction", help="outbound (calls to vendors), inbound (webhook deliveries) or all."),
-    buckets: int = typer.Option(24, "--buckets", help="Time slices in the chart and in the JSON series (0 = none).", min=0, max=200),
-    output: OutputFormat = OutputOption, as_json: bool = JsonOption,
+    direction: str = typer.Option(
+        "outbound", "--direction", help="outbound (calls to vendors), inbound (webhook deliveries) or all."
+    ),
+    buckets: int = typer.Option(
+        24, "--buckets", help="Time slices in the chart and in the JSON series (0 = none).", min=0, max=200
+    ),
+    output: OutputFormat = OutputOption,
+    as_json: bool = JsonOption,
 ) -> None:
     """Success/failure counts, success rate, latency (avg, p50/p95/p99), retries, failure breakdown."""
     from datetime import datetime, timezone
@@ -54,7 +59,9 @@ def metrics_command(
     db = connector.db
     if direction not in ("outbound", "inbound", "all"):
         raise InvalidInputError(f"--direction must be outbound, inbound or all, not {direction!r}")
-    flt = LogFilter(service=service, tenant_id=tenant, since=start, until=end, direction=None if direction == "all" else direction)
+    flt = LogFilter(
+        service=service, tenant_id=tenant, since=start, until=end, direction=None if direction == "all" else direction
+    )
     data: dict[str, Any] = {"service": service, "period": {"from": to_iso(start), "to": to_iso(end)}}
     if tenant:
         data["tenant_id"] = tenant
@@ -67,7 +74,11 @@ def metrics_command(
         data["series"] = series(db, flt, start, end, buckets)
     out = fmt(output, as_json)
     if out is OutputFormat.jsonl:
-        rows = [{"key": g["key"], **g["metrics"]} for g in data["groups"]] if by else [{"service": service, **data["metrics"]}]
+        rows = (
+            [{"key": g["key"], **g["metrics"]} for g in data["groups"]]
+            if by
+            else [{"service": service, **data["metrics"]}]
+        )
         render(out, rows, lambda: None)
         return
     render(out, data, lambda: _view(data))
@@ -86,8 +97,13 @@ def _view(data: dict[str, Any]) -> Any:
     parts: list[Any] = [table]
     points = data.get("series") or []
     if points and any(p["calls"] for p in points):
-        parts.append(f"volume     {sparkline([p['calls'] for p in points])}  max {max(p['calls'] for p in points)}/slice")
-        parts.append(f"error rate [red]{sparkline([p['error_rate'] for p in points])}[/red]  max {max(p['error_rate'] for p in points):.1f}%")
+        parts.append(
+            f"volume     {sparkline([p['calls'] for p in points])}  max {max(p['calls'] for p in points)}/slice"
+        )
+        parts.append(
+            f"error rate [red]{sparkline([p['error_rate'] for p in points])}[/red]  max "
+            f"{max(p['error_rate'] for p in points):.1f}%"
+        )
         parts.append(f"[dim]{points[0]['start']} -> {points[-1]['end']}, {len(points)} slices[/dim]")
     return Group(*parts)
 
@@ -97,14 +113,23 @@ def _single(title: str, m: dict[str, Any]) -> Any:
 
     rate = m["success_rate"]
     style = "green" if rate >= 99 else "yellow" if rate >= 90 else "red"
-    return kv_table(title, [
-        ("calls", m["total_count"]), ("success_count", m["success_count"]), ("failure_count", m["failure_count"]),
-        ("success_rate", f"[{style}]{rate:.2f} %[/{style}]" if m["total_count"] else "-"),
-        ("avg_duration_ms", f"{m['avg_duration_ms']:.1f}"),
-        ("p50 / p95 / p99 ms", " / ".join("-" if m[p] is None else str(m[p]) for p in ("p50_ms", "p95_ms", "p99_ms"))),
-        ("retry_count", m["retry_count"]), ("failures by status", _counts(m["failures_by_status"])),
-        ("failures by HTTP class", _counts(m["failures_by_http_class"])),
-    ])
+    return kv_table(
+        title,
+        [
+            ("calls", m["total_count"]),
+            ("success_count", m["success_count"]),
+            ("failure_count", m["failure_count"]),
+            ("success_rate", f"[{style}]{rate:.2f} %[/{style}]" if m["total_count"] else "-"),
+            ("avg_duration_ms", f"{m['avg_duration_ms']:.1f}"),
+            (
+                "p50 / p95 / p99 ms",
+                " / ".join("-" if m[p] is None else str(m[p]) for p in ("p50_ms", "p95_ms", "p99_ms")),
+            ),
+            ("retry_count", m["retry_count"]),
+            ("failures by status", _counts(m["failures_by_status"])),
+            ("failures by HTTP class", _counts(m["failures_by_http_class"])),
+        ],
+    )
 
 
 def _grouped(title: str, by: str, groups: list[dict[str, Any]]) -> Any:
@@ -112,17 +137,35 @@ def _grouped(title: str, by: str, groups: list[dict[str, Any]]) -> Any:
 
     table = Table(title=title)
     table.add_column(by)
-    for name in ("calls", "success", "failure", "rate %", "avg ms", "p50", "p95", "p99", "retries", "failures by status", "by HTTP class"):
+    for name in (
+        "calls",
+        "success",
+        "failure",
+        "rate %",
+        "avg ms",
+        "p50",
+        "p95",
+        "p99",
+        "retries",
+        "failures by status",
+        "by HTTP class",
+    ):
         table.add_column(name, justify="left" if name.startswith(("failures", "by")) else "right")
     for g in groups:
         m = g["metrics"]
         rate = m["success_rate"]
         style = "green" if rate >= 99 else "yellow" if rate >= 90 else "red"
         table.add_row(
-            "-" if g["key"] is None else str(g["key"]), str(m["total_count"]), str(m["success_count"]), str(m["failure_count"]),
-            f"[{style}]{rate:.2f}[/{style}]" if m["total_count"] else "-", f"{m['avg_duration_ms']:.1f}",
-            *(str(m[p]) if m[p] is not None else "-" for p in ("p50_ms", "p95_ms", "p99_ms")), str(m["retry_count"]),
-            _counts(m["failures_by_status"]), _counts(m["failures_by_http_class"]),
+            "-" if g["key"] is None else str(g["key"]),
+            str(m["total_count"]),
+            str(m["success_count"]),
+            str(m["failure_count"]),
+            f"[{style}]{rate:.2f}[/{style}]" if m["total_count"] else "-",
+            f"{m['avg_duration_ms']:.1f}",
+            *(str(m[p]) if m[p] is not None else "-" for p in ("p50_ms", "p95_ms", "p99_ms")),
+            str(m["retry_count"]),
+            _counts(m["failures_by_status"]),
+            _counts(m["failures_by_http_class"]),
         )
     return table
 

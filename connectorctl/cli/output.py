@@ -27,7 +27,9 @@ class OutputFormat(str, enum.Enum):
     jsonl = "jsonl"
 
 
-OutputOption = typer.Option(OutputFormat.table, "--output", "-o", help="table for people; json/jsonl for scripts.", case_sensitive=False)
+OutputOption = typer.Option(
+    OutputFormat.table, "--output", "-o", help="table for people; json/jsonl for scripts.", case_sensitive=False
+)
 JsonOption = typer.Option(False, "--json", help="Shorthand for --output json.")
 
 
@@ -117,7 +119,9 @@ def read_stdin_text(what: str) -> str:
     """All of stdin as UTF-8 text; undecodable bytes are refused (a C locale would smuggle them in as surrogates)."""
     from connectorctl.errors import InvalidInputError
 
-    data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode("utf-8", "surrogateescape")
+    data = (
+        sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode("utf-8", "surrogateescape")
+    )
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -31,11 +31,17 @@ def _finish(result_dict: dict, output: OutputFormat) -> None:
         raise typer.Exit(1)
 
 
-_ToFile = typer.Option(None, "--to-file", help="CSV of recipients for a bulk send (see docs/failover-and-bulk.md).", dir_okay=False)
+_ToFile = typer.Option(
+    None, "--to-file", help="CSV of recipients for a bulk send (see docs/failover-and-bulk.md).", dir_okay=False
+)
 _BatchId = typer.Option(None, "--batch-id", help="Name the batch (default: derived from the file and the message).")
 _Concurrency = typer.Option(8, "--concurrency", min=1, max=64, help="Bulk: messages in flight at once.")
-_ResendUncertain = typer.Option(False, "--resend-uncertain", help="Bulk: also re-send rows an interrupted run may have sent.")
-_DryRun = typer.Option(False, "--dry-run", help="Show the vendor chain, circuit states and redacted requests; send nothing.")
+_ResendUncertain = typer.Option(
+    False, "--resend-uncertain", help="Bulk: also re-send rows an interrupted run may have sent."
+)
+_DryRun = typer.Option(
+    False, "--dry-run", help="Show the vendor chain, circuit states and redacted requests; send nothing."
+)
 _Vendor = typer.Option(None, "--vendor", help="Use this vendor instead of the configured chain.")
 _Tenant = typer.Option(None, "--tenant", help="Tenant whose credentials and logs to use.")
 
@@ -46,7 +52,9 @@ def send_email(
     to: List[str] = typer.Option([], "--to", help="Recipient address (repeat for several)."),
     subject: str = typer.Option(..., "--subject", "-s", help="Subject line ({{column}} placeholders in bulk)."),
     body: Optional[str] = typer.Option(None, "--body", help="Message body ({{column}} placeholders in bulk)."),
-    body_file: Optional[Path] = typer.Option(None, "--body-file", help="Read the body from a file ('-' for stdin).", allow_dash=True),
+    body_file: Optional[Path] = typer.Option(
+        None, "--body-file", help="Read the body from a file ('-' for stdin).", allow_dash=True
+    ),
     html: bool = typer.Option(False, "--html", help="The body is HTML (a plain-text part is derived)."),
     cc: List[str] = typer.Option([], "--cc", help="Cc address (repeatable)."),
     bcc: List[str] = typer.Option([], "--bcc", help="Bcc address (repeatable)."),
@@ -77,8 +85,16 @@ def send_email(
     headers = dict(parse_header_options(header))
     attachments = tuple(Attachment(p.name, p.read_bytes(), _guess_type(p)) for p in attach)
     message = EmailMessage(
-        to=tuple(to) or ("bulk@placeholder.invalid",), subject=subject, text=_strip_html(text) if html else text, html=text if html else None,
-        from_email=from_email, cc=tuple(cc), bcc=tuple(bcc), reply_to=reply_to, headers=headers, tags=tuple(tag),
+        to=tuple(to) or ("bulk@placeholder.invalid",),
+        subject=subject,
+        text=_strip_html(text) if html else text,
+        html=text if html else None,
+        from_email=from_email,
+        cc=tuple(cc),
+        bcc=tuple(bcc),
+        reply_to=reply_to,
+        headers=headers,
+        tags=tuple(tag),
         attachments=attachments,
     )
     connector = state(ctx).connector()
@@ -91,18 +107,36 @@ def send_email(
             return render_dry_run(dry_run_report(connector, gateway, message), out)
         return _finish(gateway.send(message).to_dict(), out)
 
+    from connectorctl.bulk.recipients import Row
     from connectorctl.bulk.recipients import render as fill
     from connectorctl.cli.send_view import run_bulk
     from connectorctl.validation import normalize_email
 
-    def build(row, key):  # type: ignore[no-untyped-def]
+    def build(row: Row, key: str) -> EmailMessage:
         filled = fill(text, row.fields)
-        return replace(message, to=(key,), subject=fill(subject, row.fields) or "",
-                       text=_strip_html(filled) if html else filled, html=filled if html else None)
+        return replace(
+            message,
+            to=(key,),
+            subject=fill(subject, row.fields) or "",
+            text=_strip_html(filled or "") if html else filled,
+            html=filled if html else None,
+        )
 
-    run_bulk(ctx, connector, gateway, "email", to_file, normalize_email, build,
-             template=(subject, text, str(html), from_email or "", ",".join(cc), ",".join(bcc)),
-             batch_id=batch_id, concurrency=concurrency, resend_uncertain=resend_uncertain, dry_run=dry_run, output=out)
+    run_bulk(
+        ctx,
+        connector,
+        gateway,
+        "email",
+        to_file,
+        normalize_email,
+        build,
+        template=(subject, text, str(html), from_email or "", ",".join(cc), ",".join(bcc)),
+        batch_id=batch_id,
+        concurrency=concurrency,
+        resend_uncertain=resend_uncertain,
+        dry_run=dry_run,
+        output=out,
+    )
 
 
 @app.command("sms")
@@ -111,7 +145,9 @@ def send_sms(
     to: Optional[str] = typer.Option(None, "--to", help="Recipient number in E.164 form, e.g. +14155550123."),
     message: str = typer.Option(..., "--message", "-m", help="Text of the SMS ({{column}} placeholders in bulk)."),
     from_number: Optional[str] = typer.Option(None, "--from", help="Override the configured sender number."),
-    idempotency_key: Optional[str] = typer.Option(None, "--idempotency-key", help="Allows retrying this SMS after a timeout."),
+    idempotency_key: Optional[str] = typer.Option(
+        None, "--idempotency-key", help="Allows retrying this SMS after a timeout."
+    ),
     to_file: Optional[Path] = _ToFile,
     batch_id: Optional[str] = _BatchId,
     concurrency: int = _Concurrency,
@@ -144,15 +180,29 @@ def send_sms(
             return render_dry_run(dry_run_report(connector, gateway, replace(sms, to=normalize_phone(sms.to))), out)
         return _finish(gateway.send(sms).to_dict(), out)
 
+    from connectorctl.bulk.recipients import Row
     from connectorctl.bulk.recipients import render as fill
     from connectorctl.cli.send_view import run_bulk
     from connectorctl.validation import normalize_phone
 
-    def build(row, key):  # type: ignore[no-untyped-def]
+    def build(row: Row, key: str) -> SmsMessage:
         return replace(sms, to=key, body=fill(message, row.fields) or "", idempotency_key=None)
 
-    run_bulk(ctx, connector, gateway, "sms", to_file, normalize_phone, build, template=(message, from_number or ""),
-             batch_id=batch_id, concurrency=concurrency, resend_uncertain=resend_uncertain, dry_run=dry_run, output=out)
+    run_bulk(
+        ctx,
+        connector,
+        gateway,
+        "sms",
+        to_file,
+        normalize_phone,
+        build,
+        template=(message, from_number or ""),
+        batch_id=batch_id,
+        concurrency=concurrency,
+        resend_uncertain=resend_uncertain,
+        dry_run=dry_run,
+        output=out,
+    )
 
 
 def _read_body(body: Optional[str], body_file: Optional[Path]) -> str:
@@ -170,7 +220,9 @@ def _read_body(body: Optional[str], body_file: Optional[Path]) -> str:
     try:
         return body_file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInputError(f"cannot read --body-file {body_file}: {getattr(exc, 'strerror', None) or exc}") from None
+        raise InvalidInputError(
+            f"cannot read --body-file {body_file}: {getattr(exc, 'strerror', None) or exc}"
+        ) from None
 
 
 def _strip_html(html: str) -> str:

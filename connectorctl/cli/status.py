@@ -36,8 +36,12 @@ def _table(data: dict[str, Any]) -> Any:
     for name, s in data["services"].items():
         style = HEALTH_STYLE[s["status"]]
         table.add_row(
-            name, f"[{style}]{s['status']}[/{style}]", "-" if s["success_rate"] is None else f"{s['success_rate']:.2f}",
-            str(s["calls"]), "-" if s["avg_duration_ms"] is None else f"{s['avg_duration_ms']:.1f}",
-            "-" if s["p95_ms"] is None else str(s["p95_ms"]), s["circuit_state"],
+            name,
+            f"[{style}]{s['status']}[/{style}]",
+            "-" if s["success_rate"] is None else f"{s['success_rate']:.2f}",
+            str(s["calls"]),
+            "-" if s["avg_duration_ms"] is None else f"{s['avg_duration_ms']:.1f}",
+            "-" if s["p95_ms"] is None else str(s["p95_ms"]),
+            s["circuit_state"],
         )
     return table

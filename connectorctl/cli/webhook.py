@@ -12,22 +12,52 @@ from typing import Any, List, Optional
 
 import typer
 
-from connectorctl.cli.output import JsonOption, OutputFormat, OutputOption, fmt, kv_table, parse_header_options, render, state
+from connectorctl.cli.output import (
+    JsonOption,
+    OutputFormat,
+    OutputOption,
+    fmt,
+    kv_table,
+    parse_header_options,
+    render,
+    state,
+)
 
-app = typer.Typer(help="Verify vendor webhook signatures, or sign example deliveries for testing a receiver.", no_args_is_help=True)
+app = typer.Typer(
+    help="Verify vendor webhook signatures, or sign example deliveries for testing a receiver.", no_args_is_help=True
+)
 
-SchemeOption = typer.Option(None, "--scheme", help="stripe, twilio, sendgrid, mandrill, mailgun, github, standard, easypost, postmark or generic.")
-ServiceOption = typer.Option(None, "--service", help="Take scheme, options and secrets from the config's webhooks.<SERVICE>.")
-SecretEnvOption = typer.Option([], "--secret-env", help="Env var holding a secret (repeat for several active secrets).", metavar="VAR")
-SecretCredsOption = typer.Option(None, "--secret-from-creds", help="Use the stored credentials of SERVICE (secret/api_key/token/password field).", metavar="SERVICE")
-BodyFileOption = typer.Option(..., "--body-file", help="The raw body, byte for byte ('-' reads stdin).", allow_dash=True)
+SchemeOption = typer.Option(
+    None,
+    "--scheme",
+    help="stripe, twilio, sendgrid, mandrill, mailgun, github, standard, easypost, postmark or generic.",
+)
+ServiceOption = typer.Option(
+    None, "--service", help="Take scheme, options and secrets from the config's webhooks.<SERVICE>."
+)
+SecretEnvOption = typer.Option(
+    [], "--secret-env", help="Env var holding a secret (repeat for several active secrets).", metavar="VAR"
+)
+SecretCredsOption = typer.Option(
+    None,
+    "--secret-from-creds",
+    help="Use the stored credentials of SERVICE (secret/api_key/token/password field).",
+    metavar="SERVICE",
+)
+BodyFileOption = typer.Option(
+    ..., "--body-file", help="The raw body, byte for byte ('-' reads stdin).", allow_dash=True
+)
 UrlOption = typer.Option(None, "--url", help="Public URL the vendor called (twilio, mandrill sign it).")
 ToleranceOption = typer.Option(None, "--tolerance", help="Freshness tolerance in seconds (default 300; 0 disables).")
-HeaderNameOption = typer.Option(None, "--signature-header", help="generic: header carrying the signature (default X-Signature).")
+HeaderNameOption = typer.Option(
+    None, "--signature-header", help="generic: header carrying the signature (default X-Signature)."
+)
 AlgorithmOption = typer.Option(None, "--algorithm", help="generic: sha1, sha256 (default) or sha512.")
 EncodingOption = typer.Option(None, "--encoding", help="generic: hex (default) or base64.")
 PrefixOption = typer.Option(None, "--prefix", help="generic: prefix of the header value, e.g. 'sha256='.")
-SignedContentOption = typer.Option(None, "--signed-content", help="generic: template over {body} {timestamp} {id} {url} (default '{body}').")
+SignedContentOption = typer.Option(
+    None, "--signed-content", help="generic: template over {body} {timestamp} {id} {url} (default '{body}')."
+)
 TimestampHeaderOption = typer.Option(None, "--timestamp-header", help="generic: header with the unix timestamp.")
 IdHeaderOption = typer.Option(None, "--id-header", help="generic: header with the delivery id.")
 
@@ -43,12 +73,24 @@ def _read_body(path: Path) -> bytes:
         raise InvalidInputError(f"cannot read body file {path} ({exc.strerror})") from None
 
 
-def _setup(ctx: typer.Context, scheme: Optional[str], service: Optional[str], secret_env: List[str], secret_from_creds: Optional[str],
-           options: dict[str, Any]) -> tuple[Any, list[str]]:
+def _setup(
+    ctx: typer.Context,
+    scheme: Optional[str],
+    service: Optional[str],
+    secret_env: List[str],
+    secret_from_creds: Optional[str],
+    options: dict[str, Any],
+) -> tuple[Any, list[str]]:
     """The verifier and the secrets, from flags, else from ``webhooks.<service>`` in the config."""
     from connectorctl.errors import InvalidInputError
     from connectorctl.webhooks.registry import get_verifier
-    from connectorctl.webhooks.service import creds_secret, endpoint_settings, env_secrets, resolve_secrets, verifier_for
+    from connectorctl.webhooks.service import (
+        creds_secret,
+        endpoint_settings,
+        env_secrets,
+        resolve_secrets,
+        verifier_for,
+    )
 
     connector = state(ctx).connector() if (service or secret_from_creds) else None
     hook = endpoint_settings(connector, service) if service and connector else None
@@ -67,14 +109,34 @@ def _setup(ctx: typer.Context, scheme: Optional[str], service: Optional[str], se
     if not secrets and hook is not None and connector is not None:
         secrets = resolve_secrets(connector, hook)
     if not secrets:
-        raise InvalidInputError("no secret: give --secret-env VAR or --secret-from-creds SERVICE (never the secret itself)")
+        raise InvalidInputError(
+            "no secret: give --secret-env VAR or --secret-from-creds SERVICE (never the secret itself)"
+        )
     return verifier, secrets
 
 
-def _options(url: Optional[str], tolerance: Optional[float], header: Optional[str], algorithm: Optional[str], encoding: Optional[str],
-             prefix: Optional[str], signed_content: Optional[str], timestamp_header: Optional[str], id_header: Optional[str]) -> dict[str, Any]:
-    return {"url": url, "tolerance_seconds": tolerance, "header": header, "algorithm": algorithm, "encoding": encoding, "prefix": prefix,
-            "signed_content": signed_content, "timestamp_header": timestamp_header, "id_header": id_header}
+def _options(
+    url: Optional[str],
+    tolerance: Optional[float],
+    header: Optional[str],
+    algorithm: Optional[str],
+    encoding: Optional[str],
+    prefix: Optional[str],
+    signed_content: Optional[str],
+    timestamp_header: Optional[str],
+    id_header: Optional[str],
+) -> dict[str, Any]:
+    return {
+        "url": url,
+        "tolerance_seconds": tolerance,
+        "header": header,
+        "algorithm": algorithm,
+        "encoding": encoding,
+        "prefix": prefix,
+        "signed_content": signed_content,
+        "timestamp_header": timestamp_header,
+        "id_header": id_header,
+    }
 
 
 @app.command("verify")
@@ -88,7 +150,9 @@ def webhook_verify(
     secret_from_creds: Optional[str] = SecretCredsOption,
     url: Optional[str] = UrlOption,
     tolerance: Optional[float] = ToleranceOption,
-    check_replay: bool = typer.Option(False, "--check-replay", help="Record the delivery id in the state DB and refuse one already seen."),
+    check_replay: bool = typer.Option(
+        False, "--check-replay", help="Record the delivery id in the state DB and refuse one already seen."
+    ),
     signature_header: Optional[str] = HeaderNameOption,
     algorithm: Optional[str] = AlgorithmOption,
     encoding: Optional[str] = EncodingOption,
@@ -105,7 +169,9 @@ def webhook_verify(
     from connectorctl.webhooks.base import WebhookRejectedError, WebhookRequest
     from connectorctl.webhooks.service import verify_delivery
 
-    options = _options(url, tolerance, signature_header, algorithm, encoding, prefix, signed_content, timestamp_header, id_header)
+    options = _options(
+        url, tolerance, signature_header, algorithm, encoding, prefix, signed_content, timestamp_header, id_header
+    )
     verifier, secrets = _setup(ctx, scheme, service, secret_env, secret_from_creds, options)
     request = WebhookRequest(_read_body(body_file), parse_header_options(header), url)
     store = None
@@ -113,11 +179,24 @@ def webhook_verify(
         from connectorctl.webhooks.replay import ReplayStore
 
         store = ReplayStore(state(ctx).connector().db)
-    verdict = verify_delivery(verifier, request, secrets, service=service or verifier.scheme, store=store, now=time.time())
+    verdict = verify_delivery(
+        verifier, request, secrets, service=service or verifier.scheme, store=store, now=time.time()
+    )
     out = fmt(output, as_json)
     if verdict.ok or out is not OutputFormat.table:
-        render(out, verdict.to_dict(), lambda: kv_table("valid", [("scheme", verdict.scheme), ("event id", verdict.event_id),
-                                                                   ("event type", verdict.event_type), ("timestamp", verdict.timestamp)]))
+        render(
+            out,
+            verdict.to_dict(),
+            lambda: kv_table(
+                "valid",
+                [
+                    ("scheme", verdict.scheme),
+                    ("event id", verdict.event_id),
+                    ("event type", verdict.event_type),
+                    ("timestamp", verdict.timestamp),
+                ],
+            ),
+        )
     if not verdict.ok:
         raise WebhookRejectedError(verdict.reason, f"{verdict.scheme} webhook rejected: {verdict.detail}")
 
@@ -128,12 +207,20 @@ def webhook_sign(
     body_file: Path = BodyFileOption,
     scheme: Optional[str] = SchemeOption,
     service: Optional[str] = ServiceOption,
-    secret_env: List[str] = typer.Option([], "--secret-env", help="Env var holding the secret (sendgrid: the private key).", metavar="VAR"),
+    secret_env: List[str] = typer.Option(
+        [], "--secret-env", help="Env var holding the secret (sendgrid: the private key).", metavar="VAR"
+    ),
     secret_from_creds: Optional[str] = SecretCredsOption,
     url: Optional[str] = UrlOption,
-    timestamp: Optional[int] = typer.Option(None, "--timestamp", help="Unix time to sign at (default now): make stale examples."),
-    event_id: Optional[str] = typer.Option(None, "--event-id", help="Delivery id for schemes that carry one (standard, github, mailgun token)."),
-    body_out: Optional[Path] = typer.Option(None, "--body-out", help="Write the body to send (mailgun/mandrill change it) to this file."),
+    timestamp: Optional[int] = typer.Option(
+        None, "--timestamp", help="Unix time to sign at (default now): make stale examples."
+    ),
+    event_id: Optional[str] = typer.Option(
+        None, "--event-id", help="Delivery id for schemes that carry one (standard, github, mailgun token)."
+    ),
+    body_out: Optional[Path] = typer.Option(
+        None, "--body-out", help="Write the body to send (mailgun/mandrill change it) to this file."
+    ),
     signature_header: Optional[str] = HeaderNameOption,
     algorithm: Optional[str] = AlgorithmOption,
     encoding: Optional[str] = EncodingOption,
@@ -145,11 +232,15 @@ def webhook_sign(
     as_json: bool = JsonOption,
 ) -> None:
     """Produce a correctly signed example delivery (headers, URL, body) for testing a receiver."""
-    options = _options(url, None, signature_header, algorithm, encoding, prefix, signed_content, timestamp_header, id_header)
+    options = _options(
+        url, None, signature_header, algorithm, encoding, prefix, signed_content, timestamp_header, id_header
+    )
     verifier, secrets = _setup(ctx, scheme, service, secret_env, secret_from_creds, options)
     signed = verifier.sign(_read_body(body_file), secrets[0], now=timestamp, url=url, event_id=event_id)
     if body_out is not None:
         body_out.write_bytes(signed.body)
     data = signed.to_dict()
-    rows = [("url", signed.url)] + [(name, value) for name, value in signed.headers.items()] + list(signed.extra.items())
+    rows = (
+        [("url", signed.url)] + [(name, value) for name, value in signed.headers.items()] + list(signed.extra.items())
+    )
     render(fmt(output, as_json), data, lambda: kv_table(f"signed {signed.scheme} example", rows))

@@ -18,11 +18,17 @@ import logging
 import os
 import threading
 from functools import cached_property
-from typing import TYPE_CHECKING, Callable, Mapping, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Mapping, TypeVar
 
 from connectorctl.domain.roles import CredentialProvider
 from connectorctl.domain.values import AuthMethod, Credentials
-from connectorctl.errors import AuthenticationError, ConfigurationError, CredentialNotFoundError, CredentialRefreshError, CredentialUnreadableError
+from connectorctl.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    CredentialNotFoundError,
+    CredentialRefreshError,
+    CredentialUnreadableError,
+)
 from connectorctl.resilience.clock import Clock
 from connectorctl.settings import Settings
 from connectorctl.store.db import StateDB
@@ -67,7 +73,9 @@ class StoreCredentialProvider:
         self._guard = threading.Lock()
         self._touched: dict[str, float] = {}
         self._env_tokens: dict[tuple[str, str | None], Credentials] = {}
-        self._opened: dict[str, tuple[str, str | None, dict[str, str]]] = {}  # row id -> (sealed data, sealed refresh, fields)
+        self._opened: dict[
+            str, tuple[str, str | None, dict[str, str]]
+        ] = {}  # row id -> (sealed data, sealed refresh, fields)
 
     @cached_property
     def db(self) -> StateDB:
@@ -89,8 +97,10 @@ class StoreCredentialProvider:
             return row[0]
         from connectorctl.resilience.pipeline import new_id
 
-        def create(conn) -> str:  # type: ignore[no-untyped-def]
-            conn.execute("INSERT OR IGNORE INTO credential_meta (name, value) VALUES ('installation_id', ?)", (new_id().lower(),))
+        def create(conn: Any) -> str:
+            conn.execute(
+                "INSERT OR IGNORE INTO credential_meta (name, value) VALUES ('installation_id', ?)", (new_id().lower(),)
+            )
             return conn.execute("SELECT value FROM credential_meta WHERE name = 'installation_id'").fetchone()[0]
 
         if db.conn.in_transaction:  # first key lookup happens inside a credential write
@@ -106,13 +116,16 @@ class StoreCredentialProvider:
             if env is not None:
                 return env
             row = self._row(service_name, tenant_id, tenant_only=False)
+        assert row is not None  # without a tenant row, the global lookup raises when it finds nothing
         return self._from_row(row)
 
     def has(self, service_name: str, tenant_id: str | None = None) -> bool:
         refs = self.settings.vendor(service_name).credentials
         if refs and all(isinstance(r, str) and r.startswith("env:") and os.environ.get(r[4:]) for r in refs.values()):
             return True
-        return self._find_active(service_name, tenant_id) is not None or self._find_active(service_name, None) is not None
+        return (
+            self._find_active(service_name, tenant_id) is not None or self._find_active(service_name, None) is not None
+        )
 
     def refresh(self, service_name: str, tenant_id: str | None = None) -> Credentials:
         """Renew an OAuth2 access token now; other methods are re-read from their source."""
@@ -138,12 +151,22 @@ class StoreCredentialProvider:
             return self._find_active(service, tenant_id) if tenant_id else None
         row = self._find_active(service, None)
         if row is None:
-            disabled = [r for r in (self.store.find(service, tenant_id), self.store.find(service, None)) if r is not None and not r.is_active]
+            disabled = [
+                r
+                for r in (self.store.find(service, tenant_id), self.store.find(service, None))
+                if r is not None and not r.is_active
+            ]
             where = f" for tenant {tenant_id} or globally" if tenant_id else ""
             if disabled:
-                raise CredentialNotFoundError(f"the credential for {disabled[0].label} is disabled", service=service,
-                                              hint=f"connectorctl creds enable {service}" + (f" --tenant {disabled[0].tenant_id}" if disabled[0].tenant_id else ""))
-            raise CredentialNotFoundError(f"no credentials stored for {service}{where}", service=service, hint=set_command(service, tenant_id))
+                raise CredentialNotFoundError(
+                    f"the credential for {disabled[0].label} is disabled",
+                    service=service,
+                    hint=f"connectorctl creds enable {service}"
+                    + (f" --tenant {disabled[0].tenant_id}" if disabled[0].tenant_id else ""),
+                )
+            raise CredentialNotFoundError(
+                f"no credentials stored for {service}{where}", service=service, hint=set_command(service, tenant_id)
+            )
         return row
 
     def _from_row(self, row: "StoredRow") -> Credentials:
@@ -152,11 +175,16 @@ class StoreCredentialProvider:
         fields = self._decrypt(row)
         expires = epoch(row.expires_at)
         now = self.clock.time()
-        if row.auth_method == AuthMethod.OAUTH2.value and (not fields.get("access_token") or (expires is not None and expires - REFRESH_SKEW <= now)):
+        if row.auth_method == AuthMethod.OAUTH2.value and (
+            not fields.get("access_token") or (expires is not None and expires - REFRESH_SKEW <= now)
+        ):
             return self._refresh_row(row)
         if expires is not None and expires <= now:
-            raise CredentialRefreshError(f"the credential for {row.label} expired at {row.expires_at} and has no refresh path",
-                                         service=row.service_name, hint=set_command(row.service_name, row.tenant_id))
+            raise CredentialRefreshError(
+                f"the credential for {row.label} expired at {row.expires_at} and has no refresh path",
+                service=row.service_name,
+                hint=set_command(row.service_name, row.tenant_id),
+            )
         self._touch(row.id, now)
         return self._credentials(row, fields, expires)
 
@@ -174,8 +202,14 @@ class StoreCredentialProvider:
 
         source = "store:tenant" if row.tenant_id else "store"
         log.debug("credentials for %s from %s", row.label, source)
-        return Credentials(row.service_name, AuthMethod(row.auth_method), fields, tenant_id=row.tenant_id,
-                           expires_at=datetime.fromtimestamp(expires, timezone.utc) if expires is not None else None, source=source)
+        return Credentials(
+            row.service_name,
+            AuthMethod(row.auth_method),
+            fields,
+            tenant_id=row.tenant_id,
+            expires_at=datetime.fromtimestamp(expires, timezone.utc) if expires is not None else None,
+            source=source,
+        )
 
     def _lock(self, key: tuple[str, str | None]) -> threading.Lock:
         with self._guard:
@@ -225,20 +259,29 @@ class StoreCredentialProvider:
         config = self.settings.vendor(service)
         if not config.credentials:
             return None
-        fields, sources = {}, []
+        fields: dict[str, str] = {}
+        sources: list[str] = []
         for name, ref in config.credentials.items():
             if not isinstance(ref, str) or not ref.startswith("env:") or len(ref) <= 4:
-                raise ConfigurationError(f"vendors.{service}.credentials.{name} must be an env:VAR reference (secrets never go in the config file)")
+                raise ConfigurationError(
+                    f"vendors.{service}.credentials.{name} must be an env:VAR reference (secrets never go in the "
+                    "config file)"
+                )
             var = ref[4:]
             value = os.environ.get(var)
             if not value:
-                raise CredentialNotFoundError(f"vendors.{service}.credentials.{name} refers to ${var}, which is not set", service=service,
-                                              hint=f"export {var}=... (or remove the reference and run `connectorctl creds set {service}`)")
+                raise CredentialNotFoundError(
+                    f"vendors.{service}.credentials.{name} refers to ${var}, which is not set",
+                    service=service,
+                    hint=f"export {var}=... (or remove the reference and run `connectorctl creds set {service}`)",
+                )
             if not value.isascii():
                 try:
                     value.encode("utf-8")
                 except UnicodeEncodeError:  # undecodable bytes arrive as surrogates and would fail mid-request
-                    raise CredentialUnreadableError(f"vendors.{service}.credentials.{name}: ${var} is not UTF-8 text", service=service) from None
+                    raise CredentialUnreadableError(
+                        f"vendors.{service}.credentials.{name}: ${var} is not UTF-8 text", service=service
+                    ) from None
             fields[name], sources = value, [*sources, ref]
         method = AuthMethod(config.auth_method) if config.auth_method else infer_auth_method(fields)
         source = ",".join(sources)
@@ -247,7 +290,9 @@ class StoreCredentialProvider:
             return self._env_oauth2(service, tenant_id, fields, source, force_refresh)
         return Credentials(service, method, fields, tenant_id=None, source=source)
 
-    def _env_oauth2(self, service: str, tenant_id: str | None, fields: dict[str, str], source: str, force: bool) -> Credentials:
+    def _env_oauth2(
+        self, service: str, tenant_id: str | None, fields: dict[str, str], source: str, force: bool
+    ) -> Credentials:
         """Tokens obtained for env-configured clients live only in this process's memory."""
         from datetime import datetime, timezone
 
@@ -257,21 +302,39 @@ class StoreCredentialProvider:
         with self._lock(key):
             cached = self._env_tokens.get(key)
             now = self.clock.time()
-            if cached is not None and not force and (cached.expires_at is None or cached.expires_at.timestamp() - REFRESH_SKEW > now):
+            if (
+                cached is not None
+                and not force
+                and (cached.expires_at is None or cached.expires_at.timestamp() - REFRESH_SKEW > now)
+            ):
                 return cached
             if fields.get("access_token") and not force and cached is None:
                 return Credentials(service, AuthMethod.OAUTH2, fields, source=source)
             base = dict(cached.data) if cached is not None else fields
             updated, expiry = fetch_token(self.tokens, service, tenant_id, base)
-            creds = Credentials(service, AuthMethod.OAUTH2, updated, source=source,
-                                expires_at=datetime.fromtimestamp(expiry, timezone.utc) if expiry is not None else None)
+            creds = Credentials(
+                service,
+                AuthMethod.OAUTH2,
+                updated,
+                source=source,
+                expires_at=datetime.fromtimestamp(expiry, timezone.utc) if expiry is not None else None,
+            )
             self._env_tokens[key] = creds
             return creds
 
 
-def call_with_credentials(provider: CredentialProvider, service: str, tenant_id: str | None, fn: Callable[[Credentials], T], *,
-                          get: Callable[[], Credentials] | None = None) -> T:
-    """Call ``fn`` with fresh credentials (from ``get``, else the provider); after a 401 renew an OAuth2 token once and try again."""
+def call_with_credentials(
+    provider: CredentialProvider,
+    service: str,
+    tenant_id: str | None,
+    fn: Callable[[Credentials], T],
+    *,
+    get: Callable[[], Credentials] | None = None,
+) -> T:
+    """Call ``fn`` with fresh credentials (from ``get``, else the provider).
+
+    After a 401, renew an OAuth2 token once and try again.
+    """
     creds = get() if get is not None else provider.get(service, tenant_id)
     try:
         return fn(creds)
@@ -283,5 +346,10 @@ def call_with_credentials(provider: CredentialProvider, service: str, tenant_id:
     try:
         return fn(creds)
     except AuthenticationError as exc:
-        raise CredentialRefreshError(f"{service}: the vendor still refuses the renewed access token (HTTP {exc.http_status or first.http_status})",
-                                     service=service, http_status=exc.http_status, hint=f"connectorctl creds test {service}") from None
+        raise CredentialRefreshError(
+            f"{service}: the vendor still refuses the renewed access token (HTTP "
+            f"{exc.http_status or first.http_status})",
+            service=service,
+            http_status=exc.http_status,
+            hint=f"connectorctl creds test {service}",
+        ) from None

@@ -37,7 +37,9 @@ class SmsService(Protocol):
 
 @runtime_checkable
 class PaymentGateway(Protocol):
-    def create_payment(self, amount: int, currency: str, *, idempotency_key: str, metadata: Mapping[str, str] | None = None) -> Mapping[str, Any]: ...
+    def create_payment(
+        self, amount: int, currency: str, *, idempotency_key: str, metadata: Mapping[str, str] | None = None
+    ) -> Mapping[str, Any]: ...
 
     def confirm_payment(self, payment_id: str, *, idempotency_key: str) -> Mapping[str, Any]: ...
 
@@ -79,7 +81,9 @@ class CredentialProvider(Protocol):
 class IntegrationLogger(Protocol):
     def log(self, entry: IntegrationLog) -> None: ...
 
-    def get_logs(self, filters: Mapping[str, Any] | None = None, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]: ...
+    def get_logs(
+        self, filters: Mapping[str, Any] | None = None, limit: int = 100, offset: int = 0
+    ) -> list[dict[str, Any]]: ...
 
     def get_metrics(self, service_name: str, start: datetime, end: datetime) -> Mapping[str, Any]: ...
 
@@ -88,4 +92,6 @@ class IntegrationLogger(Protocol):
 
 @runtime_checkable
 class WebhookVerifier(Protocol):
-    def verify(self, payload: bytes, headers: Mapping[str, str], secrets: Sequence[str], *, url: str | None = None) -> Any: ...
+    def verify(
+        self, payload: bytes, headers: Mapping[str, str], secrets: Sequence[str], *, url: str | None = None
+    ) -> Any: ...

@@ -14,9 +14,9 @@ from typing import Any, Callable, TypeVar
 
 import tenacity
 
-from connectorctl.settings import RetrySettings
 from connectorctl.errors import ConnectorError, LocalRateLimitedError, VendorUnavailableError
 from connectorctl.resilience.clock import Clock
+from connectorctl.settings import RetrySettings
 
 T = TypeVar("T")
 RETRYABLE_STATUS = frozenset({502, 503, 504})
@@ -59,7 +59,8 @@ class RetryRunner:
     def _stop(self, state: tenacity.RetryCallState) -> bool:
         if state.attempt_number >= self.policy.max_attempts:
             return True
-        call: _Call = state.fn  # type: ignore[assignment]
+        call = state.fn
+        assert isinstance(call, _Call)  # _build wraps every attempt function in one
         elapsed = self.clock.monotonic() - call.started
         return elapsed + (state.upcoming_sleep or 0.0) > self.policy.total_budget_ms / 1000
 
@@ -130,4 +131,3 @@ def retry_after_from_header(value: str | None, now: float) -> float | None:
     if when is None:
         return None
     return max(0.0, when.timestamp() - now)
-

@@ -78,11 +78,16 @@ def is_known_service(db: StateDB, settings: Any, service: str) -> bool:
 
     if service in VENDORS or service in configured_services(settings):
         return True
-    return bool(db.run(lambda c: c.execute(
-        "SELECT EXISTS (SELECT 1 FROM integration_logs INDEXED BY ix_logs_service_time_cover WHERE service_name = ?) "
-        "OR EXISTS (SELECT 1 FROM circuit_state WHERE service_name = ?)",
-        (service, service),
-    ).fetchone()[0]))
+    return bool(
+        db.run(
+            lambda c: c.execute(
+                "SELECT EXISTS (SELECT 1 FROM integration_logs INDEXED BY ix_logs_service_time_cover WHERE "
+                "service_name = ?) "
+                "OR EXISTS (SELECT 1 FROM circuit_state WHERE service_name = ?)",
+                (service, service),
+            ).fetchone()[0]
+        )
+    )
 
 
 def effective_circuit_state(state: str, open_until: float | None, forced_until: float | None, now: float) -> str:
@@ -98,7 +103,9 @@ def effective_circuit_state(state: str, open_until: float | None, forced_until: 
 def verdict(settings: Any, circuit: str, success_rate: float | None) -> str:
     """healthy / degraded / down from the circuit state and the window's success rate (``None``: no calls)."""
     cfg = settings.status
-    if circuit in ("open", "forced_open") or (success_rate is not None and success_rate < cfg.degraded_min_success_rate):
+    if circuit in ("open", "forced_open") or (
+        success_rate is not None and success_rate < cfg.degraded_min_success_rate
+    ):
         return DOWN
     if circuit == "half_open" or (success_rate is not None and success_rate < cfg.healthy_min_success_rate):
         return DEGRADED
@@ -107,7 +114,8 @@ def verdict(settings: Any, circuit: str, success_rate: float | None) -> str:
 
 _WINDOW_SQL = (
     "SELECT service_name, duration_ms, count(*), coalesce(sum(status = 'success'), 0) "
-    "FROM integration_logs INDEXED BY ix_logs_time WHERE created_at >= ? AND created_at <= ? AND direction IS NOT 'inbound' "
+    "FROM integration_logs INDEXED BY ix_logs_time WHERE created_at >= ? AND created_at <= ? AND direction IS NOT "
+    "'inbound' "
     "GROUP BY service_name, duration_ms ORDER BY service_name, duration_ms"
 )
 _CIRCUIT_SQL = "SELECT service_name, state, open_until, forced_until, consecutive_failures FROM circuit_state"
@@ -161,8 +169,17 @@ def assess(db: StateDB, settings: Any, now: datetime | None = None, services: li
         avg = round(sum(d * n for d, n in histogram) / calls, 1) if calls else None
         state, open_until, forced_until, failures = circuits.get(name, ("closed", None, None, 0))
         circuit = effective_circuit_state(state, open_until, forced_until, now.timestamp())
-        report.append(ServiceHealth(
-            service=name, status=verdict(settings, circuit, rate), calls=calls, successes=ok, success_rate=rate,
-            avg_duration_ms=avg, p95_ms=_p95(histogram, calls), circuit_state=circuit, consecutive_failures=failures or 0,
-        ))
+        report.append(
+            ServiceHealth(
+                service=name,
+                status=verdict(settings, circuit, rate),
+                calls=calls,
+                successes=ok,
+                success_rate=rate,
+                avg_duration_ms=avg,
+                p95_ms=_p95(histogram, calls),
+                circuit_state=circuit,
+                consecutive_failures=failures or 0,
+            )
+        )
     return HealthReport(services=tuple(report), now=now, window_minutes=window)

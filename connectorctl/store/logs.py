@@ -26,7 +26,8 @@ from connectorctl.store.db import StateDB
 
 INSERT_LOG = (
     "INSERT INTO integration_logs (id, tenant_id, service_name, operation, endpoint, method, status, http_status_code, "
-    "duration_ms, request_data, response_data, error_message, error_code, attempt_number, correlation_id, direction, created_at) "
+    "duration_ms, request_data, response_data, error_message, error_code, attempt_number, correlation_id, direction, "
+    "created_at) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 BATCH_MAX = 1000
@@ -40,9 +41,23 @@ def iso_utc(epoch: float) -> str:
 
 def to_row(r: AttemptRecord) -> tuple[Any, ...]:
     return (
-        new_ulid(r.started_at), r.tenant_id, r.service, r.operation, r.endpoint, r.method, r.status.value, r.http_status,
-        r.duration_ms, r.request.json(), r.response.json(), r.error_message, r.error_code, r.attempt,
-        r.correlation_id, r.direction, iso_utc(r.started_at),
+        new_ulid(r.started_at),
+        r.tenant_id,
+        r.service,
+        r.operation,
+        r.endpoint,
+        r.method,
+        r.status.value,
+        r.http_status,
+        r.duration_ms,
+        r.request.json(),
+        r.response.json(),
+        r.error_message,
+        r.error_code,
+        r.attempt,
+        r.correlation_id,
+        r.direction,
+        iso_utc(r.started_at),
     )
 
 
@@ -129,7 +144,9 @@ class BackgroundLogWriter:
         with self._flushed:
             target = self._generation + 2  # the batch in progress may predate our rows
             self._wake.set()
-            self._flushed.wait_for(lambda: self._generation >= target or not self._buffer and self._generation >= target - 1, timeout)
+            self._flushed.wait_for(
+                lambda: self._generation >= target or not self._buffer and self._generation >= target - 1, timeout
+            )
 
     def close(self) -> None:
         if self._closed:
@@ -149,7 +166,7 @@ class BackgroundLogWriter:
 
     def _drain(self) -> None:
         while self._buffer:
-            rows = []
+            rows: list[Any] = []
             while self._buffer and len(rows) < BATCH_MAX:
                 rows.append(to_row(self._buffer.popleft()))
             self._commit(rows)

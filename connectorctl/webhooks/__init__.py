@@ -6,7 +6,25 @@
 
 from __future__ import annotations
 
-from connectorctl.webhooks.base import Reason, SignedRequest, Verdict, Verifier, WebhookRejectedError, WebhookRequest, WebhookVerifier
+from connectorctl.webhooks.base import (
+    Reason,
+    SignedRequest,
+    Verdict,
+    Verifier,
+    WebhookRejectedError,
+    WebhookRequest,
+    WebhookVerifier,
+)
 from connectorctl.webhooks.registry import SCHEMES, get_verifier
 
-__all__ = sorted(["Reason", "SCHEMES", "SignedRequest", "Verdict", "Verifier", "WebhookRejectedError", "WebhookRequest", "WebhookVerifier", "get_verifier"])
+__all__ = [
+    "Reason",
+    "SCHEMES",
+    "SignedRequest",
+    "Verdict",
+    "Verifier",
+    "WebhookRejectedError",
+    "WebhookRequest",
+    "WebhookVerifier",
+    "get_verifier",
+]

@@ -20,7 +20,14 @@ import httpx
 
 from connectorctl.adapters.base import ALL_EMAIL_FEATURES, HasFeatures
 from connectorctl.adapters.declaration import API_KEY, Vendor
-from connectorctl.adapters.email.common import HttpEmailAdapter, VendorRequest, all_with, attachment_summary, b64, regional_url
+from connectorctl.adapters.email.common import (
+    HttpEmailAdapter,
+    VendorRequest,
+    all_with,
+    attachment_summary,
+    b64,
+    regional_url,
+)
 from connectorctl.domain.messages import DeliveryStatus, EmailMessage, SendResult
 from connectorctl.domain.values import Credentials
 from connectorctl.settings import VendorSettings
@@ -46,7 +53,11 @@ class SendGridEmailAdapter(HttpEmailAdapter[SendGridOptions]):
 
     @property
     def base_url(self) -> str:
-        return self.config.base_url.rstrip("/") if self.config.base_url else regional_url(self.slug, self.config.region, REGIONS)
+        return (
+            self.config.base_url.rstrip("/")
+            if self.config.base_url
+            else regional_url(self.slug, self.config.region, REGIONS)
+        )
 
     def unsupported(self, message: HasFeatures) -> frozenset[str]:
         missing = super().unsupported(message)
@@ -121,4 +132,6 @@ def _content(kind: str, value: str | None) -> dict[str, str] | None:
     return {"type": kind, "value": value} if value else None
 
 
-VENDOR = Vendor("sendgrid", "SendGrid v3 Mail Send (US or EU region)", {"email": SendGridEmailAdapter}, SendGridOptions, (API_KEY,))
+VENDOR = Vendor(
+    "sendgrid", "SendGrid v3 Mail Send (US or EU region)", {"email": SendGridEmailAdapter}, SendGridOptions, (API_KEY,)
+)
