@@ -13,6 +13,12 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
+    "PaymentStatus": "connectorctl.domain.payments",
+    "PaymentRequest": "connectorctl.domain.payments",
+    "Payment": "connectorctl.domain.payments",
+    "OutcomeUncertainError": "connectorctl.errors",
+    "Money": "connectorctl.domain.money",
+    "IdempotencyConflictError": "connectorctl.adapters.payment.base",
     "Attachment": "connectorctl.domain.messages",
     "AuthMethod": "connectorctl.domain.values",
     "AuthenticationError": "connectorctl.errors",
@@ -49,6 +55,7 @@ _EXPORTS = {
     "CloudStorage": "connectorctl.domain.roles",
     "SmsMessage": "connectorctl.domain.messages",
     "SmsService": "connectorctl.domain.roles",
+    "SuppressedError": "connectorctl.errors",
     "UnsupportedFeatureError": "connectorctl.errors",
     "ValidationError": "connectorctl.errors",
     "WebhookVerifier": "connectorctl.domain.roles",

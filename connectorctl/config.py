@@ -54,10 +54,11 @@ log = logging.getLogger("connectorctl.config")
 
 
 # Keys of the YAML file that are not fields of Settings or are typed specially.
-_FILE_ONLY = {"database": str, "email_vendor": "chain", "sms_vendor": "chain"}
+_FILE_ONLY = {"database": str, "email_vendor": "chain", "sms_vendor": "chain", "payment_vendor": "chain"}
 ENV_OVERRIDES = {
     "CONNECTOR_EMAIL_VENDOR": "email_vendor",
     "CONNECTOR_SMS_VENDOR": "sms_vendor",
+    "CONNECTOR_PAYMENT_VENDOR": "payment_vendor",
     "CONNECTOR_LOG_RETENTION_DAYS": "log_retention_days",
     "CONNECTOR_CIRCUIT_FAILURE_THRESHOLD": "circuit_breaker.failure_threshold",
     "CONNECTOR_CIRCUIT_TIMEOUT": "circuit_breaker.timeout_seconds",
@@ -276,7 +277,7 @@ def load_settings(
                         coerce(str, raw, functools.partial(reader.fail, name, value_node)) if raw is not None else None
                     )
                     reader.sources[name] = f"{path}:{value_node.start_mark.line + 1}"
-                elif name in ("email_vendor", "sms_vendor"):
+                elif name in ("email_vendor", "sms_vendor", "payment_vendor"):
                     channel = name.split("_")[0]
                     raw = reader.scalar(value_node, name)
                     values[name] = _chain(raw, channel, functools.partial(reader.fail, name, value_node))
@@ -318,7 +319,7 @@ def _apply_env(values: dict[str, Any], sources: dict[str, str], env: Mapping[str
         def fail(message: str, var: str = var) -> typing.NoReturn:
             raise ConfigurationError(f"environment {var}: {message}")
 
-        if key in ("email_vendor", "sms_vendor"):
+        if key in ("email_vendor", "sms_vendor", "payment_vendor"):
             values[key] = _chain(raw, key.split("_")[0], fail)
         elif key == "log_retention_days":
             values[key] = _parse_number(raw, int, fail)

@@ -26,6 +26,8 @@ class ExitCode:
     CREDENTIALS = 5
     STATE_UNAVAILABLE = 6
     SERVICE_DOWN = 7
+    DECLINED = 8
+    UNCERTAIN = 9
 
 
 class ConnectorctlError(Exception):
@@ -199,7 +201,29 @@ class VendorRejectedError(ConnectorError):
 
 
 class PaymentDeclinedError(ConnectorError):
+    """The payer's bank or the vendor declined: final, so never retried and never counted against the circuit."""
+
     code = "payment_declined"
+    exit_code = ExitCode.DECLINED
+
+    def __init__(
+        self, message: str, *, decline_code: str | None = None, payment_id: str | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.decline_code = decline_code
+        self.payment_id = payment_id
+
+    def to_dict(self) -> dict[str, Any]:
+        data = super().to_dict()
+        data.update({k: v for k, v in (("decline_code", self.decline_code), ("payment_id", self.payment_id)) if v})
+        return data
+
+
+class OutcomeUncertainError(ConnectorError):
+    """The vendor may have acted but its answer was lost; the intent stays ``uncertain`` until reconciled."""
+
+    code = "outcome_uncertain"
+    exit_code = ExitCode.UNCERTAIN
 
 
 class RemoteFileNotFoundError(ConnectorError):
@@ -210,6 +234,17 @@ class UnsupportedFeatureError(ConnectorError):
     """The vendor cannot do what the message needs; never silently dropped."""
 
     code = "unsupported_feature"
+
+
+class SuppressedError(ConnectorctlError):
+    """A recipient is on the suppression list (hard bounce, complaint, unsubscribe): refused before any vendor call."""
+
+    code = "suppressed"
+
+    def __init__(self, message: str, *, address: str, reason: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.address = address
+        self.reason = reason
 
 
 ERROR_CODES: dict[str, type[ConnectorctlError]] = {
@@ -231,7 +266,9 @@ ERROR_CODES: dict[str, type[ConnectorctlError]] = {
         ValidationError,
         VendorRejectedError,
         PaymentDeclinedError,
+        OutcomeUncertainError,
         RemoteFileNotFoundError,
         UnsupportedFeatureError,
+        SuppressedError,
     )
 }

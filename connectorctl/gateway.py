@@ -7,6 +7,7 @@ Application code depends on :class:`~connectorctl.domain.roles.EmailService` /
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from abc import ABC, abstractmethod
@@ -37,6 +38,8 @@ from connectorctl.validation import normalize_email, normalize_phone
 
 if TYPE_CHECKING:
     import httpx
+
+    from connectorctl.payments.service import PaymentService
 
 A = TypeVar("A", bound=Adapter[Any])
 M = TypeVar("M", EmailMessage, SmsMessage)
@@ -128,6 +131,12 @@ class Connector:
     def sms(self, vendor: str | Sequence[str] | None = None, *, tenant_id: str | None = None) -> "SmsGateway":
         return SmsGateway(self, _chain(vendor, self.settings.sms_vendor), tenant_id)
 
+    def payments(self, vendor: str | Sequence[str] | None = None, *, tenant_id: str | None = None) -> "PaymentService":
+        """A :class:`~connectorctl.domain.roles.PaymentGateway` over the configured vendor chain."""
+        from connectorctl.payments.service import PaymentService
+
+        return PaymentService(self, _chain(vendor, self.settings.payment_vendor), tenant_id)
+
     def http_client(self, slug: str) -> "httpx.Client":
         """A new HTTP client for a vendor, on a test's injected transport if there is one."""
         from connectorctl.adapters.client import vendor_client
@@ -175,7 +184,7 @@ class _Gateway(ABC, Generic[M]):
     @abstractmethod
     def _send_with(self, slug: str, message: M, correlation_id: str) -> SendResult: ...
 
-    def _walk(self, message: M, correlation_id: str | None = None) -> SendResult:
+    def _walk(self, message: M, correlation_id: str | None = None, *, force: bool = False) -> SendResult:
         """Try each vendor in order, under one correlation id, and log every hop.
 
         Fail over on an open circuit or a transient failure that survived its
@@ -183,7 +192,16 @@ class _Gateway(ABC, Generic[M]):
         message needs; never fail over on a permanent rejection (validation,
         auth, a refused recipient: the next vendor would refuse it too), nor
         after an SMS failure that may have been delivered (see ``may_fail_over``).
+        A suppressed recipient stops the send before any vendor is tried, unless ``force``.
         """
+        from connectorctl.delivery.suppressions import check
+
+        if not force:
+            check(
+                self.connector.db,
+                self.tenant_id,
+                message.recipients if isinstance(message, EmailMessage) else (message.to,),
+            )
         correlation_id = correlation_id or new_id()
         last: ConnectorError | None = None
         hops: list[str] = []
@@ -195,7 +213,7 @@ class _Gateway(ABC, Generic[M]):
                 hops.append(skip.message)
                 continue
             try:
-                return self._send_with(slug, message, correlation_id)
+                result = self._send_with(slug, message, correlation_id)
             except UnsupportedFeatureError as exc:
                 self._log_skip(slug, correlation_id, exc)
                 hops.append(f"{slug} skipped: {exc.message}")
@@ -204,11 +222,36 @@ class _Gateway(ABC, Generic[M]):
                     raise
                 last = exc
                 hops.append(f"{slug}: {exc.code}")
+            else:
+                self._record(result, correlation_id)
+                return result
         if last is not None:
             if len(self.chain) > 1:
                 last.hint = "every vendor in the chain failed: " + "; ".join(hops)
             raise last
         raise UnsupportedFeatureError("no configured vendor can send this message: " + "; ".join(hops))
+
+    def _record(self, result: SendResult, correlation_id: str) -> None:
+        """Remember the send for delivery reports.
+
+        A state file that refuses must not turn a sent message into an error.
+        """
+        from connectorctl.delivery.store import record_sent
+        from connectorctl.errors import StateStoreError
+
+        try:
+            record_sent(
+                self.connector.db,
+                result,
+                channel=self.channel,
+                tenant_id=self.tenant_id,
+                correlation_id=correlation_id,
+                now=self.connector.clock.time(),
+            )
+        except StateStoreError as exc:
+            logging.getLogger("connectorctl.delivery").warning(
+                "send %s not recorded for delivery tracking: %s", correlation_id, exc.message
+            )
 
     def _log_skip(self, slug: str, correlation_id: str, exc: ConnectorError) -> None:
         """A skipped vendor never reaches the pipeline's call path, so its hop is recorded here."""
@@ -255,9 +298,10 @@ class EmailGateway(_Gateway[EmailMessage]):
 
     channel = "email"
 
-    def send(self, message: EmailMessage, *, correlation_id: str | None = None) -> SendResult:
-        """``correlation_id`` lets a caller (the bulk journal) know the id before the call."""
-        return self._walk(validated_email(message), correlation_id)
+    def send(self, message: EmailMessage, *, correlation_id: str | None = None, force: bool = False) -> SendResult:
+        """``correlation_id`` lets a caller (the bulk journal) know the id before the call;
+        ``force`` sends even to a suppressed recipient."""
+        return self._walk(validated_email(message), correlation_id, force=force)
 
     def _send_with(self, slug: str, message: EmailMessage, correlation_id: str) -> SendResult:
         return self.connector.channel_adapter(slug, EmailAdapter).send(
@@ -278,8 +322,8 @@ class SmsGateway(_Gateway[SmsMessage]):
 
     channel = "sms"
 
-    def send(self, message: SmsMessage, *, correlation_id: str | None = None) -> SendResult:
-        return self._walk(replace(message, to=normalize_phone(message.to)), correlation_id)
+    def send(self, message: SmsMessage, *, correlation_id: str | None = None, force: bool = False) -> SendResult:
+        return self._walk(replace(message, to=normalize_phone(message.to)), correlation_id, force=force)
 
     def _send_with(self, slug: str, message: SmsMessage, correlation_id: str) -> SendResult:
         return self.connector.channel_adapter(slug, SmsAdapter).send(

@@ -176,6 +176,7 @@ class Settings:
     config_path: Path | None
     email_vendor: tuple[str, ...] = ("file",)
     sms_vendor: tuple[str, ...] = ("file",)
+    payment_vendor: tuple[str, ...] = ("stripe",)
     log_retention_days: int = 90
     circuit_breaker: CircuitBreakerSettings = CircuitBreakerSettings()
     retry_policy: RetrySettings = RetrySettings()

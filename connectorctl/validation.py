@@ -64,3 +64,18 @@ def describe_phone(number: str, default_region: str | None = None) -> dict[str, 
         "location": geocoder.description_for_number(parsed, "en") or None,
         "errors": [] if valid else ["INVALID"],
     }
+
+
+MAX_REFERENCE_LENGTH = 200
+
+
+def check_reference(reference: str) -> str:
+    """A caller's business key (``order:123:charge``).
+
+    The idempotency key of a money or label operation derives from it.
+    """
+    if not reference or not reference.strip():
+        raise InvalidInputError("a reference is required (your business key, e.g. order:123:charge)")
+    if len(reference) > MAX_REFERENCE_LENGTH or any(ord(ch) < 32 or ord(ch) == 127 for ch in reference):
+        raise InvalidInputError(f"a reference is at most {MAX_REFERENCE_LENGTH} printable characters")
+    return reference

@@ -24,6 +24,10 @@ def test_public_roles_are_satisfied_by_the_gateways() -> None:
     for role, impl in ((connectorctl.EmailService, EmailGateway), (connectorctl.SmsService, SmsGateway)):
         for method in ("send", "send_bulk"):
             assert callable(getattr(impl, method)), (role, method)
+    from connectorctl.payments.service import PaymentService
+
+    for method in ("charge", "capture", "cancel", "refund", "retrieve", "reconcile"):
+        assert callable(getattr(PaymentService, method)), method
 
 
 def test_every_command_has_help_text() -> None:

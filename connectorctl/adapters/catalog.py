@@ -27,10 +27,12 @@ VENDORS: dict[str, Union[str, "Vendor"]] = {
     "postmark": "connectorctl.adapters.email.postmark",
     "mailgun": "connectorctl.adapters.email.mailgun",
     "smtp": "connectorctl.adapters.email.smtp",
+    "stripe": "connectorctl.adapters.payment.stripe",
+    "paypal": "connectorctl.adapters.payment.paypal",
     "demo": "connectorctl.adapters.demo",
 }
 
-CHANNELS = ("email", "sms")
+CHANNELS = ("email", "sms", "payment")
 
 
 def register(vendor: "Vendor") -> None:

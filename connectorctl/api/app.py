@@ -225,8 +225,11 @@ def create_app(
     hooks = webhook_routes(connector)
     if hooks:
         api.document = with_webhooks(DOCUMENT)
+    from connectorctl.delivery.api import delivery_routes, with_delivery
+
+    api.document = with_delivery(api.document)
     app = Starlette(
-        routes=[*api.routes(), *hooks],
+        routes=[*api.routes(), *hooks, *delivery_routes(connector)],
         middleware=middleware,
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=_lifespan(api, close_connector),

@@ -40,6 +40,7 @@ def build_filter(
     until: Optional[str],
     operation: Optional[str] = None,
     correlation_id: Optional[str] = None,
+    delivery: Optional[str] = None,
 ) -> Any:
     from connectorctl.errors import InvalidInputError
     from connectorctl.store.queries import LogFilter, parse_time
@@ -50,6 +51,10 @@ def build_filter(
     end = parse_time(until, name="--until") if until else None
     if start and end and end < start:
         raise InvalidInputError("--until is before --since")
+    if delivery is not None:
+        from connectorctl.delivery.queries import MessageFilter
+
+        MessageFilter(delivery=delivery).where()  # one message for an unknown state
     return LogFilter(
         service=service,
         status=status,
@@ -58,6 +63,7 @@ def build_filter(
         until=end,
         operation=operation,
         correlation_id=correlation_id,
+        delivery=delivery,
     )
 
 
@@ -151,6 +157,9 @@ def logs_list(
     until: Optional[str] = UntilOpt,
     operation: Optional[str] = OperationOpt,
     correlation_id: Optional[str] = CorrelationOpt,
+    delivery: Optional[str] = typer.Option(
+        None, "--delivery", help="Only sends a vendor reported in this state: delivered, bounced, ..."
+    ),
     limit: int = typer.Option(100, "--limit", help="Rows per page (max 500)."),
     offset: int = typer.Option(0, "--offset", help="Rows to skip (pagination)."),
     output: OutputFormat = OutputOption,
@@ -160,7 +169,7 @@ def logs_list(
     from connectorctl.store.queries import SUMMARY_COLUMNS, check_limit, list_logs
 
     check_limit(limit, offset)
-    flt = build_filter(service, status, tenant, since, until, operation, correlation_id)
+    flt = build_filter(service, status, tenant, since, until, operation, correlation_id, delivery)
     connector = state(ctx).connector()
     warn_if_unknown_service(connector, service)
     rows = list_logs(connector.db, flt, limit, offset)

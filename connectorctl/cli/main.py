@@ -26,9 +26,12 @@ COMMANDS = {
     "creds": "connectorctl.cli.creds:app",
     "init": "connectorctl.cli.config_cmd:init",
     "logs": "connectorctl.cli.logs:app",
+    "messages": "connectorctl.cli.messages:app",
+    "suppressions": "connectorctl.cli.suppressions:app",
     "metrics": "connectorctl.cli.metrics:metrics_command",
     "status": "connectorctl.cli.status:status_command",
     "circuit": "connectorctl.cli.circuit:app",
+    "payments": "connectorctl.cli.payments:app",
     "demo": "connectorctl.cli.demo:demo_command",
     "serve": "connectorctl.cli.serve:serve",
 }

@@ -1,4 +1,5 @@
-"""``connectorctl metrics``: the reference design's numbers per service, with percentiles and a chart.
+"""``connectorctl metrics``: the reference design's numbers per service, with percentiles and a chart,
+plus delivery/bounce/complaint rates from the vendors' delivery reports (``delivery``).
 
 JSON keeps the reference ``GET /api/connector/metrics/{service}`` shape
 (``service``, ``period``, ``metrics``) and adds fields, never renames them.
@@ -42,6 +43,7 @@ def metrics_command(
     """Success/failure counts, success rate, latency (avg, p50/p95/p99), retries, failure breakdown."""
     from datetime import datetime, timezone
 
+    from connectorctl.delivery.queries import MessageFilter, delivery_rates
     from connectorctl.errors import InvalidInputError
     from connectorctl.store.queries import GROUP_COLUMNS, LogFilter, metrics_by, metrics_for, parse_time, series, to_iso
 
@@ -72,6 +74,7 @@ def metrics_command(
         data["groups"] = metrics_by(db, flt, by)
     if buckets:
         data["series"] = series(db, flt, start, end, buckets)
+    data["delivery"] = delivery_rates(db, MessageFilter(vendor=service, tenant_id=tenant, since=start, until=end))
     out = fmt(output, as_json)
     if out is OutputFormat.jsonl:
         rows = (
@@ -105,7 +108,28 @@ def _view(data: dict[str, Any]) -> Any:
             f"{max(p['error_rate'] for p in points):.1f}%"
         )
         parts.append(f"[dim]{points[0]['start']} -> {points[-1]['end']}, {len(points)} slices[/dim]")
+    if data.get("delivery"):
+        parts.append(_delivery(data["delivery"]))
     return Group(*parts)
+
+
+def _delivery(rows: list[dict[str, Any]]) -> Any:
+    """Delivery, bounce and complaint rates from the vendors' reports, per vendor."""
+    from rich.table import Table
+
+    table = Table(title="delivery (from vendor reports, % of accepted messages)")
+    for name in ("vendor", "accepted", "reported", "delivered %", "bounced %", "complained %"):
+        table.add_column(name, justify="left" if name == "vendor" else "right")
+    for r in rows:
+        table.add_row(
+            r["vendor"],
+            str(r["accepted"]),
+            str(r["tracked"]),
+            f"{r['delivery_rate']:.2f}",
+            f"{r['bounce_rate']:.2f}",
+            f"{r['complaint_rate']:.2f}",
+        )
+    return table
 
 
 def _single(title: str, m: dict[str, Any]) -> Any:

@@ -44,6 +44,7 @@ _DryRun = typer.Option(
 )
 _Vendor = typer.Option(None, "--vendor", help="Use this vendor instead of the configured chain.")
 _Tenant = typer.Option(None, "--tenant", help="Tenant whose credentials and logs to use.")
+_Force = typer.Option(False, "--force", help="Send even to a recipient on the suppression list (not with --to-file).")
 
 
 @app.command("email")
@@ -70,6 +71,7 @@ def send_email(
     dry_run: bool = _DryRun,
     vendor: Optional[str] = _Vendor,
     tenant: Optional[str] = _Tenant,
+    force: bool = _Force,
     output: OutputFormat = OutputOption,
     as_json: bool = JsonOption,
 ) -> None:
@@ -77,10 +79,8 @@ def send_email(
     from dataclasses import replace
 
     from connectorctl.domain.messages import Attachment, EmailMessage
-    from connectorctl.errors import InvalidInputError
 
-    if bool(to) == bool(to_file):
-        raise InvalidInputError("give --to or --to-file (not both)")
+    _check_targets(to, to_file, force)
     text = _read_body(body, body_file)
     headers = dict(parse_header_options(header))
     attachments = tuple(Attachment(p.name, p.read_bytes(), _guess_type(p)) for p in attach)
@@ -105,7 +105,7 @@ def send_email(
             from connectorctl.cli.send_view import dry_run_report, render_dry_run
 
             return render_dry_run(dry_run_report(connector, gateway, message), out)
-        return _finish(gateway.send(message).to_dict(), out)
+        return _finish(gateway.send(message, force=force).to_dict(), out)
 
     from connectorctl.bulk.recipients import Row
     from connectorctl.bulk.recipients import render as fill
@@ -148,6 +148,11 @@ def send_sms(
     idempotency_key: Optional[str] = typer.Option(
         None, "--idempotency-key", help="Allows retrying this SMS after a timeout."
     ),
+    status_callback: Optional[str] = typer.Option(
+        None,
+        "--status-callback",
+        help="URL the vendor reports delivery to (twilio, vonage); else vendors.<v>.status_callback.",
+    ),
     to_file: Optional[Path] = _ToFile,
     batch_id: Optional[str] = _BatchId,
     concurrency: int = _Concurrency,
@@ -155,6 +160,7 @@ def send_sms(
     dry_run: bool = _DryRun,
     vendor: Optional[str] = _Vendor,
     tenant: Optional[str] = _Tenant,
+    force: bool = _Force,
     output: OutputFormat = OutputOption,
     as_json: bool = JsonOption,
 ) -> None:
@@ -166,19 +172,24 @@ def send_sms(
 
     if not message.strip():
         raise InvalidInputError("--message is empty")
-    if bool(to) == bool(to_file):
-        raise InvalidInputError("give --to or --to-file (not both)")
+    _check_targets(to, to_file, force)
     connector = state(ctx).connector()
     gateway = connector.sms(vendor, tenant_id=tenant)
     out = fmt(output, as_json)
-    sms = SmsMessage(to=to or "", body=message, from_number=from_number, idempotency_key=idempotency_key)
+    sms = SmsMessage(
+        to=to or "",
+        body=message,
+        from_number=from_number,
+        idempotency_key=idempotency_key,
+        status_callback=status_callback,
+    )
     if to_file is None:
         if dry_run:
             from connectorctl.cli.send_view import dry_run_report, render_dry_run
             from connectorctl.validation import normalize_phone
 
             return render_dry_run(dry_run_report(connector, gateway, replace(sms, to=normalize_phone(sms.to))), out)
-        return _finish(gateway.send(sms).to_dict(), out)
+        return _finish(gateway.send(sms, force=force).to_dict(), out)
 
     from connectorctl.bulk.recipients import Row
     from connectorctl.bulk.recipients import render as fill
@@ -203,6 +214,15 @@ def send_sms(
         dry_run=dry_run,
         output=out,
     )
+
+
+def _check_targets(to: object, to_file: Optional[Path], force: bool) -> None:
+    from connectorctl.errors import InvalidInputError
+
+    if bool(to) == bool(to_file):
+        raise InvalidInputError("give --to or --to-file (not both)")
+    if force and to_file:
+        raise InvalidInputError("--force overrides the suppression list for one send only, not with --to-file")
 
 
 def _read_body(body: Optional[str], body_file: Optional[Path]) -> str:

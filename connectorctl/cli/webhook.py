@@ -30,7 +30,7 @@ app = typer.Typer(
 SchemeOption = typer.Option(
     None,
     "--scheme",
-    help="stripe, twilio, sendgrid, mandrill, mailgun, github, standard, easypost, postmark or generic.",
+    help="stripe, twilio, sendgrid, mandrill, mailgun, vonage, github, standard, easypost, postmark or generic.",
 )
 ServiceOption = typer.Option(
     None, "--service", help="Take scheme, options and secrets from the config's webhooks.<SERVICE>."

@@ -66,6 +66,7 @@ class SmsMessage:
     body: str
     from_number: str | None = None
     idempotency_key: str | None = None
+    status_callback: str | None = None  # URL the vendor reports delivery to (else the vendor's configured one)
 
     def features(self) -> frozenset[str]:
         return frozenset()

@@ -10,6 +10,8 @@ from datetime import datetime
 from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
 
 from connectorctl.domain.messages import EmailMessage, SendResult, SmsMessage
+from connectorctl.domain.money import Money
+from connectorctl.domain.payments import Payment
 from connectorctl.domain.values import Credentials, IntegrationLog
 
 
@@ -37,13 +39,37 @@ class SmsService(Protocol):
 
 @runtime_checkable
 class PaymentGateway(Protocol):
-    def create_payment(
-        self, amount: int, currency: str, *, idempotency_key: str, metadata: Mapping[str, str] | None = None
-    ) -> Mapping[str, Any]: ...
+    """Money operations keyed by the caller's business reference (see docs/payments.md)."""
 
-    def confirm_payment(self, payment_id: str, *, idempotency_key: str) -> Mapping[str, Any]: ...
+    def charge(
+        self,
+        amount: Money,
+        *,
+        reference: str,
+        capture: bool = True,
+        payment_method: str | None = None,
+        description: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> Payment: ...
 
-    def refund(self, payment_id: str, amount: int | None = None, *, idempotency_key: str) -> Mapping[str, Any]: ...
+    def capture(
+        self, payment_id: str, amount: Money | int | None = None, *, reference: str | None = None
+    ) -> Payment: ...
+
+    def cancel(self, payment_id: str, *, reference: str | None = None) -> Payment: ...
+
+    def refund(
+        self,
+        payment_id: str,
+        amount: Money | int | None = None,
+        *,
+        reason: str | None = None,
+        reference: str | None = None,
+    ) -> Payment: ...
+
+    def retrieve(self, payment_id: str) -> Payment: ...
+
+    def reconcile(self, *, since: str | None = None) -> Sequence[Any]: ...
 
 
 @runtime_checkable

@@ -31,8 +31,8 @@ from connectorctl.errors import ConnectorctlError, InvalidInputError
 from connectorctl.resilience.clock import Clock, SystemClock
 from connectorctl.store.db import StateDB
 from connectorctl.store.migrations import migration
+from connectorctl.validation import check_reference
 
-MAX_REFERENCE_LENGTH = 200
 HOST = socket.gethostname()
 
 
@@ -133,14 +133,6 @@ def idempotency_key(channel: str, reference: str) -> str:
     limit (PayPal-Request-Id: 108 characters) and carries no business data.
     """
     return "cc-" + hashlib.sha256(f"{channel}\n{reference}".encode("utf-8")).hexdigest()[:48]
-
-
-def check_reference(reference: str) -> str:
-    if not reference or not reference.strip():
-        raise InvalidInputError("a reference is required (your business key, e.g. order:123:charge)")
-    if len(reference) > MAX_REFERENCE_LENGTH or any(ord(ch) < 32 or ord(ch) == 127 for ch in reference):
-        raise InvalidInputError(f"a reference is at most {MAX_REFERENCE_LENGTH} printable characters")
-    return reference
 
 
 def _now_iso(epoch: float) -> str:
@@ -320,10 +312,19 @@ class IntentStore:
         return [_intent(r) for r in rows]
 
     def list(
-        self, channel: str, *, states: Sequence[IntentState] = (), since: str | None = None, limit: int | None = None
+        self,
+        channel: str,
+        *,
+        states: Sequence[IntentState] = (),
+        since: str | None = None,
+        limit: int | None = None,
+        reference_prefix: str | None = None,
     ) -> list[Intent]:
         sql = f"SELECT {_COLUMNS} FROM operation_intents WHERE channel = ?"
         args: list[Any] = [channel]
+        if reference_prefix:
+            sql += " AND reference >= ? AND reference < ?"  # a range, so the primary key answers it
+            args += [reference_prefix, reference_prefix + "\U0010ffff"]
         if states:
             sql += f" AND state IN ({', '.join('?' * len(states))})"
             args += [s.value for s in states]

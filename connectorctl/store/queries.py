@@ -97,6 +97,7 @@ class LogFilter:
     operation: str | None = None
     correlation_id: str | None = None
     direction: str | None = None
+    delivery: str | None = None  # only calls whose message a vendor reported in this state (docs/delivery.md)
 
     def where(self) -> tuple[str, list[Any]]:
         clauses: list[str] = []
@@ -112,6 +113,9 @@ class LogFilter:
             if value is not None:
                 clauses.append(f"{column} = ?")
                 params.append(value)
+        if self.delivery is not None:
+            clauses.append("correlation_id IN (SELECT correlation_id FROM messages WHERE delivery = ?)")
+            params.append(self.delivery)
         if self.since is not None:
             clauses.append("created_at >= ?")
             params.append(to_iso(self.since))

@@ -98,6 +98,7 @@ def purge(
             time.sleep(min(MAX_PAUSE_SECONDS, max(pause, held)))
     result.update(deleted=deleted, batches=batches, worst_batch_ms=round(worst_batch * 1000, 1))
     result["replay_pruned"] = _prune_webhook_replays(db, now)
+    result["delivery_purged"] = _purge_delivery(db, cutoff, batch_size)
     result.update(_reclaim(db, vacuum))
     result["seconds"] = round(time.perf_counter() - started, 3)
     return result
@@ -111,6 +112,15 @@ def _prune_webhook_replays(db: StateDB, now: datetime) -> int | None:
         return None
     pruned = prune_replay_store(db, now.timestamp())  # epoch seconds, like every clock in the package
     return pruned if isinstance(pruned, int) else None
+
+
+def _purge_delivery(db: StateDB, cutoff: str, batch_size: int) -> int | None:
+    """Sent-message records and delivery reports age out with the log rows they belong to."""
+    try:
+        from connectorctl.delivery.store import purge_before
+    except ModuleNotFoundError:
+        return None
+    return purge_before(db, cutoff, batch_size)
 
 
 def _reclaim(db: StateDB, vacuum: bool) -> dict[str, Any]:

@@ -1,5 +1,9 @@
 """``POST /api/connector/webhooks/{service}``: verify, log, keep accepted events once.
 
+A verified delivery report (SendGrid, Mailgun, Postmark, Mailchimp
+Transactional, Twilio, Vonage) is also parsed into delivery events, linked to
+the message we sent and marked processed in the same transaction.
+
 A self-contained Starlette route that ``connectorctl serve`` mounts.  The body
 is verified byte for byte as received, with the scheme and secrets configured
 under ``webhooks.<service>``.  Answers: 200 accepted (or duplicate: already
@@ -26,6 +30,7 @@ if TYPE_CHECKING:
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
+    from connectorctl.delivery.events import DeliveryEvent
     from connectorctl.gateway import Connector
 
 PATH = "/api/connector/webhooks/{service}"
@@ -96,8 +101,13 @@ class WebhookReceiver:
                 service, request, secrets, status, data, "failed", None, verdict.reason, verdict.detail, now, started
             )
             return status, data
+        from connectorctl.delivery.vendors import parse_events
+
+        events = parse_events(verdict.scheme, body, now)
         try:
-            row_id, duplicate = self._accept(service, verdict, body, now, verifier.replay_expiry(verdict, now))
+            row_id, duplicate, counts = self._accept(
+                service, verdict, body, now, verifier.replay_expiry(verdict, now), events
+            )
         except ConnectorctlError as exc:  # state file locked/read-only: 503 so the vendor retries later
             return 503, {"error": {"code": exc.code, "message": "could not record the event; retry later"}}
         if duplicate:
@@ -115,15 +125,44 @@ class WebhookReceiver:
                 now,
                 started,
             )
-        else:
-            data = {"status": "accepted", "id": row_id, "event_id": verdict.event_id}
-            self._log(service, request, secrets, 200, data, "success", verdict, None, None, now, started)
-        return 200, data
+            return 200, data
+        accepted: dict[str, Any] = {"status": "accepted", "id": row_id, "event_id": verdict.event_id}
+        if counts is not None:
+            accepted["delivery_events"] = {"stored": counts[0], "duplicate": counts[1]}
+        self._log(service, request, secrets, 200, accepted, "success", verdict, None, None, now, started)
+        self._payment_event(verdict, request)
+        return 200, accepted
+
+    def _payment_event(self, verdict: Verdict, request: WebhookRequest) -> None:
+        """A payment event updates the payment it concerns.
+
+        The event is kept either way, so a failure here only warns.
+        """
+        if verdict.scheme not in ("stripe", "paypal"):
+            return
+        from connectorctl.payments.events import apply_event
+
+        try:
+            apply_event(self.connector, verdict.scheme, request.json())
+        except (ConnectorctlError, KeyError, TypeError, ValueError) as exc:
+            import logging
+
+            logging.getLogger(__name__).warning(
+                "payment event %s not applied: %s", verdict.event_id, type(exc).__name__
+            )
 
     def _accept(
-        self, service: str, verdict: Verdict, body: bytes, now: float, expires_at: float
-    ) -> tuple[str | None, bool]:
-        """Record the id in the replay store and keep the event, atomically; (row id, was it a duplicate)."""
+        self,
+        service: str,
+        verdict: Verdict,
+        body: bytes,
+        now: float,
+        expires_at: float,
+        events: "list[DeliveryEvent] | None",
+    ) -> tuple[str | None, bool, tuple[int, int] | None]:
+        """Record the id in the replay store, keep the delivery and fold in its delivery events, atomically;
+        (row id, was it a duplicate, (events stored, events already known) when it carried delivery reports)."""
+        from connectorctl.delivery.store import ingest
         from connectorctl.resilience.pipeline import new_id
         from connectorctl.webhooks.replay import record_in
 
@@ -131,7 +170,7 @@ class WebhookReceiver:
         assert verdict.event_id is not None  # a verified delivery has one (its body's fingerprint at least)
         with self.connector.db.write() as conn:
             if not record_in(conn, service, verdict.event_id, now=now, expires_at=expires_at):
-                return None, True
+                return None, True, None
             inserted = conn.execute(
                 "INSERT OR IGNORE INTO webhook_events (id, service, event_id, event_type, scheme, received_at, "
                 "payload) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -145,7 +184,13 @@ class WebhookReceiver:
                     body.decode("utf-8", errors="replace"),
                 ),
             ).rowcount
-        return (row_id, False) if inserted else (None, True)
+            if not inserted:
+                return None, True, None
+            if events is None:
+                return row_id, False, None
+            counts = ingest(conn, events, received_at=now, webhook_event_id=row_id)
+            conn.execute("UPDATE webhook_events SET processed_at = ? WHERE id = ?", (iso_utc(now), row_id))
+        return row_id, False, counts
 
     def _log(
         self,

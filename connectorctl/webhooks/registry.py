@@ -19,6 +19,7 @@ SCHEMES: dict[str, tuple[str, str]] = {
     "standard": ("connectorctl.webhooks.standard", "StandardWebhooksVerifier"),
     "stripe": ("connectorctl.webhooks.stripe", "StripeVerifier"),
     "twilio": ("connectorctl.webhooks.twilio", "TwilioVerifier"),
+    "vonage": ("connectorctl.webhooks.vonage", "VonageVerifier"),
 }
 GENERIC_OPTIONS = ("header", "algorithm", "encoding", "prefix", "signed_content", "timestamp_header", "id_header")
 
@@ -29,6 +30,8 @@ def get_verifier(scheme: str, **options: Any) -> Verifier:
         raise ConfigurationError(f"unknown webhook scheme {scheme!r} (known: {', '.join(SCHEMES)})")
     module, name = SCHEMES[scheme]
     cls = getattr(importlib.import_module(module), name)
-    if scheme != "generic":
-        options = {k: v for k, v in options.items() if k not in GENERIC_OPTIONS}
+    if scheme != "generic":  # vonage takes `algorithm` too: its accounts choose md5hash or an HMAC
+        options = {
+            k: v for k, v in options.items() if k not in GENERIC_OPTIONS or (scheme == "vonage" and k == "algorithm")
+        }
     return cls(**{k: v for k, v in options.items() if v is not None})

@@ -8,13 +8,15 @@ gateway never fails over (another vendor would refuse the same number).
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Iterator
 
 from connectorctl.adapters.base import OptionsT, SmsAdapter
 from connectorctl.adapters.http import HttpMessageAdapter
 from connectorctl.domain.messages import DeliveryStatus, RecipientResult, SendResult, SmsMessage
 from connectorctl.domain.values import Credentials
 from connectorctl.errors import ConfigurationError, ConnectorError, InvalidInputError, VendorRejectedError
+from connectorctl.settings import VendorSettings, is_http_url, url_problems
 from connectorctl.validation import normalize_phone
 
 # The GSM 03.38 basic character set (plus the extension table); anything else needs UCS-2.
@@ -78,6 +80,25 @@ class HttpSmsAdapter(HttpMessageAdapter[OptionsT, SmsMessage], SmsAdapter[Option
 
     def idempotency_key(self, message: SmsMessage) -> str | None:
         return message.idempotency_key
+
+
+@dataclass(frozen=True)
+class DeliveryReportOptions(VendorSettings):
+    """Options of an SMS vendor that reports delivery to a URL sent along with each message."""
+
+    status_callback: str | None = None  # e.g. https://erp.example.com/api/connector/webhooks/twilio (docs/delivery.md)
+
+    def problems(self) -> Iterator[tuple[str, str]]:
+        yield from super().problems()
+        yield from url_problems(self, "status_callback")
+
+
+def status_callback(message: SmsMessage, configured: str | None) -> str | None:
+    """The delivery-report URL for this send: the message's own, else the vendor's configured one."""
+    url = (message.status_callback or configured or "").strip()
+    if url and not is_http_url(url):
+        raise InvalidInputError(f"status callback {url!r} is not an http(s) URL")
+    return url or None
 
 
 def basic_auth(creds: Credentials) -> tuple[str, str]:

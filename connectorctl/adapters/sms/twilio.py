@@ -19,11 +19,19 @@ import httpx
 
 from connectorctl.adapters.declaration import AuthScheme, Vendor
 from connectorctl.adapters.http import VendorRequest
-from connectorctl.adapters.sms.common import HttpSmsAdapter, RecipientRefusedError, basic_auth, e164, sender
+from connectorctl.adapters.sms.common import (
+    DeliveryReportOptions,
+    HttpSmsAdapter,
+    RecipientRefusedError,
+    basic_auth,
+    e164,
+    sender,
+    status_callback,
+)
 from connectorctl.domain.messages import DeliveryStatus, RecipientResult, SendResult, SmsMessage
 from connectorctl.domain.values import AuthMethod, Credentials
 from connectorctl.errors import ConfigurationError, ConnectorError, ValidationError
-from connectorctl.settings import VendorSettings, url_problems
+from connectorctl.settings import url_problems
 from connectorctl.validation import describe_phone
 
 API_VERSION = "2010-04-01"
@@ -50,7 +58,7 @@ _STATUS = {
 
 
 @dataclass(frozen=True)
-class TwilioOptions(VendorSettings):
+class TwilioOptions(DeliveryReportOptions):
     messaging_service_sid: str | None = None  # MG...: send through a Messaging Service when no from_number is given
     lookup_base_url: str | None = None  # Lookup v2 root (default https://lookups.twilio.com)
 
@@ -80,6 +88,9 @@ class TwilioSmsAdapter(HttpSmsAdapter[TwilioOptions]):
                 f"{self.slug}: no sender: set vendors.{self.slug}.from_number or messaging_service_sid, or pass --from"
             )
         fields["Body"] = message.body
+        callback = status_callback(message, self.config.status_callback)
+        if callback:
+            fields["StatusCallback"] = callback
         return fields
 
     # -- translation ----------------------------------------------------------------

@@ -28,7 +28,16 @@ import httpx
 
 from connectorctl.adapters.declaration import AuthScheme, Vendor
 from connectorctl.adapters.http import VendorRequest
-from connectorctl.adapters.sms.common import HttpSmsAdapter, RecipientRefusedError, basic_auth, e164, is_gsm7, sender
+from connectorctl.adapters.sms.common import (
+    DeliveryReportOptions,
+    HttpSmsAdapter,
+    RecipientRefusedError,
+    basic_auth,
+    e164,
+    is_gsm7,
+    sender,
+    status_callback,
+)
 from connectorctl.domain.messages import DeliveryStatus, RecipientResult, SendResult, SmsMessage
 from connectorctl.domain.values import AuthMethod, Credentials
 from connectorctl.errors import (
@@ -40,7 +49,6 @@ from connectorctl.errors import (
     VendorRejectedError,
     VendorUnavailableError,
 )
-from connectorctl.settings import VendorSettings
 
 AUTH_STATUSES = frozenset({"4", "14", "32"})
 RATE_STATUSES = frozenset({"1", "10"})
@@ -53,7 +61,7 @@ RECIPIENT_STATUSES: Mapping[str, DeliveryStatus] = {
 }
 
 
-class VonageSmsAdapter(HttpSmsAdapter[VendorSettings]):
+class VonageSmsAdapter(HttpSmsAdapter[DeliveryReportOptions]):
     default_base_url = "https://rest.nexmo.com"
 
     def form(self, message: SmsMessage, api_key: str, api_secret: str, client_ref: str | None) -> dict[str, str]:
@@ -72,6 +80,9 @@ class VonageSmsAdapter(HttpSmsAdapter[VendorSettings]):
             fields["type"] = "unicode"
         if client_ref:
             fields["client-ref"] = client_ref[:100]
+        callback = status_callback(message, self.config.status_callback)
+        if callback:
+            fields.update({"callback": callback, "status-report-req": "1"})
         return fields
 
     def precheck(self, message: SmsMessage) -> None:
@@ -170,7 +181,7 @@ VENDOR = Vendor(
     "vonage",
     "Vonage (Nexmo) SMS API and account balance",
     {"sms": VonageSmsAdapter},
-    VendorSettings,
+    DeliveryReportOptions,
     (
         AuthScheme(
             AuthMethod.BASIC_AUTH, ("username", "password"), help="username: the API key, password: the API secret"

@@ -1,0 +1,1 @@
+"""Payment vendor adapters: the channel base orchestrates, one module per vendor translates."""
