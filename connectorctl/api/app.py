@@ -229,7 +229,7 @@ def create_app(
 
     api.document = with_delivery(api.document)
     app = Starlette(
-        routes=[*api.routes(), *hooks, *delivery_routes(connector)],
+        routes=[*api.routes(), *hooks, *delivery_routes(connector, api.read)],
         middleware=middleware,
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=_lifespan(api, close_connector),

@@ -1,15 +1,16 @@
 """HTTP endpoints for delivery tracking, mounted by ``connectorctl serve`` beside the monitoring API.
 
-Plain Starlette routes; each read runs in Starlette's thread pool, never on
-the event loop.  Same result objects as the CLI (``messages``, ``metrics``,
-``suppressions``).  Bad query parameters are 400s through the app's error
-handlers.
+Plain Starlette routes mounted by :func:`connectorctl.api.create_app`; their
+reads run in the monitoring API's heavy-read lane (worker threads, never the
+event loop), so they cannot crowd out health and status probes.  Same result
+objects as the CLI (``messages``, ``metrics``, ``suppressions``).  Bad query
+parameters are 400s through the app's error handlers.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -19,10 +20,13 @@ if TYPE_CHECKING:
     from connectorctl.gateway import Connector
 
 
-def delivery_routes(connector: "Connector") -> list["Route"]:
+Reader = Callable[..., Awaitable[Any]]  # the monitoring API's read(fn) running fn(db, settings) off the loop
+
+
+def delivery_routes(connector: "Connector", read: Reader) -> list["Route"]:
     from starlette.routing import Route
 
-    api = DeliveryApi(connector)
+    api = DeliveryApi(connector, read)
     return [
         Route("/api/connector/messages", api.messages, methods=["GET"]),
         Route("/api/connector/messages/{ident}", api.message, methods=["GET"]),
@@ -32,8 +36,13 @@ def delivery_routes(connector: "Connector") -> list["Route"]:
 
 
 class DeliveryApi:
-    def __init__(self, connector: "Connector") -> None:
+    def __init__(self, connector: "Connector", read: Reader) -> None:
         self.connector = connector
+        self._read = read
+
+    async def read(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``fn(db, *args, **kwargs)`` in a worker thread of the heavy-read lane."""
+        return await self._read(lambda db, _settings: fn(db, *args, **kwargs))
 
     def _filter(self, request: "Request", *, default_from: str = "") -> Any:
         from connectorctl.api import params
@@ -53,42 +62,38 @@ class DeliveryApi:
         )
 
     async def messages(self, request: "Request") -> "JSONResponse":
-        from starlette.concurrency import run_in_threadpool
         from starlette.responses import JSONResponse
 
         from connectorctl.api import params
         from connectorctl.delivery.queries import list_messages
 
         limit, offset = params.limit_offset(request.query_params)
-        rows = await run_in_threadpool(list_messages, self.connector.db, self._filter(request), limit, offset)
+        rows = await self.read(list_messages, self._filter(request), limit, offset)
         return JSONResponse({"data": rows, "meta": {"limit": limit, "offset": offset, "count": len(rows)}})
 
     async def message(self, request: "Request") -> "JSONResponse":
-        from starlette.concurrency import run_in_threadpool
         from starlette.responses import JSONResponse
 
         from connectorctl.api.errors import error_response
         from connectorctl.delivery.queries import timeline
 
         ident = request.path_params["ident"]
-        found = await run_in_threadpool(timeline, self.connector.db, ident)
+        found = await self.read(timeline, ident)
         if found is None:
             return error_response(404, "not_found", f"no sent message with id {ident!r}")
         return JSONResponse(found.to_dict())
 
     async def rates(self, request: "Request") -> "JSONResponse":
-        from starlette.concurrency import run_in_threadpool
         from starlette.responses import JSONResponse
 
         from connectorctl.delivery.queries import delivery_rates
         from connectorctl.store.queries import to_iso
 
         flt = self._filter(request, default_from="-7days")
-        rows = await run_in_threadpool(delivery_rates, self.connector.db, flt)
+        rows = await self.read(delivery_rates, flt)
         return JSONResponse({"period": {"from": to_iso(flt.since), "to": to_iso(flt.until)}, "vendors": rows})
 
     async def suppressions(self, request: "Request") -> "JSONResponse":
-        from starlette.concurrency import run_in_threadpool
         from starlette.responses import JSONResponse
 
         from connectorctl.api import params
@@ -96,12 +101,8 @@ class DeliveryApi:
 
         q = request.query_params
         limit, _ = params.limit_offset(q)
-        rows = await run_in_threadpool(
-            list_suppressions,
-            self.connector.db,
-            params.text(q, "tenant_id"),
-            reason=params.text(q, "reason"),
-            limit=limit,
+        rows = await self.read(
+            list_suppressions, params.text(q, "tenant_id"), reason=params.text(q, "reason"), limit=limit
         )
         return JSONResponse({"data": [s.to_dict() for s in rows], "meta": {"limit": limit, "count": len(rows)}})
 

@@ -98,8 +98,12 @@ class DeliveryEvent:
 
     @property
     def label(self) -> str:
-        """``bounced (hard)``, ``delivered`` ...: how people read the type."""
-        return f"{self.type.value} ({self.bounce_type.value})" if self.bounce_type else self.type.value
+        return label(self.type.value, self.bounce_type.value if self.bounce_type else None)
+
+
+def label(event_type: str, bounce_type: str | None) -> str:
+    """``bounced (hard)``, ``delivered`` ...: how people read a type."""
+    return f"{event_type} ({bounce_type})" if bounce_type else event_type
 
 
 def canonical(data: Any) -> str:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from connectorctl.delivery.events import REACHED, EventType
+from connectorctl.delivery.events import REACHED, EventType, label
 from connectorctl.delivery.store import message_key, tenant_key
 from connectorctl.errors import InvalidInputError
 from connectorctl.store.db import StateDB
@@ -97,13 +97,15 @@ def timeline(db: StateDB, ident: str) -> Timeline | None:
         messages = c.execute(
             f"SELECT {', '.join(MESSAGE_COLUMNS)} FROM messages WHERE correlation_id = ? ORDER BY id", (correlation_id,)
         ).fetchall()
+        columns = ", ".join("e." + col for col in EVENT_COLUMNS)
         events = c.execute(
-            f"SELECT DISTINCT {', '.join('e.' + col for col in EVENT_COLUMNS)}, e.id FROM delivery_events e JOIN "
-            "messages m "
-            "ON e.vendor = m.vendor AND e.vendor_message_id = m.vendor_message_id AND (e.recipient IS NULL OR "
-            "e.recipient = m.recipient) "
-            "WHERE m.correlation_id = ? ORDER BY e.occurred_at, e.rank, e.id",
-            (correlation_id,),
+            f"SELECT {columns}, e.id FROM delivery_events e JOIN messages m ON e.vendor = m.vendor AND "
+            "e.vendor_message_id = m.vendor_message_id "
+            "AND (e.recipient IS NULL OR e.recipient = m.recipient) WHERE m.correlation_id = ? "
+            f"UNION SELECT {columns}, e.id FROM delivery_events e JOIN (SELECT DISTINCT vendor FROM messages WHERE "
+            "correlation_id = ?) m "
+            "ON e.vendor = m.vendor WHERE e.correlation_id = ? ORDER BY 7, 10, 11",
+            (correlation_id, correlation_id, correlation_id),
         ).fetchall()
         return attempts, messages, events
 
@@ -135,14 +137,13 @@ def timeline(db: StateDB, ident: str) -> Timeline | None:
         )
     for r in events:
         e = dict(zip(EVENT_COLUMNS, r, strict=True))
-        label = f"{e['event_type']} ({e['bounce_type']})" if e["bounce_type"] else e["event_type"]
         entries.append(
             {
                 "at": e["occurred_at"],
                 "kind": "event",
                 "vendor": e["vendor"],
                 "recipient": e["recipient"],
-                "what": label,
+                "what": label(e["event_type"], e["bounce_type"]),
                 "detail": " ".join(p for p in (f"[{e['vendor_event']}]", e["reason"] or "") if p),
                 "received_at": e["received_at"],
             }

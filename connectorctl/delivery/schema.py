@@ -49,3 +49,12 @@ def _suppressions(db: Any) -> None:
         "CREATE TABLE suppressions (tenant_id TEXT NOT NULL DEFAULT '', address TEXT NOT NULL, reason TEXT NOT NULL, "
         "vendor TEXT, detail TEXT, created_at TEXT NOT NULL, PRIMARY KEY (tenant_id, address)) WITHOUT ROWID"
     )
+
+
+@migration(73, "delivery_events by correlation id")
+def _events_by_correlation(db: Any) -> None:
+    """Reports that name our correlation id instead of a message id we stored (Vonage's later parts)."""
+    db.execute(
+        "CREATE INDEX ix_delivery_events_correlation ON delivery_events(vendor, correlation_id) WHERE correlation_id "
+        "IS NOT NULL"
+    )

@@ -127,30 +127,31 @@ def ingest(
 
 def _advance(conn: Any, event: DeliveryEvent) -> list[str]:
     """Move the event's message rows forward (never back); returns their tenants."""
-    where, params = _match(event)
-    if not where:
-        return []
-    found = conn.execute(f"SELECT id, tenant_id FROM messages WHERE {where}", params).fetchall()
-    if event.rank > 0:
-        conn.execute(
-            f"UPDATE messages SET delivery = ?, delivery_rank = ?, delivery_at = ?, delivery_reason = ? WHERE {where} "
-            "AND delivery_rank < ?",
-            (event.type.value, event.rank, iso_utc(event.occurred_at), event.reason, *params, event.rank),
-        )
-    return sorted({row[1] for row in found})
+    for where, params in _matches(event):
+        found = conn.execute(f"SELECT id, tenant_id FROM messages WHERE {where}", params).fetchall()
+        if not found:
+            continue
+        if event.rank > 0:
+            conn.execute(
+                "UPDATE messages SET delivery = ?, delivery_rank = ?, delivery_at = ?, delivery_reason = ? WHERE "
+                f"{where} AND delivery_rank < ?",
+                (event.type.value, event.rank, iso_utc(event.occurred_at), event.reason, *params, event.rank),
+            )
+        return sorted({row[1] for row in found})
+    return []
 
 
-def _match(event: DeliveryEvent) -> tuple[str, list[Any]]:
+def _matches(event: DeliveryEvent) -> list[tuple[str, list[Any]]]:
+    """Ways to find the event's messages, best first: the vendor's message id, then our correlation id
+    where the vendor echoes it (a Vonage receipt for the second part of a long SMS has its own id)."""
+    ways = []
     if event.vendor_message_id:
-        where, params = "vendor = ? AND vendor_message_id = ?", [event.vendor, message_key(event.vendor_message_id)]
-    elif event.correlation_id:
-        where, params = "vendor = ? AND correlation_id = ?", [event.vendor, event.correlation_id]
-    else:
-        return "", []
+        ways.append(("vendor = ? AND vendor_message_id = ?", [event.vendor, message_key(event.vendor_message_id)]))
+    if event.correlation_id:
+        ways.append(("vendor = ? AND correlation_id = ?", [event.vendor, event.correlation_id]))
     if event.recipient:
-        where += " AND recipient = ?"
-        params.append(event.recipient)
-    return where, params
+        ways = [(where + " AND recipient = ?", [*params, event.recipient]) for where, params in ways]
+    return ways
 
 
 def suppress(

@@ -199,18 +199,24 @@ def test_reports_build_the_timeline_and_suppress_bounced_recipients(setup: Setup
 
 
 @pytest.mark.parametrize("vendor", [v for v in VENDORS if not v.email], ids=lambda v: v.slug)
-def test_sms_sends_ask_for_delivery_reports(vendor: Vendor, home: Path) -> None:
-    """The configured status callback goes with every send; one given for a send overrides it."""
+def test_sms_sends_ask_for_delivery_reports(vendor: Vendor, home: Path, cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The configured status callback goes with every send; one given for a send (library or CLI) overrides it."""
     with vendor.fake() as fake:
         home.mkdir(parents=True, exist_ok=True)
-        config = {"sms_vendor": vendor.slug, "vendors": {vendor.slug: {"base_url": fake.url, **vendor.settings}}}
+        refs = {field: f"env:SMS_{field.upper()}" for field in vendor.creds}
+        for field, value in vendor.creds.items():
+            monkeypatch.setenv(f"SMS_{field.upper()}", value)
+        config = {"sms_vendor": vendor.slug, "vendors": {vendor.slug: {"base_url": fake.url, "credentials": refs, **vendor.settings}}}
         (home / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
-        with Connector(config_path=home / "config.yaml", credentials=StaticCredentialProvider({vendor.slug: vendor.creds})) as connector:
-            per_send = "https://erp.example.com/hooks/one-off"
+        per_send, from_cli = "https://erp.example.com/hooks/one-off", "https://erp.example.com/hooks/from-cli"
+        with Connector(config_path=home / "config.yaml") as connector:
             connector.sms().send(SmsMessage(to="+14155552671", body="x"))
             connector.sms().send(SmsMessage(to="+14155552671", body="x", status_callback=per_send))
-    configured, overridden = (r.form for r in fake.requests)
-    if vendor.slug == "twilio":
-        assert (configured["StatusCallback"], overridden["StatusCallback"]) == (PUBLIC.format(slug="twilio"), per_send)
-    else:
-        assert (configured["callback"], configured["status-report-req"], overridden["callback"]) == (PUBLIC.format(slug="vonage"), "1", per_send)
+        assert cli("send", "sms", "--to", "+14155552671", "-m", "x", "--status-callback", from_cli).exit_code == 0
+        bad = cli("send", "sms", "--to", "+14155552671", "-m", "x", "--status-callback", "erp.example.com/hook")
+        assert bad.exit_code == 2 and bad.stderr.startswith("error [invalid_input]: status callback") and "Traceback" not in bad.output
+    configured, overridden, by_cli = (r.form for r in fake.requests)  # the bad URL never reached the vendor
+    field = "StatusCallback" if vendor.slug == "twilio" else "callback"
+    assert (configured[field], overridden[field], by_cli[field]) == (PUBLIC.format(slug=vendor.slug), per_send, from_cli)
+    if vendor.slug == "vonage":
+        assert configured["status-report-req"] == "1"

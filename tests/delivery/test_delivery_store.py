@@ -166,3 +166,40 @@ def test_log_purge_ages_out_sends_and_reports_but_not_suppressions(connector: Co
     later = datetime.fromtimestamp(NOW, timezone.utc) + timedelta(days=91)
     assert purge_logs(connector.db, 90, now=later)["delivery_purged"] == 2
     assert connector.db.run(lambda c: c.execute(count).fetchone()) == (0, 0, 1)
+
+
+def test_a_verified_delivery_is_marked_processed_only_when_understood(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from starlette.testclient import TestClient
+
+    from connectorctl.api import create_app
+    from connectorctl.webhooks import get_verifier
+    from tests.delivery.vendor_payloads import sendgrid
+    from tests.webhooks.webhook_cases import SENDGRID_PRIVATE, SENDGRID_PUBLIC
+
+    write_config(home, "webhooks:\n  sendgrid: {scheme: sendgrid, secret_env: [SG_KEY]}\n")
+    monkeypatch.setenv("SG_KEY", SENDGRID_PUBLIC)
+    with Connector(load_settings()) as conn, TestClient(create_app(conn)) as client:
+        for body in (sendgrid("delivered", "W6A8J0GQQ0qRP5jVm8MQpw", "ann@example.com", time.time(), 1), b"not the documented shape"):
+            signed = get_verifier("sendgrid").sign(body, SENDGRID_PRIVATE)
+            assert client.post("/api/connector/webhooks/sendgrid", content=signed.body, headers=dict(signed.headers)).json()["status"] == "accepted"
+        rows = conn.db.run(lambda c: c.execute("SELECT payload, processed_at IS NOT NULL FROM webhook_events ORDER BY received_at, id").fetchall())
+    assert sorted(processed for _, processed in rows) == [0, 1]
+    assert [payload for payload, processed in rows if not processed] == ["not the documented shape"]  # kept raw, for a later look
+
+
+def test_a_report_naming_only_our_correlation_id_finds_the_message(connector: Connector) -> None:
+    """Vonage bills a long SMS as parts with ids of their own; its receipts echo our client-ref."""
+    from connectorctl.delivery import timeline
+
+    sent = send(connector)
+    part2 = DeliveryEvent("file", EventType.DELIVERED, NOW + 5, "part-2-id", "ann@example.com", "delivered", None, None, "p2",
+                          correlation_id=sent.correlation_id, raw={"messageId": "part-2-id"})
+    stranger = DeliveryEvent("file", EventType.FAILED, NOW + 6, "other-id", "ann@example.com", "failed", None, None, "x",
+                             correlation_id="someone-else", raw={"messageId": "other-id"})
+    with connector.db.write() as conn:
+        assert ingest(conn, [part2, stranger], received_at=NOW, webhook_event_id=None) == (2, 0)
+    found = timeline(connector.db, sent.correlation_id)
+    assert found is not None and found.messages[0]["delivery"] == "delivered"
+    assert [e["what"] for e in found.entries if e["kind"] == "event"] == ["delivered"]
