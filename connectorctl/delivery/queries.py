@@ -123,7 +123,7 @@ def timeline(db: StateDB, ident: str) -> Timeline | None:
                 "detail": " ".join(part for part in (detail, code or "", error or "") if part) or None,
             }
         )
-    rows = [_message(dict(zip(MESSAGE_COLUMNS, r, strict=True))) for r in messages]
+    rows = [_message(dict(zip(MESSAGE_COLUMNS, r, strict=False))) for r in messages]
     for m in rows:
         entries.append(
             {
@@ -136,7 +136,7 @@ def timeline(db: StateDB, ident: str) -> Timeline | None:
             }
         )
     for r in events:
-        e = dict(zip(EVENT_COLUMNS, r, strict=True))
+        e = dict(zip(EVENT_COLUMNS, r, strict=False))
         entries.append(
             {
                 "at": e["occurred_at"],
@@ -199,7 +199,7 @@ def list_messages(db: StateDB, flt: MessageFilter, limit: int = 100, offset: int
     where, params = flt.where()
     sql = f"SELECT {', '.join(MESSAGE_COLUMNS)} FROM messages{where} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
     return [
-        _message(dict(zip(MESSAGE_COLUMNS, r, strict=True)))
+        _message(dict(zip(MESSAGE_COLUMNS, r, strict=False)))
         for r in db.run(lambda c: c.execute(sql, [*params, limit, offset]).fetchall())
     ]
 
