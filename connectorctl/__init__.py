@@ -13,6 +13,16 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
+    "TrackingStatus": "connectorctl.domain.shipping",
+    "TrackingEvent": "connectorctl.domain.shipping",
+    "Tracking": "connectorctl.domain.shipping",
+    "Shipment": "connectorctl.domain.shipping",
+    "Rate": "connectorctl.domain.shipping",
+    "Parcel": "connectorctl.domain.shipping",
+    "LabelFormat": "connectorctl.domain.shipping",
+    "Label": "connectorctl.domain.shipping",
+    "AddressVerification": "connectorctl.domain.shipping",
+    "Address": "connectorctl.domain.shipping",
     "PaymentStatus": "connectorctl.domain.payments",
     "PaymentRequest": "connectorctl.domain.payments",
     "Payment": "connectorctl.domain.payments",
@@ -60,6 +70,7 @@ _EXPORTS = {
     "ValidationError": "connectorctl.errors",
     "WebhookVerifier": "connectorctl.domain.roles",
     "load_settings": "connectorctl.config",
+    "load_shipment": "connectorctl.shipping.loader",
 }
 
 __all__ = sorted(_EXPORTS)

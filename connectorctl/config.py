@@ -378,6 +378,14 @@ def _check(settings: Settings) -> None:
             bad(key, f"is longer than {MAX_PERIOD_S // 86400} days")
     if not 0 <= st.degraded_min_success_rate <= st.healthy_min_success_rate <= 100:
         bad("status", "need 0 <= degraded_min_success_rate <= healthy_min_success_rate <= 100 (percentages)")
+    if settings.shipping_vendor is not None:
+        from connectorctl.adapters.catalog import vendors_for
+
+        if settings.shipping_vendor not in vendors_for("shipping"):
+            bad(
+                "shipping_vendor",
+                f"unknown shipping vendor {settings.shipping_vendor!r} (known: {', '.join(vendors_for('shipping'))})",
+            )
     if settings.logging.writer not in ("background", "sync"):
         bad("logging.writer", "must be 'background' or 'sync'")
     if settings.log_retention_days < 1:

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     import httpx
 
     from connectorctl.payments.service import PaymentService
+    from connectorctl.shipping.service import ShippingService
 
 A = TypeVar("A", bound=Adapter[Any])
 M = TypeVar("M", EmailMessage, SmsMessage)
@@ -136,6 +137,12 @@ class Connector:
         from connectorctl.payments.service import PaymentService
 
         return PaymentService(self, _chain(vendor, self.settings.payment_vendor), tenant_id)
+
+    def shipping(self, vendor: str | None = None, *, tenant_id: str | None = None) -> "ShippingService":
+        """A :class:`~connectorctl.domain.roles.ShippingProvider` over ``vendor`` (default: ``shipping_vendor``)."""
+        from connectorctl.shipping.service import ShippingService
+
+        return ShippingService(self, vendor, tenant_id=tenant_id)
 
     def http_client(self, slug: str) -> "httpx.Client":
         """A new HTTP client for a vendor, on a test's injected transport if there is one."""

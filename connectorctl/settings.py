@@ -177,6 +177,7 @@ class Settings:
     email_vendor: tuple[str, ...] = ("file",)
     sms_vendor: tuple[str, ...] = ("file",)
     payment_vendor: tuple[str, ...] = ("stripe",)
+    shipping_vendor: str | None = None  # a rate belongs to the vendor that quoted it: one vendor, no chain
     log_retention_days: int = 90
     circuit_breaker: CircuitBreakerSettings = CircuitBreakerSettings()
     retry_policy: RetrySettings = RetrySettings()

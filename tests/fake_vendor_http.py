@@ -21,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 Response = tuple[int, dict[str, str], bytes]
+LOST: Response = (0, {}, b"")  # the vendor acted, but its answer never reaches the caller (connection dropped)
 ERROR_KINDS = ("auth", "forbidden", "invalid", "rate_limited", "server_error", "unavailable", "hang")
 
 
@@ -113,6 +114,9 @@ class FakeVendor:
                 req = Recorded(self.command, parsed.path, urllib.parse.parse_qs(parsed.query),
                                {k.lower(): v for k, v in self.headers.items()}, body)
                 status, headers, payload = fake.dispatch(req)
+                if status == 0:
+                    self.close_connection = True
+                    return
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)

@@ -27,12 +27,14 @@ VENDORS: dict[str, Union[str, "Vendor"]] = {
     "postmark": "connectorctl.adapters.email.postmark",
     "mailgun": "connectorctl.adapters.email.mailgun",
     "smtp": "connectorctl.adapters.email.smtp",
+    "easypost": "connectorctl.adapters.shipping.easypost",
+    "shippo": "connectorctl.adapters.shipping.shippo",
     "stripe": "connectorctl.adapters.payment.stripe",
     "paypal": "connectorctl.adapters.payment.paypal",
     "demo": "connectorctl.adapters.demo",
 }
 
-CHANNELS = ("email", "sms", "payment")
+CHANNELS = ("email", "sms", "payment", "shipping")
 
 
 def register(vendor: "Vendor") -> None:

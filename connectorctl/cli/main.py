@@ -32,6 +32,7 @@ COMMANDS = {
     "status": "connectorctl.cli.status:status_command",
     "circuit": "connectorctl.cli.circuit:app",
     "payments": "connectorctl.cli.payments:app",
+    "ship": "connectorctl.cli.ship:app",
     "demo": "connectorctl.cli.demo:demo_command",
     "serve": "connectorctl.cli.serve:serve",
 }

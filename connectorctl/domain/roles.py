@@ -12,6 +12,16 @@ from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
 from connectorctl.domain.messages import EmailMessage, SendResult, SmsMessage
 from connectorctl.domain.money import Money
 from connectorctl.domain.payments import Payment
+from connectorctl.domain.shipping import (
+    Address,
+    AddressVerification,
+    Label,
+    LabelFormat,
+    Rate,
+    Refund,
+    Shipment,
+    Tracking,
+)
 from connectorctl.domain.values import Credentials, IntegrationLog
 
 
@@ -87,11 +97,15 @@ class CloudStorage(Protocol):
 
 @runtime_checkable
 class ShippingProvider(Protocol):
-    def get_rates(self, shipment: Mapping[str, Any]) -> list[Mapping[str, Any]]: ...
+    def get_rates(self, shipment: Shipment) -> list[Rate]: ...
 
-    def create_shipment(self, shipment: Mapping[str, Any], rate_id: str) -> Mapping[str, Any]: ...
+    def buy_label(self, rate_id: str, label_format: LabelFormat = ...) -> Label: ...
 
-    def track(self, tracking_code: str) -> Mapping[str, Any]: ...
+    def track(self, tracking_number: str, carrier: str | None = None) -> Tracking: ...
+
+    def cancel(self, shipment_id: str) -> Refund: ...
+
+    def verify_address(self, address: Address) -> AddressVerification: ...
 
 
 @runtime_checkable

@@ -141,6 +141,7 @@ def _load_area_migrations() -> None:
         "connectorctl.store.intents",
         "connectorctl.payments.records",
         "connectorctl.delivery.schema",
+        "connectorctl.shipping.records",
     ):
         try:
             importlib.import_module(module)

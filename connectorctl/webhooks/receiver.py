@@ -2,7 +2,8 @@
 
 A verified delivery report (SendGrid, Mailgun, Postmark, Mailchimp
 Transactional, Twilio, Vonage) is also parsed into delivery events, linked to
-the message we sent and marked processed in the same transaction.
+the message we sent and marked processed in the same transaction; so is a
+shipping vendor's tracking update (EasyPost, Shippo), which moves its shipment.
 
 A self-contained Starlette route that ``connectorctl serve`` mounts.  The body
 is verified byte for byte as received, with the scheme and secrets configured
@@ -164,6 +165,7 @@ class WebhookReceiver:
         (row id, was it a duplicate, (events stored, events already known) when it carried delivery reports)."""
         from connectorctl.delivery.store import ingest
         from connectorctl.resilience.pipeline import new_id
+        from connectorctl.shipping.webhooks import apply_tracking_webhook
         from connectorctl.webhooks.replay import record_in
 
         row_id = new_id()
@@ -186,6 +188,8 @@ class WebhookReceiver:
             ).rowcount
             if not inserted:
                 return None, True, None
+            if apply_tracking_webhook(self.connector, verdict.scheme, body, conn) is not None:
+                conn.execute("UPDATE webhook_events SET processed_at = ? WHERE id = ?", (iso_utc(now), row_id))
             if events is None:
                 return row_id, False, None
             counts = ingest(conn, events, received_at=now, webhook_event_id=row_id)

@@ -16,6 +16,7 @@ SCHEMES: dict[str, tuple[str, str]] = {
     "mandrill": ("connectorctl.webhooks.mandrill", "MandrillVerifier"),
     "postmark": ("connectorctl.webhooks.postmark", "PostmarkVerifier"),
     "sendgrid": ("connectorctl.webhooks.sendgrid", "SendGridVerifier"),
+    "shippo": ("connectorctl.webhooks.shippo", "ShippoVerifier"),
     "standard": ("connectorctl.webhooks.standard", "StandardWebhooksVerifier"),
     "stripe": ("connectorctl.webhooks.stripe", "StripeVerifier"),
     "twilio": ("connectorctl.webhooks.twilio", "TwilioVerifier"),

@@ -1,0 +1,1 @@
+"""Shipping vendor adapters: one module per vendor, each only translating."""
