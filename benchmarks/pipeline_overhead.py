@@ -6,7 +6,7 @@ block), the SQLite circuit breaker, tenacity retry and one integration-log row
 per call.  Blocks of A and B alternate so machine noise hits both alike.
 
     python benchmarks/pipeline_overhead.py [--calls 2000] [--block 200]
-Target: pipeline/raw <= 1.10.
+Target: pipeline/raw <= 1.25, with every call's log row committed before the call returns.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import httpx  # noqa: E402
 
 import _server  # noqa: E402
+
+TARGET = 1.25
 
 
 def main() -> None:
@@ -73,7 +75,6 @@ def main() -> None:
                 fn()
                 per_call[name].append(time.perf_counter() - t0)
 
-    connector.flush()
     rows = connector.db.conn.execute("SELECT count(*) FROM integration_logs").fetchone()[0]
     raw_med = statistics.median(per_call["raw"]) * 1e6
     pipe_med = statistics.median(per_call["pipeline"]) * 1e6
@@ -85,7 +86,7 @@ def main() -> None:
     print(f"full pipeline      median {pipe_med:8.1f} µs   mean {pipe_mean:8.1f} µs")
     print(f"added per call     median {pipe_med - raw_med:8.1f} µs   mean {pipe_mean - raw_mean:8.1f} µs")
     ratio = pipe_med / raw_med
-    print(f"ratio pipeline/raw {ratio:.3f} (median)   {pipe_mean / raw_mean:.3f} (mean)   target <= 1.10: {'PASS' if ratio <= 1.10 else 'FAIL'}")
+    print(f"ratio pipeline/raw {ratio:.3f} (median)   {pipe_mean / raw_mean:.3f} (mean)   target <= {TARGET:.2f}: {'PASS' if ratio <= TARGET else 'FAIL'}")
     client.close()
     server.terminate()
     connector.close()

@@ -34,6 +34,7 @@ from connectorctl.settings import (
     VendorSettings,
     WebhookSettings,
 )
+from connectorctl.yaml_limits import check_depth, check_expansion, read_config_text, shown
 
 __all__ = [
     "DEFAULT_REDACT_FIELDS",
@@ -197,21 +198,21 @@ def coerce(hint: Any, value: Any, fail: typing.Callable[[str], typing.NoReturn])
     if hint is bool:
         if isinstance(value, bool):
             return value
-        fail(f"expected true or false, got {value!r}")
+        fail(f"expected true or false, got {shown(value)}")
     if hint is int:
         if isinstance(value, int) and not isinstance(value, bool):
             if abs(value) > 2**63 - 1:  # would not even fit an SQLite integer
                 fail(f"integer out of range: {value}")
             return value
-        fail(f"expected an integer, got {value!r}")
+        fail(f"expected an integer, got {shown(value)}")
     if hint is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
             return float(value)  # nan/inf would defeat every comparison and are not valid JSON
-        fail(f"expected a number, got {value!r}")
+        fail(f"expected a number, got {shown(value)}")
     if hint is str:
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             return str(value)
-        fail(f"expected a string, got {value!r}")
+        fail(f"expected a string, got {shown(value)}")
     return value
 
 
@@ -253,7 +254,7 @@ def load_settings(
     config_path: Path | None = None
     if path is not None and (explicit or path.exists()):
         try:
-            text = path.read_text(encoding="utf-8")
+            text = read_config_text(path)
         except FileNotFoundError:
             raise ConfigurationError(
                 f"{path}: config file not found", hint="run `connectorctl init` to write one"
@@ -263,11 +264,13 @@ def load_settings(
         config_path = path
         reader = _Reader(path)
         try:
+            check_depth(text, path)
             root = yaml.compose(text, Loader=yaml.SafeLoader)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             line = f":{mark.line + 1}" if mark else ""
             raise ConfigurationError(f"{path}{line}: malformed YAML: {getattr(exc, 'problem', None) or exc}") from None
+        check_expansion(root, path)
         if root is not None:
             entries = reader.mapping(root, "")
             for name, (key_node, value_node) in entries.items():
@@ -292,6 +295,9 @@ def load_settings(
                     values.update(reader.build(Settings, _single(root, key_node, value_node), ""))
             sources.update(reader.sources)
     _apply_env(values, sources, env)
+    from connectorctl.envcheck import warn_unknown_variables
+
+    warn_unknown_variables(env, ENV_OVERRIDES)
     database = values.pop("database", None)
     db_path = Path(database).expanduser() if database else home / "connectorctl.db"
     if not database:
@@ -378,6 +384,15 @@ def _check(settings: Settings) -> None:
             bad(key, f"is longer than {MAX_PERIOD_S // 86400} days")
     if not 0 <= st.degraded_min_success_rate <= st.healthy_min_success_rate <= 100:
         bad("status", "need 0 <= degraded_min_success_rate <= healthy_min_success_rate <= 100 (percentages)")
+    if settings.storage_vendor != "local":  # the default needs no import
+        from connectorctl.adapters.catalog import declaration, vendors_for
+
+        store = declaration(settings.storage_vendor)
+        if store is None or "storage" not in store.channels:
+            bad(
+                "storage_vendor",
+                f"unknown storage vendor {settings.storage_vendor!r} (known: {', '.join(vendors_for('storage'))})",
+            )
     if settings.shipping_vendor is not None:
         from connectorctl.adapters.catalog import vendors_for
 
@@ -401,6 +416,8 @@ def _check(settings: Settings) -> None:
                 bad(f"webhooks.{service}.scheme", f"expected one of {', '.join(SCHEMES)}, got {hook.scheme!r}")
             if not hook.secret_env and not hook.secrets_from_creds:
                 bad(f"webhooks.{service}", "set secret_env (a list of env vars) or secrets_from_creds")
+            if hook.allow_sha1 and hook.scheme != "github":
+                bad(f"webhooks.{service}.allow_sha1", "only the github scheme has a legacy SHA-1 header")
             if hook.tolerance_seconds < 0 or hook.replay_window_seconds <= 0 or hook.max_body_bytes < 1:
                 bad(
                     f"webhooks.{service}",

@@ -158,7 +158,6 @@ def _attempts(connector: Any, correlation_id: str | None) -> str:
 
     if not correlation_id:
         return ""
-    connector.flush()
     rows = list_logs(connector.db, LogFilter(correlation_id=correlation_id), 10)
     return ", ".join(
         f"#{r['attempt_number']} {r['status']}" + (f" {r['http_status_code']}" if r["http_status_code"] else "")
@@ -232,10 +231,10 @@ def _show_results(connector: Any, out: Any) -> None:
 
     from connectorctl.cli.logs import rows_table
     from connectorctl.cli.metrics import _view
-    from connectorctl.store.queries import LogFilter, metrics_for, series, tail_logs, to_iso
+    from connectorctl.store.queries import LogFilter, metrics_for, series, tail_logs
+    from connectorctl.times import to_iso
 
     out.print("\n[bold]$ connectorctl logs tail -n 20[/bold]")
-    connector.flush()
     rows, _ = tail_logs(connector.db, LogFilter(), 20)
     out.print(rows_table(rows))
     now = datetime.now(timezone.utc)

@@ -20,8 +20,8 @@ from connectorctl.adapters.base import BULK_CONCURRENCY, Adapter, EmailAdapter, 
 from connectorctl.adapters.catalog import declaration, vendors_for
 from connectorctl.adapters.context import AdapterContext
 from connectorctl.config import load_settings
-from connectorctl.domain.messages import EmailMessage, SendResult, SmsMessage
-from connectorctl.domain.roles import CredentialProvider
+from connectorctl.domain.messages import DeliveryStatus, EmailMessage, RecipientResult, SendResult, SmsMessage
+from connectorctl.domain.roles import CredentialProvider, IntegrationLogger
 from connectorctl.errors import (
     CircuitOpenError,
     ConfigurationError,
@@ -39,6 +39,7 @@ from connectorctl.validation import normalize_email, normalize_phone
 if TYPE_CHECKING:
     import httpx
 
+    from connectorctl.adapters.storage.base import StorageAdapter
     from connectorctl.payments.service import PaymentService
     from connectorctl.shipping.service import ShippingService
 
@@ -83,14 +84,16 @@ class Connector:
 
     @cached_property
     def pipeline(self) -> Pipeline:
-        from connectorctl.store.logs import BackgroundLogWriter, IntegrationLogWriter
+        from connectorctl.store.logs import IntegrationLogWriter
 
-        writer_cls = IntegrationLogWriter if self.settings.logging.writer == "sync" else BackgroundLogWriter
-        self.log_writer = writer_cls(self.db)
+        self.log_writer = IntegrationLogWriter(self.db)
         return Pipeline(self.settings, self.db, self.clock, [self.log_writer, *self._extra_hooks])
 
     def flush(self) -> None:
-        """Commit every integration-log row written so far (the writer batches them)."""
+        """Commit rows left pending by a call interrupted while it waited.
+
+        Every other row is committed before its call returns.
+        """
         if "pipeline" in self.__dict__:
             self.log_writer.flush()
 
@@ -138,6 +141,12 @@ class Connector:
 
         return PaymentService(self, _chain(vendor, self.settings.payment_vendor), tenant_id)
 
+    def storage(self, store: str | None = None) -> "StorageAdapter":
+        """The configured object store (``storage_vendor``), or the one named: a :class:`CloudStorage`."""
+        from connectorctl.adapters.storage.base import StorageAdapter
+
+        return self.channel_adapter(store or self.settings.storage_vendor, StorageAdapter)
+
     def shipping(self, vendor: str | None = None, *, tenant_id: str | None = None) -> "ShippingService":
         """A :class:`~connectorctl.domain.roles.ShippingProvider` over ``vendor`` (default: ``shipping_vendor``)."""
         from connectorctl.shipping.service import ShippingService
@@ -150,11 +159,15 @@ class Connector:
 
         return vendor_client(slug, self.settings.vendor(slug), self._transports.get(slug))
 
-    def log_metrics(self, service: str, start: datetime, end: datetime) -> Mapping[str, Any]:
-        from connectorctl.store.queries import metrics
+    @cached_property
+    def integration_log(self) -> IntegrationLogger:
+        """The audit log as a library object: entries, reads, metrics, purge."""
+        from connectorctl.store.integration_log import SqliteIntegrationLog
 
-        self.flush()
-        return metrics(self.db, service, start, end)
+        return SqliteIntegrationLog(self.db, before_read=self.flush)
+
+    def log_metrics(self, service: str, start: datetime, end: datetime) -> Mapping[str, Any]:
+        return self.integration_log.get_metrics(service, start, end)
 
     def close(self) -> None:
         if "pipeline" in self.__dict__:
@@ -225,6 +238,10 @@ class _Gateway(ABC, Generic[M]):
                 self._log_skip(slug, correlation_id, exc)
                 hops.append(f"{slug} skipped: {exc.message}")
             except ConnectorError as exc:
+                if isinstance(message, SmsMessage) and may_have_delivered(exc):
+                    result = uncertain_sms(slug, message, exc, correlation_id)
+                    self._record(result, correlation_id)  # a delivery report may still say what happened
+                    return result
                 if not may_fail_over(exc, message):
                     raise
                 last = exc
@@ -285,19 +302,39 @@ class _Gateway(ABC, Generic[M]):
 def may_fail_over(exc: ConnectorError, message: EmailMessage | SmsMessage) -> bool:
     """Whether the next vendor may be tried after ``exc``.
 
-    An SMS is not idempotent and an idempotency key does not travel between
-    vendors, so after a failure that may have reached the handset (a timeout,
-    a connection dropped mid-answer, a 500/502/504) the SMS is not re-sent
-    elsewhere; a 503, a 429, a refused connection or an open circuit prove the
-    vendor did not take it.
+    No SMS vendor deduplicates, so after a failure that may have reached the
+    handset (a timeout, a connection dropped mid-answer, a 500/502/504) the
+    SMS is not re-sent elsewhere (``_walk`` reports it uncertain); a 503, a
+    429, a refused connection or an open circuit prove the vendor did not take it.
     """
     if isinstance(exc, CircuitOpenError):
         return True
     if not exc.transient:
         return False
-    if isinstance(message, SmsMessage):
-        return exc.vendor_processed is False or (isinstance(exc, VendorUnavailableError) and exc.http_status == 503)
-    return True
+    return not (isinstance(message, SmsMessage) and may_have_delivered(exc))
+
+
+def may_have_delivered(exc: ConnectorError) -> bool:
+    """A transient failure that does not prove the vendor left the message alone."""
+    if isinstance(exc, CircuitOpenError) or not exc.transient:
+        return False
+    return not (exc.vendor_processed is False or (isinstance(exc, VendorUnavailableError) and exc.http_status == 503))
+
+
+def uncertain_sms(slug: str, message: SmsMessage, exc: ConnectorError, correlation_id: str) -> SendResult:
+    """Neither Twilio nor Vonage can deduplicate an SMS or be asked by our id whether it went out, so after
+    an ambiguous failure it is neither retried nor re-sent elsewhere: the caller learns it is uncertain."""
+    reason = (
+        f"{exc.code}: {exc.message}; the SMS may have been delivered, so it was not retried "
+        f"({slug} cannot deduplicate it): check the vendor's message log before sending again"
+    )
+    return SendResult(
+        slug,
+        None,
+        (RecipientResult(message.to, DeliveryStatus.UNCERTAIN, None, reason),),
+        correlation_id,
+        raw={"error": exc.to_dict()},
+    )
 
 
 class EmailGateway(_Gateway[EmailMessage]):
@@ -359,6 +396,9 @@ def validated_email(message: EmailMessage) -> EmailMessage:
     ):
         if value and ("\r" in value or "\n" in value):
             raise InvalidInputError(f"the {what} contains a line break")
+    for attachment in message.attachments:  # it becomes a Content-Disposition header parameter
+        if "\r" in attachment.filename or "\n" in attachment.filename:
+            raise InvalidInputError(f"the attachment file name {attachment.filename!r} contains a line break")
     for name in message.headers:  # RFC 5322 field name: printable ASCII, no space or colon
         if not name or any(not 33 <= ord(ch) <= 126 or ch == ":" for ch in name):
             raise InvalidInputError(f"invalid header name {name!r}: use letters, digits and '-' (e.g. X-Order-Id)")

@@ -1,14 +1,19 @@
 """Masking of secrets before anything is stored, printed or raised.
 
 Two nets: values under a sensitive key (headers, form fields, JSON fields;
-case-insensitive, configurable) and, everywhere, any literal secret the
-pipeline knows it is using plus anything shaped like a payment card number.
+case-insensitive, configurable) and, everywhere, any secret the pipeline knows
+it is using, in every form in which we send it (a vendor may echo any of them),
+plus anything shaped like a payment card number.
 """
 
 from __future__ import annotations
 
+import base64
+import functools
+import json
 import re
 from typing import Any, Iterable
+from urllib.parse import quote, quote_plus
 
 MASK = "***"
 _CARD = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
@@ -34,16 +39,47 @@ def _mask_cards(text: str) -> str:
     return _CARD.sub(repl, text)
 
 
+@functools.lru_cache(maxsize=256)
+def encoded_forms(secret: str) -> frozenset[str]:
+    """``secret`` as we may have sent it: raw, percent-encoded (URL, form body), JSON-escaped, and
+    inside the base64 of HTTP Basic ``user:secret``.
+
+    Base64 encodes 3-byte groups, so the characters for the groups lying wholly inside the secret
+    depend only on the secret and on its offset modulo 3, never on the user name before it: those
+    three core strings are found (and masked) in any ``base64(anything + secret + anything)``.
+    """
+    forms = {
+        secret,
+        quote(secret, safe=""),
+        quote_plus(secret, safe=""),
+        quote(secret),
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+    }
+    raw = secret.encode("utf-8")
+    for offset in range(3):
+        first = 0 if offset == 0 else 1  # the first group wholly inside the secret
+        groups = (offset + len(raw)) // 3 - first
+        if groups >= 1:
+            encoded = base64.b64encode(b"\0" * offset + raw).decode("ascii")
+            forms.add(encoded[4 * first : 4 * (first + groups)])
+    return frozenset(f for f in forms if len(f) >= 4)
+
+
 class Redactor:
     def __init__(self, fields: Iterable[str], secrets: Iterable[str] = ()) -> None:
         self.fields = frozenset(f.lower() for f in fields)
-        self.secrets = tuple(sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True))
+        forms = {form for s in secrets if s and len(s) >= 4 for form in encoded_forms(s)}
+        self.secrets = tuple(sorted(forms, key=len, reverse=True))
 
     def with_secrets(self, secrets: Iterable[str]) -> "Redactor":
-        extra = tuple(s for s in secrets if s)
+        extra = Redactor((), secrets).secrets
         if not extra:
             return self
-        return Redactor(self.fields, self.secrets + extra)
+        combined = Redactor(())
+        combined.fields = self.fields
+        combined.secrets = tuple(sorted(set(self.secrets + extra), key=len, reverse=True))
+        return combined
 
     def text(self, value: str) -> str:
         for secret in self.secrets:

@@ -145,7 +145,7 @@ class StatusSettings:
 class LoggingSettings:
     redact_fields: tuple[str, ...] = DEFAULT_REDACT_FIELDS
     store_bodies: bool = True
-    writer: str = "background"  # or "sync": commit each row before the call returns
+    writer: str = "background"  # obsolete, still accepted ("sync" too): every row is committed before its call returns
 
 
 @dataclass(frozen=True)
@@ -159,6 +159,12 @@ class WebhookSettings:
     replay_window_seconds: float = 86400.0  # how long ids of schemes without a timestamp are remembered
     url: str | None = None  # public URL the vendor calls (twilio, mandrill sign it)
     max_body_bytes: int = 1048576
+    allow_sha1: bool = (
+        False  # github: also accept the legacy SHA-1 X-Hub-Signature (when X-Hub-Signature-256 is absent)
+    )
+    cert_origins: tuple[
+        str, ...
+    ] = ()  # paypal: where signing certificates may be fetched from (default PayPal's API hosts)
     # generic HMAC scheme
     header: str | None = None
     algorithm: str | None = None
@@ -177,6 +183,7 @@ class Settings:
     email_vendor: tuple[str, ...] = ("file",)
     sms_vendor: tuple[str, ...] = ("file",)
     payment_vendor: tuple[str, ...] = ("stripe",)
+    storage_vendor: str = "local"
     shipping_vendor: str | None = None  # a rate belongs to the vendor that quoted it: one vendor, no chain
     log_retention_days: int = 90
     circuit_breaker: CircuitBreakerSettings = CircuitBreakerSettings()

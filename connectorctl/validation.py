@@ -3,8 +3,31 @@
 from __future__ import annotations
 
 import functools
+import os
+from typing import BinaryIO
 
 from connectorctl.errors import InvalidInputError
+
+MIB = 1024 * 1024
+
+
+def read_limited(source: str | os.PathLike[str] | BinaryIO, what: str, limit: int) -> bytes:
+    """At most ``limit`` bytes of a file (or an open binary stream such as stdin).
+
+    A path can name something that never ends (``/dev/zero``, a FIFO, ``/dev/urandom``):
+    without a bound the read fills memory instead of failing.
+    """
+    try:
+        if isinstance(source, (str, os.PathLike)):
+            with open(source, "rb") as stream:
+                data = stream.read(limit + 1)
+        else:
+            data = source.read(limit + 1)
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read {what} ({exc.strerror or exc.__class__.__name__})") from None
+    if len(data) > limit:
+        raise InvalidInputError(f"{what} is larger than {limit / MIB:g} MiB")
+    return data
 
 
 @functools.lru_cache(maxsize=4096)

@@ -71,7 +71,23 @@ def log_rows(connector: Connector) -> list[dict[str, Any]]:
         conn.close()
 
 
-class EmailContract:
+class VendorFixtures:
+    """The fake vendor (from ``make_fake``, a context manager) and a clock that never sleeps: shared by every contract."""
+
+    def make_fake(self) -> Any:
+        raise NotImplementedError
+
+    @pytest.fixture
+    def fake(self) -> Iterator[Any]:
+        with self.make_fake() as fake:
+            yield fake
+
+    @pytest.fixture
+    def clock(self) -> FakeClock:
+        return FakeClock()
+
+
+class EmailContract(VendorFixtures):
     """Behaviour every email adapter must show; not collected itself (no ``Test`` prefix)."""
 
     slug: str = ""
@@ -79,9 +95,6 @@ class EmailContract:
     request_count_per_send = 1
 
     # -- per vendor ---------------------------------------------------------------
-    def make_fake(self) -> Any:
-        raise NotImplementedError
-
     def vendor_settings(self, fake: Any) -> VendorSettings:
         raise NotImplementedError
 
@@ -106,15 +119,6 @@ class EmailContract:
         fake.fail_next(kind, **options)
 
     # -- fixtures -----------------------------------------------------------------
-    @pytest.fixture
-    def fake(self) -> Iterator[Any]:
-        with self.make_fake() as fake:
-            yield fake
-
-    @pytest.fixture
-    def clock(self) -> FakeClock:
-        return FakeClock()
-
     @pytest.fixture
     def connector(self, fake: Any, clock: FakeClock, home: Path) -> Iterator[Connector]:
         settings = make_settings(home, self.slug, self.vendor_settings(fake))

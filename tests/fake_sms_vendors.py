@@ -3,8 +3,9 @@
 Each server validates method, path, auth scheme, encoding and required fields,
 answers like the vendor (Twilio 201 Message JSON; Vonage 200 with per-part
 ``status``), and can be scripted to answer an error class next: ``401``,
-``400``, ``429`` (with ``Retry-After``), ``500``/``503``, or ``hang`` (no
-answer until the server closes, i.e. past any client timeout).
+``400``, ``429`` (with ``Retry-After``), ``500``/``503``, ``hang`` (no
+answer until the server closes, i.e. past any client timeout), or ``echo``
+(an error quoting our Authorization header and form body back).
 """
 
 from __future__ import annotations
@@ -60,7 +61,12 @@ class FakeVendor:
                 with vendor.lock:
                     vendor.requests.append(rec)
                     forced = vendor.script.pop(0) if vendor.script else None
-                status, payload, headers = vendor.forced(forced) if forced else vendor.route(rec)
+                if forced and forced[0] == "echo":  # a vendor that quotes our request back in its error
+                    status, headers = forced[1], None
+                    payload = {"message": f"rejected: Authorization: {rec.headers.get('authorization')} body: {body.decode()}",
+                               "echo": {"authorization": rec.headers.get("authorization"), "form": rec.form}}
+                else:
+                    status, payload, headers = vendor.forced(forced) if forced else vendor.route(rec)
                 if status is None:
                     vendor.release.wait(30)
                     return

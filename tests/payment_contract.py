@@ -108,6 +108,12 @@ class PaymentContract:
         keys = {self.key_of(r) for r in self.creates(fake)}
         assert len(self.creates(fake)) == 3 and keys == {idempotency_key("payment", "r4")}
 
+    def test_a_500_is_retried_under_the_same_key_instead_of_going_uncertain(self, connector: Connector, fake: PaymentFake) -> None:
+        fake.fail_next("status", 500)
+        assert self.charge(connector, "r5").status is PaymentStatus.CAPTURED
+        assert [self.key_of(r) for r in self.creates(fake)] == [idempotency_key("payment", "r5")] * 2 and self.held(fake) == {"r5": 1}
+        assert connector.payments().unresolved() == []
+
     def test_authorize_capture_part_refund_twice_and_cancel(self, connector: Connector, fake: PaymentFake) -> None:
         service = connector.payments()
         auth = self.charge(connector, "o:1", Money(5000, "USD"), capture=False)

@@ -15,7 +15,7 @@ from typing import Any, Iterator
 
 import pytest
 import yaml
-from email_contract import log_rows
+from email_contract import VendorFixtures, log_rows
 
 from connectorctl.credentials.static import StaticCredentialProvider
 from connectorctl.domain.messages import DeliveryStatus, SmsMessage
@@ -33,16 +33,13 @@ from connectorctl.resilience.clock import FakeClock
 TO = "+14155552671"
 
 
-class SmsContract:
+class SmsContract(VendorFixtures):
     """Behaviour every SMS adapter must show; not collected itself (no ``Test`` prefix)."""
 
     slug: str = ""
     secret: str = ""  # a credential value that must never leak
 
     # -- per vendor ---------------------------------------------------------------
-    def make_fake(self) -> Any:
-        raise NotImplementedError
-
     def vendor_config(self, fake: Any) -> dict[str, Any]:
         """``vendors.<slug>`` of the config file (``base_url`` and the short timeouts are added)."""
         raise NotImplementedError
@@ -60,15 +57,6 @@ class SmsContract:
         raise NotImplementedError
 
     # -- fixtures -----------------------------------------------------------------
-    @pytest.fixture
-    def fake(self) -> Iterator[Any]:
-        with self.make_fake() as fake:
-            yield fake
-
-    @pytest.fixture
-    def clock(self) -> FakeClock:
-        return FakeClock()
-
     @pytest.fixture
     def connector(self, fake: Any, clock: FakeClock, home: Path) -> Iterator[Connector]:
         vendor = {"base_url": fake.url, "timeout_seconds": 1.0, "connect_timeout_seconds": 1.0, **self.vendor_config(fake)}
@@ -133,14 +121,19 @@ class SmsContract:
             adapter.send(SmsMessage(to=TO, body="x"))
         assert info.value.transient and info.value.http_status == 503
 
-    def test_a_502_is_never_repeated_without_an_idempotency_key(self, adapter: Any, fake: Any) -> None:
+    def test_a_502_is_never_repeated_even_with_an_idempotency_key(self, adapter: Any, fake: Any) -> None:
+        for key in (None, "order-7"):  # the vendor never receives a key: a retry could deliver the SMS twice
+            self.fail_next(fake, "server_error")
+            with pytest.raises(VendorUnavailableError):
+                adapter.send(SmsMessage(to=TO, body="x", idempotency_key=key))
+        assert self.sends_seen(fake) == 2  # the handset may already have it
+
+    def test_through_the_gateway_an_sms_that_may_have_gone_out_is_uncertain(self, connector: Connector, fake: Any) -> None:
         self.fail_next(fake, "server_error")
-        with pytest.raises(VendorUnavailableError):
-            adapter.send(SmsMessage(to=TO, body="x"))
-        assert self.sends_seen(fake) == 1  # the handset may already have it
-        self.fail_next(fake, "server_error")
-        assert adapter.send(SmsMessage(to=TO, body="x", idempotency_key="order-7")).ok
-        assert self.sends_seen(fake) == 3
+        result = connector.sms().send(SmsMessage(to=TO, body="x"))
+        (recipient,) = result.recipients
+        assert not result.ok and recipient.status is DeliveryStatus.UNCERTAIN and "may have been delivered" in (recipient.reason or "")
+        assert self.sends_seen(fake) == 1 and result.correlation_id
 
     def test_a_hang_past_the_timeout_is_a_timeout_and_not_repeated(self, adapter: Any, fake: Any, connector: Connector) -> None:
         self.fail_next(fake, "hang")

@@ -71,3 +71,17 @@ def test_send_sms_to_file_via_cli_writes_each_message(home: Path, cli, tmp_path:
     assert data["summary"]["accepted"] == 4 and data["summary"]["failed"] == 1
     bodies = sorted(json.loads(p.read_text())["body"] for p in (home / "outbox").glob("*.sms.json"))
     assert bodies == ["Hi Ann", "Hi Bob", "Hi Cy", "Hi Di"]
+
+
+def test_an_sms_that_may_have_gone_out_is_journalled_uncertain_and_not_resent(home: Path) -> None:
+    with FakeTwilio() as fake:
+        conn = connector(home, {"sms_vendor": "twilio", "vendors": {"twilio": {"base_url": fake.url, "from_number": "+14155552000"}}},
+                         {"twilio": {"username": TWILIO_SID, "password": TWILIO_TOKEN}})
+        fake.then(("500",))  # Twilio may have sent the first row's SMS before failing
+        report = run_batch(conn, NUMBERS, concurrency=1)
+        first = next(r for r in report.results if r["row"] == 1)
+        assert first["status"] == "uncertain" and "may have been delivered" in first["error"]
+        again = run_batch(conn, NUMBERS, concurrency=1)
+        assert next(r for r in again.results if r["row"] == 1)["status"] == "uncertain"
+        assert [r.form["To"] for r in fake.requests].count("+14155552671") == 1  # never sent twice
+        conn.close()

@@ -151,3 +151,28 @@ def test_init_then_config_show_reports_sources(home: Path, cli) -> None:  # type
     assert values["circuit_breaker.failure_rate_threshold"]["source"] == "default"
     table = cli("config", "show")
     assert "circuit_breaker.failure_threshold" in table.stdout
+
+
+def test_a_mistyped_variable_is_warned_about_with_the_closest_name(cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    import warnings
+
+    from connectorctl.config import load_settings
+    from connectorctl.envcheck import ConfigWarning
+
+    monkeypatch.setenv("CONNECTOR_EMAIL_VENDER", "postmark")
+    monkeypatch.setenv("CONNECTORCTL_MASTERKEY", "x")
+    monkeypatch.setenv("CONNECTOR_ZZZ", "1")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        settings = load_settings()
+    messages = sorted(str(w.message) for w in caught if issubclass(w.category, ConfigWarning))
+    assert messages == [
+        "environment variable CONNECTORCTL_MASTERKEY is not used by connectorctl; did you mean CONNECTORCTL_MASTER_KEY?",
+        "environment variable CONNECTOR_EMAIL_VENDER is not used by connectorctl; did you mean CONNECTOR_EMAIL_VENDOR?",
+        "environment variable CONNECTOR_ZZZ is not used by connectorctl",
+    ]
+    assert settings.email_vendor == ("file",)  # ignored, as the warning says
+    result = cli("config", "show", "-o", "json")
+    assert result.exit_code == 0
+    assert "warning: environment variable CONNECTOR_EMAIL_VENDER is not used by connectorctl; did you mean CONNECTOR_EMAIL_VENDOR?" in result.stderr
+    assert "UserWarning" not in result.stderr and "ConfigWarning" not in result.stderr

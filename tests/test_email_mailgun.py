@@ -40,6 +40,12 @@ class TestMailgunContract(HttpErrorContract):
     def is_send(self, request: Any) -> bool:
         return request.path.endswith("/messages")
 
+    def test_a_200_without_an_id_is_uncertain_not_failed(self, adapter: Any, fake: FakeMailgun) -> None:
+        fake.answer_without_id = True
+        result = adapter.send(EmailMessage(to=("a@example.com", "b@example.com"), subject="Hi", text="x"))
+        assert not result.ok and {r.status for r in result.recipients} == {DeliveryStatus.UNCERTAIN}
+        assert "may be queued" in (result.recipients[0].reason or "")
+
     def test_urlencoded_without_attachments_multipart_with(self, adapter: Any, fake: FakeMailgun) -> None:
         result = adapter.send(EmailMessage(to=("a@example.com",), subject="Hi", text="x"))
         assert result.recipients[0].status is DeliveryStatus.QUEUED and result.message_id.endswith(f"@{DOMAIN}>")

@@ -43,6 +43,12 @@ class TestPostmarkContract(HttpErrorContract):
         assert statuses == {REJECTED: DeliveryStatus.REJECTED, "ann@example.com": DeliveryStatus.FAILED}
         assert "ErrorCode 406" in result.recipients[1].reason
 
+    def test_an_inactive_address_is_matched_whole_not_as_a_substring(self, adapter: Any) -> None:
+        lookalike = REJECTED[1:]  # "locked@...": a substring of the inactive address, but another mailbox
+        result = adapter.send(EmailMessage(to=(lookalike, REJECTED), subject="Hi", text="x"))
+        statuses = {r.recipient: r.status for r in result.recipients}
+        assert statuses == {REJECTED: DeliveryStatus.REJECTED, lookalike: DeliveryStatus.FAILED}
+
     def test_bulk_uses_one_batch_call_and_trusts_each_item(self, adapter: Any, fake: FakePostmark, connector: Connector) -> None:
         messages = [EmailMessage(to=(f"user{i}@example.com",), subject=f"n{i}", text="x") for i in range(4)]
         messages.insert(2, EmailMessage(to=(REJECTED,), subject="bad", text="x"))

@@ -30,6 +30,12 @@ def test_public_roles_are_satisfied_by_the_gateways() -> None:
         assert callable(getattr(PaymentService, method)), method
 
 
+def test_every_store_is_a_cloud_storage(home) -> None:  # type: ignore[no-untyped-def]
+    with connectorctl.Connector() as connector:
+        for store in ("local", "s3"):
+            assert isinstance(connector.storage(store), connectorctl.CloudStorage), store
+
+
 def test_every_command_has_help_text() -> None:
     def walk(command, path: str) -> int:  # type: ignore[no-untyped-def]
         assert (command.help or command.short_help or "").strip(), f"{path} has no help"

@@ -91,10 +91,22 @@ def test_transient_failures_are_retried_up_to_max_attempts(home: Path, vendor: S
         connector.email().send(MESSAGE)  # a 502 may hide a processed request: not retried without a key
     assert len(vendor.requests) == 1
     vendor.requests.clear()
-    vendor.default = Reply(500, {})  # an internal error is not one of the retryable 502/503/504
+    vendor.default = Reply(500, {})  # an internal error may hide a processed request: retried only under a key
     with pytest.raises(VendorUnavailableError):
-        connector.email().send(keyed)
+        connector.email().send(MESSAGE)
     assert len(vendor.requests) == 1
+
+
+def test_a_500_is_retried_only_for_a_call_with_an_idempotency_key(home: Path, vendor: ScriptedVendor) -> None:
+    connector = connector_for(home, vendor.url, FakeClock())
+    vendor.script.extend([Reply(500, {}), Reply(202, {"id": "m500"})])
+    keyed = EmailMessage(to=("a@example.com",), subject="s", text="t", idempotency_key="k500")
+    assert connector.email().send(keyed).message_id == "m500"
+    assert [(a, s, h) for a, s, h, _ in attempts(connector)] == [(1, "failed", 500), (2, "success", 202)]
+    error = VendorUnavailableError("internal error", http_status=500)
+    assert is_retryable(error, idempotent=True, keyed=True)
+    assert not is_retryable(error, idempotent=True) and not is_retryable(error, idempotent=False)
+    assert not is_retryable(VendorUnavailableError("bad request", http_status=501), idempotent=True, keyed=True)
 
 
 def test_non_idempotent_call_is_not_retried_after_a_timeout(home: Path, vendor: ScriptedVendor) -> None:
@@ -130,3 +142,21 @@ def test_retry_after_header_parsing() -> None:
     assert retry_after_from_header("soon", now) is None
     assert retry_after_from_header(None, now) is None
     assert not is_retryable(ValueError("x"), idempotent=True)
+
+
+def test_a_final_untouched_refusal_does_not_hide_an_earlier_attempt_that_may_have_acted() -> None:
+    """504 (maybe processed) then 503, 503 (provably not): the caller must see the 504, or it would fail over and act twice."""
+    runner = RetryRunner(RetrySettings(max_attempts=3, jitter=False), FakeClock())
+    answers = iter([VendorUnavailableError("gateway timeout", http_status=504),
+                    VendorUnavailableError("unavailable", http_status=503, vendor_processed=False),
+                    VendorUnavailableError("unavailable", http_status=503, vendor_processed=False)])
+    calls = []
+
+    def attempt() -> None:
+        calls.append(1)
+        raise next(answers)
+
+    with pytest.raises(VendorUnavailableError) as info:
+        runner.run(attempt, idempotent=False, keyed=True)
+    assert len(calls) == 3 and info.value.http_status == 504 and info.value.vendor_processed is None
+    assert isinstance(info.value.__cause__, VendorUnavailableError) and info.value.__cause__.http_status == 503

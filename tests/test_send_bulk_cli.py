@@ -34,11 +34,19 @@ def test_bad_rows_fail_alone_and_json_has_every_recipient(home: Path, cli, tmp_p
     assert other["batch_id"] != data["batch_id"] and other["summary"]["accepted"] == 3  # another message: another batch
 
 
-def test_placeholders_are_filled_per_row_and_an_unknown_one_fails_that_row(home: Path, cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_placeholders_are_filled_per_row_and_an_unknown_one_is_refused_before_any_batch(home: Path, cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     write_config(home, "email_vendor: file\n")
     csv = tmp_path / "r.csv"
+    csv.write_text("email,name\n" + "".join(f"user{n}@example.com,User {n}\n" for n in range(300)))
+    typo = cli("send", "email", "--to-file", str(csv), "-s", "Hi {{nme}}", "--body", "Order {{order}} for {{name}}", "--json")
+    assert typo.exit_code == 2 and typo.stdout == ""
+    assert "placeholder {{nme}}, {{order}} (columns: email, name)" in typo.stderr and "did you mean {{name}}?" in typo.stderr
+    assert cli("logs", "list", "-o", "json").stdout.count('"id"') == 0 and not (home / "outbox").exists()
+    from connectorctl.gateway import Connector
+
+    with Connector() as conn:  # nothing was created: no batch to resume or skip rows of
+        assert conn.db.run(lambda c: c.execute("SELECT count(*) FROM bulk_batches").fetchone()[0]) == 0
     csv.write_text("email,name\nann@example.com,Ann\n")
-    assert cli("send", "email", "--to-file", str(csv), "-s", "Hi {{name}}", "--body", "Order {{order}}", "--json").exit_code == 1
     assert cli("send", "email", "--to-file", str(csv), "-s", "Hi {{ name }}", "--body", "Dear {{name}}", "-o", "json").exit_code == 0
     (eml,) = (home / "outbox").glob("*.eml")
     text = eml.read_text()

@@ -112,26 +112,30 @@ def test_429_that_persists_surfaces_rate_limited_with_retry_after(twilio: tuple[
     assert info.value.retry_after_seconds == 2 and len(fake.requests) == 3
 
 
-def test_502_is_not_retried_for_sms_without_an_idempotency_key(twilio: tuple[Connector, FakeTwilio]) -> None:
-    conn, fake = twilio
-    fake.then(("502",), ("502",))
-    with pytest.raises(VendorUnavailableError):
-        conn.sms().send(SmsMessage(to=TO, body="x"))
-    assert len(fake.requests) == 1  # the gateway may have passed it on: not sent again
-    assert conn.sms().send(SmsMessage(to=TO, body="x", idempotency_key="order-7")).ok
-    assert len(fake.requests) == 3  # one 502, then the retry that succeeded
-
-
-def test_timeout_is_never_retried_without_an_idempotency_key(twilio: tuple[Connector, FakeTwilio]) -> None:
+def test_a_timeout_is_reported_uncertain_and_not_retried(twilio: tuple[Connector, FakeTwilio]) -> None:
     conn, fake = twilio
     fake.then(("hang",))
-    with pytest.raises(VendorTimeoutError):
-        conn.sms().send(SmsMessage(to=TO, body="x"))
+    result = conn.sms().send(SmsMessage(to=TO, body="x", idempotency_key="k-1"))
+    assert result.recipients[0].status is DeliveryStatus.UNCERTAIN and result.correlation_id
     assert len(fake.requests) == 1
     assert [r["status"] for r in log_rows(conn)] == ["timeout"]
-    fake.then(("hang",))
-    assert conn.sms().send(SmsMessage(to=TO, body="x", idempotency_key="k-1")).ok
-    assert len(fake.requests) == 3
+
+
+def test_a_503_proves_twilio_did_not_send_it_so_it_is_retried(twilio: tuple[Connector, FakeTwilio]) -> None:
+    conn, fake = twilio
+    fake.then(("503",))
+    assert conn.sms().send(SmsMessage(to=TO, body="x")).ok
+    assert len(fake.requests) == 2
+
+
+def test_an_unknown_message_status_is_reported_as_what_it_is(twilio: tuple[Connector, FakeTwilio], monkeypatch: pytest.MonkeyPatch) -> None:
+    conn, fake = twilio
+    route = fake.route
+    monkeypatch.setattr(fake, "route", lambda rec: (lambda s, p, h: (s, {**p, "status": "teleported"}, h))(*route(rec)))
+    result = conn.sms().send(SmsMessage(to=TO, body="x"))
+    (recipient,) = result.recipients
+    assert not result.ok and recipient.status is DeliveryStatus.UNCERTAIN and "'teleported'" in (recipient.reason or "")
+    assert recipient.message_id == result.message_id and result.message_id.startswith("SM")
 
 
 def test_lookup_v2_invalid_number_is_a_200_with_valid_false(twilio: tuple[Connector, FakeTwilio]) -> None:

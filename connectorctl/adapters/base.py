@@ -135,10 +135,17 @@ class EmailAdapter(Adapter[OptionsT]):
         return {**self.context.metrics(self.slug, start, end), "source": "integration_log"}
 
     def sender(self, message: EmailMessage) -> tuple[str, str | None]:
-        return (
-            message.from_email or self.config.from_email or "connectorctl@localhost",
-            message.from_name or self.config.from_name,
+        """The message's sender, else ``vendors.<slug>.from_*``, else ``$MAIL_FROM_ADDRESS``/``$MAIL_FROM_NAME``."""
+        from connectorctl.credentials.vendor_env import sender_default
+
+        address = (
+            message.from_email
+            or self.config.from_email
+            or (sender_default("email", "from_email") or ("connectorctl@localhost",))[0]
         )
+        return address, message.from_name or self.config.from_name or (sender_default("email", "from_name") or (None,))[
+            0
+        ]
 
 
 class SmsAdapter(Adapter[OptionsT]):

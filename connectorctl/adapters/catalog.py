@@ -31,10 +31,12 @@ VENDORS: dict[str, Union[str, "Vendor"]] = {
     "shippo": "connectorctl.adapters.shipping.shippo",
     "stripe": "connectorctl.adapters.payment.stripe",
     "paypal": "connectorctl.adapters.payment.paypal",
+    "local": "connectorctl.adapters.storage.local",
+    "s3": "connectorctl.adapters.storage.s3",
     "demo": "connectorctl.adapters.demo",
 }
 
-CHANNELS = ("email", "sms", "payment", "shipping")
+CHANNELS = ("email", "sms", "payment", "shipping", "storage")
 
 
 def register(vendor: "Vendor") -> None:

@@ -152,7 +152,6 @@ class FakeSmsAdapter(SmsAdapter[FakeOptions]):
             "fake://sms/send",
             "POST",
             request_data={"to": message.to, "length": len(message.body)},
-            idempotency_key=message.idempotency_key,
             tenant_id=tenant_id,
             correlation_id=correlation_id,
         )

@@ -101,7 +101,7 @@ class Api:
         return JSONResponse(
             {
                 "service": service,
-                "period": {"from": status.period_text(start), "to": status.period_text(end)},
+                "period": {"from": status.timestamp(start), "to": status.timestamp(end)},
                 "metrics": numbers,
             }
         )

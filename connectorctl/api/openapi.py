@@ -94,8 +94,8 @@ DOCUMENT: dict[str, Any] = {
                         "type": "object",
                         "required": ["from", "to"],
                         "properties": {
-                            "from": {"type": "string", "examples": ["2025-10-18 00:00:00"]},
-                            "to": {"type": "string"},
+                            "from": {"type": "string", "format": "date-time", "examples": ["2025-10-18T00:00:00.000Z"]},
+                            "to": {"type": "string", "format": "date-time"},
                         },
                     },
                     "metrics": {
@@ -119,7 +119,7 @@ DOCUMENT: dict[str, Any] = {
                 "required": ["status", "timestamp", "services"],
                 "properties": {
                     "status": {"type": "string", "enum": ["healthy", "unhealthy"]},
-                    "timestamp": {"type": "string"},
+                    "timestamp": {"type": "string", "format": "date-time"},
                     "services": {
                         "type": "object",
                         "required": ["database", "connector"],
@@ -134,7 +134,7 @@ DOCUMENT: dict[str, Any] = {
                 "type": "object",
                 "required": ["services", "timestamp"],
                 "properties": {
-                    "timestamp": {"type": "string"},
+                    "timestamp": {"type": "string", "format": "date-time"},
                     "services": {
                         "type": "object",
                         "additionalProperties": {
@@ -145,7 +145,12 @@ DOCUMENT: dict[str, Any] = {
                                 "success_rate": _NUM,
                                 "avg_duration_ms": _NUM,
                                 "circuit_state": {"type": "string"},
-                                "calls": {"type": "integer"},
+                                "calls": {
+                                    "type": "integer",
+                                    "description": "logical calls (all attempts of one call count once)",
+                                },
+                                "attempts": {"type": "integer"},
+                                "attempt_success_rate": _NUM,
                                 "window_minutes": {"type": "integer"},
                             },
                         },

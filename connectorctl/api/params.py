@@ -12,7 +12,8 @@ from typing import Mapping
 
 from connectorctl.domain.values import IntegrationStatus
 from connectorctl.errors import InvalidInputError
-from connectorctl.store.queries import DEFAULT_LIMIT, MAX_LIMIT, parse_time
+from connectorctl.store.queries import DEFAULT_LIMIT, MAX_LIMIT
+from connectorctl.times import parse_time
 
 STATUSES = tuple(s.value for s in IntegrationStatus)
 MAX_TEXT = 200  # longer filter values cannot match anything stored; refuse them early

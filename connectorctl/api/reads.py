@@ -16,24 +16,10 @@ from connectorctl.api.errors import NotFoundError
 from connectorctl.store import queries
 from connectorctl.store.db import StateDB
 
-_JSON_COLUMNS = ("request_data", "response_data")
-
 
 def json_bytes(body: Any) -> bytes:
     """The same bytes Starlette's JSONResponse would send."""
     return json.dumps(body, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode("utf-8")
-
-
-def log_entry(row: dict[str, Any]) -> dict[str, Any]:
-    """A log row as the API shows it: stored JSON payloads become JSON values."""
-    for column in _JSON_COLUMNS:
-        raw = row.get(column)
-        if isinstance(raw, str):
-            try:
-                row[column] = json.loads(raw)
-            except ValueError:
-                pass  # stored as plain text: show it as a string
-    return row
 
 
 def require_known(db: StateDB, settings: Any, service: str) -> None:
@@ -47,7 +33,7 @@ def require_known(db: StateDB, settings: Any, service: str) -> None:
 def logs_page(db: StateDB, settings: Any, flt: queries.LogFilter, limit: int, offset: int) -> bytes:
     if flt.service is not None:
         require_known(db, settings, flt.service)
-    rows = [log_entry(r) for r in queries.list_logs(db, flt, limit, offset)]
+    rows = [queries.log_entry(r) for r in queries.list_logs(db, flt, limit, offset)]
     return json_bytes({"data": rows, "meta": {"limit": limit, "offset": offset, "count": len(rows)}})
 
 

@@ -2,9 +2,10 @@
 
 Email files need an ``email`` column; SMS files a ``phone`` (or ``number`` /
 ``to``) column.  Every other column is a substitution: ``{{name}}`` in the
-subject or body becomes that row's value.  A row that cannot be used (bad
-address, empty cell, unknown placeholder) becomes a failed result for that
-row only; only a file that cannot be read at all is an error.
+subject or body becomes that row's value.  Placeholders are checked against
+the header before anything is sent (a typo would fail every row).  A row that
+cannot be used (bad address, empty cell) becomes a failed result for that row
+only; only a file that cannot be read at all is an error.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Iterable, Mapping, Sequence
 
 from connectorctl.errors import InvalidInputError
 
@@ -30,10 +31,9 @@ class Row:
 
 
 def read_file(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise InvalidInputError(f"cannot read --to-file {path}: {exc.strerror}") from None
+    from connectorctl.validation import MIB, read_limited
+
+    return read_limited(path, f"--to-file {path}", 256 * MIB)  # millions of rows; /dev/zero is refused
 
 
 def parse_rows(content: bytes, channel: str, source: str) -> list[Row]:
@@ -78,8 +78,24 @@ def parse_rows(content: bytes, channel: str, source: str) -> list[Row]:
     return rows
 
 
+def check_placeholders(templates: Iterable[str | None], rows: Sequence[Row], source: str) -> None:
+    """Refuse a ``{{placeholder}}`` that names no column, naming the columns there are."""
+    import difflib
+
+    known = list(rows[0].fields) if rows else []
+    unknown = sorted({m.group(1).lower() for t in templates if t for m in _PLACEHOLDER.finditer(t)} - set(known))
+    if not unknown:
+        return
+    guesses = [f"{{{{{g[0]}}}}}" for name in unknown if (g := difflib.get_close_matches(name, known, n=1))]
+    raise InvalidInputError(
+        f"{source}: no column for placeholder {', '.join(f'{{{{{n}}}}}' for n in unknown)} (columns: "
+        f"{', '.join(known)})",
+        hint=f"did you mean {' / '.join(guesses)}?" if guesses else None,
+    )
+
+
 def render(template: str | None, fields: Mapping[str, str]) -> str | None:
-    """``{{column}}`` -> the row's value; an unknown column fails this row, not the batch."""
+    """``{{column}}`` -> the row's value (:func:`check_placeholders` has vetted the names)."""
     if template is None:
         return None
 

@@ -18,6 +18,7 @@ from typing import Any, Callable, Sequence
 
 from connectorctl.bulk.journal import DONE, FAILED, UNCERTAIN, BatchJournal, Outcome
 from connectorctl.bulk.recipients import Row
+from connectorctl.domain.messages import DeliveryStatus
 from connectorctl.errors import ConnectorctlError, RateLimitedError
 from connectorctl.resilience.pipeline import new_id
 
@@ -152,13 +153,22 @@ class BulkRunner:
             )
         refused = result.failed[0]
         reason = refused.reason or refused.status.value
+        uncertain = refused.status is DeliveryStatus.UNCERTAIN  # the vendor may have it: a re-run must not resend it
         self.journal.record(
-            Outcome(key, FAILED, result.vendor, result.message_id, correlation_id, refused.status.value, reason)
+            Outcome(
+                key,
+                UNCERTAIN if uncertain else FAILED,
+                result.vendor,
+                result.message_id,
+                correlation_id,
+                refused.status.value,
+                reason,
+            )
         )
         return _result(
             row,
             key,
-            "failed",
+            "uncertain" if uncertain else "failed",
             vendor=result.vendor,
             correlation_id=correlation_id,
             error_code=refused.status.value,

@@ -10,11 +10,27 @@ from typing import Any, Optional
 
 import typer
 
-from connectorctl.cli.output import JsonOption, OutputFormat, OutputOption, fmt, render, state
+from connectorctl.cli.output import (
+    Column,
+    JsonOption,
+    OutputFormat,
+    OutputOption,
+    ServiceArgument,
+    ServiceOption,
+    YesOption,
+    fmt,
+    grid,
+    human_time,
+    render,
+    required_service,
+    show,
+    state,
+)
 
-app = typer.Typer(help="Inspect and operate the per-service circuit breakers.", no_args_is_help=True)
-ServiceArg = typer.Argument(..., metavar="SERVICE", help="Vendor slug, e.g. sendgrid.")
-ReasonOpt = typer.Option(None, "--reason", help="Why: recorded in the audit trail.")
+app = typer.Typer(
+    help="Inspect and operate the per-service circuit breakers.", no_args_is_help=True, rich_markup_mode=None
+)
+ReasonOpt = typer.Option(None, "--reason", help="Why: recorded in the audit trail.", metavar="TEXT")
 STATE_STYLE = {"closed": "green", "half_open": "yellow", "open": "red", "forced_open": "bold red", "disabled": "dim"}
 
 
@@ -65,7 +81,7 @@ def _styled(value: str) -> str:
 @app.command("list")
 def circuit_list(ctx: typer.Context, output: OutputFormat = OutputOption, as_json: bool = JsonOption) -> None:
     """Every known breaker: configured services (closed unless recorded otherwise) and recorded ones."""
-    from rich.table import Table
+    from rich.markup import escape
 
     breaker = _breaker(ctx)
     settings = state(ctx).settings()
@@ -73,40 +89,51 @@ def circuit_list(ctx: typer.Context, output: OutputFormat = OutputOption, as_jso
     names = sorted({*settings.email_vendor, *settings.sms_vendor, *settings.vendors, *stored})
     rows = [state_dict(stored[n] if n in stored else breaker.state(n)) for n in names]
 
-    def table() -> Any:
-        t = Table(title="circuit breakers")
-        for col in ("service", "state", "failures", "open until", "reason", "by", "updated"):
-            t.add_column(col)
-        for r in rows:
-            t.add_row(
-                r["service_name"],
-                _styled(r["state"]),
-                str(r["consecutive_failures"]),
-                r["open_until"] or "-",
-                r["reason"] or "",
-                r["updated_by"] or "",
-                r["updated_at"] or "",
-            )
-        return t
-
-    render(fmt(output, as_json), rows, table)
+    columns = (
+        Column("service"),
+        Column("state"),
+        Column("failures", drop=2, right=True),
+        Column("open until (UTC)"),
+        Column("reason", drop=1, wrap=True),
+        Column("by", drop=4),
+        Column("updated (UTC)", drop=3),
+    )
+    render(
+        fmt(output, as_json),
+        rows,
+        lambda: grid(
+            "circuit breakers",
+            columns,
+            (
+                (
+                    escape(r["service_name"]),
+                    _styled(r["state"]),
+                    show(r["consecutive_failures"]),
+                    human_time(r["open_until"]),
+                    escape(r["reason"] or ""),
+                    escape(r["updated_by"] or ""),
+                    human_time(r["updated_at"]),
+                )
+                for r in rows
+            ),
+        ),
+    )
 
 
 @app.command("show")
 def circuit_show(
     ctx: typer.Context,
-    service: str = ServiceArg,
-    limit: int = typer.Option(20, "--limit", help="How many recent events to show.", min=1, max=500),
+    service: Optional[str] = ServiceArgument,
+    service_opt: Optional[str] = ServiceOption,
+    limit: int = typer.Option(20, "--limit", help="How many recent events to show.", min=1, max=500, metavar="N"),
     output: OutputFormat = OutputOption,
     as_json: bool = JsonOption,
 ) -> None:
     """One breaker's state and its recent transitions and operator actions (who, when, why)."""
     from rich.console import Group
-    from rich.table import Table
+    from rich.markup import escape
 
-    from connectorctl.cli.output import kv_table
-
-    slug = _check_service(ctx, service)
+    slug = _check_service(ctx, required_service(service, service_opt))
     breaker = _breaker(ctx)
     data = state_dict(breaker.state(slug))
     data["events"] = [{**e, "created_at": _iso(e["created_at"])} for e in breaker.events(slug, limit)]
@@ -116,87 +143,116 @@ def circuit_show(
         return
 
     def view() -> Any:
-        head = kv_table(
-            f"circuit {slug}", [(k, _styled(v) if k == "state" else v) for k, v in data.items() if k != "events"]
+        columns = (
+            Column("when (UTC)"),
+            Column("action"),
+            Column("from", drop=2),
+            Column("to"),
+            Column("actor", drop=3),
+            Column("reason", drop=1, wrap=True),
         )
-        events = Table(title="events (newest first)")
-        for col in ("when", "action", "from", "to", "actor", "reason"):
-            events.add_column(col)
-        for e in data["events"]:
-            events.add_row(
-                e["created_at"],
-                e["action"],
-                e["previous_state"],
-                _styled(e["new_state"]),
-                e["actor"] or "",
-                e["reason"] or "",
-            )
-        return Group(head, events)
+        events = grid(
+            "events (newest first)",
+            columns,
+            (
+                (
+                    human_time(e["created_at"]),
+                    e["action"],
+                    e["previous_state"],
+                    _styled(e["new_state"]),
+                    escape(e["actor"] or ""),
+                    escape(e["reason"] or ""),
+                )
+                for e in data["events"]
+            ),
+        )
+        return Group(_state_view(slug, data), events)
 
     render(out, data, view)
 
 
+def _state_view(slug: str, data: dict[str, Any]) -> Any:
+    from connectorctl.cli.output import kv_table, styled
+
+    pairs = []
+    for key, value in data.items():
+        if key == "state":
+            value = styled(_styled(value))
+        elif key in ("opened_at", "open_until", "probe_lease_until", "updated_at") and value:
+            value = human_time(value) + " UTC"
+        if key != "events":
+            pairs.append((key, value))
+    return kv_table(f"circuit {slug}", pairs)
+
+
 def _act(ctx: typer.Context, action: str, service: str, output: OutputFormat, as_json: bool, **kwargs: Any) -> None:
-    from connectorctl.cli.output import kv_table, stderr
+    from connectorctl.cli.output import stderr
 
     slug = _check_service(ctx, service)
     new_state = getattr(_breaker(ctx), action)(slug, **kwargs)
     data = state_dict(new_state)
     stderr().print(f"circuit {slug}: {action} recorded -> {data['state']}", highlight=False)
-    render(
-        fmt(output, as_json),
-        data,
-        lambda: kv_table(f"circuit {slug}", [(k, _styled(v) if k == "state" else v) for k, v in data.items()]),
-    )
+    render(fmt(output, as_json), data, lambda: _state_view(slug, data))
 
 
 @app.command("trip")
 def circuit_trip(
     ctx: typer.Context,
-    service: str = ServiceArg,
+    service: Optional[str] = ServiceArgument,
+    service_opt: Optional[str] = ServiceOption,
     reason: Optional[str] = ReasonOpt,
-    for_: Optional[str] = typer.Option(None, "--for", help="Close again automatically after this long (30s, 10m, 2h)."),
+    for_: Optional[str] = typer.Option(
+        None, "--for", help="Close again automatically after this long (30s, 10m, 2h).", metavar="DURATION"
+    ),
     output: OutputFormat = OutputOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Force the circuit open: every process fails calls to SERVICE fast until reset (or --for ends)."""
-    from connectorctl.store.queries import parse_duration
+    from connectorctl.times import parse_duration
 
     seconds = parse_duration(for_, name="--for") if for_ is not None else None
-    _act(ctx, "trip", service, output, as_json, reason=reason, for_seconds=seconds)
+    _act(ctx, "trip", required_service(service, service_opt), output, as_json, reason=reason, for_seconds=seconds)
 
 
 @app.command("reset")
 def circuit_reset(
     ctx: typer.Context,
-    service: str = ServiceArg,
+    service: Optional[str] = ServiceArgument,
+    service_opt: Optional[str] = ServiceOption,
     reason: Optional[str] = ReasonOpt,
     output: OutputFormat = OutputOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Close the circuit now and forget counted failures."""
-    _act(ctx, "reset", service, output, as_json, reason=reason)
+    _act(ctx, "reset", required_service(service, service_opt), output, as_json, reason=reason)
 
 
 @app.command("disable")
 def circuit_disable(
     ctx: typer.Context,
-    service: str = ServiceArg,
+    service: Optional[str] = ServiceArgument,
+    service_opt: Optional[str] = ServiceOption,
     reason: Optional[str] = ReasonOpt,
+    yes: bool = YesOption,
     output: OutputFormat = OutputOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Turn the breaker off for SERVICE: calls always go through and failures are not counted."""
-    _act(ctx, "disable", service, output, as_json, reason=reason)
+    from connectorctl.cli.output import confirm
+
+    slug = _check_service(ctx, required_service(service, service_opt))
+    confirm(f"turn off the circuit breaker for {slug}? Every process will keep calling it, however it fails.", yes)
+    _act(ctx, "disable", slug, output, as_json, reason=reason)
 
 
 @app.command("enable")
 def circuit_enable(
     ctx: typer.Context,
-    service: str = ServiceArg,
+    service: Optional[str] = ServiceArgument,
+    service_opt: Optional[str] = ServiceOption,
     reason: Optional[str] = ReasonOpt,
     output: OutputFormat = OutputOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Turn a disabled breaker back on (closed)."""
-    _act(ctx, "enable", service, output, as_json, reason=reason)
+    _act(ctx, "enable", required_service(service, service_opt), output, as_json, reason=reason)

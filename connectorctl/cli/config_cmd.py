@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 from importlib import resources
+from typing import Any
 
 import typer
 
-from connectorctl.cli.output import JsonOption, OutputFormat, OutputOption, fmt, render, state, stderr
+from connectorctl.cli.output import (
+    Column,
+    JsonOption,
+    OutputFormat,
+    OutputOption,
+    fmt,
+    grid,
+    render,
+    show,
+    state,
+    stderr,
+)
 
-app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
+app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True, rich_markup_mode=None)
 
 
 @app.command("show")
@@ -18,21 +30,47 @@ def config_show(ctx: typer.Context, output: OutputFormat = OutputOption, as_json
 
     settings = load_settings(state(ctx).config_path)
     values = flatten(settings)
+    path = str(settings.config_path) if settings.config_path else None
     shown = {k: {"value": v, "source": source_of(settings, k)} for k, v in values.items()}
-    data = {"config_path": str(settings.config_path) if settings.config_path else None, "values": shown}
+    shown.update(_credential_sources(settings))
+    data = {"config_path": path, "values": shown}
 
     def table() -> object:
-        from rich.table import Table
+        from rich.markup import escape
 
-        t = Table(title=f"config: {data['config_path'] or '(no file, defaults)'}")
-        t.add_column("key", style="bold")
-        t.add_column("value")
-        t.add_column("source", style="dim")
-        for key, item in shown.items():
-            t.add_row(key, "-" if item["value"] is None else str(item["value"]), item["source"])
-        return t
+        def where(source: str) -> str:  # the file is named in the title: its lines need only their number
+            return f"line {source[len(path) + 1 :]}" if path and source.startswith(f"{path}:") else source
+
+        columns = (Column("key"), Column("value", wrap=True), Column("source", drop=1, wrap=True))
+        return grid(
+            f"config: {path or '(no file, defaults)'}",
+            columns,
+            ((escape(key), escape(show(item["value"])), escape(where(item["source"]))) for key, item in shown.items()),
+        )
 
     render(fmt(output, as_json), data, table)
+
+
+def _credential_sources(settings: Any) -> dict[str, dict[str, Any]]:
+    """``credentials.<slug>``: which fields each configured vendor's credential has and where they come from,
+    never a value; plus the sender defaults taken from the environment (``MAIL_FROM_ADDRESS``...)."""
+    from connectorctl.credentials.provider import store_provider
+    from connectorctl.credentials.vendor_env import SENDER_ENV, VENDOR_ENV, sender_default
+    from connectorctl.gateway import Connector
+    from connectorctl.store.health import configured_services
+
+    out: dict[str, dict[str, Any]] = {}
+    with Connector(settings) as connector:
+        for slug in configured_services(settings):
+            if slug in VENDOR_ENV or settings.vendor(slug).credentials:
+                fields, where = store_provider(connector.credentials).source_of(slug)
+                out[f"credentials.{slug}"] = {"value": fields, "source": where}
+    for scope, names in SENDER_ENV.items():
+        for name in names:
+            found = sender_default(scope, name)
+            if found is not None:
+                out[f"sender.{scope}.{name}"] = {"value": found[0], "source": found[1]}
+    return out
 
 
 def init(

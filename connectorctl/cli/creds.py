@@ -14,20 +14,39 @@ from typing import TYPE_CHECKING, Any, List, Optional
 
 import typer
 
-from connectorctl.cli.output import JsonOption, OutputFormat, OutputOption, fmt, kv_table, render, state, warn
+from connectorctl.cli.output import (
+    Column,
+    JsonOption,
+    OutputFormat,
+    OutputOption,
+    ServiceArgument,
+    ServiceOption,
+    YesOption,
+    fmt,
+    grid,
+    human_time,
+    kv_table,
+    render,
+    required_service,
+    show,
+    state,
+    warn,
+)
 
 if TYPE_CHECKING:
     from connectorctl.adapters.declaration import AuthScheme
+    from connectorctl.credentials.provider import StoreCredentialProvider
     from connectorctl.credentials.store import CredentialStore, StoredRow
 
 app = typer.Typer(
     help="Store, inspect, rotate and test vendor credentials (encrypted; master key in the OS keyring).",
     no_args_is_help=True,
+    rich_markup_mode=None,
 )
 
 
 _SLUG = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
-TenantOption = typer.Option(None, "--tenant", "-t", help="Tenant id (default: the global credential).")
+TenantOption = typer.Option(None, "--tenant", "-t", help="Tenant id (default: the global credential).", metavar="ID")
 
 
 def _service(service: str) -> str:
@@ -63,14 +82,14 @@ def _scheme(service: str, method: Optional[str]) -> "AuthScheme":
     return by_name[method or "api_key"]
 
 
-def _store(ctx: typer.Context) -> "CredentialStore":
-    from connectorctl.credentials.provider import StoreCredentialProvider
-    from connectorctl.errors import ConfigurationError
+def _provider(ctx: typer.Context) -> "StoreCredentialProvider":
+    from connectorctl.credentials.provider import store_provider
 
-    provider = state(ctx).connector().credentials
-    if not isinstance(provider, StoreCredentialProvider):
-        raise ConfigurationError("this installation's credentials do not come from the encrypted store")
-    return provider.store
+    return store_provider(state(ctx).connector().credentials)
+
+
+def _store(ctx: typer.Context) -> "CredentialStore":
+    return _provider(ctx).store
 
 
 def _row(ctx: typer.Context, service: str, tenant: Optional[str]) -> "StoredRow":
@@ -87,7 +106,14 @@ def _row(ctx: typer.Context, service: str, tenant: Optional[str]) -> "StoredRow"
 
 
 def _readable(summary: dict[str, Any]) -> list[tuple[str, Any]]:
-    return [(k, ", ".join(v) if isinstance(v, list) else v) for k, v in summary.items()]
+    def one(key: str, value: Any) -> Any:
+        if isinstance(value, list):
+            return ", ".join(value)
+        if key.endswith("_at") and isinstance(value, str):
+            return human_time(value) + " UTC"
+        return value
+
+    return [(k, one(k, v)) for k, v in summary.items()]
 
 
 def _read_secrets(service: str, fields: tuple[str, ...], from_stdin: bool, help: str = "") -> dict[str, str]:
@@ -147,20 +173,23 @@ def _expiry(text: Optional[str]) -> Optional[float]:
 @app.command("set")
 def creds_set(
     ctx: typer.Context,
-    service: str = typer.Argument(..., help="Vendor slug, e.g. sendgrid."),
+    service: Optional[str] = ServiceArgument,
+    service_opt: Optional[str] = ServiceOption,
     tenant: Optional[str] = TenantOption,
     auth_method: Optional[str] = typer.Option(
         None,
         "--auth-method",
         "-m",
-        help="api_key, bearer_token, basic_auth, oauth2 or hmac, as the vendor accepts (default: "
-        "vendors.<slug>.auth_method, else the vendor's usual method).",
+        help="api_key, bearer_token, basic_auth, oauth2 or hmac, as the vendor accepts "
+        "(default: vendors.<slug>.auth_method, else the vendor's usual method).",
         metavar="METHOD",
     ),
     field: List[str] = typer.Option(
-        [], "--field", "-f", help="Field to store (repeatable); default: the method's fields."
+        [], "--field", "-f", help="Field to store (repeatable); default: the method's fields.", metavar="NAME"
     ),
-    expires_at: Optional[str] = typer.Option(None, "--expires-at", help="ISO 8601 expiry time (UTC if no offset)."),
+    expires_at: Optional[str] = typer.Option(
+        None, "--expires-at", help="ISO 8601 expiry time (UTC if no offset).", metavar="WHEN"
+    ),
     from_stdin: bool = typer.Option(
         False, "--stdin", help="Read the value (or NAME=VALUE lines) from stdin instead of prompting."
     ),
@@ -170,7 +199,7 @@ def creds_set(
     """Store (or replace) a credential; the secret is prompted for or read from stdin, never from argv."""
     from connectorctl.errors import InvalidInputError
 
-    service = _service(service)
+    service = _service(required_service(service, service_opt))
     connector = state(ctx).connector()
     scheme = _scheme(service, auth_method or connector.settings.vendor(service).auth_method)
     method, allowed = scheme.method.value, scheme.allowed
@@ -200,34 +229,85 @@ def creds_list(
     output: OutputFormat = OutputOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """List stored credentials with a masked hint; never a secret (no master key needed)."""
-    rows = [r.summary() for r in _store(ctx).rows(tenant_id=tenant)]
+    """Stored credentials and those from the environment, with a masked hint and where each comes from.
 
-    def table() -> Any:
-        from rich.table import Table
+    Never a secret: the hint is masked.
+    """
+    from rich.markup import escape
 
-        t = Table(title="stored credentials")
-        for col in ("service", "tenant", "method", "hint", "expires", "last used", "active"):
-            t.add_column(col)
-        for r in rows:
-            t.add_row(
-                r["service"],
-                r["tenant"] or "-",
-                r["auth_method"],
-                r["hint"] or "-",
-                r["expires_at"] or "-",
-                r["last_used_at"] or "-",
-                "yes" if r["active"] else "no",
-            )
-        return t
+    rows = [
+        {**r.summary(), "source": "store:tenant" if r.tenant_id else "store"}
+        for r in _store(ctx).rows(tenant_id=tenant)
+    ]
+    if tenant is None:
+        rows += [_env_summary(c) for c in _provider(ctx).env_sources()]
+    out = fmt(output, as_json)
+    if not rows and out is OutputFormat.table:
+        from connectorctl.cli.output import stderr
 
-    render(fmt(output, as_json), rows, table)
+        stderr().print(
+            "no credentials stored or in the environment; add one with: connectorctl creds set SERVICE "
+            "(or export the vendor's variable, e.g. SENDGRID_API_KEY)",
+            highlight=False,
+        )
+        return
+    columns = (
+        Column("service"),
+        Column("tenant"),
+        Column("method", drop=1),
+        Column("hint"),
+        Column("source"),
+        Column("expires (UTC)", drop=2),
+        Column("last used (UTC)", drop=3),
+        Column("active"),
+    )
+    render(
+        out,
+        rows,
+        lambda: grid(
+            "credentials",
+            columns,
+            (
+                (
+                    escape(r["service"]),
+                    escape(show(r["tenant"])),
+                    r["auth_method"],
+                    escape(show(r["hint"])),
+                    escape(r["source"]),
+                    human_time(r["expires_at"]),
+                    human_time(r["last_used_at"]),
+                    show(r["active"]),
+                )
+                for r in rows
+            ),
+        ),
+    )
+
+
+def _env_summary(creds: Any) -> dict[str, Any]:
+    """A credential from the environment, in the shape of a stored row's summary (never its value)."""
+    from connectorctl.credentials.store import hint_for
+
+    return {
+        "service": creds.service_name,
+        "tenant": None,
+        "auth_method": creds.auth_method.value,
+        "hint": hint_for(creds.data),
+        "fields": sorted(creds.data),
+        "expires_at": None,
+        "last_used_at": None,
+        "active": True,
+        "key_id": None,
+        "updated_at": None,
+        "source": creds.source,
+    }
 
 
 @app.command("show")
 def creds_show(
     ctx: typer.Context,
-    service: str = typer.Argument(..., help="Vendor slug."),
+    service: Optional[str] = ServiceArgument,
+    service_opt: Optional[str] = ServiceOption,
     tenant: Optional[str] = TenantOption,
     output: OutputFormat = OutputOption,
     as_json: bool = JsonOption,
@@ -235,6 +315,7 @@ def creds_show(
     """Show one credential (masked) and whether it decrypts with the configured master key."""
     from connectorctl.errors import CredentialUnreadableError
 
+    service = required_service(service, service_opt)
     store = _store(ctx)
     row = _row(ctx, service, tenant)
     summary = row.summary()
@@ -262,37 +343,45 @@ def _toggle(
 @app.command("disable")
 def creds_disable(
     ctx: typer.Context,
-    service: str = typer.Argument(..., help="Vendor slug."),
+    service: Optional[str] = ServiceArgument,
+    service_opt: Optional[str] = ServiceOption,
     tenant: Optional[str] = TenantOption,
     output: OutputFormat = OutputOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Stop using a credential without deleting it (a tenant then falls back to the global one)."""
-    _toggle(ctx, service, tenant, False, output, as_json)
+    _toggle(ctx, required_service(service, service_opt), tenant, False, output, as_json)
 
 
 @app.command("enable")
 def creds_enable(
     ctx: typer.Context,
-    service: str = typer.Argument(..., help="Vendor slug."),
+    service: Optional[str] = ServiceArgument,
+    service_opt: Optional[str] = ServiceOption,
     tenant: Optional[str] = TenantOption,
     output: OutputFormat = OutputOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Use a disabled credential again."""
-    _toggle(ctx, service, tenant, True, output, as_json)
+    _toggle(ctx, required_service(service, service_opt), tenant, True, output, as_json)
 
 
 @app.command("rm")
 def creds_rm(
     ctx: typer.Context,
-    service: str = typer.Argument(..., help="Vendor slug."),
+    service: Optional[str] = ServiceArgument,
+    service_opt: Optional[str] = ServiceOption,
     tenant: Optional[str] = TenantOption,
+    yes: bool = YesOption,
     output: OutputFormat = OutputOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Delete a stored credential."""
+    """Delete a stored credential (asks first on a terminal)."""
+    from connectorctl.cli.output import confirm
+
+    service = required_service(service, service_opt)
     row = _row(ctx, service, tenant)
+    confirm(f"delete the stored credential for {row.label}? This cannot be undone.", yes)
     _store(ctx).delete(row)
     result = {"service": service, "tenant": tenant, "removed": True}
     render(fmt(output, as_json), result, lambda: f"removed {row.label}")
@@ -310,7 +399,8 @@ def creds_rotate_key(ctx: typer.Context, output: OutputFormat = OutputOption, as
 @app.command("test")
 def creds_test(
     ctx: typer.Context,
-    service: str = typer.Argument(..., help="Vendor slug."),
+    service: Optional[str] = ServiceArgument,
+    service_opt: Optional[str] = ServiceOption,
     tenant: Optional[str] = TenantOption,
     output: OutputFormat = OutputOption,
     as_json: bool = JsonOption,
@@ -318,6 +408,7 @@ def creds_test(
     """One authenticated, harmless call to the vendor: reports ok, rejected or unreachable."""
     from connectorctl.cli.creds_test import verify
 
+    service = required_service(service, service_opt)
     result, exit_code = verify(state(ctx).connector(), service, tenant)
     render(fmt(output, as_json), result, lambda: kv_table(f"credential test: {service}", result.items()))
     if exit_code:

@@ -11,9 +11,22 @@ from typing import Any, Optional
 
 import typer
 
-from connectorctl.cli.output import JsonOption, OutputFormat, OutputOption, fmt, render, state, warn_if_unknown_service
+from connectorctl.cli.output import (
+    Column,
+    JsonOption,
+    OutputFormat,
+    OutputOption,
+    YesOption,
+    fmt,
+    grid,
+    human_time,
+    render,
+    show,
+    state,
+    warn_if_unknown_service,
+)
 
-app = typer.Typer(help="Read, follow and purge the integration log.", no_args_is_help=True)
+app = typer.Typer(help="Read, follow and purge the integration log.", no_args_is_help=True, rich_markup_mode=None)
 
 STATUS_STYLE = {
     "success": "green",
@@ -22,14 +35,20 @@ STATUS_STYLE = {
     "rate_limited": "yellow",
     "circuit_open": "bright_red",
 }
-ServiceOpt = typer.Option(None, "--service", help="Only this vendor slug, e.g. sendgrid.")
-StatusOpt = typer.Option(None, "--status", help="success, failed, timeout, rate_limited or circuit_open.")
-TenantOpt = typer.Option(None, "--tenant", help="Only this tenant id.")
-SinceOpt = typer.Option(None, "--since", help="Start: a duration ago (1h, 2d, -30days) or ISO 8601.")
-UntilOpt = typer.Option(None, "--until", help="End: a duration ago or ISO 8601 (default now).")
-OperationOpt = typer.Option(None, "--operation", help="Only this operation, e.g. send_email.")
-CorrelationOpt = typer.Option(None, "--correlation-id", help="Only the attempts of one logical call.")
+ServiceOpt = typer.Option(None, "--service", help="Only this vendor slug, e.g. sendgrid.", metavar="SLUG")
+StatusOpt = typer.Option(
+    None, "--status", help="success, failed, timeout, rate_limited or circuit_open.", metavar="STATUS"
+)
+TenantOpt = typer.Option(None, "--tenant", help="Only this tenant id.", metavar="ID")
+SinceOpt = typer.Option(None, "--since", help="Start: a duration ago (1h, 2d, -30days) or ISO 8601.", metavar="WHEN")
+UntilOpt = typer.Option(None, "--until", help="End: a duration ago or ISO 8601 (default now).", metavar="WHEN")
+OperationOpt = typer.Option(None, "--operation", help="Only this operation, e.g. send_email.", metavar="NAME")
+CorrelationOpt = typer.Option(None, "--correlation-id", help="Only the attempts of one logical call.", metavar="ID")
 STATUSES = ("success", "failed", "timeout", "rate_limited", "circuit_open")
+_EMPTY_HINT = (
+    "no log rows match; every vendor call adds one "
+    "(try: connectorctl send email --to you@example.com --subject Hi --body Hello)"
+)
 
 
 def build_filter(
@@ -43,7 +62,8 @@ def build_filter(
     delivery: Optional[str] = None,
 ) -> Any:
     from connectorctl.errors import InvalidInputError
-    from connectorctl.store.queries import LogFilter, parse_time
+    from connectorctl.store.queries import LogFilter
+    from connectorctl.times import parse_time
 
     if status is not None and status not in STATUSES:
         raise InvalidInputError(f"unknown --status {status!r} (use one of: {', '.join(STATUSES)})")
@@ -72,28 +92,51 @@ def _styled(status: str) -> str:
     return f"[{style}]{status}[/{style}]"
 
 
-def rows_table(rows: list[dict[str, Any]], *, title: str | None = None, header: bool = True) -> Any:
-    from rich.markup import escape
-    from rich.table import Table
+# At 80 columns a failure's error message is worth more than its time (the id and `logs show` carry that).
+LOG_COLUMNS = (
+    Column("id"),
+    Column("time (UTC)", drop=2),
+    Column("service"),
+    Column("status"),
+    Column("http", drop=3, right=True),
+    Column("ms", drop=4, right=True),
+    Column("try", drop=5, right=True),
+    Column("error", drop=1, wrap=True),
+)
+# `tail -f` pins the widths, so that the batches it prints line up under the first header
+FOLLOW_WIDTHS = (26, 19, 10, 12, 4, 6, 3, 0)
 
-    table = Table(title=title, show_header=header, box=None, pad_edge=False)
-    # fixed widths so that the batches printed by `tail -f` line up under the first header
-    for name, width in (("created_at", 23), ("service", 10), ("status", 12), ("http", 4), ("ms", 6), ("try", 3)):
-        table.add_column(name, width=width, no_wrap=True, justify="right" if name in ("http", "ms", "try") else "left")
-    table.add_column("id", min_width=26, no_wrap=True)
-    table.add_column("error", ratio=1)
-    for r in rows:
-        table.add_row(
-            r["created_at"].replace("T", " ").rstrip("Z"),
-            r["service_name"],
-            _styled(r["status"]),
-            str(r["http_status_code"] or "-"),
-            str(r["duration_ms"]),
-            str(r.get("attempt_number") or ""),
-            r["id"],
-            escape(r.get("error_message") or ""),
-        )
-    return table
+
+def rows_table(
+    rows: list[dict[str, Any]], *, title: str | None = None, header: bool = True, widths: tuple[int, ...] | None = None
+) -> Any:
+    from rich.markup import escape
+
+    return grid(
+        title,
+        LOG_COLUMNS,
+        (
+            (
+                r["id"],
+                human_time(r["created_at"]),
+                escape(r["service_name"]),
+                _styled(r["status"]),
+                show(r["http_status_code"]),
+                show(r["duration_ms"]),
+                show(r.get("attempt_number")),
+                escape(r.get("error_message") or ""),
+            )
+            for r in rows
+        ),
+        header=header,
+        widths=widths,
+    )
+
+
+def _machine(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    from connectorctl.store.queries import log_entry
+
+    return [log_entry(dict(r)) for r in rows]
 
 
 @app.command("tail")
@@ -102,13 +145,17 @@ def logs_tail(
     follow: bool = typer.Option(
         False, "--follow", "-f", help="Keep printing new rows as any process writes them (Ctrl-C stops)."
     ),
-    lines: int = typer.Option(20, "--lines", "-n", help="How many recent rows to show first.", min=0),
+    lines: int = typer.Option(
+        20, "--limit", "-n", "--lines", help="How many recent rows to show first.", min=0, metavar="N"
+    ),
     service: Optional[str] = ServiceOpt,
     status: Optional[str] = StatusOpt,
     tenant: Optional[str] = TenantOpt,
     since: Optional[str] = SinceOpt,
     until: Optional[str] = UntilOpt,
-    interval: float = typer.Option(0.5, "--interval", help="Seconds between polls with -f.", min=0.05, max=3600),
+    interval: float = typer.Option(
+        0.5, "--interval", help="Seconds between polls with -f.", min=0.05, max=3600, metavar="SECONDS"
+    ),
     output: OutputFormat = OutputOption,
     as_json: bool = JsonOption,
 ) -> None:
@@ -126,10 +173,12 @@ def logs_tail(
     connector = state(ctx).connector()
     warn_if_unknown_service(connector, service)
     rows, cursor = tail_logs(connector.db, flt, lines)
-    if out is OutputFormat.table:
-        stdout().print(rows_table(rows))
+    if out is OutputFormat.table and not rows and not follow:
+        stderr().print(_EMPTY_HINT, highlight=False)
+    elif out is OutputFormat.table:
+        stdout().print(rows_table(rows, widths=FOLLOW_WIDTHS if follow else None))
     else:
-        render(out, rows, lambda: None)
+        render(out, _machine(rows), lambda: None)
     if not follow:
         return
     stderr().print("following new rows (Ctrl-C to stop)", highlight=False)
@@ -140,9 +189,9 @@ def logs_tail(
             if not new:
                 continue
             if out is OutputFormat.table:
-                stdout().print(rows_table(new, header=False))
+                stdout().print(rows_table(new, header=False, widths=FOLLOW_WIDTHS))
             else:
-                render(out, new, lambda: None)
+                render(out, _machine(new), lambda: None)
     except KeyboardInterrupt:
         return  # the normal way to stop following: exit 0, no traceback
 
@@ -158,15 +207,16 @@ def logs_list(
     operation: Optional[str] = OperationOpt,
     correlation_id: Optional[str] = CorrelationOpt,
     delivery: Optional[str] = typer.Option(
-        None, "--delivery", help="Only sends a vendor reported in this state: delivered, bounced, ..."
+        None, "--delivery", help="Only sends a vendor reported in this state: delivered, bounced, ...", metavar="STATE"
     ),
-    limit: int = typer.Option(100, "--limit", help="Rows per page (max 500)."),
-    offset: int = typer.Option(0, "--offset", help="Rows to skip (pagination)."),
+    limit: int = typer.Option(100, "--limit", "-n", help="Rows per page (max 500).", metavar="N"),
+    offset: int = typer.Option(0, "--offset", help="Rows to skip (pagination).", metavar="N"),
     output: OutputFormat = OutputOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Log rows, newest first, with the same shape as GET /api/connector/logs."""
-    from connectorctl.store.queries import SUMMARY_COLUMNS, check_limit, list_logs
+    from connectorctl.cli.output import stderr
+    from connectorctl.store.queries import check_limit, list_logs
 
     check_limit(limit, offset)
     flt = build_filter(service, status, tenant, since, until, operation, correlation_id, delivery)
@@ -174,11 +224,14 @@ def logs_list(
     warn_if_unknown_service(connector, service)
     rows = list_logs(connector.db, flt, limit, offset)
     out = fmt(output, as_json)
-    if out is OutputFormat.json:
-        data = [{k: r[k] for k in SUMMARY_COLUMNS} for r in rows]
-        render(out, {"data": data, "meta": {"limit": limit, "offset": offset, "count": len(data)}}, lambda: None)
+    if out is OutputFormat.json:  # the GET /api/connector/logs page; jsonl streams the same row objects
+        render(
+            out, {"data": _machine(rows), "meta": {"limit": limit, "offset": offset, "count": len(rows)}}, lambda: None
+        )
+    elif out is OutputFormat.table and not rows:
+        stderr().print(_EMPTY_HINT if offset == 0 else f"no rows at offset {offset}", highlight=False)
     else:
-        render(out, rows, lambda: rows_table(rows, title=f"{len(rows)} rows (offset {offset})"))
+        render(out, _machine(rows), lambda: rows_table(rows, title=f"{len(rows)} rows (offset {offset})"))
 
 
 @app.command("show")
@@ -193,55 +246,57 @@ def logs_show(
 
     from connectorctl.cli.output import fail, kv_table
     from connectorctl.errors import ExitCode
-    from connectorctl.store.queries import get_log
+    from connectorctl.store.queries import get_log, log_entry
 
     row = get_log(state(ctx).connector().db, log_id.strip())
     if row is None:
         raise fail(
             "not_found", f"no log row with id {log_id!r}", ExitCode.FAILED, "list ids with: connectorctl logs list"
         )
-    out = fmt(output, as_json)
-    for key in ("request_data", "response_data"):
-        if out is not OutputFormat.table and isinstance(row[key], str):
-            try:
-                row[key] = json.loads(row[key])
-            except ValueError:
-                pass
+    entry = log_entry(dict(row))
 
     def table() -> Any:
+        from connectorctl.cli.output import styled
+
         pairs = []
-        for k, v in row.items():
+        for k, v in entry.items():
             if k == "status":
-                v = _styled(v)
-            elif k in ("request_data", "response_data") and isinstance(v, str):
-                try:
-                    v = json.dumps(json.loads(v), indent=2)
-                except ValueError:
-                    pass
+                v = styled(_styled(v))
+            elif k == "created_at":
+                v = human_time(v) + " UTC"
+            elif isinstance(v, (dict, list)):
+                v = json.dumps(v, indent=2, ensure_ascii=False)
             pairs.append((k, v))
         return kv_table(f"log {row['id']}", pairs)
 
-    render(out, row, table)
+    render(fmt(output, as_json), entry, table)
 
 
 @app.command("purge")
 def logs_purge(
     ctx: typer.Context,
-    days: Optional[int] = typer.Option(None, "--days", help="Keep this many days (default: log_retention_days, 90)."),
+    days: Optional[int] = typer.Option(
+        None, "--days", help="Keep this many days (default: log_retention_days, 90).", metavar="N"
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Only count what would be deleted."),
-    batch_size: int = typer.Option(5000, "--batch-size", help="Rows per delete transaction.", min=1, max=100000),
+    batch_size: int = typer.Option(
+        5000, "--batch-size", help="Rows per delete transaction.", min=1, max=100000, metavar="N"
+    ),
     vacuum: bool = typer.Option(
         False, "--vacuum", help="Afterwards VACUUM to shrink the file (rewrites it; blocks writers meanwhile)."
     ),
+    yes: bool = YesOption,
     output: OutputFormat = OutputOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Delete log rows older than the retention period, in short batches (safe beside live traffic)."""
-    from connectorctl.cli.output import kv_table
+    from connectorctl.cli.output import confirm, kv_table
     from connectorctl.store.queries import purge_logs
 
     connector = state(ctx).connector()
     keep = days if days is not None else connector.settings.log_retention_days
+    if not dry_run:
+        confirm(f"delete every log row older than {keep} days?", yes)
     result = purge_logs(connector.db, keep, dry_run=dry_run, batch_size=batch_size, vacuum=vacuum)
     title = f"would delete {result['would_delete']} rows" if dry_run else f"deleted {result['deleted']} rows"
     render(

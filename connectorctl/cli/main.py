@@ -11,30 +11,32 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from typing import Any, Optional, Protocol, Sequence, TypeGuard
+from typing import Any, Optional, Protocol, Sequence, TextIO, TypeGuard
 
 import typer
 from typer.core import TyperGroup
 
 from connectorctl.cli.output import CliState, fail
 
-# name -> "module:attribute": a Typer app (a group) or a function (one command), in help order
+# name -> "module:attribute": a Typer app (a group) or a function (one command), in help order:
+# the order people reach for them
 COMMANDS = {
     "send": "connectorctl.cli.send:app",
-    "config": "connectorctl.cli.config_cmd:app",
-    "webhook": "connectorctl.cli.webhook:app",
-    "creds": "connectorctl.cli.creds:app",
-    "init": "connectorctl.cli.config_cmd:init",
     "logs": "connectorctl.cli.logs:app",
-    "messages": "connectorctl.cli.messages:app",
-    "suppressions": "connectorctl.cli.suppressions:app",
     "metrics": "connectorctl.cli.metrics:metrics_command",
     "status": "connectorctl.cli.status:status_command",
     "circuit": "connectorctl.cli.circuit:app",
+    "creds": "connectorctl.cli.creds:app",
+    "config": "connectorctl.cli.config_cmd:app",
+    "serve": "connectorctl.cli.serve:serve",
+    "webhook": "connectorctl.cli.webhook:app",
+    "init": "connectorctl.cli.config_cmd:init",
+    "demo": "connectorctl.cli.demo:demo_command",
+    "messages": "connectorctl.cli.messages:app",
+    "suppressions": "connectorctl.cli.suppressions:app",
     "payments": "connectorctl.cli.payments:app",
     "ship": "connectorctl.cli.ship:app",
-    "demo": "connectorctl.cli.demo:demo_command",
-    "serve": "connectorctl.cli.serve:serve",
+    "storage": "connectorctl.cli.storage:app",
 }
 
 
@@ -48,18 +50,15 @@ class LazyGroup(TyperGroup):
         if cmd_name not in self.commands and cmd_name in COMMANDS:
             module, _, attribute = COMMANDS[cmd_name].partition(":")
             found = getattr(importlib.import_module(module), attribute)
-            command = (
-                typer.main.get_group(found) if isinstance(found, typer.Typer) else _single_command(cmd_name, found)
-            )
+            if not isinstance(found, typer.Typer):
+                single = typer.Typer(add_completion=False, rich_markup_mode=None)
+                single.command(cmd_name)(found)
+                command = typer.main.get_command(single)
+            else:
+                command = typer.main.get_group(found)
             command.name = cmd_name
             self.add_command(command)
         return self.commands.get(cmd_name)
-
-
-def _single_command(name: str, function: Any) -> Any:
-    single = typer.Typer(add_completion=False)
-    single.command(name)(function)
-    return typer.main.get_command(single)
 
 
 app = typer.Typer(
@@ -69,8 +68,21 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            number = version("connectorctl")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            number = "unknown"
+        sys.stdout.write(f"connectorctl {number}\n")
+        raise typer.Exit()
 
 
 @app.callback()
@@ -84,6 +96,9 @@ def root(
         metavar="PATH",
     ),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors.", envvar="CONNECTORCTL_DEBUG"),
+    version: bool = typer.Option(
+        False, "--version", help="Print the version and exit.", callback=_version, is_eager=True
+    ),
 ) -> None:
     ctx.obj = CliState(config_path=config, debug=debug)
 
@@ -99,6 +114,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     ):  # bytes that are not UTF-8 reach Python as lone surrogates, which nothing can store or send
         return _exit_code(fail("invalid_input", f"argument {ascii(undecodable)} is not valid UTF-8 text", 2))
     debug = "--debug" in args or os.environ.get("CONNECTORCTL_DEBUG", "") not in ("", "0", "false")
+    _show_config_warnings_plainly()
     try:
         result = typer.main.get_command(app).main(args=args, prog_name="connectorctl", standalone_mode=False)
     except ConnectorctlError as exc:
@@ -119,6 +135,10 @@ def run(argv: Sequence[str] | None = None) -> int:
         return 0
     except Exception as exc:  # noqa: BLE001 - last line of defence: one line, not a traceback
         if _is_usage_error(exc):
+            if exc.exit_code == 2:  # usage: bad or unknown option, command or value
+                ctx = getattr(exc, "ctx", None)
+                where = ctx.command_path if ctx is not None else "connectorctl"
+                return _exit_code(fail("usage", exc.format_message(), 2, f"{where} --help"))
             exc.show()
             return exc.exit_code
         if debug:
@@ -136,6 +156,8 @@ class _UsageError(Protocol):
 
     def show(self) -> None: ...
 
+    def format_message(self) -> str: ...
+
 
 def _is_usage_error(exc: Exception) -> TypeGuard[_UsageError]:
     """A Click usage or parameter error, by Click's documented ``ClickException`` interface.
@@ -144,6 +166,39 @@ def _is_usage_error(exc: Exception) -> TypeGuard[_UsageError]:
     imported through a public path; what it promises (``show()``, ``exit_code``) can.
     """
     return callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int)
+
+
+def _show_config_warnings_plainly() -> None:
+    """A ConfigWarning is one ``warning:`` line on stderr, like every other diagnostic, not Python's warning format."""
+    import warnings
+
+    from connectorctl.envcheck import ConfigWarning
+
+    global _plain_config_warnings
+    if _plain_config_warnings:
+        return
+    _plain_config_warnings = True
+    original = warnings.showwarning
+
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
+        if issubclass(category, ConfigWarning):
+            from connectorctl.cli.output import warn
+
+            warn(str(message))
+        else:
+            original(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+
+
+_plain_config_warnings = False
 
 
 def _is_utf8(text: str) -> bool:

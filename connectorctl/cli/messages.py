@@ -6,10 +6,12 @@ from typing import Any, Optional
 
 import typer
 
-from connectorctl.cli.output import JsonOption, OutputFormat, OutputOption, fmt, render, state
+from connectorctl.cli.output import Column, JsonOption, OutputFormat, OutputOption, fmt, grid, human_time, render, state
 
 app = typer.Typer(
-    help="Sent messages and their delivery timelines (attempts, acceptance, vendor reports).", no_args_is_help=True
+    help="Sent messages and their delivery timelines (attempts, acceptance, vendor reports).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 
 STATE_STYLE = {
@@ -27,11 +29,6 @@ STATE_STYLE = {
     "unsubscribed": "magenta",
 }
 KIND_STYLE = {"attempt": "dim", "accepted": "cyan", "event": "white"}
-
-
-def _when(iso: str | None) -> str:
-    """``2026-12-05 10:46:00``: the stored UTC time without milliseconds, so tables fit 80 columns."""
-    return iso[:19].replace("T", " ") if iso else "-"
 
 
 def _styled(value: str | None, styles: dict[str, str]) -> str:
@@ -68,33 +65,49 @@ def messages_show(
 def _timeline_view(data: dict[str, Any]) -> Any:
     from rich.console import Group
     from rich.markup import escape
-    from rich.table import Table
 
-    states = Table(title=f"message {data['correlation_id']}", box=None, pad_edge=False)
-    for col in ("recipient", "vendor", "delivery", "since", "reason"):
-        states.add_column(
-            col, overflow="fold", no_wrap=col in ("delivery", "since"), ratio=1 if col == "reason" else None
-        )
-    for m in data["messages"]:
-        states.add_row(
-            m["recipient"],
-            m["vendor"],
-            _styled(m["delivery"] or "no report yet", STATE_STYLE),
-            _when(m["delivery_at"]),
-            escape(m["delivery_reason"] or ""),
-        )
-    entries = Table(title="timeline (UTC)", box=None, pad_edge=False)
-    for col in ("at", "kind", "vendor", "recipient", "what", "detail"):
-        entries.add_column(col, overflow="fold", no_wrap=col in ("at", "kind"), ratio=1 if col == "detail" else None)
-    for e in data["timeline"]:
-        entries.add_row(
-            _when(e["at"]),
-            _styled(e["kind"], KIND_STYLE),
-            e["vendor"],
-            e["recipient"] or "",
-            _styled(e["what"], STATE_STYLE),
-            escape(e["detail"] or ""),
-        )
+    states = grid(
+        f"message {data['correlation_id']}",
+        (
+            Column("recipient"),
+            Column("vendor"),
+            Column("delivery"),
+            Column("since (UTC)"),
+            Column("reason", drop=1, wrap=True),
+        ),
+        (
+            (
+                escape(m["recipient"]),
+                m["vendor"],
+                _styled(m["delivery"] or "no report yet", STATE_STYLE),
+                human_time(m["delivery_at"]),
+                escape(m["delivery_reason"] or ""),
+            )
+            for m in data["messages"]
+        ),
+    )
+    entries = grid(
+        "timeline",
+        (
+            Column("at (UTC)"),
+            Column("kind"),
+            Column("vendor", drop=2),
+            Column("recipient", drop=3),
+            Column("what"),
+            Column("detail", drop=1, wrap=True),
+        ),
+        (
+            (
+                human_time(e["at"]),
+                _styled(e["kind"], KIND_STYLE),
+                e["vendor"],
+                escape(e["recipient"] or ""),
+                _styled(e["what"], STATE_STYLE),
+                escape(e["detail"] or ""),
+            )
+            for e in data["timeline"]
+        ),
+    )
     return Group(states, entries) if data["messages"] else entries
 
 
@@ -102,13 +115,18 @@ def _timeline_view(data: dict[str, Any]) -> Any:
 def messages_list(
     ctx: typer.Context,
     delivery: Optional[str] = typer.Option(
-        None, "--delivery", help="Only messages in this state: delivered, bounced, complained, ... or none."
+        None,
+        "--delivery",
+        help="Only messages in this state: delivered, bounced, complained, ... or none.",
+        metavar="STATE",
     ),
-    vendor: Optional[str] = typer.Option(None, "--vendor", help="Only this vendor slug."),
-    tenant: Optional[str] = typer.Option(None, "--tenant", help="Only this tenant id."),
-    since: Optional[str] = typer.Option(None, "--since", help="Sent at or after: a duration ago (1h, 2d) or ISO 8601."),
-    limit: int = typer.Option(100, "--limit", help="Rows per page (max 500)."),
-    offset: int = typer.Option(0, "--offset", help="Rows to skip (pagination)."),
+    vendor: Optional[str] = typer.Option(None, "--vendor", "--service", help="Only this vendor slug.", metavar="SLUG"),
+    tenant: Optional[str] = typer.Option(None, "--tenant", help="Only this tenant id.", metavar="ID"),
+    since: Optional[str] = typer.Option(
+        None, "--since", help="Sent at or after: a duration ago (1h, 2d) or ISO 8601.", metavar="WHEN"
+    ),
+    limit: int = typer.Option(100, "--limit", "-n", help="Rows per page (max 500).", metavar="N"),
+    offset: int = typer.Option(0, "--offset", help="Rows to skip (pagination).", metavar="N"),
     output: OutputFormat = OutputOption,
     as_json: bool = JsonOption,
 ) -> None:
@@ -124,17 +142,26 @@ def messages_list(
 
 
 def _list_view(rows: list[dict[str, Any]]) -> Any:
-    from rich.table import Table
+    from rich.markup import escape
 
-    table = Table(title=f"{len(rows)} messages (UTC; vendor message ids with -o json)", box=None, pad_edge=False)
-    for col in ("sent", "vendor", "recipient", "delivery", "correlation id"):
-        table.add_column(col, overflow="fold", no_wrap=col != "recipient", ratio=1 if col == "recipient" else None)
-    for r in rows:
-        table.add_row(
-            _when(r["created_at"]),
-            r["vendor"],
-            r["recipient"],
-            _styled(r["delivery"], STATE_STYLE),
-            r["correlation_id"],
-        )
-    return table
+    columns = (
+        Column("sent (UTC)", drop=1),
+        Column("vendor"),
+        Column("recipient", wrap=True),
+        Column("delivery"),
+        Column("correlation id"),
+    )
+    return grid(
+        f"{len(rows)} messages (vendor message ids with -o json)",
+        columns,
+        (
+            (
+                human_time(r["created_at"]),
+                r["vendor"],
+                escape(r["recipient"]),
+                _styled(r["delivery"], STATE_STYLE),
+                r["correlation_id"],
+            )
+            for r in rows
+        ),
+    )

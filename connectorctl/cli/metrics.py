@@ -11,7 +11,19 @@ from typing import Any, Optional
 
 import typer
 
-from connectorctl.cli.output import JsonOption, OutputFormat, OutputOption, fmt, render, state, warn_if_unknown_service
+from connectorctl.cli.output import (
+    Column,
+    JsonOption,
+    OutputFormat,
+    OutputOption,
+    fmt,
+    grid,
+    human_time,
+    one_service,
+    render,
+    state,
+    warn_if_unknown_service,
+)
 
 BARS = "▁▂▃▄▅▆▇█"
 
@@ -26,16 +38,26 @@ def sparkline(values: list[float]) -> str:
 
 def metrics_command(
     ctx: typer.Context,
-    service: Optional[str] = typer.Argument(None, help="Vendor slug; omit for every service."),
-    since: str = typer.Option("7d", "--since", "--from", help="Start: 7d, -30days, 12h or ISO 8601."),
-    until: Optional[str] = typer.Option(None, "--until", "--to", help="End: a duration ago or ISO 8601 (default now)."),
-    by: Optional[str] = typer.Option(None, "--by", help="Group by service, operation or tenant."),
-    tenant: Optional[str] = typer.Option(None, "--tenant", help="Only this tenant's calls."),
+    service_arg: Optional[str] = typer.Argument(
+        None, metavar="SERVICE", help="Vendor slug (same as --service); omit for every service."
+    ),
+    service_opt: Optional[str] = typer.Option(
+        None, "--service", help="Vendor slug; omit for every service.", metavar="SLUG"
+    ),
+    since: str = typer.Option("7d", "--since", "--from", help="Start: 7d, -30days, 12h or ISO 8601.", metavar="WHEN"),
+    until: Optional[str] = typer.Option(
+        None, "--until", "--to", help="End: a duration ago or ISO 8601 (default now).", metavar="WHEN"
+    ),
+    by: Optional[str] = typer.Option(None, "--by", help="Group by service, operation or tenant.", metavar="FIELD"),
+    tenant: Optional[str] = typer.Option(None, "--tenant", help="Only this tenant's calls.", metavar="ID"),
     direction: str = typer.Option(
-        "outbound", "--direction", help="outbound (calls to vendors), inbound (webhook deliveries) or all."
+        "outbound",
+        "--direction",
+        help="outbound (calls to vendors), inbound (webhook deliveries) or all.",
+        metavar="WAY",
     ),
     buckets: int = typer.Option(
-        24, "--buckets", help="Time slices in the chart and in the JSON series (0 = none).", min=0, max=200
+        24, "--buckets", help="Time slices in the chart and in the JSON series (0 = none).", min=0, max=200, metavar="N"
     ),
     output: OutputFormat = OutputOption,
     as_json: bool = JsonOption,
@@ -45,8 +67,10 @@ def metrics_command(
 
     from connectorctl.delivery.queries import MessageFilter, delivery_rates
     from connectorctl.errors import InvalidInputError
-    from connectorctl.store.queries import GROUP_COLUMNS, LogFilter, metrics_by, metrics_for, parse_time, series, to_iso
+    from connectorctl.store.queries import GROUP_COLUMNS, LogFilter, metrics_by, metrics_for, series
+    from connectorctl.times import parse_time, to_iso
 
+    service = one_service(service_arg, service_opt)
     now = datetime.now(timezone.utc)
     start = parse_time(since, now, name="--since")
     end = parse_time(until, now, name="--until") if until else now
@@ -91,7 +115,7 @@ def _view(data: dict[str, Any]) -> Any:
     from rich.console import Group
 
     period = data["period"]
-    title = f"{data['service'] or 'all services'}: {period['from']} .. {period['to']}"
+    title = f"{data['service'] or 'all services'}: {human_time(period['from'])} .. {human_time(period['to'])} UTC"
     groups = data.get("groups")
     if groups is None:
         table: Any = _single(title, data["metrics"])
@@ -107,7 +131,9 @@ def _view(data: dict[str, Any]) -> Any:
             f"error rate [red]{sparkline([p['error_rate'] for p in points])}[/red]  max "
             f"{max(p['error_rate'] for p in points):.1f}%"
         )
-        parts.append(f"[dim]{points[0]['start']} -> {points[-1]['end']}, {len(points)} slices[/dim]")
+        parts.append(
+            f"[dim]{human_time(points[0]['start'])} -> {human_time(points[-1]['end'])} UTC, {len(points)} slices[/dim]"
+        )
     if data.get("delivery"):
         parts.append(_delivery(data["delivery"]))
     return Group(*parts)
@@ -115,25 +141,29 @@ def _view(data: dict[str, Any]) -> Any:
 
 def _delivery(rows: list[dict[str, Any]]) -> Any:
     """Delivery, bounce and complaint rates from the vendors' reports, per vendor."""
-    from rich.table import Table
-
-    table = Table(title="delivery (from vendor reports, % of accepted messages)")
-    for name in ("vendor", "accepted", "reported", "delivered %", "bounced %", "complained %"):
-        table.add_column(name, justify="left" if name == "vendor" else "right")
-    for r in rows:
-        table.add_row(
-            r["vendor"],
-            str(r["accepted"]),
-            str(r["tracked"]),
-            f"{r['delivery_rate']:.2f}",
-            f"{r['bounce_rate']:.2f}",
-            f"{r['complaint_rate']:.2f}",
-        )
-    return table
+    columns = (
+        Column("vendor"),
+        *(Column(name, right=True) for name in ("accepted", "reported", "delivered %", "bounced %", "complained %")),
+    )
+    return grid(
+        "delivery (from vendor reports, % of accepted messages)",
+        columns,
+        (
+            (
+                r["vendor"],
+                str(r["accepted"]),
+                str(r["tracked"]),
+                f"{r['delivery_rate']:.2f}",
+                f"{r['bounce_rate']:.2f}",
+                f"{r['complaint_rate']:.2f}",
+            )
+            for r in rows
+        ),
+    )
 
 
 def _single(title: str, m: dict[str, Any]) -> Any:
-    from connectorctl.cli.output import kv_table
+    from connectorctl.cli.output import kv_table, styled
 
     rate = m["success_rate"]
     style = "green" if rate >= 99 else "yellow" if rate >= 90 else "red"
@@ -143,7 +173,7 @@ def _single(title: str, m: dict[str, Any]) -> Any:
             ("calls", m["total_count"]),
             ("success_count", m["success_count"]),
             ("failure_count", m["failure_count"]),
-            ("success_rate", f"[{style}]{rate:.2f} %[/{style}]" if m["total_count"] else "-"),
+            ("success_rate", styled(f"[{style}]{rate:.2f} %[/{style}]") if m["total_count"] else "-"),
             ("avg_duration_ms", f"{m['avg_duration_ms']:.1f}"),
             (
                 "p50 / p95 / p99 ms",
@@ -156,42 +186,44 @@ def _single(title: str, m: dict[str, Any]) -> Any:
     )
 
 
-def _grouped(title: str, by: str, groups: list[dict[str, Any]]) -> Any:
-    from rich.table import Table
+METRIC_COLUMNS = (
+    Column("calls", right=True),
+    Column("success", drop=6, right=True),
+    Column("failure", right=True),
+    Column("rate %", right=True),
+    Column("avg ms", drop=5, right=True),
+    Column("p50", drop=4, right=True),
+    Column("p95", right=True),
+    Column("p99", drop=3, right=True),
+    Column("retries", drop=7, right=True),
+    Column("failures by status", drop=2, wrap=True),
+    Column("by HTTP class", drop=1, wrap=True),
+)
 
-    table = Table(title=title)
-    table.add_column(by)
-    for name in (
-        "calls",
-        "success",
-        "failure",
-        "rate %",
-        "avg ms",
-        "p50",
-        "p95",
-        "p99",
-        "retries",
-        "failures by status",
-        "by HTTP class",
-    ):
-        table.add_column(name, justify="left" if name.startswith(("failures", "by")) else "right")
+
+def _grouped(title: str, by: str, groups: list[dict[str, Any]]) -> Any:
+    from rich.markup import escape
+
+    rows = []
     for g in groups:
         m = g["metrics"]
         rate = m["success_rate"]
         style = "green" if rate >= 99 else "yellow" if rate >= 90 else "red"
-        table.add_row(
-            "-" if g["key"] is None else str(g["key"]),
-            str(m["total_count"]),
-            str(m["success_count"]),
-            str(m["failure_count"]),
-            f"[{style}]{rate:.2f}[/{style}]" if m["total_count"] else "-",
-            f"{m['avg_duration_ms']:.1f}",
-            *(str(m[p]) if m[p] is not None else "-" for p in ("p50_ms", "p95_ms", "p99_ms")),
-            str(m["retry_count"]),
-            _counts(m["failures_by_status"]),
-            _counts(m["failures_by_http_class"]),
+        rows.append(
+            (
+                escape("-" if g["key"] is None else str(g["key"])),
+                str(m["total_count"]),
+                str(m["success_count"]),
+                str(m["failure_count"]),
+                f"[{style}]{rate:.2f}[/{style}]" if m["total_count"] else "-",
+                f"{m['avg_duration_ms']:.1f}",
+                *(str(m[p]) if m[p] is not None else "-" for p in ("p50_ms", "p95_ms", "p99_ms")),
+                str(m["retry_count"]),
+                _counts(m["failures_by_status"]),
+                _counts(m["failures_by_http_class"]),
+            )
         )
-    return table
+    return grid(title, (Column(by), *METRIC_COLUMNS), rows)
 
 
 def _counts(counts: dict[str, int]) -> str:

@@ -3,15 +3,23 @@
 Data goes to stdout, diagnostics to stderr; rich honours ``NO_COLOR``.
 Every command renders one result object either as a table for people or as
 JSON (the stable contract for scripts).
+
+Tables never cut a value someone may copy (ids, statuses, times, names,
+signatures).  On a narrow terminal the least useful columns are left out
+(and the caption says which); free text wraps.  When stdout is not a
+terminal there is no width limit at all, so ``| awk``/``| grep`` see whole
+values, as with ``gh`` and ``kubectl``.  Times in tables are UTC as
+``2026-12-05 09:17:27``; JSON carries RFC 3339 UTC (``...T09:17:27.420Z``).
 """
 
 from __future__ import annotations
 
 import enum
+import io
 import json
 import sys
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Sequence
 
 import typer
 
@@ -28,9 +36,15 @@ class OutputFormat(str, enum.Enum):
 
 
 OutputOption = typer.Option(
-    OutputFormat.table, "--output", "-o", help="table for people; json/jsonl for scripts.", case_sensitive=False
+    OutputFormat.table,
+    "--output",
+    "-o",
+    help="table for people; json/jsonl for scripts.",
+    case_sensitive=False,
+    metavar="FORMAT",
 )
 JsonOption = typer.Option(False, "--json", help="Shorthand for --output json.")
+YesOption = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")
 
 
 def fmt(output: OutputFormat, as_json: bool) -> OutputFormat:
@@ -65,12 +79,33 @@ _stdout: "Console | None" = None
 _stderr: "Console | None" = None
 
 
+PIPE_WIDTH = 100_000  # "no limit": a pipe gets whole values, however long
+
+
+class _TrimmedLines(io.StringIO):
+    """stdout for a pipe: table rows without the padding after their last value.
+
+    A StringIO only to be a text stream to rich; nothing is kept in it, every write goes to stdout.
+    """
+
+    def write(self, text: str) -> int:
+        import re
+
+        return sys.stdout.write(re.sub(r" +(?=\n)", "", text))
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
 def stdout() -> "Console":
     global _stdout
     if _stdout is None:
         from rich.console import Console
 
-        _stdout = Console(soft_wrap=False)
+        # soft wrap: a line of text is never cut nor broken by us; the terminal wraps it (tables still fit)
+        _stdout = Console(soft_wrap=True)
+        if not _stdout.is_terminal:
+            _stdout = Console(soft_wrap=True, width=PIPE_WIDTH, file=_TrimmedLines(), force_terminal=False)
     return _stdout
 
 
@@ -104,24 +139,144 @@ def render(output: OutputFormat, data: Any, table: Callable[[], Any]) -> None:
         stdout().print(table())
 
 
-def kv_table(title: str | None, rows: Iterable[tuple[str, Any]]) -> Any:
+def show(value: Any) -> str:
+    """One way to print a value in a table: ``-`` for nothing, ``yes``/``no`` for booleans, lists comma-separated."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(show(v) for v in value) or "-"
+    return str(value)
+
+
+def styled(markup: str) -> Any:
+    """A styled value for :func:`kv_table` (whose plain strings are never read as markup)."""
+    from rich.text import Text
+
+    return Text.from_markup(markup)
+
+
+def human_time(value: str | None) -> str:
+    """The table form of an RFC 3339 UTC time: ``2026-12-05 09:17:27`` (UTC, whole seconds)."""
+    if not value:
+        return "-"
+    return value.replace("T", " ")[:19]
+
+
+@dataclass(frozen=True)
+class Column:
+    """A table column.  ``drop`` > 0 may be left out on a narrow terminal (highest first);
+    ``wrap`` columns hold free text that may wrap; all others keep whole values on one line."""
+
+    header: str
+    drop: int = 0
+    wrap: bool = False
+    right: bool = False
+
+
+WRAP_MIN = 16  # a wrapping column narrower than this is unreadable: drop another column first
+
+
+def grid(
+    title: str | None,
+    columns: Sequence[Column],
+    rows: Iterable[Sequence[Any]],
+    *,
+    caption: str | None = None,
+    header: bool = True,
+    widths: Sequence[int] | None = None,
+) -> Any:
+    """A table that fits the terminal without cutting values (see the module docstring).
+
+    Cells are rich markup strings.  ``widths`` pins minimum column widths so
+    batches printed one after another (``logs tail -f``) line up.
+    """
     from rich.table import Table
+    from rich.text import Text
 
-    t = Table(title=title, show_header=False, box=None, pad_edge=False)
-    t.add_column(style="bold")
-    t.add_column()
-    for key, value in rows:
-        t.add_row(key, "-" if value is None else str(value))
-    return t
-
-
-def read_stdin_text(what: str) -> str:
-    """All of stdin as UTF-8 text; undecodable bytes are refused (a C locale would smuggle them in as surrogates)."""
-    from connectorctl.errors import InvalidInputError
-
-    data = (
-        sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode("utf-8", "surrogateescape")
+    rows = [list(r) for r in rows]
+    plain = [[Text.from_markup(c).cell_len for c in row] for row in rows]
+    shown = list(range(len(columns)))
+    console = stdout()
+    fits = True
+    while console.is_terminal:
+        need = 2 * (len(shown) - 1)
+        for i in shown:
+            natural = max(len(columns[i].header) if header else 0, widths[i] if widths else 0, *(p[i] for p in plain))
+            need += min(natural, WRAP_MIN) if columns[i].wrap else natural
+        droppable = [i for i in shown if columns[i].drop]
+        fits = need <= console.width
+        if fits or not droppable:
+            break
+        shown.remove(max(droppable, key=lambda i: columns[i].drop))
+    hidden = [c.header for i, c in enumerate(columns) if i not in shown]
+    if hidden:
+        note = f"not shown at this width: {', '.join(hidden)} (-o json has everything)"
+        caption = f"{caption}; {note}" if caption else note
+    # titles and captions wrap within the table (the console's soft wrap would let them run past the terminal's edge)
+    table = Table(
+        title=_wrapping(title),
+        caption=_wrapping(caption),
+        show_header=header,
+        box=None,
+        pad_edge=False,
+        header_style="bold",
     )
+    for i in shown:
+        col = columns[i]
+        # a table that cannot fit even so folds its long values onto more lines rather than cut them
+        table.add_column(
+            col.header,
+            justify="right" if col.right else "left",
+            no_wrap=fits and not col.wrap,
+            overflow="fold",
+            min_width=widths[i] if widths else None,
+        )
+    for row in rows:
+        table.add_row(*(row[i] for i in shown))
+    return table
+
+
+def _wrapping(text: str | None) -> Any:
+    from rich.text import Text
+
+    return None if text is None else Text.from_markup(text, overflow="fold")
+
+
+class _Pairs:
+    """Key/value lines whose values are never cut: a long one runs on and the terminal wraps it."""
+
+    def __init__(self, title: str | None, rows: list[tuple[str, Any]]) -> None:
+        self.title, self.rows = title, rows
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        from rich.text import Text
+
+        if self.title:
+            yield Text(self.title, style="italic")
+        width = max((len(k) for k, _ in self.rows), default=0)
+        for key, value in self.rows:
+            yield Text.assemble((key.ljust(width), "bold"), "  ", value if isinstance(value, Text) else show(value))
+
+
+def kv_table(title: str | None, rows: Iterable[tuple[str, Any]]) -> Any:
+    """Values are shown as plain text via :func:`show`; pass a ``rich.text.Text`` for a styled one."""
+    return _Pairs(title, [(k, v) for k, v in rows])
+
+
+def read_stdin_text(what: str, limit: int = 10 * 1024 * 1024) -> str:
+    """All of stdin (at most ``limit`` bytes) as UTF-8 text; undecodable bytes are refused (a C locale would
+    smuggle them in as surrogates)."""
+    from connectorctl.errors import InvalidInputError
+    from connectorctl.validation import read_limited
+
+    if hasattr(sys.stdin, "buffer"):
+        data = read_limited(sys.stdin.buffer, what, limit)
+    else:
+        data = sys.stdin.read(limit + 1).encode("utf-8", "surrogateescape")
+        if len(data) > limit:
+            raise InvalidInputError(f"{what} is larger than {limit // (1024 * 1024)} MiB")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -146,6 +301,30 @@ def parse_header_options(items: Iterable[str]) -> list[tuple[str, str]]:
     return headers
 
 
+ServiceArgument = typer.Argument(
+    None, metavar="SERVICE", help="Vendor slug, e.g. sendgrid (or give --service).", show_default=False
+)
+ServiceOption = typer.Option(None, "--service", help="Vendor slug (the same as the SERVICE argument).", metavar="SLUG")
+
+
+def required_service(positional: str | None, option: str | None) -> str:
+    from connectorctl.errors import InvalidInputError
+
+    service = one_service(positional, option)
+    if service is None:
+        raise InvalidInputError("which service? give it as SERVICE or --service, e.g. sendgrid")
+    return service
+
+
+def one_service(positional: str | None, option: str | None) -> str | None:
+    """``SERVICE`` as a positional shortcut or ``--service`` (as the logs commands take it); not two different ones."""
+    from connectorctl.errors import InvalidInputError
+
+    if positional is not None and option is not None and positional != option:
+        raise InvalidInputError(f"two services given: {positional!r} and --service {option!r}")
+    return option if option is not None else positional
+
+
 def warn_if_unknown_service(connector: "Connector", service: str | None) -> None:
     """A mistyped ``--service`` would otherwise read as "no traffic": say so on stderr (stdout stays data)."""
     if service is None:
@@ -157,8 +336,22 @@ def warn_if_unknown_service(connector: "Connector", service: str | None) -> None
         warn(f"no service {service!r} is configured, known or logged (configured: {known})")
 
 
+def confirm(question: str, yes: bool) -> None:
+    """Ask before a destructive step when a person is at a terminal; scripts (no terminal) and ``--yes`` go ahead."""
+    if yes or not sys.stdin.isatty():
+        return
+    from rich.text import Text
+
+    answer = stderr().input(Text(f"{question} [y/N] "))  # plain: no markup, no highlighting inside "[y/N]"
+    if answer.strip().lower() not in ("y", "yes"):
+        stderr().print("aborted: nothing changed", highlight=False)
+        raise typer.Exit(1)
+
+
 def warn(message: str) -> None:
-    stderr().print(f"[yellow]warning:[/yellow] {message}", highlight=False)
+    from rich.markup import escape
+
+    stderr().print(f"[yellow]warning:[/yellow] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def fail(code: str, message: str, exit_code: int, hint: str | None = None) -> "typer.Exit":

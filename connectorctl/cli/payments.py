@@ -15,17 +15,26 @@ import typer
 
 from connectorctl.cli.output import OutputFormat, OutputOption, kv_table, render, state
 
-app = typer.Typer(help="Charge, capture, refund and reconcile payments (Stripe, PayPal).", no_args_is_help=True)
-VendorOpt = typer.Option(None, "--vendor", help="Vendor slug (default: payment_vendor from the config).")
-SinceOpt = typer.Option(None, "--since", help="Only records created since: a duration ago (1h, 2d) or ISO 8601.")
+app = typer.Typer(
+    help="Charge, capture, refund and reconcile payments (Stripe, PayPal).", no_args_is_help=True, rich_markup_mode=None
+)
+VendorOpt = typer.Option(
+    None, "--vendor", help="Vendor slug (default: payment_vendor from the config).", metavar="SLUG"
+)
+SinceOpt = typer.Option(
+    None, "--since", help="Only records created since: a duration ago (1h, 2d) or ISO 8601.", metavar="WHEN"
+)
 PaymentIdArg = typer.Argument(
     ..., metavar="ID", help="The vendor's payment id (pi_... for Stripe, the order id for PayPal)."
 )
 AmountOpt = typer.Option(
-    None, "--amount", help="Part of the payment only, e.g. '5.00 EUR' or '5.00' in the payment's currency."
+    None,
+    "--amount",
+    help="Part of the payment only, e.g. '5.00 EUR' or '5.00' in the payment's currency.",
+    metavar="AMOUNT",
 )
 ReferenceOpt = typer.Option(
-    None, "--reference", help="Your business key for this operation (default: derived from ID)."
+    None, "--reference", help="Your business key for this operation (default: derived from ID).", metavar="KEY"
 )
 
 
@@ -59,18 +68,24 @@ def payments_charge(
     ctx: typer.Context,
     amount: str = typer.Argument(..., metavar="AMOUNT", help="Amount and currency, e.g. '19.99 EUR' or '1000 JPY'."),
     reference: str = typer.Option(
-        ..., "--reference", "-r", help="Your business key, e.g. order:123:charge: the same key never charges twice."
+        ...,
+        "--reference",
+        "-r",
+        help="Your business key, e.g. order:123:charge: the same key never charges twice.",
+        metavar="KEY",
     ),
     authorize_only: bool = typer.Option(
         False, "--authorize-only", help="Hold the funds; capture later with `payments capture`."
     ),
     payment_method: Optional[str] = typer.Option(
-        None, "--payment-method", help="A vendor token (pm_... or a PayPal vault id); never card data."
+        None, "--payment-method", help="A vendor token (pm_... or a PayPal vault id); never card data.", metavar="TOKEN"
     ),
     description: Optional[str] = typer.Option(
-        None, "--description", help="Shown to the payer where the vendor supports it."
+        None, "--description", help="Shown to the payer where the vendor supports it.", metavar="TEXT"
     ),
-    metadata: list[str] = typer.Option([], "--metadata", help="key=value, repeatable (Stripe only)."),
+    metadata: list[str] = typer.Option(
+        [], "--metadata", help="key=value, repeatable (Stripe only).", metavar="KEY=VALUE"
+    ),
     vendor: Optional[str] = VendorOpt,
     output: OutputFormat = OutputOption,
 ) -> None:
@@ -132,9 +147,11 @@ def payments_refund(
     ctx: typer.Context,
     payment_id: str = PaymentIdArg,
     amount: Optional[str] = AmountOpt,
-    reason: Optional[str] = typer.Option(None, "--reason", help="duplicate, fraudulent or requested_by_customer."),
+    reason: Optional[str] = typer.Option(
+        None, "--reason", help="duplicate, fraudulent or requested_by_customer.", metavar="REASON"
+    ),
     reference: Optional[str] = typer.Option(
-        None, "--reference", help="Your key for this refund (default: ID:refund:N, numbered)."
+        None, "--reference", help="Your key for this refund (default: ID:refund:N, numbered).", metavar="KEY"
     ),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
     vendor: Optional[str] = VendorOpt,
@@ -157,7 +174,7 @@ def payments_show(
     ctx: typer.Context,
     payment_id: Optional[str] = typer.Argument(None, metavar="[ID]", help="The vendor's payment id."),
     reference: Optional[str] = typer.Option(
-        None, "--reference", "-r", help="Look up by your charge reference instead."
+        None, "--reference", "-r", help="Look up by your charge reference instead.", metavar="KEY"
     ),
     output: OutputFormat = OutputOption,
 ) -> None:
@@ -182,16 +199,19 @@ def payments_show(
 def payments_list(
     ctx: typer.Context,
     status: Optional[str] = typer.Option(
-        None, "--status", help="Only this status (captured, refunded, uncertain, ...)."
+        None, "--status", help="Only this status (captured, refunded, uncertain, ...).", metavar="STATUS"
     ),
     since: Optional[str] = SinceOpt,
     reference: Optional[str] = typer.Option(
-        None, "--reference", "-r", help="Only references starting with this (order:123 finds order:123:charge)."
+        None,
+        "--reference",
+        "-r",
+        help="Only references starting with this (order:123 finds order:123:charge).",
+        metavar="KEY",
     ),
     output: OutputFormat = OutputOption,
 ) -> None:
     """Recorded payments, newest first, plus charges whose outcome is still uncertain."""
-    from rich.table import Table
 
     from connectorctl.domain.payments import PaymentStatus
     from connectorctl.errors import InvalidInputError
@@ -223,20 +243,35 @@ def payments_list(
             rows.append({**payment.to_dict(), "created_at": created})
 
     def table() -> Any:
-        t = Table(title="payments")
-        for col in ("created", "vendor", "payment id", "reference", "status", "amount", "refunded"):
-            t.add_column(col)
-        for r in rows:
-            t.add_row(
-                r["created_at"],
-                r["vendor"],
-                r["payment_id"] or "-",
-                r["reference"] or "",
-                r["status"],
-                r.get("amount_display") or f"{r['amount']} {r['currency']} (minor units)",
-                str(r.get("amount_refunded") or ""),
-            )
-        return t
+        from rich.markup import escape
+
+        from connectorctl.cli.output import Column, grid, human_time
+
+        columns = (
+            Column("created (UTC)", drop=2),
+            Column("vendor", drop=1),
+            Column("payment id"),
+            Column("reference"),
+            Column("status"),
+            Column("amount", wrap=True),
+            Column("refunded", drop=3),
+        )
+        return grid(
+            "payments",
+            columns,
+            (
+                (
+                    human_time(r["created_at"]),
+                    r["vendor"],
+                    escape(r["payment_id"] or "-"),
+                    escape(r["reference"] or ""),
+                    r["status"],
+                    escape(r.get("amount_display") or f"{r['amount']} {r['currency']} (minor units)"),
+                    str(r.get("amount_refunded") or ""),
+                )
+                for r in rows
+            ),
+        )
 
     render(output, rows, table)
 
@@ -249,8 +284,6 @@ def payments_reconcile(
     output: OutputFormat = OutputOption,
 ) -> None:
     """Ask the vendor about every uncertain operation and record its outcome (safe to run again)."""
-    from rich.table import Table
-
     from connectorctl.cli.output import stderr
 
     done = _service(ctx, vendor).reconcile(since=_since(since))
@@ -259,20 +292,35 @@ def payments_reconcile(
     stderr().print(f"reconciled {len(done) - left} of {len(done)} unsettled operation(s)", highlight=False)
 
     def table() -> Any:
-        t = Table(title="reconciliation")
-        for col in ("reference", "operation", "vendor", "was", "now", "payment id", "note"):
-            t.add_column(col)
-        for r in rows:
-            t.add_row(
-                r["reference"],
-                r["operation"],
-                r["vendor"],
-                r["before"],
-                r["after"],
-                r["payment_id"] or "-",
-                r["note"] or "",
-            )
-        return t
+        from rich.markup import escape
+
+        from connectorctl.cli.output import Column, grid
+
+        columns = (
+            Column("reference"),
+            Column("operation", drop=2),
+            Column("vendor", drop=3),
+            Column("was"),
+            Column("now"),
+            Column("payment id"),
+            Column("note", drop=1, wrap=True),
+        )
+        return grid(
+            "reconciliation",
+            columns,
+            (
+                (
+                    escape(r["reference"]),
+                    r["operation"],
+                    r["vendor"],
+                    r["before"],
+                    r["after"],
+                    escape(r["payment_id"] or "-"),
+                    escape(r["note"] or ""),
+                )
+                for r in rows
+            ),
+        )
 
     render(output, rows, table)
     if left:

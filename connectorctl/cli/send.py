@@ -8,21 +8,35 @@ from typing import List, Optional
 import typer
 
 from connectorctl.cli.output import JsonOption, OutputFormat, OutputOption, fmt, parse_header_options, render, state
+from connectorctl.validation import MIB, read_limited
 
-app = typer.Typer(help="Send an email or an SMS through the configured vendor chain.", no_args_is_help=True)
+MAX_BODY_BYTES = 10 * MIB  # more than any vendor accepts in one message
+MAX_ATTACHMENT_BYTES = 25 * MIB
+
+app = typer.Typer(
+    help="Send an email or an SMS through the configured vendor chain.", no_args_is_help=True, rich_markup_mode=None
+)
 
 
 def _result_table(result: dict) -> object:
-    from rich.table import Table
+    from rich.markup import escape
 
-    table = Table(title=f"sent via {result['vendor']}" if result["ok"] else f"NOT fully accepted by {result['vendor']}")
-    for col in ("recipient", "status", "message_id", "reason"):
-        table.add_column(col)
-    for r in result["recipients"]:
-        style = "green" if r["status"] in ("accepted", "queued", "scheduled") else "red"
-        table.add_row(r["recipient"], f"[{style}]{r['status']}[/{style}]", r["message_id"] or "-", r["reason"] or "")
-    table.caption = f"correlation id {result['correlation_id']}"
-    return table
+    from connectorctl.cli.output import Column, grid
+
+    def status(value: str) -> str:
+        style = "green" if value in ("accepted", "queued", "scheduled") else "red"
+        return f"[{style}]{value}[/{style}]"
+
+    columns = (Column("recipient"), Column("status"), Column("message_id"), Column("reason", drop=1, wrap=True))
+    return grid(
+        f"sent via {result['vendor']}" if result["ok"] else f"NOT fully accepted by {result['vendor']}",
+        columns,
+        (
+            (escape(r["recipient"]), status(r["status"]), escape(r["message_id"] or "-"), escape(r["reason"] or ""))
+            for r in result["recipients"]
+        ),
+        caption=f"correlation id {result['correlation_id']}",
+    )
 
 
 def _finish(result_dict: dict, output: OutputFormat) -> None:
@@ -32,38 +46,54 @@ def _finish(result_dict: dict, output: OutputFormat) -> None:
 
 
 _ToFile = typer.Option(
-    None, "--to-file", help="CSV of recipients for a bulk send (see docs/failover-and-bulk.md).", dir_okay=False
+    None,
+    "--to-file",
+    help="CSV of recipients for a bulk send (see docs/failover-and-bulk.md).",
+    dir_okay=False,
+    metavar="CSV",
 )
-_BatchId = typer.Option(None, "--batch-id", help="Name the batch (default: derived from the file and the message).")
-_Concurrency = typer.Option(8, "--concurrency", min=1, max=64, help="Bulk: messages in flight at once.")
+_BatchId = typer.Option(
+    None, "--batch-id", help="Name the batch (default: derived from the file and the message).", metavar="ID"
+)
+_Concurrency = typer.Option(8, "--concurrency", min=1, max=64, help="Bulk: messages in flight at once.", metavar="N")
 _ResendUncertain = typer.Option(
     False, "--resend-uncertain", help="Bulk: also re-send rows an interrupted run may have sent."
 )
 _DryRun = typer.Option(
     False, "--dry-run", help="Show the vendor chain, circuit states and redacted requests; send nothing."
 )
-_Vendor = typer.Option(None, "--vendor", help="Use this vendor instead of the configured chain.")
-_Tenant = typer.Option(None, "--tenant", help="Tenant whose credentials and logs to use.")
+_Vendor = typer.Option(None, "--vendor", help="Use this vendor instead of the configured chain.", metavar="SLUG")
+_Tenant = typer.Option(None, "--tenant", help="Tenant whose credentials and logs to use.", metavar="ID")
 _Force = typer.Option(False, "--force", help="Send even to a recipient on the suppression list (not with --to-file).")
 
 
 @app.command("email")
 def send_email(
     ctx: typer.Context,
-    to: List[str] = typer.Option([], "--to", help="Recipient address (repeat for several)."),
-    subject: str = typer.Option(..., "--subject", "-s", help="Subject line ({{column}} placeholders in bulk)."),
-    body: Optional[str] = typer.Option(None, "--body", help="Message body ({{column}} placeholders in bulk)."),
+    to: List[str] = typer.Option([], "--to", help="Recipient address (repeat for several).", metavar="ADDRESS"),
+    subject: str = typer.Option(
+        ..., "--subject", "-s", help="Subject line ({{column}} placeholders in bulk).", metavar="TEXT"
+    ),
+    body: Optional[str] = typer.Option(
+        None, "--body", help="Message body ({{column}} placeholders in bulk).", metavar="TEXT"
+    ),
     body_file: Optional[Path] = typer.Option(
-        None, "--body-file", help="Read the body from a file ('-' for stdin).", allow_dash=True
+        None, "--body-file", help="Read the body from a file ('-' for stdin).", allow_dash=True, metavar="FILE"
     ),
     html: bool = typer.Option(False, "--html", help="The body is HTML (a plain-text part is derived)."),
-    cc: List[str] = typer.Option([], "--cc", help="Cc address (repeatable)."),
-    bcc: List[str] = typer.Option([], "--bcc", help="Bcc address (repeatable)."),
-    reply_to: Optional[str] = typer.Option(None, "--reply-to", help="Reply-To address."),
-    from_email: Optional[str] = typer.Option(None, "--from", help="Override the configured sender address."),
-    header: List[str] = typer.Option([], "--header", help="Custom header 'Name: value' (repeatable)."),
-    tag: List[str] = typer.Option([], "--tag", help="Tag for the vendor's analytics (repeatable)."),
-    attach: List[Path] = typer.Option([], "--attach", help="Attach a file (repeatable).", exists=True, dir_okay=False),
+    cc: List[str] = typer.Option([], "--cc", help="Cc address (repeatable).", metavar="ADDRESS"),
+    bcc: List[str] = typer.Option([], "--bcc", help="Bcc address (repeatable).", metavar="ADDRESS"),
+    reply_to: Optional[str] = typer.Option(None, "--reply-to", help="Reply-To address.", metavar="ADDRESS"),
+    from_email: Optional[str] = typer.Option(
+        None, "--from", help="Override the configured sender address.", metavar="ADDRESS"
+    ),
+    header: List[str] = typer.Option(
+        [], "--header", help="Custom header 'Name: value' (repeatable).", metavar="'NAME: VALUE'"
+    ),
+    tag: List[str] = typer.Option([], "--tag", help="Tag for the vendor's analytics (repeatable).", metavar="TAG"),
+    attach: List[Path] = typer.Option(
+        [], "--attach", help="Attach a file (repeatable).", exists=True, dir_okay=False, metavar="FILE"
+    ),
     to_file: Optional[Path] = _ToFile,
     batch_id: Optional[str] = _BatchId,
     concurrency: int = _Concurrency,
@@ -83,7 +113,9 @@ def send_email(
     _check_targets(to, to_file, force)
     text = _read_body(body, body_file)
     headers = dict(parse_header_options(header))
-    attachments = tuple(Attachment(p.name, p.read_bytes(), _guess_type(p)) for p in attach)
+    attachments = tuple(
+        Attachment(p.name, read_limited(p, f"attachment {p}", MAX_ATTACHMENT_BYTES), _guess_type(p)) for p in attach
+    )
     message = EmailMessage(
         to=tuple(to) or ("bulk@placeholder.invalid",),
         subject=subject,
@@ -131,6 +163,7 @@ def send_email(
         normalize_email,
         build,
         template=(subject, text, str(html), from_email or "", ",".join(cc), ",".join(bcc)),
+        filled=(subject, text),
         batch_id=batch_id,
         concurrency=concurrency,
         resend_uncertain=resend_uncertain,
@@ -142,16 +175,27 @@ def send_email(
 @app.command("sms")
 def send_sms(
     ctx: typer.Context,
-    to: Optional[str] = typer.Option(None, "--to", help="Recipient number in E.164 form, e.g. +14155550123."),
-    message: str = typer.Option(..., "--message", "-m", help="Text of the SMS ({{column}} placeholders in bulk)."),
-    from_number: Optional[str] = typer.Option(None, "--from", help="Override the configured sender number."),
+    to: Optional[str] = typer.Option(
+        None, "--to", help="Recipient number in E.164 form, e.g. +14155550123.", metavar="NUMBER"
+    ),
+    message: str = typer.Option(
+        ..., "--message", "-m", help="Text of the SMS ({{column}} placeholders in bulk).", metavar="TEXT"
+    ),
+    from_number: Optional[str] = typer.Option(
+        None, "--from", help="Override the configured sender number.", metavar="NUMBER"
+    ),
     idempotency_key: Optional[str] = typer.Option(
-        None, "--idempotency-key", help="Allows retrying this SMS after a timeout."
+        None,
+        "--idempotency-key",
+        metavar="KEY",
+        help="Accepted for scripts but it cannot make a retry safe: Twilio and Vonage never receive a key and cannot "
+        "deduplicate an SMS. After a timeout or 5xx the SMS is not retried and is reported 'uncertain'.",
     ),
     status_callback: Optional[str] = typer.Option(
         None,
         "--status-callback",
         help="URL the vendor reports delivery to (twilio, vonage); else vendors.<v>.status_callback.",
+        metavar="URL",
     ),
     to_file: Optional[Path] = _ToFile,
     batch_id: Optional[str] = _BatchId,
@@ -208,6 +252,7 @@ def send_sms(
         normalize_phone,
         build,
         template=(message, from_number or ""),
+        filled=(message,),
         batch_id=batch_id,
         concurrency=concurrency,
         resend_uncertain=resend_uncertain,
@@ -238,11 +283,9 @@ def _read_body(body: Optional[str], body_file: Optional[Path]) -> str:
 
         return read_stdin_text("--body-file -")
     try:
-        return body_file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInputError(
-            f"cannot read --body-file {body_file}: {getattr(exc, 'strerror', None) or exc}"
-        ) from None
+        return read_limited(body_file, f"--body-file {body_file}", MAX_BODY_BYTES).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError(f"cannot read --body-file {body_file}: not UTF-8 text (byte {exc.start})") from None
 
 
 def _strip_html(html: str) -> str:

@@ -41,11 +41,10 @@ def dry_run_report(connector: Any, gateway: Any, message: Any) -> dict[str, Any]
 def render_dry_run(report: dict[str, Any], output: OutputFormat) -> None:
     def table() -> Any:
         from rich.markup import escape
-        from rich.table import Table
 
-        t = Table(title=f"dry run: {report['channel']} chain (nothing sent)")
-        for col in ("#", "vendor", "circuit", "would send"):
-            t.add_column(col, overflow="fold")
+        from connectorctl.cli.output import Column, grid
+
+        rows = []
         for n, hop in enumerate(report["chain"], start=1):
             request = hop.get("request") or {}
             if "skipped" in hop:
@@ -59,11 +58,15 @@ def render_dry_run(report: dict[str, Any], output: OutputFormat) -> None:
                     ensure_ascii=False,
                     default=str,
                 )
-            t.add_row(str(n), hop["vendor"], hop["circuit"], escape(shown))
+            rows.append((str(n), hop["vendor"], hop["circuit"], escape(shown)))
         extra = {k: v for k, v in report.items() if k not in ("chain", "dry_run", "channel")}
-        if extra:
-            t.caption = ", ".join(f"{k}: {v}" for k, v in extra.items())
-        return t
+        columns = (Column("#"), Column("vendor"), Column("circuit"), Column("would send", wrap=True))
+        return grid(
+            f"dry run: {report['channel']} chain (nothing sent)",
+            columns,
+            rows,
+            caption=", ".join(f"{k}: {v}" for k, v in extra.items()) or None,
+        )
 
     render(output, report, table)
 
@@ -78,6 +81,7 @@ def run_bulk(
     build: Callable[[Any, str], Any],
     *,
     template: Sequence[str],
+    filled: Sequence[str | None],
     batch_id: str | None,
     concurrency: int,
     resend_uncertain: bool,
@@ -85,11 +89,12 @@ def run_bulk(
     output: OutputFormat,
 ) -> None:
     from connectorctl.bulk.journal import BatchJournal, batch_id_for
-    from connectorctl.bulk.recipients import parse_rows, read_file
+    from connectorctl.bulk.recipients import check_placeholders, parse_rows, read_file
     from connectorctl.bulk.runner import BulkReport, BulkRunner
 
     content = read_file(path)
     rows = parse_rows(content, channel, str(path))
+    check_placeholders(filled, rows, str(path))
     batch = batch_id or batch_id_for(channel, content, template)
     journal = BatchJournal(connector.db, batch, connector.clock.time)
     runner = BulkRunner(gateway, journal, concurrency=concurrency, resend_uncertain=resend_uncertain)
@@ -174,25 +179,26 @@ class _Progress:
 def _summary_table(report: Any) -> Any:
     from rich.console import Group
     from rich.markup import escape
-    from rich.table import Table
 
-    summary = Table(title="bulk send" + (" (interrupted)" if report.interrupted else ""), min_width=44)
-    for col in ("status", "count"):
-        summary.add_column(col)
-    for status, count in report.counts.items():
-        if count:
-            summary.add_row(status, str(count))
-    summary.caption = f"batch {report.batch_id}, {report.elapsed_seconds:.2f} s"
+    from connectorctl.cli.output import Column, grid
+
+    summary = grid(
+        "bulk send" + (" (interrupted)" if report.interrupted else ""),
+        (Column("status"), Column("count", right=True)),
+        ((status, str(count)) for status, count in report.counts.items() if count),
+        caption=f"batch {report.batch_id}, {report.elapsed_seconds:.2f} s",
+    )
     problems = [r for r in report.results if r["status"] in ("failed", "uncertain")]
     if not problems:
         return summary
-    detail = Table(title="not sent")
-    for col in ("row", "recipient", "status", "error"):
-        detail.add_column(col, overflow="fold")
-    for r in sorted(problems, key=lambda r: r["row"])[:50]:
-        detail.add_row(
-            escape(str(r["row"])), escape(r["recipient"]), r["status"], escape(f"[{r['error_code']}] {r['error']}")
-        )
-    if len(problems) > 50:
-        detail.caption = f"... and {len(problems) - 50} more (use --json)"
+    columns = (Column("row", right=True), Column("recipient"), Column("status"), Column("error", wrap=True))
+    detail = grid(
+        "not sent",
+        columns,
+        (
+            (escape(str(r["row"])), escape(r["recipient"]), r["status"], escape(f"[{r['error_code']}] {r['error']}"))
+            for r in sorted(problems, key=lambda r: r["row"])[:50]
+        ),
+        caption=f"... and {len(problems) - 50} more (use --json)" if len(problems) > 50 else None,
+    )
     return Group(summary, detail)

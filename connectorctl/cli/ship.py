@@ -7,8 +7,8 @@ Every command renders one result object: a table for people, ``-o json`` /
 
 from __future__ import annotations
 
-import functools
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any, Optional
 
@@ -17,10 +17,14 @@ import typer
 from connectorctl.cli.output import JsonOption, OutputFormat, OutputOption, fmt, kv_table, render, state
 
 app = typer.Typer(
-    help="Shipping: quote rates, buy labels, track parcels, void labels, check addresses.", no_args_is_help=True
+    help="Shipping: quote rates, buy labels, track parcels, void labels, check addresses.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
-_Vendor = typer.Option(None, "--vendor", help="easypost or shippo (default: shipping_vendor from the config).")
-_Tenant = typer.Option(None, "--tenant", help="Tenant whose credentials and logs to use.")
+_Vendor = typer.Option(
+    None, "--vendor", help="easypost or shippo (default: shipping_vendor from the config).", metavar="VENDOR"
+)
+_Tenant = typer.Option(None, "--tenant", help="Tenant whose credentials and logs to use.", metavar="TENANT")
 FINAL = ("delivered", "return_to_sender", "failure")
 
 
@@ -32,7 +36,11 @@ def _service(ctx: typer.Context, vendor: str | None, tenant: str | None) -> Any:
 def ship_rates(
     ctx: typer.Context,
     from_file: Path = typer.Option(
-        ..., "--from-file", help="Shipment YAML: from, to, parcels (see docs/shipment.yaml).", dir_okay=False
+        ...,
+        "--from-file",
+        help="Shipment YAML: from, to, parcels (see docs/shipment.yaml).",
+        dir_okay=False,
+        metavar="FROM_FILE",
     ),
     vendor: Optional[str] = _Vendor,
     tenant: Optional[str] = _Tenant,
@@ -69,8 +77,9 @@ def ship_buy(
         "--label-file",
         help="Where to save the label (default: labels/ under $CONNECTORCTL_HOME).",
         dir_okay=False,
+        metavar="LABEL_FILE",
     ),
-    label_format: str = typer.Option("pdf", "--format", help="pdf, png or zpl."),
+    label_format: str = typer.Option("pdf", "--format", help="pdf, png or zpl.", metavar="FORMAT"),
     vendor: Optional[str] = _Vendor,
     tenant: Optional[str] = _Tenant,
     output: OutputFormat = OutputOption,
@@ -98,11 +107,15 @@ def ship_buy(
 def ship_track(
     ctx: typer.Context,
     tracking_number: str = typer.Argument(..., metavar="TRACKING", help="The carrier's tracking number."),
-    carrier: Optional[str] = typer.Option(None, "--carrier", help="Carrier (usps, ups, fedex, ...): Shippo needs it."),
+    carrier: Optional[str] = typer.Option(
+        None, "--carrier", help="Carrier (usps, ups, fedex, ...): Shippo needs it.", metavar="CARRIER"
+    ),
     follow: bool = typer.Option(
         False, "--follow", "-f", help="Keep polling and print new events until the parcel's journey ends."
     ),
-    interval: float = typer.Option(60.0, "--interval", min=0.1, max=86400, help="Seconds between polls with --follow."),
+    interval: float = typer.Option(
+        60.0, "--interval", min=0.1, max=86400, help="Seconds between polls with --follow.", metavar="INTERVAL"
+    ),
     vendor: Optional[str] = _Vendor,
     tenant: Optional[str] = _Tenant,
     output: OutputFormat = OutputOption,
@@ -117,10 +130,10 @@ def ship_track(
         new = [e for e in tracking["events"] if tuple(e.values()) not in seen]
         seen.update(tuple(e.values()) for e in new)
         if not follow:
-            render(out, tracking, functools.partial(_tracking_table, tracking, tracking["events"]))
+            render(out, tracking, partial(_tracking_table, tracking, tracking["events"]))
             return
         if out is OutputFormat.table:
-            render(out, tracking, functools.partial(_tracking_table, tracking, new))
+            render(out, tracking, partial(_tracking_table, tracking, new))
         else:
             render(
                 OutputFormat.jsonl, [{"tracking_number": tracking["tracking_number"], **e} for e in new], lambda: None
@@ -163,14 +176,14 @@ def ship_cancel(
 @app.command("verify-address")
 def ship_verify_address(
     ctx: typer.Context,
-    name: str = typer.Option(..., "--name", help="Recipient name."),
+    name: str = typer.Option(..., "--name", help="Recipient name.", metavar="NAME"),
     street1: str = typer.Option(..., "--street1", help="Street and number."),
-    city: str = typer.Option(..., "--city", help="City."),
-    zip_code: str = typer.Option(..., "--zip", help="Postal code."),
-    country: str = typer.Option(..., "--country", help="ISO 3166 two-letter country code, e.g. US."),
+    city: str = typer.Option(..., "--city", help="City.", metavar="CITY"),
+    zip_code: str = typer.Option(..., "--zip", help="Postal code.", metavar="ZIP"),
+    country: str = typer.Option(..., "--country", help="ISO 3166 two-letter country code, e.g. US.", metavar="COUNTRY"),
     street2: Optional[str] = typer.Option(None, "--street2", help="Second address line."),
-    state_code: Optional[str] = typer.Option(None, "--state", help="State or province."),
-    company: Optional[str] = typer.Option(None, "--company", help="Company."),
+    state_code: Optional[str] = typer.Option(None, "--state", help="State or province.", metavar="STATE"),
+    company: Optional[str] = typer.Option(None, "--company", help="Company.", metavar="COMPANY"),
     vendor: Optional[str] = _Vendor,
     tenant: Optional[str] = _Tenant,
     output: OutputFormat = OutputOption,

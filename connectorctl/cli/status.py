@@ -1,4 +1,8 @@
-"""``connectorctl status``: healthy / degraded / down per service, with an exit code for monitoring."""
+"""``connectorctl status``: healthy / degraded / down per service, with an exit code for monitoring.
+
+Health is judged by logical calls: a send that succeeded after a retry is a
+success.  The attempt-level success rate is shown beside it (``try ok %``).
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,27 @@ from typing import Any
 
 import typer
 
-from connectorctl.cli.output import JsonOption, OutputFormat, OutputOption, fmt, render, state
+from connectorctl.cli.output import (
+    Column,
+    JsonOption,
+    OutputFormat,
+    OutputOption,
+    fmt,
+    grid,
+    human_time,
+    render,
+    show,
+    state,
+)
 
 HEALTH_STYLE = {"healthy": "green", "degraded": "yellow", "down": "red"}
 
 
 def status_command(ctx: typer.Context, output: OutputFormat = OutputOption, as_json: bool = JsonOption) -> None:
-    """Each configured service's health from its recent success rate and circuit; exits 7 if any is down."""
+    """Each service's health from its recent calls and circuit; exits 7 if any is down.
+
+    A success after retries counts as a success.
+    """
     from connectorctl.errors import ExitCode
     from connectorctl.store.queries import service_status
 
@@ -27,21 +45,41 @@ def status_command(ctx: typer.Context, output: OutputFormat = OutputOption, as_j
         raise typer.Exit(ExitCode.SERVICE_DOWN)
 
 
-def _table(data: dict[str, Any]) -> Any:
-    from rich.table import Table
+COLUMNS = (
+    Column("service"),
+    Column("status"),
+    Column("ok %", right=True),
+    Column("calls", right=True),
+    Column("try ok %", drop=2, right=True),
+    Column("tries", drop=1, right=True),
+    Column("avg ms", drop=4, right=True),
+    Column("p95 ms", drop=3, right=True),
+    Column("circuit"),
+)
 
-    table = Table(title=f"status over the last {data['window_minutes']} min ({data['timestamp']})")
-    for name in ("service", "status", "success %", "calls", "avg ms", "p95 ms", "circuit"):
-        table.add_column(name, justify="right" if name in ("success %", "calls", "avg ms", "p95 ms") else "left")
-    for name, s in data["services"].items():
-        style = HEALTH_STYLE[s["status"]]
-        table.add_row(
-            name,
-            f"[{style}]{s['status']}[/{style}]",
-            "-" if s["success_rate"] is None else f"{s['success_rate']:.2f}",
-            str(s["calls"]),
-            "-" if s["avg_duration_ms"] is None else f"{s['avg_duration_ms']:.1f}",
-            "-" if s["p95_ms"] is None else str(s["p95_ms"]),
-            s["circuit_state"],
-        )
-    return table
+
+def _table(data: dict[str, Any]) -> Any:
+    from rich.markup import escape
+
+    def pct(value: float | None) -> str:
+        return "-" if value is None else f"{value:.2f}"
+
+    return grid(
+        f"status over the last {data['window_minutes']} min (at {human_time(data['timestamp'])} UTC)",
+        COLUMNS,
+        (
+            (
+                escape(name),
+                f"[{HEALTH_STYLE[s['status']]}]{s['status']}[/]",
+                pct(s["success_rate"]),
+                str(s["calls"]),
+                pct(s["attempt_success_rate"]),
+                str(s["attempts"]),
+                show(s["avg_duration_ms"]),
+                show(s["p95_ms"]),
+                s["circuit_state"],
+            )
+            for name, s in data["services"].items()
+        ),
+        caption="ok %: calls that succeeded, retries included; try ok %: single attempts",
+    )

@@ -6,12 +6,14 @@ from typing import Optional
 
 import typer
 
-from connectorctl.cli.output import JsonOption, OutputFormat, OutputOption, fmt, render, state
+from connectorctl.cli.output import Column, JsonOption, OutputFormat, OutputOption, fmt, grid, human_time, render, state
 
 app = typer.Typer(
-    help="The suppression list: hard bounces, complaints, unsubscribes and manual entries.", no_args_is_help=True
+    help="The suppression list: hard bounces, complaints, unsubscribes and manual entries.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
-TenantOpt = typer.Option(None, "--tenant", help="The tenant's list (default: the default tenant).")
+TenantOpt = typer.Option(None, "--tenant", help="The tenant's list (default: the default tenant).", metavar="ID")
 
 
 @app.command("list")
@@ -19,9 +21,9 @@ def suppressions_list(
     ctx: typer.Context,
     tenant: Optional[str] = TenantOpt,
     reason: Optional[str] = typer.Option(
-        None, "--reason", help="Only this reason: hard bounce, complaint, unsubscribe or manual."
+        None, "--reason", help="Only this reason: hard bounce, complaint, unsubscribe or manual.", metavar="REASON"
     ),
-    limit: int = typer.Option(100, "--limit", help="Rows (max 500).", min=1, max=500),
+    limit: int = typer.Option(100, "--limit", "-n", help="Rows (max 500).", min=1, max=500, metavar="N"),
     output: OutputFormat = OutputOption,
     as_json: bool = JsonOption,
 ) -> None:
@@ -32,14 +34,28 @@ def suppressions_list(
 
     def table() -> object:
         from rich.markup import escape
-        from rich.table import Table
 
-        view = Table(title=f"{len(rows)} suppressed", box=None, pad_edge=False)
-        for col in ("address", "reason", "vendor", "since", "detail"):
-            view.add_column(col, overflow="fold")
-        for r in rows:
-            view.add_row(r["address"], r["reason"], r["vendor"] or "-", r["created_at"], escape(r["detail"] or ""))
-        return view
+        columns = (
+            Column("address"),
+            Column("reason"),
+            Column("vendor", drop=2),
+            Column("since (UTC)", drop=3),
+            Column("detail", drop=1, wrap=True),
+        )
+        return grid(
+            f"{len(rows)} suppressed",
+            columns,
+            (
+                (
+                    escape(r["address"]),
+                    r["reason"],
+                    r["vendor"] or "-",
+                    human_time(r["created_at"]),
+                    escape(r["detail"] or ""),
+                )
+                for r in rows
+            ),
+        )
 
     render(fmt(output, as_json), rows, table)
 
@@ -49,7 +65,7 @@ def suppressions_add(
     ctx: typer.Context,
     address: str = typer.Argument(..., help="Email address or E.164 phone number."),
     tenant: Optional[str] = TenantOpt,
-    note: Optional[str] = typer.Option(None, "--note", help="Why (shown in list and in the refusal)."),
+    note: Optional[str] = typer.Option(None, "--note", help="Why (shown in list and in the refusal).", metavar="TEXT"),
     output: OutputFormat = OutputOption,
     as_json: bool = JsonOption,
 ) -> None:

@@ -24,16 +24,20 @@ from connectorctl.cli.output import (
 )
 
 app = typer.Typer(
-    help="Verify vendor webhook signatures, or sign example deliveries for testing a receiver.", no_args_is_help=True
+    help="Verify vendor webhook signatures, or sign example deliveries for testing a receiver.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 
 SchemeOption = typer.Option(
     None,
     "--scheme",
-    help="stripe, twilio, sendgrid, mandrill, mailgun, vonage, github, standard, easypost, postmark or generic.",
+    help="stripe, paypal, twilio, sendgrid, mandrill, mailgun, vonage, github, standard, easypost, postmark "
+    "or generic.",
+    metavar="SCHEME",
 )
 ServiceOption = typer.Option(
-    None, "--service", help="Take scheme, options and secrets from the config's webhooks.<SERVICE>."
+    None, "--service", help="Take scheme, options and secrets from the config's webhooks.<SERVICE>.", metavar="SLUG"
 )
 SecretEnvOption = typer.Option(
     [], "--secret-env", help="Env var holding a secret (repeat for several active secrets).", metavar="VAR"
@@ -45,32 +49,42 @@ SecretCredsOption = typer.Option(
     metavar="SERVICE",
 )
 BodyFileOption = typer.Option(
-    ..., "--body-file", help="The raw body, byte for byte ('-' reads stdin).", allow_dash=True
+    ..., "--body-file", help="The raw body, byte for byte ('-' reads stdin).", allow_dash=True, metavar="FILE"
 )
-UrlOption = typer.Option(None, "--url", help="Public URL the vendor called (twilio, mandrill sign it).")
-ToleranceOption = typer.Option(None, "--tolerance", help="Freshness tolerance in seconds (default 300; 0 disables).")
+UrlOption = typer.Option(None, "--url", help="Public URL the vendor called (twilio, mandrill sign it).", metavar="URL")
+ToleranceOption = typer.Option(
+    None, "--tolerance", help="Freshness tolerance in seconds (default 300; 0 disables).", metavar="SECONDS"
+)
 HeaderNameOption = typer.Option(
-    None, "--signature-header", help="generic: header carrying the signature (default X-Signature)."
+    None, "--signature-header", help="generic: header carrying the signature (default X-Signature).", metavar="NAME"
 )
-AlgorithmOption = typer.Option(None, "--algorithm", help="generic: sha1, sha256 (default) or sha512.")
-EncodingOption = typer.Option(None, "--encoding", help="generic: hex (default) or base64.")
-PrefixOption = typer.Option(None, "--prefix", help="generic: prefix of the header value, e.g. 'sha256='.")
+AlgorithmOption = typer.Option(None, "--algorithm", help="generic: sha1, sha256 (default) or sha512.", metavar="NAME")
+EncodingOption = typer.Option(None, "--encoding", help="generic: hex (default) or base64.", metavar="NAME")
+PrefixOption = typer.Option(
+    None, "--prefix", help="generic: prefix of the header value, e.g. 'sha256='.", metavar="TEXT"
+)
 SignedContentOption = typer.Option(
-    None, "--signed-content", help="generic: template over {body} {timestamp} {id} {url} (default '{body}')."
+    None,
+    "--signed-content",
+    help="generic: template over {body} {timestamp} {id} {url} (default '{body}').",
+    metavar="TEMPLATE",
 )
-TimestampHeaderOption = typer.Option(None, "--timestamp-header", help="generic: header with the unix timestamp.")
-IdHeaderOption = typer.Option(None, "--id-header", help="generic: header with the delivery id.")
+TimestampHeaderOption = typer.Option(
+    None, "--timestamp-header", help="generic: header with the unix timestamp.", metavar="NAME"
+)
+IdHeaderOption = typer.Option(None, "--id-header", help="generic: header with the delivery id.", metavar="NAME")
+CertOriginOption = typer.Option(
+    [],
+    "--cert-origin",
+    help="paypal: origin certificates may come from (repeatable; default PayPal's API hosts).",
+    metavar="URL",
+)
 
 
 def _read_body(path: Path) -> bytes:
-    from connectorctl.errors import InvalidInputError
+    from connectorctl.validation import MIB, read_limited
 
-    if str(path) == "-":
-        return sys.stdin.buffer.read()
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise InvalidInputError(f"cannot read body file {path} ({exc.strerror})") from None
+    return read_limited(sys.stdin.buffer if str(path) == "-" else path, f"body file {path}", 10 * MIB)
 
 
 def _setup(
@@ -99,8 +113,9 @@ def _setup(
     if hook is not None and scheme in (None, hook.scheme):
         import dataclasses
 
-        hook = dataclasses.replace(hook, **{k: v for k, v in options.items() if v is not None})
-        verifier = verifier_for(hook)
+        fields = {f.name for f in dataclasses.fields(hook)}
+        hook = dataclasses.replace(hook, **{k: v for k, v in options.items() if v is not None and k in fields})
+        verifier = verifier_for(hook, **{k: v for k, v in options.items() if v is not None and k not in fields})
     else:
         verifier = get_verifier(scheme or "", **{k: v for k, v in options.items() if v is not None})
     secrets = env_secrets(secret_env)
@@ -143,7 +158,9 @@ def _options(
 def webhook_verify(
     ctx: typer.Context,
     body_file: Path = BodyFileOption,
-    header: List[str] = typer.Option([], "--header", "-H", help="A received header 'Name: value' (repeatable)."),
+    header: List[str] = typer.Option(
+        [], "--header", "-H", help="A received header 'Name: value' (repeatable).", metavar="'NAME: VALUE'"
+    ),
     scheme: Optional[str] = SchemeOption,
     service: Optional[str] = ServiceOption,
     secret_env: List[str] = SecretEnvOption,
@@ -160,6 +177,7 @@ def webhook_verify(
     signed_content: Optional[str] = SignedContentOption,
     timestamp_header: Optional[str] = TimestampHeaderOption,
     id_header: Optional[str] = IdHeaderOption,
+    cert_origin: List[str] = CertOriginOption,
     output: OutputFormat = OutputOption,
     as_json: bool = JsonOption,
 ) -> None:
@@ -172,6 +190,7 @@ def webhook_verify(
     options = _options(
         url, tolerance, signature_header, algorithm, encoding, prefix, signed_content, timestamp_header, id_header
     )
+    options["cert_origins"] = tuple(cert_origin) or None
     verifier, secrets = _setup(ctx, scheme, service, secret_env, secret_from_creds, options)
     request = WebhookRequest(_read_body(body_file), parse_header_options(header), url)
     store = None
@@ -213,13 +232,16 @@ def webhook_sign(
     secret_from_creds: Optional[str] = SecretCredsOption,
     url: Optional[str] = UrlOption,
     timestamp: Optional[int] = typer.Option(
-        None, "--timestamp", help="Unix time to sign at (default now): make stale examples."
+        None, "--timestamp", help="Unix time to sign at (default now): make stale examples.", metavar="UNIX_TIME"
     ),
     event_id: Optional[str] = typer.Option(
-        None, "--event-id", help="Delivery id for schemes that carry one (standard, github, mailgun token)."
+        None,
+        "--event-id",
+        help="Delivery id for schemes that carry one (standard, github, mailgun token, paypal transmission id).",
+        metavar="ID",
     ),
     body_out: Optional[Path] = typer.Option(
-        None, "--body-out", help="Write the body to send (mailgun/mandrill change it) to this file."
+        None, "--body-out", help="Write the body to send (mailgun/mandrill change it) to this file.", metavar="FILE"
     ),
     signature_header: Optional[str] = HeaderNameOption,
     algorithm: Optional[str] = AlgorithmOption,
@@ -228,6 +250,12 @@ def webhook_sign(
     signed_content: Optional[str] = SignedContentOption,
     timestamp_header: Optional[str] = TimestampHeaderOption,
     id_header: Optional[str] = IdHeaderOption,
+    signing_key: Optional[Path] = typer.Option(
+        None, "--signing-key", help="paypal: PEM file with the RSA private key to sign with.", metavar="SIGNING_KEY"
+    ),
+    cert_url: Optional[str] = typer.Option(
+        None, "--cert-url", help="paypal: URL serving the certificate of --signing-key.", metavar="CERT_URL"
+    ),
     output: OutputFormat = OutputOption,
     as_json: bool = JsonOption,
 ) -> None:
@@ -235,6 +263,7 @@ def webhook_sign(
     options = _options(
         url, None, signature_header, algorithm, encoding, prefix, signed_content, timestamp_header, id_header
     )
+    options.update(signing_key_file=str(signing_key) if signing_key else None, cert_url=cert_url)
     verifier, secrets = _setup(ctx, scheme, service, secret_env, secret_from_creds, options)
     signed = verifier.sign(_read_body(body_file), secrets[0], now=timestamp, url=url, event_id=event_id)
     if body_out is not None:

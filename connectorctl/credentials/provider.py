@@ -4,7 +4,10 @@ Resolution order for ``get(service, tenant)``:
 
 1. the tenant's own stored credential (when a tenant is given and it is active);
 2. ``env:VAR`` references in ``vendors.<slug>.credentials`` (twelve-factor);
-3. the global stored credential (tenant NULL).
+3. the global stored credential (tenant NULL);
+4. when nothing is stored for the service at all, the vendor's own environment
+   variables (``SENDGRID_API_KEY``, ``TWILIO_ACCOUNT_SID``... see
+   :mod:`connectorctl.credentials.vendor_env`).
 
 OAuth2 access tokens are renewed ``REFRESH_SKEW`` seconds before they expire
 and, through :func:`call_with_credentials` (which every adapter's base uses),
@@ -18,7 +21,7 @@ import logging
 import os
 import threading
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Callable, Mapping, TypeVar
+from typing import TYPE_CHECKING, Callable, Mapping, TypeVar
 
 from connectorctl.domain.roles import CredentialProvider
 from connectorctl.domain.values import AuthMethod, Credentials
@@ -34,6 +37,8 @@ from connectorctl.settings import Settings
 from connectorctl.store.db import StateDB
 
 if TYPE_CHECKING:
+    import sqlite3
+
     from connectorctl.credentials.oauth2 import TokenEndpoint
     from connectorctl.credentials.store import CredentialStore, StoredRow
 
@@ -49,7 +54,7 @@ def infer_auth_method(fields: Mapping[str, str]) -> AuthMethod:
         return AuthMethod.BASIC_AUTH
     if names & {"access_token", "client_secret", "refresh_token"}:
         return AuthMethod.OAUTH2
-    if {"key_id", "secret"} <= names:
+    if {"key_id", "secret"} <= names or {"access_key_id", "secret_access_key"} <= names:  # generic, or S3's own names
         return AuthMethod.HMAC
     if "token" in names:
         return AuthMethod.BEARER_TOKEN
@@ -97,7 +102,7 @@ class StoreCredentialProvider:
             return row[0]
         from connectorctl.resilience.pipeline import new_id
 
-        def create(conn: Any) -> str:
+        def create(conn: sqlite3.Connection) -> str:
             conn.execute(
                 "INSERT OR IGNORE INTO credential_meta (name, value) VALUES ('installation_id', ?)", (new_id().lower(),)
             )
@@ -110,33 +115,77 @@ class StoreCredentialProvider:
 
     # -- the CredentialProvider role ------------------------------------------
     def get(self, service_name: str, tenant_id: str | None = None) -> Credentials:
-        row = self._row(service_name, tenant_id, tenant_only=True)
+        row = self._tenant_row(service_name, tenant_id)
         if row is None:
             env = self._from_env(service_name, tenant_id)
             if env is not None:
                 return env
-            row = self._row(service_name, tenant_id, tenant_only=False)
-        assert row is not None  # without a tenant row, the global lookup raises when it finds nothing
+            standard = self._from_vendor_env(service_name, tenant_id)
+            if standard is not None:
+                return standard
+            row = self._global_row(service_name, tenant_id)
         return self._from_row(row)
 
     def has(self, service_name: str, tenant_id: str | None = None) -> bool:
         refs = self.settings.vendor(service_name).credentials
         if refs and all(isinstance(r, str) and r.startswith("env:") and os.environ.get(r[4:]) for r in refs.values()):
             return True
-        return (
-            self._find_active(service_name, tenant_id) is not None or self._find_active(service_name, None) is not None
-        )
+        if self._find_active(service_name, tenant_id) is not None or self._find_active(service_name, None) is not None:
+            return True
+        try:
+            return self._from_vendor_env(service_name, tenant_id) is not None
+        except (CredentialNotFoundError, CredentialUnreadableError):
+            return False
+
+    def source_of(self, service: str) -> tuple[list[str], str]:
+        """``(field names, where from)`` for the global credential ``get(service)`` would use; nothing is decrypted."""
+        from connectorctl.credentials.vendor_env import vendor_env_credentials
+
+        refs = self.settings.vendor(service).credentials
+        if refs:  # only env:VAR references are shown; anything else is a literal secret (refused when used)
+            return sorted(refs), ",".join(
+                r if isinstance(r, str) and r.startswith("env:") else "*** (a literal: refused)" for r in refs.values()
+            )
+        row = self.store.find(service, None) if self.settings.database.exists() else None
+        if row is not None:
+            return list(row.field_names), "store" if row.is_active else "store (disabled)"
+        try:
+            found = vendor_env_credentials(service)
+        except (CredentialNotFoundError, CredentialUnreadableError) as exc:
+            return [], f"incomplete: {exc.message}"
+        return (sorted(found[0]), found[1]) if found else ([], "not configured")
+
+    def env_sources(self) -> list[Credentials]:
+        """Credentials that come from the environment rather than the store, for ``creds list``.
+
+        The values stay in memory.
+        """
+        from connectorctl.adapters.catalog import VENDORS
+
+        found = []
+        for service in sorted(VENDORS):
+            try:
+                creds = (
+                    self._from_env(service, None)
+                    if self.settings.vendor(service).credentials
+                    else self._from_vendor_env(service, None)
+                )
+            except (CredentialNotFoundError, CredentialUnreadableError, ConfigurationError, CredentialRefreshError):
+                continue
+            if creds is not None:
+                found.append(creds)
+        return found
 
     def refresh(self, service_name: str, tenant_id: str | None = None) -> Credentials:
         """Renew an OAuth2 access token now; other methods are re-read from their source."""
-        row = self._row(service_name, tenant_id, tenant_only=True)
+        row = self._tenant_row(service_name, tenant_id)
         if row is None and self.settings.vendor(service_name).credentials:
             creds = self._from_env(service_name, tenant_id, force_refresh=True)
             assert creds is not None
             return creds
         if row is None:
-            row = self._row(service_name, tenant_id, tenant_only=False)
-        if row is not None and row.auth_method == AuthMethod.OAUTH2.value:
+            row = self._global_row(service_name, tenant_id)
+        if row.auth_method == AuthMethod.OAUTH2.value:
             return self._refresh_row(row, force=True)
         return self.get(service_name, tenant_id)
 
@@ -145,10 +194,11 @@ class StoreCredentialProvider:
         row = self.store.find(service, tenant_id)
         return row if row is not None and row.is_active else None
 
-    def _row(self, service: str, tenant_id: str | None, *, tenant_only: bool) -> "StoredRow | None":
-        """The tenant's row (tenant_only) or the global fallback; raises when neither exists."""
-        if tenant_only:
-            return self._find_active(service, tenant_id) if tenant_id else None
+    def _tenant_row(self, service: str, tenant_id: str | None) -> "StoredRow | None":
+        return self._find_active(service, tenant_id) if tenant_id else None
+
+    def _global_row(self, service: str, tenant_id: str | None) -> "StoredRow":
+        """The global fallback; raises when there is none (``tenant_id`` only shapes the message)."""
         row = self._find_active(service, None)
         if row is None:
             disabled = [
@@ -290,6 +340,23 @@ class StoreCredentialProvider:
             return self._env_oauth2(service, tenant_id, fields, source, force_refresh)
         return Credentials(service, method, fields, tenant_id=None, source=source)
 
+    def _from_vendor_env(self, service: str, tenant_id: str | None) -> Credentials | None:
+        """The vendor's standard variables, only when nothing at all is stored for the service."""
+        from connectorctl.credentials.vendor_env import VENDOR_ENV, vendor_env_credentials
+
+        if (
+            service not in VENDOR_ENV
+            or self.store.find(service, None) is not None
+            or (tenant_id and self.store.find(service, tenant_id))
+        ):
+            return None
+        found = vendor_env_credentials(service)
+        if found is None:
+            return None
+        fields, source = found
+        log.info("credentials for %s from %s", service, source)
+        return Credentials(service, infer_auth_method(fields), fields, tenant_id=None, source=source)
+
     def _env_oauth2(
         self, service: str, tenant_id: str | None, fields: dict[str, str], source: str, force: bool
     ) -> Credentials:
@@ -333,7 +400,7 @@ def call_with_credentials(
 ) -> T:
     """Call ``fn`` with fresh credentials (from ``get``, else the provider).
 
-    After a 401, renew an OAuth2 token once and try again.
+    After a 401 an OAuth2 token is renewed once and the call tried again.
     """
     creds = get() if get is not None else provider.get(service, tenant_id)
     try:
@@ -353,3 +420,13 @@ def call_with_credentials(
             http_status=exc.http_status,
             hint=f"connectorctl creds test {service}",
         ) from None
+
+
+def store_provider(provider: CredentialProvider) -> StoreCredentialProvider:
+    """The encrypted-store provider behind ``provider``: the commands that manage stored credentials need it.
+
+    An application may pass its own provider to ``Connector``; the store commands then have nothing to manage.
+    """
+    if not isinstance(provider, StoreCredentialProvider):
+        raise ConfigurationError("this installation's credentials do not come from the encrypted store")
+    return provider

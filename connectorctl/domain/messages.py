@@ -79,6 +79,7 @@ class DeliveryStatus(str, enum.Enum):
     REJECTED = "rejected"
     INVALID = "invalid"
     FAILED = "failed"
+    UNCERTAIN = "uncertain"  # the vendor may have taken it: check before sending again
 
     @property
     def ok(self) -> bool:

@@ -7,7 +7,7 @@ so an ERP can swap vendors with a config change and no code change.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence, runtime_checkable
 
 from connectorctl.domain.messages import EmailMessage, SendResult, SmsMessage
 from connectorctl.domain.money import Money
@@ -22,7 +22,11 @@ from connectorctl.domain.shipping import (
     Shipment,
     Tracking,
 )
+from connectorctl.domain.storage import ObjectPage, PresignedUrl, StoredObject
 from connectorctl.domain.values import Credentials, IntegrationLog
+
+if TYPE_CHECKING:
+    from connectorctl.webhooks.base import Verdict, WebhookRequest
 
 
 @runtime_checkable
@@ -84,13 +88,31 @@ class PaymentGateway(Protocol):
 
 @runtime_checkable
 class CloudStorage(Protocol):
+    """An object store; ``upload``/``download``/``temporary_url`` are the reference design's names."""
+
+    def put(
+        self, key: str, data: Any, *, content_type: str | None = None, metadata: Mapping[str, str] | None = None
+    ) -> StoredObject: ...
+
+    def get(self, key: str) -> bytes: ...
+
+    def download_to(self, key: str, target: Any) -> StoredObject: ...
+
+    def head(self, key: str) -> StoredObject: ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def delete(self, key: str) -> None: ...
+
+    def list(self, prefix: str = "", *, limit: int = 1000, after: str | None = None) -> ObjectPage: ...
+
+    def copy(self, source: str, target: str) -> StoredObject: ...
+
+    def presign(self, key: str, *, expires_in: Any = 3600, method: str = "GET") -> PresignedUrl: ...
+
     def upload(self, path: str, content: bytes, *, content_type: str | None = None) -> str: ...
 
     def download(self, path: str) -> bytes: ...
-
-    def delete(self, path: str) -> None: ...
-
-    def exists(self, path: str) -> bool: ...
 
     def temporary_url(self, path: str, expires_in_seconds: int) -> str: ...
 
@@ -119,6 +141,8 @@ class CredentialProvider(Protocol):
 
 @runtime_checkable
 class IntegrationLogger(Protocol):
+    """The audit log (``Connector.integration_log``)."""
+
     def log(self, entry: IntegrationLog) -> None: ...
 
     def get_logs(
@@ -132,6 +156,10 @@ class IntegrationLogger(Protocol):
 
 @runtime_checkable
 class WebhookVerifier(Protocol):
-    def verify(
-        self, payload: bytes, headers: Mapping[str, str], secrets: Sequence[str], *, url: str | None = None
-    ) -> Any: ...
+    """The reference design's verifier role (``verify(payload, signature, secret)``), generalised:
+    several headers, several active secrets, and a verdict that says why instead of a bare bool.
+    Every scheme in :mod:`connectorctl.webhooks` implements it (``connectorctl.webhooks.get_verifier``)."""
+
+    scheme: str
+
+    def verify(self, request: WebhookRequest, secrets: Sequence[str], *, now: float | None = None) -> Verdict: ...

@@ -4,19 +4,20 @@ Reads are one indexed SELECT per call; writes happen only on counted failures,
 on recovery and on transitions.  After the open timeout exactly one process
 wins a probe lease (a conditional UPDATE), everyone else keeps failing fast;
 the lease expires so a crashed prober cannot wedge the circuit half-open.
-Operator states (forced open, disabled) win over automatic ones.
+Operator states (forced open, disabled) win over automatic ones; a forced-open
+period that ends turns half-open, so it too lets exactly one probe through.
 """
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import mmap
 import os
 import struct
-import sys
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 from connectorctl.domain.values import CircuitBreakerState, CircuitState
 from connectorctl.errors import CircuitOpenError, InvalidInputError
@@ -101,16 +102,8 @@ class _StateCache:
             self._seen = None
         if self._map is None or self._fd is None:
             return
-        if sys.platform == "win32":  # no lock: a lost increment only delays a reload to the next change
+        with _file_lock(self._fd):
             _U64.pack_into(self._map, 0, _U64.unpack_from(self._map, 0)[0] + 1)
-            return
-        import fcntl
-
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
-        try:
-            _U64.pack_into(self._map, 0, _U64.unpack_from(self._map, 0)[0] + 1)
-        finally:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def close(self) -> None:
         if self._map is not None:
@@ -119,6 +112,21 @@ class _StateCache:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+@contextlib.contextmanager
+def _file_lock(fd: int) -> Iterator[None]:
+    """An exclusive lock across processes; on Windows none, where a lost increment only delays a reload."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 class CircuitBreaker:
@@ -151,19 +159,11 @@ class CircuitBreaker:
         now = self.clock.time()
         if state == CircuitState.FORCED_OPEN:
             if forced_until is not None and forced_until <= now:
-                self._transition(service, CircuitState.CLOSED, "expire", "auto", "forced-open period ended")
-                return Ticket(service)
-            wait = None if forced_until is None else forced_until - now
-            raise CircuitOpenError(
-                f"circuit for {service} is forced open" + (f": {reason}" if reason else ""),
-                service=service,
-                retry_after_seconds=wait,
-            )
+                return self._expire(service, now)
+            raise open_error(service, "forced open", reason, forced_until, now)
         # open or half-open: the timeout must have passed and the probe lease must be free
         if open_until is not None and now < open_until:
-            raise CircuitOpenError(
-                f"circuit for {service} is open", service=service, retry_after_seconds=open_until - now
-            )
+            raise open_error(service, "open", reason, open_until, now)
         lease = now + self.settings.probe_lease_seconds
         won = self.db.run(
             lambda c: (
@@ -187,6 +187,37 @@ class CircuitBreaker:
                     "open timeout passed: one probe call let through",
                 )
             return Ticket(service, probe=True, had_failures=True)
+        raise open_error(
+            service, "half-open and its probe call is in flight", reason, now + self.settings.probe_lease_seconds, now
+        )
+
+    def _expire(self, service: str, now: float) -> Ticket:
+        """A forced-open period ended: half-open, and only the process whose UPDATE wins probes.
+
+        The vendor was down for maintenance or an incident; letting every waiting process
+        through at once would hit it with the whole backlog before one call proved it is back.
+        """
+        lease = now + self.settings.probe_lease_seconds
+        with self.db.write() as c:
+            won = c.execute(
+                "UPDATE circuit_state SET state='half_open', open_until=NULL, forced_until=NULL, probe_lease_until=?, "
+                "consecutive_failures=0, updated_by='auto', updated_at=? "
+                "WHERE service_name=? AND state='forced_open' AND forced_until IS NOT NULL AND forced_until<=?",
+                (lease, now, service, now),
+            ).rowcount
+            if won:
+                self._event(
+                    service,
+                    "expire",
+                    CircuitState.FORCED_OPEN,
+                    CircuitState.HALF_OPEN,
+                    "auto",
+                    "forced-open period ended: one probe call let through",
+                    conn=c,
+                )
+        self.cache.bump()
+        if won:
+            return Ticket(service, probe=True, had_failures=True)
         raise CircuitOpenError(
             f"circuit for {service} is half-open and its probe is in flight",
             service=service,
@@ -202,9 +233,9 @@ class CircuitBreaker:
                 lambda c: (
                     c.execute(
                         "UPDATE circuit_state SET state='closed', consecutive_failures=0, probe_lease_until=NULL, "
-                        "open_until=NULL, "
-                        "window_start=NULL, window_calls=0, window_failures=0, updated_at=? WHERE service_name=? AND "
-                        "state='half_open'",
+                        "open_until=NULL, reason=NULL, "
+                        "window_start=NULL, window_calls=0, window_failures=0, updated_at=? WHERE service_name=? "
+                        "AND state='half_open'",
                         (now, ticket.service),
                     ).rowcount
                 )
@@ -228,7 +259,8 @@ class CircuitBreaker:
         else:
             self._count_in_window(ticket.service, failed=False, now=now)
 
-    def record_failure(self, ticket: Ticket) -> None:
+    def record_failure(self, ticket: Ticket, cause: str | None = None) -> None:
+        """Count a failure; ``cause`` (``code: message``, redacted) becomes the reason if it opens the circuit."""
         if ticket.bypass:
             return
         now = self.clock.time()
@@ -237,9 +269,9 @@ class CircuitBreaker:
                 lambda c: (
                     c.execute(
                         "UPDATE circuit_state SET state='open', opened_at=?, open_until=?, probe_lease_until=NULL, "
-                        "updated_at=? "
+                        "reason=?, updated_at=? "
                         "WHERE service_name=? AND state='half_open'",
-                        (now, now + self.settings.timeout_seconds, now, ticket.service),
+                        (now, now + self.settings.timeout_seconds, _cause("probe failed", cause), now, ticket.service),
                     ).rowcount
                 )
             ):
@@ -260,10 +292,11 @@ class CircuitBreaker:
             if not trip and self.settings.failure_rate_threshold is not None:
                 trip, why = self._count_in_window(ticket.service, failed=True, now=now, conn=c)
             if trip:
+                why = _cause(why, cause)
                 c.execute(
                     "UPDATE circuit_state SET state='open', opened_at=?, open_until=?, probe_lease_until=NULL, "
-                    "reason=NULL WHERE service_name=? AND state='closed'",
-                    (now, now + self.settings.timeout_seconds, ticket.service),
+                    "reason=? WHERE service_name=? AND state='closed'",
+                    (now, now + self.settings.timeout_seconds, why, ticket.service),
                 )
                 self._event(ticket.service, "open", CircuitState.CLOSED, CircuitState.OPEN, "auto", why, conn=c)
         self.cache.bump()
@@ -271,12 +304,12 @@ class CircuitBreaker:
     def _count_in_window(self, service: str, *, failed: bool, now: float, conn: Any = None) -> tuple[bool, str]:
         s = self.settings
         sql = (
-            "INSERT INTO circuit_state (service_name, state, window_start, window_calls, window_failures, updated_at) "
-            "VALUES (?, 'closed', ?, 1, ?, ?) "
+            "INSERT INTO circuit_state (service_name, state, window_start, window_calls, window_failures, "
+            "updated_at) VALUES (?, 'closed', ?, 1, ?, ?) "
             "ON CONFLICT(service_name) DO UPDATE SET "
             "window_calls = CASE WHEN window_start IS NULL OR window_start <= ? THEN 1 ELSE window_calls + 1 END, "
-            "window_failures = CASE WHEN window_start IS NULL OR window_start <= ? THEN excluded.window_failures ELSE "
-            "window_failures + excluded.window_failures END, "
+            "window_failures = CASE WHEN window_start IS NULL OR window_start <= ? THEN excluded.window_failures "
+            "ELSE window_failures + excluded.window_failures END, "
             "window_start = CASE WHEN window_start IS NULL OR window_start <= ? THEN excluded.window_start ELSE "
             "window_start END, "
             "consecutive_failures = CASE WHEN excluded.window_failures = 0 THEN 0 ELSE consecutive_failures END "
@@ -355,12 +388,8 @@ class CircuitBreaker:
     ) -> CircuitBreakerState:
         now = self.clock.time()
         with self.db.write() as c:
-            row = c.execute("SELECT state, forced_until FROM circuit_state WHERE service_name=?", (service,)).fetchone()
+            row = c.execute("SELECT state FROM circuit_state WHERE service_name=?", (service,)).fetchone()
             previous = CircuitState(row[0]) if row else CircuitState.CLOSED
-            # Another process may have expired it already, or an operator re-tripped it with a new end
-            # between our read and this write: only an expired forced-open period may close here.
-            if action == "expire" and (previous != CircuitState.FORCED_OPEN or row[1] is None or row[1] > now):
-                return self.state(service)
             c.execute(
                 "INSERT INTO circuit_state (service_name, state, consecutive_failures, opened_at, open_until, "
                 "probe_lease_until, forced_until, reason, updated_by, updated_at, window_start, window_calls, "
@@ -404,6 +433,35 @@ class CircuitBreaker:
             conn.execute(sql, params)
         else:
             self.db.run(lambda c: c.execute(sql, params))
+
+
+MAX_CAUSE_CHARS = 300
+
+
+def _cause(why: str, cause: str | None) -> str:
+    """The reason an automatic opening records: the rule that fired and the last failure."""
+    if not cause:
+        return why
+    last = cause if len(cause) <= MAX_CAUSE_CHARS else cause[: MAX_CAUSE_CHARS - 3] + "..."
+    return f"{why}; last: {last}"
+
+
+def open_error(service: str, state: str, reason: str | None, until: float | None, now: float) -> CircuitOpenError:
+    """A circuit_open error that says why the circuit opened, when a call may pass again, and how to close it now."""
+    from connectorctl.store.logs import iso_utc
+
+    if until is None:
+        when = "until an operator resets it"
+    else:
+        what = "a probe call is let through" if state != "forced open" else "it closes"
+        when = f"{what} at {iso_utc(until)[:19].replace('T', ' ')} UTC (in {max(0.0, until - now):.0f} s)"
+    because = f" ({reason})" if reason else ""
+    return CircuitOpenError(
+        f"circuit for {service} is {state}{because}; {when}",
+        service=service,
+        retry_after_seconds=None if until is None else max(0.0, until - now),
+        hint=f"if {service} is back, close it now: connectorctl circuit reset {service}",
+    )
 
 
 def _to_state(row: tuple[Any, ...]) -> CircuitBreakerState:

@@ -25,7 +25,7 @@ from connectorctl.errors import (
 )
 from connectorctl.ids import new_ulid
 from connectorctl.redaction import Redactor
-from connectorctl.resilience.circuit import CircuitBreaker
+from connectorctl.resilience.circuit import CircuitBreaker, Ticket
 from connectorctl.resilience.clock import Clock
 from connectorctl.resilience.ratelimit import SqliteRateLimiter
 from connectorctl.resilience.retry import RetryRunner
@@ -33,6 +33,8 @@ from connectorctl.settings import Settings
 from connectorctl.store.db import StateDB
 
 T = TypeVar("T")
+# An operator's check of a credential (`creds test`) must work against an open circuit and must not open one.
+DIAGNOSTIC_OPERATIONS = frozenset({"verify_credentials"})
 
 
 class Call(NamedTuple):
@@ -48,7 +50,7 @@ class Call(NamedTuple):
     method: str = "POST"
     request_data: Any = None
     idempotent: bool = False
-    idempotency_key: str | None = None
+    idempotency_key: str | None = None  # only a key the vendor honours: with one, even a 500 is retried
     tenant_id: str | None = None
     correlation_id: str | None = None
     secrets: tuple[str, ...] = ()
@@ -96,6 +98,7 @@ class Payload:
 
 
 NO_PAYLOAD = Payload(None, Redactor(()))
+BYPASS = Ticket("", bypass=True)
 
 
 class AttemptRecord(NamedTuple):
@@ -185,7 +188,9 @@ class Pipeline:
             try:
                 if windows:
                     self.limiter.acquire(call.service, windows, max_wait)
-                ticket = self.breaker.before_call(call.service)
+                ticket = (
+                    self.breaker.before_call(call.service) if call.operation not in DIAGNOSTIC_OPERATIONS else BYPASS
+                )
             except ConnectorError as exc:
                 self._emit(call, correlation_id, attempt, started, 0, request, redactor, exc=exc)
                 raise
@@ -196,7 +201,7 @@ class Pipeline:
                 duration = time.perf_counter() - t0
                 scrub(exc, redactor)
                 if exc.counts_against_circuit:
-                    self.breaker.record_failure(ticket)
+                    self.breaker.record_failure(ticket, f"{exc.code}: {exc.message}")
                 else:
                     self.breaker.record_success(ticket)  # the vendor answered: it is up
                 self._emit(call, correlation_id, attempt, started, duration, request, redactor, exc=exc)
@@ -211,7 +216,7 @@ class Pipeline:
             return response
 
         try:
-            return self.retry.run(one_attempt, idempotent=call.idempotent or call.idempotency_key is not None)
+            return self.retry.run(one_attempt, idempotent=call.idempotent, keyed=call.idempotency_key is not None)
         except ConnectorctlError as exc:
             exc.correlation_id = correlation_id
             exc.attempts = attempt

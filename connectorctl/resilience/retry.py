@@ -2,7 +2,11 @@
 
 Only transient failures are retried (connect errors, timeouts, 429, 502/503/504).
 A non-idempotent call (an SMS, a payment) is retried only with an idempotency
-key or when the failure proves the vendor never processed it.  ``Retry-After``
+key or when the failure proves the vendor never processed it.  A 500 leaves
+unknown whether the vendor acted, so it is retried only for a call carrying an
+idempotency key the vendor honours: the vendor then acts at most once per key
+(Stripe and PayPal replay the first outcome), which is why Stripe asks for
+exactly that retry.  ``Retry-After``
 is a floor for the wait, and a wait that would overrun the total time budget
 ends the retries instead of sleeping past it.
 """
@@ -20,16 +24,20 @@ from connectorctl.settings import RetrySettings
 
 T = TypeVar("T")
 RETRYABLE_STATUS = frozenset({502, 503, 504})
+KEYED_RETRYABLE_STATUS = RETRYABLE_STATUS | {500}
 
 
-def is_retryable(exc: BaseException, *, idempotent: bool) -> bool:
+def is_retryable(exc: BaseException, *, idempotent: bool, keyed: bool = False) -> bool:
+    """``keyed``: the call carries an idempotency key the vendor honours (which also makes it idempotent)."""
     if not isinstance(exc, ConnectorError) or not exc.transient:
         return False
     if isinstance(exc, LocalRateLimitedError):
         return False  # the limiter already waited as long as it was allowed to
-    if isinstance(exc, VendorUnavailableError) and exc.http_status not in RETRYABLE_STATUS:
+    if isinstance(exc, VendorUnavailableError) and exc.http_status not in (
+        KEYED_RETRYABLE_STATUS if keyed else RETRYABLE_STATUS
+    ):
         return False
-    return idempotent or exc.vendor_processed is False
+    return idempotent or keyed or exc.vendor_processed is False
 
 
 class RetryRunner:
@@ -39,7 +47,11 @@ class RetryRunner:
         self.policy = policy
         self.clock = clock
         self.rng = rng or random.Random()
-        self._runners = {flag: self._build(flag) for flag in (True, False)}
+        self._runners = {
+            (idempotent, keyed): self._build(idempotent, keyed)
+            for idempotent in (True, False)
+            for keyed in (True, False)
+        }
 
     def backoff_seconds(self, retry_number: int) -> float:
         p = self.policy
@@ -64,16 +76,16 @@ class RetryRunner:
         elapsed = self.clock.monotonic() - call.started
         return elapsed + (state.upcoming_sleep or 0.0) > self.policy.total_budget_ms / 1000
 
-    def _build(self, idempotent: bool) -> tenacity.Retrying:
+    def _build(self, idempotent: bool, keyed: bool) -> tenacity.Retrying:
         return tenacity.Retrying(
             stop=self._stop,
             wait=self._wait,
-            retry=tenacity.retry_if_exception(lambda e: is_retryable(e, idempotent=idempotent)),
+            retry=tenacity.retry_if_exception(lambda e: is_retryable(e, idempotent=idempotent, keyed=keyed)),
             sleep=self.clock.sleep,
             reraise=True,
         )
 
-    def run(self, fn: Callable[[], T], *, idempotent: bool) -> T:
+    def run(self, fn: Callable[[], T], *, idempotent: bool, keyed: bool = False) -> T:
         """Call ``fn``; on a retryable failure let tenacity take over.
 
         The first attempt runs outside tenacity so the common success path costs
@@ -84,19 +96,31 @@ class RetryRunner:
         try:
             return fn()
         except ConnectorError as exc:
-            if self.policy.max_attempts <= 1 or not is_retryable(exc, idempotent=idempotent):
+            if self.policy.max_attempts <= 1 or not is_retryable(exc, idempotent=idempotent, keyed=keyed):
                 raise
-            first: BaseException = exc
+            first: ConnectorError = exc
         replayed = False
+        maybe_acted = None if first.vendor_processed is False else first
 
         def resumed() -> T:
-            nonlocal replayed
+            nonlocal replayed, maybe_acted
             if not replayed:
                 replayed = True
                 raise first
-            return fn()
+            try:
+                return fn()
+            except ConnectorError as exc:
+                maybe_acted = maybe_acted or (None if exc.vendor_processed is False else exc)
+                raise
 
-        return self._runners[idempotent](_Call(resumed, started))
+        try:
+            return self._runners[idempotent, keyed](_Call(resumed, started))
+        except ConnectorError as last:
+            # A last attempt refused untouched (503, circuit open) must not hide an earlier one the vendor may
+            # have acted on: the caller would otherwise send the request again elsewhere.
+            if maybe_acted is not None and last.vendor_processed is False:
+                raise maybe_acted from last
+            raise
 
 
 class _Call:

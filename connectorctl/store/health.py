@@ -8,6 +8,10 @@ live here once and each surface only shapes the result:
   (sorted), so a tripped or busy service is never hidden;
 * window: the last ``status.window_minutes`` up to now, outbound calls only
   (inbound webhook deliveries, genuine or forged, say nothing about the vendor's API);
+* calls are *logical* calls: every attempt of one call shares a correlation
+  id, so a send that succeeded on its second attempt is one successful call.
+  The success rate that decides the verdict is over logical calls; the
+  attempt-level rate, average and p95 are reported beside it;
 * ``down``: circuit open or forced open, or success rate below
   ``status.degraded_min_success_rate``;
 * ``degraded``: circuit half-open (an open one past its timeout lets a probe
@@ -15,19 +19,19 @@ live here once and each surface only shapes the result:
 * ``healthy``: otherwise, including no calls in the window (rate ``None``).
   A disabled breaker changes nothing.
 
-The window is read in one snapshot as a (service, duration) histogram, so the
-counts, the average and the p95 describe the same rows.
+The window is read in one snapshot (a per-attempt (service, duration)
+histogram and the per-call outcomes), so all the numbers describe the same rows.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from connectorctl.store.db import StateDB
 from connectorctl.store.logs import iso_utc
+from connectorctl.store.queries import nearest_rank
 
 HEALTHY, DEGRADED, DOWN = "healthy", "degraded", "down"
 HEALTH_ORDER = {HEALTHY: 0, DEGRADED: 1, DOWN: 2}
@@ -42,6 +46,8 @@ class ServiceHealth:
     calls: int
     successes: int
     success_rate: float | None
+    attempts: int
+    attempt_success_rate: float | None
     avg_duration_ms: float | None
     p95_ms: int | None
     circuit_state: str
@@ -91,12 +97,12 @@ def is_known_service(db: StateDB, settings: Any, service: str) -> bool:
 
 
 def effective_circuit_state(state: str, open_until: float | None, forced_until: float | None, now: float) -> str:
-    """What the next call will meet: an open circuit past its timeout lets a probe through
-    (half_open); a forced-open period that has ended is closed."""
+    """What the next call will meet: an open circuit past its timeout, or a forced-open period
+    that has ended, lets one probe through (half_open)."""
     if state == "open" and open_until is not None and open_until <= now:
         return "half_open"
     if state == "forced_open" and forced_until is not None and forced_until <= now:
-        return "closed"
+        return "half_open"
     return state
 
 
@@ -118,44 +124,50 @@ _WINDOW_SQL = (
     "'inbound' "
     "GROUP BY service_name, duration_ms ORDER BY service_name, duration_ms"
 )
+# One row per logical call: its attempts share a correlation id (a row without one is a call of its own).
+_CALLS_SQL = (
+    "SELECT service_name, count(*), coalesce(sum(ok), 0) FROM ("
+    " SELECT service_name, max(status = 'success') AS ok FROM integration_logs INDEXED BY ix_logs_time"
+    " WHERE created_at >= ? AND created_at <= ? AND direction IS NOT 'inbound'"
+    " GROUP BY service_name, coalesce(correlation_id, id)"
+    ") GROUP BY service_name"
+)
 _CIRCUIT_SQL = "SELECT service_name, state, open_until, forced_until, consecutive_failures FROM circuit_state"
 
 
-def _read_window(db: StateDB, since: datetime, now: datetime) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    def read(c: Any) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+Rows = list[tuple[Any, ...]]
+
+
+def _read_window(db: StateDB, since: datetime, now: datetime) -> tuple[Rows, Rows, Rows]:
+    def read(c: Any) -> tuple[Rows, Rows, Rows]:
+        span = (iso_utc(since.timestamp()), iso_utc(now.timestamp()))
         c.execute("BEGIN")  # one snapshot: the log window and the circuits describe the same moment
         try:
-            rows = c.execute(_WINDOW_SQL, (iso_utc(since.timestamp()), iso_utc(now.timestamp()))).fetchall()
+            rows = c.execute(_WINDOW_SQL, span).fetchall()
+            calls = c.execute(_CALLS_SQL, span).fetchall()
             circuits = c.execute(_CIRCUIT_SQL).fetchall()
         finally:
             c.execute("COMMIT")
-        return rows, circuits
+        return rows, calls, circuits
 
     return db.run(read)
 
 
-def _p95(histogram: list[tuple[int, int]], total: int) -> int | None:
-    """Nearest-rank p95 over (duration, count) pairs sorted by duration."""
-    if not total:
-        return None
-    rank, seen = max(1, math.ceil(0.95 * total)), 0
-    for value, count in histogram:
-        seen += count
-        if seen >= rank:
-            return value
-    return histogram[-1][0]
+def _percent(part: int, whole: int) -> float | None:
+    return round(part * 100.0 / whole, 2) if whole else None
 
 
 def assess(db: StateDB, settings: Any, now: datetime | None = None, services: list[str] | None = None) -> HealthReport:
     """Every known service's health over the recent window (exactly ``services`` when given)."""
     now = now or datetime.now(timezone.utc)
     window = settings.status.window_minutes
-    rows, circuit_rows = _read_window(db, now - timedelta(minutes=window), now)
+    rows, call_rows, circuit_rows = _read_window(db, now - timedelta(minutes=window), now)
     histograms: dict[str, list[tuple[int, int]]] = {}
-    successes: dict[str, int] = {}
+    attempt_successes: dict[str, int] = {}
     for service, duration, count, ok in rows:
         histograms.setdefault(service, []).append((duration, count))
-        successes[service] = successes.get(service, 0) + ok
+        attempt_successes[service] = attempt_successes.get(service, 0) + ok
+    logical = {service: (calls, ok) for service, calls, ok in call_rows}
     circuits = {r[0]: r[1:] for r in circuit_rows}
     if services is None:
         configured = configured_services(settings)
@@ -163,10 +175,10 @@ def assess(db: StateDB, settings: Any, now: datetime | None = None, services: li
     report = []
     for name in services:
         histogram = histograms.get(name, [])
-        calls = sum(count for _, count in histogram)
-        ok = successes.get(name, 0)
-        rate = round(ok * 100.0 / calls, 2) if calls else None
-        avg = round(sum(d * n for d, n in histogram) / calls, 1) if calls else None
+        attempts = sum(count for _, count in histogram)
+        calls, ok = logical.get(name, (0, 0))
+        rate = _percent(ok, calls)
+        avg = round(sum(d * n for d, n in histogram) / attempts, 1) if attempts else None
         state, open_until, forced_until, failures = circuits.get(name, ("closed", None, None, 0))
         circuit = effective_circuit_state(state, open_until, forced_until, now.timestamp())
         report.append(
@@ -176,8 +188,10 @@ def assess(db: StateDB, settings: Any, now: datetime | None = None, services: li
                 calls=calls,
                 successes=ok,
                 success_rate=rate,
+                attempts=attempts,
+                attempt_success_rate=_percent(attempt_successes.get(name, 0), attempts),
                 avg_duration_ms=avg,
-                p95_ms=_p95(histogram, calls),
+                p95_ms=nearest_rank(histogram, attempts, 0.95),
                 circuit_state=circuit,
                 consecutive_failures=failures or 0,
             )

@@ -6,14 +6,14 @@ Signatures here are a contract between `connectorctl logs/metrics/status` and
 
 from __future__ import annotations
 
-import re
+import math
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
-from typing import Any
+from datetime import datetime
+from typing import Any, Iterable, Sequence
 
 from connectorctl.errors import InvalidInputError
 from connectorctl.store.db import StateDB
-from connectorctl.store.logs import iso_utc
+from connectorctl.times import MAX_DURATION_S, parse_duration, parse_time, to_iso  # noqa: F401 - importable from here as before
 
 MAX_LIMIT = 500
 MAX_SQL_INT = 2**63 - 1
@@ -37,54 +37,24 @@ LOG_COLUMNS = (
     "direction",
     "created_at",
 )
-SUMMARY_COLUMNS = (
-    "id",
-    "service_name",
-    "endpoint",
-    "method",
-    "status",
-    "http_status_code",
-    "duration_ms",
-    "error_message",
-    "created_at",
-)
+_JSON_COLUMNS = ("request_data", "response_data")
 
 
-def to_iso(value: datetime) -> str:
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return iso_utc(value.timestamp())
+def log_entry(row: dict[str, Any]) -> dict[str, Any]:
+    """A log row as every machine output shows it (API, ``-o json``/``jsonl``).
 
+    Stored JSON payloads become JSON values rather than strings inside JSON.
+    """
+    import json
 
-_RELATIVE = re.compile(
-    r"^\s*-?\s*(\d+(?:\.\d+)?)\s*(s|sec|secs|second|seconds|m|min|mins|minute|minutes|h|hour|hours|d|day|days|w|week|weeks)\s*$",
-    re.I,
-)
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-MAX_DURATION_S = 36500 * 86400
-
-
-def parse_time(text: str, now: datetime | None = None, *, name: str = "time") -> datetime:
-    """``7d``, ``-30days``, ``90m``, ``now`` or ISO 8601 (naive means UTC) -> aware UTC datetime."""
-    now = now or datetime.now(timezone.utc)
-    raw = text.strip()
-    if raw.lower() == "now":
-        return now
-    match = _RELATIVE.match(raw)
-    if match:
-        amount, unit = float(match.group(1)), match.group(2).lower()
-        key = "m" if unit.startswith("mi") or unit == "m" else unit[0]
-        try:
-            return now - timedelta(seconds=amount * _UNITS[key])
-        except OverflowError:  # "99999999999d": before year 1
-            raise InvalidInputError(f"{name} is out of range: {text!r}") from None
-    try:
-        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidInputError(
-            f"invalid {name} {text!r}: use a duration like 7d, -30days, 1h or an ISO 8601 date"
-        ) from None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    for column in _JSON_COLUMNS:
+        raw = row.get(column)
+        if isinstance(raw, str):
+            try:
+                row[column] = json.loads(raw)
+            except ValueError:
+                pass  # stored as plain text: show it as a string
+    return row
 
 
 @dataclass(frozen=True)
@@ -139,8 +109,8 @@ def list_logs(db: StateDB, flt: LogFilter, limit: int = DEFAULT_LIMIT, offset: i
     check_limit(limit, offset)
     where, params = flt.where()
     sql = (
-        f"SELECT {', '.join(LOG_COLUMNS)} FROM integration_logs{where} ORDER BY created_at DESC, seq DESC LIMIT ? "
-        "OFFSET ?"
+        f"SELECT {', '.join(LOG_COLUMNS)} FROM integration_logs{where} "
+        "ORDER BY created_at DESC, seq DESC LIMIT ? OFFSET ?"
     )
     rows = db.run(lambda c: c.execute(sql, [*params, limit, offset]).fetchall())
     return [dict(zip(LOG_COLUMNS, r, strict=True)) for r in rows]
@@ -223,25 +193,24 @@ def _summarize(histogram: list[tuple[int, int, int, int]], failures: list[tuple[
         "retry_count": sum(h[3] for h in histogram),
     }
     for label, p in PERCENTILES:
-        result[label] = _rank_in_histogram(histogram, total, p)
+        result[label] = nearest_rank(histogram, total, p)
     result["failures_by_status"] = by_status
     result["failures_by_http_class"] = by_class
     return result
 
 
-def _rank_in_histogram(histogram: list[tuple[int, int, int, int]], total: int, p: float) -> int | None:
-    """:func:`nearest_rank` over a (value, count) histogram: the ceil(p * n)-th smallest value."""
+def nearest_rank(histogram: Iterable[Sequence[int]], total: int, p: float) -> int | None:
+    """The nearest-rank percentile (the ceil(p * n)-th smallest value) over ``(value, count, ...)`` rows
+    sorted by value, ``total`` being the sum of the counts: what every p50/p95/p99 here reports."""
     if not total:
         return None
-    import math
-
     rank = max(1, math.ceil(p * total))
-    seen = 0
+    seen, value = 0, None
     for value, count, *_ in histogram:
         seen += count
         if seen >= rank:
             return value
-    return histogram[-1][0]
+    return value
 
 
 def metrics_for(db: StateDB, flt: LogFilter, *, breakdown: bool = True) -> dict[str, Any]:
@@ -278,8 +247,8 @@ def metrics_by(db: StateDB, flt: LogFilter, by: str) -> list[dict[str, Any]]:
         c.execute("BEGIN")
         try:
             rows = c.execute(
-                f"SELECT {column}, {_HISTOGRAM} FROM integration_logs{where} GROUP BY {column}, duration_ms ORDER BY "
-                f"{column}, duration_ms",
+                f"SELECT {column}, {_HISTOGRAM} FROM integration_logs{where} GROUP BY {column}, duration_ms ORDER "
+                f"BY {column}, duration_ms",
                 params,
             ).fetchall()
             failures = c.execute(_failure_sql(where, column), params).fetchall()
@@ -290,7 +259,7 @@ def metrics_by(db: StateDB, flt: LogFilter, by: str) -> list[dict[str, Any]]:
     rows, failures = db.run(read)
     histograms: dict[Any, list[tuple[int, int, int, int]]] = {}
     for key, *bucket in rows:
-        histograms.setdefault(key, []).append((bucket[0], bucket[1], bucket[2], bucket[3]))
+        histograms.setdefault(key, []).append(tuple(bucket))
     fails: dict[Any, list[tuple[str, str, int]]] = {}
     for key, status, http_class, count in failures:
         fails.setdefault(key, []).append((status, http_class, count))
@@ -313,8 +282,8 @@ def series(db: StateDB, flt: LogFilter, start: datetime, end: datetime, buckets:
     step = (end - start) / buckets
     edges = [start + step * i for i in range(buckets)] + [end]
     sql = (
-        f"SELECT count(*), coalesce(sum(status<>'success'), 0) FROM integration_logs{where}{joiner}created_at >= ? "
-        f"AND created_at {{op}} ?"
+        f"SELECT count(*), coalesce(sum(status<>'success'), 0) FROM integration_logs{where}"
+        f"{joiner}created_at >= ? AND created_at {{op}} ?"
     )
 
     def read(c: Any) -> list[dict[str, Any]]:
@@ -336,30 +305,6 @@ def series(db: StateDB, flt: LogFilter, start: datetime, end: datetime, buckets:
     return db.run(read)
 
 
-def nearest_rank(sorted_values: list[int], p: float) -> int | None:
-    if not sorted_values:
-        return None
-    import math
-
-    rank = max(1, math.ceil(p * len(sorted_values)))
-    return sorted_values[rank - 1]
-
-
-def parse_duration(text: str, *, name: str = "duration") -> float:
-    """``10m``, ``90s``, ``2h``, ``1d`` -> seconds (strictly positive)."""
-    match = _RELATIVE.match(text or "")
-    if not match or text.strip().startswith("-"):
-        raise InvalidInputError(f"invalid {name} {text!r}: use a duration like 30s, 10m, 2h or 1d")
-    amount, unit = float(match.group(1)), match.group(2).lower()
-    key = "m" if unit.startswith("mi") or unit == "m" else unit[0]
-    seconds = amount * _UNITS[key]
-    if seconds <= 0:
-        raise InvalidInputError(f"invalid {name} {text!r}: must be longer than zero")
-    if seconds > MAX_DURATION_S:  # an expiry must stay a representable date, or reading it back fails forever
-        raise InvalidInputError(f"invalid {name} {text!r}: at most {MAX_DURATION_S // 86400}d")
-    return seconds
-
-
 # -- tail: follow new rows by insertion order ----------------------------------------------------
 def tail_logs(db: StateDB, flt: LogFilter, n: int) -> tuple[list[dict[str, Any]], int]:
     """The newest ``n`` matching rows (oldest first) and the cursor to follow from.
@@ -378,8 +323,8 @@ def tail_logs(db: StateDB, flt: LogFilter, n: int) -> tuple[list[dict[str, Any]]
         try:
             rows = (
                 c.execute(
-                    f"SELECT {', '.join(LOG_COLUMNS)} FROM integration_logs{where} ORDER BY created_at DESC, seq DESC "
-                    "LIMIT ?",
+                    f"SELECT {', '.join(LOG_COLUMNS)} FROM integration_logs{where} ORDER BY created_at DESC, seq "
+                    "DESC LIMIT ?",
                     [*params, n],
                 ).fetchall()
                 if n
@@ -405,8 +350,8 @@ def logs_after(db: StateDB, flt: LogFilter, cursor: int, batch: int = 500) -> tu
     where, params = flt.where()
     joiner = " AND " if where else " WHERE "
     sql = (
-        f"SELECT seq, {', '.join(LOG_COLUMNS)} FROM integration_logs NOT INDEXED{where}{joiner}seq > ? ORDER BY seq "
-        "LIMIT ?"
+        f"SELECT seq, {', '.join(LOG_COLUMNS)} FROM integration_logs NOT INDEXED{where}"
+        f"{joiner}seq > ? ORDER BY seq LIMIT ?"
     )
 
     def read(c: Any) -> tuple[list[tuple[Any, ...]], int]:
@@ -436,8 +381,11 @@ def service_status(
     """``connectorctl status``'s body: :func:`connectorctl.store.health.assess` in the CLI's shape.
 
     Per service the reference's ``status``, ``success_rate`` and ``avg_duration_ms``
-    (``null`` with no calls in the window) plus calls, failures, p95, circuit
-    state and consecutive failures; ``overall`` is the worst verdict.
+    (``null`` with no calls in the window) plus calls, failures, attempts and
+    their own success rate, p95, circuit state and consecutive failures;
+    ``overall`` is the worst verdict.  Calls and ``success_rate`` count logical
+    calls (a send retried to success is one success); the duration figures are
+    per attempt.
     """
     from connectorctl.store.health import assess
 
@@ -449,6 +397,8 @@ def service_status(
             "avg_duration_ms": s.avg_duration_ms,
             "calls": s.calls,
             "failure_count": s.failure_count,
+            "attempts": s.attempts,
+            "attempt_success_rate": s.attempt_success_rate,
             "p95_ms": s.p95_ms,
             "circuit_state": s.circuit_state,
             "consecutive_failures": s.consecutive_failures,
@@ -457,7 +407,7 @@ def service_status(
     }
     return {
         "services": out,
-        "timestamp": report.now.isoformat(timespec="seconds"),
+        "timestamp": to_iso(report.now),
         "window_minutes": report.window_minutes,
         "overall": report.overall,
     }

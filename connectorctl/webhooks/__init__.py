@@ -6,15 +6,8 @@
 
 from __future__ import annotations
 
-from connectorctl.webhooks.base import (
-    Reason,
-    SignedRequest,
-    Verdict,
-    Verifier,
-    WebhookRejectedError,
-    WebhookRequest,
-    WebhookVerifier,
-)
+from connectorctl.domain.roles import WebhookVerifier
+from connectorctl.webhooks.base import Reason, SignedRequest, Verdict, Verifier, WebhookRejectedError, WebhookRequest
 from connectorctl.webhooks.registry import SCHEMES, get_verifier
 
 __all__ = [

@@ -14,7 +14,7 @@ import hmac
 import json
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar, Mapping, Protocol, Sequence
+from typing import Any, ClassVar, Mapping, Sequence
 
 from connectorctl.errors import ConnectorctlError, ExitCode
 
@@ -32,8 +32,9 @@ class Reason:
     MALFORMED_HEADER = "malformed_header"
     MISSING_HEADER = "missing_header"
     MALFORMED_BODY = "malformed_body"
+    UNTRUSTED_CERT = "untrusted_cert"  # a signing certificate we may not fetch or cannot use (PayPal)
 
-    ALL = (OK, BAD_SIGNATURE, STALE, REPLAY, MALFORMED_HEADER, MISSING_HEADER, MALFORMED_BODY)
+    ALL = (OK, BAD_SIGNATURE, STALE, REPLAY, MALFORMED_HEADER, MISSING_HEADER, MALFORMED_BODY, UNTRUSTED_CERT)
 
 
 class WebhookRejectedError(ConnectorctlError):
@@ -108,15 +109,6 @@ class SignedRequest:
         }
         data.update(self.extra)
         return data
-
-
-class WebhookVerifier(Protocol):
-    """The reference design's verifier role (``verify(payload, signature, secret)``), generalised:
-    several headers, several active secrets, and a verdict that says why instead of a bare bool."""
-
-    scheme: str
-
-    def verify(self, request: WebhookRequest, secrets: Sequence[str], *, now: float | None = None) -> "Verdict": ...
 
 
 class Rejected(Exception):

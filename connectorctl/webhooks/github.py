@@ -1,8 +1,11 @@
 """GitHub: ``X-Hub-Signature-256: sha256=<hex HMAC-SHA256(secret, raw body)>``.
 
 No timestamp: ``X-GitHub-Delivery`` (a GUID per delivery, kept on redelivery)
-is the replay key.  The legacy ``X-Hub-Signature: sha1=`` header is only used
-when the SHA-256 one is absent.
+is the replay key.  GitHub sends the SHA-256 header on every delivery and says
+SHA-1 should not be used for security purposes, so the legacy
+``X-Hub-Signature: sha1=`` header is refused unless ``allow_sha1`` turns it on
+(for an old GitHub Enterprise server), and even then only when the SHA-256
+header is absent.
 """
 
 from __future__ import annotations
@@ -28,8 +31,12 @@ LEGACY_HEADER = "X-Hub-Signature"
 class GitHubVerifier(Verifier):
     scheme = "github"
 
+    def __init__(self, *, allow_sha1: bool = False, **options: Any) -> None:
+        super().__init__(**options)
+        self.headers = ((HEADER, "sha256"), (LEGACY_HEADER, "sha1")) if allow_sha1 else ((HEADER, "sha256"),)
+
     def prepare(self, request: WebhookRequest) -> tuple[str, str]:
-        for name, algorithm in ((HEADER, "sha256"), (LEGACY_HEADER, "sha1")):
+        for name, algorithm in self.headers:
             value = request.header(name)
             if value is None or not value.strip():
                 continue
@@ -37,7 +44,12 @@ class GitHubVerifier(Verifier):
             if not sep or prefix != algorithm or not digest:
                 raise Rejected(Reason.MALFORMED_HEADER, f"{name} must look like {algorithm}=<hex>")
             return algorithm, digest
-        raise Rejected(Reason.MISSING_HEADER, f"missing {HEADER} header")
+        legacy = len(self.headers) == 1 and request.header(LEGACY_HEADER)
+        raise Rejected(
+            Reason.MISSING_HEADER,
+            f"missing {HEADER} header"
+            + (f" (a SHA-1 {LEGACY_HEADER} alone is refused unless allow_sha1 is set)" if legacy else ""),
+        )
 
     def check(self, request: WebhookRequest, parsed: Any, secret: str) -> bool:
         algorithm, digest = parsed

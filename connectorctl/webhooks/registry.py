@@ -14,6 +14,7 @@ SCHEMES: dict[str, tuple[str, str]] = {
     "github": ("connectorctl.webhooks.github", "GitHubVerifier"),
     "mailgun": ("connectorctl.webhooks.mailgun", "MailgunVerifier"),
     "mandrill": ("connectorctl.webhooks.mandrill", "MandrillVerifier"),
+    "paypal": ("connectorctl.webhooks.paypal", "PayPalVerifier"),
     "postmark": ("connectorctl.webhooks.postmark", "PostmarkVerifier"),
     "sendgrid": ("connectorctl.webhooks.sendgrid", "SendGridVerifier"),
     "shippo": ("connectorctl.webhooks.shippo", "ShippoVerifier"),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from connectorctl.errors import ConfigurationError, InvalidInputError
 from connectorctl.webhooks.base import Reason, Verdict, Verifier, WebhookRequest
@@ -22,13 +22,17 @@ if TYPE_CHECKING:
 CREDENTIAL_FIELDS = ("secret", "api_key", "token", "password")
 
 
-def verifier_for(hook: "WebhookSettings") -> Verifier:
-    options = {name: getattr(hook, name) for name in GENERIC_OPTIONS}
+def verifier_for(hook: "WebhookSettings", **extra: Any) -> Verifier:
+    """The endpoint's verifier; ``extra`` carries options that are not settings (paypal's signing key for ``sign``)."""
+    options = {name: getattr(hook, name) for name in GENERIC_OPTIONS} | extra
+    if hook.allow_sha1:
+        options["allow_sha1"] = True
     return get_verifier(
         hook.scheme,
         tolerance_seconds=hook.tolerance_seconds,
         url=hook.url,
         replay_window_seconds=hook.replay_window_seconds,
+        cert_origins=hook.cert_origins,
         **options,
     )
 

@@ -61,7 +61,7 @@ def test_metrics_default_period_is_seven_days_with_percentiles(client: Any) -> N
     assert response.status_code == 200
     assert response.json() == {
         "service": "fake",
-        "period": {"from": "2027-01-08 08:00:00", "to": "2027-01-15 08:00:00"},
+        "period": {"from": "2027-01-08T08:00:00.000Z", "to": "2027-01-15T08:00:00.000Z"},
         "metrics": {
             "success_count": 3, "failure_count": 1, "success_rate": 75.0, "avg_duration_ms": 150.0,
             "retry_count": 0, "p50_ms": 100, "p95_ms": 300, "p99_ms": 300,
@@ -71,12 +71,12 @@ def test_metrics_default_period_is_seven_days_with_percentiles(client: Any) -> N
 
 def test_metrics_relative_and_iso_periods(client: Any) -> None:
     recent = client.get("/api/connector/metrics/fake", params={"from": "-1days"}).json()
-    assert recent["period"] == {"from": "2027-01-14 08:00:00", "to": "2027-01-15 08:00:00"}
+    assert recent["period"] == {"from": "2027-01-14T08:00:00.000Z", "to": "2027-01-15T08:00:00.000Z"}
     assert recent["metrics"]["success_count"] == 3 and recent["metrics"]["failure_count"] == 0 and recent["metrics"]["success_rate"] == 100.0
     old = client.get("/api/connector/metrics/legacyvendor", params={"from": "-30days"}).json()
-    assert old["metrics"]["success_count"] == 1 and old["period"]["from"] == "2026-12-16 08:00:00"
+    assert old["metrics"]["success_count"] == 1 and old["period"]["from"] == "2026-12-16T08:00:00.000Z"
     iso = client.get("/api/connector/metrics/file", params={"from": "2027-01-15T07:48:00Z", "to": "2027-01-15T07:59:59+00:00"}).json()
-    assert iso["period"] == {"from": "2027-01-15 07:48:00", "to": "2027-01-15 07:59:59"}
+    assert iso["period"] == {"from": "2027-01-15T07:48:00.000Z", "to": "2027-01-15T07:59:59.000Z"}
     assert iso["metrics"] == {
         "success_count": 9, "failure_count": 1, "success_rate": 90.0, "avg_duration_ms": 15.0,
         "retry_count": 1, "p50_ms": 10, "p95_ms": 60, "p99_ms": 60,
@@ -94,7 +94,7 @@ def test_health_reports_a_real_database_round_trip(client: Any) -> None:
     response = client.get("/api/connector/health")
     assert response.status_code == 200
     assert response.json() == {
-        "status": "healthy", "timestamp": "2027-01-15T08:00:00+00:00",
+        "status": "healthy", "timestamp": "2027-01-15T08:00:00.000Z",
         "services": {"database": "connected", "connector": "operational"},
     }
 
@@ -125,11 +125,11 @@ def test_status_gives_each_configured_service_a_verdict(client: Any) -> None:
     assert response.status_code == 200
     assert response.json() == {
         "services": {
-            "fake": {"status": "healthy", "success_rate": 100.0, "avg_duration_ms": 200.0, "circuit_state": "closed", "calls": 3, "window_minutes": 15},
-            "file": {"status": "degraded", "success_rate": 90.0, "avg_duration_ms": 15.0, "circuit_state": "closed", "calls": 10, "window_minutes": 15},
-            "console": {"status": "down", "success_rate": None, "avg_duration_ms": None, "circuit_state": "open", "calls": 0, "window_minutes": 15},
+            "fake": {"status": "healthy", "success_rate": 100.0, "avg_duration_ms": 200.0, "circuit_state": "closed", "calls": 3, "attempts": 3, "attempt_success_rate": 100.0, "window_minutes": 15},
+            "file": {"status": "degraded", "success_rate": 90.0, "avg_duration_ms": 15.0, "circuit_state": "closed", "calls": 10, "attempts": 10, "attempt_success_rate": 90.0, "window_minutes": 15},
+            "console": {"status": "down", "success_rate": None, "avg_duration_ms": None, "circuit_state": "open", "calls": 0, "attempts": 0, "attempt_success_rate": None, "window_minutes": 15},
         },
-        "timestamp": "2027-01-15T08:00:00+00:00",
+        "timestamp": "2027-01-15T08:00:00.000Z",
     }
 
 
@@ -144,7 +144,7 @@ def test_status_down_on_low_success_rate_and_half_open_after_timeout(connector: 
     with TestClient(create_app(connector)) as client:
         services = client.get("/api/connector/status").json()["services"]
     assert services["fake"]["status"] == "down" and services["fake"]["success_rate"] == 50.0
-    assert services["console"] == {"status": "degraded", "success_rate": None, "avg_duration_ms": None, "circuit_state": "half_open", "calls": 0, "window_minutes": 15}
+    assert services["console"] == {"status": "degraded", "success_rate": None, "avg_duration_ms": None, "circuit_state": "half_open", "calls": 0, "attempts": 0, "attempt_success_rate": None, "window_minutes": 15}
 
 
 def _ago(i: int) -> Any:
@@ -259,5 +259,5 @@ def test_status_snapshot_is_shared_within_max_age_and_fresh_with_zero(connector:
         add_failures(60)
         assert cached.get("/api/connector/status").json()["services"]["fake"]["calls"] == 3  # the shared result, still within max age
         assert fresh.get("/api/connector/status").json()["services"]["fake"] == {
-            "status": "down", "success_rate": 50.0, "avg_duration_ms": 100.5, "circuit_state": "closed", "calls": 6, "window_minutes": 15,
+            "status": "down", "success_rate": 50.0, "avg_duration_ms": 100.5, "circuit_state": "closed", "calls": 6, "attempts": 6, "attempt_success_rate": 50.0, "window_minutes": 15,
         }

@@ -30,6 +30,7 @@ class Row:
     tenant: str | None = "t1"
     operation: str = "send_email"
     error: str | None = None
+    correlation: str | None = None  # attempts of one logical call share one (default: a call of its own)
 
 
 _counter = iter(range(10**9))
@@ -50,7 +51,7 @@ def insert_rows(db_path: Path, rows: list[Row], now: datetime | None = None) -> 
             c.execute(INSERT_LOG, (
                 log_id, r.tenant, r.service, r.operation, f"https://api.{r.service}.test/v1/send", "POST", r.status, r.http,
                 r.duration, '{"to":"a@example.com","api_key":"[REDACTED]"}', '{"id":"m1"}', r.error,
-                None if r.status == "success" else r.status, r.attempt, f"corr-{log_id}", "outbound", iso(now - r.age),
+                None if r.status == "success" else r.status, r.attempt, r.correlation or f"corr-{log_id}", "outbound", iso(now - r.age),
             ))
     db.close()
     return ids

@@ -108,20 +108,38 @@ def test_forced_open_expires_after_for(home):
     with pytest.raises(CircuitOpenError):
         breaker.before_call("fake")
     clock.advance(601)
-    breaker.before_call("fake")
+    probe = breaker.before_call("fake")
+    assert probe.probe and breaker.state("fake").state.value == "half_open"
+    with pytest.raises(CircuitOpenError, match="in flight"):
+        breaker.before_call("fake")  # one probe first, everyone else still waits
+    breaker.record_success(probe)
     assert breaker.state("fake").state.value == "closed"
-    assert [e["action"] for e in breaker.events("fake")] == ["expire", "trip"]
+    assert [e["action"] for e in breaker.events("fake")] == ["close", "expire", "trip"]
 
 
-def test_a_late_expiry_does_not_close_a_fresh_trip(home):
-    """Race: another process saw the old forced-open period expire, an operator re-trips meanwhile."""
+def test_a_failed_probe_after_a_forced_open_period_reopens_the_circuit(home):
+    from connectorctl.errors import CircuitOpenError
+
+    breaker, clock = _breaker(home)
+    breaker.trip("fake", for_seconds=60, actor="ops")
+    clock.advance(61)
+    breaker.record_failure(breaker.before_call("fake"))
+    assert breaker.state("fake").state.value == "open"
+    with pytest.raises(CircuitOpenError):
+        breaker.before_call("fake")
+
+
+def test_a_late_expiry_does_not_end_a_fresh_trip(home):
+    """Race: this process saw the old forced-open period expire, an operator re-trips meanwhile."""
     from connectorctl.domain.values import CircuitState
+    from connectorctl.errors import CircuitOpenError
 
     breaker, clock = _breaker(home)
     breaker.trip("fake", for_seconds=10, actor="ops")
     clock.advance(11)
     breaker.trip("fake", for_seconds=3600, reason="still broken", actor="ops")
-    breaker._transition("fake", CircuitState.CLOSED, "expire", "auto", "forced-open period ended")  # the stale expirer
+    with pytest.raises(CircuitOpenError):
+        breaker._expire("fake", clock.time())  # the stale expirer loses its conditional update
     assert breaker.state("fake").state is CircuitState.FORCED_OPEN
     assert breaker.state("fake").reason == "still broken"
 

@@ -15,13 +15,28 @@ def ids_of(result) -> list[str]:
 
 
 def test_list_newest_first_with_reference_shape(cli, seeded):
+    from connectorctl.store.queries import LOG_COLUMNS
+
     result = cli("logs", "list", "-o", "json")
     body = json.loads(result.stdout)
     assert body["meta"] == {"limit": 100, "offset": 0, "count": len(SEED)}
-    assert set(body["data"][0]) == {"id", "service_name", "endpoint", "method", "status", "http_status_code", "duration_ms", "error_message", "created_at"}
+    assert list(body["data"][0]) == list(LOG_COLUMNS)  # the API's full row, so json and jsonl agree
     times = [r["created_at"] for r in body["data"]]
     assert times == sorted(times, reverse=True)
     assert body["data"][0]["id"] == seeded[9]  # beta, 30 minutes ago
+
+
+def test_json_and_jsonl_carry_the_same_rows_with_payloads_as_objects(cli, seeded):
+    page = json.loads(cli("logs", "list", "-o", "json").stdout)["data"]
+    lines = [json.loads(line) for line in cli("logs", "list", "-o", "jsonl").stdout.splitlines()]
+    assert lines == page
+    tail = [json.loads(line) for line in cli("logs", "tail", "-n", "3", "-o", "jsonl").stdout.splitlines()]
+    assert tail == list(reversed(page[:3]))
+    with_payload = [r for r in page if r["request_data"] is not None]
+    assert with_payload and all(isinstance(r["request_data"], dict) for r in with_payload)
+    shown = json.loads(cli("logs", "show", with_payload[0]["id"], "-o", "json").stdout)
+    assert shown == with_payload[0]
+    assert all(r["created_at"].endswith("Z") and "T" in r["created_at"] for r in page)
 
 
 @pytest.mark.parametrize(

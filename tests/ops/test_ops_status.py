@@ -28,10 +28,28 @@ def test_all_healthy_exits_zero(cli, db_path):
     assert body["overall"] == "healthy"
     assert body["services"]["alpha"] == {
         "status": "healthy", "success_rate": 100.0, "avg_duration_ms": 100.0, "calls": 100, "failure_count": 0,
-        "p95_ms": 100, "circuit_state": "closed", "consecutive_failures": 0,
+        "attempts": 100, "attempt_success_rate": 100.0, "p95_ms": 100, "circuit_state": "closed", "consecutive_failures": 0,
     }
     assert body["services"]["beta"]["status"] == "healthy"  # 99.0 meets the default 99.0 threshold
     assert body["services"]["file"]["status"] == "healthy" and body["services"]["file"]["success_rate"] is None  # configured, idle
+
+
+def test_a_send_that_succeeded_after_retries_is_a_success(cli, db_path):
+    rows = []
+    for n in range(20):  # every call: 503, 503, then accepted
+        rows += [Row(minutes(2), status="failed", http=503, attempt=a, correlation=f"call-{n}") for a in (1, 2)]
+        rows.append(Row(minutes(2), attempt=3, correlation=f"call-{n}"))
+    rows += [Row(minutes(2), service="beta", status="failed", http=503, attempt=a, correlation="lost") for a in (1, 2, 3)]
+    rows += [Row(minutes(2), service="beta", correlation=f"ok-{n}") for n in range(3)]
+    insert_rows(db_path, rows)
+    code, body = status_json(cli)
+    alpha, beta = body["services"]["alpha"], body["services"]["beta"]
+    assert (alpha["status"], alpha["success_rate"], alpha["calls"]) == ("healthy", 100.0, 20)
+    assert (alpha["attempts"], alpha["attempt_success_rate"]) == (60, 33.33)
+    assert (beta["calls"], beta["failure_count"], beta["success_rate"], beta["status"]) == (4, 1, 75.0, "down")
+    assert code == 7
+    table = cli("status").stdout
+    assert "alpha    healthy  100.00     20     33.33     60" in table
 
 
 def test_degraded_still_exits_zero(cli, db_path):
@@ -97,4 +115,4 @@ def test_open_circuit_past_its_timeout_reads_half_open_and_degraded(db_path):
     services = service_status(db, load_settings())["services"]
     assert (services["alpha"]["circuit_state"], services["alpha"]["status"]) == ("half_open", "degraded")
     assert (services["beta"]["circuit_state"], services["beta"]["status"]) == ("open", "down")
-    assert (services["gamma"]["circuit_state"], services["gamma"]["status"]) == ("closed", "healthy")
+    assert (services["gamma"]["circuit_state"], services["gamma"]["status"]) == ("half_open", "degraded")  # one probe first

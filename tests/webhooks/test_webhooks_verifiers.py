@@ -184,15 +184,36 @@ def test_twilio_json_body_must_match_body_sha256() -> None:
     assert verdict.reason == Reason.BAD_SIGNATURE and "bodySHA256" in verdict.detail
 
 
-def test_github_legacy_sha1_header_only_when_sha256_absent() -> None:
+def test_github_refuses_a_sha1_only_delivery_unless_allow_sha1_is_set() -> None:
     import hashlib
     import hmac
 
     body = b'{"zen":"x"}'
     sha1 = "sha1=" + hmac.new(b"s", body, hashlib.sha1).hexdigest()
-    assert get_verifier("github").verify(WebhookRequest(body, {"X-Hub-Signature": sha1}), ["s"]).ok
+    refused = get_verifier("github").verify(WebhookRequest(body, {"X-Hub-Signature": sha1}), ["s"])
+    assert not refused.ok and refused.reason == Reason.MISSING_HEADER and "allow_sha1" in refused.detail
+    legacy = get_verifier("github", allow_sha1=True)
+    assert legacy.verify(WebhookRequest(body, {"X-Hub-Signature": sha1}), ["s"]).ok
     both = {"X-Hub-Signature": sha1, "X-Hub-Signature-256": "sha256=" + "0" * 64}
-    assert not get_verifier("github").verify(WebhookRequest(body, both), ["s"]).ok
+    assert not legacy.verify(WebhookRequest(body, both), ["s"]).ok  # SHA-256 present: it alone decides
+
+
+def test_allow_sha1_comes_from_the_webhook_config_and_only_for_github(home) -> None:  # type: ignore[no-untyped-def]
+    import hashlib
+    import hmac
+
+    from connectorctl.config import load_settings
+    from connectorctl.errors import ConfigurationError
+    from connectorctl.webhooks.service import verifier_for
+    from tests.conftest import write_config
+
+    body = b'{"zen":"x"}'
+    sha1 = {"X-Hub-Signature": "sha1=" + hmac.new(b"s", body, hashlib.sha1).hexdigest()}
+    write_config(home, "webhooks:\n  gh:\n    scheme: github\n    secret_env: [GH_SECRET]\n    allow_sha1: true\n")
+    assert verifier_for(load_settings().webhooks["gh"]).verify(WebhookRequest(body, sha1), ["s"]).ok
+    write_config(home, "webhooks:\n  st:\n    scheme: stripe\n    secret_env: [ST_SECRET]\n    allow_sha1: true\n")
+    with pytest.raises(ConfigurationError, match="allow_sha1"):
+        load_settings()
 
 
 def test_standard_webhooks_skips_v1a_entries_and_accepts_any_v1() -> None:

@@ -11,8 +11,9 @@ vendor never repeats them.
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, ClassVar, Iterator, Mapping, Sequence
 
 import httpx
 
@@ -21,12 +22,40 @@ from connectorctl.adapters.http import HttpMessageAdapter, VendorRequest
 from connectorctl.domain.messages import Attachment, DeliveryStatus, EmailMessage, RecipientResult, SendResult
 from connectorctl.domain.values import Credentials
 from connectorctl.errors import ConfigurationError, ConnectorctlError, ConnectorError, ValidationError
+from connectorctl.settings import VendorSettings
 
-__all__ = ["HttpEmailAdapter", "VendorRequest", "all_with", "attachment_summary", "b64", "chunks", "regional_url"]
+__all__ = ["HttpEmailAdapter", "RegionalOptions", "VendorRequest", "all_with", "attachment_summary", "b64", "chunks"]
+
+
+@dataclass(frozen=True)
+class RegionalOptions(VendorSettings):
+    """Options of a vendor with regional API hosts (``regions``): ``region`` picks one unless ``base_url`` is set."""
+
+    regions: ClassVar[Mapping[str, str]] = {}
+    region: str | None = None  # "us" (default) or another of the vendor's regions, e.g. "eu"
+
+    def problems(self) -> Iterator[tuple[str, str]]:
+        yield from super().problems()
+        if self.region is not None and self.region.lower() not in self.regions:
+            yield "region", f"unknown region {self.region!r} (known: {', '.join(self.regions)})"
+
+    def regional_root(self, slug: str) -> str:
+        key = (self.region or "us").lower()
+        if key not in self.regions:
+            raise ConfigurationError(
+                f"vendors.{slug}.region: unknown region {self.region!r} (known: {', '.join(self.regions)})"
+            )
+        return self.regions[key].rstrip("/")
 
 
 class HttpEmailAdapter(HttpMessageAdapter[OptionsT, EmailMessage], EmailAdapter[OptionsT]):
     """Base of every HTTP email adapter: send, bulk, verify and statistics through the pipeline."""
+
+    @property
+    def base_url(self) -> str:
+        if isinstance(self.config, RegionalOptions) and not self.config.base_url:
+            return self.config.regional_root(self.slug)
+        return super().base_url
 
     def build_statistics(self, start: datetime, end: datetime, creds: Credentials) -> VendorRequest:
         """Overridden by vendors with a statistics API; otherwise the integration log is the only source."""
@@ -83,14 +112,6 @@ class HttpEmailAdapter(HttpMessageAdapter[OptionsT, EmailMessage], EmailAdapter[
             stats["vendor"] = dict(response.value)
             stats["source"] = "vendor_api+integration_log"
         return stats
-
-
-def regional_url(slug: str, region: str | None, hosts: Mapping[str, str]) -> str:
-    """The API root for ``vendors.<slug>.region`` (default ``us``)."""
-    key = (region or "us").lower()
-    if key not in hosts:
-        raise ConfigurationError(f"vendors.{slug}.region: unknown region {region!r} (known: {', '.join(hosts)})")
-    return hosts[key].rstrip("/")
 
 
 def b64(data: bytes) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import email.utils
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
 import httpx
 
@@ -20,41 +20,27 @@ from connectorctl.adapters.base import ALL_EMAIL_FEATURES, HasFeatures
 from connectorctl.adapters.declaration import API_KEY, Vendor
 from connectorctl.adapters.email.common import (
     HttpEmailAdapter,
+    RegionalOptions,
     VendorRequest,
     all_with,
     attachment_summary,
-    regional_url,
 )
 from connectorctl.domain.messages import DeliveryStatus, EmailMessage, SendResult
 from connectorctl.domain.values import Credentials
 from connectorctl.errors import ConfigurationError
-from connectorctl.settings import VendorSettings
 
 MAX_TAGS = 3
 REGIONS = {"us": "https://api.mailgun.net", "eu": "https://api.eu.mailgun.net"}
 
 
 @dataclass(frozen=True)
-class MailgunOptions(VendorSettings):
+class MailgunOptions(RegionalOptions):
+    regions = REGIONS
     domain: str | None = None  # the sending domain (required to send), e.g. mg.example.com
-    region: str | None = None  # "us" (default) or "eu" picks the API host unless base_url is set
-
-    def problems(self) -> Iterator[tuple[str, str]]:
-        yield from super().problems()
-        if self.region is not None and self.region.lower() not in REGIONS:
-            yield "region", f"unknown region {self.region!r} (known: {', '.join(REGIONS)})"
 
 
 class MailgunEmailAdapter(HttpEmailAdapter[MailgunOptions]):
     capabilities = ALL_EMAIL_FEATURES
-
-    @property
-    def base_url(self) -> str:
-        return (
-            self.config.base_url.rstrip("/")
-            if self.config.base_url
-            else regional_url(self.slug, self.config.region, REGIONS)
-        )
 
     def unsupported(self, message: HasFeatures) -> frozenset[str]:
         missing = super().unsupported(message)
@@ -99,8 +85,14 @@ class MailgunEmailAdapter(HttpEmailAdapter[MailgunOptions]):
     def parse_send(self, response: httpx.Response, message: EmailMessage) -> SendResult:
         body = response.json()
         message_id = body.get("id") if isinstance(body, Mapping) else None
-        if not message_id:
-            return all_with(self.slug, message, DeliveryStatus.FAILED, None, "no message id returned by the vendor")
+        if not message_id:  # a 200 means Mailgun took the request; the message may well be queued
+            return all_with(
+                self.slug,
+                message,
+                DeliveryStatus.UNCERTAIN,
+                None,
+                "HTTP 200 without a message id: the message may be queued; check Mailgun's logs before resending",
+            )
         return all_with(self.slug, message, DeliveryStatus.QUEUED, message_id)
 
     def build_verify(self, creds: Credentials) -> VendorRequest:

@@ -12,6 +12,7 @@ losing tags.
 from __future__ import annotations
 
 import email.utils
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Mapping, Sequence
@@ -211,9 +212,16 @@ class PostmarkEmailAdapter(HttpEmailAdapter[PostmarkOptions]):
         return {name: body[name] for name in STAT_FIELDS if name in body}
 
 
+_ADDRESS = re.compile(r"[^\s,;:<>()\[\]\"']+@[^\s,;:<>()\[\]\"']+")
+
+
 def _inactive(vendor: str, message: EmailMessage, reason: str) -> SendResult:
-    """Postmark names the inactive addresses in its message; those are rejected, the rest were not sent."""
-    named = {a for a in message.recipients if a.lower() in reason.lower()}
+    """Postmark names the inactive addresses in its message; those are rejected, the rest were not sent.
+
+    Whole addresses are compared: ``bob@x.com`` named inactive says nothing about ``jimbob@x.com``.
+    """
+    listed = {a.rstrip(".").lower() for a in _ADDRESS.findall(reason)}
+    named = {a for a in message.recipients if a.lower() in listed}
     results = tuple(
         RecipientResult(a, DeliveryStatus.REJECTED, None, reason)
         if (a in named or not named)

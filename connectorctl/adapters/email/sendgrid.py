@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
 import httpx
 
@@ -22,15 +22,14 @@ from connectorctl.adapters.base import ALL_EMAIL_FEATURES, HasFeatures
 from connectorctl.adapters.declaration import API_KEY, Vendor
 from connectorctl.adapters.email.common import (
     HttpEmailAdapter,
+    RegionalOptions,
     VendorRequest,
     all_with,
     attachment_summary,
     b64,
-    regional_url,
 )
 from connectorctl.domain.messages import DeliveryStatus, EmailMessage, SendResult
 from connectorctl.domain.values import Credentials
-from connectorctl.settings import VendorSettings
 
 SANDBOX_REASON = "sandbox mode: validated, not delivered"
 MAX_CATEGORIES = 10  # tags travel as categories; SendGrid takes at most 10 per message
@@ -38,26 +37,13 @@ REGIONS = {"us": "https://api.sendgrid.com", "global": "https://api.sendgrid.com
 
 
 @dataclass(frozen=True)
-class SendGridOptions(VendorSettings):
-    region: str | None = None  # "us" (default) or "eu" picks the API host unless base_url is set
+class SendGridOptions(RegionalOptions):
+    regions = REGIONS
     sandbox: bool = False  # mail_settings.sandbox_mode: validated by SendGrid, not delivered
-
-    def problems(self) -> Iterator[tuple[str, str]]:
-        yield from super().problems()
-        if self.region is not None and self.region.lower() not in REGIONS:
-            yield "region", f"unknown region {self.region!r} (known: {', '.join(REGIONS)})"
 
 
 class SendGridEmailAdapter(HttpEmailAdapter[SendGridOptions]):
     capabilities = ALL_EMAIL_FEATURES
-
-    @property
-    def base_url(self) -> str:
-        return (
-            self.config.base_url.rstrip("/")
-            if self.config.base_url
-            else regional_url(self.slug, self.config.region, REGIONS)
-        )
 
     def unsupported(self, message: HasFeatures) -> frozenset[str]:
         missing = super().unsupported(message)

@@ -35,9 +35,17 @@ def e164(number: str) -> str:
     return normalize_phone(number)
 
 
+def default_from_number(slug: str) -> str | None:
+    """``$TWILIO_FROM_NUMBER`` / ``$VONAGE_FROM_NUMBER`` when ``vendors.<slug>.from_number`` is not set."""
+    from connectorctl.credentials.vendor_env import sender_default
+
+    found = sender_default(slug, "from_number")
+    return found[0] if found else None
+
+
 def sender(message: SmsMessage, configured: str | None, *, slug: str) -> str | None:
     """The From: a phone number is normalised; an alphanumeric sender ID is kept as is."""
-    value = message.from_number or configured
+    value = message.from_number or configured or default_from_number(slug)
     if not value:
         return None
     value = value.strip()
@@ -61,7 +69,8 @@ class RecipientRefusedError(VendorRejectedError):
 
 class HttpSmsAdapter(HttpMessageAdapter[OptionsT, SmsMessage], SmsAdapter[OptionsT]):
     """Base of every HTTP SMS adapter: the number and body are checked before credentials or the network,
-    a recipient-specific refusal becomes that recipient's result, and the message's idempotency key travels."""
+    a recipient-specific refusal becomes that recipient's result.  No key is passed to the pipeline: neither
+    Twilio nor Vonage receives one, so a key could not make retrying an ambiguous failure safe."""
 
     def precheck(self, message: SmsMessage) -> None:
         e164(message.to)
@@ -77,9 +86,6 @@ class HttpSmsAdapter(HttpMessageAdapter[OptionsT, SmsMessage], SmsAdapter[Option
             (RecipientResult(e164(message.to), exc.recipient_status, None, exc.reason),),
             raw={"error": exc.to_dict()},
         )
-
-    def idempotency_key(self, message: SmsMessage) -> str | None:
-        return message.idempotency_key
 
 
 @dataclass(frozen=True)

@@ -51,10 +51,20 @@ _STATUS = {
     "sending": DeliveryStatus.QUEUED,
     "sent": DeliveryStatus.ACCEPTED,
     "delivered": DeliveryStatus.ACCEPTED,
+    "read": DeliveryStatus.ACCEPTED,
+    "partially_delivered": DeliveryStatus.ACCEPTED,
     "failed": DeliveryStatus.FAILED,
     "undelivered": DeliveryStatus.FAILED,
     "canceled": DeliveryStatus.REJECTED,
 }
+
+
+def recipient_status(body: Mapping[str, Any]) -> tuple[DeliveryStatus, str | None]:
+    """A status we do not know is reported as what it is (uncertain, naming it), never as accepted."""
+    status = body.get("status")
+    if status in _STATUS:
+        return _STATUS[status], body.get("error_message")
+    return DeliveryStatus.UNCERTAIN, f"twilio reported message status {status!r}, which connectorctl does not know"
 
 
 @dataclass(frozen=True)
@@ -109,11 +119,9 @@ class TwilioSmsAdapter(HttpSmsAdapter[TwilioOptions]):
 
     def parse_send(self, response: httpx.Response, message: SmsMessage) -> SendResult:
         body: Mapping[str, Any] = response.json()
-        status = _STATUS.get(str(body.get("status")), DeliveryStatus.ACCEPTED)
+        status, reason = recipient_status(body)
         sid = body.get("sid")
-        return SendResult(
-            self.slug, sid, (RecipientResult(e164(message.to), status, sid, body.get("error_message")),), raw=dict(body)
-        )
+        return SendResult(self.slug, sid, (RecipientResult(e164(message.to), status, sid, reason),), raw=dict(body))
 
     def error_for(self, response: httpx.Response) -> ConnectorError:
         exc = super().error_for(response)

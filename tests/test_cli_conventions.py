@@ -1,0 +1,147 @@
+"""One set of CLI conventions: --version, usage errors, option names, help at 80 columns, confirmations, empty lists."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from tests.conftest import ROOT, run_cli_process
+from tests.ops.opsdata import Row, insert_rows
+from tests.test_cli_widths import ANSI
+
+
+def test_version(cli: Callable[..., Any]) -> None:
+    from importlib.metadata import version
+
+    result = cli("--version")
+    assert (result.exit_code, result.stdout) == (0, f"connectorctl {version('connectorctl')}\n")
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("logs", "list", "--servce", "x"), "error [usage]: No such option: --servce"),
+    (("metrics", "--servic", "x"), "error [usage]: No such option: --servic (Possible options: --service"),
+    (("logs", "list", "--limit"), "error [usage]: Option '--limit' requires an argument."),
+    (("logs", "list", "--limit", "many"), "error [usage]: Invalid value for '--limit' / '-n': Input should be a valid integer"),
+    (("sned",), "error [usage]: No such command 'sned'."),
+])
+def test_usage_errors_are_one_line_in_our_style_with_exit_2(cli: Callable[..., Any], args: tuple[str, ...], message: str) -> None:
+    result = cli(*args)
+    assert result.exit_code == 2 and result.stdout == ""
+    first, hint = result.stderr.splitlines()
+    assert first.startswith(message), result.stderr
+    assert hint.startswith("  hint: connectorctl") and hint.endswith("--help")
+
+
+def test_limit_is_n_on_both_log_commands(cli: Callable[..., Any], home: Path) -> None:
+    from datetime import timedelta
+
+    insert_rows(home / "connectorctl.db", [Row(timedelta(minutes=m)) for m in range(5)])
+    for command in (("logs", "list"), ("logs", "tail")):
+        for flag in ("-n", "--limit"):
+            assert len(cli(*command, flag, "2", "-o", "jsonl").stdout.splitlines()) == 2, (command, flag)
+
+
+def test_service_option_wherever_a_service_is_chosen(cli: Callable[..., Any]) -> None:
+    tripped = cli("circuit", "trip", "--service", "file", "--reason", "test", "-o", "json")
+    assert tripped.exit_code == 0 and json.loads(tripped.stdout)["state"] == "forced_open"
+    assert json.loads(cli("circuit", "show", "--service", "file", "-o", "json").stdout)["reason"] == "test"
+    assert cli("circuit", "reset", "file").exit_code == 0  # the positional stays as a shortcut
+    assert json.loads(cli("metrics", "--service", "file", "-o", "json").stdout)["service"] == "file"
+    assert json.loads(cli("metrics", "file", "-o", "json").stdout)["service"] == "file"
+    both = cli("metrics", "file", "--service", "fake")
+    assert both.exit_code == 2 and "two services given" in both.stderr
+    missing = cli("circuit", "show")
+    assert missing.exit_code == 2 and "give it as SERVICE or --service" in missing.stderr
+
+
+def all_command_paths() -> list[list[str]]:
+    import typer
+
+    from connectorctl.cli.main import app
+
+    def walk(command: Any, path: list[str]) -> list[list[str]]:
+        subs = getattr(command, "commands", {})
+        return [path] + [p for name, sub in subs.items() for p in walk(sub, [*path, name])]
+
+    return walk(typer.main.get_command(app), [])
+
+
+def test_help_reads_at_80_columns_without_type_names(cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    for path in all_command_paths():
+        text = cli(*path, "--help").stdout
+        options = text.split("Options:", 1)[-1]
+        assert not re.search(r"<(str|int|bool|float|list\[str\])>", options), f"{' '.join(path)}:\n{options}"
+        assert max(len(line) for line in text.splitlines()) <= 80, f"{' '.join(path)}:\n{text}"
+
+
+def test_commands_are_listed_in_the_order_people_use_them(cli: Callable[..., Any]) -> None:
+    text = cli("--help").stdout
+    listed = re.findall(r"^  (\w+)\s", text.split("Commands:", 1)[1], flags=re.M)
+    assert listed[:11] == ["send", "logs", "metrics", "status", "circuit", "creds", "config", "serve", "webhook", "init", "demo"]
+
+
+def test_empty_lists_say_what_to_do_next(cli: Callable[..., Any]) -> None:
+    logs = cli("logs", "list")
+    assert logs.exit_code == 0 and logs.stdout == "" and "connectorctl send email" in logs.stderr
+    creds = cli("creds", "list")
+    assert creds.exit_code == 0 and creds.stdout == "" and "connectorctl creds set SERVICE" in creds.stderr
+    assert json.loads(cli("creds", "list", "-o", "json").stdout) == []  # scripts get data, not advice
+
+
+def run_at_terminal(args: list[str], answer: str) -> tuple[int, str]:
+    """Run with stdin and stdout on a pseudo-terminal, typing ``answer`` at the prompt."""
+    import pty
+
+    master, slave = pty.openpty()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "80"}
+    proc = subprocess.Popen([sys.executable, "-m", "connectorctl", *args], stdin=slave, stdout=slave, stderr=slave, env=env, cwd=ROOT)
+    os.close(slave)
+    seen = b""
+    while b"[y/N]" not in seen:
+        try:
+            seen += os.read(master, 4096)
+        except OSError:  # the command ended without asking
+            raise AssertionError(f"no prompt: {seen.decode(errors='replace')}") from None
+    os.write(master, answer.encode() + b"\n")
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        seen += data
+    os.close(master)
+    return proc.wait(timeout=60), ANSI.sub("", seen.decode())
+
+
+def test_destructive_commands_ask_at_a_terminal(cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    import base64
+
+    monkeypatch.setenv("CONNECTORCTL_MASTER_KEY", base64.b64encode(os.urandom(32)).decode())
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    stored = run_cli_process("creds", "set", "sendgrid", "--stdin", input="SG.secret-value-1234567890")
+    assert stored.returncode == 0, stored.stderr
+
+    code, out = run_at_terminal(["creds", "rm", "sendgrid"], "n")
+    assert code == 1 and "delete the stored credential for sendgrid? This cannot be undone. [y/N]" in out and "aborted: nothing changed" in out
+    assert json.loads(cli("creds", "list", "-o", "json").stdout)[0]["service"] == "sendgrid"
+    code, out = run_at_terminal(["circuit", "disable", "sendgrid"], "")
+    assert code == 1 and json.loads(cli("circuit", "show", "sendgrid", "-o", "json").stdout)["state"] == "closed"
+    code, out = run_at_terminal(["logs", "purge"], "no")
+    assert code == 1 and "delete every log row older than 90 days? [y/N]" in out
+
+    code, out = run_at_terminal(["creds", "rm", "sendgrid"], "y")
+    assert code == 0 and "removed sendgrid" in out
+    assert json.loads(cli("creds", "list", "-o", "json").stdout) == []
+    # --yes, or no terminal (a script), goes ahead without asking
+    assert cli("circuit", "disable", "sendgrid", "--yes").exit_code == 0
+    assert cli("logs", "purge").exit_code == 0

@@ -1,0 +1,194 @@
+"""Every table command at an 80-column terminal (a real pty) and in a pipe: no value is ever cut.
+
+On the terminal, tables must fit in 80 columns (low-value columns are left
+out, free text wraps); in a pipe, every value is printed whole on one line so
+``awk``/``grep`` see it.  Each case names the values that must appear whole.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from tests.conftest import ROOT, write_config
+from tests.ops.opsdata import Row, insert_rows
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+LONG_ERROR = "sendgrid: HTTP 503: upstream connect error or disconnect/reset before headers. reset reason: overflow"
+LONG_REASON = "vendor maintenance window announced by their status page for the whole evening"
+
+
+@dataclass
+class World:
+    """A seeded installation: log rows of every status, a forced-open circuit, a stored credential."""
+
+    home: Path
+    ids: list[str]
+    env: dict[str, str]
+    extra: dict[str, Any]
+
+
+@pytest.fixture
+def world(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Callable[..., Any]) -> World:
+    monkeypatch.setenv("CONNECTORCTL_MASTER_KEY", base64.b64encode(os.urandom(32)).decode())
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    monkeypatch.setenv("WIDTH_TEST_SECRET", "whsec_" + "x" * 32)
+    write_config(home, "email_vendor: [sendgrid, file]\nsms_vendor: file\nvendors:\n  sendgrid: {base_url: 'http://127.0.0.1:9'}\n")
+    rows = [
+        Row(timedelta(minutes=5), service="sendgrid", status="failed", http=503, error=LONG_ERROR, operation="verify_credentials"),
+        Row(timedelta(minutes=4), service="sendgrid", status="rate_limited", http=429, error="HTTP 429: too many requests"),
+        Row(timedelta(minutes=3), service="sendgrid", status="circuit_open", http=None, duration=0, error="circuit for sendgrid is open"),
+        Row(timedelta(minutes=2), service="file", status="timeout", http=None, duration=30000, error="timed out after 30 s"),
+        Row(timedelta(minutes=1), service="file"),
+    ]
+    ids = insert_rows(home / "connectorctl.db", rows)
+    assert cli("circuit", "trip", "sendgrid", "--for", "2h", "--reason", LONG_REASON).exit_code == 0
+    from connectorctl.gateway import Connector
+
+    with Connector() as connector:
+        connector.credentials.store.put("sendgrid", None, "api_key", {"api_key": "SG." + "k" * 60}, None, connector.clock.time())
+    sent = json.loads(cli("send", "email", "--vendor", "file", "--to", "ann.smith@example.com", "-s", "Hi", "--body", "x", "-o", "json").stdout)
+    assert cli("suppressions", "add", "bounced.person@example.com", "--note", LONG_REASON).exit_code == 0
+    body = tmp_path / "event.json"
+    body.write_text('{"id": "evt_1", "type": "charge.succeeded"}')
+    csv = tmp_path / "to.csv"
+    csv.write_text("email,name\nann@example.com,Ann\nnot-an-address,Bob\n")
+    signed = json.loads(cli("webhook", "sign", "--scheme", "stripe", "--secret-env", "WIDTH_TEST_SECRET", "--body-file", str(body),
+                            "--timestamp", "1767225600", "-o", "json").stdout)
+    env = {k: v for k, v in os.environ.items()}
+    return World(home, ids, env, {"body": str(body), "csv": str(csv), "signature": signed["headers"]["Stripe-Signature"],
+                                  "correlation": sent["correlation_id"]})
+
+
+@dataclass(frozen=True)
+class Case:
+    args: tuple[str, ...]
+    whole: Callable[[World], list[str]]  # values that must appear uncut
+    fits: bool = True  # a table that must fit the terminal (key/value output runs on and lets the terminal wrap)
+    exit_code: int = 0
+
+
+STATUSES = ["failed", "rate_limited", "circuit_open", "timeout", "success"]
+CASES = {
+    "logs list": Case(("logs", "list"), lambda w: [*w.ids, *STATUSES]),
+    "logs tail": Case(("logs", "tail", "-n", "10"), lambda w: [*w.ids, *STATUSES]),
+    "logs show": Case(("logs", "show", "@0"), lambda w: [w.ids[0], "verify_credentials", LONG_ERROR], fits=False),
+    "logs purge": Case(("logs", "purge", "--dry-run"), lambda w: ["would_delete"], fits=False),
+    "metrics by operation": Case(("metrics", "--by", "operation"), lambda w: ["verify_credentials", "send_email"]),
+    "metrics one service": Case(("metrics", "--service", "sendgrid"), lambda w: ["failures by status", "circuit_open=1"], fits=False),
+    "status": Case(("status",), lambda w: ["sendgrid", "forced_open", "down", "30000"], exit_code=7),
+    "circuit list": Case(("circuit", "list"), lambda w: ["sendgrid", "forced_open"]),
+    "circuit show": Case(("circuit", "show", "sendgrid"), lambda w: ["forced_open", LONG_REASON], fits=False),
+    "creds list": Case(("creds", "list"), lambda w: ["sendgrid", "api_key", "SG.…kkkk", "yes"]),
+    "creds show": Case(("creds", "show", "sendgrid"), lambda w: ["SG.…kkkk", "env:CONNECTORCTL_MASTER_KEY"], fits=False),
+    "config show": Case(("config", "show"), lambda w: ["circuit_breaker.failure_rate_threshold", "retry_policy.total_budget_ms",
+                                                       "vendors.sendgrid.connect_timeout_seconds"]),
+    "webhook sign": Case(("webhook", "sign", "--scheme", "stripe", "--secret-env", "WIDTH_TEST_SECRET", "--body-file", "@body",
+                          "--timestamp", "1767225600"), lambda w: [w.extra["signature"]], fits=False),
+    "send email": Case(("send", "email", "--vendor", "file", "--to", "someone.with.a.long.name@example.com", "-s", "Hi", "--body", "x"),
+                       lambda w: ["someone.with.a.long.name@example.com", "accepted"]),
+    "send dry run": Case(("send", "email", "--to", "a@example.com", "-s", "Hi", "--body", "x", "--dry-run"), lambda w: ["forced_open", "sendgrid"]),
+    "messages list": Case(("messages", "list"), lambda w: [w.extra["correlation"], "ann.smith@example.com"]),
+    "messages show": Case(("messages", "show", "@correlation"), lambda w: ["ann.smith@example.com", "accepted"]),
+    "suppressions list": Case(("suppressions", "list"), lambda w: ["bounced.person@example.com", "manual"]),
+    "bulk send": Case(("send", "email", "--vendor", "file", "--to-file", "@csv", "-s", "Hi {{name}}", "--body", "x"),
+                      lambda w: ["accepted", "not-an-address", "invalid_input"], exit_code=1),
+}
+
+
+def resolve(args: tuple[str, ...], world: World) -> list[str]:
+    out = []
+    for arg in args:
+        if arg == "@0":
+            out.append(world.ids[0])
+        elif arg.startswith("@"):
+            out.append(world.extra[arg[1:]])
+        else:
+            out.append(arg)
+    return out
+
+
+def run_in_terminal(args: list[str], env: dict[str, str], columns: int = 80) -> tuple[int, str, str]:
+    """Run the CLI with stdout on a pseudo-terminal of ``columns`` columns, as a person at an 80-column terminal would."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
+    full_env = {**env, "COLUMNS": str(columns), "LINES": "40", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "connectorctl", *args], stdin=subprocess.DEVNULL, stdout=slave, stderr=subprocess.PIPE,
+                            env=full_env, cwd=ROOT)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    _, err = proc.communicate(timeout=60)
+    text = ANSI.sub("", b"".join(chunks).decode("utf-8")).replace("\r\n", "\n")
+    return proc.returncode, text, err.decode("utf-8")
+
+
+def assert_whole(values: list[str], output: str) -> None:
+    for value in values:
+        assert value in output, f"{value!r} is cut or missing in:\n{output}"
+    assert "…" not in output.replace("SG.…", ""), output
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_piped_output_prints_every_value_whole(name: str, world: World, cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")  # what a pipe falls back to; it must not matter
+    case = CASES[name]
+    result = cli(*resolve(case.args, world))
+    assert result.exit_code == case.exit_code, result.output
+    assert_whole(case.whole(world), result.stdout)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_an_80_column_terminal_gets_whole_values_in_80_columns(name: str, world: World) -> None:
+    case = CASES[name]
+    code, out, err = run_in_terminal(resolve(case.args, world), world.env)
+    assert code == case.exit_code, out + err
+    assert_whole(case.whole(world), out)
+    if case.fits:
+        too_wide = [line for line in out.splitlines() if len(line) > 80]
+        assert not too_wide, "\n".join(too_wide)
+
+
+def test_ids_from_a_pipe_open_their_rows(world: World, cli: Callable[..., Any]) -> None:
+    """``logs list | awk '{print $1}'`` gives ids that ``logs show`` finds."""
+    lines = cli("logs", "list").stdout.splitlines()
+    ids = [line.split()[0] for line in lines[2:]]
+    assert set(world.ids) <= set(ids) and len(ids) == len(world.ids) + 1  # and the world's own send
+    assert all(cli("logs", "show", i).exit_code == 0 for i in ids)
+
+
+def test_a_narrow_terminal_says_which_columns_it_left_out(world: World) -> None:
+    _, out, _ = run_in_terminal(["logs", "list"], world.env, columns=60)
+    assert "not shown at this width:" in out
+    assert all(i in out for i in world.ids)
+    assert max(len(line) for line in out.splitlines() if not line.startswith("not shown")) <= 60
+
+
+def test_a_table_that_cannot_fit_folds_values_instead_of_cutting_them(world: World) -> None:
+    _, out, _ = run_in_terminal(["messages", "list"], world.env, columns=40)
+    assert max(len(line) for line in out.splitlines()) <= 40
+    rest = iter(out)  # every character is there, in order, over more lines (other columns' text in between)
+    assert all(char in rest for char in world.extra["correlation"]), out
