@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from typing import Any, Optional, Protocol, Sequence, TextIO, TypeGuard
+from typing import Any, Callable, Optional, Protocol, Sequence, TextIO, TypeGuard
 
 import typer
 from typer.core import TyperGroup
@@ -174,10 +174,9 @@ def _show_config_warnings_plainly() -> None:
 
     from connectorctl.envcheck import ConfigWarning
 
-    global _plain_config_warnings
-    if _plain_config_warnings:
+    global _plain_showwarning
+    if _plain_showwarning is not None and warnings.showwarning is _plain_showwarning:
         return
-    _plain_config_warnings = True
     original = warnings.showwarning
 
     def show(
@@ -195,10 +194,10 @@ def _show_config_warnings_plainly() -> None:
         else:
             original(message, category, filename, lineno, file, line)
 
-    warnings.showwarning = show
+    warnings.showwarning = _plain_showwarning = show
 
 
-_plain_config_warnings = False
+_plain_showwarning: Callable[..., None] | None = None
 
 
 def _is_utf8(text: str) -> bool:
