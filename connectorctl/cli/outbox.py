@@ -6,12 +6,33 @@ from typing import Any, Optional
 
 import typer
 
-from connectorctl.cli.output import Column, JsonOption, OutputFormat, OutputOption, fmt, grid, human_time, kv_table, render, state
+from connectorctl.cli.output import (
+    Column,
+    JsonOption,
+    OutputFormat,
+    OutputOption,
+    fmt,
+    grid,
+    human_time,
+    kv_table,
+    render,
+    state,
+)
 
-app = typer.Typer(help="The outbox: messages accepted now and delivered by workers when a vendor can take them.",
-                  no_args_is_help=True, rich_markup_mode=None)
+app = typer.Typer(
+    help="The outbox: messages accepted now and delivered by workers when a vendor can take them.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
 STATUSES = ("queued", "retrying", "sending", "uncertain", "dead", "sent", "dropped")
-STATUS_STYLE = {"sent": "green", "queued": "cyan", "retrying": "yellow", "sending": "cyan", "uncertain": "magenta", "dead": "red"}
+STATUS_STYLE = {
+    "sent": "green",
+    "queued": "cyan",
+    "retrying": "yellow",
+    "sending": "cyan",
+    "uncertain": "magenta",
+    "dead": "red",
+}
 
 
 def _store(ctx: typer.Context) -> Any:
@@ -26,7 +47,8 @@ def outbox_work(
     ctx: typer.Context,
     once: bool = typer.Option(False, "--once", help="Deliver what is due now, then exit (for cron)."),
     concurrency: int = typer.Option(4, "--concurrency", min=1, max=64, help="Messages in flight at once.", metavar="N"),
-    output: OutputFormat = OutputOption, as_json: bool = JsonOption,
+    output: OutputFormat = OutputOption,
+    as_json: bool = JsonOption,
 ) -> None:
     """Deliver queued messages through the configured chains until SIGTERM (or, with --once, until nothing is due)."""
     import signal
@@ -45,10 +67,17 @@ def outbox_work(
 @app.command("list")
 def outbox_list(
     ctx: typer.Context,
-    status: Optional[str] = typer.Option(None, "--status", help=f"Only this status: {', '.join(STATUSES)}.", metavar="STATUS"),
-    service: Optional[str] = typer.Option(None, "--service", help="Only messages for (or sent by) this vendor.", metavar="SLUG"),
-    limit: int = typer.Option(100, "--limit", "-n", help="Rows (max 1000), newest first.", min=1, max=1000, metavar="N"),
-    output: OutputFormat = OutputOption, as_json: bool = JsonOption,
+    status: Optional[str] = typer.Option(
+        None, "--status", help=f"Only this status: {', '.join(STATUSES)}.", metavar="STATUS"
+    ),
+    service: Optional[str] = typer.Option(
+        None, "--service", help="Only messages for (or sent by) this vendor.", metavar="SLUG"
+    ),
+    limit: int = typer.Option(
+        100, "--limit", "-n", help="Rows (max 1000), newest first.", min=1, max=1000, metavar="N"
+    ),
+    output: OutputFormat = OutputOption,
+    as_json: bool = JsonOption,
 ) -> None:
     """Outbox messages, newest first."""
     from connectorctl.errors import InvalidInputError
@@ -56,16 +85,41 @@ def outbox_list(
 
     if status is not None and status not in STATUSES:
         raise InvalidInputError(f"--status {status!r}: expected one of {', '.join(STATUSES)}")
-    rows = [m.to_dict() for m in _store(ctx).list(status=OutboxStatus(status) if status else None, service=service, limit=limit)]
+    rows = [
+        m.to_dict()
+        for m in _store(ctx).list(status=OutboxStatus(status) if status else None, service=service, limit=limit)
+    ]
 
     def table() -> Any:
         from rich.markup import escape
 
-        columns = (Column("id"), Column("status"), Column("channel", drop=4), Column("to", drop=2), Column("tries", right=True, drop=3),
-                   Column("queued (UTC)", drop=5), Column("vendor", drop=1), Column("last error", drop=1, wrap=True))
-        return grid(f"{len(rows)} outbox messages", columns, (
-            (r["id"], _styled(r["status"]), r["channel"], escape(", ".join(r["recipients"])), str(r["attempts"]), human_time(r["created_at"]),
-             r["vendor"] or ",".join(r["vendors"]), escape(r["last_error"] or "")) for r in rows))
+        columns = (
+            Column("id"),
+            Column("status"),
+            Column("channel", drop=4),
+            Column("to", drop=2),
+            Column("tries", right=True, drop=3),
+            Column("queued (UTC)", drop=5),
+            Column("vendor", drop=1),
+            Column("last error", drop=1, wrap=True),
+        )
+        return grid(
+            f"{len(rows)} outbox messages",
+            columns,
+            (
+                (
+                    r["id"],
+                    _styled(r["status"]),
+                    r["channel"],
+                    escape(", ".join(r["recipients"])),
+                    str(r["attempts"]),
+                    human_time(r["created_at"]),
+                    r["vendor"] or ",".join(r["vendors"]),
+                    escape(r["last_error"] or ""),
+                )
+                for r in rows
+            ),
+        )
 
     render(fmt(output, as_json), rows, table)
 
@@ -74,7 +128,8 @@ def outbox_list(
 def outbox_show(
     ctx: typer.Context,
     message_id: str = typer.Argument(..., help="Outbox message id (see outbox list).", metavar="ID"),
-    output: OutputFormat = OutputOption, as_json: bool = JsonOption,
+    output: OutputFormat = OutputOption,
+    as_json: bool = JsonOption,
 ) -> None:
     """One message and its attempt history: every integration-log row sent under its key."""
     connector = state(ctx).connector()
@@ -86,11 +141,34 @@ def outbox_show(
         from rich.console import Group
         from rich.markup import escape
 
-        facts = kv_table(f"outbox message {message.id}", [(k, escape(str(v))) for k, v in data.items() if k != "attempt_log" and v not in (None, [])])
-        log = grid("attempts (integration log)", (Column("at (UTC)"), Column("vendor"), Column("operation", drop=3), Column("try", right=True),
-                                                  Column("status"), Column("http", drop=2), Column("error", drop=1, wrap=True)), (
-            (human_time(a["created_at"]), a["service_name"], a["operation"], str(a["attempt_number"]), a["status"],
-             str(a["http_status_code"] or "-"), escape(a["error_message"] or "")) for a in data["attempt_log"]))
+        facts = kv_table(
+            f"outbox message {message.id}",
+            [(k, escape(str(v))) for k, v in data.items() if k != "attempt_log" and v not in (None, [])],
+        )
+        log = grid(
+            "attempts (integration log)",
+            (
+                Column("at (UTC)"),
+                Column("vendor"),
+                Column("operation", drop=3),
+                Column("try", right=True),
+                Column("status"),
+                Column("http", drop=2),
+                Column("error", drop=1, wrap=True),
+            ),
+            (
+                (
+                    human_time(a["created_at"]),
+                    a["service_name"],
+                    a["operation"],
+                    str(a["attempt_number"]),
+                    a["status"],
+                    str(a["http_status_code"] or "-"),
+                    escape(a["error_message"] or ""),
+                )
+                for a in data["attempt_log"]
+            ),
+        )
         return Group(facts, log)
 
     render(fmt(output, as_json), data, view)
@@ -99,10 +177,15 @@ def outbox_show(
 @app.command("retry")
 def outbox_retry(
     ctx: typer.Context,
-    message_id: Optional[str] = typer.Argument(None, help="Message to send again now (a dead or uncertain one, or one waiting).", metavar="ID"),
+    message_id: Optional[str] = typer.Argument(
+        None, help="Message to send again now (a dead or uncertain one, or one waiting).", metavar="ID"
+    ),
     dead: bool = typer.Option(False, "--dead", help="Redrive every dead message."),
-    since: Optional[str] = typer.Option(None, "--since", help="With --dead: only messages that died since (e.g. 2h, 7d, an ISO time).", metavar="WHEN"),
-    output: OutputFormat = OutputOption, as_json: bool = JsonOption,
+    since: Optional[str] = typer.Option(
+        None, "--since", help="With --dead: only messages that died since (e.g. 2h, 7d, an ISO time).", metavar="WHEN"
+    ),
+    output: OutputFormat = OutputOption,
+    as_json: bool = JsonOption,
 ) -> None:
     """Queue a message again now; an uncertain one is re-sent without asking the vendor (that is your decision)."""
     from connectorctl.errors import InvalidInputError
@@ -125,9 +208,12 @@ def outbox_retry(
 @app.command("drop")
 def outbox_drop(
     ctx: typer.Context,
-    message_id: str = typer.Argument(..., help="Message to give up on (kept for the record, never sent).", metavar="ID"),
+    message_id: str = typer.Argument(
+        ..., help="Message to give up on (kept for the record, never sent).", metavar="ID"
+    ),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
-    output: OutputFormat = OutputOption, as_json: bool = JsonOption,
+    output: OutputFormat = OutputOption,
+    as_json: bool = JsonOption,
 ) -> None:
     """Give up on a message: it is never sent; the row stays as ``dropped``."""
     from connectorctl.cli.output import confirm
@@ -140,9 +226,12 @@ def outbox_drop(
 @app.command("purge")
 def outbox_purge(
     ctx: typer.Context,
-    sent_older_than: str = typer.Option(..., "--sent-older-than", help="Delete sent messages older than this (e.g. 30d).", metavar="AGE"),
+    sent_older_than: str = typer.Option(
+        ..., "--sent-older-than", help="Delete sent messages older than this (e.g. 30d).", metavar="AGE"
+    ),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
-    output: OutputFormat = OutputOption, as_json: bool = JsonOption,
+    output: OutputFormat = OutputOption,
+    as_json: bool = JsonOption,
 ) -> None:
     """Delete sent messages older than AGE (their integration-log rows stay until log retention removes them)."""
     from connectorctl.cli.output import confirm

@@ -19,10 +19,18 @@ def encode(message: Message) -> dict[str, Any]:
     data: dict[str, Any] = {f.name: getattr(message, f.name) for f in fields(message)}
     if isinstance(message, SmsMessage):
         return data
-    data.update(headers=dict(message.headers), metadata=dict(message.metadata), to=list(message.to), cc=list(message.cc),
-                bcc=list(message.bcc), tags=list(message.tags))
-    data["attachments"] = [{"filename": a.filename, "content_type": a.content_type, "content": base64.b64encode(a.content).decode("ascii")}
-                           for a in message.attachments]
+    data.update(
+        headers=dict(message.headers),
+        metadata=dict(message.metadata),
+        to=list(message.to),
+        cc=list(message.cc),
+        bcc=list(message.bcc),
+        tags=list(message.tags),
+    )
+    data["attachments"] = [
+        {"filename": a.filename, "content_type": a.content_type, "content": base64.b64encode(a.content).decode("ascii")}
+        for a in message.attachments
+    ]
     return data
 
 
@@ -30,8 +38,10 @@ def decode(channel: str, data: Mapping[str, Any]) -> Message:
     if channel == "sms":
         return SmsMessage(**data)
     fields = dict(data)
-    fields["attachments"] = tuple(Attachment(a["filename"], base64.b64decode(a["content"]), a["content_type"])
-                                  for a in fields.get("attachments", ()))
+    fields["attachments"] = tuple(
+        Attachment(a["filename"], base64.b64decode(a["content"]), a["content_type"])
+        for a in fields.get("attachments", ())
+    )
     return EmailMessage(**fields)
 
 

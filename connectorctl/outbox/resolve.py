@@ -36,8 +36,12 @@ def resolve(gateway: _Gateway[Any], message: Any, *, key: str, since: float) -> 
     """
     connector, channel = gateway.connector, gateway.channel
     connector.flush()
-    rows = connector.db.run(lambda c: c.execute(
-        "SELECT service_name, status FROM integration_logs WHERE correlation_id = ? AND operation = ?", (key, f"send_{channel}")).fetchall())
+    rows = connector.db.run(
+        lambda c: c.execute(
+            "SELECT service_name, status FROM integration_logs WHERE correlation_id = ? AND operation = ?",
+            (key, f"send_{channel}"),
+        ).fetchall()
+    )
     for service, status in rows:
         if status == "success":
             return Resolution(True, service, None, "recovered from the integration log")
@@ -49,8 +53,12 @@ def resolve(gateway: _Gateway[Any], message: Any, *, key: str, since: float) -> 
     for slug in gateway.chain[: last + 2]:
         adapter = connector.adapter(slug, channel)
         if not adapter.askable:
-            return Resolution(None, slug, None, f"{slug} may have sent it and cannot be asked by our key: check its message log, "
-                                                "then retry or drop it")
+            return Resolution(
+                None,
+                slug,
+                None,
+                f"{slug} may have sent it and cannot be asked by our key: check its message log, then retry or drop it",
+            )
         match = adapter.find_sent(prepared, key=key, since=since, tenant_id=gateway.tenant_id)
         if match is not None:
             return Resolution(True, slug, match.message_id, f"found at {slug} by its key")

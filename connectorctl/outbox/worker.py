@@ -70,7 +70,10 @@ class OutboxWorker:
     def run(self, *, once: bool = False) -> WorkReport:
         """Work until ``stop`` is set; with ``once``, only what is due when the run starts (for cron)."""
         due_by = self.connector.clock.time() if once else None
-        threads = [threading.Thread(target=self._loop, args=(due_by,), name=f"outbox-{n}", daemon=True) for n in range(self.concurrency)]
+        threads = [
+            threading.Thread(target=self._loop, args=(due_by,), name=f"outbox-{n}", daemon=True)
+            for n in range(self.concurrency)
+        ]
         for thread in threads:
             thread.start()
         renewed = self.connector.clock.time()
@@ -85,7 +88,9 @@ class OutboxWorker:
 
     def _loop(self, due_by: float | None) -> None:
         while not self.stop.is_set():
-            claimed = self.store.claim(self.owner, lease_seconds=self.settings.lease_seconds, limit=CLAIM_BATCH, due_by=due_by)
+            claimed = self.store.claim(
+                self.owner, lease_seconds=self.settings.lease_seconds, limit=CLAIM_BATCH, due_by=due_by
+            )
             if not claimed:
                 if due_by is not None:
                     return
@@ -99,9 +104,18 @@ class OutboxWorker:
                     self.deliver(message)
                 except Exception:  # noqa: BLE001 - one broken message must not stop the worker
                     log.exception("outbox message %s: unexpected error", message.id)
-                    self._count("retrying", self.store.reschedule(
-                        message, self.owner, self.connector.clock.time() + self._backoff(message.attempts + 1), attempted=True,
-                        check_first=True, error_code="internal_error", error="unexpected error in the worker (see its log)"))
+                    self._count(
+                        "retrying",
+                        self.store.reschedule(
+                            message,
+                            self.owner,
+                            self.connector.clock.time() + self._backoff(message.attempts + 1),
+                            attempted=True,
+                            check_first=True,
+                            error_code="internal_error",
+                            error="unexpected error in the worker (see its log)",
+                        ),
+                    )
 
     def _idle(self) -> None:
         """Sleep until the next message is due (at most ``poll_seconds``): an idle worker costs nothing."""
@@ -113,18 +127,32 @@ class OutboxWorker:
     def deliver(self, message: OutboxMessage) -> None:
         channel_gateway = self.connector.email if message.channel == "email" else self.connector.sms
         gateway = channel_gateway(message.vendors, tenant_id=message.tenant_id)
-        payload = decode(message.channel, message.payload)
+        payload: Any = decode(message.channel, message.payload)  # the channel's message type, as its gateway takes
         if message.check_first:
             try:
                 found = resolve(gateway, payload, key=message.id, since=message.created_at)
             except ConnectorError as exc:  # the vendor's search is down too: ask again later
                 return self._failed(message, exc, check_first=True)
             if found.sent:
-                return self._count("sent", self.store.mark_sent(message, self.owner, found.vendor, found.message_id, attempted=False,
-                                                                note=found.reason))
+                return self._count(
+                    "sent",
+                    self.store.mark_sent(
+                        message, self.owner, found.vendor, found.message_id, attempted=False, note=found.reason
+                    ),
+                )
             if found.sent is None:
-                return self._count("uncertain", self.store.settle(message, self.owner, OutboxStatus.UNCERTAIN, attempted=False,
-                                                                  error_code="uncertain", error=found.reason, vendor=found.vendor))
+                return self._count(
+                    "uncertain",
+                    self.store.settle(
+                        message,
+                        self.owner,
+                        OutboxStatus.UNCERTAIN,
+                        attempted=False,
+                        error_code="uncertain",
+                        error=found.reason,
+                        vendor=found.vendor,
+                    ),
+                )
         try:
             result = gateway.send(payload, correlation_id=message.id)
         except (CircuitOpenError, RateLimitedError) as exc:
@@ -142,16 +170,38 @@ class OutboxWorker:
         refused = result.failed[0]
         if refused.status is DeliveryStatus.UNCERTAIN:  # e.g. an SMS timeout: ask the vendor before any resend
             at = self.connector.clock.time() + self.settings.check_delay_seconds
-            return self._count("retrying", self.store.reschedule(message, self.owner, at, attempted=True, check_first=True,
-                                                                 error_code="uncertain", error=refused.reason))
-        return self._dead(message, refused.status.value, refused.reason or f"{result.vendor} refused {refused.recipient}")
+            return self._count(
+                "retrying",
+                self.store.reschedule(
+                    message,
+                    self.owner,
+                    at,
+                    attempted=True,
+                    check_first=True,
+                    error_code="uncertain",
+                    error=refused.reason,
+                ),
+            )
+        return self._dead(
+            message, refused.status.value, refused.reason or f"{result.vendor} refused {refused.recipient}"
+        )
 
     def _wait(self, message: OutboxMessage, exc: ConnectorError) -> None:
         """The vendor never saw it: wait for the circuit's probe time or the quota's refill, attempts untouched."""
         wait = self._circuit_wait(exc) if isinstance(exc, CircuitOpenError) and exc.service else exc.retry_after_seconds
         until = self.connector.clock.time() + max(wait or self.settings.poll_seconds, MIN_WAIT_SECONDS)
-        self._count("waiting", self.store.reschedule(message, self.owner, until, attempted=False, check_first=message.check_first,
-                                                     error_code=exc.code, error=exc.message))
+        self._count(
+            "waiting",
+            self.store.reschedule(
+                message,
+                self.owner,
+                until,
+                attempted=False,
+                check_first=message.check_first,
+                error_code=exc.code,
+                error=exc.message,
+            ),
+        )
         self.store.hold_route(message.channel, message.vendors, until)
 
     def _circuit_wait(self, exc: ConnectorError) -> float | None:
@@ -167,19 +217,39 @@ class OutboxWorker:
     def _failed(self, message: OutboxMessage, exc: ConnectorError, *, check_first: bool) -> None:
         now = self.connector.clock.time()
         if now - message.queued_at >= self.settings.max_age_hours * 3600:
-            return self._dead(message, exc.code, f"{exc.message} (still failing {self.settings.max_age_hours:g} h after it was queued)",
-                              check_first=check_first)
+            return self._dead(
+                message,
+                exc.code,
+                f"{exc.message} (still failing {self.settings.max_age_hours:g} h after it was queued)",
+                check_first=check_first,
+            )
         at = now + self._backoff(message.attempts + 1)
-        self._count("retrying", self.store.reschedule(message, self.owner, at, attempted=True, check_first=check_first,
-                                                     error_code=exc.code, error=exc.message))
+        self._count(
+            "retrying",
+            self.store.reschedule(
+                message, self.owner, at, attempted=True, check_first=check_first, error_code=exc.code, error=exc.message
+            ),
+        )
 
     def _dead(self, message: OutboxMessage, code: str, error: str, *, check_first: bool = False) -> None:
-        self._count("dead", self.store.settle(message, self.owner, OutboxStatus.DEAD, attempted=True, error_code=code, error=error,
-                                              check_first=check_first))
+        self._count(
+            "dead",
+            self.store.settle(
+                message,
+                self.owner,
+                OutboxStatus.DEAD,
+                attempted=True,
+                error_code=code,
+                error=error,
+                check_first=check_first,
+            ),
+        )
 
     def _backoff(self, attempt: int) -> float:
         """Doubling from ``backoff_initial_seconds`` up to ``backoff_max_seconds``, with equal jitter."""
-        delay = min(self.settings.backoff_initial_seconds * 2 ** min(attempt - 1, 30), self.settings.backoff_max_seconds)
+        delay = min(
+            self.settings.backoff_initial_seconds * 2 ** min(attempt - 1, 30), self.settings.backoff_max_seconds
+        )
         return self._rng.uniform(delay / 2, delay)
 
     def _count(self, outcome: str, applied: bool) -> None:

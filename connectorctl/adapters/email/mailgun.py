@@ -18,7 +18,13 @@ import httpx
 
 from connectorctl.adapters.base import ALL_EMAIL_FEATURES, MESSAGE_KEY, HasFeatures, SentMatch
 from connectorctl.adapters.declaration import API_KEY, Vendor
-from connectorctl.adapters.email.common import HttpEmailAdapter, RegionalOptions, VendorRequest, all_with, attachment_summary
+from connectorctl.adapters.email.common import (
+    HttpEmailAdapter,
+    RegionalOptions,
+    VendorRequest,
+    all_with,
+    attachment_summary,
+)
 from connectorctl.domain.messages import DeliveryStatus, EmailMessage, SendResult
 from connectorctl.domain.values import Credentials
 from connectorctl.errors import ConfigurationError
@@ -58,8 +64,13 @@ class MailgunEmailAdapter(HttpEmailAdapter[MailgunOptions]):
             "to": ", ".join(message.to),
             "subject": message.subject,
         }
-        optional = {"cc": ", ".join(message.cc), "bcc": ", ".join(message.bcc), "text": message.text, "html": message.html,
-                    "h:Reply-To": message.reply_to}
+        optional = {
+            "cc": ", ".join(message.cc),
+            "bcc": ", ".join(message.bcc),
+            "text": message.text,
+            "html": message.html,
+            "h:Reply-To": message.reply_to,
+        }
         fields.update({k: v for k, v in optional.items() if v})
         fields.update({f"h:{name}": value for name, value in message.headers.items()})
         if message.tags:
@@ -69,19 +80,33 @@ class MailgunEmailAdapter(HttpEmailAdapter[MailgunOptions]):
             fields[f"v:{MESSAGE_KEY}"] = correlation_id
         files = [("attachment", (a.filename, a.content, a.content_type)) for a in message.attachments] or None
         log = {**fields, "attachment": attachment_summary(message.attachments)} if files else fields
-        return VendorRequest("POST", f"/v3/{self.domain}/messages", data=fields, files=files, auth=self.auth(creds), log=log)
+        return VendorRequest(
+            "POST", f"/v3/{self.domain}/messages", data=fields, files=files, auth=self.auth(creds), log=log
+        )
 
     def parse_send(self, response: httpx.Response, message: EmailMessage) -> SendResult:
         body = response.json()
         message_id = body.get("id") if isinstance(body, Mapping) else None
         if not message_id:  # a 200 means Mailgun took the request; the message may well be queued
-            return all_with(self.slug, message, DeliveryStatus.UNCERTAIN, None,
-                            "HTTP 200 without a message id: the message may be queued; check Mailgun's logs before resending")
+            return all_with(
+                self.slug,
+                message,
+                DeliveryStatus.UNCERTAIN,
+                None,
+                "HTTP 200 without a message id: the message may be queued; check Mailgun's logs before resending",
+            )
         return all_with(self.slug, message, DeliveryStatus.QUEUED, message_id)
 
     def build_lookup(self, message: EmailMessage, key: str, since: float, creds: Credentials) -> VendorRequest:
-        """The ``accepted`` events for the first recipient since ``since``; our key is among each event's user-variables."""
-        params = {"event": "accepted", "recipient": message.to[0], "begin": f"{since:.0f}", "ascending": "yes", "limit": 300}
+        """The ``accepted`` events for the first recipient since ``since``; our key is among each event's
+        user-variables."""
+        params = {
+            "event": "accepted",
+            "recipient": message.to[0],
+            "begin": f"{since:.0f}",
+            "ascending": "yes",
+            "limit": 300,
+        }
         return VendorRequest("GET", f"/v3/{self.domain}/events", params=params, auth=self.auth(creds))
 
     def parse_lookup(self, response: httpx.Response, message: EmailMessage, key: str, since: float) -> SentMatch | None:
@@ -117,4 +142,6 @@ def _rfc2822(value: datetime) -> str:
     return email.utils.format_datetime(aware, usegmt=True)
 
 
-VENDOR = Vendor("mailgun", "Mailgun messages API (US or EU region)", {"email": MailgunEmailAdapter}, MailgunOptions, (API_KEY,))
+VENDOR = Vendor(
+    "mailgun", "Mailgun messages API (US or EU region)", {"email": MailgunEmailAdapter}, MailgunOptions, (API_KEY,)
+)

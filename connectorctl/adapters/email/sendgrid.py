@@ -20,7 +20,14 @@ import httpx
 
 from connectorctl.adapters.base import ALL_EMAIL_FEATURES, MESSAGE_KEY, HasFeatures, SentMatch
 from connectorctl.adapters.declaration import API_KEY, Vendor
-from connectorctl.adapters.email.common import HttpEmailAdapter, RegionalOptions, VendorRequest, all_with, attachment_summary, b64
+from connectorctl.adapters.email.common import (
+    HttpEmailAdapter,
+    RegionalOptions,
+    VendorRequest,
+    all_with,
+    attachment_summary,
+    b64,
+)
 from connectorctl.domain.messages import DeliveryStatus, EmailMessage, SendResult
 from connectorctl.domain.values import Credentials
 
@@ -88,8 +95,12 @@ class SendGridEmailAdapter(HttpEmailAdapter[SendGridOptions]):
 
     def build_lookup(self, message: EmailMessage, key: str, since: float, creds: Credentials) -> VendorRequest:
         """Email Activity (a paid SendGrid add-on) filtered by our key among the message's custom args."""
-        return VendorRequest("GET", "/v3/messages", params={"limit": 10, "query": f"unique_args['{MESSAGE_KEY}']=\"{key}\""},
-                             headers=self.headers(creds))
+        return VendorRequest(
+            "GET",
+            "/v3/messages",
+            params={"limit": 10, "query": f"unique_args['{MESSAGE_KEY}']=\"{key}\""},
+            headers=self.headers(creds),
+        )
 
     def parse_lookup(self, response: httpx.Response, message: EmailMessage, key: str, since: float) -> SentMatch | None:
         found = (response.json() or {}).get("messages") or []
@@ -124,4 +135,6 @@ def _content(kind: str, value: str | None) -> dict[str, str] | None:
     return {"type": kind, "value": value} if value else None
 
 
-VENDOR = Vendor("sendgrid", "SendGrid v3 Mail Send (US or EU region)", {"email": SendGridEmailAdapter}, SendGridOptions, (API_KEY,))
+VENDOR = Vendor(
+    "sendgrid", "SendGrid v3 Mail Send (US or EU region)", {"email": SendGridEmailAdapter}, SendGridOptions, (API_KEY,)
+)
