@@ -57,7 +57,9 @@ _BatchId = typer.Option(
 )
 _Concurrency = typer.Option(8, "--concurrency", min=1, max=64, help="Bulk: messages in flight at once.", metavar="N")
 _ResendUncertain = typer.Option(
-    False, "--resend-uncertain", help="Bulk: also re-send rows an interrupted run may have sent."
+    False,
+    "--resend-uncertain",
+    help="Bulk: also re-send rows an interrupted run may have sent to a vendor that cannot be asked.",
 )
 _DryRun = typer.Option(
     False, "--dry-run", help="Show the vendor chain, circuit states and redacted requests; send nothing."

@@ -103,7 +103,7 @@ class MailgunEmailAdapter(HttpEmailAdapter[MailgunOptions]):
         params = {
             "event": "accepted",
             "recipient": message.to[0],
-            "begin": f"{since:.0f}",
+            "begin": str(int(since)),
             "ascending": "yes",
             "limit": 300,
         }
