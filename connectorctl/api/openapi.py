@@ -155,6 +155,16 @@ DOCUMENT: dict[str, Any] = {
                             },
                         },
                     },
+                    "outbox": {
+                        "type": "object",
+                        "description": "messages to deliver (queued, retrying, being sent), the oldest's age, "
+                        "a count per status",
+                        "properties": {
+                            "depth": {"type": "integer"},
+                            "oldest_age_seconds": _NUM,
+                            "by_status": {"type": "object", "additionalProperties": {"type": "integer"}},
+                        },
+                    },
                 },
             },
         },
