@@ -231,10 +231,19 @@ def test_the_outbox_commands(home: Path, cli: Any, postmark: FakePostmark) -> No
         assert cli("outbox", "purge", "--sent-older-than", "0s", "--yes").exit_code == 2
         time.sleep(0.02)
         assert json.loads(cli("outbox", "purge", "--sent-older-than", "0.01s", "--yes", "-o", "json").stdout) == {"deleted": 1}
-        prom = __import__("connectorctl.api.prom", fromlist=["outbox_families"])
+        from starlette.testclient import TestClient
+
+        from connectorctl.api import create_app
+        from connectorctl.api.prom import outbox_families
+
         with Connector() as connector:
-            families = {f.name: f for f in prom.outbox_families(connector.db)}
-        assert families["connectorctl_outbox_depth"].samples[0].value == 0
-        assert {s.labels["status"]: s.value for s in families["connectorctl_outbox_messages"].samples}["queued"] == 0
+            connector.email().enqueue(invoice(9))
+            families = {f.name: f for f in outbox_families(connector.db)}
+            with TestClient(create_app(connector)) as client:
+                api = client.get("/api/connector/outbox").json()
+        assert families["connectorctl_outbox_depth"].samples[0].value == 1
+        assert {s.labels["status"]: s.value for s in families["connectorctl_outbox_messages"].samples}["queued"] == 1
+        assert families["connectorctl_outbox_oldest_age_seconds"].samples[0].value >= 0
+        assert api["depth"] == 1 and api["by_status"]["queued"] == 1 and api["oldest_age_seconds"] >= 0
     finally:
         del os.environ["PM_TOKEN"]

@@ -52,6 +52,4 @@ def service_status(db: StateDB, settings: Settings, now: datetime) -> dict[str, 
         }
         for s in report.services
     }
-    from connectorctl.outbox.store import depth
-
-    return {"services": body, "timestamp": timestamp(now), "outbox": depth(db, now.timestamp())}
+    return {"services": body, "timestamp": timestamp(now)}

@@ -43,13 +43,16 @@ OPEN = (*DUE, OutboxStatus.SENDING.value)
 
 @migration(80, "outbox")
 def _outbox(db: Any) -> None:
+    # Times are epoch seconds as DOUBLE PRECISION: REAL affinity on SQLite, and no float4 on PostgreSQL,
+    # whose REAL would round today's epoch to minutes.
     db.execute(
         "CREATE TABLE outbox_messages ("
         "id TEXT PRIMARY KEY, channel TEXT NOT NULL, msg_key TEXT NOT NULL, tenant_id TEXT, vendors TEXT NOT NULL, "
         "payload TEXT NOT NULL, fingerprint TEXT NOT NULL, status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, "
-        "check_first INTEGER NOT NULL DEFAULT 0, next_attempt_at REAL NOT NULL, lease_owner TEXT, lease_until REAL, "
-        "vendor TEXT, vendor_message_id TEXT, last_error_code TEXT, last_error TEXT, "
-        "created_at REAL NOT NULL, queued_at REAL NOT NULL, updated_at REAL NOT NULL, sent_at REAL)"
+        "check_first INTEGER NOT NULL DEFAULT 0, next_attempt_at DOUBLE PRECISION NOT NULL, lease_owner TEXT, "
+        "lease_until DOUBLE PRECISION, vendor TEXT, vendor_message_id TEXT, last_error_code TEXT, last_error TEXT, "
+        "created_at DOUBLE PRECISION NOT NULL, queued_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL, "
+        "sent_at DOUBLE PRECISION)"
     )
     db.execute("CREATE UNIQUE INDEX ux_outbox_key ON outbox_messages(channel, msg_key)")
     db.execute("CREATE INDEX ix_outbox_due ON outbox_messages(status, next_attempt_at)")
