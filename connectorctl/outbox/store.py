@@ -51,8 +51,8 @@ def _outbox(db: Any) -> None:
         "payload TEXT NOT NULL, fingerprint TEXT NOT NULL, status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, "
         "check_first INTEGER NOT NULL DEFAULT 0, next_attempt_at DOUBLE PRECISION NOT NULL, lease_owner TEXT, "
         "lease_until DOUBLE PRECISION, vendor TEXT, vendor_message_id TEXT, last_error_code TEXT, last_error TEXT, "
-        "created_at DOUBLE PRECISION NOT NULL, queued_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL, "
-        "sent_at DOUBLE PRECISION)"
+        "created_at DOUBLE PRECISION NOT NULL, queued_at DOUBLE PRECISION NOT NULL, "
+        "updated_at DOUBLE PRECISION NOT NULL, sent_at DOUBLE PRECISION)"
     )
     db.execute("CREATE UNIQUE INDEX ux_outbox_key ON outbox_messages(channel, msg_key)")
     db.execute("CREATE INDEX ix_outbox_due ON outbox_messages(status, next_attempt_at)")

@@ -1,4 +1,4 @@
-"""Workers: drain the outbox through the normal gateway (chain, pipeline, log), each thread a few claimed messages at a time.
+"""Workers: drain the outbox through the normal gateway (chain, pipeline, log), a few claimed messages at a time.
 
 Per message the outcome decides the next state:
 
