@@ -223,7 +223,10 @@ class _Gateway(ABC, Generic[M]):
             if len(self.chain) > 1:
                 last.hint = "every vendor in the chain failed: " + "; ".join(hops)
             raise last
-        raise UnsupportedFeatureError("no configured vendor can send this message: " + "; ".join(hops))
+        scheduling = isinstance(message, EmailMessage) and message.send_at is not None and any("send_at" in hop for hop in hops)
+        raise UnsupportedFeatureError("no configured vendor can send this message: " + "; ".join(hops),
+                                      hint="no vendor in the chain schedules: send now, or add one that does (sendgrid, mailchimp, mailgun)"
+                                      if scheduling else None)
 
     def _record(self, result: SendResult, correlation_id: str) -> None:
         """Remember the send for delivery reports; a state file that refuses must not turn a sent message into an error."""
@@ -288,7 +291,7 @@ class EmailGateway(_Gateway[EmailMessage]):
     def send(self, message: EmailMessage, *, correlation_id: str | None = None, force: bool = False) -> SendResult:
         """``correlation_id`` lets a caller (the bulk journal) know the id before the call;
         ``force`` sends even to a suppressed recipient."""
-        return self._walk(validated_email(message), correlation_id, force=force)
+        return self._walk(validated_email(message).filled(), correlation_id, force=force)
 
     def _send_with(self, slug: str, message: EmailMessage, correlation_id: str) -> SendResult:
         return self.connector.channel_adapter(slug, EmailAdapter).send(message, tenant_id=self.tenant_id, correlation_id=correlation_id)

@@ -4,7 +4,10 @@
 from __future__ import annotations
 
 import base64
+import email.utils
 import itertools
+import json
+import time
 from typing import Any
 
 from fake_vendor_http import FakeVendor, Recorded, Response, json_response
@@ -12,6 +15,8 @@ from fake_vendor_http import FakeVendor, Recorded, Response, json_response
 API_KEY = "key-mailgun-0123456789"
 DOMAIN = "mg.example.com"
 REJECTED = "blocked@example.org"
+TEMPLATE = "invoice-reminder"  # the template stored for the fake domain
+MAX_DELIVERY_AHEAD = 3 * 86400
 
 
 class FakeMailgun(FakeVendor):
@@ -43,7 +48,16 @@ class FakeMailgun(FakeVendor):
         if req.content_type not in ("multipart/form-data", "application/x-www-form-urlencoded"):
             return [f"content type {req.content_type!r}: expected a form"]
         form = req.form()
-        problems = [f"{f} is required" for f in ("from", "to", "subject") if not form.get(f)]
+        problems = [f"{f} is required" for f in ("from", "to", *(() if form.get("template") else ("subject",))) if not form.get(f)]
+        variables = form.get("h:X-Mailgun-Variables")
+        if variables and not isinstance(_json(variables[0]), dict):
+            problems.append("h:X-Mailgun-Variables is a JSON object")
+        when = form.get("o:deliverytime")
+        try:
+            due = email.utils.parsedate_to_datetime(when[0]).timestamp() if when else None
+        except (TypeError, ValueError):
+            due = None
+            problems.append("o:deliverytime is an RFC 2822 date")
         if not any(form.get(f) for f in ("text", "html", "amp-html", "template")):
             problems.append("one of text, html, amp-html or template is required")
         if form.get("attachment") and req.content_type != "multipart/form-data":
@@ -52,6 +66,10 @@ class FakeMailgun(FakeVendor):
             problems.append("at most 3 o:tag values")
         if problems:
             return problems
+        if form.get("template") and form["template"][0] != TEMPLATE:
+            return json_response(400, {"message": "template not found"})
+        if due is not None and due > time.time() + MAX_DELIVERY_AHEAD:
+            return json_response(400, {"message": "'o:deliverytime' can not be more than 3 days in the future"})
         if REJECTED in ",".join(form["to"]):
             return json_response(400, {"message": "'to' parameter is not a valid address. please check documentation"})
         if self.answer_without_id:  # accepted, but the answer lacks the id (a proxy or an API change can do this)
@@ -89,3 +107,10 @@ class FakeMailgun(FakeVendor):
             "tags": form.get("o:tag", []), "metadata": {k[2:]: v[0] for k, v in form.items() if k.startswith("v:")},
             "attachments": list(form.get("attachment", [])),
         }
+
+
+def _json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None

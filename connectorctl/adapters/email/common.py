@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Callable, ClassVar, Iterator, Mapping, Sequence
 
 import httpx
@@ -24,7 +24,7 @@ from connectorctl.domain.values import Credentials
 from connectorctl.errors import ConfigurationError, ConnectorctlError, ConnectorError, ValidationError
 from connectorctl.settings import VendorSettings
 
-__all__ = ["HttpEmailAdapter", "RegionalOptions", "VendorRequest", "all_with", "attachment_summary", "b64", "chunks"]
+__all__ = ["HttpEmailAdapter", "RegionalOptions", "VendorRequest", "all_with", "attachment_summary", "b64", "chunks", "utc"]
 
 
 @dataclass(frozen=True)
@@ -62,11 +62,14 @@ class HttpEmailAdapter(HttpMessageAdapter[OptionsT, EmailMessage], EmailAdapter[
     def parse_statistics(self, response: httpx.Response) -> Mapping[str, Any]:
         return response.json()
 
+    def send(self, message: EmailMessage, *, tenant_id: str | None = None, correlation_id: str | None = None) -> SendResult:
+        return super().send(message.filled(), tenant_id=tenant_id, correlation_id=correlation_id)
+
     def precheck(self, message: EmailMessage) -> None:
         """What must hold before any request: features the vendor carries, and a body."""
         self.require(message)
-        if not message.text and not message.html:
-            raise ValidationError(f"{self.slug}: an email needs a text or an HTML body", service=self.slug)
+        if not message.text and not message.html and not message.template_id:
+            raise ValidationError(f"{self.slug}: an email needs a text or an HTML body, or a template", service=self.slug)
 
     def send_batches(self, messages: Sequence[EmailMessage], batches: Sequence[Sequence[int]],
                      send_batch: Callable[[list[EmailMessage]], list[SendResult | ConnectorError]],
@@ -115,6 +118,11 @@ def attachment_summary(attachments: Sequence[Attachment]) -> list[dict[str, Any]
 def all_with(vendor: str, message: EmailMessage, status: DeliveryStatus, message_id: str | None, reason: str | None = None) -> SendResult:
     """Every recipient of ``message`` with one status (a vendor that answers per message, not per recipient)."""
     return SendResult(vendor, message_id, tuple(RecipientResult(r, status, message_id, reason) for r in message.recipients))
+
+
+def utc(when: datetime) -> datetime:
+    """A scheduled time in UTC; a naive one is taken as UTC already."""
+    return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
 
 
 def chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:

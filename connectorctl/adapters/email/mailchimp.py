@@ -8,6 +8,9 @@ keep the suffix), so either can be followed.  ``base_url`` is the host root.
 
 Mandrill answers HTTP 200 with one status per recipient, *including* rejected
 and invalid ones: those become failures for those recipients, never a success.
+A stored template goes through ``messages/send-template`` (``template_name``,
+the merge data as ``global_merge_vars``); ``send_at`` schedules (a paid
+account feature: recipients come back ``scheduled``).
 Errors are branched on the body's ``name`` (an ``Invalid_Key`` may come back
 with 401 or with 500), then on the status code.
 """
@@ -19,9 +22,9 @@ from typing import Any, Mapping, Sequence
 
 import httpx
 
-from connectorctl.adapters.base import ALL_EMAIL_FEATURES, BULK_CONCURRENCY
+from connectorctl.adapters.base import ALL_EMAIL_FEATURES, BULK_CONCURRENCY, SCHEDULING, TEMPLATE
 from connectorctl.adapters.declaration import API_KEY, Vendor
-from connectorctl.adapters.email.common import HttpEmailAdapter, VendorRequest, attachment_summary, b64
+from connectorctl.adapters.email.common import HttpEmailAdapter, VendorRequest, attachment_summary, b64, utc
 from connectorctl.domain.messages import DeliveryStatus, EmailMessage, RecipientResult, SendResult
 from connectorctl.domain.values import Credentials
 from connectorctl.resilience.pipeline import new_id
@@ -56,10 +59,11 @@ MAX_RECIPIENTS_PER_CALL = 1000
 @dataclass(frozen=True)
 class MailchimpOptions(VendorSettings):
     api_version: str | None = None  # "1.3" (the SDK's paths, default), "1.4" (the OpenAPI paths) or "1.4.json"
+    merge_language: str | None = None  # templates' merge tags: "mailchimp" (*|NAME|*, Mandrill's default) or "handlebars"
 
 
 class MailchimpEmailAdapter(HttpEmailAdapter[MailchimpOptions]):
-    capabilities = ALL_EMAIL_FEATURES
+    capabilities = ALL_EMAIL_FEATURES | {TEMPLATE, SCHEDULING}
     default_base_url = "https://mandrillapp.com"
 
     def endpoint(self, method: str) -> str:
@@ -76,15 +80,23 @@ class MailchimpEmailAdapter(HttpEmailAdapter[MailchimpOptions]):
         return self._request(self._message(message, preserve_recipients=True), message, creds)
 
     def _request(self, body_message: dict[str, Any], sample: EmailMessage, creds: Credentials) -> VendorRequest:
-        body = {"key": creds.data["api_key"], "message": body_message, "async": False}
-        log = {"message": {**body_message, "attachments": attachment_summary(sample.attachments)} if sample.attachments else body_message}
-        return VendorRequest("POST", self.endpoint("messages/send"), json=body, log=log)
+        """``messages/send``, or ``messages/send-template`` for a stored template; ``send_at`` is UTC "YYYY-MM-DD HH:MM:SS"."""
+        body: dict[str, Any] = {"message": body_message, "async": False}
+        if sample.template_id:
+            body.update(template_name=sample.template_id, template_content=[])
+        if sample.send_at is not None:
+            body["send_at"] = utc(sample.send_at).strftime("%Y-%m-%d %H:%M:%S")
+        log = {**body, "message": {**body_message, "attachments": attachment_summary(sample.attachments)} if sample.attachments else body_message}
+        method = "messages/send-template" if sample.template_id else "messages/send"
+        return VendorRequest("POST", self.endpoint(method), json={"key": creds.data["api_key"], **body}, log=log)
 
     def _message(self, message: EmailMessage, *, preserve_recipients: bool, to: Sequence[str] | None = None) -> dict[str, Any]:
         from_email, from_name = self.sender(message)
         recipients = [{"email": a, "type": "to"} for a in (to if to is not None else message.to)]
         recipients += [{"email": a, "type": "cc"} for a in message.cc] + [{"email": a, "type": "bcc"} for a in message.bcc]
-        body: dict[str, Any] = {"subject": message.subject, "from_email": from_email, "to": recipients, "preserve_recipients": preserve_recipients}
+        body: dict[str, Any] = {"from_email": from_email, "to": recipients, "preserve_recipients": preserve_recipients}
+        if message.subject:  # a template may bring its own
+            body["subject"] = message.subject
         if from_name:
             body["from_name"] = from_name
         if message.text:
@@ -102,6 +114,10 @@ class MailchimpEmailAdapter(HttpEmailAdapter[MailchimpOptions]):
             body["metadata"] = dict(message.metadata)
         if message.attachments:
             body["attachments"] = [{"type": a.content_type, "name": a.filename, "content": b64(a.content)} for a in message.attachments]
+        if message.template_id:
+            body["global_merge_vars"] = [{"name": k, "content": v} for k, v in message.merge_data.items()]
+            if self.config.merge_language:
+                body["merge_language"] = self.config.merge_language
         return body
 
     def parse_send(self, response: httpx.Response, message: EmailMessage) -> SendResult:
@@ -174,7 +190,8 @@ class MailchimpEmailAdapter(HttpEmailAdapter[MailchimpOptions]):
 
 def _content_key(m: EmailMessage) -> tuple[Any, ...]:
     return (m.subject, m.text, m.html, m.from_email, m.from_name, m.reply_to, tuple(sorted(m.headers.items())),
-            m.tags, tuple(sorted(m.metadata.items())), tuple((a.filename, a.content, a.content_type) for a in m.attachments))
+            m.tags, tuple(sorted(m.metadata.items())), tuple((a.filename, a.content, a.content_type) for a in m.attachments),
+            m.template_id, repr(sorted(m.merge_data.items())), m.send_at)
 
 
 def _results(vendor: str, response: httpx.Response, recipients: Sequence[str]) -> SendResult:

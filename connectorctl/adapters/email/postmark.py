@@ -6,7 +6,9 @@ item's ``ErrorCode`` decides that message's recipients.  A 422 is branched on
 its ``ErrorCode``: 406 (inactive recipient) is a per-recipient rejection, not a
 request error.  Postmark carries one ``Tag`` per message, so a message with
 several tags is declared unsupported (and skipped by failover) rather than
-losing tags.
+losing tags.  A stored template goes to ``/email/withTemplate`` (``TemplateId``
+when the id is numeric, else ``TemplateAlias``, with ``TemplateModel``).
+Postmark cannot schedule: a message with ``send_at`` is unsupported here.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any, Mapping, Sequence
 
 import httpx
 
-from connectorctl.adapters.base import ALL_EMAIL_FEATURES, BULK_CONCURRENCY, HasFeatures
+from connectorctl.adapters.base import ALL_EMAIL_FEATURES, BULK_CONCURRENCY, TEMPLATE, HasFeatures
 from connectorctl.adapters.declaration import API_KEY, Vendor
 from connectorctl.adapters.email.common import HttpEmailAdapter, VendorRequest, all_with, attachment_summary, b64, chunks
 from connectorctl.domain.messages import DeliveryStatus, EmailMessage, RecipientResult, SendResult
@@ -39,6 +41,7 @@ ERROR_CODES: Mapping[int, type[ConnectorError]] = {
     410: ValidationError,  # too many batch messages
     412: VendorRejectedError,  # account pending
     413: VendorRejectedError,  # account may not send
+    1101: ValidationError,  # template not found
 }
 STAT_FIELDS = ("Sent", "Bounced", "SMTPApiErrors", "BounceRate", "SpamComplaints", "SpamComplaintsRate", "Opens", "UniqueOpens", "TotalClicks")
 
@@ -49,7 +52,7 @@ class PostmarkOptions(VendorSettings):
 
 
 class PostmarkEmailAdapter(HttpEmailAdapter[PostmarkOptions]):
-    capabilities = ALL_EMAIL_FEATURES
+    capabilities = ALL_EMAIL_FEATURES | {TEMPLATE}  # no scheduled sending at Postmark
     default_base_url = "https://api.postmarkapp.com"
 
     def unsupported(self, message: HasFeatures) -> frozenset[str]:
@@ -66,12 +69,17 @@ class PostmarkEmailAdapter(HttpEmailAdapter[PostmarkOptions]):
         body: dict[str, Any] = {
             "From": email.utils.formataddr((from_name, from_email)) if from_name else from_email,
             "To": ", ".join(message.to),
-            "Subject": message.subject,
             "MessageStream": self.config.message_stream or "outbound",
         }
+        if message.template_id:  # the template brings subject and bodies
+            kind = "TemplateId" if message.template_id.isdigit() else "TemplateAlias"
+            body.update({kind: int(message.template_id) if kind == "TemplateId" else message.template_id, "TemplateModel": dict(message.merge_data)})
+        else:
+            body["Subject"] = message.subject
         optional = {
             "Cc": ", ".join(message.cc), "Bcc": ", ".join(message.bcc), "ReplyTo": message.reply_to,
-            "TextBody": message.text, "HtmlBody": message.html, "Tag": message.tags[0] if message.tags else None,
+            "TextBody": None if message.template_id else message.text, "HtmlBody": None if message.template_id else message.html,
+            "Tag": message.tags[0] if message.tags else None,
         }
         body.update({k: v for k, v in optional.items() if v})
         if message.headers:
@@ -88,7 +96,8 @@ class PostmarkEmailAdapter(HttpEmailAdapter[PostmarkOptions]):
 
     def build_send(self, message: EmailMessage, creds: Credentials, correlation_id: str | None) -> VendorRequest:
         body = self.body(message)
-        return VendorRequest("POST", "/email", json=body, headers=self.headers(creds), log=self.loggable(body, message))
+        path = "/email/withTemplate" if message.template_id else "/email"
+        return VendorRequest("POST", path, json=body, headers=self.headers(creds), log=self.loggable(body, message))
 
     def parse_send(self, response: httpx.Response, message: EmailMessage) -> SendResult:
         return self.item_result(response.json(), message)

@@ -4,6 +4,9 @@
 answers per request, not per recipient: a 202 means every recipient was
 accepted for delivery, so each gets the request's message id.  ``sandbox: true``
 turns on sandbox mode, which validates without delivering (HTTP 200).
+A dynamic template (``template_id``, ``d-…``) takes the message's merge data as
+``dynamic_template_data`` and supplies the subject and body; ``send_at`` is a
+unix time at most 72 hours ahead (SendGrid refuses later ones with a 400).
 
 Bulk sends stay one request per message on purpose: folding messages into
 ``personalizations`` would make one bad recipient (400) fail all of them and
@@ -18,9 +21,9 @@ from typing import Any, Mapping
 
 import httpx
 
-from connectorctl.adapters.base import ALL_EMAIL_FEATURES, HasFeatures
+from connectorctl.adapters.base import ALL_EMAIL_FEATURES, SCHEDULING, TEMPLATE, HasFeatures
 from connectorctl.adapters.declaration import API_KEY, Vendor
-from connectorctl.adapters.email.common import HttpEmailAdapter, RegionalOptions, VendorRequest, all_with, attachment_summary, b64
+from connectorctl.adapters.email.common import HttpEmailAdapter, RegionalOptions, VendorRequest, all_with, attachment_summary, b64, utc
 from connectorctl.domain.messages import DeliveryStatus, EmailMessage, SendResult
 from connectorctl.domain.values import Credentials
 
@@ -36,7 +39,7 @@ class SendGridOptions(RegionalOptions):
 
 
 class SendGridEmailAdapter(HttpEmailAdapter[SendGridOptions]):
-    capabilities = ALL_EMAIL_FEATURES
+    capabilities = ALL_EMAIL_FEATURES | {TEMPLATE, SCHEDULING}
 
     def unsupported(self, message: HasFeatures) -> frozenset[str]:
         missing = super().unsupported(message)
@@ -54,12 +57,21 @@ class SendGridEmailAdapter(HttpEmailAdapter[SendGridOptions]):
             personalization["cc"] = _addresses(message.cc)
         if message.bcc:
             personalization["bcc"] = _addresses(message.bcc)
+        if message.template_id:
+            personalization["dynamic_template_data"] = dict(message.merge_data)
         body: dict[str, Any] = {
             "personalizations": [personalization],
             "from": {"email": from_email, **({"name": from_name} if from_name else {})},
-            "subject": message.subject,
-            "content": [c for c in (_content("text/plain", message.text), _content("text/html", message.html)) if c],
         }
+        if message.subject:  # a dynamic template brings its own subject
+            body["subject"] = message.subject
+        content = [c for c in (_content("text/plain", message.text), _content("text/html", message.html)) if c]
+        if content:
+            body["content"] = content
+        if message.template_id:
+            body["template_id"] = message.template_id
+        if message.send_at is not None:
+            body["send_at"] = int(utc(message.send_at).timestamp())
         if message.reply_to:
             body["reply_to"] = {"email": message.reply_to}
         if message.headers:
@@ -83,7 +95,7 @@ class SendGridEmailAdapter(HttpEmailAdapter[SendGridOptions]):
         message_id = response.headers.get("X-Message-Id")
         if response.status_code == 200 and self.config.sandbox:
             return all_with(self.slug, message, DeliveryStatus.ACCEPTED, message_id, SANDBOX_REASON)
-        return all_with(self.slug, message, DeliveryStatus.ACCEPTED, message_id)
+        return all_with(self.slug, message, DeliveryStatus.SCHEDULED if message.send_at else DeliveryStatus.ACCEPTED, message_id)
 
     def build_verify(self, creds: Credentials) -> VendorRequest:
         return VendorRequest("GET", "/v3/scopes", headers=self.headers(creds))
