@@ -62,6 +62,11 @@ class FakeMandrill(FakeVendor):
         for key in ("global_merge_vars", "merge_vars"):
             if key in message and not isinstance(message[key], list):
                 problems.append(f"message.{key} is an array")
+        rcpts = {t.get("email") for t in to}
+        if any(not isinstance(v, dict) or v.get("rcpt") not in rcpts or not isinstance(v.get("vars"), list) for v in message.get("merge_vars", [])):
+            problems.append("message.merge_vars[]: {rcpt (one of message.to), vars: [{name, content}]}")
+        if message.get("merge_language", "mailchimp") not in ("mailchimp", "handlebars"):
+            problems.append("message.merge_language is mailchimp or handlebars")
         if "send_at" in body and not (isinstance(body["send_at"], str) and SEND_AT.match(body["send_at"])):
             problems.append("send_at is UTC 'YYYY-MM-DD HH:MM:SS'")
         if problems:
@@ -94,6 +99,21 @@ class FakeMandrill(FakeVendor):
         if kind == "unknown_template":
             return err(500, 5, "Unknown_Template", f"No such template \"{options.get('name')}\"")
         return err(500, -1, "GeneralError", "an unexpected error occurred")
+
+    @staticmethod
+    def copies(req: Recorded) -> list[dict[str, Any]]:
+        """Each recipient's copy with ``preserve_recipients: false``: *|NAME|* merge tags filled from its merge_vars."""
+        body = req.json()
+        m = body["message"]
+        per = {v["rcpt"]: {x["name"].upper(): x["content"] for x in v["vars"]} for v in m.get("merge_vars", [])}
+
+        def apply(text: str | None, values: dict[str, Any]) -> str | None:
+            return re.sub(r"\*\|([A-Z0-9_]+)\|\*", lambda g: str(values.get(g.group(1), "")), text) if text else text
+
+        return [{"to": [t["email"]], "subject": apply(m.get("subject"), per.get(t["email"], {})), "text": apply(m.get("text"), per.get(t["email"], {})),
+                 "html": apply(m.get("html"), per.get(t["email"], {})),
+                 "data": {x["name"]: x["content"] for v in m.get("merge_vars", []) if v["rcpt"] == t["email"] for x in v["vars"]} or None}
+                for t in m["to"]]
 
     @staticmethod
     def observed(req: Recorded) -> dict[str, Any]:

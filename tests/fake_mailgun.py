@@ -62,6 +62,12 @@ class FakeMailgun(FakeVendor):
             problems.append("one of text, html, amp-html or template is required")
         if form.get("attachment") and req.content_type != "multipart/form-data":
             problems.append("attachments need multipart/form-data")
+        to = [a.strip() for v in form.get("to", []) for a in v.split(",") if a.strip()]
+        if len(to) > 1000:
+            problems.append("at most 1000 recipients per batch")
+        rcpt_vars = _json(form["recipient-variables"][0]) if form.get("recipient-variables") else {}
+        if not isinstance(rcpt_vars, dict) or not all(isinstance(v, dict) for v in rcpt_vars.values()):
+            problems.append("recipient-variables is a JSON object of objects keyed by address")
         if len(form.get("o:tag", [])) > 3:
             problems.append("at most 3 o:tag values")
         if problems:
@@ -89,6 +95,22 @@ class FakeMailgun(FakeVendor):
         if kind == "unavailable":
             return json_response(503, {"message": "Service Unavailable"})
         return json_response(500, {"message": "Internal Server Error"})
+
+    @staticmethod
+    def copies(req: Recorded) -> list[dict[str, Any]]:
+        """With recipient-variables each ``to`` gets its own copy, %recipient.x% filled from its variables."""
+        form = req.form()
+        variables = json.loads(form["recipient-variables"][0]) if form.get("recipient-variables") else {}
+
+        def apply(text: str | None, values: dict[str, Any]) -> str | None:
+            for name, value in values.items():
+                text = text.replace(f"%recipient.{name}%", str(value)) if text else text
+            return text
+
+        one = {k: v[0] for k, v in form.items() if isinstance(v[0], str)}
+        return [{"to": [a], "subject": apply(one.get("subject"), variables.get(a, {})), "text": apply(one.get("text"), variables.get(a, {})),
+                 "html": apply(one.get("html"), variables.get(a, {})), "data": variables.get(a)}
+                for a in (x.strip() for v in form["to"] for x in v.split(",") if x.strip())]
 
     @staticmethod
     def observed(req: Recorded) -> dict[str, Any]:

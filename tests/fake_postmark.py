@@ -110,6 +110,14 @@ class FakePostmark(FakeVendor):
         return json_response(500, {"ErrorCode": 0, "Message": "Internal server error"})
 
     @staticmethod
+    def copies(req: Recorded) -> list[dict[str, Any]]:
+        """Every message of a batch (or the one message) as its recipients receive it."""
+        body = req.json()
+        items = body["Messages"] if isinstance(body, dict) and "Messages" in body else body if isinstance(body, list) else [body]
+        return [{"to": [a.strip() for a in m["To"].split(",")], "subject": m.get("Subject"), "text": m.get("TextBody"),
+                 "html": m.get("HtmlBody"), "data": m.get("TemplateModel")} for m in items]
+
+    @staticmethod
     def observed_item(m: dict[str, Any]) -> dict[str, Any]:
         def split(field: str) -> list[str]:
             return [a.strip() for a in m.get(field, "").split(",") if a.strip()]

@@ -53,6 +53,9 @@ class FakeSendGrid(FakeVendor):
                 problems.append(f"personalizations.{i}: subject missing")
             if "dynamic_template_data" in p and ("template_id" not in body or not isinstance(p["dynamic_template_data"], dict)):
                 problems.append(f"personalizations.{i}.dynamic_template_data: an object, with a template_id")
+            subs = p.get("substitutions", {})
+            if not isinstance(subs, dict) or not all(isinstance(v, str) for v in subs.values()) or (subs and "template_id" in body):
+                problems.append(f"personalizations.{i}.substitutions: strings, and not with a dynamic template")
         if not (body.get("from") or {}).get("email"):
             problems.append("from.email is required")
         content = body.get("content")
@@ -83,6 +86,22 @@ class FakeSendGrid(FakeVendor):
         if ((body.get("mail_settings") or {}).get("sandbox_mode") or {}).get("enable"):
             return 200, self.rate_headers(), b""
         return 202, {"X-Message-Id": f"sg-{next(self._ids)}", **self.rate_headers()}, b""
+
+    @staticmethod
+    def copies(req: Recorded) -> list[dict[str, Any]]:
+        """What each personalization's recipients receive: subject and bodies with its substitutions applied."""
+        body = req.json()
+        out = []
+        for p in body["personalizations"]:
+            def apply(text: str | None) -> str | None:
+                for tag, value in p.get("substitutions", {}).items():
+                    text = text.replace(tag, value) if text else text
+                return text
+
+            content = {c["type"]: apply(c["value"]) for c in body.get("content", [])}
+            out.append({"to": [t["email"] for t in p["to"]], "subject": apply(p.get("subject", body.get("subject"))),
+                        "text": content.get("text/plain"), "html": content.get("text/html"), "data": p.get("dynamic_template_data")})
+        return out
 
     def rate_headers(self) -> dict[str, str]:
         return {"X-RateLimit-Limit": "600", "X-RateLimit-Remaining": "599", "X-RateLimit-Reset": str(self.reset_at)}

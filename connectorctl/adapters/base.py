@@ -106,6 +106,7 @@ class Adapter(ABC, Generic[OptionsT]):
 
 class EmailAdapter(Adapter[OptionsT]):
     channel = "email"
+    batch_limit: ClassVar[int] = 0  # messages per call of the vendor's batch API, its documented maximum; 0 = no batch API
 
     def send(self, message: EmailMessage, *, tenant_id: str | None = None, correlation_id: str | None = None) -> SendResult:
         raise NotImplementedError(f"{type(self).__name__} does not implement send")

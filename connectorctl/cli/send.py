@@ -110,17 +110,12 @@ def send_email(
             return render_dry_run(dry_run_report(connector, gateway, message), out)
         return _finish(gateway.send(message, force=force).to_dict(), out)
 
-    from connectorctl.bulk.recipients import render as fill
     from connectorctl.cli.send_view import run_bulk
     from connectorctl.validation import normalize_email
 
     def build(row, key):  # type: ignore[no-untyped-def]
-        if template:  # each row's columns are its template data
-            return replace(message, to=(key,), merge_data={**merge_data, **row.fields})
-        values = {**{k.lower(): str(v) for k, v in merge_data.items()}, **row.fields}
-        filled = fill(text, values)
-        return replace(message, to=(key,), subject=fill(subject, values) or "", merge_data={},
-                       text=_strip_html(filled) if html and filled else filled, html=filled if html else None)
+        """Each row's columns are its merge data: the template's data, or its {{column}} values (filled by the vendor in a batch)."""
+        return replace(message, to=(key,), merge_data={**merge_data, **row.fields})
 
     run_bulk(ctx, connector, gateway, "email", to_file, normalize_email, build,
              template=(subject or "", text or "", str(html), from_email or "", ",".join(cc), ",".join(bcc), template or "",

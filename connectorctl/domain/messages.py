@@ -57,8 +57,16 @@ class EmailMessage:
         """Without a vendor template, ``merge_data`` fills the ``{{name}}`` placeholders here, before any vendor sees them."""
         if self.template_id or not self.merge_data:
             return self
-        values = {str(k).lower(): "" if v is None else str(v) for k, v in self.merge_data.items()}
+        values = self.merge_values()
         return replace(self, subject=fill(self.subject, values) or "", text=fill(self.text, values), html=fill(self.html, values), merge_data={})
+
+    def merge_values(self) -> dict[str, str]:
+        """``merge_data`` as placeholder values: names lower case, values text."""
+        return {str(k).lower(): "" if v is None else str(v) for k, v in self.merge_data.items()}
+
+    def placeholders(self) -> set[str]:
+        """The ``{{name}}`` names used in subject and bodies, lower case."""
+        return {m.group(1).lower() for text in (self.subject, self.text, self.html) if text for m in PLACEHOLDER.finditer(text)}
 
     def features(self) -> frozenset[str]:
         """Optional features this message relies on, for vendor capability checks."""

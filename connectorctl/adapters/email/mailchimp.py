@@ -17,21 +17,20 @@ with 401 or with 500), then on the status code.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Hashable, Mapping, Sequence
 
 import httpx
 
-from connectorctl.adapters.base import ALL_EMAIL_FEATURES, BULK_CONCURRENCY, SCHEDULING, TEMPLATE
+from connectorctl.adapters.base import ALL_EMAIL_FEATURES, SCHEDULING, TEMPLATE
 from connectorctl.adapters.declaration import API_KEY, Vendor
-from connectorctl.adapters.email.common import HttpEmailAdapter, VendorRequest, attachment_summary, b64, utc
+from connectorctl.adapters.email.common import HttpEmailAdapter, VendorRequest, attachment_summary, b64, inline_values, utc, with_merge_tags
 from connectorctl.domain.messages import DeliveryStatus, EmailMessage, RecipientResult, SendResult
 from connectorctl.domain.values import Credentials
-from connectorctl.resilience.pipeline import new_id
 from connectorctl.settings import VendorSettings
 from connectorctl.errors import (
     AuthenticationError,
-    ConnectorctlError,
     ConnectorError,
     RateLimitedError,
     ValidationError,
@@ -54,6 +53,7 @@ ERROR_NAMES: Mapping[str, type[ConnectorError]] = {
     "RateLimited": RateLimitedError,
 }  # GeneralError and the rest: the status code decides (5xx transient)
 MAX_RECIPIENTS_PER_CALL = 1000
+_MERGE_NAME = re.compile(r"^[a-z0-9][a-z0-9_]*$")
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,7 @@ class MailchimpOptions(VendorSettings):
 
 class MailchimpEmailAdapter(HttpEmailAdapter[MailchimpOptions]):
     capabilities = ALL_EMAIL_FEATURES | {TEMPLATE, SCHEDULING}
+    batch_limit = MAX_RECIPIENTS_PER_CALL
     default_base_url = "https://mandrillapp.com"
 
     def endpoint(self, method: str) -> str:
@@ -137,61 +138,30 @@ class MailchimpEmailAdapter(HttpEmailAdapter[MailchimpOptions]):
             return f"{body.get('name')} (code {body.get('code')}): {body.get('message')}"
         return super().error_message(response, body)
 
-    # -- bulk: messages that differ only in their To go out as one call -------------
-    def send_bulk(self, messages: Sequence[EmailMessage], *, tenant_id: str | None = None,
-                  concurrency: int = BULK_CONCURRENCY) -> list[SendResult | ConnectorctlError]:
-        """One ``messages/send`` per group of same-content messages, with
-        ``preserve_recipients: false`` so each recipient gets a private copy; the
-        per-recipient answer maps back to each message exactly."""
+    # -- bulk: same-content messages go out as one call, a private copy per recipient --------
+    def batch_key(self, message: EmailMessage) -> Hashable | None:
+        """Merge var names are letters, digits and underscores: a placeholder with any other character goes alone."""
+        key = super().batch_key(message)
+        return None if key is None or any(not _MERGE_NAME.match(n) for n in message.placeholders()) else key
 
-        def send_group(group: list[EmailMessage]) -> list[SendResult | ConnectorError]:
-            if len(group) == 1:
-                return [self.send(group[0], tenant_id=tenant_id)]
-            to = [a for m in group for a in m.to]
-            body = self._message(group[0], preserve_recipients=False, to=to)
-            correlation_id = new_id()
-            response = self.execute("send_email_bulk", lambda creds: self._request(body, group[0], creds), lambda r: _results(self.slug, r, to),
-                                    tenant_id=tenant_id, correlation_id=correlation_id)
-            by_address = {r.recipient.lower(): r for r in response.value.recipients}
-            return [SendResult(self.slug, by_address[m.to[0].lower()].message_id, tuple(by_address[a.lower()] for a in m.to),
-                               correlation_id=correlation_id) for m in group]
+    def build_batch(self, messages: Sequence[EmailMessage], creds: Credentials) -> VendorRequest:
+        """``preserve_recipients: false`` and ``merge_vars`` per recipient: the template's data, or our
+        ``{{name}}`` written as ``*|NAME|*`` merge tags with their values."""
+        first = messages[0]
+        sample = first if first.template_id else with_merge_tags(first, lambda name: f"*|{name.upper()}|*")
+        body = self._message(sample, preserve_recipients=False, to=[m.to[0] for m in messages])
+        body.pop("global_merge_vars", None)
+        if not first.template_id:
+            body["merge_language"] = "mailchimp"
+        body["merge_vars"] = [
+            {"rcpt": m.to[0], "vars": [{"name": k, "content": v} for k, v in (m.merge_data if m.template_id else inline_values(m) or {}).items()]}
+            for m in messages
+        ]
+        return self._request(body, first, creds)
 
-        return self.send_batches(messages, self._groups(messages), send_group, concurrency)
-
-    def _groups(self, messages: Sequence[EmailMessage]) -> list[list[int]]:
-        groups: dict[Any, list[list[int]]] = {}
-        seen: dict[int, set[str]] = {}
-        order: list[list[int]] = []
-        for i, m in enumerate(messages):
-            try:
-                self.precheck(m)
-            except ConnectorError:
-                order.append([i])  # send() reports it in its own slot
-                continue
-            if m.cc or m.bcc:
-                order.append([i])
-                continue
-            key = _content_key(m)
-            addresses = {a.lower() for a in m.to}
-            target = None
-            for group in groups.get(key, []):
-                if not addresses & seen[id(group)] and len(seen[id(group)]) + len(addresses) <= MAX_RECIPIENTS_PER_CALL:
-                    target = group
-                    break
-            if target is None:
-                target = []
-                groups.setdefault(key, []).append(target)
-                seen[id(target)] = set()
-                order.append(target)
-            target.append(i)
-            seen[id(target)] |= addresses
-        return order
-
-
-def _content_key(m: EmailMessage) -> tuple[Any, ...]:
-    return (m.subject, m.text, m.html, m.from_email, m.from_name, m.reply_to, tuple(sorted(m.headers.items())),
-            m.tags, tuple(sorted(m.metadata.items())), tuple((a.filename, a.content, a.content_type) for a in m.attachments),
-            m.template_id, repr(sorted(m.merge_data.items())), m.send_at)
+    def parse_batch(self, response: httpx.Response, messages: Sequence[EmailMessage]) -> list[SendResult]:
+        by_address = {r.recipient.lower(): r for r in _results(self.slug, response, [m.to[0] for m in messages]).recipients}
+        return [SendResult(self.slug, by_address[m.to[0].lower()].message_id, (by_address[m.to[0].lower()],)) for m in messages]
 
 
 def _results(vendor: str, response: httpx.Response, recipients: Sequence[str]) -> SendResult:

@@ -1,4 +1,4 @@
-"""Postmark ``/email`` and ``/email/batch`` (up to 500 messages per call).
+"""Postmark ``/email`` and ``/email/batch`` (up to 500 messages per call), with templates too.
 
 Auth is the server token in ``X-Postmark-Server-Token``; bodies are PascalCase
 JSON.  A batch comes back HTTP 200 even when some of its items failed, so each
@@ -17,17 +17,16 @@ import email.utils
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Mapping, Sequence
+from typing import Any, Hashable, Mapping, Sequence
 
 import httpx
 
-from connectorctl.adapters.base import ALL_EMAIL_FEATURES, BULK_CONCURRENCY, TEMPLATE, HasFeatures
+from connectorctl.adapters.base import ALL_EMAIL_FEATURES, TEMPLATE, HasFeatures
 from connectorctl.adapters.declaration import API_KEY, Vendor
-from connectorctl.adapters.email.common import HttpEmailAdapter, VendorRequest, all_with, attachment_summary, b64, chunks
+from connectorctl.adapters.email.common import HttpEmailAdapter, VendorRequest, all_with, attachment_summary, b64
 from connectorctl.domain.messages import DeliveryStatus, EmailMessage, RecipientResult, SendResult
 from connectorctl.domain.values import Credentials
-from connectorctl.errors import AuthenticationError, ConnectorctlError, ConnectorError, ValidationError, VendorRejectedError
-from connectorctl.resilience.pipeline import new_id
+from connectorctl.errors import AuthenticationError, ConnectorError, ValidationError, VendorRejectedError
 from connectorctl.settings import VendorSettings
 
 BATCH_LIMIT = 500
@@ -133,38 +132,25 @@ class PostmarkEmailAdapter(HttpEmailAdapter[PostmarkOptions]):
         return None
 
     # -- batch ----------------------------------------------------------------------
-    def send_bulk(self, messages: Sequence[EmailMessage], *, tenant_id: str | None = None,
-                  concurrency: int = BULK_CONCURRENCY) -> list[SendResult | ConnectorctlError]:
-        """``/email/batch`` in chunks of 500; a failed item fails only its own message."""
-        batches = chunks(list(range(len(messages))), BATCH_LIMIT)
-        return self.send_batches(messages, batches, lambda group: self._send_batch(group, tenant_id), concurrency)
+    batch_limit = BATCH_LIMIT
 
-    def _send_batch(self, group: list[EmailMessage], tenant_id: str | None) -> list[SendResult | ConnectorError]:
-        outcomes: list[SendResult | ConnectorError | None] = [None] * len(group)
-        positions: list[int] = []
-        for i, message in enumerate(group):
-            try:
-                self.precheck(message)
-                positions.append(i)
-            except ConnectorError as exc:
-                outcomes[i] = exc
-        if positions:
-            bodies = [self.body(group[i]) for i in positions]
-            log = [self.loggable(b, group[i]) for b, i in zip(bodies, positions)]
-            correlation_id = new_id()
-            try:
-                items = self.execute("send_email_batch", lambda creds: VendorRequest("POST", "/email/batch", json=bodies, headers=self.headers(creds), log=log),
-                                     lambda r: r.json(), tenant_id=tenant_id, correlation_id=correlation_id).value
-            except ConnectorError as exc:
-                items = None
-                for i in positions:
-                    outcomes[i] = exc
-            if items is not None:
-                items = items if isinstance(items, list) else []
-                for n, i in enumerate(positions):
-                    result = self.item_result(items[n] if n < len(items) else None, group[i])
-                    outcomes[i] = SendResult(result.vendor, result.message_id, result.recipients, correlation_id)
-        return [o if o is not None else ConnectorError("no result", service=self.slug) for o in outcomes]
+    def batch_key(self, message: EmailMessage) -> Hashable | None:
+        """Postmark batches whole messages, so any two travel together (template sends on their own endpoint)."""
+        return bool(message.template_id)
+
+    def build_batch(self, messages: Sequence[EmailMessage], creds: Credentials) -> VendorRequest:
+        """``/email/batch`` (a JSON array) or ``/email/batchWithTemplates`` (``{"Messages": [...]}``); our placeholders filled here."""
+        bodies = [self.body(m.filled()) for m in messages]
+        log = [self.loggable(b, m) for b, m in zip(bodies, messages)]
+        if messages[0].template_id:
+            return VendorRequest("POST", "/email/batchWithTemplates", json={"Messages": bodies}, headers=self.headers(creds), log={"Messages": log})
+        return VendorRequest("POST", "/email/batch", json=bodies, headers=self.headers(creds), log=log)
+
+    def parse_batch(self, response: httpx.Response, messages: Sequence[EmailMessage]) -> list[SendResult]:
+        """One answer per message, in request order; an item with ``ErrorCode != 0`` fails only its message."""
+        items = response.json()
+        items = items if isinstance(items, list) else []
+        return [self.item_result(items[n] if n < len(items) else None, m) for n, m in enumerate(messages)]
 
     # -- reads ----------------------------------------------------------------------
     def build_verify(self, creds: Credentials) -> VendorRequest:
