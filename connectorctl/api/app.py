@@ -214,7 +214,9 @@ def create_app(connector: Any, *, token: str | None = None, status_fresh_seconds
     from connectorctl.delivery.api import delivery_routes, with_delivery
 
     api.document = with_delivery(api.document)
-    app = Starlette(routes=[*api.routes(), *hooks, *delivery_routes(connector, api.read)], middleware=middleware, exception_handlers=EXCEPTION_HANDLERS,
+    from connectorctl.inbound.receiver import inbound_routes
+
+    app = Starlette(routes=[*api.routes(), *hooks, *inbound_routes(connector), *delivery_routes(connector, api.read)], middleware=middleware, exception_handlers=EXCEPTION_HANDLERS,
                     lifespan=_lifespan(api, close_connector))
     app.state.api = api
     return app
