@@ -13,8 +13,8 @@ process it), so a batch slows down to the quota instead of failing rows.
 
 from __future__ import annotations
 
-import time
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -50,21 +50,43 @@ class BulkReport:
         return not self.interrupted and c["failed"] == 0 and c["uncertain"] == 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"batch_id": self.batch_id, "channel": self.channel, "ok": self.ok, "interrupted": self.interrupted,
-                "elapsed_seconds": round(self.elapsed_seconds, 3), "summary": self.counts,
-                "results": sorted(self.results, key=lambda r: r["row"])}
+        return {
+            "batch_id": self.batch_id,
+            "channel": self.channel,
+            "ok": self.ok,
+            "interrupted": self.interrupted,
+            "elapsed_seconds": round(self.elapsed_seconds, 3),
+            "summary": self.counts,
+            "results": sorted(self.results, key=lambda r: r["row"]),
+        }
 
 
 def _result(row: Row, key: str, status: str, **extra: Any) -> dict[str, Any]:
-    base = {"row": row.number, "recipient": key or row.address, "status": status, "vendor": None, "message_id": None,
-            "correlation_id": None, "error_code": None, "error": None}
+    base = {
+        "row": row.number,
+        "recipient": key or row.address,
+        "status": status,
+        "vendor": None,
+        "message_id": None,
+        "correlation_id": None,
+        "error_code": None,
+        "error": None,
+    }
     base.update(extra)
     return base
 
 
 class BulkRunner:
-    def __init__(self, gateway: Any, journal: BatchJournal, *, concurrency: int, sleep: Callable[[float], None] = time.sleep,
-                 resend_uncertain: bool = False, progress: Callable[[dict[str, Any]], None] | None = None) -> None:
+    def __init__(
+        self,
+        gateway: Any,
+        journal: BatchJournal,
+        *,
+        concurrency: int,
+        sleep: Callable[[float], None] = time.sleep,
+        resend_uncertain: bool = False,
+        progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
         self.gateway = gateway
         self.journal = journal
         self.concurrency = max(1, concurrency)
@@ -72,7 +94,9 @@ class BulkRunner:
         self.resend_uncertain = resend_uncertain
         self.progress = progress or (lambda r: None)
 
-    def plan(self, rows: Sequence[Row], normalize: Callable[[str], str]) -> tuple[list[tuple[Row, str]], list[dict[str, Any]]]:
+    def plan(
+        self, rows: Sequence[Row], normalize: Callable[[str], str]
+    ) -> tuple[list[tuple[Row, str]], list[dict[str, Any]]]:
         """Split rows into (to send) and (already decided: invalid, duplicate, accepted before, uncertain)."""
         states = self.journal.states()
         todo: list[tuple[Row, str]] = []
@@ -92,8 +116,16 @@ class BulkRunner:
             if state == DONE:
                 decided.append(_result(row, key, "skipped", correlation_id=cid, error="accepted in an earlier run"))
             elif state == UNCERTAIN and not self.resend_uncertain:
-                decided.append(_result(row, key, "uncertain", correlation_id=cid, error_code="uncertain",
-                                       error="an earlier run stopped during this call; re-run with --resend-uncertain after checking"))
+                decided.append(
+                    _result(
+                        row,
+                        key,
+                        "uncertain",
+                        correlation_id=cid,
+                        error_code="uncertain",
+                        error="an earlier run stopped during this call; re-run with --resend-uncertain after checking",
+                    )
+                )
             else:
                 todo.append((row, key))
         return todo, decided
@@ -135,9 +167,16 @@ class BulkRunner:
             self.journal.mark_pending(key, row.number, correlation_id)
         for requeue in range(RATE_LIMIT_REQUEUES + 1):
             outcomes = self.gateway.send_bulk([m for _, _, m in ready], concurrency=1, correlation_id=correlation_id)
-            limited = [(item, o) for item, o in zip(ready, outcomes) if isinstance(o, RateLimitedError) and requeue < RATE_LIMIT_REQUEUES]
-            done += [self._outcome(row, key, correlation_id, o) for (row, key, _), o in zip(ready, outcomes)
-                     if not (isinstance(o, RateLimitedError) and requeue < RATE_LIMIT_REQUEUES)]
+            limited = [
+                (item, o)
+                for item, o in zip(ready, outcomes, strict=True)
+                if isinstance(o, RateLimitedError) and requeue < RATE_LIMIT_REQUEUES
+            ]
+            done += [
+                self._outcome(row, key, correlation_id, o)
+                for (row, key, _), o in zip(ready, outcomes, strict=True)
+                if not (isinstance(o, RateLimitedError) and requeue < RATE_LIMIT_REQUEUES)
+            ]
             if not limited:
                 break
             self._wait(max((o for _, o in limited), key=lambda e: e.retry_after_seconds or 0))
@@ -151,22 +190,53 @@ class BulkRunner:
     def _outcome(self, row: Row, key: str, correlation_id: str, outcome: Any) -> dict[str, Any]:
         """Journal one row's outcome (a SendResult or an error) and describe it."""
         if isinstance(outcome, ConnectorctlError):
-            self.journal.record(Outcome(key, FAILED, getattr(outcome, "service", None), None, correlation_id, outcome.code, outcome.message))
-            return _result(row, key, "failed", vendor=getattr(outcome, "service", None), correlation_id=correlation_id,
-                           error_code=outcome.code, error=outcome.message)
+            self.journal.record(
+                Outcome(
+                    key, FAILED, getattr(outcome, "service", None), None, correlation_id, outcome.code, outcome.message
+                )
+            )
+            return _result(
+                row,
+                key,
+                "failed",
+                vendor=getattr(outcome, "service", None),
+                correlation_id=correlation_id,
+                error_code=outcome.code,
+                error=outcome.message,
+            )
         result = outcome
         if result.ok:
             self.journal.record(Outcome(key, DONE, result.vendor, result.message_id, correlation_id))
-            return _result(row, key, "accepted", vendor=result.vendor, message_id=result.message_id, correlation_id=correlation_id)
+            return _result(
+                row, key, "accepted", vendor=result.vendor, message_id=result.message_id, correlation_id=correlation_id
+            )
         refused = result.failed[0]
         reason = refused.reason or refused.status.value
         uncertain = refused.status is DeliveryStatus.UNCERTAIN  # the vendor may have it: a re-run must not resend it
-        self.journal.record(Outcome(key, UNCERTAIN if uncertain else FAILED, result.vendor, result.message_id, correlation_id,
-                                    refused.status.value, reason))
-        return _result(row, key, "uncertain" if uncertain else "failed", vendor=result.vendor, correlation_id=correlation_id,
-                       error_code=refused.status.value, error=reason)
+        self.journal.record(
+            Outcome(
+                key,
+                UNCERTAIN if uncertain else FAILED,
+                result.vendor,
+                result.message_id,
+                correlation_id,
+                refused.status.value,
+                reason,
+            )
+        )
+        return _result(
+            row,
+            key,
+            "uncertain" if uncertain else "failed",
+            vendor=result.vendor,
+            correlation_id=correlation_id,
+            error_code=refused.status.value,
+            error=reason,
+        )
 
-    def run(self, rows: Sequence[Row], normalize: Callable[[str], str], build: Callable[[Row, str], Any], report: BulkReport) -> BulkReport:
+    def run(
+        self, rows: Sequence[Row], normalize: Callable[[str], str], build: Callable[[Row, str], Any], report: BulkReport
+    ) -> BulkReport:
         """``concurrency`` worker threads pull rows from one queue; this thread only flushes the journal.
 
         Workers (not futures) keep the per-row overhead to a lock and a list
@@ -178,7 +248,7 @@ class BulkRunner:
             report.results.append(r)
             self.progress(r)
         size = max(1, self.gateway.batch_limit() if hasattr(self.gateway, "batch_limit") else 1)
-        chunks = [todo[i:i + size] for i in range(0, len(todo), size)]
+        chunks = [todo[i : i + size] for i in range(0, len(todo), size)]
         queue = iter(chunks)
         lock = threading.Lock()
         stop = threading.Event()

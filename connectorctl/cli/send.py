@@ -17,7 +17,9 @@ if TYPE_CHECKING:
 MAX_BODY_BYTES = 10 * MIB  # more than any vendor accepts in one message
 MAX_ATTACHMENT_BYTES = 25 * MIB
 
-app = typer.Typer(help="Send an email or an SMS through the configured vendor chain.", no_args_is_help=True, rich_markup_mode=None)
+app = typer.Typer(
+    help="Send an email or an SMS through the configured vendor chain.", no_args_is_help=True, rich_markup_mode=None
+)
 
 
 def _result_table(result: dict) -> object:
@@ -30,9 +32,15 @@ def _result_table(result: dict) -> object:
         return f"[{style}]{value}[/{style}]"
 
     columns = (Column("recipient"), Column("status"), Column("message_id"), Column("reason", drop=1, wrap=True))
-    return grid(f"sent via {result['vendor']}" if result["ok"] else f"NOT fully accepted by {result['vendor']}", columns, (
-        (escape(r["recipient"]), status(r["status"]), escape(r["message_id"] or "-"), escape(r["reason"] or "")) for r in result["recipients"]
-    ), caption=f"correlation id {result['correlation_id']}")
+    return grid(
+        f"sent via {result['vendor']}" if result["ok"] else f"NOT fully accepted by {result['vendor']}",
+        columns,
+        (
+            (escape(r["recipient"]), status(r["status"]), escape(r["message_id"] or "-"), escape(r["reason"] or ""))
+            for r in result["recipients"]
+        ),
+        caption=f"correlation id {result['correlation_id']}",
+    )
 
 
 def _finish(result_dict: dict, output: OutputFormat) -> None:
@@ -41,11 +49,23 @@ def _finish(result_dict: dict, output: OutputFormat) -> None:
         raise typer.Exit(1)
 
 
-_ToFile = typer.Option(None, "--to-file", help="CSV of recipients for a bulk send (see docs/failover-and-bulk.md).", dir_okay=False, metavar="CSV")
-_BatchId = typer.Option(None, "--batch-id", help="Name the batch (default: derived from the file and the message).", metavar="ID")
+_ToFile = typer.Option(
+    None,
+    "--to-file",
+    help="CSV of recipients for a bulk send (see docs/failover-and-bulk.md).",
+    dir_okay=False,
+    metavar="CSV",
+)
+_BatchId = typer.Option(
+    None, "--batch-id", help="Name the batch (default: derived from the file and the message).", metavar="ID"
+)
 _Concurrency = typer.Option(8, "--concurrency", min=1, max=64, help="Bulk: messages in flight at once.", metavar="N")
-_ResendUncertain = typer.Option(False, "--resend-uncertain", help="Bulk: also re-send rows an interrupted run may have sent.")
-_DryRun = typer.Option(False, "--dry-run", help="Show the vendor chain, circuit states and redacted requests; send nothing.")
+_ResendUncertain = typer.Option(
+    False, "--resend-uncertain", help="Bulk: also re-send rows an interrupted run may have sent."
+)
+_DryRun = typer.Option(
+    False, "--dry-run", help="Show the vendor chain, circuit states and redacted requests; send nothing."
+)
 _Vendor = typer.Option(None, "--vendor", help="Use this vendor instead of the configured chain.", metavar="SLUG")
 _Tenant = typer.Option(None, "--tenant", help="Tenant whose credentials and logs to use.", metavar="ID")
 _Force = typer.Option(False, "--force", help="Send even to a recipient on the suppression list (not with --to-file).")
@@ -55,21 +75,48 @@ _Force = typer.Option(False, "--force", help="Send even to a recipient on the su
 def send_email(
     ctx: typer.Context,
     to: List[str] = typer.Option([], "--to", help="Recipient address (repeat for several).", metavar="ADDRESS"),
-    subject: Optional[str] = typer.Option(None, "--subject", "-s", help="Subject line ({{name}} placeholders from --data or the CSV).", metavar="TEXT"),
-    body: Optional[str] = typer.Option(None, "--body", help="Message body ({{column}} placeholders in bulk).", metavar="TEXT"),
-    body_file: Optional[Path] = typer.Option(None, "--body-file", help="Read the body from a file ('-' for stdin).", allow_dash=True, metavar="FILE"),
+    subject: Optional[str] = typer.Option(
+        None, "--subject", "-s", help="Subject line ({{name}} placeholders from --data or the CSV).", metavar="TEXT"
+    ),
+    body: Optional[str] = typer.Option(
+        None, "--body", help="Message body ({{column}} placeholders in bulk).", metavar="TEXT"
+    ),
+    body_file: Optional[Path] = typer.Option(
+        None, "--body-file", help="Read the body from a file ('-' for stdin).", allow_dash=True, metavar="FILE"
+    ),
     html: bool = typer.Option(False, "--html", help="The body is HTML (a plain-text part is derived)."),
     cc: List[str] = typer.Option([], "--cc", help="Cc address (repeatable).", metavar="ADDRESS"),
     bcc: List[str] = typer.Option([], "--bcc", help="Bcc address (repeatable).", metavar="ADDRESS"),
     reply_to: Optional[str] = typer.Option(None, "--reply-to", help="Reply-To address.", metavar="ADDRESS"),
-    from_email: Optional[str] = typer.Option(None, "--from", help="Override the configured sender address.", metavar="ADDRESS"),
-    header: List[str] = typer.Option([], "--header", help="Custom header 'Name: value' (repeatable).", metavar="'NAME: VALUE'"),
+    from_email: Optional[str] = typer.Option(
+        None, "--from", help="Override the configured sender address.", metavar="ADDRESS"
+    ),
+    header: List[str] = typer.Option(
+        [], "--header", help="Custom header 'Name: value' (repeatable).", metavar="'NAME: VALUE'"
+    ),
     tag: List[str] = typer.Option([], "--tag", help="Tag for the vendor's analytics (repeatable).", metavar="TAG"),
-    attach: List[Path] = typer.Option([], "--attach", help="Attach a file (repeatable).", exists=True, dir_okay=False, metavar="FILE"),
-    template: Optional[str] = typer.Option(None, "--template", help="Send the vendor's stored template (id, alias or name) instead of a body.", metavar="ID"),
-    data: Optional[Path] = typer.Option(None, "--data", help="JSON object of merge data: the template's data, or {{name}} values ('-' for stdin).", allow_dash=True, metavar="FILE"),
-    at: Optional[str] = typer.Option(None, "--at", help="Have the vendor deliver at this time (ISO 8601, e.g. 2026-12-24T09:00Z).", metavar="TIME"),
-    after: Optional[str] = typer.Option(None, "--in", help="Have the vendor deliver after this long (e.g. 2h, 30m).", metavar="DURATION"),
+    attach: List[Path] = typer.Option(
+        [], "--attach", help="Attach a file (repeatable).", exists=True, dir_okay=False, metavar="FILE"
+    ),
+    template: Optional[str] = typer.Option(
+        None,
+        "--template",
+        help="Send the vendor's stored template (id, alias or name) instead of a body.",
+        metavar="ID",
+    ),
+    data: Optional[Path] = typer.Option(
+        None,
+        "--data",
+        help="JSON object of merge data: the template's data, or {{name}} values ('-' for stdin).",
+        allow_dash=True,
+        metavar="FILE",
+    ),
+    at: Optional[str] = typer.Option(
+        None, "--at", help="Have the vendor deliver at this time (ISO 8601, e.g. 2026-12-24T09:00Z).", metavar="TIME"
+    ),
+    after: Optional[str] = typer.Option(
+        None, "--in", help="Have the vendor deliver after this long (e.g. 2h, 30m).", metavar="DURATION"
+    ),
     to_file: Optional[Path] = _ToFile,
     batch_id: Optional[str] = _BatchId,
     concurrency: int = _Concurrency,
@@ -92,13 +139,25 @@ def send_email(
         raise InvalidInputError("give --subject (or --template for a template stored at the vendor)")
     text = _read_body(body, body_file, optional=bool(template))
     headers = dict(parse_header_options(header))
-    attachments = tuple(Attachment(p.name, read_limited(p, f"attachment {p}", MAX_ATTACHMENT_BYTES), _guess_type(p)) for p in attach)
+    attachments = tuple(
+        Attachment(p.name, read_limited(p, f"attachment {p}", MAX_ATTACHMENT_BYTES), _guess_type(p)) for p in attach
+    )
     merge_data = _read_data(data)
     connector = state(ctx).connector()
     message = EmailMessage(
-        to=tuple(to) or ("bulk@placeholder.invalid",), subject=subject or "", text=_strip_html(text) if html and text else text,
-        html=text if html else None, from_email=from_email, cc=tuple(cc), bcc=tuple(bcc), reply_to=reply_to, headers=headers,
-        tags=tuple(tag), attachments=attachments, template_id=template, merge_data=merge_data,
+        to=tuple(to) or ("bulk@placeholder.invalid",),
+        subject=subject or "",
+        text=_strip_html(text) if html and text else text,
+        html=text if html else None,
+        from_email=from_email,
+        cc=tuple(cc),
+        bcc=tuple(bcc),
+        reply_to=reply_to,
+        headers=headers,
+        tags=tuple(tag),
+        attachments=attachments,
+        template_id=template,
+        merge_data=merge_data,
         send_at=_send_at(at, after, connector.clock.time()),
     )
     gateway = connector.email(vendor, tenant_id=tenant)
@@ -110,31 +169,68 @@ def send_email(
             return render_dry_run(dry_run_report(connector, gateway, message), out)
         return _finish(gateway.send(message, force=force).to_dict(), out)
 
+    from connectorctl.bulk.recipients import Row
     from connectorctl.cli.send_view import run_bulk
     from connectorctl.validation import normalize_email
 
-    def build(row, key):  # type: ignore[no-untyped-def]
-        """Each row's columns are its merge data: the template's data, or its {{column}} values (filled by the vendor in a batch)."""
+    def build(row: Row, key: str) -> EmailMessage:
+        """Each row's columns are its merge data: the template's data, or its {{column}} values (a batch lets the
+        vendor fill them)."""
         return replace(message, to=(key,), merge_data={**merge_data, **row.fields})
 
-    run_bulk(ctx, connector, gateway, "email", to_file, normalize_email, build,
-             template=(subject or "", text or "", str(html), from_email or "", ",".join(cc), ",".join(bcc), template or "",
-                       json.dumps(merge_data, sort_keys=True), str(message.send_at or "")),
-             filled=() if template else (subject, text),
-             batch_id=batch_id, concurrency=concurrency, resend_uncertain=resend_uncertain, dry_run=dry_run, output=out)
+    run_bulk(
+        ctx,
+        connector,
+        gateway,
+        "email",
+        to_file,
+        normalize_email,
+        build,
+        template=(
+            subject or "",
+            text or "",
+            str(html),
+            from_email or "",
+            ",".join(cc),
+            ",".join(bcc),
+            template or "",
+            json.dumps(merge_data, sort_keys=True),
+            str(message.send_at or ""),
+        ),
+        filled=() if template else (subject, text),
+        batch_id=batch_id,
+        concurrency=concurrency,
+        resend_uncertain=resend_uncertain,
+        dry_run=dry_run,
+        output=out,
+    )
 
 
 @app.command("sms")
 def send_sms(
     ctx: typer.Context,
-    to: Optional[str] = typer.Option(None, "--to", help="Recipient number in E.164 form, e.g. +14155550123.", metavar="NUMBER"),
-    message: str = typer.Option(..., "--message", "-m", help="Text of the SMS ({{column}} placeholders in bulk).", metavar="TEXT"),
-    from_number: Optional[str] = typer.Option(None, "--from", help="Override the configured sender number.", metavar="NUMBER"),
+    to: Optional[str] = typer.Option(
+        None, "--to", help="Recipient number in E.164 form, e.g. +14155550123.", metavar="NUMBER"
+    ),
+    message: str = typer.Option(
+        ..., "--message", "-m", help="Text of the SMS ({{column}} placeholders in bulk).", metavar="TEXT"
+    ),
+    from_number: Optional[str] = typer.Option(
+        None, "--from", help="Override the configured sender number.", metavar="NUMBER"
+    ),
     idempotency_key: Optional[str] = typer.Option(
-        None, "--idempotency-key", metavar="KEY",
+        None,
+        "--idempotency-key",
+        metavar="KEY",
         help="Accepted for scripts but it cannot make a retry safe: Twilio and Vonage never receive a key and cannot "
-             "deduplicate an SMS. After a timeout or 5xx the SMS is not retried and is reported 'uncertain'."),
-    status_callback: Optional[str] = typer.Option(None, "--status-callback", help="URL the vendor reports delivery to (twilio, vonage); else vendors.<v>.status_callback.", metavar="URL"),
+        "deduplicate an SMS. After a timeout or 5xx the SMS is not retried and is reported 'uncertain'.",
+    ),
+    status_callback: Optional[str] = typer.Option(
+        None,
+        "--status-callback",
+        help="URL the vendor reports delivery to (twilio, vonage); else vendors.<v>.status_callback.",
+        metavar="URL",
+    ),
     to_file: Optional[Path] = _ToFile,
     batch_id: Optional[str] = _BatchId,
     concurrency: int = _Concurrency,
@@ -158,7 +254,13 @@ def send_sms(
     connector = state(ctx).connector()
     gateway = connector.sms(vendor, tenant_id=tenant)
     out = fmt(output, as_json)
-    sms = SmsMessage(to=to or "", body=message, from_number=from_number, idempotency_key=idempotency_key, status_callback=status_callback)
+    sms = SmsMessage(
+        to=to or "",
+        body=message,
+        from_number=from_number,
+        idempotency_key=idempotency_key,
+        status_callback=status_callback,
+    )
     if to_file is None:
         if dry_run:
             from connectorctl.cli.send_view import dry_run_report, render_dry_run
@@ -167,15 +269,30 @@ def send_sms(
             return render_dry_run(dry_run_report(connector, gateway, replace(sms, to=normalize_phone(sms.to))), out)
         return _finish(gateway.send(sms, force=force).to_dict(), out)
 
+    from connectorctl.bulk.recipients import Row
     from connectorctl.bulk.recipients import render as fill
     from connectorctl.cli.send_view import run_bulk
     from connectorctl.validation import normalize_phone
 
-    def build(row, key):  # type: ignore[no-untyped-def]
+    def build(row: Row, key: str) -> SmsMessage:
         return replace(sms, to=key, body=fill(message, row.fields) or "", idempotency_key=None)
 
-    run_bulk(ctx, connector, gateway, "sms", to_file, normalize_phone, build, template=(message, from_number or ""), filled=(message,),
-             batch_id=batch_id, concurrency=concurrency, resend_uncertain=resend_uncertain, dry_run=dry_run, output=out)
+    run_bulk(
+        ctx,
+        connector,
+        gateway,
+        "sms",
+        to_file,
+        normalize_phone,
+        build,
+        template=(message, from_number or ""),
+        filled=(message,),
+        batch_id=batch_id,
+        concurrency=concurrency,
+        resend_uncertain=resend_uncertain,
+        dry_run=dry_run,
+        output=out,
+    )
 
 
 def _check_targets(to: object, to_file: Optional[Path], force: bool) -> None:
@@ -226,7 +343,7 @@ def _read_data(path: Optional[Path]) -> dict:
             raise InvalidInputError(f"cannot read --data {path}: not UTF-8 text") from None
     try:
         value = json.loads(raw)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise InvalidInputError(f"--data {path}: not JSON ({exc.msg} at line {exc.lineno})") from None
     if not isinstance(value, dict):
         raise InvalidInputError(f"--data {path}: must be a JSON object of names and values")

@@ -35,8 +35,12 @@ class EmailMessage:
     metadata: Mapping[str, str] = field(default_factory=dict)
     attachments: tuple[Attachment, ...] = ()
     idempotency_key: str | None = None
-    template_id: str | None = None  # a template kept at the vendor: SendGrid id, Postmark id or alias, Mandrill/Mailgun name
-    merge_data: Mapping[str, Any] = field(default_factory=dict)  # the template's data, or the values of {{name}} in subject and body
+    template_id: str | None = (
+        None  # a template kept at the vendor: SendGrid id, Postmark id or alias, Mandrill/Mailgun name
+    )
+    merge_data: Mapping[str, Any] = field(
+        default_factory=dict
+    )  # the template's data, or the values of {{name}} in subject and body
     send_at: datetime | None = None  # the vendor holds the message until then (aware; naive means UTC)
 
     def __post_init__(self) -> None:
@@ -54,11 +58,17 @@ class EmailMessage:
         return self.to + self.cc + self.bcc
 
     def filled(self) -> "EmailMessage":
-        """Without a vendor template, ``merge_data`` fills the ``{{name}}`` placeholders here, before any vendor sees them."""
+        """Without a vendor template, ``merge_data`` fills the ``{{name}}`` placeholders before a vendor sees them."""
         if self.template_id or not self.merge_data:
             return self
         values = self.merge_values()
-        return replace(self, subject=fill(self.subject, values) or "", text=fill(self.text, values), html=fill(self.html, values), merge_data={})
+        return replace(
+            self,
+            subject=fill(self.subject, values) or "",
+            text=fill(self.text, values),
+            html=fill(self.html, values),
+            merge_data={},
+        )
 
     def merge_values(self) -> dict[str, str]:
         """``merge_data`` as placeholder values: names lower case, values text."""
@@ -66,7 +76,12 @@ class EmailMessage:
 
     def placeholders(self) -> set[str]:
         """The ``{{name}}`` names used in subject and bodies, lower case."""
-        return {m.group(1).lower() for text in (self.subject, self.text, self.html) if text for m in PLACEHOLDER.finditer(text)}
+        return {
+            m.group(1).lower()
+            for text in (self.subject, self.text, self.html)
+            if text
+            for m in PLACEHOLDER.finditer(text)
+        }
 
     def features(self) -> frozenset[str]:
         """Optional features this message relies on, for vendor capability checks."""

@@ -57,10 +57,12 @@ def run_hooks(message: InboundMessage, configured: Iterable[str]) -> list[str]:
     with _LOCK:
         registered = list(_HOOKS)
     errors = []
-    for hook in [*configured, *registered]:
+    hooks: list[str | InboundHook] = [*configured, *registered]
+    for hook in hooks:
         name = hook if isinstance(hook, str) else getattr(hook, "__qualname__", repr(hook))
         try:
-            (load(hook) if isinstance(hook, str) else hook)(message)
+            call = load(hook) if isinstance(hook, str) else hook
+            call(message)
         except Exception as exc:  # noqa: BLE001 - one application hook must not lose the message or stop the others
             log.warning("inbound hook %s failed on message %s: %s", name, message.id, type(exc).__name__)
             errors.append(f"{name}: {type(exc).__name__}: {exc}"[:500])

@@ -47,8 +47,14 @@ class InboundMessage:
         if self.message_id:
             return "mid:" + self.message_id.strip().strip("<>")
         h = hashlib.sha256()
-        for part in (self.from_email, ",".join(self.to), self.subject, self.text or "", self.html or "",
-                     *(f"{a.filename}:{a.size}" for a in self.attachments)):
+        for part in (
+            self.from_email,
+            ",".join(self.to),
+            self.subject,
+            self.text or "",
+            self.html or "",
+            *(f"{a.filename}:{a.size}" for a in self.attachments),
+        ):
             h.update(part.encode("utf-8", "surrogatepass") + b"\x00")
         return "sha256:" + h.hexdigest()[:40]
 
@@ -57,9 +63,27 @@ class InboundMessage:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "id": self.id, "service": self.service, "received_at": self.received_at, "message_id": self.message_id,
-            "from": self.from_email, "from_name": self.from_name, "to": list(self.to), "cc": list(self.cc), "subject": self.subject,
-            "text": self.text, "html": self.html, "headers": [list(h) for h in self.headers], "verdicts": dict(self.verdicts),
-            "attachments": [{"filename": a.filename, "content_type": a.content_type, "size": a.size, "content_id": a.content_id, "key": a.key}
-                            for a in self.attachments],
+            "id": self.id,
+            "service": self.service,
+            "received_at": self.received_at,
+            "message_id": self.message_id,
+            "from": self.from_email,
+            "from_name": self.from_name,
+            "to": list(self.to),
+            "cc": list(self.cc),
+            "subject": self.subject,
+            "text": self.text,
+            "html": self.html,
+            "headers": [list(h) for h in self.headers],
+            "verdicts": dict(self.verdicts),
+            "attachments": [
+                {
+                    "filename": a.filename,
+                    "content_type": a.content_type,
+                    "size": a.size,
+                    "content_id": a.content_id,
+                    "key": a.key,
+                }
+                for a in self.attachments
+            ],
         }

@@ -65,19 +65,22 @@ def read_form(body: bytes, content_type: str) -> Form:
         return form
     if kind != "multipart/form-data" or "boundary=" not in content_type:
         raise InvalidInputError(f"expected a form body, got {kind or 'no content type'}")
-    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode("latin-1") + body)
-    if not message.is_multipart():
+    parsed = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode("latin-1") + body
+    )
+    if not parsed.is_multipart():
         raise InvalidInputError("malformed multipart/form-data body")
-    for part in message.iter_parts():
-        name = part.get_param("name", header="content-disposition")
-        if not isinstance(name, str):
+    for part in parsed.iter_parts():
+        field_name = part.get_param("name", header="content-disposition")
+        decoded = part.get_payload(decode=True)
+        if not isinstance(field_name, str):
             continue
-        payload = part.get_payload(decode=True) or b""
+        payload = decoded if isinstance(decoded, bytes) else b""
         filename = part.get_filename()
         if filename is not None:
-            form.files.append((name, filename, part.get_content_type(), payload))
+            form.files.append((field_name, filename, part.get_content_type(), payload))
         else:
-            form.fields.setdefault(name, payload)
+            form.fields.setdefault(field_name, payload)
     return form
 
 
@@ -116,6 +119,10 @@ def _verdicts(**values: Any) -> dict[str, str]:
     return {name: str(value).lower() for name, value in values.items() if value not in (None, "")}
 
 
+def _obj(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _b64(text: str, what: str) -> bytes:
     try:
         return base64.b64decode(text, validate=True)
@@ -129,13 +136,30 @@ def from_mime(service: str, raw: bytes, verdicts: Mapping[str, str] | None = Non
     from_name, from_email = _sender(str(message.get("From", "")))
     plain, rich = message.get_body(("plain",)), message.get_body(("html",))
     attachments = tuple(
-        InboundAttachment(part.get_filename() or "attachment", part.get_content_type(), len(data), data, (part.get("Content-ID") or "").strip("<>") or None)
-        for part in message.iter_attachments() if isinstance(data := part.get_payload(decode=True), bytes)
+        InboundAttachment(
+            part.get_filename() or "attachment",
+            part.get_content_type(),
+            len(data),
+            data,
+            (part.get("Content-ID") or "").strip("<>") or None,
+        )
+        for part in message.iter_attachments()
+        if isinstance(data := part.get_payload(decode=True), bytes)
     )
-    return InboundMessage(service, from_email, _addresses(message.get("To")), str(message.get("Subject", "")),
-                          plain.get_content() if plain is not None else None, rich.get_content() if rich is not None else None,
-                          from_name, _addresses(message.get("Cc")), tuple((k, str(v)) for k, v in message.items()), attachments,
-                          dict(verdicts or {}), message.get("Message-ID"))
+    return InboundMessage(
+        service,
+        from_email,
+        _addresses(message.get("To")),
+        str(message.get("Subject", "")),
+        plain.get_content() if plain is not None else None,
+        rich.get_content() if rich is not None else None,
+        from_name,
+        _addresses(message.get("Cc")),
+        tuple((k, str(v)) for k, v in message.items()),
+        attachments,
+        dict(verdicts or {}),
+        message.get("Message-ID"),
+    )
 
 
 def sendgrid(service: str, body: bytes, content_type: str) -> list[InboundMessage]:
@@ -147,21 +171,42 @@ def sendgrid(service: str, body: bytes, content_type: str) -> list[InboundMessag
         return form.text(name, str(charsets.get(name) or "utf-8"))
 
     dkim = re.search(r":\s*([A-Za-z]+)", text("dkim") or "")  # "{@example.net : pass}"
-    verdicts = _verdicts(spam_score=text("spam_score"), spf=_word(text("SPF")), dkim=dkim.group(1).lower() if dkim else None)
+    verdicts = _verdicts(
+        spam_score=text("spam_score"), spf=_word(text("SPF")), dkim=dkim.group(1).lower() if dkim else None
+    )
     if "email" in form.fields:
         return [from_mime(service, form.fields["email"], verdicts)]
     info = _json(form.fields.get("attachment-info"), "attachment-info", {})
     info = info if isinstance(info, dict) else {}
     attachments = tuple(
-        InboundAttachment(str((info.get(name) or {}).get("filename") or filename), content_type_, len(data), data,
-                          (info.get(name) or {}).get("content-id"))
+        InboundAttachment(
+            str((info.get(name) or {}).get("filename") or filename),
+            content_type_,
+            len(data),
+            data,
+            (info.get(name) or {}).get("content-id"),
+        )
         for name, filename, content_type_, data in form.files
     )
     headers = _header_block(text("headers"))
     from_name, from_email = _sender(text("from"))
     message_id = next((v for k, v in headers if k.lower() == "message-id"), None)
-    return [InboundMessage(service, from_email, _addresses(text("to")), text("subject") or "", text("text"), text("html"), from_name,
-                           _addresses(text("cc")), headers, attachments, verdicts, message_id)]
+    return [
+        InboundMessage(
+            service,
+            from_email,
+            _addresses(text("to")),
+            text("subject") or "",
+            text("text"),
+            text("html"),
+            from_name,
+            _addresses(text("cc")),
+            headers,
+            attachments,
+            verdicts,
+            message_id,
+        )
+    ]
 
 
 def mailgun(service: str, body: bytes, content_type: str) -> list[InboundMessage]:
@@ -169,14 +214,33 @@ def mailgun(service: str, body: bytes, content_type: str) -> list[InboundMessage
     pairs = _json(form.fields.get("message-headers"), "message-headers", [])
     headers = tuple((str(p[0]), str(p[1])) for p in pairs if isinstance(p, list) and len(p) == 2)
     found = {k.lower(): v for k, v in reversed(headers)}
-    cids = {v: k.strip("<>") for k, v in (_json(form.fields.get("content-id-map"), "content-id-map", {}) or {}).items()}
-    attachments = tuple(InboundAttachment(filename, kind, len(data), data, cids.get(name)) for name, filename, kind, data in form.files)
+    cids = {v: k.strip("<>") for k, v in _obj(_json(form.fields.get("content-id-map"), "content-id-map", {})).items()}
+    attachments = tuple(
+        InboundAttachment(filename, kind, len(data), data, cids.get(name)) for name, filename, kind, data in form.files
+    )
     from_name, from_email = _sender(form.text("from") or form.text("From") or form.text("sender"))
-    verdicts = _verdicts(spam=found.get("x-mailgun-sflag"), spam_score=found.get("x-mailgun-sscore"), spf=_word(found.get("x-mailgun-spf")),
-                         dkim=_word(found.get("x-mailgun-dkim-check-result")))
-    return [InboundMessage(service, from_email, _addresses(found.get("to") or form.text("recipient")), form.text("subject") or "",
-                           form.text("body-plain"), form.text("body-html"), from_name, _addresses(found.get("cc")), headers, attachments,
-                           verdicts, found.get("message-id") or form.text("Message-Id"))]
+    verdicts = _verdicts(
+        spam=found.get("x-mailgun-sflag"),
+        spam_score=found.get("x-mailgun-sscore"),
+        spf=_word(found.get("x-mailgun-spf")),
+        dkim=_word(found.get("x-mailgun-dkim-check-result")),
+    )
+    return [
+        InboundMessage(
+            service,
+            from_email,
+            _addresses(found.get("to") or form.text("recipient")),
+            form.text("subject") or "",
+            form.text("body-plain"),
+            form.text("body-html"),
+            from_name,
+            _addresses(found.get("cc")),
+            headers,
+            attachments,
+            verdicts,
+            found.get("message-id") or form.text("Message-Id"),
+        )
+    ]
 
 
 def postmark(service: str, body: bytes, content_type: str) -> list[InboundMessage]:
@@ -185,7 +249,7 @@ def postmark(service: str, body: bytes, content_type: str) -> list[InboundMessag
         raise InvalidInputError("not a Postmark inbound message (no From)")
     headers = tuple((str(h.get("Name")), str(h.get("Value"))) for h in data.get("Headers") or [] if isinstance(h, dict))
     found = {k.lower(): v for k, v in reversed(headers)}
-    sender = data.get("FromFull") if isinstance(data.get("FromFull"), dict) else {"Email": data.get("From"), "Name": data.get("FromName")}
+    sender = _obj(data.get("FromFull")) or {"Email": data.get("From"), "Name": data.get("FromName")}
 
     def full(key: str, plain: str) -> tuple[str, ...]:
         items = data.get(key)
@@ -194,17 +258,37 @@ def postmark(service: str, body: bytes, content_type: str) -> list[InboundMessag
         return _addresses(data.get(plain))
 
     attachments = tuple(
-        InboundAttachment(str(a.get("Name") or "attachment"), str(a.get("ContentType") or "application/octet-stream"), len(content),
-                          content, a.get("ContentID") or None)
-        for a in data.get("Attachments") or [] if isinstance(a, dict) for content in (_b64(str(a.get("Content") or ""), "an attachment"),)
+        InboundAttachment(
+            str(a.get("Name") or "attachment"),
+            str(a.get("ContentType") or "application/octet-stream"),
+            len(content),
+            content,
+            a.get("ContentID") or None,
+        )
+        for a in data.get("Attachments") or []
+        if isinstance(a, dict)
+        for content in (_b64(str(a.get("Content") or ""), "an attachment"),)
     )
     spam = found.get("x-spam-status")
     verdicts = _verdicts(spam=_word(spam), spam_score=found.get("x-spam-score"), spf=_word(found.get("received-spf")))
     if not sender.get("Email"):
         raise InvalidInputError("not a Postmark inbound message (no From)")
-    return [InboundMessage(service, str(sender["Email"]), full("ToFull", "To"), str(data.get("Subject") or ""), data.get("TextBody") or None,
-                           data.get("HtmlBody") or None, sender.get("Name") or None, full("CcFull", "Cc"), headers, attachments, verdicts,
-                           found.get("message-id"))]
+    return [
+        InboundMessage(
+            service,
+            str(sender["Email"]),
+            full("ToFull", "To"),
+            str(data.get("Subject") or ""),
+            data.get("TextBody") or None,
+            data.get("HtmlBody") or None,
+            sender.get("Name") or None,
+            full("CcFull", "Cc"),
+            headers,
+            attachments,
+            verdicts,
+            found.get("message-id"),
+        )
+    ]
 
 
 def mailchimp(service: str, body: bytes, content_type: str) -> list[InboundMessage]:
@@ -217,31 +301,64 @@ def mailchimp(service: str, body: bytes, content_type: str) -> list[InboundMessa
         msg = event.get("msg") if isinstance(event, dict) and event.get("event") == "inbound" else None
         if not isinstance(msg, dict):
             continue  # Mandrill's webhook test and other event types carry no inbound message
-        raw_headers = msg.get("headers") if isinstance(msg.get("headers"), dict) else {}
-        headers = tuple((str(k), str(v)) for k, values in raw_headers.items() for v in (values if isinstance(values, list) else [values]))
-        found = {k.lower(): v for k, v in reversed(headers)}
-        files = {**(msg.get("attachments") or {}), **(msg.get("images") or {})}
-        attachments = tuple(
-            InboundAttachment(str(a.get("name") or name), str(a.get("type") or "application/octet-stream"), len(content), content,
-                              name if name in (msg.get("images") or {}) else None)
-            for name, a in files.items() if isinstance(a, dict)
-            for content in (_b64(str(a.get("content") or ""), "an attachment") if a.get("base64") else str(a.get("content") or "").encode("utf-8"),)
+        raw_headers = _obj(msg.get("headers"))
+        headers = tuple(
+            (str(k), str(v))
+            for k, values in raw_headers.items()
+            for v in (values if isinstance(values, list) else [values])
         )
-        dkim = msg.get("dkim") if isinstance(msg.get("dkim"), dict) else {}
-        verdicts = _verdicts(spam_score=(msg.get("spam_report") or {}).get("score"), spf=(msg.get("spf") or {}).get("result"),
-                             dkim=("pass" if dkim.get("valid") else "fail") if dkim.get("signed") else None)
+        found = {k.lower(): v for k, v in reversed(headers)}
+        images = _obj(msg.get("images"))
+        files = {**_obj(msg.get("attachments")), **images}
+        attachments = tuple(
+            InboundAttachment(
+                str(a.get("name") or name),
+                str(a.get("type") or "application/octet-stream"),
+                len(content),
+                content,
+                name if name in images else None,
+            )
+            for name, a in files.items()
+            if isinstance(a, dict)
+            for content in (
+                _b64(str(a.get("content") or ""), "an attachment")
+                if a.get("base64")
+                else str(a.get("content") or "").encode("utf-8"),
+            )
+        )
+        dkim = _obj(msg.get("dkim"))
+        verdicts = _verdicts(
+            spam_score=_obj(msg.get("spam_report")).get("score"),
+            spf=_obj(msg.get("spf")).get("result"),
+            dkim=("pass" if dkim.get("valid") else "fail") if dkim.get("signed") else None,
+        )
         recipients = tuple(str(t[0]) for t in msg.get("to") or [] if isinstance(t, list) and t)
         if not msg.get("from_email"):
             raise InvalidInputError("a Mandrill inbound event has no from_email")
-        messages.append(InboundMessage(service, str(msg["from_email"]), recipients or ((str(msg["email"]),) if msg.get("email") else ()),
-                                       str(msg.get("subject") or ""), msg.get("text") or None, msg.get("html") or None, msg.get("from_name") or None,
-                                       tuple(str(t[0]) for t in msg.get("cc") or [] if isinstance(t, list) and t), headers, attachments, verdicts,
-                                       found.get("message-id")))
+        messages.append(
+            InboundMessage(
+                service,
+                str(msg["from_email"]),
+                recipients or ((str(msg["email"]),) if msg.get("email") else ()),
+                str(msg.get("subject") or ""),
+                msg.get("text") or None,
+                msg.get("html") or None,
+                msg.get("from_name") or None,
+                tuple(str(t[0]) for t in msg.get("cc") or [] if isinstance(t, list) and t),
+                headers,
+                attachments,
+                verdicts,
+                found.get("message-id"),
+            )
+        )
     return messages
 
 
 FORMATS: dict[str, Callable[[str, bytes, str], list[InboundMessage]]] = {
-    "mailchimp": mailchimp, "mailgun": mailgun, "postmark": postmark, "sendgrid": sendgrid,
+    "mailchimp": mailchimp,
+    "mailgun": mailgun,
+    "postmark": postmark,
+    "sendgrid": sendgrid,
 }
 
 

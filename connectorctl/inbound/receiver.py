@@ -57,7 +57,9 @@ class InboundReceiver:
         service = request.path_params["service"]
         settings = self.connector.settings.inbound.get(service)
         if settings is None:
-            return JSONResponse({"error": {"code": "unknown_inbound", "message": f"no inbound endpoint {service!r}"}}, status_code=404)
+            return JSONResponse(
+                {"error": {"code": "unknown_inbound", "message": f"no inbound endpoint {service!r}"}}, status_code=404
+            )
         too_large = {"error": {"code": "payload_too_large", "message": f"body over {settings.max_body_bytes} bytes"}}
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > settings.max_body_bytes:
@@ -65,10 +67,14 @@ class InboundReceiver:
         body = await request.body()
         if len(body) > settings.max_body_bytes:
             return JSONResponse(too_large, status_code=413)
-        status, data = await run_in_threadpool(self.handle, service, settings, body, list(request.headers.items()), str(request.url))
+        status, data = await run_in_threadpool(
+            self.handle, service, settings, body, list(request.headers.items()), str(request.url)
+        )
         return JSONResponse(data, status_code=status)
 
-    def handle(self, service: str, settings: "InboundSettings", body: bytes, headers: list[tuple[str, str]], url: str) -> tuple[int, dict[str, Any]]:
+    def handle(
+        self, service: str, settings: "InboundSettings", body: bytes, headers: list[tuple[str, str]], url: str
+    ) -> tuple[int, dict[str, Any]]:
         """Verify, parse and store one delivery; (HTTP status, JSON body).  Thread-safe."""
         from connectorctl.inbound.hooks import run_hooks
         from connectorctl.inbound.parsers import parse
@@ -80,7 +86,9 @@ class InboundReceiver:
         fmt = settings.format or service
         secrets: list[str] = []
 
-        def answer(status: int, data: dict[str, Any], code: str | None = None, detail: str | None = None) -> tuple[int, dict[str, Any]]:
+        def answer(
+            status: int, data: dict[str, Any], code: str | None = None, detail: str | None = None
+        ) -> tuple[int, dict[str, Any]]:
             self._log(service, request, secrets, status, data, code, detail, now, started)
             return status, data
 
@@ -89,16 +97,29 @@ class InboundReceiver:
 
             try:
                 secrets = resolve_secrets(self.connector, settings)
-                verdict = verifier_for(settings).verify(signed_part(settings.scheme, request, content_type), secrets, now=now)
+                verdict = verifier_for(settings).verify(
+                    signed_part(settings.scheme, request, content_type), secrets, now=now
+                )
             except ConnectorctlError as exc:
-                return answer(500, {"error": {"code": exc.code, "message": "inbound endpoint is misconfigured"}}, exc.code, exc.message)
+                return answer(
+                    500,
+                    {"error": {"code": exc.code, "message": "inbound endpoint is misconfigured"}},
+                    exc.code,
+                    exc.message,
+                )
             if not verdict.ok:
-                return answer(400 if verdict.reason in BAD_REQUEST else 401, {"error": {"code": verdict.reason, "message": verdict.detail}},
-                              verdict.reason, verdict.detail)
+                return answer(
+                    400 if verdict.reason in BAD_REQUEST else 401,
+                    {"error": {"code": verdict.reason, "message": verdict.detail}},
+                    verdict.reason,
+                    verdict.detail,
+                )
         try:
             messages = parse(fmt, service, body, content_type)
         except InvalidInputError as exc:
-            return answer(400, {"error": {"code": "malformed_body", "message": exc.message}}, "malformed_body", exc.message)
+            return answer(
+                400, {"error": {"code": "malformed_body", "message": exc.message}}, "malformed_body", exc.message
+            )
         stored, duplicates = [], 0
         try:
             for message in messages:
@@ -112,11 +133,33 @@ class InboundReceiver:
                     record_hook_errors(self.connector, kept.id or "", errors)
         except ConnectorctlError as exc:  # the state file or the object store: the vendor retries later
             code = exc.code if isinstance(exc, StateStoreError) else "storage_unavailable"
-            return answer(503, {"error": {"code": code, "message": "the message could not be stored; retry later"}}, code, exc.message)
-        return answer(200, {"status": "accepted" if stored or not duplicates else "duplicate", "stored": stored, "duplicates": duplicates})
+            return answer(
+                503,
+                {"error": {"code": code, "message": "the message could not be stored; retry later"}},
+                code,
+                exc.message,
+            )
+        return answer(
+            200,
+            {
+                "status": "accepted" if stored or not duplicates else "duplicate",
+                "stored": stored,
+                "duplicates": duplicates,
+            },
+        )
 
-    def _log(self, service: str, request: WebhookRequest, secrets: list[str], status: int, response: dict[str, Any],
-             error_code: str | None, error_message: str | None, now: float, started: float) -> None:
+    def _log(
+        self,
+        service: str,
+        request: WebhookRequest,
+        secrets: list[str],
+        status: int,
+        response: dict[str, Any],
+        error_code: str | None,
+        error_message: str | None,
+        now: float,
+        started: float,
+    ) -> None:
         """One inbound log row per delivery: headers (secrets masked), never the message body or attachments."""
         from connectorctl.redaction import Redactor
         from connectorctl.resilience.pipeline import new_id
@@ -124,9 +167,23 @@ class InboundReceiver:
         redactor = Redactor(self.connector.settings.logging.redact_fields).with_secrets(secrets)
         request_data = {"headers": redactor.data(dict(request.headers)), "size": len(request.body)}
         row = (
-            new_id(), None, service, "inbound_email", redactor.text(request.url or ""), "POST", "success" if status == 200 else "failed", status,
-            int((time.monotonic() - started) * 1000), json.dumps(request_data, default=str), json.dumps(response),
-            redactor.text(error_message) if error_message else None, error_code, 1, None, "inbound", iso_utc(now),
+            new_id(),
+            None,
+            service,
+            "inbound_email",
+            redactor.text(request.url or ""),
+            "POST",
+            "success" if status == 200 else "failed",
+            status,
+            int((time.monotonic() - started) * 1000),
+            json.dumps(request_data, default=str),
+            json.dumps(response),
+            redactor.text(error_message) if error_message else None,
+            error_code,
+            1,
+            None,
+            "inbound",
+            iso_utc(now),
         )
         self.connector.db.run(lambda c: c.execute(INSERT_LOG, row))
 
@@ -142,5 +199,7 @@ def signed_part(scheme: str, request: WebhookRequest, content_type: str) -> Webh
         form = read_form(request.body, content_type)
     except InvalidInputError:
         return request
-    fields = {name: form.text(name) or "" for name in ("timestamp", "token", "signature") if name in form.fields}
+    fields: dict[str, str] = {
+        name: form.text(name) or "" for name in ("timestamp", "token", "signature") if name in form.fields
+    }
     return WebhookRequest(urlencode(fields).encode(), request.headers, request.url)

@@ -28,7 +28,9 @@ PREFIX = "inbound"
 
 
 def attachment_key(message: InboundMessage, index: int, filename: str) -> str:
-    digest = hashlib.sha256(f"{message.service}\x00{message.dedup_key}".encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    digest = hashlib.sha256(f"{message.service}\x00{message.dedup_key}".encode("utf-8", "surrogatepass")).hexdigest()[
+        :32
+    ]
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", filename).strip("._") or "attachment"
     return f"{PREFIX}/{message.service}/{digest}/{index}-{safe[:100]}"
 
@@ -45,15 +47,27 @@ def save(connector: "Connector", message: InboundMessage, now: float) -> tuple[I
     stored = message.stored(new_ulid(), iso_utc(now), tuple(attachments))
     with connector.db.write() as conn:
         inserted = conn.execute(
-            "INSERT INTO inbound_messages (id, service, dedup_key, received_at, from_email, subject, message) VALUES (?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (service, dedup_key) DO NOTHING",
-            (stored.id, stored.service, message.dedup_key, stored.received_at, stored.from_email, stored.subject, json.dumps(stored.to_dict())),
+            "INSERT INTO inbound_messages (id, service, dedup_key, received_at, from_email, subject, message) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (service, dedup_key) DO NOTHING",
+            (
+                stored.id,
+                stored.service,
+                message.dedup_key,
+                stored.received_at,
+                stored.from_email,
+                stored.subject,
+                json.dumps(stored.to_dict()),
+            ),
         ).rowcount
     return stored, bool(inserted)
 
 
 def record_hook_errors(connector: "Connector", message_id: str, errors: Sequence[str]) -> None:
-    connector.db.run(lambda c: c.execute("UPDATE inbound_messages SET hook_errors = ? WHERE id = ?", (json.dumps(list(errors)), message_id)))
+    connector.db.run(
+        lambda c: c.execute(
+            "UPDATE inbound_messages SET hook_errors = ? WHERE id = ?", (json.dumps(list(errors)), message_id)
+        )
+    )
 
 
 def listing(connector: "Connector", *, service: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
@@ -66,20 +80,45 @@ def listing(connector: "Connector", *, service: str | None = None, limit: int = 
     sql += " ORDER BY received_at DESC, id DESC LIMIT ?"
     params.append(limit)
     rows = connector.db.run(lambda c: c.execute(sql, params).fetchall())
-    return [{"id": r[0], "service": r[1], "received_at": r[2], "from": r[3], "subject": r[4],
-             "attachments": len(json.loads(r[5])["attachments"]), "hook_errors": json.loads(r[6]) if r[6] else []} for r in rows]
+    return [
+        {
+            "id": r[0],
+            "service": r[1],
+            "received_at": r[2],
+            "from": r[3],
+            "subject": r[4],
+            "attachments": len(json.loads(r[5])["attachments"]),
+            "hook_errors": json.loads(r[6]) if r[6] else [],
+        }
+        for r in rows
+    ]
 
 
 def get(connector: "Connector", message_id: str) -> InboundMessage:
-    row = connector.db.run(lambda c: c.execute("SELECT message FROM inbound_messages WHERE id = ?", (message_id,)).fetchone())
+    row = connector.db.run(
+        lambda c: c.execute("SELECT message FROM inbound_messages WHERE id = ?", (message_id,)).fetchone()
+    )
     if row is None:
         raise InvalidInputError(f"no inbound message {message_id!r}", hint="connectorctl inbound list")
     data = json.loads(row[0])
     return InboundMessage(
-        data["service"], data["from"], tuple(data["to"]), data["subject"], data["text"], data["html"], data["from_name"], tuple(data["cc"]),
+        data["service"],
+        data["from"],
+        tuple(data["to"]),
+        data["subject"],
+        data["text"],
+        data["html"],
+        data["from_name"],
+        tuple(data["cc"]),
         tuple((k, v) for k, v in data["headers"]),
-        tuple(InboundAttachment(a["filename"], a["content_type"], a["size"], None, a["content_id"], a["key"]) for a in data["attachments"]),
-        data["verdicts"], data["message_id"], data["id"], data["received_at"],
+        tuple(
+            InboundAttachment(a["filename"], a["content_type"], a["size"], None, a["content_id"], a["key"])
+            for a in data["attachments"]
+        ),
+        data["verdicts"],
+        data["message_id"],
+        data["id"],
+        data["received_at"],
     )
 
 

@@ -19,13 +19,31 @@ import httpx
 
 from connectorctl.adapters.base import BULK_CONCURRENCY, EmailAdapter, OptionsT, send_each
 from connectorctl.adapters.http import HttpMessageAdapter, VendorRequest
-from connectorctl.domain.messages import PLACEHOLDER, Attachment, DeliveryStatus, EmailMessage, RecipientResult, SendResult
+from connectorctl.domain.messages import (
+    PLACEHOLDER,
+    Attachment,
+    DeliveryStatus,
+    EmailMessage,
+    RecipientResult,
+    SendResult,
+)
 from connectorctl.domain.values import Credentials
 from connectorctl.errors import ConfigurationError, ConnectorctlError, ConnectorError, ValidationError
 from connectorctl.resilience.pipeline import new_id
 from connectorctl.settings import VendorSettings
 
-__all__ = ["HttpEmailAdapter", "RegionalOptions", "VendorRequest", "all_with", "attachment_summary", "b64", "content_key", "inline_values", "utc", "with_merge_tags"]
+__all__ = [
+    "HttpEmailAdapter",
+    "RegionalOptions",
+    "VendorRequest",
+    "all_with",
+    "attachment_summary",
+    "b64",
+    "content_key",
+    "inline_values",
+    "utc",
+    "with_merge_tags",
+]
 
 
 @dataclass(frozen=True)
@@ -43,7 +61,9 @@ class RegionalOptions(VendorSettings):
     def regional_root(self, slug: str) -> str:
         key = (self.region or "us").lower()
         if key not in self.regions:
-            raise ConfigurationError(f"vendors.{slug}.region: unknown region {self.region!r} (known: {', '.join(self.regions)})")
+            raise ConfigurationError(
+                f"vendors.{slug}.region: unknown region {self.region!r} (known: {', '.join(self.regions)})"
+            )
         return self.regions[key].rstrip("/")
 
 
@@ -63,14 +83,18 @@ class HttpEmailAdapter(HttpMessageAdapter[OptionsT, EmailMessage], EmailAdapter[
     def parse_statistics(self, response: httpx.Response) -> Mapping[str, Any]:
         return response.json()
 
-    def send(self, message: EmailMessage, *, tenant_id: str | None = None, correlation_id: str | None = None) -> SendResult:
+    def send(
+        self, message: EmailMessage, *, tenant_id: str | None = None, correlation_id: str | None = None
+    ) -> SendResult:
         return super().send(message.filled(), tenant_id=tenant_id, correlation_id=correlation_id)
 
     def precheck(self, message: EmailMessage) -> None:
         """What must hold before any request: features the vendor carries, and a body."""
         self.require(message)
         if not message.text and not message.html and not message.template_id:
-            raise ValidationError(f"{self.slug}: an email needs a text or an HTML body, or a template", service=self.slug)
+            raise ValidationError(
+                f"{self.slug}: an email needs a text or an HTML body, or a template", service=self.slug
+            )
 
     # -- batches: one vendor call for many messages --------------------------------------
     def batch_key(self, message: EmailMessage) -> Hashable | None:
@@ -79,7 +103,12 @@ class HttpEmailAdapter(HttpMessageAdapter[OptionsT, EmailMessage], EmailAdapter[
         The default: one ``to`` address, no cc/bcc, and everything but the
         recipient and its merge data equal (each recipient gets its own copy).
         """
-        if len(message.to) != 1 or message.cc or message.bcc or (not message.template_id and inline_values(message) is None):
+        if (
+            len(message.to) != 1
+            or message.cc
+            or message.bcc
+            or (not message.template_id and inline_values(message) is None)
+        ):
             return None
         return content_key(message)
 
@@ -89,15 +118,23 @@ class HttpEmailAdapter(HttpMessageAdapter[OptionsT, EmailMessage], EmailAdapter[
     def parse_batch(self, response: httpx.Response, messages: Sequence[EmailMessage]) -> list[SendResult]:
         raise NotImplementedError
 
-    def send_bulk(self, messages: Sequence[EmailMessage], *, tenant_id: str | None = None, concurrency: int = BULK_CONCURRENCY,
-                  correlation_id: str | None = None) -> list[SendResult | ConnectorctlError]:
+    def send_bulk(
+        self,
+        messages: Sequence[EmailMessage],
+        *,
+        tenant_id: str | None = None,
+        concurrency: int = BULK_CONCURRENCY,
+        correlation_id: str | None = None,
+    ) -> list[SendResult | ConnectorctlError]:
         """Messages that share a ``batch_key`` go out in batch calls of at most ``batch_limit``, the others one by one.
 
         A batch the vendor refuses as a whole (400/422) was taken by no one, so
         its messages are then sent one by one: the bad one fails alone.
         """
         if not self.batch_limit:
-            return super().send_bulk(messages, tenant_id=tenant_id, concurrency=concurrency, correlation_id=correlation_id)
+            return super().send_bulk(
+                messages, tenant_id=tenant_id, concurrency=concurrency, correlation_id=correlation_id
+            )
 
         def one(message: EmailMessage) -> SendResult | ConnectorctlError:
             try:
@@ -110,8 +147,13 @@ class HttpEmailAdapter(HttpMessageAdapter[OptionsT, EmailMessage], EmailAdapter[
                 return [one(group[0])]
             cid = correlation_id or new_id()
             try:
-                response = self.execute("send_email_batch", lambda creds: self.build_batch(group, creds), lambda r: self.parse_batch(r, group),
-                                        tenant_id=tenant_id, correlation_id=cid)
+                response = self.execute(
+                    "send_email_batch",
+                    lambda creds: self.build_batch(group, creds),
+                    lambda r: self.parse_batch(r, group),
+                    tenant_id=tenant_id,
+                    correlation_id=cid,
+                )
             except ValidationError:
                 return [one(m) for m in group]
             return [replace(r, correlation_id=cid) for r in response.value]
@@ -119,7 +161,7 @@ class HttpEmailAdapter(HttpMessageAdapter[OptionsT, EmailMessage], EmailAdapter[
         return self.send_batches(messages, self.batch_groups(messages), send_group, concurrency)
 
     def batch_groups(self, messages: Sequence[EmailMessage]) -> list[list[int]]:
-        """Indexes of ``messages`` grouped by ``batch_key``, at most ``batch_limit`` each, no address twice in a group."""
+        """Indexes of ``messages`` grouped by ``batch_key``: at most ``batch_limit`` each, no address twice in one."""
         order: list[list[int]] = []
         open_groups: dict[Hashable, tuple[list[int], set[str]]] = {}
         for i, m in enumerate(messages):
@@ -141,9 +183,13 @@ class HttpEmailAdapter(HttpMessageAdapter[OptionsT, EmailMessage], EmailAdapter[
             seen.add(address)
         return order
 
-    def send_batches(self, messages: Sequence[EmailMessage], batches: Sequence[Sequence[int]],
-                     send_batch: Callable[[list[EmailMessage]], Sequence[SendResult | ConnectorctlError]],
-                     concurrency: int) -> list[SendResult | ConnectorctlError]:
+    def send_batches(
+        self,
+        messages: Sequence[EmailMessage],
+        batches: Sequence[Sequence[int]],
+        send_batch: Callable[[list[EmailMessage]], Sequence[SendResult | ConnectorctlError]],
+        concurrency: int,
+    ) -> list[SendResult | ConnectorctlError]:
         """Run vendor batch calls (lists of message indexes) with bounded concurrency and put
         each outcome back in its message's slot; a failed batch fails only its own messages."""
         results: list[SendResult | ConnectorctlError | None] = [None] * len(messages)
@@ -153,7 +199,7 @@ class HttpEmailAdapter(HttpMessageAdapter[OptionsT, EmailMessage], EmailAdapter[
                 outcomes = send_batch([messages[i] for i in indices])
             except ConnectorctlError as exc:
                 outcomes = [exc] * len(indices)
-            for i, outcome in zip(indices, outcomes):
+            for i, outcome in zip(indices, outcomes, strict=True):
                 results[i] = outcome
             return SendResult(self.slug, None, ())
 
@@ -167,7 +213,12 @@ class HttpEmailAdapter(HttpMessageAdapter[OptionsT, EmailMessage], EmailAdapter[
         if type(self).build_statistics is HttpEmailAdapter.build_statistics:
             return stats
         try:
-            response = self.execute("statistics", lambda creds: self.build_statistics(start, end, creds), self.parse_statistics, idempotent=True)
+            response = self.execute(
+                "statistics",
+                lambda creds: self.build_statistics(start, end, creds),
+                self.parse_statistics,
+                idempotent=True,
+            )
         except ConnectorError as exc:  # e.g. a send-only key may not read stats: our own numbers still stand
             stats["vendor_error"] = exc.to_dict()
         else:
@@ -185,9 +236,13 @@ def attachment_summary(attachments: Sequence[Attachment]) -> list[dict[str, Any]
     return [{"filename": a.filename, "content_type": a.content_type, "size": len(a.content)} for a in attachments]
 
 
-def all_with(vendor: str, message: EmailMessage, status: DeliveryStatus, message_id: str | None, reason: str | None = None) -> SendResult:
+def all_with(
+    vendor: str, message: EmailMessage, status: DeliveryStatus, message_id: str | None, reason: str | None = None
+) -> SendResult:
     """Every recipient of ``message`` with one status (a vendor that answers per message, not per recipient)."""
-    return SendResult(vendor, message_id, tuple(RecipientResult(r, status, message_id, reason) for r in message.recipients))
+    return SendResult(
+        vendor, message_id, tuple(RecipientResult(r, status, message_id, reason) for r in message.recipients)
+    )
 
 
 def utc(when: datetime) -> datetime:
@@ -197,20 +252,38 @@ def utc(when: datetime) -> datetime:
 
 def content_key(m: EmailMessage) -> tuple[Any, ...]:
     """Everything of a message but its recipients and merge data: what a batch's messages share."""
-    return (m.subject, m.text, m.html, m.from_email, m.from_name, m.reply_to, tuple(sorted(m.headers.items())), m.tags,
-            tuple(sorted(m.metadata.items())), tuple((a.filename, a.content, a.content_type) for a in m.attachments), m.template_id, m.send_at)
+    return (
+        m.subject,
+        m.text,
+        m.html,
+        m.from_email,
+        m.from_name,
+        m.reply_to,
+        tuple(sorted(m.headers.items())),
+        m.tags,
+        tuple(sorted(m.metadata.items())),
+        tuple((a.filename, a.content, a.content_type) for a in m.attachments),
+        m.template_id,
+        m.send_at,
+    )
 
 
 def with_merge_tags(message: EmailMessage, tag: Callable[[str], str]) -> EmailMessage:
-    """The message with each ``{{name}}`` written as the vendor's own merge tag, for the vendor to fill per recipient."""
+    """The message with each ``{{name}}`` as the vendor's own merge tag, for the vendor to fill per recipient."""
 
     def rewrite(text: str | None) -> str | None:
         return PLACEHOLDER.sub(lambda m: tag(m.group(1).lower()), text) if text else text
 
-    return replace(message, subject=rewrite(message.subject) or "", text=rewrite(message.text), html=rewrite(message.html), merge_data={})
+    return replace(
+        message,
+        subject=rewrite(message.subject) or "",
+        text=rewrite(message.text),
+        html=rewrite(message.html),
+        merge_data={},
+    )
 
 
 def inline_values(message: EmailMessage) -> dict[str, str] | None:
-    """The values of the placeholders a message uses, or None when one has no value (the message then goes alone and fails)."""
+    """The values of the placeholders a message uses, or None when one has no value (it then goes alone, and fails)."""
     names, values = message.placeholders(), message.merge_values()
     return None if names - values.keys() else {name: values[name] for name in sorted(names)}

@@ -25,10 +25,17 @@ import httpx
 
 from connectorctl.adapters.base import ALL_EMAIL_FEATURES, SCHEDULING, TEMPLATE
 from connectorctl.adapters.declaration import API_KEY, Vendor
-from connectorctl.adapters.email.common import HttpEmailAdapter, VendorRequest, attachment_summary, b64, inline_values, utc, with_merge_tags
+from connectorctl.adapters.email.common import (
+    HttpEmailAdapter,
+    VendorRequest,
+    attachment_summary,
+    b64,
+    inline_values,
+    utc,
+    with_merge_tags,
+)
 from connectorctl.domain.messages import DeliveryStatus, EmailMessage, RecipientResult, SendResult
 from connectorctl.domain.values import Credentials
-from connectorctl.settings import VendorSettings
 from connectorctl.errors import (
     AuthenticationError,
     ConnectorError,
@@ -36,6 +43,7 @@ from connectorctl.errors import (
     ValidationError,
     VendorRejectedError,
 )
+from connectorctl.settings import VendorSettings
 
 STATUSES = {
     "sent": DeliveryStatus.ACCEPTED,
@@ -59,7 +67,9 @@ _MERGE_NAME = re.compile(r"^[a-z0-9][a-z0-9_]*$")
 @dataclass(frozen=True)
 class MailchimpOptions(VendorSettings):
     api_version: str | None = None  # "1.3" (the SDK's paths, default), "1.4" (the OpenAPI paths) or "1.4.json"
-    merge_language: str | None = None  # templates' merge tags: "mailchimp" (*|NAME|*, Mandrill's default) or "handlebars"
+    merge_language: str | None = (
+        None  # templates' merge tags: "mailchimp" (*|NAME|*, Mandrill's default) or "handlebars"
+    )
 
 
 class MailchimpEmailAdapter(HttpEmailAdapter[MailchimpOptions]):
@@ -81,20 +91,29 @@ class MailchimpEmailAdapter(HttpEmailAdapter[MailchimpOptions]):
         return self._request(self._message(message, preserve_recipients=True), message, creds)
 
     def _request(self, body_message: dict[str, Any], sample: EmailMessage, creds: Credentials) -> VendorRequest:
-        """``messages/send``, or ``messages/send-template`` for a stored template; ``send_at`` is UTC "YYYY-MM-DD HH:MM:SS"."""
+        """``messages/send``, or ``messages/send-template`` for a stored template; ``send_at`` is UTC text."""
         body: dict[str, Any] = {"message": body_message, "async": False}
         if sample.template_id:
             body.update(template_name=sample.template_id, template_content=[])
         if sample.send_at is not None:
             body["send_at"] = utc(sample.send_at).strftime("%Y-%m-%d %H:%M:%S")
-        log = {**body, "message": {**body_message, "attachments": attachment_summary(sample.attachments)} if sample.attachments else body_message}
+        log = {
+            **body,
+            "message": {**body_message, "attachments": attachment_summary(sample.attachments)}
+            if sample.attachments
+            else body_message,
+        }
         method = "messages/send-template" if sample.template_id else "messages/send"
         return VendorRequest("POST", self.endpoint(method), json={"key": creds.data["api_key"], **body}, log=log)
 
-    def _message(self, message: EmailMessage, *, preserve_recipients: bool, to: Sequence[str] | None = None) -> dict[str, Any]:
+    def _message(
+        self, message: EmailMessage, *, preserve_recipients: bool, to: Sequence[str] | None = None
+    ) -> dict[str, Any]:
         from_email, from_name = self.sender(message)
         recipients = [{"email": a, "type": "to"} for a in (to if to is not None else message.to)]
-        recipients += [{"email": a, "type": "cc"} for a in message.cc] + [{"email": a, "type": "bcc"} for a in message.bcc]
+        recipients += [{"email": a, "type": "cc"} for a in message.cc] + [
+            {"email": a, "type": "bcc"} for a in message.bcc
+        ]
         body: dict[str, Any] = {"from_email": from_email, "to": recipients, "preserve_recipients": preserve_recipients}
         if message.subject:  # a template may bring its own
             body["subject"] = message.subject
@@ -114,7 +133,9 @@ class MailchimpEmailAdapter(HttpEmailAdapter[MailchimpOptions]):
         if message.metadata:
             body["metadata"] = dict(message.metadata)
         if message.attachments:
-            body["attachments"] = [{"type": a.content_type, "name": a.filename, "content": b64(a.content)} for a in message.attachments]
+            body["attachments"] = [
+                {"type": a.content_type, "name": a.filename, "content": b64(a.content)} for a in message.attachments
+            ]
         if message.template_id:
             body["global_merge_vars"] = [{"name": k, "content": v} for k, v in message.merge_data.items()]
             if self.config.merge_language:
@@ -154,14 +175,25 @@ class MailchimpEmailAdapter(HttpEmailAdapter[MailchimpOptions]):
         if not first.template_id:
             body["merge_language"] = "mailchimp"
         body["merge_vars"] = [
-            {"rcpt": m.to[0], "vars": [{"name": k, "content": v} for k, v in (m.merge_data if m.template_id else inline_values(m) or {}).items()]}
+            {
+                "rcpt": m.to[0],
+                "vars": [
+                    {"name": k, "content": v}
+                    for k, v in (m.merge_data if m.template_id else inline_values(m) or {}).items()
+                ],
+            }
             for m in messages
         ]
         return self._request(body, first, creds)
 
     def parse_batch(self, response: httpx.Response, messages: Sequence[EmailMessage]) -> list[SendResult]:
-        by_address = {r.recipient.lower(): r for r in _results(self.slug, response, [m.to[0] for m in messages]).recipients}
-        return [SendResult(self.slug, by_address[m.to[0].lower()].message_id, (by_address[m.to[0].lower()],)) for m in messages]
+        by_address = {
+            r.recipient.lower(): r for r in _results(self.slug, response, [m.to[0] for m in messages]).recipients
+        }
+        return [
+            SendResult(self.slug, by_address[m.to[0].lower()].message_id, (by_address[m.to[0].lower()],))
+            for m in messages
+        ]
 
 
 def _results(vendor: str, response: httpx.Response, recipients: Sequence[str]) -> SendResult:
@@ -185,4 +217,10 @@ def _results(vendor: str, response: httpx.Response, recipients: Sequence[str]) -
     return SendResult(vendor, ids[0] if ids else None, tuple(results))
 
 
-VENDOR = Vendor("mailchimp", "Mailchimp Transactional (Mandrill) messages/send", {"email": MailchimpEmailAdapter}, MailchimpOptions, (API_KEY,))
+VENDOR = Vendor(
+    "mailchimp",
+    "Mailchimp Transactional (Mandrill) messages/send",
+    {"email": MailchimpEmailAdapter},
+    MailchimpOptions,
+    (API_KEY,),
+)

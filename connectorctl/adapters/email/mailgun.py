@@ -24,7 +24,15 @@ import httpx
 from connectorctl.adapters.base import ALL_EMAIL_FEATURES, SCHEDULING, TEMPLATE, HasFeatures
 from connectorctl.adapters.declaration import API_KEY, Vendor
 from connectorctl.adapters.email.common import (
-    HttpEmailAdapter, RegionalOptions, VendorRequest, all_with, attachment_summary, content_key, inline_values, utc, with_merge_tags,
+    HttpEmailAdapter,
+    RegionalOptions,
+    VendorRequest,
+    all_with,
+    attachment_summary,
+    content_key,
+    inline_values,
+    utc,
+    with_merge_tags,
 )
 from connectorctl.domain.messages import DeliveryStatus, EmailMessage, SendResult
 from connectorctl.domain.values import Credentials
@@ -65,9 +73,16 @@ class MailgunEmailAdapter(HttpEmailAdapter[MailgunOptions]):
             "from": email.utils.formataddr((from_name, from_email)) if from_name else from_email,
             "to": ", ".join(message.to),
         }
-        optional = {"subject": message.subject, "cc": ", ".join(message.cc), "bcc": ", ".join(message.bcc), "text": message.text,
-                    "html": message.html, "h:Reply-To": message.reply_to, "template": message.template_id,
-                    "o:deliverytime": _rfc2822(message.send_at) if message.send_at is not None else None}
+        optional = {
+            "subject": message.subject,
+            "cc": ", ".join(message.cc),
+            "bcc": ", ".join(message.bcc),
+            "text": message.text,
+            "html": message.html,
+            "h:Reply-To": message.reply_to,
+            "template": message.template_id,
+            "o:deliverytime": _rfc2822(message.send_at) if message.send_at is not None else None,
+        }
         fields.update({k: v for k, v in optional.items() if v})
         fields.update({f"h:{name}": value for name, value in message.headers.items()})
         if message.tags:
@@ -77,10 +92,13 @@ class MailgunEmailAdapter(HttpEmailAdapter[MailgunOptions]):
             fields["h:X-Mailgun-Variables"] = json.dumps(dict(message.merge_data))
         files = [("attachment", (a.filename, a.content, a.content_type)) for a in message.attachments] or None
         log = {**fields, "attachment": attachment_summary(message.attachments)} if files else fields
-        return VendorRequest("POST", f"/v3/{self.domain}/messages", data=fields, files=files, auth=self.auth(creds), log=log)
+        return VendorRequest(
+            "POST", f"/v3/{self.domain}/messages", data=fields, files=files, auth=self.auth(creds), log=log
+        )
 
     def batch_key(self, message: EmailMessage) -> Hashable | None:
-        """A stored template reads per-recipient data only as ``recipient.<key>``, so template sends batch only when they share their data."""
+        """A stored template reads per-recipient data only as ``recipient.<key>``: template sends batch only when
+        they share their data."""
         key = super().batch_key(message)
         if key is None or not message.template_id:
             return key
@@ -90,7 +108,9 @@ class MailgunEmailAdapter(HttpEmailAdapter[MailgunOptions]):
         """One ``to`` per message and ``recipient-variables`` (which make Mailgun send each recipient its own copy);
         our ``{{name}}`` become ``%recipient.name%``."""
         first = messages[0]
-        request = self.build_send(first if first.template_id else with_merge_tags(first, lambda name: f"%recipient.{name}%"), creds, None)
+        request = self.build_send(
+            first if first.template_id else with_merge_tags(first, lambda name: f"%recipient.{name}%"), creds, None
+        )
         variables = {m.to[0]: dict(m.merge_data) if m.template_id else inline_values(m) or {} for m in messages}
         extra = {"to": [m.to[0] for m in messages], "recipient-variables": json.dumps(variables)}
         return replace(request, data={**request.data, **extra}, log={**request.log, **extra})
@@ -102,9 +122,16 @@ class MailgunEmailAdapter(HttpEmailAdapter[MailgunOptions]):
         body = response.json()
         message_id = body.get("id") if isinstance(body, Mapping) else None
         if not message_id:  # a 200 means Mailgun took the request; the message may well be queued
-            return all_with(self.slug, message, DeliveryStatus.UNCERTAIN, None,
-                            "HTTP 200 without a message id: the message may be queued; check Mailgun's logs before resending")
-        return all_with(self.slug, message, DeliveryStatus.SCHEDULED if message.send_at else DeliveryStatus.QUEUED, message_id)
+            return all_with(
+                self.slug,
+                message,
+                DeliveryStatus.UNCERTAIN,
+                None,
+                "HTTP 200 without a message id: the message may be queued; check Mailgun's logs before resending",
+            )
+        return all_with(
+            self.slug, message, DeliveryStatus.SCHEDULED if message.send_at else DeliveryStatus.QUEUED, message_id
+        )
 
     def build_verify(self, creds: Credentials) -> VendorRequest:
         return VendorRequest("GET", f"/v3/domains/{self.domain}", auth=self.auth(creds))
@@ -131,4 +158,6 @@ def _rfc2822(value: datetime) -> str:
     return email.utils.format_datetime(utc(value), usegmt=True)
 
 
-VENDOR = Vendor("mailgun", "Mailgun messages API (US or EU region)", {"email": MailgunEmailAdapter}, MailgunOptions, (API_KEY,))
+VENDOR = Vendor(
+    "mailgun", "Mailgun messages API (US or EU region)", {"email": MailgunEmailAdapter}, MailgunOptions, (API_KEY,)
+)

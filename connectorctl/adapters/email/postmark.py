@@ -42,7 +42,17 @@ ERROR_CODES: Mapping[int, type[ConnectorError]] = {
     413: VendorRejectedError,  # account may not send
     1101: ValidationError,  # template not found
 }
-STAT_FIELDS = ("Sent", "Bounced", "SMTPApiErrors", "BounceRate", "SpamComplaints", "SpamComplaintsRate", "Opens", "UniqueOpens", "TotalClicks")
+STAT_FIELDS = (
+    "Sent",
+    "Bounced",
+    "SMTPApiErrors",
+    "BounceRate",
+    "SpamComplaints",
+    "SpamComplaintsRate",
+    "Opens",
+    "UniqueOpens",
+    "TotalClicks",
+)
 
 
 @dataclass(frozen=True)
@@ -72,12 +82,20 @@ class PostmarkEmailAdapter(HttpEmailAdapter[PostmarkOptions]):
         }
         if message.template_id:  # the template brings subject and bodies
             kind = "TemplateId" if message.template_id.isdigit() else "TemplateAlias"
-            body.update({kind: int(message.template_id) if kind == "TemplateId" else message.template_id, "TemplateModel": dict(message.merge_data)})
+            body.update(
+                {
+                    kind: int(message.template_id) if kind == "TemplateId" else message.template_id,
+                    "TemplateModel": dict(message.merge_data),
+                }
+            )
         else:
             body["Subject"] = message.subject
         optional = {
-            "Cc": ", ".join(message.cc), "Bcc": ", ".join(message.bcc), "ReplyTo": message.reply_to,
-            "TextBody": None if message.template_id else message.text, "HtmlBody": None if message.template_id else message.html,
+            "Cc": ", ".join(message.cc),
+            "Bcc": ", ".join(message.bcc),
+            "ReplyTo": message.reply_to,
+            "TextBody": None if message.template_id else message.text,
+            "HtmlBody": None if message.template_id else message.html,
             "Tag": message.tags[0] if message.tags else None,
         }
         body.update({k: v for k, v in optional.items() if v})
@@ -86,7 +104,10 @@ class PostmarkEmailAdapter(HttpEmailAdapter[PostmarkOptions]):
         if message.metadata:
             body["Metadata"] = dict(message.metadata)
         if message.attachments:
-            body["Attachments"] = [{"Name": a.filename, "Content": b64(a.content), "ContentType": a.content_type} for a in message.attachments]
+            body["Attachments"] = [
+                {"Name": a.filename, "Content": b64(a.content), "ContentType": a.content_type}
+                for a in message.attachments
+            ]
         return body
 
     @staticmethod
@@ -112,7 +133,9 @@ class PostmarkEmailAdapter(HttpEmailAdapter[PostmarkOptions]):
         text = f"ErrorCode {code}: {item.get('Message')}"
         if code == INACTIVE_RECIPIENT:
             return _inactive(self.slug, message, text)
-        return all_with(self.slug, message, DeliveryStatus.INVALID if code == 300 else DeliveryStatus.FAILED, message_id, text)
+        return all_with(
+            self.slug, message, DeliveryStatus.INVALID if code == 300 else DeliveryStatus.FAILED, message_id, text
+        )
 
     # -- errors -------------------------------------------------------------------
     def error_class(self, response: httpx.Response, body: Any) -> type[ConnectorError] | None:
@@ -139,11 +162,17 @@ class PostmarkEmailAdapter(HttpEmailAdapter[PostmarkOptions]):
         return bool(message.template_id)
 
     def build_batch(self, messages: Sequence[EmailMessage], creds: Credentials) -> VendorRequest:
-        """``/email/batch`` (a JSON array) or ``/email/batchWithTemplates`` (``{"Messages": [...]}``); our placeholders filled here."""
+        """``/email/batch`` (a JSON array) or ``/email/batchWithTemplates`` (``{"Messages": [...]}``), filled here."""
         bodies = [self.body(m.filled()) for m in messages]
-        log = [self.loggable(b, m) for b, m in zip(bodies, messages)]
+        log = [self.loggable(b, m) for b, m in zip(bodies, messages, strict=True)]
         if messages[0].template_id:
-            return VendorRequest("POST", "/email/batchWithTemplates", json={"Messages": bodies}, headers=self.headers(creds), log={"Messages": log})
+            return VendorRequest(
+                "POST",
+                "/email/batchWithTemplates",
+                json={"Messages": bodies},
+                headers=self.headers(creds),
+                log={"Messages": log},
+            )
         return VendorRequest("POST", "/email/batch", json=bodies, headers=self.headers(creds), log=log)
 
     def parse_batch(self, response: httpx.Response, messages: Sequence[EmailMessage]) -> list[SendResult]:
@@ -178,11 +207,14 @@ def _inactive(vendor: str, message: EmailMessage, reason: str) -> SendResult:
     listed = {a.rstrip(".").lower() for a in _ADDRESS.findall(reason)}
     named = {a for a in message.recipients if a.lower() in listed}
     results = tuple(
-        RecipientResult(a, DeliveryStatus.REJECTED, None, reason) if (a in named or not named)
+        RecipientResult(a, DeliveryStatus.REJECTED, None, reason)
+        if (a in named or not named)
         else RecipientResult(a, DeliveryStatus.FAILED, None, "not sent: the message also named inactive recipients")
         for a in message.recipients
     )
     return SendResult(vendor, None, results)
 
 
-VENDOR = Vendor("postmark", "Postmark /email and /email/batch", {"email": PostmarkEmailAdapter}, PostmarkOptions, (API_KEY,))
+VENDOR = Vendor(
+    "postmark", "Postmark /email and /email/batch", {"email": PostmarkEmailAdapter}, PostmarkOptions, (API_KEY,)
+)

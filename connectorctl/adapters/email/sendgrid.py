@@ -26,7 +26,15 @@ import httpx
 from connectorctl.adapters.base import ALL_EMAIL_FEATURES, SCHEDULING, TEMPLATE, HasFeatures
 from connectorctl.adapters.declaration import API_KEY, Vendor
 from connectorctl.adapters.email.common import (
-    HttpEmailAdapter, RegionalOptions, VendorRequest, all_with, attachment_summary, b64, inline_values, utc, with_merge_tags,
+    HttpEmailAdapter,
+    RegionalOptions,
+    VendorRequest,
+    all_with,
+    attachment_summary,
+    b64,
+    inline_values,
+    utc,
+    with_merge_tags,
 )
 from connectorctl.domain.messages import DeliveryStatus, EmailMessage, SendResult
 from connectorctl.domain.values import Credentials
@@ -97,7 +105,7 @@ class SendGridEmailAdapter(HttpEmailAdapter[SendGridOptions]):
         return VendorRequest("POST", "/v3/mail/send", json=body, headers=self.headers(creds), log=log)
 
     def build_batch(self, messages: Sequence[EmailMessage], creds: Credentials) -> VendorRequest:
-        """One request, one personalization per message: its template data, or ``substitutions`` for our ``{{name}}``."""
+        """One request, a personalization per message: its template data, or ``substitutions`` for our ``{{name}}``."""
         first = messages[0]
         request = self.build_send(first if first.template_id else with_merge_tags(first, _tag), creds, None)
         personalizations = []
@@ -106,10 +114,15 @@ class SendGridEmailAdapter(HttpEmailAdapter[SendGridOptions]):
             if m.template_id:
                 personalization["dynamic_template_data"] = dict(m.merge_data)
             else:
-                personalization["substitutions"] = {_tag(name): value for name, value in (inline_values(m) or {}).items()}
+                personalization["substitutions"] = {
+                    _tag(name): value for name, value in (inline_values(m) or {}).items()
+                }
             personalizations.append(personalization)
-        return replace(request, json={**request.json, "personalizations": personalizations},
-                       log={**request.log, "personalizations": personalizations})
+        return replace(
+            request,
+            json={**request.json, "personalizations": personalizations},
+            log={**request.log, "personalizations": personalizations},
+        )
 
     def parse_batch(self, response: httpx.Response, messages: Sequence[EmailMessage]) -> list[SendResult]:
         return [self.parse_send(response, m) for m in messages]
@@ -118,7 +131,9 @@ class SendGridEmailAdapter(HttpEmailAdapter[SendGridOptions]):
         message_id = response.headers.get("X-Message-Id")
         if response.status_code == 200 and self.config.sandbox:
             return all_with(self.slug, message, DeliveryStatus.ACCEPTED, message_id, SANDBOX_REASON)
-        return all_with(self.slug, message, DeliveryStatus.SCHEDULED if message.send_at else DeliveryStatus.ACCEPTED, message_id)
+        return all_with(
+            self.slug, message, DeliveryStatus.SCHEDULED if message.send_at else DeliveryStatus.ACCEPTED, message_id
+        )
 
     def build_verify(self, creds: Credentials) -> VendorRequest:
         return VendorRequest("GET", "/v3/scopes", headers=self.headers(creds))
@@ -150,4 +165,6 @@ def _content(kind: str, value: str | None) -> dict[str, str] | None:
     return {"type": kind, "value": value} if value else None
 
 
-VENDOR = Vendor("sendgrid", "SendGrid v3 Mail Send (US or EU region)", {"email": SendGridEmailAdapter}, SendGridOptions, (API_KEY,))
+VENDOR = Vendor(
+    "sendgrid", "SendGrid v3 Mail Send (US or EU region)", {"email": SendGridEmailAdapter}, SendGridOptions, (API_KEY,)
+)
