@@ -25,7 +25,8 @@ from urllib.parse import urlencode
 
 from connectorctl.errors import ConnectorctlError, InvalidInputError, StateStoreError
 from connectorctl.store.logs import INSERT_LOG, iso_utc
-from connectorctl.webhooks.base import Reason, WebhookRequest
+from connectorctl.webhooks.base import WebhookRequest
+from connectorctl.webhooks.receiver import BAD_REQUEST, limited_body
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
     from connectorctl.settings import InboundSettings
 
 PATH = "/api/connector/inbound/{service}"
-BAD_REQUEST = {Reason.MALFORMED_HEADER, Reason.MISSING_HEADER, Reason.MALFORMED_BODY}
 
 
 def inbound_routes(connector: "Connector") -> list["Route"]:
@@ -60,13 +60,9 @@ class InboundReceiver:
             return JSONResponse(
                 {"error": {"code": "unknown_inbound", "message": f"no inbound endpoint {service!r}"}}, status_code=404
             )
-        too_large = {"error": {"code": "payload_too_large", "message": f"body over {settings.max_body_bytes} bytes"}}
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > settings.max_body_bytes:
-            return JSONResponse(too_large, status_code=413)
-        body = await request.body()
-        if len(body) > settings.max_body_bytes:
-            return JSONResponse(too_large, status_code=413)
+        body = await limited_body(request, settings.max_body_bytes)
+        if not isinstance(body, bytes):
+            return body
         status, data = await run_in_threadpool(
             self.handle, service, settings, body, list(request.headers.items()), str(request.url)
         )
