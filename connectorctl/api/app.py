@@ -226,9 +226,9 @@ def create_app(
     if hooks:
         api.document = with_webhooks(DOCUMENT)
     from connectorctl.delivery.api import delivery_routes, with_delivery
+    from connectorctl.inbound.receiver import inbound_routes, with_inbound
 
-    api.document = with_delivery(api.document)
-    from connectorctl.inbound.receiver import inbound_routes
+    api.document = with_inbound(with_delivery(api.document))
 
     app = Starlette(
         routes=[*api.routes(), *hooks, *inbound_routes(connector), *delivery_routes(connector, api.read)],

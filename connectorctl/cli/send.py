@@ -195,8 +195,7 @@ def send_email(
             ",".join(bcc),
             template or "",
             json.dumps(merge_data, sort_keys=True),
-            str(message.send_at or ""),
-        ),
+        ),  # not the delivery time: a re-run with another --in resumes the same batch instead of sending it again
         filled=() if template else (subject, text),
         batch_id=batch_id,
         concurrency=concurrency,

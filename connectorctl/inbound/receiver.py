@@ -39,6 +39,27 @@ if TYPE_CHECKING:
 PATH = "/api/connector/inbound/{service}"
 
 
+def with_inbound(document: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI document plus this endpoint."""
+    from connectorctl.api.openapi import _err
+
+    operation = {
+        "operationId": "receiveInboundMail",
+        "summary": "Inbound mail from a vendor; authenticated by the vendor (signature or Basic credentials), not a token.",
+        "security": [{}],
+        "parameters": [{"name": "service", "in": "path", "required": True, "schema": {"type": "string"}}],
+        "responses": {
+            "200": {"description": "Stored (or a duplicate, acknowledged)"},
+            "400": _err("Not the vendor's payload, or a malformed signature"),
+            "401": _err("Bad signature"),
+            "404": _err("Unknown inbound endpoint"),
+            "413": _err("Body too large"),
+            "503": _err("Cannot store it now; the vendor retries"),
+        },
+    }
+    return {**document, "paths": {**document["paths"], PATH: {"post": operation}}}
+
+
 def inbound_routes(connector: "Connector") -> list["Route"]:
     from starlette.routing import Route
 

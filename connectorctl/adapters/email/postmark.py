@@ -23,7 +23,14 @@ import httpx
 
 from connectorctl.adapters.base import ALL_EMAIL_FEATURES, TEMPLATE, HasFeatures
 from connectorctl.adapters.declaration import API_KEY, Vendor
-from connectorctl.adapters.email.common import HttpEmailAdapter, VendorRequest, all_with, attachment_summary, b64
+from connectorctl.adapters.email.common import (
+    HttpEmailAdapter,
+    VendorRequest,
+    all_with,
+    attachment_summary,
+    b64,
+    inline_values,
+)
 from connectorctl.domain.messages import DeliveryStatus, EmailMessage, RecipientResult, SendResult
 from connectorctl.domain.values import Credentials
 from connectorctl.errors import AuthenticationError, ConnectorError, ValidationError, VendorRejectedError
@@ -159,6 +166,8 @@ class PostmarkEmailAdapter(HttpEmailAdapter[PostmarkOptions]):
 
     def batch_key(self, message: EmailMessage) -> Hashable | None:
         """Postmark batches whole messages, so any two travel together (template sends on their own endpoint)."""
+        if not message.template_id and inline_values(message) is None:
+            return None  # a placeholder without a value: it goes alone and fails alone
         return bool(message.template_id)
 
     def build_batch(self, messages: Sequence[EmailMessage], creds: Credentials) -> VendorRequest:
