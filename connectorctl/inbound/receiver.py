@@ -45,7 +45,7 @@ def with_inbound(document: dict[str, Any]) -> dict[str, Any]:
 
     operation = {
         "operationId": "receiveInboundMail",
-        "summary": "Inbound mail from a vendor; authenticated by the vendor (signature or Basic credentials), not a token.",
+        "summary": "Inbound mail; authenticated by the vendor (signature or Basic credentials), not a token.",
         "security": [{}],
         "parameters": [{"name": "service", "in": "path", "required": True, "schema": {"type": "string"}}],
         "responses": {
