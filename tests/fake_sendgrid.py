@@ -1,5 +1,6 @@
 """Fake SendGrid v3 (mail send, scopes, stats) following twilio/sendgrid-oai tsg_mail_v3, and the Email
-Activity API ``GET /v3/messages?query=...&limit=N`` (``unique_args['name']="value"`` and ``to_email="..."`` queries)."""
+Activity API ``GET /v3/messages?query=...&limit=N`` (``unique_args['name']="value"`` and ``to_email="..."`` conditions,
+joined by ``AND``)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,15 @@ import base64
 import binascii
 import itertools
 import re
+import time
 from typing import Any
 
 from fake_vendor_http import FakeVendor, Recorded, Response, json_response
 
 API_KEY = "SG.test-key-0123456789"
 REJECTED = "blocked@example.org"
+TEMPLATE_ID = "d-4c1e0b7f2e8a4d0c9b3f6a5e7d8c9b0a"  # a dynamic template stored in the fake account
+MAX_SEND_AT_AHEAD = 72 * 3600
 
 
 class FakeSendGrid(FakeVendor):
@@ -51,8 +55,13 @@ class FakeSendGrid(FakeVendor):
         for i, p in enumerate(pers):
             if not p.get("to") or not all(isinstance(t, dict) and t.get("email") for t in p["to"]):
                 problems.append(f"personalizations.{i}.to: needs [{{email}}]")
-            if "subject" not in body and "subject" not in p:
+            if "subject" not in body and "subject" not in p and "template_id" not in body:
                 problems.append(f"personalizations.{i}: subject missing")
+            if "dynamic_template_data" in p and ("template_id" not in body or not isinstance(p["dynamic_template_data"], dict)):
+                problems.append(f"personalizations.{i}.dynamic_template_data: an object, with a template_id")
+            subs = p.get("substitutions", {})
+            if not isinstance(subs, dict) or not all(isinstance(v, str) for v in subs.values()) or (subs and "template_id" in body):
+                problems.append(f"personalizations.{i}.substitutions: strings, and not with a dynamic template")
         if not (body.get("from") or {}).get("email"):
             problems.append("from.email is required")
         content = body.get("content")
@@ -61,6 +70,8 @@ class FakeSendGrid(FakeVendor):
                 problems.append("content: each item needs type and a non-empty value")
             elif len(content) > 1 and content[0]["type"] != "text/plain":
                 problems.append("content: text/plain must come first")
+        if "send_at" in body and (not isinstance(body["send_at"], int) or isinstance(body["send_at"], bool)):
+            problems.append("send_at: a unix timestamp (integer)")
         if len(body.get("categories", [])) > 10:
             problems.append("categories: at most 10")
         for a in body.get("attachments", []):
@@ -72,6 +83,10 @@ class FakeSendGrid(FakeVendor):
                 problems.append("attachments: filename required")
         if problems:
             return problems
+        if "template_id" in body and body["template_id"] != TEMPLATE_ID:
+            return json_response(400, {"errors": [{"message": "The template_id must be a valid template ID.", "field": "template_id", "help": None}]})
+        if body.get("send_at", 0) > time.time() + MAX_SEND_AT_AHEAD:
+            return json_response(400, {"errors": [{"message": "The send_at parameter cannot be more than 72 hours in the future.", "field": "send_at", "help": None}]})
         if any(t["email"] == REJECTED for p in pers for t in p["to"]):
             return json_response(400, {"errors": [{"message": "Does not contain a valid address.", "field": "personalizations.0.to.0.email", "help": None}]})
         if ((body.get("mail_settings") or {}).get("sandbox_mode") or {}).get("enable"):
@@ -80,7 +95,7 @@ class FakeSendGrid(FakeVendor):
         with self._lock:
             self.accepted += [{"msg_id": f"{message_id}.filterdrecv-1", "from_email": body["from"]["email"], "subject": body.get("subject"),
                                "to_email": t["email"], "status": "processed", "opens_count": 0, "clicks_count": 0,
-                               "last_event_time": "2026-11-26T03:30:00Z", "unique_args": body.get("custom_args", {})}
+                               "last_event_time": "2026-11-26T03:30:00Z", "unique_args": {**body.get("custom_args", {}), **p.get("custom_args", {})}}
                               for p in pers for t in p["to"]]
         return 202, {"X-Message-Id": message_id, **self.rate_headers()}, b""
 
@@ -88,13 +103,32 @@ class FakeSendGrid(FakeVendor):
         query, limit = req.query.get("query", [""])[0], req.query.get("limit", [""])[0]
         if not limit.isdigit() or not 1 <= int(limit) <= 1000:
             return ["limit (1..1000) is required"]
-        arg = re.fullmatch(r"unique_args\['([^']+)'\]=\"([^\"]*)\"", query)
-        to = re.fullmatch(r'to_email="([^"]*)"', query)
-        if not (arg or to):
-            return [f"unsupported query {query!r}"]
+        conditions = []
+        for part in query.split(" AND "):
+            arg = re.fullmatch(r"unique_args\['([^']+)'\]=\"([^\"]*)\"", part) or re.fullmatch(r'(to_email)="([^"]*)"', part)
+            if arg is None:
+                return [f"unsupported query {query!r}"]
+            conditions.append((arg[1], arg[2], part.startswith("unique_args")))
         with self._lock:
-            found = [m for m in reversed(self.accepted) if (m["unique_args"].get(arg[1]) == arg[2] if arg else m["to_email"] == to[1])]
+            found = [m for m in reversed(self.accepted)
+                     if all((m["unique_args"].get(k) if custom else m[k]) == v for k, v, custom in conditions)]
         return json_response(200, {"messages": [{k: v for k, v in m.items() if k != "unique_args"} for m in found[:int(limit)]]})
+
+    @staticmethod
+    def copies(req: Recorded) -> list[dict[str, Any]]:
+        """What each personalization's recipients receive: subject and bodies with its substitutions applied."""
+        body = req.json()
+        out = []
+        for p in body["personalizations"]:
+            def apply(text: str | None) -> str | None:
+                for tag, value in p.get("substitutions", {}).items():
+                    text = text.replace(tag, value) if text else text
+                return text
+
+            content = {c["type"]: apply(c["value"]) for c in body.get("content", [])}
+            out.append({"to": [t["email"] for t in p["to"]], "subject": apply(p.get("subject", body.get("subject"))),
+                        "text": content.get("text/plain"), "html": content.get("text/html"), "data": p.get("dynamic_template_data")})
+        return out
 
     def rate_headers(self) -> dict[str, str]:
         return {"X-RateLimit-Limit": "600", "X-RateLimit-Remaining": "599", "X-RateLimit-Reset": str(self.reset_at)}

@@ -21,6 +21,7 @@ from connectorctl.domain.messages import EmailMessage, SmsMessage
 from connectorctl.gateway import Connector
 
 BATCH = "b-killed-run"
+CHUNK = "01KILLEDRUNCHUNK0000000001"
 
 
 class Case:
@@ -61,17 +62,17 @@ def setup(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: Cas
 
 
 def killed_run(case: Case, found: str, missing: str) -> None:
-    """What a run killed mid-batch leaves: both rows pending; the vendor took the first, and the process died
-    before its own log row was committed."""
+    """What a run killed mid-chunk leaves: both rows pending under the chunk's one correlation id (one batch
+    call); the vendor took the first row's copy, and the process died before its own log row was committed."""
     with Connector() as connector:
         journal = BatchJournal(connector.db, BATCH, connector.clock.time)
         journal.open(case.channel, "to.csv", 2)
-        journal.mark_pending(found, 1, "01KILLEDRUNFOUND0000000001")
-        journal.mark_pending(missing, 2, "01KILLEDRUNMISSING00000002")
+        journal.mark_pending(found, 1, CHUNK)
+        journal.mark_pending(missing, 2, CHUNK)
         if case.channel == "email":
-            connector.email().send(EmailMessage(to=(found,), subject="Hi", text="Hello"), correlation_id="01KILLEDRUNFOUND0000000001")
+            connector.email().send(EmailMessage(to=(found,), subject="Hi", text="Hello"), correlation_id=CHUNK)
         else:
-            connector.sms().send(SmsMessage(to=found, body="Hello"), correlation_id="01KILLEDRUNFOUND0000000001")
+            connector.sms().send(SmsMessage(to=found, body="Hello"), correlation_id=CHUNK)
         connector.flush()
         connector.db.run(lambda c: c.execute("DELETE FROM integration_logs"))
 
@@ -110,3 +111,20 @@ def test_a_vendor_that_cannot_be_asked_leaves_the_row_uncertain_until_the_operat
         assert len(fake.requests) == 1  # only the killed run's send: nothing re-sent blindly
         forced = rerun(cli, case, csv, "--resend-uncertain")
         assert {r["status"] for r in forced.values()} == {"accepted"} and len(fake.requests) == 3
+
+
+@pytest.mark.parametrize("case", ASKABLE[:3], ids=[c.slug for c in ASKABLE[:3]])
+def test_every_copy_of_a_batch_call_carries_the_chunk_key_and_is_found_by_key_and_recipient(
+        home: Path, tmp_path: Path, cli: Any, monkeypatch: pytest.MonkeyPatch, case: Case) -> None:
+    with case.fake() as fake:
+        csv, _, _ = setup(home, tmp_path, monkeypatch, case, fake.url)
+        csv.write_text("email,name\nann@example.com,Ann\nbob@example.com,Bob\ncid@example.com,Cid\n")
+        r = cli("send", "email", "--to-file", str(csv), "-s", "Hi {{name}}", "--body", "Dear {{name}}", "--json")
+        rows = json.loads(r.stdout)["results"]
+        assert [row["status"] for row in rows] == ["accepted"] * 3
+        (chunk,) = {row["correlation_id"] for row in rows}  # one batch call for the three rows
+        with Connector() as connector:
+            adapter = connector.adapter(case.slug, "email")
+            for address in ("ann@example.com", "bob@example.com", "cid@example.com"):
+                assert adapter.find_sent(EmailMessage(to=(address,), subject="x", text="y"), key=chunk, since=0) is not None
+            assert adapter.find_sent(EmailMessage(to=("eve@example.com",), subject="x", text="y"), key=chunk, since=0) is None

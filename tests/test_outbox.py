@@ -70,6 +70,20 @@ def test_the_same_key_is_one_message_and_bad_input_is_refused_before_it_is_store
         assert postmark.requests == []  # enqueue returns at once: nothing reaches the vendor
 
 
+def test_a_stored_message_comes_back_whole() -> None:
+    from datetime import datetime, timezone
+
+    from connectorctl.domain.messages import Attachment
+    from connectorctl.outbox.codec import decode, encode
+
+    email = EmailMessage(to=("a@example.com",), subject="s", text="t", html="<p>t</p>", cc=("c@example.com",), headers={"X-A": "1"},
+                         tags=("x",), metadata={"k": "v"}, attachments=(Attachment("a.pdf", b"%PDF\x00\xff", "application/pdf"),),
+                         template_id="tpl-1", merge_data={"name": "Ann", "items": [1, 2]}, send_at=datetime(2027, 1, 2, tzinfo=timezone.utc))
+    sms = SmsMessage(to="+14155552671", body="hi", from_number="+14155550100", status_callback="https://erp.example.com/cb")
+    assert decode("email", json.loads(json.dumps(encode(email)))) == email
+    assert decode("sms", json.loads(json.dumps(encode(sms)))) == sms
+
+
 def test_a_worker_sends_each_message_once_with_its_key_in_the_vendor_metadata(home: Path, postmark: FakePostmark) -> None:
     with connect(home, postmark) as connector:
         queued = [connector.email().enqueue(invoice(n), key=f"invoice:{n}") for n in range(5)]

@@ -38,8 +38,8 @@ def resolve(gateway: _Gateway[Any], message: Any, *, key: str, since: float) -> 
     connector.flush()
     rows = connector.db.run(
         lambda c: c.execute(
-            "SELECT service_name, status FROM integration_logs WHERE correlation_id = ? AND operation = ?",
-            (key, f"send_{channel}"),
+            "SELECT service_name, status FROM integration_logs WHERE correlation_id = ? AND operation LIKE ?",
+            (key, f"send_{channel}%"),
         ).fetchall()
     )
     for service, status in rows:

@@ -6,7 +6,7 @@ once cannot both apply it.  Never edit a migration that has shipped: add one.
 Numbers are grouped by area so parallel work does not collide: 1-9 core,
 10-19 credentials, 20-29 webhooks, 30-39 operations, 40-49 bulk,
 50-59 write-ahead intents and payments, 60-69 shipping, 70-79 delivery tracking,
-80-89 the outbox.
+80-89 the outbox, 90-99 inbound mail.
 """
 
 from __future__ import annotations
@@ -144,6 +144,7 @@ def _load_area_migrations() -> None:
         "connectorctl.delivery.schema",
         "connectorctl.shipping.records",
         "connectorctl.outbox.store",
+        "connectorctl.inbound.schema",
     ):
         try:
             importlib.import_module(module)
