@@ -26,8 +26,9 @@ from connectorctl.cli.output import (
     show,
     state,
 )
+from connectorctl.cli.plain import CommandGroup
 
-app = typer.Typer(help="Inspect and operate the per-service circuit breakers.", no_args_is_help=True, rich_markup_mode=None)
+app = CommandGroup(help="Inspect and operate the per-service circuit breakers.")
 ReasonOpt = typer.Option(None, "--reason", help="Why: recorded in the audit trail.", metavar="TEXT")
 STATE_STYLE = {"closed": "green", "half_open": "yellow", "open": "red", "forced_open": "bold red", "disabled": "dim"}
 

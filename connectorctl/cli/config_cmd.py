@@ -8,8 +8,9 @@ from typing import Any
 import typer
 
 from connectorctl.cli.output import Column, JsonOption, OutputFormat, OutputOption, fmt, grid, render, show, state, stderr
+from connectorctl.cli.plain import CommandGroup
 
-app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True, rich_markup_mode=None)
+app = CommandGroup(help="Inspect the effective configuration.")
 
 
 @app.command("show")

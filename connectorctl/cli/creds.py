@@ -32,12 +32,13 @@ from connectorctl.cli.output import (
     state,
     warn,
 )
+from connectorctl.cli.plain import CommandGroup
 
 if TYPE_CHECKING:
     from connectorctl.adapters.declaration import AuthScheme
     from connectorctl.credentials.store import StoredRow
 
-app = typer.Typer(help="Store, inspect, rotate and test vendor credentials (encrypted; master key in the OS keyring).", no_args_is_help=True, rich_markup_mode=None)
+app = CommandGroup(help="Store, inspect, rotate and test vendor credentials (encrypted; master key in the OS keyring).")
 
 
 _SLUG = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")

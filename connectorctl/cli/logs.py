@@ -25,8 +25,9 @@ from connectorctl.cli.output import (
     state,
     warn_if_unknown_service,
 )
+from connectorctl.cli.plain import CommandGroup
 
-app = typer.Typer(help="Read, follow and purge the integration log.", no_args_is_help=True, rich_markup_mode=None)
+app = CommandGroup(help="Read, follow and purge the integration log.")
 
 STATUS_STYLE = {"success": "green", "failed": "red", "timeout": "magenta", "rate_limited": "yellow", "circuit_open": "bright_red"}
 ServiceOpt = typer.Option(None, "--service", help="Only this vendor slug, e.g. sendgrid.", metavar="SLUG")

@@ -17,6 +17,7 @@ import typer
 from typer.core import TyperGroup
 
 from connectorctl.cli.output import CliState, fail
+from connectorctl.cli.plain import PlainCommand
 
 # name -> "module:attribute": a Typer app (a group) or a function (one command), in help order:
 # the order people reach for them
@@ -54,7 +55,7 @@ class LazyGroup(TyperGroup):
                 command = typer.main.get_group(found)
             else:
                 single = typer.Typer(add_completion=False, rich_markup_mode=None)
-                single.command(cmd_name)(found)
+                single.command(cmd_name, cls=PlainCommand)(found)
                 command = typer.main.get_command(single)
             command.name = cmd_name
             self.add_command(command)

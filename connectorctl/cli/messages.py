@@ -7,9 +7,9 @@ from typing import Any, Optional
 import typer
 
 from connectorctl.cli.output import Column, JsonOption, OutputFormat, OutputOption, fmt, grid, human_time, render, state
+from connectorctl.cli.plain import CommandGroup
 
-app = typer.Typer(help="Sent messages and their delivery timelines (attempts, acceptance, vendor reports).", no_args_is_help=True,
-                  rich_markup_mode=None)
+app = CommandGroup(help="Sent messages and their delivery timelines (attempts, acceptance, vendor reports).")
 
 STATE_STYLE = {"delivered": "green", "opened": "green", "clicked": "green", "sent": "cyan", "queued": "cyan", "deferred": "yellow",
                "bounced": "red", "rejected": "red", "failed": "red", "undelivered": "red", "complained": "bright_red",

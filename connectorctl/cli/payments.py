@@ -14,8 +14,9 @@ from typing import Any, Optional
 import typer
 
 from connectorctl.cli.output import OutputFormat, OutputOption, kv_table, render, state
+from connectorctl.cli.plain import CommandGroup
 
-app = typer.Typer(help="Charge, capture, refund and reconcile payments (Stripe, PayPal).", no_args_is_help=True, rich_markup_mode=None)
+app = CommandGroup(help="Charge, capture, refund and reconcile payments (Stripe, PayPal).")
 VendorOpt = typer.Option(None, "--vendor", help="Vendor slug (default: payment_vendor from the config).", metavar="SLUG")
 SinceOpt = typer.Option(None, "--since", help="Only records created since: a duration ago (1h, 2d) or ISO 8601.", metavar="WHEN")
 PaymentIdArg = typer.Argument(..., metavar="ID", help="The vendor's payment id (pi_... for Stripe, the order id for PayPal).")
@@ -120,7 +121,7 @@ def payments_refund(
 
 
 @app.command("show")
-def payments_show(ctx: typer.Context, payment_id: Optional[str] = typer.Argument(None, metavar="[ID]", help="The vendor's payment id."),
+def payments_show(ctx: typer.Context, payment_id: Optional[str] = typer.Argument(None, metavar="ID", help="The vendor's payment id."),
                   reference: Optional[str] = typer.Option(None, "--reference", "-r", help="Look up by your charge reference instead.", metavar="KEY"),
                   output: OutputFormat = OutputOption) -> None:
     """What is recorded for one payment (from the local record; `reconcile` asks the vendor)."""

@@ -8,12 +8,13 @@ from typing import List, Optional
 import typer
 
 from connectorctl.cli.output import JsonOption, OutputFormat, OutputOption, fmt, parse_header_options, render, state
+from connectorctl.cli.plain import CommandGroup
 from connectorctl.validation import MIB, read_limited
 
 MAX_BODY_BYTES = 10 * MIB  # more than any vendor accepts in one message
 MAX_ATTACHMENT_BYTES = 25 * MIB
 
-app = typer.Typer(help="Send an email or an SMS through the configured vendor chain.", no_args_is_help=True, rich_markup_mode=None)
+app = CommandGroup(help="Send an email or an SMS through the configured vendor chain.")
 
 
 def _result_table(result: dict) -> object:

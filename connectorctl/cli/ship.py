@@ -14,8 +14,9 @@ from typing import Any, Optional
 import typer
 
 from connectorctl.cli.output import JsonOption, OutputFormat, OutputOption, fmt, kv_table, render, state
+from connectorctl.cli.plain import CommandGroup
 
-app = typer.Typer(help="Shipping: quote rates, buy labels, track parcels, void labels, check addresses.", no_args_is_help=True, rich_markup_mode=None)
+app = CommandGroup(help="Shipping: quote rates, buy labels, track parcels, void labels, check addresses.")
 _Vendor = typer.Option(None, "--vendor", help="easypost or shippo (default: shipping_vendor from the config).", metavar="VENDOR")
 _Tenant = typer.Option(None, "--tenant", help="Tenant whose credentials and logs to use.", metavar="TENANT")
 FINAL = ("delivered", "return_to_sender", "failure")
@@ -144,11 +145,11 @@ def ship_cancel(
 def ship_verify_address(
     ctx: typer.Context,
     name: str = typer.Option(..., "--name", help="Recipient name.", metavar="NAME"),
-    street1: str = typer.Option(..., "--street1", help="Street and number."),
+    street1: str = typer.Option(..., "--street1", help="Street and number.", metavar="STREET"),
     city: str = typer.Option(..., "--city", help="City.", metavar="CITY"),
     zip_code: str = typer.Option(..., "--zip", help="Postal code.", metavar="ZIP"),
     country: str = typer.Option(..., "--country", help="ISO 3166 two-letter country code, e.g. US.", metavar="COUNTRY"),
-    street2: Optional[str] = typer.Option(None, "--street2", help="Second address line."),
+    street2: Optional[str] = typer.Option(None, "--street2", help="Second address line.", metavar="LINE"),
     state_code: Optional[str] = typer.Option(None, "--state", help="State or province.", metavar="STATE"),
     company: Optional[str] = typer.Option(None, "--company", help="Company.", metavar="COMPANY"),
     vendor: Optional[str] = _Vendor,

@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING, Any, Iterator, List, Optional
 import typer
 
 from connectorctl.cli.output import JsonOption, OutputFormat, OutputOption, confirm, fmt, kv_table, render, state, stderr
+from connectorctl.cli.plain import CommandGroup
 
 if TYPE_CHECKING:
     from connectorctl.adapters.storage.base import StorageAdapter
     from connectorctl.domain.storage import StoredObject
 
-app = typer.Typer(help="Put, get, list and share objects in the configured store (local folder or S3-compatible).", no_args_is_help=True)
-StoreOption = typer.Option(None, "--store", help="Store to use instead of storage_vendor (e.g. local, s3).")
+app = CommandGroup(help="Put, get, list and share objects in the configured store (local folder or S3-compatible).")
+StoreOption = typer.Option(None, "--store", help="Store to use instead of storage_vendor (e.g. local, s3).", metavar="SLUG")
 KeyArg = typer.Argument(..., metavar="KEY", help="Object key, e.g. invoices/2026/42.pdf.")
 PROGRESS_FROM_BYTES = 8 * 1024 * 1024
 
@@ -84,8 +85,8 @@ def storage_put(
     ctx: typer.Context,
     local: str = typer.Argument(..., metavar="LOCAL", help="File to upload, or - for stdin."),
     key: str = KeyArg,
-    content_type: Optional[str] = typer.Option(None, "--content-type", help="MIME type (default: guessed from the key)."),
-    meta: List[str] = typer.Option([], "--meta", help="User metadata NAME=VALUE (repeatable)."),
+    content_type: Optional[str] = typer.Option(None, "--content-type", help="MIME type (default: guessed from the key).", metavar="TYPE"),
+    meta: List[str] = typer.Option([], "--meta", help="User metadata NAME=VALUE (repeatable).", metavar="NAME=VALUE"),
     store: Optional[str] = StoreOption,
     output: OutputFormat = OutputOption,
     as_json: bool = JsonOption,
@@ -106,7 +107,7 @@ def storage_put(
 def storage_get(
     ctx: typer.Context,
     key: str = KeyArg,
-    local: Optional[str] = typer.Argument(None, metavar="[LOCAL|-]", help="Where to write it (default: the key's file name here); - for stdout."),
+    local: Optional[str] = typer.Argument(None, metavar="LOCAL", help="Where to write it (default: the key's file name here); - for stdout."),
     store: Optional[str] = StoreOption,
     output: OutputFormat = OutputOption,
     as_json: bool = JsonOption,
@@ -131,9 +132,10 @@ def storage_get(
 @app.command("ls")
 def storage_ls(
     ctx: typer.Context,
-    prefix: str = typer.Argument("", metavar="[PREFIX]", help="Only keys starting with this text."),
-    limit: Optional[int] = typer.Option(None, "--limit", min=1, max=10000, help="At most this many (one page); default: all."),
-    after: Optional[str] = typer.Option(None, "--after", help="Start after this key (the next_token of a previous page)."),
+    prefix: str = typer.Argument("", metavar="PREFIX", help="Only keys starting with this text."),
+    limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1, max=10000, help="At most this many (one page); default: all.",
+                                         metavar="N"),
+    after: Optional[str] = typer.Option(None, "--after", help="Start after this key (the next_token of a previous page).", metavar="KEY"),
     store: Optional[str] = StoreOption,
     output: OutputFormat = OutputOption,
     as_json: bool = JsonOption,
@@ -195,8 +197,8 @@ def storage_cp(ctx: typer.Context, source: str = typer.Argument(..., metavar="SO
 def storage_url(
     ctx: typer.Context,
     key: str = KeyArg,
-    expires: str = typer.Option("1h", "--expires", help="How long the link works (30s, 10m, 2h, 7d at most)."),
-    method: str = typer.Option("GET", "--method", help="GET to download, PUT to let someone upload.", case_sensitive=False),
+    expires: str = typer.Option("1h", "--expires", help="How long the link works (30s, 10m, 2h, 7d at most).", metavar="DURATION"),
+    method: str = typer.Option("GET", "--method", help="GET to download, PUT to let someone upload.", case_sensitive=False, metavar="METHOD"),
     store: Optional[str] = StoreOption,
     output: OutputFormat = OutputOption,
     as_json: bool = JsonOption,

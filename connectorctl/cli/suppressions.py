@@ -7,9 +7,9 @@ from typing import Optional
 import typer
 
 from connectorctl.cli.output import Column, JsonOption, OutputFormat, OutputOption, fmt, grid, human_time, render, state
+from connectorctl.cli.plain import CommandGroup
 
-app = typer.Typer(help="The suppression list: hard bounces, complaints, unsubscribes and manual entries.", no_args_is_help=True,
-                  rich_markup_mode=None)
+app = CommandGroup(help="The suppression list: hard bounces, complaints, unsubscribes and manual entries.")
 TenantOpt = typer.Option(None, "--tenant", help="The tenant's list (default: the default tenant).", metavar="ID")
 
 

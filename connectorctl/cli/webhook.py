@@ -13,8 +13,9 @@ from typing import Any, List, Optional
 import typer
 
 from connectorctl.cli.output import JsonOption, OutputFormat, OutputOption, fmt, kv_table, parse_header_options, render, state
+from connectorctl.cli.plain import CommandGroup
 
-app = typer.Typer(help="Verify vendor webhook signatures, or sign example deliveries for testing a receiver.", no_args_is_help=True, rich_markup_mode=None)
+app = CommandGroup(help="Verify vendor webhook signatures, or sign example deliveries for testing a receiver.")
 
 SchemeOption = typer.Option(None, "--scheme", help="stripe, paypal, twilio, sendgrid, mandrill, mailgun, vonage, github, standard, easypost, postmark or generic.", metavar="SCHEME")
 ServiceOption = typer.Option(None, "--service", help="Take scheme, options and secrets from the config's webhooks.<SERVICE>.", metavar="SLUG")
