@@ -162,7 +162,7 @@ def circuit_reset(ctx: typer.Context, service: Optional[str] = ServiceArgument, 
 @app.command("disable")
 def circuit_disable(ctx: typer.Context, service: Optional[str] = ServiceArgument, service_opt: Optional[str] = ServiceOption, reason: Optional[str] = ReasonOpt, yes: bool = YesOption,
                     output: OutputFormat = OutputOption, as_json: bool = JsonOption) -> None:
-    """Turn the breaker off for SERVICE: calls always go through and failures are not counted."""
+    """Turn the breaker off for SERVICE: calls always go through and failures are not counted (asks first; --yes in scripts)."""
     from connectorctl.cli.output import confirm
 
     slug = _check_service(ctx, required_service(service, service_opt))

@@ -198,23 +198,16 @@ def creds_list(ctx: typer.Context, tenant: Optional[str] = TenantOption, output:
     """Stored credentials and those from the environment, with a masked hint and where each comes from; never a secret."""
     from rich.markup import escape
 
-    from rich.markup import escape
-
     rows = [{**r.summary(), "source": "store:tenant" if r.tenant_id else "store"} for r in _store(ctx).rows(tenant_id=tenant)]
     if tenant is None:
         rows += [_env_summary(c) for c in state(ctx).connector().credentials.env_sources()]
-    out = fmt(output, as_json)
-    if not rows and out is OutputFormat.table:
-        from connectorctl.cli.output import stderr
-
-        stderr().print("no credentials stored or in the environment; add one with: connectorctl creds set SERVICE "
-                       "(or export the vendor's variable, e.g. SENDGRID_API_KEY)", highlight=False)
-        return
     columns = (Column("service"), Column("tenant"), Column("method", drop=1), Column("hint"), Column("source"), Column("expires (UTC)", drop=2),
                Column("last used (UTC)", drop=3), Column("active"))
-    render(out, rows, lambda: grid("credentials", columns, (
+    render(fmt(output, as_json), rows, lambda: grid("credentials", columns, (
         (escape(r["service"]), escape(show(r["tenant"])), r["auth_method"], escape(show(r["hint"])), escape(r["source"]),
-         human_time(r["expires_at"]), human_time(r["last_used_at"]), show(r["active"])) for r in rows)))
+         human_time(r["expires_at"]), human_time(r["last_used_at"]), show(r["active"])) for r in rows)),
+        empty=None if rows else "no credentials stored or in the environment; add one with: connectorctl creds set SERVICE "
+                                "(or export the vendor's variable, e.g. SENDGRID_API_KEY)")
 
 
 def _env_summary(creds: Any) -> dict[str, Any]:
@@ -276,7 +269,7 @@ def creds_enable(ctx: typer.Context, service: Optional[str] = ServiceArgument, s
 def creds_rm(ctx: typer.Context, service: Optional[str] = ServiceArgument, service_opt: Optional[str] = ServiceOption,
                tenant: Optional[str] = TenantOption, yes: bool = YesOption,
              output: OutputFormat = OutputOption, as_json: bool = JsonOption) -> None:
-    """Delete a stored credential (asks first on a terminal)."""
+    """Delete a stored credential (asks first; --yes in scripts)."""
     from connectorctl.cli.output import confirm
 
     service = required_service(service, service_opt)

@@ -126,7 +126,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         return 0
     except Exception as exc:  # noqa: BLE001 - last line of defence: one line, not a traceback
         if _is_usage_error(exc):
-            if exc.exit_code == 2:  # type: ignore[attr-defined]  # usage: bad or unknown option, command or value
+            if exc.exit_code == 2 and not _is_bare_group(exc):  # type: ignore[attr-defined]  # bad or unknown option, command or value
                 ctx = getattr(exc, "ctx", None)
                 where = ctx.command_path if ctx is not None else "connectorctl"
                 return _exit_code(fail("usage", exc.format_message(), 2, f"{where} --help"))  # type: ignore[attr-defined]
@@ -147,6 +147,13 @@ def _is_usage_error(exc: Exception) -> bool:
     imported through a public path; what it promises (``show()``, ``exit_code``) can.
     """
     return callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int)
+
+
+def _is_bare_group(exc: Exception) -> bool:
+    """A group run without a command (``connectorctl creds``): Click answers with the group's help, which is
+    shown as it is, not as an error line."""
+    ctx = getattr(exc, "ctx", None)
+    return ctx is not None and exc.format_message() == ctx.get_help()  # type: ignore[attr-defined]
 
 
 def _show_config_warnings_plainly() -> None:

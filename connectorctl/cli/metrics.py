@@ -12,6 +12,7 @@ from typing import Any, Optional
 import typer
 
 from connectorctl.cli.output import (
+    FIRST_SEND,
     Column,
     JsonOption,
     OutputFormat,
@@ -88,7 +89,11 @@ def metrics_command(
         rows = [{"key": g["key"], **g["metrics"]} for g in data["groups"]] if by else [{"service": service, **data["metrics"]}]
         render(out, rows, lambda: None)
         return
-    render(out, data, lambda: _view(data))
+    hint = None
+    if not (data["groups"] if by else data["metrics"]["total_count"]) and not data["delivery"]:
+        period = f"{human_time(data['period']['from'])} to {human_time(data['period']['to'])} UTC"
+        hint = f"no calls from {period}; widen --since, or make one: {FIRST_SEND}"
+    render(out, data, lambda: _view(data), empty=hint)
 
 
 def _view(data: dict[str, Any]) -> Any:

@@ -71,6 +71,7 @@ _stdout: "Console | None" = None
 _stderr: "Console | None" = None
 
 
+FIRST_SEND = "connectorctl send email --to you@example.com --subject Hi --body Hello"  # what an empty log or list suggests
 PIPE_WIDTH = 100_000  # "no limit": a pipe gets whole values, however long
 
 
@@ -118,12 +119,19 @@ def print_jsonl(rows: Iterable[Any]) -> None:
     sys.stdout.flush()
 
 
-def render(output: OutputFormat, data: Any, table: Callable[[], Any]) -> None:
-    """Print ``data`` as JSON/JSONL, or the rich renderable that ``table()`` builds."""
+def render(output: OutputFormat, data: Any, table: Callable[[], Any], *, empty: str | None = None) -> None:
+    """Print ``data`` as JSON/JSONL, or the rich renderable that ``table()`` builds.
+
+    ``empty`` is given when there is nothing to show: what a person should
+    do next, said on stderr instead of an empty table (scripts still get the
+    empty data).
+    """
     if output is OutputFormat.json:
         print_json(data)
     elif output is OutputFormat.jsonl:
         print_jsonl(data if isinstance(data, list) else [data])
+    elif empty is not None:
+        stderr().print(empty, highlight=False, soft_wrap=True)
     else:
         stdout().print(table())
 
@@ -305,9 +313,16 @@ def warn_if_unknown_service(connector: "Connector", service: str | None) -> None
 
 
 def confirm(question: str, yes: bool) -> None:
-    """Ask before a destructive step when a person is at a terminal; scripts (no terminal) and ``--yes`` go ahead."""
-    if yes or not sys.stdin.isatty():
+    """Ask before a destructive step; ``--yes`` answers in advance.
+
+    Without a terminal nobody can answer, so the step is refused (exit 2):
+    a script has to say ``--yes``, and a flag forgotten in a cron line never
+    deletes anything unasked.
+    """
+    if yes:
         return
+    if not sys.stdin.isatty():
+        raise fail("usage", f"{question} Not asked: stdin is not a terminal; add --yes to go ahead", 2)
     from rich.text import Text
 
     answer = stderr().input(Text(f"{question} [y/N] "))  # plain: no markup, no highlighting inside "[y/N]"

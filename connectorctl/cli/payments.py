@@ -8,12 +8,11 @@ failure, 2 bad input (nothing was sent); see the README for the rest.
 
 from __future__ import annotations
 
-import sys
 from typing import Any, Optional
 
 import typer
 
-from connectorctl.cli.output import OutputFormat, OutputOption, kv_table, render, state
+from connectorctl.cli.output import OutputFormat, OutputOption, YesOption, confirm, kv_table, render, state
 from connectorctl.cli.plain import CommandGroup
 
 app = CommandGroup(help="Charge, capture, refund and reconcile payments (Stripe, PayPal).")
@@ -89,10 +88,12 @@ def payments_capture(ctx: typer.Context, payment_id: str = PaymentIdArg, amount:
 
 
 @app.command("cancel")
-def payments_cancel(ctx: typer.Context, payment_id: str = PaymentIdArg, reference: Optional[str] = ReferenceOpt,
+def payments_cancel(ctx: typer.Context, payment_id: str = PaymentIdArg, reference: Optional[str] = ReferenceOpt, yes: bool = YesOption,
                     vendor: Optional[str] = VendorOpt, output: OutputFormat = OutputOption) -> None:
-    """Cancel (void) a payment that was authorized but not captured."""
-    payment = _service(ctx, vendor).cancel(payment_id, reference=reference)
+    """Cancel (void) a payment that was authorized but not captured (asks first; --yes in scripts)."""
+    service = _service(ctx, vendor)
+    confirm(f"cancel payment {payment_id}? A voided authorization cannot be captured any more.", yes)
+    payment = service.cancel(payment_id, reference=reference)
     data = payment.to_dict()
     render(output, data, lambda: _payment_view(f"payment {payment.payment_id}", data))
 
@@ -104,17 +105,14 @@ def payments_refund(
     amount: Optional[str] = AmountOpt,
     reason: Optional[str] = typer.Option(None, "--reason", help="duplicate, fraudulent or requested_by_customer.", metavar="REASON"),
     reference: Optional[str] = typer.Option(None, "--reference", help="Your key for this refund (default: ID:refund:N, numbered).", metavar="KEY"),
-    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    yes: bool = YesOption,
     vendor: Optional[str] = VendorOpt,
     output: OutputFormat = OutputOption,
 ) -> None:
-    """Refund a captured payment, in full or in part (several partial refunds are fine)."""
+    """Refund a captured payment, in full or in part; several partial refunds are fine (asks first; --yes in scripts)."""
     service = _service(ctx, vendor)
     money = _amount(service, payment_id, amount)
-    if not yes and sys.stdin.isatty():
-        what = str(money) if money is not None else "everything not yet refunded"
-        if not typer.confirm(f"Refund {what} of payment {payment_id}?", err=True):
-            raise typer.Abort()
+    confirm(f"refund {money if money is not None else 'everything not yet refunded'} of payment {payment_id}? This cannot be undone.", yes)
     payment = service.refund(payment_id, money, reason=reason, reference=reference)
     data = payment.to_dict()
     render(output, data, lambda: _payment_view(f"payment {payment.payment_id}", data))
@@ -175,7 +173,9 @@ def payments_list(ctx: typer.Context, status: Optional[str] = typer.Option(None,
              escape(r.get("amount_display") or f"{r['amount']} {r['currency']} (minor units)"), str(r.get("amount_refunded") or ""))
             for r in rows))
 
-    render(output, rows, table)
+    filtered = status or since or reference
+    hint = "no payment matches (try fewer filters)" if filtered else "no payments yet; take one: connectorctl payments charge AMOUNT --reference KEY"
+    render(output, rows, table, empty=None if rows else hint)
 
 
 @app.command("reconcile")
@@ -183,11 +183,13 @@ def payments_reconcile(ctx: typer.Context, since: Optional[str] = SinceOpt, vend
                        output: OutputFormat = OutputOption) -> None:
     """Ask the vendor about every uncertain operation and record its outcome (safe to run again)."""
     from connectorctl.cli.output import stderr
+    from connectorctl.errors import ExitCode
 
     done = _service(ctx, vendor).reconcile(since=_since(since))
     rows = [r.to_dict() for r in done]
     left = sum(1 for r in done if r.after in ("uncertain", "skipped"))
-    stderr().print(f"reconciled {len(done) - left} of {len(done)} unsettled operation(s)", highlight=False)
+    if done:
+        stderr().print(f"reconciled {len(done) - left} of {len(done)} unsettled operation(s)", highlight=False)
 
     def table() -> Any:
         from rich.markup import escape
@@ -200,6 +202,6 @@ def payments_reconcile(ctx: typer.Context, since: Optional[str] = SinceOpt, vend
             (escape(r["reference"]), r["operation"], r["vendor"], r["before"], r["after"], escape(r["payment_id"] or "-"), escape(r["note"] or ""))
             for r in rows))
 
-    render(output, rows, table)
+    render(output, rows, table, empty=None if rows else "nothing to reconcile: every payment operation has a known outcome")
     if left:
-        raise typer.Exit(9)
+        raise typer.Exit(ExitCode.UNCERTAIN)

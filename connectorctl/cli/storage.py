@@ -16,7 +16,21 @@ from typing import TYPE_CHECKING, Any, Iterator, List, Optional
 
 import typer
 
-from connectorctl.cli.output import JsonOption, OutputFormat, OutputOption, confirm, fmt, kv_table, render, state, stderr
+from connectorctl.cli.output import (
+    Column,
+    JsonOption,
+    OutputFormat,
+    OutputOption,
+    YesOption,
+    confirm,
+    fmt,
+    grid,
+    human_time,
+    kv_table,
+    render,
+    state,
+    stderr,
+)
 from connectorctl.cli.plain import CommandGroup
 
 if TYPE_CHECKING:
@@ -141,8 +155,6 @@ def storage_ls(
     as_json: bool = JsonOption,
 ) -> None:
     """List objects in key order."""
-    from rich.table import Table
-
     storage = _storage(ctx, store)
     if limit is None and after is None:
         objects, next_token = list(storage.iter_objects(prefix)), None
@@ -155,14 +167,15 @@ def storage_ls(
         stderr().print(f"more objects follow: --after {next_token}", highlight=False, soft_wrap=True)
 
     def table() -> Any:
-        t = Table(title=f"{storage.slug}: {prefix or '(all)'}", caption=f"{len(rows)} objects")
-        for col, justify in (("key", "left"), ("size", "right"), ("last modified", "left")):
-            t.add_column(col, justify=justify)  # type: ignore[arg-type]
-        for r in rows:
-            t.add_row(r["key"], str(r["size"]), r["last_modified"] or "-")
-        return t
+        from rich.markup import escape
 
-    render(out, {"objects": rows, "next_token": next_token} if out is OutputFormat.json else rows, table)
+        columns = (Column("key"), Column("size", right=True), Column("last modified (UTC)", drop=1))
+        return grid(f"{storage.slug}: {escape(prefix) or '(all)'}", columns, (
+            (escape(r["key"]), str(r["size"]), human_time(r["last_modified"])) for r in rows), caption=f"{len(rows)} objects")
+
+    where = f"under {prefix!r} " if prefix else ""
+    render(out, {"objects": rows, "next_token": next_token} if out is OutputFormat.json else rows, table,
+           empty=None if rows else f"no objects {where}in {storage.slug}; upload one: connectorctl storage put FILE KEY")
 
 
 @app.command("stat")
@@ -174,9 +187,9 @@ def storage_stat(ctx: typer.Context, key: str = KeyArg, store: Optional[str] = S
 
 
 @app.command("rm")
-def storage_rm(ctx: typer.Context, key: str = KeyArg, yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+def storage_rm(ctx: typer.Context, key: str = KeyArg, yes: bool = YesOption,
                store: Optional[str] = StoreOption, output: OutputFormat = OutputOption, as_json: bool = JsonOption) -> None:
-    """Delete an object (asks first on a terminal unless --yes)."""
+    """Delete an object (asks first; --yes in scripts)."""
     storage = _storage(ctx, store)
     obj = storage.head(key)  # a mistyped key is an error, not a silent no-op
     confirm(f"delete {key} ({obj.size} bytes) from {storage.slug}?", yes)
