@@ -33,9 +33,15 @@ def _result_table(result: dict) -> object:
 
 
 def _finish(result_dict: dict, output: OutputFormat) -> None:
+    """Exit 1 when a recipient was refused; 9 (as for payments) when the vendor may have taken the message:
+    check its log before sending again."""
+    from connectorctl.errors import ExitCode
+
     render(output, result_dict, lambda: _result_table(result_dict))
+    if any(r["status"] == "uncertain" for r in result_dict["recipients"]):
+        raise typer.Exit(ExitCode.UNCERTAIN)
     if not result_dict["ok"]:
-        raise typer.Exit(1)
+        raise typer.Exit(ExitCode.FAILED)
 
 
 _ToFile = typer.Option(None, "--to-file", help="CSV of recipients for a bulk send (see docs/failover-and-bulk.md).", dir_okay=False, metavar="CSV")

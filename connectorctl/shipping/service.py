@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from connectorctl.adapters.shipping.base import ShippingAdapter
 from connectorctl.domain.shipping import Address, AddressVerification, Label, LabelFormat, Rate, Refund, Shipment, Tracking
 from connectorctl.errors import (
-    AuthenticationError, ConfigurationError, ConnectorError, InvalidInputError, ValidationError, VendorRejectedError,
+    AuthenticationError, ConfigurationError, ConnectorError, InvalidInputError, OutcomeUncertainError, ValidationError, VendorRejectedError,
 )
 from connectorctl.resilience.pipeline import new_id
 from connectorctl.shipping.records import ShippingRecords
@@ -119,9 +119,11 @@ class ShippingService:
         """Ask the vendor whether the lost purchase happened; never buy again on a guess."""
         try:
             found = adapter.purchased(rate, label_format, tenant_id=self.tenant_id)
-        except ConnectorError:
-            exc.hint = "the purchase is uncertain and the vendor could not be asked: run the same command again to settle it"
-            raise exc from None
+        except ConnectorError as lookup:
+            raise OutcomeUncertainError(
+                f"{adapter.slug}: the label for rate {rate.id} may have been bought ({exc.code}), and asking the vendor failed "
+                f"({lookup.code}): its outcome is uncertain", service=adapter.slug, http_status=exc.http_status,
+                hint="it will not be bought twice: run the same command again to settle it") from exc
         if found is None:
             self.intents.settle(intent, IntentState.FAILED, error_code=exc.code, error_message=exc.message)
             exc.hint = "the vendor confirms no label was bought: it is safe to run the command again"
