@@ -217,9 +217,14 @@ def grid(title: str | None, columns: Sequence[Column], rows: Iterable[Sequence[A
 
 
 def _wrapping(text: str | None) -> Any:
+    """A title or caption that wraps at the table's width, even on the soft-wrapping console (which would crop it)."""
     from rich.text import Text
 
-    return None if text is None else Text.from_markup(text, overflow="fold")
+    if text is None:
+        return None
+    wrapped = Text.from_markup(text, overflow="fold")
+    wrapped.no_wrap = False
+    return wrapped
 
 
 class _Pairs:
