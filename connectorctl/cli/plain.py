@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 import typer
 from typer.core import TyperCommand, TyperGroup
+from typer.models import CommandFunctionType
 
 
 def summary(help_text: str | None) -> str:
@@ -27,7 +28,7 @@ class PlainCommand(TyperCommand):
         return summary(self.short_help or self.help)
 
     def collect_usage_pieces(self, ctx: Any) -> list[str]:
-        """``[OPTIONS] SERVICE [PREFIX]``: Click's usual notation, a required positional bare and an optional one in brackets."""
+        """``[OPTIONS] SERVICE [PREFIX]``: Click's notation, a required positional bare, an optional one in brackets."""
         pieces = [self.options_metavar] if self.options_metavar else []
         for param in self.get_params(ctx):
             if param.param_type_name == "argument":
@@ -69,6 +70,6 @@ class CommandGroup(typer.Typer):
         kwargs.setdefault("no_args_is_help", True)
         super().__init__(help=help, cls=PlainGroup, rich_markup_mode=None, **kwargs)
 
-    def command(self, name: str | None = None, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def command(self, name: str | None = None, **kwargs: Any) -> Callable[[CommandFunctionType], CommandFunctionType]:
         kwargs.setdefault("cls", PlainCommand)
         return super().command(name, **kwargs)

@@ -8,16 +8,32 @@ Every command renders one result object: a table for people, ``-o json`` /
 from __future__ import annotations
 
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
 
-from connectorctl.cli.output import Column, JsonOption, OutputFormat, OutputOption, YesOption, confirm, fmt, grid, human_time, kv_table, render, state
+from connectorctl.cli.output import (
+    Column,
+    JsonOption,
+    OutputFormat,
+    OutputOption,
+    YesOption,
+    confirm,
+    fmt,
+    grid,
+    human_time,
+    kv_table,
+    render,
+    state,
+)
 from connectorctl.cli.plain import CommandGroup
 
 app = CommandGroup(help="Shipping: quote rates, buy labels, track parcels, void labels, check addresses.")
-_Vendor = typer.Option(None, "--vendor", help="easypost or shippo (default: shipping_vendor from the config).", metavar="VENDOR")
+_Vendor = typer.Option(
+    None, "--vendor", help="easypost or shippo (default: shipping_vendor from the config).", metavar="VENDOR"
+)
 _Tenant = typer.Option(None, "--tenant", help="Tenant whose credentials and logs to use.", metavar="TENANT")
 FINAL = ("delivered", "return_to_sender", "failure")
 
@@ -29,7 +45,13 @@ def _service(ctx: typer.Context, vendor: str | None, tenant: str | None) -> Any:
 @app.command("rates")
 def ship_rates(
     ctx: typer.Context,
-    from_file: Path = typer.Option(..., "--from-file", help="Shipment YAML: from, to, parcels (see docs/shipment.yaml).", dir_okay=False, metavar="FROM_FILE"),
+    from_file: Path = typer.Option(
+        ...,
+        "--from-file",
+        help="Shipment YAML: from, to, parcels (see docs/shipment.yaml).",
+        dir_okay=False,
+        metavar="FROM_FILE",
+    ),
     vendor: Optional[str] = _Vendor,
     tenant: Optional[str] = _Tenant,
     output: OutputFormat = OutputOption,
@@ -44,20 +66,44 @@ def ship_rates(
     def table() -> Any:
         from rich.markup import escape
 
-        columns = (Column("rate id"), Column("carrier"), Column("service", wrap=True), Column("price", right=True), Column("days", drop=1, right=True))
-        return grid(f"rates for shipment {rates[0]['shipment_id']} ({rates[0]['vendor']}), cheapest first", columns, (
-            (escape(r["id"]), escape(r["carrier"]), escape(r["service"]), f"{r['price']} {r['currency']}", str(r["delivery_days"] or "-"))
-            for r in rates), caption="buy one: connectorctl ship buy RATE_ID")
+        columns = (
+            Column("rate id"),
+            Column("carrier"),
+            Column("service", wrap=True),
+            Column("price", right=True),
+            Column("days", drop=1, right=True),
+        )
+        return grid(
+            f"rates for shipment {rates[0]['shipment_id']} ({rates[0]['vendor']}), cheapest first",
+            columns,
+            (
+                (
+                    escape(r["id"]),
+                    escape(r["carrier"]),
+                    escape(r["service"]),
+                    f"{r['price']} {r['currency']}",
+                    str(r["delivery_days"] or "-"),
+                )
+                for r in rates
+            ),
+            caption="buy one: connectorctl ship buy RATE_ID",
+        )
 
-    render(fmt(output, as_json), rates, table,
-           empty=None if rates else "the vendor offers no rate for this shipment: check the addresses and the parcel in the file")
+    none = "the vendor offers no rate for this shipment: check the addresses and the parcel in the file"
+    render(fmt(output, as_json), rates, table, empty=None if rates else none)
 
 
 @app.command("buy")
 def ship_buy(
     ctx: typer.Context,
     rate_id: str = typer.Argument(..., metavar="RATE_ID", help="A rate id from `ship rates`."),
-    label_file: Optional[Path] = typer.Option(None, "--label-file", help="Where to save the label (default: labels/ under $CONNECTORCTL_HOME).", dir_okay=False, metavar="LABEL_FILE"),
+    label_file: Optional[Path] = typer.Option(
+        None,
+        "--label-file",
+        help="Where to save the label (default: labels/ under $CONNECTORCTL_HOME).",
+        dir_okay=False,
+        metavar="LABEL_FILE",
+    ),
     label_format: str = typer.Option("pdf", "--format", help="pdf, png or zpl.", metavar="FORMAT"),
     vendor: Optional[str] = _Vendor,
     tenant: Optional[str] = _Tenant,
@@ -86,9 +132,15 @@ def ship_buy(
 def ship_track(
     ctx: typer.Context,
     tracking_number: str = typer.Argument(..., metavar="TRACKING", help="The carrier's tracking number."),
-    carrier: Optional[str] = typer.Option(None, "--carrier", help="Carrier (usps, ups, fedex, ...): Shippo needs it.", metavar="CARRIER"),
-    follow: bool = typer.Option(False, "--follow", "-f", help="Keep polling and print new events until the parcel's journey ends."),
-    interval: float = typer.Option(60.0, "--interval", min=0.1, max=86400, help="Seconds between polls with --follow.", metavar="INTERVAL"),
+    carrier: Optional[str] = typer.Option(
+        None, "--carrier", help="Carrier (usps, ups, fedex, ...): Shippo needs it.", metavar="CARRIER"
+    ),
+    follow: bool = typer.Option(
+        False, "--follow", "-f", help="Keep polling and print new events until the parcel's journey ends."
+    ),
+    interval: float = typer.Option(
+        60.0, "--interval", min=0.1, max=86400, help="Seconds between polls with --follow.", metavar="INTERVAL"
+    ),
     vendor: Optional[str] = _Vendor,
     tenant: Optional[str] = _Tenant,
     output: OutputFormat = OutputOption,
@@ -103,12 +155,14 @@ def ship_track(
         new = [e for e in tracking["events"] if tuple(e.values()) not in seen]
         seen.update(tuple(e.values()) for e in new)
         if not follow:
-            render(out, tracking, lambda: _tracking_table(tracking, tracking["events"]))
+            render(out, tracking, partial(_tracking_table, tracking, tracking["events"]))
             return
         if out is OutputFormat.table:
-            render(out, tracking, lambda: _tracking_table(tracking, new))
+            render(out, tracking, partial(_tracking_table, tracking, new))
         else:
-            render(OutputFormat.jsonl, [{"tracking_number": tracking["tracking_number"], **e} for e in new], lambda: None)
+            render(
+                OutputFormat.jsonl, [{"tracking_number": tracking["tracking_number"], **e} for e in new], lambda: None
+            )
         if tracking["status"] in FINAL:
             return
         time.sleep(interval)
@@ -117,23 +171,38 @@ def ship_track(
 def _tracking_table(tracking: dict[str, Any], events: list[dict[str, Any]]) -> Any:
     from rich.markup import escape
 
-    columns = (Column("time (UTC)"), Column("status"), Column("location", drop=1, wrap=True), Column("carrier says", wrap=True))
-    return grid(escape(f"{tracking['tracking_number']} ({tracking['carrier'] or tracking['vendor']}): {tracking['status']}"), columns, (
-        (human_time(e["occurred_at"]), e["status"], escape(e["location"] or "-"), escape(e["message"] or "")) for e in events),
-        caption=f"estimated delivery {human_time(tracking['estimated_delivery'])}" if tracking["estimated_delivery"] else None)
+    columns = (
+        Column("time (UTC)"),
+        Column("status"),
+        Column("location", drop=1, wrap=True),
+        Column("carrier says", wrap=True),
+    )
+    return grid(
+        escape(f"{tracking['tracking_number']} ({tracking['carrier'] or tracking['vendor']}): {tracking['status']}"),
+        columns,
+        (
+            (human_time(e["occurred_at"]), e["status"], escape(e["location"] or "-"), escape(e["message"] or ""))
+            for e in events
+        ),
+        caption=f"estimated delivery {human_time(tracking['estimated_delivery'])}"
+        if tracking["estimated_delivery"]
+        else None,
+    )
 
 
 @app.command("cancel")
 def ship_cancel(
     ctx: typer.Context,
-    shipment_id: str = typer.Argument(..., metavar="SHIPMENT_ID", help="The shipment whose label to void (Shippo: or its transaction id)."),
+    shipment_id: str = typer.Argument(
+        ..., metavar="SHIPMENT_ID", help="The shipment whose label to void (Shippo: or its transaction id)."
+    ),
     yes: bool = YesOption,
     vendor: Optional[str] = _Vendor,
     tenant: Optional[str] = _Tenant,
     output: OutputFormat = OutputOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Void a label and ask the vendor for the refund; carriers settle refunds over days (asks first; --yes in scripts)."""
+    """Void a label and ask for the refund, which carriers settle over days (asks first; --yes in scripts)."""
     service = _service(ctx, vendor, tenant)
     confirm(f"void the label of shipment {shipment_id}? A voided label cannot be used again.", yes)
     refund = service.cancel(shipment_id).to_dict()
@@ -159,13 +228,25 @@ def ship_verify_address(
     """Ask the vendor whether an address is deliverable; exit 1 when it is not."""
     from connectorctl.shipping.loader import address_from
 
-    fields = {"name": name, "street1": street1, "city": city, "zip": zip_code, "country": country, "street2": street2,
-              "state": state_code, "company": company}
+    fields = {
+        "name": name,
+        "street1": street1,
+        "city": city,
+        "zip": zip_code,
+        "country": country,
+        "street2": street2,
+        "state": state_code,
+        "company": company,
+    }
     address = address_from({k: v for k, v in fields.items() if v is not None}, "address")
     result = _service(ctx, vendor, tenant).verify_address(address).to_dict()
 
     def table() -> Any:
-        rows = [("valid", result["valid"]), *(result["address"] or {}).items(), *(("message", m) for m in result["messages"])]
+        rows = [
+            ("valid", result["valid"]),
+            *(result["address"] or {}).items(),
+            *(("message", m) for m in result["messages"]),
+        ]
         return kv_table(f"address check by {result['vendor']}", rows)
 
     render(fmt(output, as_json), result, table)

@@ -38,7 +38,9 @@ if TYPE_CHECKING:
     from connectorctl.domain.storage import StoredObject
 
 app = CommandGroup(help="Put, get, list and share objects in the configured store (local folder or S3-compatible).")
-StoreOption = typer.Option(None, "--store", help="Store to use instead of storage_vendor (e.g. local, s3).", metavar="SLUG")
+StoreOption = typer.Option(
+    None, "--store", help="Store to use instead of storage_vendor (e.g. local, s3).", metavar="SLUG"
+)
 KeyArg = typer.Argument(..., metavar="KEY", help="Object key, e.g. invoices/2026/42.pdf.")
 PROGRESS_FROM_BYTES = 8 * 1024 * 1024
 
@@ -75,7 +77,9 @@ def _transfer(label: str, size: int | None) -> Iterator[Any]:
             return
         from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
-        with Progress("{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(), console=console, transient=True) as bar:
+        with Progress(
+            "{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(), console=console, transient=True
+        ) as bar:
             task = bar.add_task(label, total=size)
             yield lambda done, total: bar.update(task, completed=done, total=total)
     finally:
@@ -99,7 +103,9 @@ def storage_put(
     ctx: typer.Context,
     local: str = typer.Argument(..., metavar="LOCAL", help="File to upload, or - for stdin."),
     key: str = KeyArg,
-    content_type: Optional[str] = typer.Option(None, "--content-type", help="MIME type (default: guessed from the key).", metavar="TYPE"),
+    content_type: Optional[str] = typer.Option(
+        None, "--content-type", help="MIME type (default: guessed from the key).", metavar="TYPE"
+    ),
     meta: List[str] = typer.Option([], "--meta", help="User metadata NAME=VALUE (repeatable).", metavar="NAME=VALUE"),
     store: Optional[str] = StoreOption,
     output: OutputFormat = OutputOption,
@@ -121,7 +127,9 @@ def storage_put(
 def storage_get(
     ctx: typer.Context,
     key: str = KeyArg,
-    local: Optional[str] = typer.Argument(None, metavar="LOCAL", help="Where to write it (default: the key's file name here); - for stdout."),
+    local: Optional[str] = typer.Argument(
+        None, metavar="LOCAL", help="Where to write it (default: the key's file name here); - for stdout."
+    ),
     store: Optional[str] = StoreOption,
     output: OutputFormat = OutputOption,
     as_json: bool = JsonOption,
@@ -147,9 +155,12 @@ def storage_get(
 def storage_ls(
     ctx: typer.Context,
     prefix: str = typer.Argument("", metavar="PREFIX", help="Only keys starting with this text."),
-    limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1, max=10000, help="At most this many (one page); default: all.",
-                                         metavar="N"),
-    after: Optional[str] = typer.Option(None, "--after", help="Start after this key (the next_token of a previous page).", metavar="KEY"),
+    limit: Optional[int] = typer.Option(
+        None, "--limit", "-n", min=1, max=10000, help="At most this many (one page); default: all.", metavar="N"
+    ),
+    after: Optional[str] = typer.Option(
+        None, "--after", help="Start after this key (the next_token of a previous page).", metavar="KEY"
+    ),
     store: Optional[str] = StoreOption,
     output: OutputFormat = OutputOption,
     as_json: bool = JsonOption,
@@ -170,37 +181,64 @@ def storage_ls(
         from rich.markup import escape
 
         columns = (Column("key"), Column("size", right=True), Column("last modified (UTC)", drop=1))
-        return grid(f"{storage.slug}: {escape(prefix) or '(all)'}", columns, (
-            (escape(r["key"]), str(r["size"]), human_time(r["last_modified"])) for r in rows), caption=f"{len(rows)} objects")
+        return grid(
+            f"{storage.slug}: {escape(prefix) or '(all)'}",
+            columns,
+            ((escape(r["key"]), str(r["size"]), human_time(r["last_modified"])) for r in rows),
+            caption=f"{len(rows)} objects",
+        )
 
     where = f"under {prefix!r} " if prefix else ""
-    render(out, {"objects": rows, "next_token": next_token} if out is OutputFormat.json else rows, table,
-           empty=None if rows else f"no objects {where}in {storage.slug}; upload one: connectorctl storage put FILE KEY")
+    render(
+        out,
+        {"objects": rows, "next_token": next_token} if out is OutputFormat.json else rows,
+        table,
+        empty=None if rows else f"no objects {where}in {storage.slug}; upload one: connectorctl storage put FILE KEY",
+    )
 
 
 @app.command("stat")
-def storage_stat(ctx: typer.Context, key: str = KeyArg, store: Optional[str] = StoreOption,
-                 output: OutputFormat = OutputOption, as_json: bool = JsonOption) -> None:
+def storage_stat(
+    ctx: typer.Context,
+    key: str = KeyArg,
+    store: Optional[str] = StoreOption,
+    output: OutputFormat = OutputOption,
+    as_json: bool = JsonOption,
+) -> None:
     """Size, last modified, ETag, content type and user metadata of one object."""
     storage = _storage(ctx, store)
     _render_object(storage.head(key), fmt(output, as_json), f"{storage.slug}: {key}")
 
 
 @app.command("rm")
-def storage_rm(ctx: typer.Context, key: str = KeyArg, yes: bool = YesOption,
-               store: Optional[str] = StoreOption, output: OutputFormat = OutputOption, as_json: bool = JsonOption) -> None:
+def storage_rm(
+    ctx: typer.Context,
+    key: str = KeyArg,
+    yes: bool = YesOption,
+    store: Optional[str] = StoreOption,
+    output: OutputFormat = OutputOption,
+    as_json: bool = JsonOption,
+) -> None:
     """Delete an object (asks first; --yes in scripts)."""
     storage = _storage(ctx, store)
     obj = storage.head(key)  # a mistyped key is an error, not a silent no-op
     confirm(f"delete {key} ({obj.size} bytes) from {storage.slug}?", yes)
     storage.delete(key)
     data = {**obj.to_dict(), "deleted": True}
-    render(fmt(output, as_json), data, lambda: kv_table(f"deleted from {storage.slug}", [("key", key), ("size", obj.size)]))
+    render(
+        fmt(output, as_json), data, lambda: kv_table(f"deleted from {storage.slug}", [("key", key), ("size", obj.size)])
+    )
 
 
 @app.command("cp")
-def storage_cp(ctx: typer.Context, source: str = typer.Argument(..., metavar="SOURCE"), target: str = typer.Argument(..., metavar="TARGET"),
-               store: Optional[str] = StoreOption, output: OutputFormat = OutputOption, as_json: bool = JsonOption) -> None:
+def storage_cp(
+    ctx: typer.Context,
+    source: str = typer.Argument(..., metavar="SOURCE"),
+    target: str = typer.Argument(..., metavar="TARGET"),
+    store: Optional[str] = StoreOption,
+    output: OutputFormat = OutputOption,
+    as_json: bool = JsonOption,
+) -> None:
     """Copy an object inside the store (content type and metadata go along)."""
     storage = _storage(ctx, store)
     _render_object(storage.copy(source, target), fmt(output, as_json), f"copied in {storage.slug}")
@@ -210,8 +248,12 @@ def storage_cp(ctx: typer.Context, source: str = typer.Argument(..., metavar="SO
 def storage_url(
     ctx: typer.Context,
     key: str = KeyArg,
-    expires: str = typer.Option("1h", "--expires", help="How long the link works (30s, 10m, 2h, 7d at most).", metavar="DURATION"),
-    method: str = typer.Option("GET", "--method", help="GET to download, PUT to let someone upload.", case_sensitive=False, metavar="METHOD"),
+    expires: str = typer.Option(
+        "1h", "--expires", help="How long the link works (30s, 10m, 2h, 7d at most).", metavar="DURATION"
+    ),
+    method: str = typer.Option(
+        "GET", "--method", help="GET to download, PUT to let someone upload.", case_sensitive=False, metavar="METHOD"
+    ),
     store: Optional[str] = StoreOption,
     output: OutputFormat = OutputOption,
     as_json: bool = JsonOption,
