@@ -55,19 +55,21 @@ def config_show(ctx: typer.Context, output: OutputFormat = OutputOption, as_json
 def _credential_sources(settings: Any) -> dict[str, dict[str, Any]]:
     """``credentials.<slug>``: which fields each configured vendor's credential has and where they come from,
     never a value; plus the sender defaults taken from the environment (``MAIL_FROM_ADDRESS``...)."""
+    from connectorctl.adapters.declaration import CHANNEL_SENDER_ENV
     from connectorctl.credentials.provider import store_provider
-    from connectorctl.credentials.vendor_env import SENDER_ENV, VENDOR_ENV, sender_default
+    from connectorctl.credentials.vendor_env import credential_env, sender_default, sender_env
     from connectorctl.gateway import Connector
     from connectorctl.store.health import configured_services
 
     out: dict[str, dict[str, Any]] = {}
+    services = configured_services(settings)
     with Connector(settings) as connector:
-        for slug in configured_services(settings):
-            if slug in VENDOR_ENV or settings.vendor(slug).credentials:
+        for slug in services:
+            if credential_env(slug) or settings.vendor(slug).credentials:
                 fields, where = store_provider(connector.credentials).source_of(slug)
                 out[f"credentials.{slug}"] = {"value": fields, "source": where}
-    for scope, names in SENDER_ENV.items():
-        for name in names:
+    for scope in [*CHANNEL_SENDER_ENV, *services]:
+        for name in sender_env(scope):
             found = sender_default(scope, name)
             if found is not None:
                 out[f"sender.{scope}.{name}"] = {"value": found[0], "source": found[1]}
