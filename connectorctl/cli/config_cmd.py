@@ -42,7 +42,8 @@ def config_show(ctx: typer.Context, output: OutputFormat = OutputOption, as_json
         def where(source: str) -> str:  # the file is named in the title: its lines need only their number
             return f"line {source[len(path) + 1 :]}" if path and source.startswith(f"{path}:") else source
 
-        columns = (Column("key"), Column("value", wrap=True), Column("source", drop=1, wrap=True))
+        # where each value came from is what this command is for: the source column is never left out
+        columns = (Column("key"), Column("value", wrap=True), Column("source", wrap=True))
         return grid(
             f"config: {path or '(no file, defaults)'}",
             columns,

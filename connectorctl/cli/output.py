@@ -186,6 +186,7 @@ class Column:
 
 
 WRAP_MIN = 16  # a wrapping column narrower than this is unreadable: drop another column first
+WORD_MAX = 40  # a wrapping column keeps its longest word whole up to this width (a longer one is folded)
 
 
 def grid(
@@ -206,18 +207,25 @@ def grid(
     from rich.text import Text
 
     rows = [list(r) for r in rows]
-    plain = [[Text.from_markup(c).cell_len for c in row] for row in rows]
+    texts = [[Text.from_markup(c) for c in row] for row in rows]
+    plain = [[t.cell_len for t in row] for row in texts]
+    # narrower than its longest word, a wrapping column would fold words (a path, a variable name) mid-way
+    words = [
+        max((len(w) for row in texts for w in row[i].plain.split()), default=0) if c.wrap else 0
+        for i, c in enumerate(columns)
+    ]
     shown = list(range(len(columns)))
     console = stdout()
     fits = True
     while console.is_terminal:
-        need = 2 * (len(shown) - 1)
+        need = comfortable = 2 * (len(shown) - 1)  # the least width that keeps whole values; the width that keeps words
         for i in shown:
             natural = max(len(columns[i].header) if header else 0, widths[i] if widths else 0, *(p[i] for p in plain))
             need += min(natural, WRAP_MIN) if columns[i].wrap else natural
+            comfortable += min(natural, max(WRAP_MIN, min(words[i], WORD_MAX))) if columns[i].wrap else natural
         droppable = [i for i in shown if columns[i].drop]
         fits = need <= console.width
-        if fits or not droppable:
+        if comfortable <= console.width or not droppable:
             break
         shown.remove(max(droppable, key=lambda i: columns[i].drop))
     hidden = [c.header for i, c in enumerate(columns) if i not in shown]
