@@ -52,7 +52,7 @@ def test_charge_capture_refund_show_list(cli: Cli, stripe: FakeStripe) -> None:
 def test_cancel_needs_yes_without_a_terminal_and_an_empty_list_says_what_to_do(cli: Cli, stripe: FakeStripe) -> None:
     empty = cli("payments", "list")
     assert empty.exit_code == 0 and empty.stdout == "" and "connectorctl payments charge" in empty.stderr
-    assert json.loads(cli("payments", "list", "-o", "json").stdout) == []
+    assert json.loads(cli("payments", "list", "--json").stdout) == []  # --json as in every other group
     held = json.loads(charge(cli, "9 EUR", "--reference", "order:9:charge", "--payment-method", "pm_card_visa", "--authorize-only").stdout)
     unasked = cli("payments", "cancel", held["payment_id"])
     assert unasked.exit_code == 2 and unasked.stderr.startswith("error [usage]: cancel payment") and "add --yes" in unasked.stderr

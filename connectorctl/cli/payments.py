@@ -12,7 +12,17 @@ from typing import Any, Optional
 
 import typer
 
-from connectorctl.cli.output import OutputFormat, OutputOption, YesOption, confirm, kv_table, render, state
+from connectorctl.cli.output import (
+    JsonOption,
+    OutputFormat,
+    OutputOption,
+    YesOption,
+    confirm,
+    fmt,
+    kv_table,
+    render,
+    state,
+)
 from connectorctl.cli.plain import CommandGroup
 
 app = CommandGroup(help="Charge, capture, refund and reconcile payments (Stripe, PayPal).")
@@ -86,6 +96,7 @@ def payments_charge(
     ),
     vendor: Optional[str] = VendorOpt,
     output: OutputFormat = OutputOption,
+    as_json: bool = JsonOption,
 ) -> None:
     """Charge AMOUNT (or only authorize it) under your reference."""
     from connectorctl.domain.money import Money
@@ -107,7 +118,7 @@ def payments_charge(
         metadata=pairs,
     )
     data = payment.to_dict()
-    render(output, data, lambda: _payment_view(f"payment {payment.payment_id}", data))
+    render(fmt(output, as_json), data, lambda: _payment_view(f"payment {payment.payment_id}", data))
 
 
 @app.command("capture")
@@ -118,12 +129,13 @@ def payments_capture(
     reference: Optional[str] = ReferenceOpt,
     vendor: Optional[str] = VendorOpt,
     output: OutputFormat = OutputOption,
+    as_json: bool = JsonOption,
 ) -> None:
     """Capture an authorized payment, in full or in part."""
     service = _service(ctx, vendor)
     payment = service.capture(payment_id, _amount(service, payment_id, amount), reference=reference)
     data = payment.to_dict()
-    render(output, data, lambda: _payment_view(f"payment {payment.payment_id}", data))
+    render(fmt(output, as_json), data, lambda: _payment_view(f"payment {payment.payment_id}", data))
 
 
 @app.command("cancel")
@@ -134,13 +146,14 @@ def payments_cancel(
     yes: bool = YesOption,
     vendor: Optional[str] = VendorOpt,
     output: OutputFormat = OutputOption,
+    as_json: bool = JsonOption,
 ) -> None:
     """Cancel (void) a payment that was authorized but not captured (asks first; --yes in scripts)."""
     service = _service(ctx, vendor)
     confirm(f"cancel payment {payment_id}? A voided authorization cannot be captured any more.", yes)
     payment = service.cancel(payment_id, reference=reference)
     data = payment.to_dict()
-    render(output, data, lambda: _payment_view(f"payment {payment.payment_id}", data))
+    render(fmt(output, as_json), data, lambda: _payment_view(f"payment {payment.payment_id}", data))
 
 
 @app.command("refund")
@@ -157,6 +170,7 @@ def payments_refund(
     yes: bool = YesOption,
     vendor: Optional[str] = VendorOpt,
     output: OutputFormat = OutputOption,
+    as_json: bool = JsonOption,
 ) -> None:
     """Refund a captured payment in full or in part, several times if need be (asks first; --yes in scripts)."""
     service = _service(ctx, vendor)
@@ -165,7 +179,7 @@ def payments_refund(
     confirm(f"refund {what} of payment {payment_id}? This cannot be undone.", yes)
     payment = service.refund(payment_id, money, reason=reason, reference=reference)
     data = payment.to_dict()
-    render(output, data, lambda: _payment_view(f"payment {payment.payment_id}", data))
+    render(fmt(output, as_json), data, lambda: _payment_view(f"payment {payment.payment_id}", data))
 
 
 @app.command("show")
@@ -176,6 +190,7 @@ def payments_show(
         None, "--reference", "-r", help="Look up by your charge reference instead.", metavar="KEY"
     ),
     output: OutputFormat = OutputOption,
+    as_json: bool = JsonOption,
 ) -> None:
     """What is recorded for one payment (from the local record; `reconcile` asks the vendor)."""
     from connectorctl.errors import InvalidInputError
@@ -191,7 +206,7 @@ def payments_show(
     if intent is not None:
         data["intent_state"] = intent.state.value
         data["intent_error"] = intent.error_code
-    render(output, data, lambda: _payment_view(f"payment {data.get('payment_id') or reference}", data))
+    render(fmt(output, as_json), data, lambda: _payment_view(f"payment {data.get('payment_id') or reference}", data))
 
 
 @app.command("list")
@@ -209,6 +224,7 @@ def payments_list(
         metavar="KEY",
     ),
     output: OutputFormat = OutputOption,
+    as_json: bool = JsonOption,
 ) -> None:
     """Recorded payments, newest first, plus charges whose outcome is still uncertain."""
 
@@ -278,7 +294,7 @@ def payments_list(
         if filtered
         else "no payments yet; take one: connectorctl payments charge AMOUNT --reference KEY"
     )
-    render(output, rows, table, empty=None if rows else hint)
+    render(fmt(output, as_json), rows, table, empty=None if rows else hint)
 
 
 @app.command("reconcile")
@@ -287,6 +303,7 @@ def payments_reconcile(
     since: Optional[str] = SinceOpt,
     vendor: Optional[str] = VendorOpt,
     output: OutputFormat = OutputOption,
+    as_json: bool = JsonOption,
 ) -> None:
     """Ask the vendor about every uncertain operation and record its outcome (safe to run again)."""
     from connectorctl.cli.output import stderr
@@ -330,7 +347,10 @@ def payments_reconcile(
         )
 
     render(
-        output, rows, table, empty=None if rows else "nothing to reconcile: every payment operation has a known outcome"
+        fmt(output, as_json),
+        rows,
+        table,
+        empty=None if rows else "nothing to reconcile: every payment operation has a known outcome",
     )
     if left:
         raise typer.Exit(ExitCode.UNCERTAIN)
