@@ -79,9 +79,8 @@ _stdout: "Console | None" = None
 _stderr: "Console | None" = None
 
 
-FIRST_SEND = (
-    "connectorctl send email --to you@example.com --subject Hi --body Hello"  # what an empty log or list suggests
-)
+# what an empty log or list suggests
+FIRST_SEND = "connectorctl send email --to you@example.com --subject Hi --body Hello"
 PIPE_WIDTH = 100_000  # "no limit": a pipe gets whole values, however long
 
 

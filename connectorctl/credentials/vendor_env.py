@@ -10,8 +10,8 @@ stored credential is configured too: it is never bypassed by the environment.
 The names are declared by each vendor module (``env`` and ``sender_env`` of
 its ``VENDOR``) and, for a sender every vendor of a channel shares, by
 :data:`~connectorctl.adapters.declaration.CHANNEL_SENDER_ENV`.  Reading them
-imports only the vendor module asked about, which a call to that vendor
-imports anyway.
+imports the vendor module asked about (a call to that vendor imports it
+anyway); only ``creds list`` reads every vendor's.
 """
 
 from __future__ import annotations
