@@ -113,6 +113,7 @@ def test_empty_lists_say_what_to_do_next(cli: Callable[..., Any]) -> None:
         ("messages", "list"): "connectorctl send email",
         ("suppressions", "list"): "connectorctl suppressions add ADDRESS",
         ("storage", "ls"): "connectorctl storage put FILE KEY",
+        ("inbound", "list"): "point a vendor's inbound route at `connectorctl serve`",
     }
     for command, hint in hints.items():
         result = cli(*command)
