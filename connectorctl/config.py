@@ -265,7 +265,10 @@ def load_settings(explicit_path: str | os.PathLike[str] | None = None, environ: 
 
     warn_unknown_variables(env, ENV_OVERRIDES)
     database = values.pop("database", None)
-    db_path = Path(database).expanduser() if database else home / "connectorctl.db"
+    if env.get("CONNECTORCTL_DATABASE_URL"):
+        database = env["CONNECTORCTL_DATABASE_URL"]
+        sources["database"] = "env:CONNECTORCTL_DATABASE_URL"
+    db_path = _database(database) if database else home / "connectorctl.db"
     if not database:
         sources.setdefault("database", "default ($CONNECTORCTL_HOME)")
     try:
@@ -274,6 +277,18 @@ def load_settings(explicit_path: str | os.PathLike[str] | None = None, environ: 
         raise ConfigurationError(f"{config_path or 'config'}: {exc}") from None
     _check(settings)  # with the sources, so a bad value is reported with its file and line
     return settings
+
+
+def _database(value: str) -> Path | str:
+    """A ``postgresql://`` URL stays a URL (shared state of many hosts); anything else is a SQLite file."""
+    from connectorctl.store.db import is_database_url
+
+    if is_database_url(value):
+        return value
+    if "://" in value:
+        raise ConfigurationError(f"database: unsupported URL scheme in {value.split('://')[0]}://...",
+                                 hint="use a file path (SQLite) or postgresql://user@host:port/dbname")
+    return Path(value).expanduser()
 
 
 def _single(root: Any, key_node: Any, value_node: Any) -> Any:

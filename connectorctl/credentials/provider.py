@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from pathlib import Path
 from functools import cached_property
 from typing import TYPE_CHECKING, Callable, Mapping, TypeVar
 
@@ -93,10 +94,10 @@ class StoreCredentialProvider:
         from connectorctl.resilience.pipeline import new_id
 
         def create(conn) -> str:  # type: ignore[no-untyped-def]
-            conn.execute("INSERT OR IGNORE INTO credential_meta (name, value) VALUES ('installation_id', ?)", (new_id().lower(),))
+            conn.execute("INSERT INTO credential_meta (name, value) VALUES ('installation_id', ?) ON CONFLICT (name) DO NOTHING", (new_id().lower(),))
             return conn.execute("SELECT value FROM credential_meta WHERE name = 'installation_id'").fetchone()[0]
 
-        if db.conn.in_transaction:  # first key lookup happens inside a credential write
+        if db.in_transaction():  # first key lookup happens inside a credential write
             return db.run(create)
         with db.write() as conn:
             return create(conn)
@@ -132,7 +133,7 @@ class StoreCredentialProvider:
         refs = self.settings.vendor(service).credentials
         if refs:  # only env:VAR references are shown; anything else is a literal secret (refused when used)
             return sorted(refs), ",".join(r if isinstance(r, str) and r.startswith("env:") else "*** (a literal: refused)" for r in refs.values())
-        row = self.store.find(service, None) if self.settings.database.exists() else None
+        row = self.store.find(service, None) if _exists(self.settings.database) else None
         if row is not None:
             return list(row.field_names), "store" if row.is_active else "store (disabled)"
         try:
@@ -339,3 +340,8 @@ def call_with_credentials(provider: CredentialProvider, service: str, tenant_id:
     except AuthenticationError as exc:
         raise CredentialRefreshError(f"{service}: the vendor still refuses the renewed access token (HTTP {exc.http_status or first.http_status})",
                                      service=service, http_status=exc.http_status, hint=f"connectorctl creds test {service}") from None
+
+
+def _exists(database: Path | str) -> bool:
+    """A SQLite file may not exist yet (reading must not create it); a PostgreSQL database always does."""
+    return isinstance(database, str) or database.exists()

@@ -42,8 +42,8 @@ def record_sent(db: StateDB, result: SendResult, *, channel: str, tenant_id: str
         return
     with db.write() as conn:
         conn.executemany(
-            "INSERT OR IGNORE INTO messages (correlation_id, tenant_id, channel, vendor, vendor_message_id, recipient, accepted_status, "
-            "accepted_reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            "INSERT INTO messages (correlation_id, tenant_id, channel, vendor, vendor_message_id, recipient, accepted_status, "
+            "accepted_reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", rows)
         for row in rows:
             if row[4] is not None:
                 _apply_earlier_reports(conn, row[3], row[4], row[5])
@@ -63,8 +63,9 @@ def ingest(conn: Any, events: Sequence[DeliveryEvent], *, received_at: float, we
     stored = duplicates = 0
     for event in events:
         inserted = conn.execute(
-            "INSERT OR IGNORE INTO delivery_events (id, vendor, event_key, event_type, bounce_type, vendor_event, rank, vendor_message_id, "
-            "recipient, correlation_id, occurred_at, received_at, reason, webhook_event_id, raw) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO delivery_events (id, vendor, event_key, event_type, bounce_type, vendor_event, rank, vendor_message_id, "
+            "recipient, correlation_id, occurred_at, received_at, reason, webhook_event_id, raw) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
             (new_ulid(received_at), event.vendor, event.event_key, event.type.value, event.bounce_type.value if event.bounce_type else None,
              event.vendor_event, event.rank, message_key(event.vendor_message_id), event.recipient, event.correlation_id,
              iso_utc(event.occurred_at), iso_utc(received_at), event.reason, webhook_event_id, canonical(event.raw)),
@@ -111,7 +112,7 @@ def _matches(event: DeliveryEvent) -> list[tuple[str, list[Any]]]:
 def suppress(conn: Any, tenant_id: str, address: str, reason: str, *, vendor: str | None, detail: str | None, at: float) -> bool:
     """Add ``address`` unless already there (the first reason is the one reported); True when added."""
     return bool(conn.execute(
-        "INSERT OR IGNORE INTO suppressions (tenant_id, address, reason, vendor, detail, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO suppressions (tenant_id, address, reason, vendor, detail, created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         (tenant_id, address, reason, vendor, detail, iso_utc(at))).rowcount)
 
 
@@ -120,10 +121,10 @@ def purge_before(db: StateDB, cutoff: str, batch_size: int = 5000) -> int:
     """Delete sends and reports older than ``cutoff`` (ISO UTC) with the integration log they explain,
     in short batches; suppressions stay until lifted."""
     deleted = 0
-    for table, column in (("messages", "created_at"), ("delivery_events", "received_at")):
+    for table, column in (("messages", "created_at"), ("delivery_events", "received_at")):  # each keyed by ``id``
         while True:
             with db.write() as conn:
-                n = conn.execute(f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE {column} < ? LIMIT ?)",
+                n = conn.execute(f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE {column} < ? LIMIT ?)",
                                  (cutoff, batch_size)).rowcount
             deleted += n
             if n < batch_size:

@@ -64,12 +64,16 @@ class ShippingRecords:
         stamp = iso_utc(self.now())
         with self.db.write() as conn:
             conn.execute(
-                "INSERT OR IGNORE INTO shipments (vendor, shipment_id, reference, request, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO shipments (vendor, shipment_id, reference, request, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
                 (vendor, shipment_id, reference, json.dumps(request, sort_keys=True), stamp, stamp),
             )
             conn.executemany(
-                "INSERT OR REPLACE INTO shipping_rates (vendor, rate_id, shipment_id, carrier, service, amount, currency, delivery_days, "
-                "delivery_date, quoted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO shipping_rates (vendor, rate_id, shipment_id, carrier, service, amount, currency, delivery_days, "
+                "delivery_date, quoted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (vendor, rate_id) DO UPDATE SET "
+                "shipment_id = excluded.shipment_id, carrier = excluded.carrier, service = excluded.service, amount = excluded.amount, "
+                "currency = excluded.currency, delivery_days = excluded.delivery_days, delivery_date = excluded.delivery_date, "
+                "quoted_at = excluded.quoted_at",
                 [(r.vendor, r.id, r.shipment_id, r.carrier, r.service, r.price.amount, r.price.currency, r.delivery_days, r.delivery_date, stamp)
                  for r in rates],
             )
@@ -89,7 +93,7 @@ class ShippingRecords:
         price = label.price
         with self.db.write() as conn:
             conn.execute(
-                "INSERT OR IGNORE INTO shipments (vendor, shipment_id, created_at, updated_at) VALUES (?, ?, ?, ?)",
+                "INSERT INTO shipments (vendor, shipment_id, created_at, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (label.vendor, label.shipment_id, stamp, stamp),
             )
             conn.execute(

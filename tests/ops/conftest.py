@@ -10,8 +10,9 @@ from tests.ops.opsdata import SEED, insert_rows
 
 
 @pytest.fixture
-def db_path(home: Path) -> Path:
-    return home / "connectorctl.db"
+def db_path(state_target: Path | str) -> Path | str:
+    """The installation's state: every operations test runs on SQLite and on PostgreSQL."""
+    return state_target
 
 
 @pytest.fixture

@@ -36,6 +36,7 @@ def test_dry_run_then_purge_with_default_retention(cli, db_path):
 
 def test_days_option_config_and_table(cli, db_path, home):
     insert_rows(db_path, [Row(days(40)), Row(days(20)), Row(days(3)), Row(days(1))])
+    home.mkdir(exist_ok=True)  # on PostgreSQL nothing has created it yet
     (home / "config.yaml").write_text("log_retention_days: 30\n")
     assert json.loads(cli("logs", "purge", "--dry-run", "--json").stdout)["would_delete"] == 1
     result = cli("logs", "purge", "--days", "2")
@@ -133,9 +134,10 @@ def _fill_big(db_path, n: int = 400) -> None:
     insert_rows(db_path, [Row(days(100), error="x" * 2000) for _ in range(n)] + [Row(days(1))])
 
 
-def test_space_is_reclaimed_with_incremental_auto_vacuum(cli, db_path):
+def test_space_is_reclaimed_with_incremental_auto_vacuum(cli, home):
     from connectorctl.store.db import StateDB
 
+    db_path = home / "connectorctl.db"  # pages and files: SQLite's business
     _fill_big(db_path)
     db = StateDB(db_path)
     db.run(lambda c: (c.execute("PRAGMA auto_vacuum=INCREMENTAL"), c.execute("VACUUM")))
@@ -145,7 +147,8 @@ def test_space_is_reclaimed_with_incremental_auto_vacuum(cli, db_path):
     assert db_path.stat().st_size < size_before / 2
 
 
-def test_vacuum_flag_shrinks_the_file(cli, db_path):
+def test_vacuum_flag_shrinks_the_file(cli, home):
+    db_path = home / "connectorctl.db"
     _fill_big(db_path)
     result = json.loads(cli("logs", "purge", "--vacuum", "--json").stdout)
     assert result["deleted"] == 400 and result["vacuumed"] is True and result["free_pages"] == 0
