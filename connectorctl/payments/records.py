@@ -62,11 +62,12 @@ class PaymentRecords:
                 old = _payment(row)
                 status = payment.status if payment.status.rank >= old.status.rank else old.status
                 conn.execute(
-                    "UPDATE payments SET status = ?, reference = COALESCE(reference, ?), amount_captured = MAX(amount_captured, ?), "
-                    "amount_refunded = MAX(amount_refunded, ?), decline_code = COALESCE(?, decline_code), "
+                    "UPDATE payments SET status = ?, reference = COALESCE(reference, ?), amount_captured = ?, "
+                    "amount_refunded = ?, decline_code = COALESCE(?, decline_code), "
                     "authorization_id = COALESCE(authorization_id, ?), capture_id = COALESCE(capture_id, ?), updated_at = ? "
                     "WHERE vendor = ? AND payment_id = ?",
-                    (status.value, payment.reference, payment.amount_captured, payment.amount_refunded, payment.decline_code,
+                    (status.value, payment.reference, max(old.amount_captured, payment.amount_captured),
+                     max(old.amount_refunded, payment.amount_refunded), payment.decline_code,
                      payment.authorization_id, payment.capture_id, now, payment.vendor, payment.payment_id),
                 )
             stored = conn.execute(f"SELECT {_COLUMNS} FROM payments WHERE vendor = ? AND payment_id = ?", (payment.vendor, payment.payment_id)).fetchone()

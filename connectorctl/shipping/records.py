@@ -18,6 +18,7 @@ from typing import Any, Sequence
 from connectorctl.domain.money import Money
 from connectorctl.domain.shipping import Label, Rate, Tracking, TrackingStatus, later
 from connectorctl.store.db import StateDB
+from connectorctl.times import whole_seconds
 from connectorctl.store.logs import iso_utc
 from connectorctl.store.migrations import migration
 
@@ -114,7 +115,7 @@ class ShippingRecords:
         def read(conn: Any) -> dict[str, Any] | None:
             cur = conn.execute("SELECT * FROM shipments WHERE vendor = ? AND shipment_id = ?", (vendor, shipment_id))
             row = cur.fetchone()
-            return dict(zip([d[0] for d in cur.description], row)) if row else None
+            return _shipment([d[0] for d in cur.description], row) if row else None
 
         return self.db.run(read)
 
@@ -122,7 +123,7 @@ class ShippingRecords:
         def read(conn: Any) -> list[dict[str, Any]]:
             cur = conn.execute("SELECT * FROM shipments WHERE shipment_id = ? OR transaction_id = ?", (shipment_id, shipment_id))
             names = [d[0] for d in cur.description]
-            return [dict(zip(names, row)) for row in cur.fetchall()]
+            return [_shipment(names, row) for row in cur.fetchall()]
 
         return self.db.run(read)
 
@@ -142,7 +143,8 @@ class ShippingRecords:
             "SELECT vendor, shipment_id, status, status_at FROM shipments WHERE tracking_number = ? AND vendor = ?",
             (tracking.tracking_number, tracking.vendor),
         ).fetchall()
-        for vendor, shipment_id, status, status_at in rows:
+        for vendor, shipment_id, status, stored_at in rows:
+            status_at = whole_seconds(stored_at)  # vendor times are kept to the second
             current = (TrackingStatus(status), status_at)
             if later(current if status_at or status != "unknown" else None, latest[:2]):
                 conn.execute(
@@ -153,6 +155,12 @@ class ShippingRecords:
             else:
                 changes.append(StatusChange(vendor, shipment_id, tracking.tracking_number, False, current[0], current[1]))
         return changes
+
+
+def _shipment(names: list[str], row: Sequence[Any]) -> dict[str, Any]:
+    shipment = dict(zip(names, row))
+    shipment["status_at"] = whole_seconds(shipment["status_at"])  # vendor times are kept to the second
+    return shipment
 
 
 def newest_event(tracking: Tracking) -> tuple[TrackingStatus, str | None, str | None]:
