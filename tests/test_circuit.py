@@ -22,6 +22,8 @@ from tests.support import Reply, ScriptedVendor
 MESSAGE = EmailMessage(to=("a@example.com",), subject="s", text="t")
 
 
+pytestmark = pytest.mark.usefixtures("engine")  # every circuit test runs on SQLite and on PostgreSQL
+
 def make_connector(home: Path, vendor: ScriptedVendor, clock: FakeClock, extra: str = "") -> Connector:
     write_config(home, f"""
 email_vendor: echo

@@ -1,4 +1,4 @@
-"""Rate limiter: waits up to its deadline, then refuses; a shared quota is never exceeded."""
+"""Rate limiter: waits up to its deadline, then refuses; a shared quota is never exceeded (on SQLite and on PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ from connectorctl.store.db import StateDB
 from tests.conftest import ROOT
 
 
-def test_waits_for_the_next_window_then_refuses_past_the_deadline(tmp_path: Path) -> None:
+def test_waits_for_the_next_window_then_refuses_past_the_deadline(state_target: Path | str) -> None:
     clock = FakeClock(start=1000.0)
-    limiter = SqliteRateLimiter(StateDB(tmp_path / "s.db"), clock)
+    limiter = SqliteRateLimiter(StateDB(state_target), clock)
     windows = [RateLimitWindow(3, 1.0)]
     for _ in range(3):
         assert limiter.acquire("svc", windows, max_wait_seconds=0) == 0.0
@@ -35,9 +35,9 @@ def test_waits_for_the_next_window_then_refuses_past_the_deadline(tmp_path: Path
     assert info.value.counts_against_circuit is False
 
 
-def test_every_window_is_enforced(tmp_path: Path) -> None:
+def test_every_window_is_enforced(state_target: Path | str) -> None:
     clock = FakeClock(start=86400.0 * 20000)
-    limiter = SqliteRateLimiter(StateDB(tmp_path / "s.db"), clock)
+    limiter = SqliteRateLimiter(StateDB(state_target), clock)
     windows = [RateLimitWindow(2, 1.0), RateLimitWindow(5, 86400.0)]
     admitted = 0
     for _ in range(20):
@@ -49,16 +49,16 @@ def test_every_window_is_enforced(tmp_path: Path) -> None:
     assert wait > 80000  # until the day ends
 
 
-def test_quota_state_is_per_service(tmp_path: Path) -> None:
-    limiter = SqliteRateLimiter(StateDB(tmp_path / "s.db"), FakeClock())
+def test_quota_state_is_per_service(state_target: Path | str) -> None:
+    limiter = SqliteRateLimiter(StateDB(state_target), FakeClock())
     windows = [RateLimitWindow(1, 60.0)]
     assert limiter.try_acquire("a", windows) == 0.0
     assert limiter.try_acquire("b", windows) == 0.0
     assert limiter.try_acquire("a", windows) > 0
 
 
-def test_large_quotas_lease_tokens_without_over_admitting(tmp_path: Path) -> None:
-    db = StateDB(tmp_path / "s.db")
+def test_large_quotas_lease_tokens_without_over_admitting(state_target: Path | str) -> None:
+    db = StateDB(state_target)
     clock = FakeClock(start=5000.0)
     first, second = SqliteRateLimiter(db, clock), SqliteRateLimiter(db, clock)
     windows = [RateLimitWindow(1000, 60.0)]
@@ -94,11 +94,11 @@ print(json.dumps(admitted))
 
 
 @pytest.mark.parametrize("limit", [5, 400])  # token by token, and with leases
-def test_quota_shared_by_two_processes_is_never_exceeded(tmp_path: Path, limit: int) -> None:
-    db_path = tmp_path / "shared.db"
+def test_quota_shared_by_two_processes_is_never_exceeded(state_target: Path | str, limit: int) -> None:
+    db_path = state_target
     StateDB(db_path).close()
     per = 0.5
-    start = time.time() + 1.0
+    start = time.time() + 2.5  # both children have started (importing psycopg alone can take a second on a busy machine)
     end = start + 2.0
     procs = [subprocess.Popen([sys.executable, "-c", _HAMMER, str(db_path), str(limit), str(per), str(start), str(end)],
                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
