@@ -9,4 +9,13 @@ from __future__ import annotations
 from connectorctl.delivery.events import BounceType, DeliveryEvent, EventType
 from connectorctl.delivery.queries import MessageFilter, Timeline, delivery_rates, list_messages, timeline
 
-__all__ = sorted(["BounceType", "DeliveryEvent", "EventType", "MessageFilter", "Timeline", "delivery_rates", "list_messages", "timeline"])
+__all__ = [
+    "BounceType",
+    "DeliveryEvent",
+    "EventType",
+    "MessageFilter",
+    "Timeline",
+    "delivery_rates",
+    "list_messages",
+    "timeline",
+]

@@ -52,8 +52,13 @@ class _PgTable:
         self.schema = schema
         self.name = name
 
-    def create(self, columns: Mapping[str, type], pk: str | tuple[str, ...], not_null: Iterable[str] = (),
-               defaults: Mapping[str, Any] | None = None) -> None:
+    def create(
+        self,
+        columns: Mapping[str, type],
+        pk: str | tuple[str, ...],
+        not_null: Iterable[str] = (),
+        defaults: Mapping[str, Any] | None = None,
+    ) -> None:
         required, defaults = set(not_null), dict(defaults or {})
         lines = []
         for column, kind in columns.items():

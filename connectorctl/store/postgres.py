@@ -57,7 +57,9 @@ def describe(url: str) -> str:
 def translate_sql(sql: str) -> str:
     """SQLite-dialect text to psycopg's: ``?`` -> ``%s`` outside literals, ``%`` escaped, planner hints dropped."""
     parts = _QUOTED.split(_HINTS.sub("", sql))
-    return "".join(p.replace("%", "%%") if i % 2 else p.replace("%", "%%").replace("?", "%s") for i, p in enumerate(parts))
+    return "".join(
+        p.replace("%", "%%") if i % 2 else p.replace("%", "%%").replace("?", "%s") for i, p in enumerate(parts)
+    )
 
 
 class _BoolAsInt(adapt.Dumper):
@@ -145,9 +147,18 @@ class PostgresBackend:
             if self._pool is None or self._pid != os.getpid():  # a pool never crosses fork(): the child opens its own
                 self._pid = os.getpid()
                 self._pool = ConnectionPool(
-                    self.url, min_size=1, max_size=self.max_size, timeout=self.timeout, open=True,
-                    kwargs={"autocommit": True, "options": "-c TimeZone=UTC", "connect_timeout": max(1, int(self.timeout))},
-                    configure=_configure, name="connectorctl",
+                    self.url,
+                    min_size=1,
+                    max_size=self.max_size,
+                    timeout=self.timeout,
+                    open=True,
+                    kwargs={
+                        "autocommit": True,
+                        "options": "-c TimeZone=UTC",
+                        "connect_timeout": max(1, int(self.timeout)),
+                    },
+                    configure=_configure,
+                    name="connectorctl",
                 )
             return self._pool
 
@@ -179,8 +190,10 @@ class PostgresBackend:
         if isinstance(exc, psycopg.OperationalError):
             if self._pool is not None:
                 self._pool.check()  # drop connections that died with the server, so the next call starts fresh
-            return StateStoreError(f"database {self.label} is unreachable ({text})",
-                                   hint="check that PostgreSQL is running and that `database:` points at it")
+            return StateStoreError(
+                f"database {self.label} is unreachable ({text})",
+                hint="check that PostgreSQL is running and that `database:` points at it",
+            )
         return StateStoreError(f"database {self.label}: {text}")
 
     def close(self) -> None:
@@ -191,7 +204,8 @@ class PostgresBackend:
 
 
 class _OneShot:
-    """Autocommit statements, each on a connection borrowed for just that statement (results are fetched client-side)."""
+    """Autocommit statements, each on a connection borrowed for just that statement (results are fetched "
+    "client-side)."""
 
     def __init__(self, backend: PostgresBackend) -> None:
         self.backend = backend

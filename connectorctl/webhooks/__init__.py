@@ -10,4 +10,14 @@ from connectorctl.domain.roles import WebhookVerifier
 from connectorctl.webhooks.base import Reason, SignedRequest, Verdict, Verifier, WebhookRejectedError, WebhookRequest
 from connectorctl.webhooks.registry import SCHEMES, get_verifier
 
-__all__ = sorted(["Reason", "SCHEMES", "SignedRequest", "Verdict", "Verifier", "WebhookRejectedError", "WebhookRequest", "WebhookVerifier", "get_verifier"])
+__all__ = [
+    "Reason",
+    "SCHEMES",
+    "SignedRequest",
+    "Verdict",
+    "Verifier",
+    "WebhookRejectedError",
+    "WebhookRequest",
+    "WebhookVerifier",
+    "get_verifier",
+]
