@@ -460,6 +460,10 @@ def flatten(settings: Settings) -> dict[str, Any]:
             and not (isinstance(value, str) and value.startswith("env:"))
         ):
             out[prefix] = "***"  # a literal secret (refused when used) must not be printed either
+        elif prefix == "database" and isinstance(value, str):
+            from connectorctl.store.db import redacted_url
+
+            out[prefix] = redacted_url(value)  # a postgresql:// URL may carry a password
         elif isinstance(value, tuple) and value and dataclasses.is_dataclass(value[0]):
             out[prefix] = [dataclasses.asdict(v) for v in value]
         elif isinstance(value, Path):

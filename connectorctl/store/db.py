@@ -15,6 +15,7 @@ with one cheap query and sqlite-utils is only imported when one is pending.
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import threading
 from contextlib import contextmanager
@@ -30,6 +31,12 @@ URL_PREFIXES = ("postgresql://", "postgres://")
 def is_database_url(target: object) -> bool:
     """``database:`` names a shared PostgreSQL database rather than a SQLite file."""
     return isinstance(target, str) and target.startswith(URL_PREFIXES)
+
+
+def redacted_url(url: str) -> str:
+    """The URL with its password (in the user part or as ``?password=``) replaced by ``***``."""
+    url = re.sub(r"(?<=://)([^/@:]*):[^/@]*@", r"\1:***@", url)
+    return re.sub(r"(?i)([?&]password=)[^&]*", r"\1***", url)
 
 
 def busy_timeout_ms() -> int:
@@ -131,14 +138,18 @@ class StateDB:
             self._backend = _SqliteBackend(self.path)
         self.label: str = self._backend.label
         if migrate:
-            from connectorctl.store.migrations import apply_migrations
+            self.migrate()
 
-            if self.path is not None:
-                try:
-                    self.path.parent.mkdir(parents=True, exist_ok=True)
-                except OSError as exc:
-                    raise StateStoreError(f"cannot create folder {self.path.parent} ({exc.strerror})") from None
-            self.run(lambda conn: apply_migrations(conn, self.engine))
+    def migrate(self) -> list[int]:
+        """Apply pending migrations (creating a SQLite file's folder first); the numbers applied."""
+        from connectorctl.store.migrations import apply_migrations
+
+        if self.path is not None:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StateStoreError(f"cannot create folder {self.path.parent} ({exc.strerror})") from None
+        return self.run(lambda conn: apply_migrations(conn, self.engine))
 
     @property
     def conn(self) -> Any:
@@ -184,6 +195,15 @@ class StateDB:
                 except self._backend.errors as exc:
                     self._rollback(conn)
                     raise self._backend.translate(exc) from exc
+
+    @contextmanager
+    def read_cursor(self, sql: str, params: tuple[Any, ...] = ()) -> Iterator[Any]:
+        """A cursor to ``fetchmany`` a large result from, on this thread's connection."""
+        with self._connection() as conn:
+            try:
+                yield conn.execute(sql, params)
+            except self._backend.errors as exc:
+                raise self._backend.translate(exc) from exc
 
     @contextmanager
     def _connection(self) -> Iterator[Any]:

@@ -150,17 +150,18 @@ def _load_area_migrations() -> None:
                 raise
 
 
-def apply_migrations(conn: Any, engine: str = "sqlite") -> None:
-    """Apply what is missing, once, even when several processes (or hosts) open the database together.
+def apply_migrations(conn: Any, engine: str = "sqlite") -> list[int]:
+    """Apply what is missing, once, even when several processes (or hosts) open the database together;
+    returns the numbers this call applied.
 
     Both engines take the cross-process write lock first (SQLite's ``BEGIN
     IMMEDIATE``; an advisory lock on PostgreSQL) and then re-read what is applied.
     """
     _load_area_migrations()
     wanted = sorted(MIGRATIONS, key=lambda m: m[0])
-    applied = _applied(conn, engine)
+    applied = applied_numbers(conn, engine)
     if applied is not None and all(m[0] in applied for m in wanted):
-        return
+        return []
     if engine == "postgresql":
         from connectorctl.store.pg_schema import PgSchema
 
@@ -175,16 +176,19 @@ def apply_migrations(conn: Any, engine: str = "sqlite") -> None:
             "CREATE TABLE IF NOT EXISTS schema_migrations (number INTEGER PRIMARY KEY, name TEXT NOT NULL, "
             "applied_at TEXT NOT NULL)"
         )
-        applied = _applied(conn, engine) or set()
+        applied = applied_numbers(conn, engine) or set()
+        done = []
         for number, name, fn in wanted:
             if number in applied:
                 continue
             fn(db)
+            done.append(number)
             conn.execute(
                 "INSERT INTO schema_migrations (number, name, applied_at) VALUES (?, ?, ?)",
                 (number, name, datetime.now(timezone.utc).isoformat()),
             )
         conn.execute("COMMIT")
+        return done
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
@@ -198,7 +202,7 @@ _CATALOG = {
 }
 
 
-def _applied(conn: Any, engine: str) -> set[int] | None:
+def applied_numbers(conn: Any, engine: str) -> set[int] | None:
     """Numbers already applied; None before the first migration (no ``schema_migrations`` table yet)."""
     exists = conn.execute(_CATALOG[engine]).fetchone()[0]
     if not exists:

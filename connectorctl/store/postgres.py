@@ -17,6 +17,7 @@ columns read back as the same ISO-8601 text SQLite stores (UTC, milliseconds,
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import re
 import threading
@@ -32,12 +33,15 @@ from psycopg_pool import ConnectionPool
 from connectorctl.errors import StateStoreError
 from connectorctl.store.db import is_database_url
 
+# The pool logs each failed reconnect (to stderr when nothing is configured); the caller gets one StateStoreError.
+logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
+
 WRITE_LOCK = 0x636F6E6E  # advisory lock key of "BEGIN IMMEDIATE" (one writer at a time, like SQLite)
 MIGRATE_LOCK = 0x6D696772  # advisory lock key held while migrations run
 
-_BEGIN = {
-    "BEGIN": ("BEGIN ISOLATION LEVEL REPEATABLE READ",),
-    "BEGIN IMMEDIATE": ("BEGIN", f"SELECT pg_advisory_xact_lock({WRITE_LOCK})"),
+_BEGIN = {  # without parameters psycopg sends one simple query: two statements, one round trip
+    "BEGIN": "BEGIN ISOLATION LEVEL REPEATABLE READ",
+    "BEGIN IMMEDIATE": f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})",
 }
 _HINTS = re.compile(r"\s+(?:INDEXED BY \w+|NOT INDEXED)\b")
 _QUOTED = re.compile(r"('(?:[^']|'')*')")
@@ -112,8 +116,7 @@ class PgConnection:
         cur = self.raw.cursor()
         special = _BEGIN.get(sql.strip().upper())
         if special is not None:
-            for statement in special:
-                cur.execute(statement)
+            cur.execute(special)
             return cur
         cur.execute(_translated(sql), tuple(params or ()))
         return cur
