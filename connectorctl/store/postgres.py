@@ -28,6 +28,7 @@ from typing import Any, Iterable, Iterator, Sequence
 import psycopg
 from psycopg import adapt, postgres, pq
 from psycopg.conninfo import conninfo_to_dict
+from psycopg.types.string import StrDumperUnknown
 from psycopg_pool import ConnectionPool
 
 from connectorctl.errors import StateStoreError
@@ -75,6 +76,13 @@ class _BoolAsInt(adapt.Dumper):
         return b"1" if obj else b"0"
 
 
+class _NulEscaped(StrDumperUnknown):
+    """PostgreSQL text cannot hold NUL: it is stored as the six characters ``\\u0000`` (as JSON writes it)."""
+
+    def dump(self, obj: str) -> Any:
+        return super().dump(obj.replace("\x00", "\\u0000") if "\x00" in obj else obj)
+
+
 class _IsoText(adapt.Loader):
     """``timestamptz`` (session time zone UTC) read back as ``2026-01-02T03:04:05.678Z``."""
 
@@ -98,6 +106,7 @@ class _Number(adapt.Loader):
 
 def _configure(conn: psycopg.Connection[Any]) -> None:
     conn.adapters.register_dumper(bool, _BoolAsInt)
+    conn.adapters.register_dumper(str, _NulEscaped)
     conn.adapters.register_loader("timestamptz", _IsoText)
     conn.adapters.register_loader("numeric", _Number)
 
