@@ -11,6 +11,8 @@ import pytest
 from tests.ops.opsdata import ROOT, Row, cli_env, insert_rows, popen_cli
 
 
+pytestmark = pytest.mark.usefixtures("engine")  # the SQL behind these commands runs on both engines
+
 def days(d: float) -> timedelta:
     return timedelta(days=d)
 
@@ -105,6 +107,7 @@ print(n, errors, worst, flush=True)
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)  # PostgreSQL: two purges at once, below, is enough
 def test_purge_beside_a_live_writer_loses_nothing_in_the_window(db_path, tmp_path):
     insert_rows(db_path, [Row(days(120) - timedelta(seconds=i)) for i in range(20000)] + [Row(days(5) - timedelta(seconds=i)) for i in range(500)])
     stop = tmp_path / "stop-writer"
@@ -134,10 +137,10 @@ def _fill_big(db_path, n: int = 400) -> None:
     insert_rows(db_path, [Row(days(100), error="x" * 2000) for _ in range(n)] + [Row(days(1))])
 
 
-def test_space_is_reclaimed_with_incremental_auto_vacuum(cli, home):
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
+def test_space_is_reclaimed_with_incremental_auto_vacuum(cli, db_path):
     from connectorctl.store.db import StateDB
 
-    db_path = home / "connectorctl.db"  # pages and files: SQLite's business
     _fill_big(db_path)
     db = StateDB(db_path)
     db.run(lambda c: (c.execute("PRAGMA auto_vacuum=INCREMENTAL"), c.execute("VACUUM")))
@@ -147,8 +150,8 @@ def test_space_is_reclaimed_with_incremental_auto_vacuum(cli, home):
     assert db_path.stat().st_size < size_before / 2
 
 
-def test_vacuum_flag_shrinks_the_file(cli, home):
-    db_path = home / "connectorctl.db"
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
+def test_vacuum_flag_shrinks_the_file(cli, db_path):
     _fill_big(db_path)
     result = json.loads(cli("logs", "purge", "--vacuum", "--json").stdout)
     assert result["deleted"] == 400 and result["vacuumed"] is True and result["free_pages"] == 0
