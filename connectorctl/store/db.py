@@ -98,7 +98,7 @@ class _SqliteBackend:
 
     def current(self) -> sqlite3.Connection | None:
         conn = getattr(self._local, "conn", None)
-        if conn is None or self._local.pid != os.getpid():
+        if conn is None or self._local.pid != os.getpid():  # never use a connection across fork(): open a new one
             return None
         return conn
 
@@ -166,12 +166,18 @@ class StateDB:
 
     def run(self, fn: Callable[[Any], T]) -> T:
         """Run ``fn`` on this thread's connection, mapping the engine's errors once."""
-        with self._connection() as conn:
-            try:
-                return fn(conn)
-            except self._backend.errors as exc:
-                self._rollback(conn)
-                raise self._backend.translate(exc) from exc
+        conn = self._backend.current()  # SQLite's thread connection, or the one a surrounding write() holds
+        if conn is None:
+            with self._connection() as conn:
+                return self._call(fn, conn)
+        return self._call(fn, conn)
+
+    def _call(self, fn: Callable[[Any], T], conn: Any) -> T:
+        try:
+            return fn(conn)
+        except self._backend.errors as exc:
+            self._rollback(conn)
+            raise self._backend.translate(exc) from exc
 
     @contextmanager
     def write(self) -> Iterator[Any]:
