@@ -344,10 +344,10 @@ class StoreCredentialProvider:
 
     def _from_vendor_env(self, service: str, tenant_id: str | None) -> Credentials | None:
         """The vendor's standard variables, only when nothing at all is stored for the service."""
-        from connectorctl.credentials.vendor_env import VENDOR_ENV, vendor_env_credentials
+        from connectorctl.credentials.vendor_env import credential_env, vendor_env_credentials
 
         if (
-            service not in VENDOR_ENV
+            not credential_env(service)
             or self.store.find(service, None) is not None
             or (tenant_id and self.store.find(service, tenant_id))
         ):

@@ -35,6 +35,13 @@ def record_sent(
     db: StateDB, result: SendResult, *, channel: str, tenant_id: str | None, correlation_id: str, now: float
 ) -> None:
     """One ``messages`` row per recipient of ``result``, plus any report that beat it here."""
+    record_all(db, [(result, correlation_id)], channel=channel, tenant_id=tenant_id, now=now)
+
+
+def record_all(
+    db: StateDB, sent: Sequence[tuple[SendResult, str]], *, channel: str, tenant_id: str | None, now: float
+) -> None:
+    """:func:`record_sent` for many sends (a batch call's results, each with its correlation id), in one transaction."""
     rows = [
         (
             correlation_id,
@@ -47,6 +54,7 @@ def record_sent(
             r.reason,
             iso_utc(now),
         )
+        for result, correlation_id in sent
         for r in result.recipients
     ]
     if not rows:
