@@ -7,12 +7,9 @@ from typing import Any
 import typer
 
 from connectorctl.cli.output import Column, JsonOption, OutputFormat, OutputOption, fmt, grid, kv_table, render, state
+from connectorctl.cli.plain import CommandGroup
 
-app = typer.Typer(
-    help="Look after the state database: apply migrations, check it, move it to PostgreSQL.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-)
+app = CommandGroup(help="The state database: apply migrations, check it, copy it to PostgreSQL.")
 
 
 def _tables_view(title: str, rows: list[dict[str, Any]], columns: tuple[str, ...]) -> Any:
