@@ -104,11 +104,12 @@ def init(
             raise ConfigurationError(f"cannot write {path}: {exc.strerror}") from None
         written = True
     settings = load_settings(path)
-    StateDB(settings.database).close()
+    db = StateDB(settings.database)
+    db.close()
     data = {
         "config_path": str(path),
         "config_written": written,
-        "database": str(settings.database),
+        "database": db.label,
         "outbox": str(settings.outbox_dir()),
     }
     render(fmt(output, as_json), data, lambda: _init_table(data))

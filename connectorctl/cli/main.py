@@ -39,6 +39,7 @@ COMMANDS = {
     "ship": "connectorctl.cli.ship:app",
     "storage": "connectorctl.cli.storage:app",
     "inbound": "connectorctl.cli.inbound:app",
+    "db": "connectorctl.cli.db:app",
 }
 
 

@@ -61,9 +61,9 @@ def record_all(
         return
     with db.write() as conn:
         conn.executemany(
-            "INSERT OR IGNORE INTO messages (correlation_id, tenant_id, channel, vendor, vendor_message_id, "
-            "recipient, accepted_status, "
-            "accepted_reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO messages (correlation_id, tenant_id, channel, vendor, vendor_message_id, recipient, "
+            "accepted_status, "
+            "accepted_reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             rows,
         )
         for row in rows:
@@ -92,10 +92,11 @@ def ingest(
     stored = duplicates = 0
     for event in events:
         inserted = conn.execute(
-            "INSERT OR IGNORE INTO delivery_events (id, vendor, event_key, event_type, bounce_type, vendor_event, "
-            "rank, vendor_message_id, "
-            "recipient, correlation_id, occurred_at, received_at, reason, webhook_event_id, raw) VALUES (?, ?, ?, ?, "
-            "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO delivery_events (id, vendor, event_key, event_type, bounce_type, vendor_event, rank, "
+            "vendor_message_id, "
+            "recipient, correlation_id, occurred_at, received_at, reason, webhook_event_id, raw) VALUES (?, ?, ?, "
+            "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
             (
                 new_ulid(received_at),
                 event.vendor,
@@ -168,8 +169,8 @@ def suppress(
     """Add ``address`` unless already there (the first reason is the one reported); True when added."""
     return bool(
         conn.execute(
-            "INSERT OR IGNORE INTO suppressions (tenant_id, address, reason, vendor, detail, created_at) VALUES (?, "
-            "?, ?, ?, ?, ?)",
+            "INSERT INTO suppressions (tenant_id, address, reason, vendor, detail, created_at) VALUES (?, ?, ?, ?, "
+            "?, ?) ON CONFLICT DO NOTHING",
             (tenant_id, address, reason, vendor, detail, iso_utc(at)),
         ).rowcount
     )
@@ -179,11 +180,11 @@ def purge_before(db: StateDB, cutoff: str, batch_size: int = 5000) -> int:
     """Delete sends and reports older than ``cutoff`` (ISO UTC) with the integration log they explain,
     in short batches; suppressions stay until lifted."""
     deleted = 0
-    for table, column in (("messages", "created_at"), ("delivery_events", "received_at")):
+    for table, column in (("messages", "created_at"), ("delivery_events", "received_at")):  # each keyed by ``id``
         while True:
             with db.write() as conn:
                 n = conn.execute(
-                    f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE {column} < ? LIMIT ?)",
+                    f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE {column} < ? LIMIT ?)",
                     (cutoff, batch_size),
                 ).rowcount
             deleted += n

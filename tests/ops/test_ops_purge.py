@@ -11,6 +11,8 @@ import pytest
 from tests.ops.opsdata import ROOT, Row, cli_env, insert_rows, popen_cli
 
 
+pytestmark = pytest.mark.usefixtures("engine")  # the SQL behind these commands runs on both engines
+
 def days(d: float) -> timedelta:
     return timedelta(days=d)
 
@@ -36,6 +38,7 @@ def test_dry_run_then_purge_with_default_retention(cli, db_path):
 
 def test_days_option_config_and_table(cli, db_path, home):
     insert_rows(db_path, [Row(days(40)), Row(days(20)), Row(days(3)), Row(days(1))])
+    home.mkdir(exist_ok=True)  # on PostgreSQL nothing has created it yet
     (home / "config.yaml").write_text("log_retention_days: 30\n")
     assert json.loads(cli("logs", "purge", "--dry-run", "--json").stdout)["would_delete"] == 1
     result = cli("logs", "purge", "--yes", "--days", "2")
@@ -104,6 +107,7 @@ print(n, errors, worst, flush=True)
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)  # PostgreSQL: two purges at once, below, is enough
 def test_purge_beside_a_live_writer_loses_nothing_in_the_window(db_path, tmp_path):
     insert_rows(db_path, [Row(days(120) - timedelta(seconds=i)) for i in range(20000)] + [Row(days(5) - timedelta(seconds=i)) for i in range(500)])
     stop = tmp_path / "stop-writer"
@@ -133,6 +137,7 @@ def _fill_big(db_path, n: int = 400) -> None:
     insert_rows(db_path, [Row(days(100), error="x" * 2000) for _ in range(n)] + [Row(days(1))])
 
 
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
 def test_space_is_reclaimed_with_incremental_auto_vacuum(cli, db_path):
     from connectorctl.store.db import StateDB
 
@@ -145,6 +150,7 @@ def test_space_is_reclaimed_with_incremental_auto_vacuum(cli, db_path):
     assert db_path.stat().st_size < size_before / 2
 
 
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
 def test_vacuum_flag_shrinks_the_file(cli, db_path):
     _fill_big(db_path)
     result = json.loads(cli("logs", "purge", "--yes", "--vacuum", "--json").stdout)
