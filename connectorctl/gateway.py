@@ -265,25 +265,23 @@ class _Gateway(ABC, Generic[M]):
         )
 
     def _record(self, result: SendResult, correlation_id: str) -> None:
-        """Remember the send for delivery reports.
+        self._record_all([(result, correlation_id)])
+
+    def _record_all(self, sent: Sequence[tuple[SendResult, str]]) -> None:
+        """Remember sends for delivery reports, in one transaction.
 
         A state file that refuses must not turn a sent message into an error.
         """
-        from connectorctl.delivery.store import record_sent
+        from connectorctl.delivery.store import record_all
         from connectorctl.errors import StateStoreError
 
         try:
-            record_sent(
-                self.connector.db,
-                result,
-                channel=self.channel,
-                tenant_id=self.tenant_id,
-                correlation_id=correlation_id,
-                now=self.connector.clock.time(),
+            record_all(
+                self.connector.db, sent, channel=self.channel, tenant_id=self.tenant_id, now=self.connector.clock.time()
             )
         except StateStoreError as exc:
             logging.getLogger("connectorctl.delivery").warning(
-                "send %s not recorded for delivery tracking: %s", correlation_id, exc.message
+                "send %s not recorded for delivery tracking: %s", ", ".join(sorted({c for _, c in sent})), exc.message
             )
 
     def _log_skip(self, slug: str, correlation_id: str, exc: ConnectorError) -> None:
@@ -441,10 +439,9 @@ class EmailGateway(_Gateway[EmailMessage]):
         )
         for i, outcome in zip(batch, results, strict=True):
             outcomes[i] = outcome
-            if isinstance(outcome, SendResult):
-                self._record(outcome, outcome.correlation_id or correlation_id)
-            elif isinstance(outcome, ConnectorError) and may_fail_over(outcome, messages[i]):
+            if isinstance(outcome, ConnectorError) and may_fail_over(outcome, messages[i]):
                 onward.append(i)
+        self._record_all([(r, r.correlation_id or correlation_id) for r in results if isinstance(r, SendResult)])
         if rest and onward:
             tail = EmailGateway(self.connector, rest, self.tenant_id)._send_checked(
                 [messages[i] for i in onward], concurrency, correlation_id

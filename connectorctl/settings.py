@@ -200,7 +200,7 @@ class InboundSettings(WebhookSettings):
 @dataclass(frozen=True)
 class Settings:
     home: Path
-    database: Path
+    database: Path | str  # a SQLite file, or a postgresql:// URL shared by many hosts
     config_path: Path | None
     email_vendor: tuple[str, ...] = ("file",)
     sms_vendor: tuple[str, ...] = ("file",)

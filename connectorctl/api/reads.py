@@ -47,7 +47,7 @@ def database_check(db: StateDB, settings: Any) -> tuple[bool, str | None]:
     from connectorctl.errors import ConnectorctlError
 
     try:
-        db.run(lambda c: c.execute("SELECT count(*) FROM sqlite_master").fetchone())
+        db.run(lambda c: c.execute("SELECT count(*) FROM schema_migrations").fetchone())
         db.run(lambda c: c.execute("SELECT seq FROM integration_logs ORDER BY seq DESC LIMIT 1").fetchone())
     except ConnectorctlError as exc:
         return False, exc.message

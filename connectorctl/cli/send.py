@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, List, Optional
 import typer
 
 from connectorctl.cli.output import JsonOption, OutputFormat, OutputOption, fmt, parse_header_options, render, state
+from connectorctl.cli.plain import CommandGroup
 from connectorctl.validation import MIB, read_limited
 
 if TYPE_CHECKING:
@@ -17,9 +18,7 @@ if TYPE_CHECKING:
 MAX_BODY_BYTES = 10 * MIB  # more than any vendor accepts in one message
 MAX_ATTACHMENT_BYTES = 25 * MIB
 
-app = typer.Typer(
-    help="Send an email or an SMS through the configured vendor chain.", no_args_is_help=True, rich_markup_mode=None
-)
+app = CommandGroup(help="Send an email or an SMS through the configured vendor chain.")
 
 
 def _result_table(result: dict) -> object:
@@ -44,9 +43,15 @@ def _result_table(result: dict) -> object:
 
 
 def _finish(result_dict: dict, output: OutputFormat) -> None:
+    """Exit 1 when a recipient was refused; 9 (as for payments) when the vendor may have taken the message:
+    check its log before sending again."""
+    from connectorctl.errors import ExitCode
+
     render(output, result_dict, lambda: _result_table(result_dict))
+    if any(r["status"] == "uncertain" for r in result_dict["recipients"]):
+        raise typer.Exit(ExitCode.UNCERTAIN)
     if not result_dict["ok"]:
-        raise typer.Exit(1)
+        raise typer.Exit(ExitCode.FAILED)
 
 
 _ToFile = typer.Option(

@@ -91,6 +91,7 @@ def run_bulk(
     from connectorctl.bulk.journal import BatchJournal, batch_id_for
     from connectorctl.bulk.recipients import check_placeholders, parse_rows, read_file
     from connectorctl.bulk.runner import BulkReport, BulkRunner
+    from connectorctl.errors import ExitCode
 
     content = read_file(path)
     rows = parse_rows(content, channel, str(path))
@@ -132,8 +133,8 @@ def run_bulk(
     render(output, result.to_dict(), lambda: _summary_table(result))
     if result.interrupted:
         raise typer.Exit(130)
-    if not result.ok:
-        raise typer.Exit(1)
+    if not result.ok:  # an uncertain row outweighs failed ones: it must be checked before anything is sent again
+        raise typer.Exit(ExitCode.UNCERTAIN if result.counts["uncertain"] else ExitCode.FAILED)
 
 
 def ask_vendor(gateway: Any, journal: Any, message: Any, correlation_id: str) -> Any:

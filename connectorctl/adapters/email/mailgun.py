@@ -180,5 +180,10 @@ def _rfc2822(value: datetime) -> str:
 
 
 VENDOR = Vendor(
-    "mailgun", "Mailgun messages API (US or EU region)", {"email": MailgunEmailAdapter}, MailgunOptions, (API_KEY,)
+    "mailgun",
+    "Mailgun messages API (US or EU region)",
+    {"email": MailgunEmailAdapter},
+    MailgunOptions,
+    (API_KEY,),
+    env={"api_key": "MAILGUN_API_KEY"},
 )

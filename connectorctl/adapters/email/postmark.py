@@ -238,5 +238,10 @@ def _inactive(vendor: str, message: EmailMessage, reason: str) -> SendResult:
 
 
 VENDOR = Vendor(
-    "postmark", "Postmark /email and /email/batch", {"email": PostmarkEmailAdapter}, PostmarkOptions, (API_KEY,)
+    "postmark",
+    "Postmark /email and /email/batch",
+    {"email": PostmarkEmailAdapter},
+    PostmarkOptions,
+    (API_KEY,),
+    env={"api_key": "POSTMARK_SERVER_TOKEN"},
 )

@@ -184,5 +184,10 @@ def _content(kind: str, value: str | None) -> dict[str, str] | None:
 
 
 VENDOR = Vendor(
-    "sendgrid", "SendGrid v3 Mail Send (US or EU region)", {"email": SendGridEmailAdapter}, SendGridOptions, (API_KEY,)
+    "sendgrid",
+    "SendGrid v3 Mail Send (US or EU region)",
+    {"email": SendGridEmailAdapter},
+    SendGridOptions,
+    (API_KEY,),
+    env={"api_key": "SENDGRID_API_KEY"},
 )

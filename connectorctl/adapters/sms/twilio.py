@@ -227,4 +227,6 @@ VENDOR = Vendor(
             help="username: the Account SID (AC...), password: the Auth Token",
         ),
     ),
+    env={"username": "TWILIO_ACCOUNT_SID", "password": "TWILIO_AUTH_TOKEN"},
+    sender_env={"from_number": "TWILIO_FROM_NUMBER"},
 )
