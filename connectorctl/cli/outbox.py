@@ -18,12 +18,9 @@ from connectorctl.cli.output import (
     render,
     state,
 )
+from connectorctl.cli.plain import CommandGroup
 
-app = typer.Typer(
-    help="The outbox: messages accepted now and delivered by workers when a vendor can take them.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-)
+app = CommandGroup(help="The outbox: messages accepted now, delivered by workers when a vendor can take them.")
 STATUSES = ("queued", "retrying", "sending", "uncertain", "dead", "sent", "dropped")
 STATUS_STYLE = {
     "sent": "green",
@@ -50,7 +47,10 @@ def outbox_work(
     output: OutputFormat = OutputOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Deliver queued messages through the configured chains until SIGTERM (or, with --once, until nothing is due)."""
+    """Deliver queued messages until SIGTERM.
+
+    Through each message's vendor chain; with --once, what is due now, then exit.
+    """
     import signal
     import threading
 
@@ -131,7 +131,10 @@ def outbox_show(
     output: OutputFormat = OutputOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """One message and its attempt history: every integration-log row sent under its key."""
+    """One message and its attempt history.
+
+    Every integration-log row written under the message's key.
+    """
     connector = state(ctx).connector()
     message = _get(ctx, message_id)
     attempts = connector.integration_log.get_logs({"correlation_id": message.id}, limit=500)
@@ -187,7 +190,10 @@ def outbox_retry(
     output: OutputFormat = OutputOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Queue a message again now; an uncertain one is re-sent without asking the vendor (that is your decision)."""
+    """Queue a message again now.
+
+    An uncertain one is re-sent without asking the vendor: that is your decision.
+    """
     from connectorctl.errors import InvalidInputError
 
     if bool(message_id) == dead:
@@ -215,7 +221,10 @@ def outbox_drop(
     output: OutputFormat = OutputOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Give up on a message: it is never sent; the row stays as ``dropped``."""
+    """Give up on a message: it is never sent.
+
+    The row stays, as dropped.
+    """
     from connectorctl.cli.output import confirm
 
     confirm(f"drop outbox message {message_id}? it will never be sent", yes)
@@ -233,7 +242,10 @@ def outbox_purge(
     output: OutputFormat = OutputOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Delete sent messages older than AGE (their integration-log rows stay until log retention removes them)."""
+    """Delete sent messages older than AGE.
+
+    Their integration-log rows stay until log retention removes them.
+    """
     from connectorctl.cli.output import confirm
     from connectorctl.times import parse_duration
 
