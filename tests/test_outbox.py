@@ -4,6 +4,7 @@ uncertain sends settled by asking the vendor, and the operator commands."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 import threading
 import time
 from pathlib import Path
@@ -159,6 +160,30 @@ def test_a_circuit_that_opens_mid_drain_makes_messages_wait_without_attempts_the
         assert worker.report.counts["waiting"] >= 1
         waited = [m for m in store.list(limit=100) if m.attempts == 1 and m.last_error_code is None]
         assert len(waited) >= 40 - worker.report.counts["retrying"]  # a wait on the circuit is not an attempt
+
+
+def test_a_spent_quota_makes_messages_wait_for_the_refill_without_counting_attempts(home: Path, postmark: FakePostmark) -> None:
+    from connectorctl.settings import RateLimitSettings
+
+    clock = FakeClock(time.time())
+    with connect(home, postmark, clock) as connector:
+        quota = VendorSettings(base_url=postmark.url, from_email="shop@example.com", rate_limits=(RateLimitSettings(2, 60),),
+                               rate_limit_max_wait_seconds=0)
+        connector.settings = replace(connector.settings, vendors={**connector.settings.vendors, "postmark": quota})
+        store = OutboxStore(connector.db, clock)
+        queued = [connector.email().enqueue(invoice(n)) for n in range(5)]
+        report = OutboxWorker(connector).run(once=True)
+        assert report.counts["sent"] == 2 and len(postmark.accepted) == 2
+        waiting = [m for m in (store.get(q.id) for q in queued) if m is not None and m.status is not OutboxStatus.SENT]
+        assert len(waiting) == 3 and all(m.attempts == 0 for m in waiting)
+        assert sum(1 for m in waiting if m.last_error_code == "rate_limited") == 1  # one refusal; the others waited with it
+        assert all(0 < m.next_attempt_at - clock.time() <= 60 for m in waiting)  # when the window refills, not before
+        assert OutboxWorker(connector).run(once=True).counts["sent"] == 0  # nothing is due: no call, no attempt
+        clock.advance(60)
+        assert OutboxWorker(connector).run(once=True).counts["sent"] == 2
+        clock.advance(60)
+        assert OutboxWorker(connector).run(once=True).counts["sent"] == 1
+        assert sorted(sent_keys(postmark)) == sorted(q.id for q in queued)
 
 
 def test_a_worker_that_died_holding_messages_is_taken_over_after_its_lease(home: Path, postmark: FakePostmark) -> None:

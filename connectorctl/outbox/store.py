@@ -312,13 +312,14 @@ class OutboxStore:
             (status.value, int(attempted), error_code, error, vendor, int(check_first)),
         )
 
-    def release(self, message: OutboxMessage, owner: str) -> bool:
-        """Give a claimed message back untouched (a worker stopping before it started the send)."""
+    def release(self, message: OutboxMessage, owner: str, at: float | None = None) -> bool:
+        """Give a claimed message back untouched, due at ``at`` (default now): a worker stopping before it
+        started the send, or a message whose vendor chain is waiting on a circuit or a quota."""
         return self._finish(
             message,
             owner,
             "status = ?, next_attempt_at = ?",
-            (OutboxStatus.RETRYING.value if message.attempts else OutboxStatus.QUEUED.value, self.clock.time()),
+            (OutboxStatus.RETRYING.value if message.attempts else OutboxStatus.QUEUED.value, at or self.clock.time()),
         )
 
     def hold_route(self, channel: str, vendors: Sequence[str], until: float) -> int:

@@ -66,6 +66,7 @@ class OutboxWorker:
         self.report = WorkReport()
         self._lock = threading.Lock()
         self._rng = random.Random()
+        self._held: dict[tuple[str, tuple[str, ...]], float] = {}  # vendor chain -> until when it waits
 
     def run(self, *, once: bool = False) -> WorkReport:
         """Work until ``stop`` is set; with ``once``, only what is due when the run starts (for cron)."""
@@ -99,6 +100,12 @@ class OutboxWorker:
             for message in claimed:
                 if self.stop.is_set():  # stopping: what this thread has not started goes back untouched
                     self.store.release(message, self.owner)
+                    continue
+                until = self._held.get((message.channel, message.vendors), 0.0)
+                if (
+                    until > self.connector.clock.time()
+                ):  # its chain waits on a circuit or a quota: no call to be refused
+                    self.store.release(message, self.owner, until)
                     continue
                 try:
                     self.deliver(message)
@@ -203,6 +210,7 @@ class OutboxWorker:
             ),
         )
         self.store.hold_route(message.channel, message.vendors, until)
+        self._held[(message.channel, message.vendors)] = until  # and what this worker already holds waits too
 
     def _circuit_wait(self, exc: ConnectorError) -> float | None:
         """Until the circuit lets a probe through, read now: a probe in flight settles in a moment (one poll),
