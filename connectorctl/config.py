@@ -384,6 +384,14 @@ def _check(settings: Settings) -> None:
             bad(f"retry_policy.{name}", "must be 0 or more")
     if cb.probe_lease_seconds <= 0 or cb.window_seconds <= 0:
         bad("circuit_breaker", "probe_lease_seconds and window_seconds must be positive")
+    ob = settings.outbox
+    if (
+        min(ob.lease_seconds, ob.backoff_initial_seconds, ob.backoff_max_seconds, ob.max_age_hours, ob.poll_seconds)
+        <= 0
+    ):
+        bad("outbox", "lease_seconds, backoff_*_seconds, max_age_hours and poll_seconds must be positive")
+    if ob.check_delay_seconds < 0:
+        bad("outbox.check_delay_seconds", "must be 0 or more")
     st = settings.status
     if not 1 <= st.window_minutes <= MAX_PERIOD_S // 60:
         bad("status.window_minutes", f"must be between 1 and {MAX_PERIOD_S // 60}")
@@ -394,6 +402,11 @@ def _check(settings: Settings) -> None:
     periods += [
         (f"retry_policy.{k}", getattr(rp, k) / 1000) for k in ("initial_delay_ms", "max_delay_ms", "total_budget_ms")
     ]
+    periods += [
+        (f"outbox.{k}", getattr(ob, k))
+        for k in ("lease_seconds", "backoff_max_seconds", "poll_seconds", "check_delay_seconds")
+    ]
+    periods.append(("outbox.max_age_hours", ob.max_age_hours * 3600))
     for service, hook in settings.webhooks.items():
         periods += [
             (f"webhooks.{service}.{k}", getattr(hook, k)) for k in ("tolerance_seconds", "replay_window_seconds")

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     import httpx
 
     from connectorctl.adapters.storage.base import StorageAdapter
+    from connectorctl.outbox.store import OutboxMessage
     from connectorctl.payments.service import PaymentService
     from connectorctl.shipping.service import ShippingService
 
@@ -298,6 +299,23 @@ class _Gateway(ABC, Generic[M]):
     @abstractmethod
     def send(self, message: M, *, correlation_id: str | None = None) -> SendResult: ...
 
+    @abstractmethod
+    def prepared(self, message: M) -> M:
+        """The message checked and normalised as a send would (addresses, numbers, header injection)."""
+
+    def enqueue(self, message: M, *, key: str | None = None) -> "OutboxMessage":
+        """Store the message in the outbox and return at once; a worker (``connectorctl outbox work``) delivers it.
+
+        The same ``key`` enqueued twice is one message.  Bad input is refused
+        here, not later by a worker.
+        """
+        from connectorctl.outbox.codec import encode
+        from connectorctl.outbox.store import OutboxStore
+
+        return OutboxStore(self.connector.db, self.connector.clock).enqueue(
+            self.channel, encode(self.prepared(message)), self.chain, key=key, tenant_id=self.tenant_id
+        )
+
     def send_bulk(
         self, messages: Sequence[M], *, concurrency: int = BULK_CONCURRENCY
     ) -> list[SendResult | ConnectorctlError]:
@@ -352,6 +370,9 @@ class EmailGateway(_Gateway[EmailMessage]):
         """``correlation_id`` lets a caller (the bulk journal) know the id before the call;
         ``force`` sends even to a suppressed recipient."""
         return self._walk(validated_email(message).filled(), correlation_id, force=force)
+
+    def prepared(self, message: EmailMessage) -> EmailMessage:
+        return validated_email(message)
 
     def _send_with(self, slug: str, message: EmailMessage, correlation_id: str) -> SendResult:
         return self.connector.channel_adapter(slug, EmailAdapter).send(
@@ -445,6 +466,13 @@ class SmsGateway(_Gateway[SmsMessage]):
 
     def send(self, message: SmsMessage, *, correlation_id: str | None = None, force: bool = False) -> SendResult:
         return self._walk(replace(message, to=normalize_phone(message.to)), correlation_id, force=force)
+
+    def prepared(self, message: SmsMessage) -> SmsMessage:
+        if not message.body:  # a send finds this in the adapter; a queued message must be refused before it is stored
+            from connectorctl.errors import InvalidInputError
+
+            raise InvalidInputError("an SMS needs a body")
+        return replace(message, to=normalize_phone(message.to))
 
     def _send_with(self, slug: str, message: SmsMessage, correlation_id: str) -> SendResult:
         return self.connector.channel_adapter(slug, SmsAdapter).send(

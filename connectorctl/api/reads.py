@@ -56,5 +56,11 @@ def database_check(db: StateDB, settings: Any) -> tuple[bool, str | None]:
     return True, None
 
 
+def outbox_depth(db: StateDB, settings: Any, now: datetime) -> dict[str, Any]:
+    from connectorctl.outbox.store import depth
+
+    return {**depth(db, now.timestamp()), "timestamp": status.timestamp(now)}
+
+
 def status_body(db: StateDB, settings: Any, now: datetime) -> bytes:
     return json_bytes(status.service_status(db, settings, now))

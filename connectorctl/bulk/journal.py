@@ -68,6 +68,15 @@ class BatchJournal:
                 (self.batch_id, channel, source, total, stamp, stamp),
             )
 
+    def started_at(self) -> float:
+        """When the batch's first run began: no send of this batch can be older."""
+        from connectorctl.times import parse_time
+
+        row = self.db.run(
+            lambda c: c.execute("SELECT created_at FROM bulk_batches WHERE batch_id=?", (self.batch_id,)).fetchone()
+        )
+        return parse_time(row[0]).timestamp() if row else self.now()
+
     def states(self) -> dict[str, tuple[str, str | None]]:
         """recipient -> (state, correlation id), after resolving what a killed run left pending."""
         self._resolve_pending()

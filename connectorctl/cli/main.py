@@ -34,6 +34,7 @@ COMMANDS = {
     "init": "connectorctl.cli.config_cmd:init",
     "demo": "connectorctl.cli.demo:demo_command",
     "messages": "connectorctl.cli.messages:app",
+    "outbox": "connectorctl.cli.outbox:app",
     "suppressions": "connectorctl.cli.suppressions:app",
     "payments": "connectorctl.cli.payments:app",
     "ship": "connectorctl.cli.ship:app",

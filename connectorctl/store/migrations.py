@@ -6,7 +6,8 @@ Each migration is a function over a ``sqlite_utils.Database`` (on PostgreSQL,
 database at once cannot both apply it.  Never edit a migration that has shipped: add one.
 Numbers are grouped by area so parallel work does not collide: 1-9 core,
 10-19 credentials, 20-29 webhooks, 30-39 operations, 40-49 bulk,
-50-59 write-ahead intents and payments, 60-69 shipping, 70-79 delivery tracking, 90-99 inbound mail.
+50-59 write-ahead intents and payments, 60-69 shipping, 70-79 delivery tracking,
+80-89 the outbox, 90-99 inbound mail.
 """
 
 from __future__ import annotations
@@ -142,6 +143,7 @@ def _load_area_migrations() -> None:
         "connectorctl.payments.records",
         "connectorctl.delivery.schema",
         "connectorctl.shipping.records",
+        "connectorctl.outbox.store",
         "connectorctl.inbound.schema",
     ):
         try:

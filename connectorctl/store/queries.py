@@ -389,6 +389,7 @@ def service_status(
     calls (a send retried to success is one success); the duration figures are
     per attempt.
     """
+    from connectorctl.outbox.store import depth
     from connectorctl.store.health import assess
 
     report = assess(db, settings, now, services)
@@ -412,6 +413,7 @@ def service_status(
         "timestamp": to_iso(report.now),
         "window_minutes": report.window_minutes,
         "overall": report.overall,
+        "outbox": depth(db, report.now.timestamp()),
     }
 
 
