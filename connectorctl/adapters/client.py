@@ -61,8 +61,9 @@ def ssl_context(slug: str, vendor: Any) -> ssl.SSLContext:
     return context
 
 
-def vendor_client(slug: str, vendor: Any, transport: httpx.BaseTransport | None = None) -> httpx.Client:
-    """A new client for vendor ``slug`` configured by ``vendor`` (its :class:`~connectorctl.config.VendorSettings`)."""
+def vendor_client(slug: str, vendor: Any, transport: httpx.BaseTransport | None = None, verify: ssl.SSLContext | None = None) -> httpx.Client:
+    """A new client for vendor ``slug`` configured by ``vendor`` (its :class:`~connectorctl.config.VendorSettings`);
+    ``verify``: that vendor's :func:`ssl_context` when the caller already has one (loading the CA bundle costs ~20 ms)."""
     timeout = httpx.Timeout(vendor.timeout_seconds, connect=vendor.connect_timeout_seconds)
-    return httpx.Client(timeout=timeout, verify=ssl_context(slug, vendor), transport=transport, trust_env=True,
+    return httpx.Client(timeout=timeout, verify=verify or ssl_context(slug, vendor), transport=transport, trust_env=True,
                         headers={"User-Agent": USER_AGENT}, cookies=NoCookies())
