@@ -10,7 +10,7 @@ BIN    := $(VENV)/bin
 # Add a service here as "command:package" (e.g. a database server the tests start themselves).
 TEST_SYSTEM_DEPS := gnome-keyring-daemon:gnome-keyring dbus-daemon:dbus secret-tool:libsecret-tools
 
-.PHONY: setup system-deps demo test bench bench-observability clean
+.PHONY: setup system-deps lint demo test bench bench-observability clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,8 +33,13 @@ system-deps:
 	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing; \
 	fi
 
-test: setup system-deps
+test: setup system-deps lint
 	$(BIN)/python -m pytest -q
+
+lint: setup
+	$(BIN)/ruff check connectorctl
+	$(BIN)/ruff format --check connectorctl
+	$(BIN)/mypy
 
 bench: setup
 	$(BIN)/python -m pip install -q -e '.[bench]'

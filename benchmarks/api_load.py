@@ -257,7 +257,11 @@ def run_open_loop(port: int, rate: float, seconds: float, paths: list[tuple[str,
     errors: list[str] = []
 
     async def one(loop: asyncio.AbstractEventLoop, idle: list[Connection], label: str, path: str, due: float, measured: bool) -> None:
-        conn = idle.pop() if idle else None
+        conn = None
+        while idle and conn is None:
+            conn = idle.pop()
+            if conn.transport is None or conn.transport.is_closing():
+                conn = None  # the server closed it while idle (keep-alive timeout): not an error
         try:
             if conn is None:
                 _, conn = await loop.create_connection(Connection, "127.0.0.1", port)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections.abc
 import dataclasses
+import functools
 import logging
 import math
 import os
@@ -21,7 +22,6 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from connectorctl.errors import ConfigurationError
-from connectorctl.yaml_limits import check_depth, check_expansion, read_config_text, shown
 from connectorctl.settings import (
     DEFAULT_REDACT_FIELDS,
     MAX_PERIOD_S,
@@ -34,10 +34,22 @@ from connectorctl.settings import (
     VendorSettings,
     WebhookSettings,
 )
+from connectorctl.yaml_limits import check_depth, check_expansion, read_config_text, shown
 
 __all__ = [
-    "DEFAULT_REDACT_FIELDS", "CircuitBreakerSettings", "LoggingSettings", "RateLimitSettings", "RetrySettings", "Settings",
-    "StatusSettings", "VendorSettings", "WebhookSettings", "flatten", "load_settings", "resolve_config_path", "source_of",
+    "DEFAULT_REDACT_FIELDS",
+    "CircuitBreakerSettings",
+    "LoggingSettings",
+    "RateLimitSettings",
+    "RetrySettings",
+    "Settings",
+    "StatusSettings",
+    "VendorSettings",
+    "WebhookSettings",
+    "flatten",
+    "load_settings",
+    "resolve_config_path",
+    "source_of",
 ]
 log = logging.getLogger("connectorctl.config")
 
@@ -106,9 +118,11 @@ class _Reader:
         try:
             return loader.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
-            self.fail(key, node, f"cannot read value ({exc.problem or exc})")
+            self.fail(key, node, f"cannot read value ({getattr(exc, 'problem', None) or exc})")
 
-    def build(self, cls: type, node: Any, prefix: str, elsewhere: typing.Callable[[str], str | None] | None = None) -> Any:
+    def build(
+        self, cls: type, node: Any, prefix: str, elsewhere: typing.Callable[[str], str | None] | None = None
+    ) -> Any:
         """The keyword arguments of ``cls`` from a mapping node.
 
         ``elsewhere(key)`` names the vendor whose options own a key this class
@@ -123,12 +137,21 @@ class _Reader:
             if name not in fields or name in ("sources", "config_path", "home"):
                 owner = elsewhere(name) if elsewhere is not None and name not in fields else None
                 if owner is not None:
-                    log.warning("%s:%d: %s: a setting of %s, ignored here", self.path, key_node.start_mark.line + 1, key, owner)
+                    log.warning(
+                        "%s:%d: %s: a setting of %s, ignored here", self.path, key_node.start_mark.line + 1, key, owner
+                    )
                     continue
-                self.fail(key, key_node, f"unknown key (known: {', '.join(sorted(fields - {'sources', 'config_path', 'home'}))})")
+                self.fail(
+                    key,
+                    key_node,
+                    f"unknown key (known: {', '.join(sorted(fields - {'sources', 'config_path', 'home'}))})",
+                )
             values[name] = self.convert(hints[name], value_node, key)
-        required = [f.name for f in dataclasses.fields(cls)
-                    if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING and f.name not in values]
+        required = [
+            f.name
+            for f in dataclasses.fields(cls)
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING and f.name not in values
+        ]
         if required and prefix:  # a nested section (the loader fills the top level's own); else a TypeError
             self.fail(prefix, node, f"missing key {', '.join(required)}")
         return values
@@ -146,7 +169,7 @@ class _Reader:
 
     def convert(self, hint: Any, node: Any, key: str) -> Any:
         origin = typing.get_origin(hint)
-        if dataclasses.is_dataclass(hint):
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
             return hint(**self.build(hint, node, key))
         if origin in (typing.Union, types.UnionType):
             options = [a for a in typing.get_args(hint) if a is not type(None)]
@@ -162,7 +185,10 @@ class _Reader:
             return tuple(self.convert(item_hint, item, f"{key}[{i}]") for i, item in enumerate(node.value))
         if origin in (collections.abc.Mapping, dict):
             value_hint = typing.get_args(hint)[1]
-            return {name: self.convert(value_hint, value_node, _join(key, name)) for name, (_, value_node) in self.mapping(node, key).items()}
+            return {
+                name: self.convert(value_hint, value_node, _join(key, name))
+                for name, (_, value_node) in self.mapping(node, key).items()
+            }
         value = self.scalar(node, key)
         self.sources[key] = f"{self.path}:{node.start_mark.line + 1}"
         return coerce(hint, value, lambda msg: self.fail(key, node, msg))
@@ -214,7 +240,9 @@ def _chain(value: Any, channel: str, fail: typing.Callable[[str], typing.NoRetur
     return tuple(items)
 
 
-def load_settings(explicit_path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+def load_settings(
+    explicit_path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
     """Read the config file (if any) and the environment into :class:`Settings`."""
     import yaml
 
@@ -228,7 +256,9 @@ def load_settings(explicit_path: str | os.PathLike[str] | None = None, environ: 
         try:
             text = read_config_text(path)
         except FileNotFoundError:
-            raise ConfigurationError(f"{path}: config file not found", hint="run `connectorctl init` to write one") from None
+            raise ConfigurationError(
+                f"{path}: config file not found", hint="run `connectorctl init` to write one"
+            ) from None
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigurationError(f"{path}: cannot read config file ({exc.__class__.__name__})") from None
         config_path = path
@@ -246,16 +276,20 @@ def load_settings(explicit_path: str | os.PathLike[str] | None = None, environ: 
             for name, (key_node, value_node) in entries.items():
                 if name == "database":
                     raw = reader.scalar(value_node, name)
-                    values[name] = coerce(str, raw, lambda m: reader.fail(name, value_node, m)) if raw is not None else None
+                    values[name] = (
+                        coerce(str, raw, functools.partial(reader.fail, name, value_node)) if raw is not None else None
+                    )
                     reader.sources[name] = f"{path}:{value_node.start_mark.line + 1}"
                 elif name in ("email_vendor", "sms_vendor", "payment_vendor"):
                     channel = name.split("_")[0]
                     raw = reader.scalar(value_node, name)
-                    values[name] = _chain(raw, channel, lambda m: reader.fail(name, value_node, m))
+                    values[name] = _chain(raw, channel, functools.partial(reader.fail, name, value_node))
                     reader.sources[name] = f"{path}:{value_node.start_mark.line + 1}"
                 elif name == "vendors":
-                    vendors = {slug: reader.vendor(slug, slug_node, vendor_node)
-                               for slug, (slug_node, vendor_node) in reader.mapping(value_node, name).items()}
+                    vendors = {
+                        slug: reader.vendor(slug, slug_node, vendor_node)
+                        for slug, (slug_node, vendor_node) in reader.mapping(value_node, name).items()
+                    }
                     values[name] = vendors
                 else:
                     values.update(reader.build(Settings, _single(root, key_node, value_node), ""))
@@ -335,10 +369,16 @@ def _check(settings: Settings) -> None:
     if not 1 <= st.window_minutes <= MAX_PERIOD_S // 60:
         bad("status.window_minutes", f"must be between 1 and {MAX_PERIOD_S // 60}")
     # Any period longer than a century is a typo, and past year 9999 it cannot even be stored or shown.
-    periods = [(f"circuit_breaker.{k}", getattr(cb, k)) for k in ("timeout_seconds", "window_seconds", "probe_lease_seconds")]
-    periods += [(f"retry_policy.{k}", getattr(rp, k) / 1000) for k in ("initial_delay_ms", "max_delay_ms", "total_budget_ms")]
+    periods = [
+        (f"circuit_breaker.{k}", getattr(cb, k)) for k in ("timeout_seconds", "window_seconds", "probe_lease_seconds")
+    ]
+    periods += [
+        (f"retry_policy.{k}", getattr(rp, k) / 1000) for k in ("initial_delay_ms", "max_delay_ms", "total_budget_ms")
+    ]
     for service, hook in settings.webhooks.items():
-        periods += [(f"webhooks.{service}.{k}", getattr(hook, k)) for k in ("tolerance_seconds", "replay_window_seconds")]
+        periods += [
+            (f"webhooks.{service}.{k}", getattr(hook, k)) for k in ("tolerance_seconds", "replay_window_seconds")
+        ]
     for key, seconds in periods:
         if seconds > MAX_PERIOD_S:
             bad(key, f"is longer than {MAX_PERIOD_S // 86400} days")
@@ -349,12 +389,18 @@ def _check(settings: Settings) -> None:
 
         store = declaration(settings.storage_vendor)
         if store is None or "storage" not in store.channels:
-            bad("storage_vendor", f"unknown storage vendor {settings.storage_vendor!r} (known: {', '.join(vendors_for('storage'))})")
+            bad(
+                "storage_vendor",
+                f"unknown storage vendor {settings.storage_vendor!r} (known: {', '.join(vendors_for('storage'))})",
+            )
     if settings.shipping_vendor is not None:
         from connectorctl.adapters.catalog import vendors_for
 
         if settings.shipping_vendor not in vendors_for("shipping"):
-            bad("shipping_vendor", f"unknown shipping vendor {settings.shipping_vendor!r} (known: {', '.join(vendors_for('shipping'))})")
+            bad(
+                "shipping_vendor",
+                f"unknown shipping vendor {settings.shipping_vendor!r} (known: {', '.join(vendors_for('shipping'))})",
+            )
     if settings.logging.writer not in ("background", "sync"):
         bad("logging.writer", "must be 'background' or 'sync'")
     if settings.log_retention_days < 1:
@@ -373,7 +419,10 @@ def _check(settings: Settings) -> None:
             if hook.allow_sha1 and hook.scheme != "github":
                 bad(f"webhooks.{service}.allow_sha1", "only the github scheme has a legacy SHA-1 header")
             if hook.tolerance_seconds < 0 or hook.replay_window_seconds <= 0 or hook.max_body_bytes < 1:
-                bad(f"webhooks.{service}", "tolerance_seconds, replay_window_seconds and max_body_bytes must be positive")
+                bad(
+                    f"webhooks.{service}",
+                    "tolerance_seconds, replay_window_seconds and max_body_bytes must be positive",
+                )
 
 
 def flatten(settings: Settings) -> dict[str, Any]:
@@ -388,7 +437,11 @@ def flatten(settings: Settings) -> dict[str, Any]:
         elif isinstance(value, Mapping):
             for k, v in value.items():
                 walk(_join(prefix, str(k)), v)
-        elif prefix.startswith("vendors.") and ".credentials." in prefix and not (isinstance(value, str) and value.startswith("env:")):
+        elif (
+            prefix.startswith("vendors.")
+            and ".credentials." in prefix
+            and not (isinstance(value, str) and value.startswith("env:"))
+        ):
             out[prefix] = "***"  # a literal secret (refused when used) must not be printed either
         elif isinstance(value, tuple) and value and dataclasses.is_dataclass(value[0]):
             out[prefix] = [dataclasses.asdict(v) for v in value]

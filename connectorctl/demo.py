@@ -123,12 +123,17 @@ def run_demo(*, keep: bool = False, open_seconds: float = 1.0) -> dict[str, Any]
 
     out = stdout()
     with temporary_home(keep) as home, DemoVendorServer() as vendor:
-        (home / "config.yaml").write_text(CONFIG.format(open_seconds=open_seconds, base_url=vendor.url), encoding="utf-8")
+        (home / "config.yaml").write_text(
+            CONFIG.format(open_seconds=open_seconds, base_url=vendor.url), encoding="utf-8"
+        )
         from connectorctl.gateway import Connector
 
         with Connector() as connector:
             out.rule("[bold]connectorctl demo")
-            out.print(f"home {home} (temporary), fake vendor at {vendor.url}; retries 3 x 50 ms backoff, circuit opens after 3 failures for {open_seconds:g} s")
+            out.print(
+                f"home {home} (temporary), fake vendor at {vendor.url}; retries 3 x 50 ms backoff, circuit opens "
+                f"after 3 failures for {open_seconds:g} s"
+            )
             story = _story(connector, vendor, out, open_seconds)
             _show_results(connector, out)
         if keep:
@@ -154,7 +159,10 @@ def _attempts(connector: Any, correlation_id: str | None) -> str:
     if not correlation_id:
         return ""
     rows = list_logs(connector.db, LogFilter(correlation_id=correlation_id), 10)
-    return ", ".join(f"#{r['attempt_number']} {r['status']}" + (f" {r['http_status_code']}" if r["http_status_code"] else "") for r in reversed(rows))
+    return ", ".join(
+        f"#{r['attempt_number']} {r['status']}" + (f" {r['http_status_code']}" if r["http_status_code"] else "")
+        for r in reversed(rows)
+    )
 
 
 def _step(connector: Any, vendor: DemoVendorServer, out: Any, n: int) -> bool:
@@ -162,8 +170,11 @@ def _step(connector: Any, vendor: DemoVendorServer, out: Any, n: int) -> bool:
     ok, text, cid = _send(connector, n)
     colour = "green" if ok else "red"
     state = connector.pipeline.breaker.state("demo").state.value
-    out.print(f"  invoice {n}: [{colour}]{text}[/{colour}]  attempts: {_attempts(connector, cid)}  "
-              f"(HTTP requests: {vendor.requests - before}, circuit: {state})", highlight=False)
+    out.print(
+        f"  invoice {n}: [{colour}]{text}[/{colour}]  attempts: {_attempts(connector, cid)}  "
+        f"(HTTP requests: {vendor.requests - before}, circuit: {state})",
+        highlight=False,
+    )
     return ok
 
 
@@ -171,12 +182,18 @@ def _default_sinks(connector: Any, out: Any) -> list[str]:
     """One email and one SMS through the default `file` vendor: what a fresh installation does."""
     from connectorctl.domain.messages import EmailMessage, SmsMessage
 
-    email = connector.email("file").send(EmailMessage(to=("customer@example.com",), subject="Welcome", text="Hello from the ERP."))
+    email = connector.email("file").send(
+        EmailMessage(to=("customer@example.com",), subject="Welcome", text="Hello from the ERP.")
+    )
     sms = connector.sms("file").send(SmsMessage(to="+1 415 555 0123", body="Your order has shipped."))
     outbox = connector.settings.outbox_dir()
     files = sorted(p.name for p in outbox.iterdir())
-    out.print(f"  email {email.recipients[0].status.value}, SMS to {sms.recipients[0].recipient} {sms.recipients[0].status.value}; "
-              f"outbox {outbox}: {', '.join(files)}", highlight=False)
+    out.print(
+        f"  email {email.recipients[0].status.value}, SMS to {sms.recipients[0].recipient} "
+        f"{sms.recipients[0].status.value}; "
+        f"outbox {outbox}: {', '.join(files)}",
+        highlight=False,
+    )
     return files
 
 
@@ -194,7 +211,9 @@ def _story(connector: Any, vendor: DemoVendorServer, out: Any, open_seconds: flo
     story["fast_fail"] = _step(connector, vendor, out, 4)
     story["fast_fail_requests"] = vendor.requests - before
     out.print("  the open circuit failed invoice 4 fast, without touching the vendor")
-    out.print(f"\n[bold]3. recovery[/bold]: the vendor is back; after {open_seconds:g} s one half-open probe is let through")
+    out.print(
+        f"\n[bold]3. recovery[/bold]: the vendor is back; after {open_seconds:g} s one half-open probe is let through"
+    )
     vendor.mode = "up"
     state = connector.pipeline.breaker.state("demo")
     if state.open_until:
@@ -221,7 +240,11 @@ def _show_results(connector: Any, out: Any) -> None:
     now = datetime.now(timezone.utc)
     start = now - timedelta(minutes=1)
     flt = LogFilter(service="demo", since=start, until=now)
-    data = {"service": "demo", "period": {"from": to_iso(start), "to": to_iso(now)}, "metrics": metrics_for(connector.db, flt),
-            "series": series(connector.db, flt, start, now, 12)}
+    data = {
+        "service": "demo",
+        "period": {"from": to_iso(start), "to": to_iso(now)},
+        "metrics": metrics_for(connector.db, flt),
+        "series": series(connector.db, flt, start, now, 12),
+    }
     out.print("\n[bold]$ connectorctl metrics demo --since 1m[/bold]")
     out.print(_view(data))

@@ -36,6 +36,8 @@ class ConnectorctlError(Exception):
     code = "error"
     exit_code = ExitCode.FAILED
     hint: str | None = None
+    correlation_id: str | None = None  # set by the pipeline on an error from a vendor call
+    attempts: int | None = None
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
@@ -204,7 +206,9 @@ class PaymentDeclinedError(ConnectorError):
     code = "payment_declined"
     exit_code = ExitCode.DECLINED
 
-    def __init__(self, message: str, *, decline_code: str | None = None, payment_id: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, message: str, *, decline_code: str | None = None, payment_id: str | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(message, **kwargs)
         self.decline_code = decline_code
         self.payment_id = payment_id

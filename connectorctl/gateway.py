@@ -23,7 +23,12 @@ from connectorctl.config import load_settings
 from connectorctl.domain.messages import DeliveryStatus, EmailMessage, RecipientResult, SendResult, SmsMessage
 from connectorctl.domain.roles import CredentialProvider, IntegrationLogger
 from connectorctl.errors import (
-    CircuitOpenError, ConfigurationError, ConnectorctlError, ConnectorError, UnsupportedFeatureError, VendorUnavailableError,
+    CircuitOpenError,
+    ConfigurationError,
+    ConnectorctlError,
+    ConnectorError,
+    UnsupportedFeatureError,
+    VendorUnavailableError,
 )
 from connectorctl.resilience.clock import Clock, SystemClock
 from connectorctl.resilience.pipeline import Call, Hook, Pipeline, new_id
@@ -47,9 +52,16 @@ M = TypeVar("M", EmailMessage, SmsMessage)
 class Connector:
     """One installation: settings + state file + pipeline + adapters (created lazily)."""
 
-    def __init__(self, settings: Settings | None = None, *, config_path: str | os.PathLike[str] | None = None,
-                 clock: Clock | None = None, hooks: Sequence[Hook] | None = None,
-                 transports: Mapping[str, Any] | None = None, credentials: CredentialProvider | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        config_path: str | os.PathLike[str] | None = None,
+        clock: Clock | None = None,
+        hooks: Sequence[Hook] | None = None,
+        transports: Mapping[str, Any] | None = None,
+        credentials: CredentialProvider | None = None,
+    ) -> None:
         self.settings = settings or load_settings(config_path)
         self.clock: Clock = clock or SystemClock()
         self._extra_hooks = list(hooks or ())
@@ -81,7 +93,10 @@ class Connector:
         return Pipeline(self.settings, self.db, self.clock, [self.log_writer, *self._extra_hooks])
 
     def flush(self) -> None:
-        """Commit rows left pending by a call interrupted while it waited; every other row is committed before its call returns."""
+        """Commit rows left pending by a call interrupted while it waited.
+
+        Every other row is committed before its call returns.
+        """
         if "pipeline" in self.__dict__:
             self.log_writer.flush()
 
@@ -92,10 +107,19 @@ class Connector:
             if key not in self._adapters:
                 vendor = declaration(slug)
                 if vendor is None or channel not in vendor.channels:
-                    raise ConfigurationError(f"unknown {channel} vendor {slug!r} (known: {', '.join(vendors_for(channel))})")
-                context = AdapterContext(slug, vendor.options_for(self.settings.vendor(slug)), settings=self.settings,
-                                         credentials=self.credentials, pipeline=lambda: self.pipeline,
-                                         http_client=partial(self.http_client, slug), clock=self.clock, metrics=self.log_metrics)
+                    raise ConfigurationError(
+                        f"unknown {channel} vendor {slug!r} (known: {', '.join(vendors_for(channel))})"
+                    )
+                context = AdapterContext(
+                    slug,
+                    vendor.options_for(self.settings.vendor(slug)),
+                    settings=self.settings,
+                    credentials=self.credentials,
+                    pipeline=lambda: self.pipeline,
+                    http_client=partial(self.http_client, slug),
+                    clock=self.clock,
+                    metrics=self.log_metrics,
+                )
                 self._adapters[key] = vendor.adapters[channel](context, vendor)
             return self._adapters[key]
 
@@ -103,7 +127,9 @@ class Connector:
         """The vendor's adapter for ``kind``'s channel, typed as ``kind`` (e.g. ``EmailAdapter``)."""
         adapter = self.adapter(slug, kind.channel)
         if not isinstance(adapter, kind):
-            raise ConfigurationError(f"{slug}: its {kind.channel} adapter {type(adapter).__name__} is not a {kind.__name__}")
+            raise ConfigurationError(
+                f"{slug}: its {kind.channel} adapter {type(adapter).__name__} is not a {kind.__name__}"
+            )
         return adapter
 
     def email(self, vendor: str | Sequence[str] | None = None, *, tenant_id: str | None = None) -> "EmailGateway":
@@ -201,7 +227,11 @@ class _Gateway(ABC, Generic[M]):
         from connectorctl.delivery.suppressions import check
 
         if not force:
-            check(self.connector.db, self.tenant_id, message.recipients if isinstance(message, EmailMessage) else (message.to,))
+            check(
+                self.connector.db,
+                self.tenant_id,
+                message.recipients if isinstance(message, EmailMessage) else (message.to,),
+            )
         correlation_id = correlation_id or new_id()
         last: ConnectorError | None = None
         hops: list[str] = []
@@ -236,25 +266,45 @@ class _Gateway(ABC, Generic[M]):
         raise UnsupportedFeatureError("no configured vendor can send this message: " + "; ".join(hops))
 
     def _record(self, result: SendResult, correlation_id: str) -> None:
-        """Remember the send for delivery reports; a state file that refuses must not turn a sent message into an error."""
+        """Remember the send for delivery reports.
+
+        A state file that refuses must not turn a sent message into an error.
+        """
         from connectorctl.delivery.store import record_sent
         from connectorctl.errors import StateStoreError
 
         try:
-            record_sent(self.connector.db, result, channel=self.channel, tenant_id=self.tenant_id, correlation_id=correlation_id,
-                        now=self.connector.clock.time())
+            record_sent(
+                self.connector.db,
+                result,
+                channel=self.channel,
+                tenant_id=self.tenant_id,
+                correlation_id=correlation_id,
+                now=self.connector.clock.time(),
+            )
         except StateStoreError as exc:
-            logging.getLogger("connectorctl.delivery").warning("send %s not recorded for delivery tracking: %s", correlation_id, exc.message)
+            logging.getLogger("connectorctl.delivery").warning(
+                "send %s not recorded for delivery tracking: %s", correlation_id, exc.message
+            )
 
     def _log_skip(self, slug: str, correlation_id: str, exc: ConnectorError) -> None:
         """A skipped vendor never reaches the pipeline's call path, so its hop is recorded here."""
-        call = Call(slug, f"send_{self.channel}", "failover:skip", "SKIP", tenant_id=self.tenant_id, correlation_id=correlation_id)
+        call = Call(
+            slug,
+            f"send_{self.channel}",
+            "failover:skip",
+            "SKIP",
+            tenant_id=self.tenant_id,
+            correlation_id=correlation_id,
+        )
         self.connector.pipeline.record_skip(call, exc)
 
     @abstractmethod
     def send(self, message: M, *, correlation_id: str | None = None) -> SendResult: ...
 
-    def send_bulk(self, messages: Sequence[M], *, concurrency: int = BULK_CONCURRENCY) -> list[SendResult | ConnectorctlError]:
+    def send_bulk(
+        self, messages: Sequence[M], *, concurrency: int = BULK_CONCURRENCY
+    ) -> list[SendResult | ConnectorctlError]:
         """Each message through the whole chain; one failure never stops the others."""
         return send_each(self.send, messages, concurrency)
 
@@ -284,10 +334,17 @@ def may_have_delivered(exc: ConnectorError) -> bool:
 def uncertain_sms(slug: str, message: SmsMessage, exc: ConnectorError, correlation_id: str) -> SendResult:
     """Neither Twilio nor Vonage can deduplicate an SMS or be asked by our id whether it went out, so after
     an ambiguous failure it is neither retried nor re-sent elsewhere: the caller learns it is uncertain."""
-    reason = (f"{exc.code}: {exc.message}; the SMS may have been delivered, so it was not retried "
-              f"({slug} cannot deduplicate it): check the vendor's message log before sending again")
-    return SendResult(slug, None, (RecipientResult(message.to, DeliveryStatus.UNCERTAIN, None, reason),), correlation_id,
-                      raw={"error": exc.to_dict()})
+    reason = (
+        f"{exc.code}: {exc.message}; the SMS may have been delivered, so it was not retried "
+        f"({slug} cannot deduplicate it): check the vendor's message log before sending again"
+    )
+    return SendResult(
+        slug,
+        None,
+        (RecipientResult(message.to, DeliveryStatus.UNCERTAIN, None, reason),),
+        correlation_id,
+        raw={"error": exc.to_dict()},
+    )
 
 
 class EmailGateway(_Gateway[EmailMessage]):
@@ -301,7 +358,9 @@ class EmailGateway(_Gateway[EmailMessage]):
         return self._walk(validated_email(message), correlation_id, force=force)
 
     def _send_with(self, slug: str, message: EmailMessage, correlation_id: str) -> SendResult:
-        return self.connector.channel_adapter(slug, EmailAdapter).send(message, tenant_id=self.tenant_id, correlation_id=correlation_id)
+        return self.connector.channel_adapter(slug, EmailAdapter).send(
+            message, tenant_id=self.tenant_id, correlation_id=correlation_id
+        )
 
     def validate_address(self, address: str) -> bool:
         from connectorctl.validation import is_valid_email
@@ -321,10 +380,14 @@ class SmsGateway(_Gateway[SmsMessage]):
         return self._walk(replace(message, to=normalize_phone(message.to)), correlation_id, force=force)
 
     def _send_with(self, slug: str, message: SmsMessage, correlation_id: str) -> SendResult:
-        return self.connector.channel_adapter(slug, SmsAdapter).send(message, tenant_id=self.tenant_id, correlation_id=correlation_id)
+        return self.connector.channel_adapter(slug, SmsAdapter).send(
+            message, tenant_id=self.tenant_id, correlation_id=correlation_id
+        )
 
     def validate_phone_number(self, phone_number: str) -> Mapping[str, Any]:
-        return self.connector.channel_adapter(self.chain[0], SmsAdapter).validate_phone_number(phone_number, self.tenant_id)
+        return self.connector.channel_adapter(self.chain[0], SmsAdapter).validate_phone_number(
+            phone_number, self.tenant_id
+        )
 
     def check_balance(self) -> Mapping[str, Any]:
         return self.connector.channel_adapter(self.chain[0], SmsAdapter).check_balance(self.tenant_id)
@@ -336,9 +399,11 @@ def validated_email(message: EmailMessage) -> EmailMessage:
     if not message.to:
         raise InvalidInputError("an email needs at least one recipient")
     # A line break in a header would inject headers (Bcc: ...) or crash the MIME builder mid-send.
-    for what, value in (("subject", message.subject), ("from name", message.from_name), *(
-        (f"header {name!r}", f"{name}{value}") for name, value in message.headers.items()
-    )):
+    for what, value in (
+        ("subject", message.subject),
+        ("from name", message.from_name),
+        *((f"header {name!r}", f"{name}{value}") for name, value in message.headers.items()),
+    ):
         if value and ("\r" in value or "\n" in value):
             raise InvalidInputError(f"the {what} contains a line break")
     for attachment in message.attachments:  # it becomes a Content-Disposition header parameter

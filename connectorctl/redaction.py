@@ -48,15 +48,21 @@ def encoded_forms(secret: str) -> frozenset[str]:
     depend only on the secret and on its offset modulo 3, never on the user name before it: those
     three core strings are found (and masked) in any ``base64(anything + secret + anything)``.
     """
-    forms = {secret, quote(secret, safe=""), quote_plus(secret, safe=""), quote(secret),
-             json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]}
+    forms = {
+        secret,
+        quote(secret, safe=""),
+        quote_plus(secret, safe=""),
+        quote(secret),
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+    }
     raw = secret.encode("utf-8")
     for offset in range(3):
         first = 0 if offset == 0 else 1  # the first group wholly inside the secret
         groups = (offset + len(raw)) // 3 - first
         if groups >= 1:
             encoded = base64.b64encode(b"\0" * offset + raw).decode("ascii")
-            forms.add(encoded[4 * first:4 * (first + groups)])
+            forms.add(encoded[4 * first : 4 * (first + groups)])
     return frozenset(f for f in forms if len(f) >= 4)
 
 
@@ -97,7 +103,10 @@ class Redactor:
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, dict):
-            return {k: (MASK if isinstance(k, str) and k.lower() in self.fields and v not in (None, "") else self.data(v)) for k, v in value.items()}
+            return {
+                k: (MASK if isinstance(k, str) and k.lower() in self.fields and v not in (None, "") else self.data(v))
+                for k, v in value.items()
+            }
         if isinstance(value, (list, tuple)):
             return [self.data(v) for v in value]
         if isinstance(value, bytes):

@@ -15,10 +15,27 @@ from typing import Iterator, Mapping
 from urllib.parse import urlsplit
 
 DEFAULT_REDACT_FIELDS = (
-    "authorization", "proxy-authorization", "x-api-key", "api-key", "api_key", "apikey",
-    "x-postmark-server-token", "x-postmark-account-token", "key", "token", "access_token",
-    "refresh_token", "client_secret", "password", "passwd", "secret", "auth_token",
-    "card_number", "number", "cvc", "cvv",
+    "authorization",
+    "proxy-authorization",
+    "x-api-key",
+    "api-key",
+    "api_key",
+    "apikey",
+    "x-postmark-server-token",
+    "x-postmark-account-token",
+    "key",
+    "token",
+    "access_token",
+    "refresh_token",
+    "client_secret",
+    "password",
+    "passwd",
+    "secret",
+    "auth_token",
+    "card_number",
+    "number",
+    "cvc",
+    "cvv",
 )
 AUTH_METHODS = ("api_key", "bearer_token", "basic_auth", "oauth2", "hmac", "none")  # domain.values.AuthMethod
 MAX_PERIOD_S = 36500 * 86400  # longer than a century is a typo, and past year 9999 it cannot be stored or shown
@@ -142,8 +159,12 @@ class WebhookSettings:
     replay_window_seconds: float = 86400.0  # how long ids of schemes without a timestamp are remembered
     url: str | None = None  # public URL the vendor calls (twilio, mandrill sign it)
     max_body_bytes: int = 1048576
-    allow_sha1: bool = False  # github: also accept the legacy SHA-1 X-Hub-Signature (when X-Hub-Signature-256 is absent)
-    cert_origins: tuple[str, ...] = ()  # paypal: where signing certificates may be fetched from (default PayPal's API hosts)
+    allow_sha1: bool = (
+        False  # github: also accept the legacy SHA-1 X-Hub-Signature (when X-Hub-Signature-256 is absent)
+    )
+    cert_origins: tuple[
+        str, ...
+    ] = ()  # paypal: where signing certificates may be fetched from (default PayPal's API hosts)
     # generic HMAC scheme
     header: str | None = None
     algorithm: str | None = None
@@ -171,7 +192,9 @@ class Settings:
     status: StatusSettings = StatusSettings()
     vendors: Mapping[str, VendorSettings] = field(default_factory=dict)
     webhooks: Mapping[str, WebhookSettings] = field(default_factory=dict)
-    master_key_file: str | None = None  # key file for the credential master key (else $CONNECTORCTL_MASTER_KEY_FILE, keyring)
+    master_key_file: str | None = (
+        None  # key file for the credential master key (else $CONNECTORCTL_MASTER_KEY_FILE, keyring)
+    )
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def vendor(self, slug: str) -> VendorSettings:

@@ -69,8 +69,12 @@ class FakeConnector(Connector):
         if settings is None:
             self._tmp = Path(tempfile.mkdtemp(prefix="connectorctl-fake-"))
             # one attempt: a failure you script with fail_next() reaches your code at once, with no backoff sleeps
-            settings = Settings(home=self._tmp, database=self._tmp / "connectorctl.db", config_path=None,
-                                retry_policy=RetrySettings(max_attempts=1))
+            settings = Settings(
+                home=self._tmp,
+                database=self._tmp / "connectorctl.db",
+                config_path=None,
+                retry_policy=RetrySettings(max_attempts=1),
+            )
         super().__init__(settings, **kwargs)
         self.sent: list[SentMessage] = []
         self._failures: deque[ConnectorError] = deque()
@@ -92,7 +96,10 @@ class FakeConnector(Connector):
             return self._adapters[(slug, channel)]
 
     def fail_next(self, error: ConnectorError) -> None:
-        """Make the next send fail with ``error`` (e.g. ``ConnectionFailedError("down")``), to test your failure path."""
+        """Make the next send fail with ``error`` (e.g. ``ConnectionFailedError("down")``).
+
+        Lets a test walk the application's failure path.
+        """
         self._failures.append(error)
 
     # -- assertions ------------------------------------------------------------------
@@ -104,28 +111,44 @@ class FakeConnector(Connector):
     def sent_sms(self) -> list[SmsMessage]:
         return [s.message for s in self.sent if isinstance(s.message, SmsMessage)]
 
-    def sent_matching(self, *, to: str | None = None, subject: str | None = None, contains: str | None = None,
-                      channel: str | None = None, vendor: str | None = None, tenant_id: str | None = None,
-                      where: Callable[[SentMessage], bool] | None = None) -> list[SentMessage]:
+    def sent_matching(
+        self,
+        *,
+        to: str | None = None,
+        subject: str | None = None,
+        contains: str | None = None,
+        channel: str | None = None,
+        vendor: str | None = None,
+        tenant_id: str | None = None,
+        where: Callable[[SentMessage], bool] | None = None,
+    ) -> list[SentMessage]:
         """Recorded sends that match every given condition (``contains`` searches the body)."""
+
         def matches(s: SentMessage) -> bool:
-            return ((to is None or to in s.recipients)
-                    and (subject is None or getattr(s.message, "subject", None) == subject)
-                    and (contains is None or contains in s.text)
-                    and (channel is None or s.channel == channel)
-                    and (vendor is None or s.vendor == vendor)
-                    and (tenant_id is None or s.tenant_id == tenant_id)
-                    and (where is None or where(s)))
+            return (
+                (to is None or to in s.recipients)
+                and (subject is None or getattr(s.message, "subject", None) == subject)
+                and (contains is None or contains in s.text)
+                and (channel is None or s.channel == channel)
+                and (vendor is None or s.vendor == vendor)
+                and (tenant_id is None or s.tenant_id == tenant_id)
+                and (where is None or where(s))
+            )
 
         return [s for s in self.sent if matches(s)]
 
     def assert_sent(self, *, times: int | None = None, **conditions: Any) -> list[SentMessage]:
-        """Fail unless something matching ``conditions`` was sent (exactly ``times`` times, if given); returns the matches."""
+        """Fail unless something matching ``conditions`` was sent (exactly ``times`` times, if given).
+
+        Returns the matches, for further checks.
+        """
         found = self.sent_matching(**conditions)
         if (times is None and not found) or (times is not None and len(found) != times):
             wanted = ", ".join(f"{k}={v!r}" for k, v in conditions.items()) or "anything"
             count = "at least once" if times is None else f"{times} time(s)"
-            raise AssertionError(f"expected a send matching {wanted} {count}, found {len(found)}; sent:\n{_listing(self.sent)}")
+            raise AssertionError(
+                f"expected a send matching {wanted} {count}, found {len(found)}; sent:\n{_listing(self.sent)}"
+            )
         return found
 
     def assert_not_sent(self, **conditions: Any) -> None:
@@ -152,8 +175,13 @@ class FakeConnector(Connector):
         return self
 
     # -- used by the recording adapters ------------------------------------------------
-    def _record(self, adapter: Adapter[Any], message: EmailMessage | SmsMessage, tenant_id: str | None,
-                correlation_id: str | None) -> SendResult:
+    def _record(
+        self,
+        adapter: Adapter[Any],
+        message: EmailMessage | SmsMessage,
+        tenant_id: str | None,
+        correlation_id: str | None,
+    ) -> SendResult:
         correlation_id = correlation_id or new_id()
         message_id = new_id()
         recipients = message.recipients if isinstance(message, EmailMessage) else (message.to,)
@@ -165,18 +193,32 @@ class FakeConnector(Connector):
                 self.sent.append(SentMessage(adapter.channel, adapter.slug, message, tenant_id, message_id))
             return VendorResponse(None)
 
-        call = Call(adapter.slug, f"send_{adapter.channel}", "fake:recorded", "FAKE", request_data={"to": list(recipients)},
-                    idempotent=True, tenant_id=tenant_id, correlation_id=correlation_id)
+        call = Call(
+            adapter.slug,
+            f"send_{adapter.channel}",
+            "fake:recorded",
+            "FAKE",
+            request_data={"to": list(recipients)},
+            idempotent=True,
+            tenant_id=tenant_id,
+            correlation_id=correlation_id,
+        )
         adapter.run(call, record)
-        return SendResult(adapter.slug, message_id, tuple(RecipientResult(r, DeliveryStatus.ACCEPTED, message_id) for r in recipients),
-                          correlation_id)
+        return SendResult(
+            adapter.slug,
+            message_id,
+            tuple(RecipientResult(r, DeliveryStatus.ACCEPTED, message_id) for r in recipients),
+            correlation_id,
+        )
 
 
 class _RecordingEmail(EmailAdapter[Any]):
     capabilities = ALL_EMAIL_FEATURES
     fake: FakeConnector
 
-    def send(self, message: EmailMessage, *, tenant_id: str | None = None, correlation_id: str | None = None) -> SendResult:
+    def send(
+        self, message: EmailMessage, *, tenant_id: str | None = None, correlation_id: str | None = None
+    ) -> SendResult:
         return self.fake._record(self, message, tenant_id, correlation_id)
 
     def describe_action(self, message: EmailMessage | SmsMessage) -> str:
@@ -186,7 +228,9 @@ class _RecordingEmail(EmailAdapter[Any]):
 class _RecordingSms(SmsAdapter[Any]):
     fake: FakeConnector
 
-    def send(self, message: SmsMessage, *, tenant_id: str | None = None, correlation_id: str | None = None) -> SendResult:
+    def send(
+        self, message: SmsMessage, *, tenant_id: str | None = None, correlation_id: str | None = None
+    ) -> SendResult:
         return self.fake._record(self, message, tenant_id, correlation_id)
 
     def describe_action(self, message: EmailMessage | SmsMessage) -> str:
@@ -194,6 +238,9 @@ class _RecordingSms(SmsAdapter[Any]):
 
 
 def _listing(sent: Iterable[SentMessage]) -> str:
-    lines = [f"  {s.channel} via {s.vendor} to {', '.join(s.recipients)}" + (f": {s.message.subject!r}" if isinstance(s.message, EmailMessage) else "")
-             for s in sent]
+    lines = [
+        f"  {s.channel} via {s.vendor} to {', '.join(s.recipients)}"
+        + (f": {s.message.subject!r}" if isinstance(s.message, EmailMessage) else "")
+        for s in sent
+    ]
     return "\n".join(lines) or "  (nothing)"

@@ -43,7 +43,10 @@ def to_iso(value: datetime) -> str:
     return iso_utc(value.timestamp())
 
 
-_RELATIVE = re.compile(r"^\s*-?\s*(\d+(?:\.\d+)?)\s*(s|sec|secs|second|seconds|m|min|mins|minute|minutes|h|hour|hours|d|day|days|w|week|weeks)\s*$", re.I)
+_RELATIVE = re.compile(
+    r"^\s*-?\s*(\d+(?:\.\d+)?)\s*(s|sec|secs|second|seconds|m|min|mins|minute|minutes|h|hour|hours|d|day|days|w|week|weeks)\s*$",
+    re.I,
+)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 MAX_DURATION_S = 36500 * 86400
 
@@ -65,7 +68,9 @@ def parse_time(text: str, now: datetime | None = None, *, name: str = "time") ->
     try:
         value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
-        raise InvalidInputError(f"invalid {name} {text!r}: use a duration like 7d, -30days, 1h or an ISO 8601 date") from None
+        raise InvalidInputError(
+            f"invalid {name} {text!r}: use a duration like 7d, -30days, 1h or an ISO 8601 date"
+        ) from None
     try:  # 9999-12-31T23:59:59-23:59 is past year 9999 in UTC; 0001-01-01T00:00+23:59 before year 1
         value = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
         value.timestamp()

@@ -69,7 +69,7 @@ def normalize_phone(number: str, default_region: str | None = None) -> str:
 def describe_phone(number: str, default_region: str | None = None) -> dict[str, object]:
     """Offline phone facts in the shape of the SMS interface's ``validate_phone_number``."""
     import phonenumbers
-    from phonenumbers import geocoder, number_type, PhoneNumberType
+    from phonenumbers import PhoneNumberType, geocoder, number_type
 
     try:
         parsed = phonenumbers.parse(number, default_region)
@@ -93,7 +93,10 @@ MAX_REFERENCE_LENGTH = 200
 
 
 def check_reference(reference: str) -> str:
-    """A caller's business key (``order:123:charge``): the idempotency key of a money or label operation derives from it."""
+    """A caller's business key (``order:123:charge``).
+
+    The idempotency key of a money or label operation derives from it.
+    """
     if not reference or not reference.strip():
         raise InvalidInputError("a reference is required (your business key, e.g. order:123:charge)")
     if len(reference) > MAX_REFERENCE_LENGTH or any(ord(ch) < 32 or ord(ch) == 127 for ch in reference):

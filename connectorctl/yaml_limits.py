@@ -92,7 +92,9 @@ def check_expansion(root: Any, path: Path) -> None:
             continue
         size[id(node)] = total = 1 + sum(size[id(child)] for child in children)
         if total > MAX_VALUES:
-            raise ConfigurationError(f"{path}:{node.start_mark.line + 1}: aliases expand this document beyond {MAX_VALUES} values")
+            raise ConfigurationError(
+                f"{path}:{node.start_mark.line + 1}: aliases expand this document beyond {MAX_VALUES} values"
+            )
 
 
 _SHORT = reprlib.Repr()

@@ -55,7 +55,9 @@ class Adapter(ABC, Generic[OptionsT]):
     def require(self, message: HasFeatures) -> None:
         missing = self.unsupported(message)
         if missing:
-            raise UnsupportedFeatureError(f"{self.slug} cannot send a message with {', '.join(sorted(missing))}", service=self.slug)
+            raise UnsupportedFeatureError(
+                f"{self.slug} cannot send a message with {', '.join(sorted(missing))}", service=self.slug
+            )
 
     # -- credentials and the pipeline --------------------------------------------
     def credentials(self, tenant_id: str | None) -> Credentials:
@@ -71,17 +73,25 @@ class Adapter(ABC, Generic[OptionsT]):
         scheme = self.vendor.scheme(creds.auth_method)
         if scheme is None:
             accepted = ", ".join(s.method.value for s in self.vendor.auth) or "none"
-            raise CredentialNotFoundError(f"{self.slug} takes {accepted} credentials, not {creds.auth_method.value}", service=self.slug,
-                                          hint=f"connectorctl creds set {self.slug}")
+            raise CredentialNotFoundError(
+                f"{self.slug} takes {accepted} credentials, not {creds.auth_method.value}",
+                service=self.slug,
+                hint=f"connectorctl creds set {self.slug}",
+            )
         missing = [name for name in scheme.needed if not creds.data.get(name)]
         if missing:
-            raise CredentialNotFoundError(f"{self.slug} credentials lack {', '.join(missing)}", service=self.slug,
-                                          hint=f"connectorctl creds set {self.slug}")
+            raise CredentialNotFoundError(
+                f"{self.slug} credentials lack {', '.join(missing)}",
+                service=self.slug,
+                hint=f"connectorctl creds set {self.slug}",
+            )
         return creds
 
     def with_credentials(self, tenant_id: str | None, fn: Callable[[Credentials], T]) -> T:
         """Call ``fn`` with the vendor's credentials; for an oauth2 credential a 401 renews the token once."""
-        return call_with_credentials(self.context.credentials, self.slug, tenant_id, fn, get=lambda: self.credentials(tenant_id))
+        return call_with_credentials(
+            self.context.credentials, self.slug, tenant_id, fn, get=lambda: self.credentials(tenant_id)
+        )
 
     def run(self, call: Call, fn: Callable[[], VendorResponse]) -> VendorResponse:
         return self.context.pipeline.execute(call, fn)
@@ -105,11 +115,14 @@ class Adapter(ABC, Generic[OptionsT]):
 class EmailAdapter(Adapter[OptionsT]):
     channel = "email"
 
-    def send(self, message: EmailMessage, *, tenant_id: str | None = None, correlation_id: str | None = None) -> SendResult:
+    def send(
+        self, message: EmailMessage, *, tenant_id: str | None = None, correlation_id: str | None = None
+    ) -> SendResult:
         raise NotImplementedError(f"{type(self).__name__} does not implement send")
 
-    def send_bulk(self, messages: Sequence[EmailMessage], *, tenant_id: str | None = None,
-                  concurrency: int = BULK_CONCURRENCY) -> list[SendResult | ConnectorctlError]:
+    def send_bulk(
+        self, messages: Sequence[EmailMessage], *, tenant_id: str | None = None, concurrency: int = BULK_CONCURRENCY
+    ) -> list[SendResult | ConnectorctlError]:
         return send_each(lambda m: self.send(m, tenant_id=tenant_id), messages, concurrency)
 
     def validate_address(self, address: str) -> bool:
@@ -125,18 +138,27 @@ class EmailAdapter(Adapter[OptionsT]):
         """The message's sender, else ``vendors.<slug>.from_*``, else ``$MAIL_FROM_ADDRESS``/``$MAIL_FROM_NAME``."""
         from connectorctl.credentials.vendor_env import sender_default
 
-        address = message.from_email or self.config.from_email or (sender_default("email", "from_email") or ("connectorctl@localhost",))[0]
-        return address, message.from_name or self.config.from_name or (sender_default("email", "from_name") or (None,))[0]
+        address = (
+            message.from_email
+            or self.config.from_email
+            or (sender_default("email", "from_email") or ("connectorctl@localhost",))[0]
+        )
+        return address, message.from_name or self.config.from_name or (sender_default("email", "from_name") or (None,))[
+            0
+        ]
 
 
 class SmsAdapter(Adapter[OptionsT]):
     channel = "sms"
 
-    def send(self, message: SmsMessage, *, tenant_id: str | None = None, correlation_id: str | None = None) -> SendResult:
+    def send(
+        self, message: SmsMessage, *, tenant_id: str | None = None, correlation_id: str | None = None
+    ) -> SendResult:
         raise NotImplementedError(f"{type(self).__name__} does not implement send")
 
-    def send_bulk(self, messages: Sequence[SmsMessage], *, tenant_id: str | None = None,
-                  concurrency: int = BULK_CONCURRENCY) -> list[SendResult | ConnectorctlError]:
+    def send_bulk(
+        self, messages: Sequence[SmsMessage], *, tenant_id: str | None = None, concurrency: int = BULK_CONCURRENCY
+    ) -> list[SendResult | ConnectorctlError]:
         return send_each(lambda m: self.send(m, tenant_id=tenant_id), messages, concurrency)
 
     def validate_phone_number(self, phone_number: str, tenant_id: str | None = None) -> Mapping[str, Any]:
@@ -148,7 +170,9 @@ class SmsAdapter(Adapter[OptionsT]):
         raise UnsupportedFeatureError(f"{self.slug} has no balance to check", service=self.slug)
 
 
-def send_each(send: Callable[[ItemT], SendResult], items: Sequence[ItemT], concurrency: int) -> list[SendResult | ConnectorctlError]:
+def send_each(
+    send: Callable[[ItemT], SendResult], items: Sequence[ItemT], concurrency: int
+) -> list[SendResult | ConnectorctlError]:
     """Send every item with bounded concurrency; one failure never stops the others (its error takes its slot)."""
 
     def one(item: ItemT) -> SendResult | ConnectorctlError:

@@ -45,7 +45,9 @@ def ssl_context(slug: str, vendor: Any) -> ssl.SSLContext:
     A file that cannot be read or is not PEM is a configuration error, not a
     transport failure: retrying cannot fix it and it must not open the circuit.
     """
-    ca_bundle, client_cert, client_key = (os.path.expanduser(p) if p else None for p in (vendor.ca_bundle, vendor.client_cert, vendor.client_key))
+    ca_bundle, client_cert, client_key = (
+        os.path.expanduser(p) if p else None for p in (vendor.ca_bundle, vendor.client_cert, vendor.client_key)
+    )
     key = "ca_bundle"
     try:
         if ca_bundle:
@@ -56,14 +58,25 @@ def ssl_context(slug: str, vendor: Any) -> ssl.SSLContext:
         if client_cert:
             context.load_cert_chain(client_cert, client_key)
     except (OSError, ssl.SSLError) as exc:
-        raise ConfigurationError(f"vendors.{slug}.{key}: cannot load it ({exc.strerror or exc})",
-                                 hint="give the path of a readable PEM file") from None
+        raise ConfigurationError(
+            f"vendors.{slug}.{key}: cannot load it ({exc.strerror or exc})", hint="give the path of a readable PEM file"
+        ) from None
     return context
 
 
-def vendor_client(slug: str, vendor: Any, transport: httpx.BaseTransport | None = None, verify: ssl.SSLContext | None = None) -> httpx.Client:
-    """A new client for vendor ``slug`` configured by ``vendor`` (its :class:`~connectorctl.config.VendorSettings`);
-    ``verify``: that vendor's :func:`ssl_context` when the caller already has one (loading the CA bundle costs ~20 ms)."""
+def vendor_client(
+    slug: str, vendor: Any, transport: httpx.BaseTransport | None = None, verify: ssl.SSLContext | None = None
+) -> httpx.Client:
+    """A new client for vendor ``slug`` configured by ``vendor`` (its :class:`~connectorctl.config.VendorSettings`).
+
+    ``verify``: the vendor's :func:`ssl_context` when the caller has one (loading a CA bundle costs ~20 ms).
+    """
     timeout = httpx.Timeout(vendor.timeout_seconds, connect=vendor.connect_timeout_seconds)
-    return httpx.Client(timeout=timeout, verify=verify or ssl_context(slug, vendor), transport=transport, trust_env=True,
-                        headers={"User-Agent": USER_AGENT}, cookies=NoCookies())
+    return httpx.Client(
+        timeout=timeout,
+        verify=verify or ssl_context(slug, vendor),
+        transport=transport,
+        trust_env=True,
+        headers={"User-Agent": USER_AGENT},
+        cookies=NoCookies(),
+    )

@@ -31,9 +31,18 @@ class AdapterContext(Generic[OptionsT]):
     The pipeline is built on first use, so a dry-run starts no log writer.
     """
 
-    def __init__(self, slug: str, options: OptionsT, *, settings: Settings, credentials: CredentialProvider,
-                 pipeline: Callable[[], Pipeline], http_client: Callable[[], httpx.Client], clock: Clock,
-                 metrics: Callable[[str, datetime, datetime], Mapping[str, Any]]) -> None:
+    def __init__(
+        self,
+        slug: str,
+        options: OptionsT,
+        *,
+        settings: Settings,
+        credentials: CredentialProvider,
+        pipeline: Callable[[], Pipeline],
+        http_client: Callable[[], httpx.Client],
+        clock: Clock,
+        metrics: Callable[[str, datetime, datetime], Mapping[str, Any]],
+    ) -> None:
         self.slug = slug
         self.options = options
         self.settings = settings

@@ -48,9 +48,13 @@ API_KEY = AuthScheme(AuthMethod.API_KEY, ("api_key",))
 BEARER_TOKEN = AuthScheme(AuthMethod.BEARER_TOKEN, ("token",))
 BASIC_AUTH = AuthScheme(AuthMethod.BASIC_AUTH, ("username", "password"))
 # An oauth2 credential may start as client id/secret or as an access token; the provider renews it before use.
-OAUTH2 = AuthScheme(AuthMethod.OAUTH2, ("client_id", "client_secret"), ("access_token", "refresh_token"), required=("access_token",))
+OAUTH2 = AuthScheme(
+    AuthMethod.OAUTH2, ("client_id", "client_secret"), ("access_token", "refresh_token"), required=("access_token",)
+)
 HMAC = AuthScheme(AuthMethod.HMAC, ("key_id", "secret"), required=("secret",))
-GENERIC_SCHEMES: Mapping[AuthMethod, AuthScheme] = {s.method: s for s in (API_KEY, BEARER_TOKEN, BASIC_AUTH, OAUTH2, HMAC)}
+GENERIC_SCHEMES: Mapping[AuthMethod, AuthScheme] = {
+    s.method: s for s in (API_KEY, BEARER_TOKEN, BASIC_AUTH, OAUTH2, HMAC)
+}
 
 
 @dataclass(frozen=True)

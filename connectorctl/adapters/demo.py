@@ -24,12 +24,20 @@ from connectorctl.settings import VendorSettings
 
 
 class DemoEmailAdapter(HttpEmailAdapter[VendorSettings]):
-    def send(self, message: EmailMessage, *, tenant_id: str | None = None, correlation_id: str | None = None) -> SendResult:
-        return super().send(replace(message, idempotency_key=message.idempotency_key or new_id()), tenant_id=tenant_id, correlation_id=correlation_id)
+    def send(
+        self, message: EmailMessage, *, tenant_id: str | None = None, correlation_id: str | None = None
+    ) -> SendResult:
+        return super().send(
+            replace(message, idempotency_key=message.idempotency_key or new_id()),
+            tenant_id=tenant_id,
+            correlation_id=correlation_id,
+        )
 
     def precheck(self, message: EmailMessage) -> None:
         if not self.base_url:
-            raise ConfigurationError("vendors.demo.base_url is not set", hint="the demo vendor only exists while `connectorctl demo` runs")
+            raise ConfigurationError(
+                "vendors.demo.base_url is not set", hint="the demo vendor only exists while `connectorctl demo` runs"
+            )
         self.require(message)
 
     def idempotency_key(self, message: EmailMessage) -> str | None:
@@ -37,7 +45,9 @@ class DemoEmailAdapter(HttpEmailAdapter[VendorSettings]):
 
     def build_send(self, message: EmailMessage, creds: Credentials, correlation_id: str | None) -> VendorRequest:
         payload = {"to": list(message.to), "subject": message.subject, "text": message.text}
-        return VendorRequest("POST", "/v1/messages", json=payload, headers={"Idempotency-Key": message.idempotency_key or ""})
+        return VendorRequest(
+            "POST", "/v1/messages", json=payload, headers={"Idempotency-Key": message.idempotency_key or ""}
+        )
 
     def parse_send(self, response: httpx.Response, message: EmailMessage) -> SendResult:
         return _accepted(self.slug, str(response.json().get("id") or message.idempotency_key), message.recipients, None)

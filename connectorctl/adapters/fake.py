@@ -59,7 +59,9 @@ def make_failure(kind: str, service: str) -> ConnectorError:
     if kind == "connect":
         return ConnectionFailedError(f"{service}: connection refused", service=service, vendor_processed=False)
     if kind == "429":
-        return RateLimitedError(f"{service}: too many requests", service=service, http_status=429, retry_after_seconds=1.0)
+        return RateLimitedError(
+            f"{service}: too many requests", service=service, http_status=429, retry_after_seconds=1.0
+        )
     if kind in ("500", "502", "503"):
         return VendorUnavailableError(f"{service}: server error {kind}", service=service, http_status=int(kind))
     if kind == "401":
@@ -83,7 +85,9 @@ class _FakeBehaviour:
         cfg = self.adapter.config
         with self.lock:
             n = next(self.counter)
-            fail = bool(cfg.fail_kind) and (n <= cfg.fail_first or (cfg.fail_rate > 0 and self.rng.random() < cfg.fail_rate))
+            fail = bool(cfg.fail_kind) and (
+                n <= cfg.fail_first or (cfg.fail_rate > 0 and self.rng.random() < cfg.fail_rate)
+            )
         if cfg.latency_ms:
             self.adapter.context.clock.sleep(cfg.latency_ms / 1000)
         if fail:
@@ -93,7 +97,9 @@ class _FakeBehaviour:
 
 def _describe(adapter: Adapter[FakeOptions]) -> str:
     cfg = adapter.config
-    failing = f", failing with {cfg.fail_kind} (first {cfg.fail_first}, rate {cfg.fail_rate:g})" if cfg.fail_kind else ""
+    failing = (
+        f", failing with {cfg.fail_kind} (first {cfg.fail_first}, rate {cfg.fail_rate:g})" if cfg.fail_kind else ""
+    )
     return f"in-process fake vendor: accept the message after {cfg.latency_ms} ms{failing}; nothing leaves this machine"
 
 
@@ -107,12 +113,22 @@ class FakeEmailAdapter(EmailAdapter[FakeOptions]):
     def describe_action(self, message: Any) -> str:
         return _describe(self)
 
-    def send(self, message: EmailMessage, *, tenant_id: str | None = None, correlation_id: str | None = None) -> SendResult:
+    def send(
+        self, message: EmailMessage, *, tenant_id: str | None = None, correlation_id: str | None = None
+    ) -> SendResult:
         correlation_id = correlation_id or new_id()
         self.require(message)
         message_id = new_id()
-        call = Call(self.slug, "send_email", "fake://email/send", "POST", request_data={"to": list(message.to), "subject": message.subject},
-                    idempotent=True, tenant_id=tenant_id, correlation_id=correlation_id)
+        call = Call(
+            self.slug,
+            "send_email",
+            "fake://email/send",
+            "POST",
+            request_data={"to": list(message.to), "subject": message.subject},
+            idempotent=True,
+            tenant_id=tenant_id,
+            correlation_id=correlation_id,
+        )
         self.run(call, lambda: self.behaviour.call({"to": message.to}))
         return _accepted(self.slug, message_id, message.recipients, correlation_id)
 
@@ -125,14 +141,28 @@ class FakeSmsAdapter(SmsAdapter[FakeOptions]):
     def describe_action(self, message: Any) -> str:
         return _describe(self)
 
-    def send(self, message: SmsMessage, *, tenant_id: str | None = None, correlation_id: str | None = None) -> SendResult:
+    def send(
+        self, message: SmsMessage, *, tenant_id: str | None = None, correlation_id: str | None = None
+    ) -> SendResult:
         correlation_id = correlation_id or new_id()
         message_id = new_id()
-        call = Call(self.slug, "send_sms", "fake://sms/send", "POST", request_data={"to": message.to, "length": len(message.body)},
-                    tenant_id=tenant_id, correlation_id=correlation_id)
+        call = Call(
+            self.slug,
+            "send_sms",
+            "fake://sms/send",
+            "POST",
+            request_data={"to": message.to, "length": len(message.body)},
+            tenant_id=tenant_id,
+            correlation_id=correlation_id,
+        )
         self.run(call, lambda: self.behaviour.call({"to": message.to}))
         return _accepted(self.slug, message_id, (message.to,), correlation_id)
 
 
-VENDOR = Vendor("fake", "in-process fake vendor with configurable failures", {"email": FakeEmailAdapter, "sms": FakeSmsAdapter},
-                FakeOptions, auth=())
+VENDOR = Vendor(
+    "fake",
+    "in-process fake vendor with configurable failures",
+    {"email": FakeEmailAdapter, "sms": FakeSmsAdapter},
+    FakeOptions,
+    auth=(),
+)

@@ -99,9 +99,17 @@ class HttpAdapter(Adapter[OptionsT]):
         return request.path if request.path.startswith(("http://", "https://")) else self.base_url + request.path
 
     # -- the flow -------------------------------------------------------------------
-    def execute(self, operation: str, build: Callable[[Credentials], VendorRequest], parse: Callable[[httpx.Response], Any], *,
-                tenant_id: str | None = None, correlation_id: str | None = None, idempotent: bool = False,
-                idempotency_key: str | None = None) -> VendorResponse:
+    def execute(
+        self,
+        operation: str,
+        build: Callable[[Credentials], VendorRequest],
+        parse: Callable[[httpx.Response], Any],
+        *,
+        tenant_id: str | None = None,
+        correlation_id: str | None = None,
+        idempotent: bool = False,
+        idempotency_key: str | None = None,
+    ) -> VendorResponse:
         """One vendor operation: credentials, the request ``build`` describes, the pipeline, ``parse`` of a 2xx.
 
         For an oauth2 vendor a 401 renews the access token once and builds the
@@ -111,37 +119,71 @@ class HttpAdapter(Adapter[OptionsT]):
         def once(creds: Credentials) -> VendorResponse:
             request = build(creds)
             url = self.url(request)
-            logged = request.log if request.log is not None else (request.json if request.json is not None else request.data)
-            call = Call(self.slug, operation, url, request.method, request_data=with_credential_source(logged, creds), idempotent=idempotent,
-                        idempotency_key=idempotency_key, tenant_id=tenant_id, correlation_id=correlation_id, secrets=secret_values(creds))
+            logged = (
+                request.log if request.log is not None else (request.json if request.json is not None else request.data)
+            )
+            call = Call(
+                self.slug,
+                operation,
+                url,
+                request.method,
+                request_data=with_credential_source(logged, creds),
+                idempotent=idempotent,
+                idempotency_key=idempotency_key,
+                tenant_id=tenant_id,
+                correlation_id=correlation_id,
+                secrets=secret_values(creds),
+            )
             return self.run(call, lambda: self.attempt(request, url, operation, parse))
 
         return self.with_credentials(tenant_id, once)
 
-    def attempt(self, request: VendorRequest, url: str, operation: str, parse: Callable[[httpx.Response], Any]) -> VendorResponse:
+    def attempt(
+        self, request: VendorRequest, url: str, operation: str, parse: Callable[[httpx.Response], Any]
+    ) -> VendorResponse:
         """One try on the wire; every httpx failure and non-2xx mapped here, once."""
         try:
             with self.client() as client:
-                built = client.build_request(request.method, url, json=request.json, data=request.data, content=request.content,
-                                             files=request.files, params=request.params, headers=dict(request.headers))
+                built = client.build_request(
+                    request.method,
+                    url,
+                    json=request.json,
+                    data=request.data,
+                    content=request.content,
+                    files=request.files,
+                    params=request.params,
+                    headers=dict(request.headers),
+                )
                 response = client.send(built, auth=request.auth)
         except httpx.TimeoutException as exc:
             processed = False if isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout)) else None
             cls = ConnectionFailedError if processed is False else VendorTimeoutError
-            raise cls(f"{self.slug}: {type(exc).__name__} after {self.config.timeout_seconds:g} s", service=self.slug, vendor_processed=processed) from None
+            raise cls(
+                f"{self.slug}: {type(exc).__name__} after {self.config.timeout_seconds:g} s",
+                service=self.slug,
+                vendor_processed=processed,
+            ) from None
         except httpx.ConnectError as exc:
-            raise ConnectionFailedError(f"{self.slug}: cannot connect ({_short(exc)})", service=self.slug, vendor_processed=False) from None
+            raise ConnectionFailedError(
+                f"{self.slug}: cannot connect ({_short(exc)})", service=self.slug, vendor_processed=False
+            ) from None
         except httpx.TransportError as exc:
-            raise ConnectionFailedError(f"{self.slug}: transport error ({type(exc).__name__})", service=self.slug) from None
+            raise ConnectionFailedError(
+                f"{self.slug}: transport error ({type(exc).__name__})", service=self.slug
+            ) from None
         if not response.is_success:
             raise self.error_for(response)
         try:
             value = parse(response)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             # a 2xx we cannot read: the vendor may well have acted, so this must not fail over
-            raise ConnectorError(f"{self.slug}: unreadable answer to {operation} (HTTP {response.status_code}, {type(exc).__name__}); "
-                                 "the vendor may have accepted it", service=self.slug, http_status=response.status_code,
-                                 response_data={"text": response.text[:500]}) from None
+            raise ConnectorError(
+                f"{self.slug}: unreadable answer to {operation} (HTTP {response.status_code}, {type(exc).__name__}); "
+                "the vendor may have accepted it",
+                service=self.slug,
+                http_status=response.status_code,
+                response_data={"text": response.text[:500]},
+            ) from None
         return VendorResponse(value, http_status=response.status_code, response_data=_body(response))
 
     def describe(self, build: Callable[[Credentials], VendorRequest], tenant_id: str | None) -> dict[str, Any]:
@@ -171,7 +213,9 @@ class HttpAdapter(Adapter[OptionsT]):
         return _json_or_none(response)
 
     def verify_credentials(self, tenant_id: str | None = None) -> VendorResponse:
-        return self.execute("verify_credentials", self.build_verify, self.parse_verify, tenant_id=tenant_id, idempotent=True)
+        return self.execute(
+            "verify_credentials", self.build_verify, self.parse_verify, tenant_id=tenant_id, idempotent=True
+        )
 
     # -- vendor error body -> our error ------------------------------------------------
     def error_message(self, response: httpx.Response, body: Any) -> str:
@@ -212,13 +256,19 @@ class HttpAdapter(Adapter[OptionsT]):
         cls = self.error_class(response, body)
         if cls is not None and issubclass(cls, RateLimitedError):
             retry_after = retry_after_from_header(response.headers.get("Retry-After"), self.context.clock.time())
-            return cls(detail, retry_after_seconds=retry_after if retry_after is not None else self.rate_limit_reset(response), **kwargs)
+            return cls(
+                detail,
+                retry_after_seconds=retry_after if retry_after is not None else self.rate_limit_reset(response),
+                **kwargs,
+            )
         if cls is not None:
             if issubclass(cls, AuthenticationError):
                 kwargs["hint"] = f"check the credentials: connectorctl creds show {self.slug}"
             return cls(detail, **kwargs)
         if status in (401, 403):
-            return AuthenticationError(detail, hint=f"check the credentials: connectorctl creds show {self.slug}", **kwargs)
+            return AuthenticationError(
+                detail, hint=f"check the credentials: connectorctl creds show {self.slug}", **kwargs
+            )
         retry_after = retry_after_from_header(response.headers.get("Retry-After"), self.context.clock.time())
         if status == 429:
             if retry_after is None:
@@ -229,7 +279,9 @@ class HttpAdapter(Adapter[OptionsT]):
         if status >= 500:
             # 503 means the vendor refused to take the request on, so even a
             # non-idempotent call may be retried; 500/502/504 leave it unknown.
-            return VendorUnavailableError(detail, vendor_processed=False if status == 503 else None, retry_after_seconds=retry_after, **kwargs)
+            return VendorUnavailableError(
+                detail, vendor_processed=False if status == 503 else None, retry_after_seconds=retry_after, **kwargs
+            )
         return VendorRejectedError(detail, **kwargs)
 
 
@@ -261,9 +313,14 @@ class HttpMessageAdapter(HttpAdapter[OptionsT], Generic[OptionsT, MessageT]):
         correlation_id = correlation_id or new_id()
         self.precheck(message)
         try:
-            response = self.execute(f"send_{self.channel}", lambda creds: self.build_send(message, creds, correlation_id),
-                                    lambda r: self.parse_send(r, message), tenant_id=tenant_id, correlation_id=correlation_id,
-                                    idempotency_key=self.idempotency_key(message))
+            response = self.execute(
+                f"send_{self.channel}",
+                lambda creds: self.build_send(message, creds, correlation_id),
+                lambda r: self.parse_send(r, message),
+                tenant_id=tenant_id,
+                correlation_id=correlation_id,
+                idempotency_key=self.idempotency_key(message),
+            )
         except ConnectorError as exc:
             result = self.rejection_result(exc, message)
             if result is None:

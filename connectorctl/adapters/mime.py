@@ -8,7 +8,9 @@ import email.utils
 from connectorctl.domain.messages import EmailMessage
 
 
-def build_mime(message: EmailMessage, from_email: str, from_name: str | None, message_id: str | None = None) -> email.message.EmailMessage:
+def build_mime(
+    message: EmailMessage, from_email: str, from_name: str | None, message_id: str | None = None
+) -> email.message.EmailMessage:
     mime = email.message.EmailMessage()
     mime["From"] = email.utils.formataddr((from_name or "", from_email)) if from_name else from_email
     mime["To"] = ", ".join(message.to)
@@ -30,5 +32,7 @@ def build_mime(message: EmailMessage, from_email: str, from_name: str | None, me
         mime.add_alternative(message.html, subtype="html")
     for att in message.attachments:
         maintype, _, subtype = att.content_type.partition("/")
-        mime.add_attachment(att.content, maintype=maintype or "application", subtype=subtype or "octet-stream", filename=att.filename)
+        mime.add_attachment(
+            att.content, maintype=maintype or "application", subtype=subtype or "octet-stream", filename=att.filename
+        )
     return mime

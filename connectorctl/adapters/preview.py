@@ -53,8 +53,16 @@ def request_from_description(described: "VendorRequest", url: str) -> httpx.Requ
         import base64
 
         headers["Authorization"] = "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
-    return httpx.Request(described.method, url, json=described.json, data=described.data, content=described.content,
-                         files=described.files, params=described.params, headers=headers)
+    return httpx.Request(
+        described.method,
+        url,
+        json=described.json,
+        data=described.data,
+        content=described.content,
+        files=described.files,
+        params=described.params,
+        headers=headers,
+    )
 
 
 def _decode_body(request: httpx.Request) -> Any:
@@ -66,7 +74,11 @@ def _decode_body(request: httpx.Request) -> Any:
     if kind == "application/x-www-form-urlencoded":
         fields: dict[str, Any] = {}
         for key, value in parse_qsl(text, keep_blank_values=True):
-            fields[key] = [*fields[key], value] if isinstance(fields.get(key), list) else ([fields[key], value] if key in fields else value)
+            fields[key] = (
+                [*fields[key], value]
+                if isinstance(fields.get(key), list)
+                else ([fields[key], value] if key in fields else value)
+            )
         return fields
     if kind.endswith("json"):
         try:

@@ -46,26 +46,45 @@ def _write_atomic(path: Path, data: bytes) -> None:
             fh.write(data)
         os.replace(tmp, path)
     except OSError as exc:
-        raise ConnectionFailedError(f"cannot write to outbox {path.parent}: {exc.strerror}", service="file", vendor_processed=False) from None
+        raise ConnectionFailedError(
+            f"cannot write to outbox {path.parent}: {exc.strerror}", service="file", vendor_processed=False
+        ) from None
 
 
 def _accepted(vendor: str, message_id: str, recipients: tuple[str, ...], correlation_id: str | None) -> SendResult:
-    return SendResult(vendor, message_id, tuple(RecipientResult(r, DeliveryStatus.ACCEPTED, message_id) for r in recipients), correlation_id)
+    return SendResult(
+        vendor,
+        message_id,
+        tuple(RecipientResult(r, DeliveryStatus.ACCEPTED, message_id) for r in recipients),
+        correlation_id,
+    )
 
 
 class _LocalEmail(EmailAdapter[VendorSettings]):
     capabilities = ALL_EMAIL_FEATURES
 
-    def send(self, message: EmailMessage, *, tenant_id: str | None = None, correlation_id: str | None = None) -> SendResult:
+    def send(
+        self, message: EmailMessage, *, tenant_id: str | None = None, correlation_id: str | None = None
+    ) -> SendResult:
         correlation_id = correlation_id or new_id()
         self.require(message)
         message_id = new_id()
         from_email, from_name = self.sender(message)
         mime = build_mime(message, from_email, from_name, message_id=f"<{message_id}@connectorctl>")
         call = Call(
-            self.slug, "send_email", self.endpoint(message_id), "LOCAL",
-            request_data={"to": list(message.to), "cc": list(message.cc), "subject": message.subject, "from": from_email},
-            idempotent=True, tenant_id=tenant_id, correlation_id=correlation_id,
+            self.slug,
+            "send_email",
+            self.endpoint(message_id),
+            "LOCAL",
+            request_data={
+                "to": list(message.to),
+                "cc": list(message.cc),
+                "subject": message.subject,
+                "from": from_email,
+            },
+            idempotent=True,
+            tenant_id=tenant_id,
+            correlation_id=correlation_id,
         )
         self.run(call, lambda: self.deliver(message_id, mime.as_bytes()))
         return _accepted(self.slug, message_id, message.recipients, correlation_id)
@@ -101,13 +120,23 @@ class ConsoleEmailAdapter(_LocalEmail):
 
 
 class _LocalSms(SmsAdapter[VendorSettings]):
-    def send(self, message: SmsMessage, *, tenant_id: str | None = None, correlation_id: str | None = None) -> SendResult:
+    def send(
+        self, message: SmsMessage, *, tenant_id: str | None = None, correlation_id: str | None = None
+    ) -> SendResult:
         correlation_id = correlation_id or new_id()
         message_id = new_id()
         sender = message.from_number or self.config.from_number
         payload: dict[str, object] = {"id": message_id, "to": message.to, "from": sender, "body": message.body}
-        call = Call(self.slug, "send_sms", self.endpoint(message_id), "LOCAL", request_data={"to": message.to, "from": sender, "length": len(message.body)},
-                    idempotent=True, tenant_id=tenant_id, correlation_id=correlation_id)
+        call = Call(
+            self.slug,
+            "send_sms",
+            self.endpoint(message_id),
+            "LOCAL",
+            request_data={"to": message.to, "from": sender, "length": len(message.body)},
+            idempotent=True,
+            tenant_id=tenant_id,
+            correlation_id=correlation_id,
+        )
         self.run(call, lambda: self.deliver(message_id, payload))
         return _accepted(self.slug, message_id, (message.to,), correlation_id)
 
@@ -141,5 +170,13 @@ class ConsoleSmsAdapter(_LocalSms):
         return VendorResponse(None)
 
 
-FILE = Vendor("file", "write each message to the outbox folder", {"email": FileEmailAdapter, "sms": FileSmsAdapter}, FileOptions, auth=())
-CONSOLE = Vendor("console", "print each message to the terminal", {"email": ConsoleEmailAdapter, "sms": ConsoleSmsAdapter}, auth=())
+FILE = Vendor(
+    "file",
+    "write each message to the outbox folder",
+    {"email": FileEmailAdapter, "sms": FileSmsAdapter},
+    FileOptions,
+    auth=(),
+)
+CONSOLE = Vendor(
+    "console", "print each message to the terminal", {"email": ConsoleEmailAdapter, "sms": ConsoleSmsAdapter}, auth=()
+)

@@ -54,8 +54,11 @@ class Api:
         self.connector = connector
         self.settings = connector.settings
         self.document: dict[str, Any] = DOCUMENT
-        self._status = Snapshot(self._compute_status, fresh_seconds=status_fresh_seconds,
-                                stale_seconds=max(STATUS_STALE_SECONDS, 2 * status_fresh_seconds) if status_fresh_seconds else 0)
+        self._status = Snapshot(
+            self._compute_status,
+            fresh_seconds=status_fresh_seconds,
+            stale_seconds=max(STATUS_STALE_SECONDS, 2 * status_fresh_seconds) if status_fresh_seconds else 0,
+        )
         self._totals = prom.LogTotals()
         self._scrape: Snapshot[bytes] = Snapshot(self._fold, fresh_seconds=0, stale_seconds=0)
         self._keepers: list[asyncio.Future[None]] = []
@@ -65,7 +68,9 @@ class Api:
         """``fn(db, settings, *args)`` in a worker thread (opening the database may raise StateStoreError -> 503)."""
         if not self._lanes:  # limiters belong to the running event loop
             self._lanes = {"heavy": CapacityLimiter(HEAVY_THREADS), "quick": CapacityLimiter(QUICK_THREADS)}
-        return await anyio.to_thread.run_sync(lambda: fn(self.connector.db, self.settings, *args), limiter=self._lanes[lane])
+        return await anyio.to_thread.run_sync(
+            lambda: fn(self.connector.db, self.settings, *args), limiter=self._lanes[lane]
+        )
 
     def now(self) -> Any:
         return status.now_utc(self.connector.clock.time)
@@ -76,8 +81,11 @@ class Api:
         date_from, date_to = params.iso_date(q, "date_from"), params.iso_date(q, "date_to")
         params.ordered(date_from, date_to, ("date_from", "date_to"))
         flt = queries.LogFilter(
-            service=params.text(q, "service"), status=params.status(q), tenant_id=params.text(q, "tenant_id"),
-            since=date_from, until=date_to,
+            service=params.text(q, "service"),
+            status=params.status(q),
+            tenant_id=params.text(q, "tenant_id"),
+            since=date_from,
+            until=date_to,
         )
         return Response(await self.read(reads.logs_page, flt, limit, offset), media_type="application/json")
 
@@ -90,11 +98,13 @@ class Api:
         params.ordered(start, end, ("from", "to"))
 
         numbers = await self.read(reads.service_metrics, service, start, end)
-        return JSONResponse({
-            "service": service,
-            "period": {"from": status.timestamp(start), "to": status.timestamp(end)},
-            "metrics": numbers,
-        })
+        return JSONResponse(
+            {
+                "service": service,
+                "period": {"from": status.timestamp(start), "to": status.timestamp(end)},
+                "metrics": numbers,
+            }
+        )
 
     async def health(self, request: Request) -> JSONResponse:
         try:
@@ -135,7 +145,9 @@ class Api:
         """
         self._keepers = [asyncio.ensure_future(self._keep(self._scrape, FOLD_EVERY_SECONDS, "Prometheus fold"))]
         if self._status.fresh_seconds > 0:
-            self._keepers.append(asyncio.ensure_future(self._keep(self._status, self._status.fresh_seconds, "status snapshot")))
+            self._keepers.append(
+                asyncio.ensure_future(self._keep(self._status, self._status.fresh_seconds, "status snapshot"))
+            )
 
     def stop(self) -> None:
         for keeper in self._keepers:
@@ -196,7 +208,9 @@ def webhook_routes(connector: Any) -> list[BaseRoute]:
     return list(build(connector))
 
 
-def create_app(connector: Any, *, token: str | None = None, status_fresh_seconds: float = 1.0, close_connector: bool = False) -> Starlette:
+def create_app(
+    connector: Any, *, token: str | None = None, status_fresh_seconds: float = 1.0, close_connector: bool = False
+) -> Starlette:
     """The ASGI app.  With ``token`` every non-webhook request needs ``Authorization: Bearer <token>``.
 
     ``status_fresh_seconds``: how old a shared ``/api/connector/status`` snapshot may be before it is recomputed.
@@ -214,8 +228,12 @@ def create_app(connector: Any, *, token: str | None = None, status_fresh_seconds
     from connectorctl.delivery.api import delivery_routes, with_delivery
 
     api.document = with_delivery(api.document)
-    app = Starlette(routes=[*api.routes(), *hooks, *delivery_routes(connector, api.read)], middleware=middleware, exception_handlers=EXCEPTION_HANDLERS,
-                    lifespan=_lifespan(api, close_connector))
+    app = Starlette(
+        routes=[*api.routes(), *hooks, *delivery_routes(connector, api.read)],
+        middleware=middleware,
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=_lifespan(api, close_connector),
+    )
     app.state.api = api
     return app
 

@@ -34,7 +34,9 @@ class UnauthorizedError(InvalidInputError):
 _HTTP_CODES = {400: "invalid_input", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}
 
 
-def error_response(status: int, code: str, message: str, hint: str | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(
+    status: int, code: str, message: str, hint: str | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
     body: dict[str, Any] = {"code": code, "message": message}
     if hint:
         body["hint"] = hint
@@ -65,8 +67,14 @@ async def on_connectorctl_error(request: Request, exc: Exception) -> JSONRespons
 async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
-    message = exc.detail if exc.status_code not in (404, 405) else (
-        f"no such endpoint: {request.url.path}" if exc.status_code == 404 else f"{request.method} is not allowed on {request.url.path}"
+    message = (
+        exc.detail
+        if exc.status_code not in (404, 405)
+        else (
+            f"no such endpoint: {request.url.path}"
+            if exc.status_code == 404
+            else f"{request.method} is not allowed on {request.url.path}"
+        )
     )
     return error_response(exc.status_code, code, str(message), headers=getattr(exc, "headers", None))
 

@@ -69,7 +69,9 @@ def iso_date(params: Mapping[str, str], name: str) -> datetime | None:
         value = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
         value.timestamp()
     except (ValueError, OverflowError):
-        raise InvalidInputError(f"{name} must be an ISO 8601 date such as 2025-11-18 or 2025-11-18T01:20:00Z, got {_show(raw)}") from None
+        raise InvalidInputError(
+            f"{name} must be an ISO 8601 date such as 2025-11-18 or 2025-11-18T01:20:00Z, got {_show(raw)}"
+        ) from None
     return value
 
 

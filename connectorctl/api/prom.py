@@ -30,6 +30,7 @@ from connectorctl.store import totals
 from connectorctl.store.db import StateDB
 from connectorctl.store.health import configured_services
 
+
 class LogTotals:
     """Running totals of the outbound calls logged so far (they only go up).  Plain dicts: it travels to read workers.
 
@@ -47,7 +48,10 @@ class LogTotals:
         self.rejections: dict[tuple[str, str], int] = {}
 
     def fold(self, db: StateDB) -> "LogTotals":
-        """These totals plus the rows added since ``last_seq``; a log that shrank below it starts over (a counter reset)."""
+        """These totals plus the rows added since ``last_seq``.
+
+        A log that shrank below ``last_seq`` starts over (a counter reset).
+        """
         return db.run(self._fold)
 
     def _fold(self, conn: Any) -> "LogTotals":
@@ -72,11 +76,15 @@ class LogTotals:
         return folded
 
     def families(self, circuits: dict[str, str], services: Iterable[str]) -> Iterator[Metric]:
-        calls = CounterMetricFamily("connectorctl_calls", "Vendor call attempts recorded in the integration log.", labels=["service", "status"])
+        calls = CounterMetricFamily(
+            "connectorctl_calls", "Vendor call attempts recorded in the integration log.", labels=["service", "status"]
+        )
         for (service, status), count in sorted(self.calls.items()):
             calls.add_metric([service, status], count)
         yield calls
-        hist = HistogramMetricFamily("connectorctl_call_duration_seconds", "Duration of vendor call attempts.", labels=["service"])
+        hist = HistogramMetricFamily(
+            "connectorctl_call_duration_seconds", "Duration of vendor call attempts.", labels=["service"]
+        )
         for service in sorted(self.buckets):
             cumulative, running = [], 0
             for i, count in enumerate(self.buckets[service]):
@@ -86,16 +94,23 @@ class LogTotals:
             hist.add_metric([service], cumulative, self.duration_sum_ms[service] / 1000)
         yield hist
         rejected = CounterMetricFamily(
-            "connectorctl_rate_limit_rejections", "Calls refused by a rate limit: our own quota (local) or the vendor's 429 (vendor).",
+            "connectorctl_rate_limit_rejections",
+            "Calls refused by a rate limit: our own quota (local) or the vendor's 429 (vendor).",
             labels=["service", "source"],
         )
         for (service, source), count in sorted(self.rejections.items()):
             rejected.add_metric([service, source], count)
         yield rejected
-        scraped = CounterMetricFamily("connectorctl_log_rows_scraped", "Integration-log rows folded into these metrics.")
+        scraped = CounterMetricFamily(
+            "connectorctl_log_rows_scraped", "Integration-log rows folded into these metrics."
+        )
         scraped.add_metric([], self.rows)
         yield scraped
-        gauge = GaugeMetricFamily("connectorctl_circuit_state", "Circuit breaker state per service (1 = current state).", labels=["service", "state"])
+        gauge = GaugeMetricFamily(
+            "connectorctl_circuit_state",
+            "Circuit breaker state per service (1 = current state).",
+            labels=["service", "state"],
+        )
         for service in sorted(set(services) | set(circuits)):
             current = circuits.get(service, CircuitState.CLOSED.value)
             for state in CircuitState:

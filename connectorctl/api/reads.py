@@ -1,8 +1,8 @@
-"""The API's database reads, as functions ``fn(db, settings, *args)`` that :class:`~connectorctl.api.pool.ReadPool` can ship to a worker.
+"""The API's database reads, as functions ``fn(db, settings, *args)`` run in a worker thread.
 
-Each takes plain, picklable arguments (the clock's "now" included: a worker
-has no clock of its own).  Large bodies come back already encoded, so the
-event loop only copies bytes.
+Each takes the database and settings first and plain arguments after (the
+clock's "now" included, read on the event loop).  Large bodies come back
+already encoded, so the event loop only copies bytes.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from connectorctl.api.errors import NotFoundError
 from connectorctl.store import queries
 from connectorctl.store.db import StateDB
 
+
 def json_bytes(body: Any) -> bytes:
     """The same bytes Starlette's JSONResponse would send."""
     return json.dumps(body, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode("utf-8")
@@ -23,8 +24,10 @@ def json_bytes(body: Any) -> bytes:
 
 def require_known(db: StateDB, settings: Any, service: str) -> None:
     if not status.is_known_service(db, settings, service):
-        raise NotFoundError(f"unknown service {service!r}",
-                            hint="use a configured vendor slug, e.g. " + ", ".join(status.configured_services(settings)[:3]))
+        raise NotFoundError(
+            f"unknown service {service!r}",
+            hint="use a configured vendor slug, e.g. " + ", ".join(status.configured_services(settings)[:3]),
+        )
 
 
 def logs_page(db: StateDB, settings: Any, flt: queries.LogFilter, limit: int, offset: int) -> bytes:

@@ -14,6 +14,7 @@ The same app runs under any ASGI server through :func:`connectorctl.api.from_env
 from __future__ import annotations
 
 import functools
+import math
 import signal
 import socket
 from dataclasses import dataclass
@@ -53,9 +54,15 @@ def run(settings: Any, sock: socket.socket, token: str | None, options: ServeOpt
     from uvicorn.supervisors import Multiprocess
 
     config = uvicorn.Config(
-        functools.partial(build_app, settings, token, options.status_max_age), factory=True, workers=options.workers,
-        log_config=LOG_CONFIG, access_log=options.access_log, timeout_graceful_shutdown=options.graceful_timeout,
-        lifespan="on", server_header=False, proxy_headers=False,
+        functools.partial(build_app, settings, token, options.status_max_age),
+        factory=True,
+        workers=options.workers,
+        log_config=LOG_CONFIG,
+        access_log=options.access_log,
+        timeout_graceful_shutdown=math.ceil(options.graceful_timeout),
+        lifespan="on",
+        server_header=False,
+        proxy_headers=False,
     )
     # uvicorn re-raises the signal that stopped it once it is done; with these handlers
     # in place a graceful stop ends with exit code 0 instead of death by signal.

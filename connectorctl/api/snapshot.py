@@ -25,8 +25,14 @@ T = TypeVar("T")
 
 
 class Snapshot(Generic[T]):
-    def __init__(self, compute: Callable[[], Awaitable[T]], *, fresh_seconds: float = 1.0, stale_seconds: float = 2.0,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        compute: Callable[[], Awaitable[T]],
+        *,
+        fresh_seconds: float = 1.0,
+        stale_seconds: float = 2.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._compute = compute
         self.fresh_seconds = fresh_seconds
         self.stale_seconds = max(stale_seconds, fresh_seconds)

@@ -41,9 +41,14 @@ def service_status(db: StateDB, settings: Settings, now: datetime) -> dict[str, 
     report = assess(db, settings, now)
     body = {
         s.service: {
-            "status": s.status, "success_rate": s.success_rate, "avg_duration_ms": s.avg_duration_ms,
-            "circuit_state": s.circuit_state, "calls": s.calls, "attempts": s.attempts,
-            "attempt_success_rate": s.attempt_success_rate, "window_minutes": report.window_minutes,
+            "status": s.status,
+            "success_rate": s.success_rate,
+            "avg_duration_ms": s.avg_duration_ms,
+            "circuit_state": s.circuit_state,
+            "calls": s.calls,
+            "attempts": s.attempts,
+            "attempt_success_rate": s.attempt_success_rate,
+            "window_minutes": report.window_minutes,
         }
         for s in report.services
     }

@@ -62,7 +62,8 @@ class BatchJournal:
         stamp = iso_utc(self.now())
         with self.db.write() as c:
             c.execute(
-                "INSERT INTO bulk_batches (batch_id, channel, source, total, created_at, updated_at, runs) VALUES (?, ?, ?, ?, ?, ?, 1) "
+                "INSERT INTO bulk_batches (batch_id, channel, source, total, created_at, updated_at, runs) VALUES (?, "
+                "?, ?, ?, ?, ?, 1) "
                 "ON CONFLICT(batch_id) DO UPDATE SET runs = runs + 1, updated_at = excluded.updated_at",
                 (self.batch_id, channel, source, total, stamp, stamp),
             )
@@ -70,33 +71,43 @@ class BatchJournal:
     def states(self) -> dict[str, tuple[str, str | None]]:
         """recipient -> (state, correlation id), after resolving what a killed run left pending."""
         self._resolve_pending()
-        rows = self.db.run(lambda c: c.execute(
-            "SELECT recipient, state, correlation_id FROM bulk_items WHERE batch_id=?", (self.batch_id,)).fetchall())
+        rows = self.db.run(
+            lambda c: c.execute(
+                "SELECT recipient, state, correlation_id FROM bulk_items WHERE batch_id=?", (self.batch_id,)
+            ).fetchall()
+        )
         return {r: (s, cid) for r, s, cid in rows}
 
     def _resolve_pending(self) -> None:
         with self.db.write() as c:
             c.execute(
-                "UPDATE bulk_items SET state=?, vendor=(SELECT l.service_name FROM integration_logs l WHERE l.correlation_id=bulk_items.correlation_id "
+                "UPDATE bulk_items SET state=?, vendor=(SELECT l.service_name FROM integration_logs l WHERE "
+                "l.correlation_id=bulk_items.correlation_id "
                 "AND l.status='success' LIMIT 1), error_code=NULL, error_message='recovered from the integration log' "
-                "WHERE batch_id=? AND state=? AND EXISTS (SELECT 1 FROM integration_logs l WHERE l.correlation_id=bulk_items.correlation_id "
+                "WHERE batch_id=? AND state=? AND EXISTS (SELECT 1 FROM integration_logs l WHERE "
+                "l.correlation_id=bulk_items.correlation_id "
                 "AND l.status='success' AND l.operation LIKE 'send_%')",
                 (DONE, self.batch_id, PENDING),
             )
             c.execute(
-                "UPDATE bulk_items SET state=?, error_code='uncertain', error_message='the run stopped during this call; the vendor may have it' "
+                "UPDATE bulk_items SET state=?, error_code='uncertain', error_message='the run stopped during this "
+                "call; the vendor may have it' "
                 "WHERE batch_id=? AND state=?",
                 (UNCERTAIN, self.batch_id, PENDING),
             )
 
     def mark_pending(self, recipient: str, row_number: int, correlation_id: str) -> None:
         stamp = iso_utc(self.now())
-        self.db.run(lambda c: c.execute(
-            "INSERT INTO bulk_items (batch_id, recipient, row_number, state, correlation_id, attempts, updated_at) VALUES (?, ?, ?, ?, ?, 1, ?) "
-            "ON CONFLICT(batch_id, recipient) DO UPDATE SET state=excluded.state, correlation_id=excluded.correlation_id, "
-            "attempts=attempts+1, updated_at=excluded.updated_at",
-            (self.batch_id, recipient, row_number, PENDING, correlation_id, stamp),
-        ))
+        self.db.run(
+            lambda c: c.execute(
+                "INSERT INTO bulk_items (batch_id, recipient, row_number, state, correlation_id, attempts, "
+                "updated_at) VALUES (?, ?, ?, ?, ?, 1, ?) "
+                "ON CONFLICT(batch_id, recipient) DO UPDATE SET state=excluded.state, "
+                "correlation_id=excluded.correlation_id, "
+                "attempts=attempts+1, updated_at=excluded.updated_at",
+                (self.batch_id, recipient, row_number, PENDING, correlation_id, stamp),
+            )
+        )
 
     def record(self, outcome: Outcome) -> None:
         with self._lock:
@@ -118,9 +129,25 @@ class BatchJournal:
     def _write(self, pending: list[Outcome], stamp: str) -> None:
         with self.db.write() as c:
             c.executemany(
-                "INSERT INTO bulk_items (batch_id, recipient, state, vendor, message_id, correlation_id, error_code, error_message, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(batch_id, recipient) DO UPDATE SET state=excluded.state, "
-                "vendor=excluded.vendor, message_id=excluded.message_id, correlation_id=coalesce(excluded.correlation_id, correlation_id), "
+                "INSERT INTO bulk_items (batch_id, recipient, state, vendor, message_id, correlation_id, error_code, "
+                "error_message, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(batch_id, recipient) DO UPDATE SET "
+                "state=excluded.state, "
+                "vendor=excluded.vendor, message_id=excluded.message_id, "
+                "correlation_id=coalesce(excluded.correlation_id, correlation_id), "
                 "error_code=excluded.error_code, error_message=excluded.error_message, updated_at=excluded.updated_at",
-                [(self.batch_id, o.recipient, o.state, o.vendor, o.message_id, o.correlation_id, o.error_code, o.error_message, stamp) for o in pending],
+                [
+                    (
+                        self.batch_id,
+                        o.recipient,
+                        o.state,
+                        o.vendor,
+                        o.message_id,
+                        o.correlation_id,
+                        o.error_code,
+                        o.error_message,
+                        stamp,
+                    )
+                    for o in pending
+                ],
             )

@@ -53,14 +53,18 @@ def parse_rows(content: bytes, channel: str, source: str) -> list[Row]:
     column = next((c for c in ADDRESS_COLUMNS[channel] if c in headers), None)
     if column is None:
         other = next((d for d in (";", "\t", "|") if len(headers) == 1 and d in headers[0]), None)
-        raise InvalidInputError(f"{source}: needs a column named {' or '.join(ADDRESS_COLUMNS[channel])} (found: {', '.join(headers) or 'no header'})",
-                                hint=f"the file must be comma-separated, this one looks {other!r}-separated" if other else None)
+        raise InvalidInputError(
+            f"{source}: needs a column named {' or '.join(ADDRESS_COLUMNS[channel])} (found: "
+            f"{', '.join(headers) or 'no header'})",
+            hint=f"the file must be comma-separated, this one looks {other!r}-separated" if other else None,
+        )
     rows = []
     try:
         for n, raw in enumerate(reader, start=1):
             if raw.get(None):  # an unquoted comma shifted the cells: sending would use the wrong values
                 raise InvalidInputError(
-                    f"{source}: line {reader.line_num} has {len(headers) + len(raw[None])} cells but the header has {len(headers)}",
+                    f"{source}: line {reader.line_num} has {len(headers) + len(raw[None])} cells but the header has "
+                    f"{len(headers)}",
                     hint="quote values that contain a comma",
                 )
             values = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items() if k is not None}
@@ -84,7 +88,8 @@ def check_placeholders(templates: Iterable[str | None], rows: Sequence[Row], sou
         return
     guesses = [f"{{{{{g[0]}}}}}" for name in unknown if (g := difflib.get_close_matches(name, known, n=1))]
     raise InvalidInputError(
-        f"{source}: no column for placeholder {', '.join(f'{{{{{n}}}}}' for n in unknown)} (columns: {', '.join(known)})",
+        f"{source}: no column for placeholder {', '.join(f'{{{{{n}}}}}' for n in unknown)} (columns: "
+        f"{', '.join(known)})",
         hint=f"did you mean {' / '.join(guesses)}?" if guesses else None,
     )
 

@@ -11,8 +11,8 @@ process it), so a batch slows down to the quota instead of failing rows.
 
 from __future__ import annotations
 
-import time
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -48,21 +48,43 @@ class BulkReport:
         return not self.interrupted and c["failed"] == 0 and c["uncertain"] == 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"batch_id": self.batch_id, "channel": self.channel, "ok": self.ok, "interrupted": self.interrupted,
-                "elapsed_seconds": round(self.elapsed_seconds, 3), "summary": self.counts,
-                "results": sorted(self.results, key=lambda r: r["row"])}
+        return {
+            "batch_id": self.batch_id,
+            "channel": self.channel,
+            "ok": self.ok,
+            "interrupted": self.interrupted,
+            "elapsed_seconds": round(self.elapsed_seconds, 3),
+            "summary": self.counts,
+            "results": sorted(self.results, key=lambda r: r["row"]),
+        }
 
 
 def _result(row: Row, key: str, status: str, **extra: Any) -> dict[str, Any]:
-    base = {"row": row.number, "recipient": key or row.address, "status": status, "vendor": None, "message_id": None,
-            "correlation_id": None, "error_code": None, "error": None}
+    base = {
+        "row": row.number,
+        "recipient": key or row.address,
+        "status": status,
+        "vendor": None,
+        "message_id": None,
+        "correlation_id": None,
+        "error_code": None,
+        "error": None,
+    }
     base.update(extra)
     return base
 
 
 class BulkRunner:
-    def __init__(self, gateway: Any, journal: BatchJournal, *, concurrency: int, sleep: Callable[[float], None] = time.sleep,
-                 resend_uncertain: bool = False, progress: Callable[[dict[str, Any]], None] | None = None) -> None:
+    def __init__(
+        self,
+        gateway: Any,
+        journal: BatchJournal,
+        *,
+        concurrency: int,
+        sleep: Callable[[float], None] = time.sleep,
+        resend_uncertain: bool = False,
+        progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
         self.gateway = gateway
         self.journal = journal
         self.concurrency = max(1, concurrency)
@@ -70,7 +92,9 @@ class BulkRunner:
         self.resend_uncertain = resend_uncertain
         self.progress = progress or (lambda r: None)
 
-    def plan(self, rows: Sequence[Row], normalize: Callable[[str], str]) -> tuple[list[tuple[Row, str]], list[dict[str, Any]]]:
+    def plan(
+        self, rows: Sequence[Row], normalize: Callable[[str], str]
+    ) -> tuple[list[tuple[Row, str]], list[dict[str, Any]]]:
         """Split rows into (to send) and (already decided: invalid, duplicate, accepted before, uncertain)."""
         states = self.journal.states()
         todo: list[tuple[Row, str]] = []
@@ -90,8 +114,16 @@ class BulkRunner:
             if state == DONE:
                 decided.append(_result(row, key, "skipped", correlation_id=cid, error="accepted in an earlier run"))
             elif state == UNCERTAIN and not self.resend_uncertain:
-                decided.append(_result(row, key, "uncertain", correlation_id=cid, error_code="uncertain",
-                                       error="an earlier run stopped during this call; re-run with --resend-uncertain after checking"))
+                decided.append(
+                    _result(
+                        row,
+                        key,
+                        "uncertain",
+                        correlation_id=cid,
+                        error_code="uncertain",
+                        error="an earlier run stopped during this call; re-run with --resend-uncertain after checking",
+                    )
+                )
             else:
                 todo.append((row, key))
         return todo, decided
@@ -116,21 +148,50 @@ class BulkRunner:
                 return self._failed(row, key, correlation_id, exc)
         if result.ok:
             self.journal.record(Outcome(key, DONE, result.vendor, result.message_id, correlation_id))
-            return _result(row, key, "accepted", vendor=result.vendor, message_id=result.message_id, correlation_id=correlation_id)
+            return _result(
+                row, key, "accepted", vendor=result.vendor, message_id=result.message_id, correlation_id=correlation_id
+            )
         refused = result.failed[0]
         reason = refused.reason or refused.status.value
         uncertain = refused.status is DeliveryStatus.UNCERTAIN  # the vendor may have it: a re-run must not resend it
-        self.journal.record(Outcome(key, UNCERTAIN if uncertain else FAILED, result.vendor, result.message_id, correlation_id,
-                                    refused.status.value, reason))
-        return _result(row, key, "uncertain" if uncertain else "failed", vendor=result.vendor, correlation_id=correlation_id,
-                       error_code=refused.status.value, error=reason)
+        self.journal.record(
+            Outcome(
+                key,
+                UNCERTAIN if uncertain else FAILED,
+                result.vendor,
+                result.message_id,
+                correlation_id,
+                refused.status.value,
+                reason,
+            )
+        )
+        return _result(
+            row,
+            key,
+            "uncertain" if uncertain else "failed",
+            vendor=result.vendor,
+            correlation_id=correlation_id,
+            error_code=refused.status.value,
+            error=reason,
+        )
 
     def _failed(self, row: Row, key: str, correlation_id: str, exc: ConnectorctlError) -> dict[str, Any]:
-        self.journal.record(Outcome(key, FAILED, getattr(exc, "service", None), None, correlation_id, exc.code, exc.message))
-        return _result(row, key, "failed", vendor=getattr(exc, "service", None), correlation_id=correlation_id,
-                       error_code=exc.code, error=exc.message)
+        self.journal.record(
+            Outcome(key, FAILED, getattr(exc, "service", None), None, correlation_id, exc.code, exc.message)
+        )
+        return _result(
+            row,
+            key,
+            "failed",
+            vendor=getattr(exc, "service", None),
+            correlation_id=correlation_id,
+            error_code=exc.code,
+            error=exc.message,
+        )
 
-    def run(self, rows: Sequence[Row], normalize: Callable[[str], str], build: Callable[[Row, str], Any], report: BulkReport) -> BulkReport:
+    def run(
+        self, rows: Sequence[Row], normalize: Callable[[str], str], build: Callable[[Row, str], Any], report: BulkReport
+    ) -> BulkReport:
         """``concurrency`` worker threads pull rows from one queue; this thread only flushes the journal.
 
         Workers (not futures) keep the per-row overhead to a lock and a list

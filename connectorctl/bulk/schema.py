@@ -17,15 +17,32 @@ from connectorctl.store.migrations import migration
 @migration(40, "bulk_journal")
 def _bulk_journal(db: Any) -> None:
     db["bulk_batches"].create(
-        {"batch_id": str, "channel": str, "source": str, "total": int, "created_at": str, "updated_at": str, "runs": int},
+        {
+            "batch_id": str,
+            "channel": str,
+            "source": str,
+            "total": int,
+            "created_at": str,
+            "updated_at": str,
+            "runs": int,
+        },
         pk="batch_id",
         not_null={"channel", "created_at"},
         defaults={"runs": 0},
     )
     db["bulk_items"].create(
         {
-            "batch_id": str, "recipient": str, "row_number": int, "state": str, "vendor": str, "message_id": str,
-            "correlation_id": str, "error_code": str, "error_message": str, "attempts": int, "updated_at": str,
+            "batch_id": str,
+            "recipient": str,
+            "row_number": int,
+            "state": str,
+            "vendor": str,
+            "message_id": str,
+            "correlation_id": str,
+            "error_code": str,
+            "error_message": str,
+            "attempts": int,
+            "updated_at": str,
         },
         pk=("batch_id", "recipient"),
         not_null={"state"},

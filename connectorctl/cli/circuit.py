@@ -27,7 +27,9 @@ from connectorctl.cli.output import (
     state,
 )
 
-app = typer.Typer(help="Inspect and operate the per-service circuit breakers.", no_args_is_help=True, rich_markup_mode=None)
+app = typer.Typer(
+    help="Inspect and operate the per-service circuit breakers.", no_args_is_help=True, rich_markup_mode=None
+)
 ReasonOpt = typer.Option(None, "--reason", help="Why: recorded in the audit trail.", metavar="TEXT")
 STATE_STYLE = {"closed": "green", "half_open": "yellow", "open": "red", "forced_open": "bold red", "disabled": "dim"}
 
@@ -59,9 +61,15 @@ def _iso(epoch: float | None) -> str | None:
 
 def state_dict(s: Any) -> dict[str, Any]:
     return {
-        "service_name": s.service_name, "state": s.state.value, "consecutive_failures": s.consecutive_failures,
-        "opened_at": _iso(s.opened_at), "open_until": _iso(s.open_until), "probe_lease_until": _iso(s.probe_lease_until),
-        "reason": s.reason, "updated_by": s.updated_by, "updated_at": _iso(s.updated_at),
+        "service_name": s.service_name,
+        "state": s.state.value,
+        "consecutive_failures": s.consecutive_failures,
+        "opened_at": _iso(s.opened_at),
+        "open_until": _iso(s.open_until),
+        "probe_lease_until": _iso(s.probe_lease_until),
+        "reason": s.reason,
+        "updated_by": s.updated_by,
+        "updated_at": _iso(s.updated_at),
     }
 
 
@@ -81,17 +89,46 @@ def circuit_list(ctx: typer.Context, output: OutputFormat = OutputOption, as_jso
     names = sorted({*settings.email_vendor, *settings.sms_vendor, *settings.vendors, *stored})
     rows = [state_dict(stored[n] if n in stored else breaker.state(n)) for n in names]
 
-    columns = (Column("service"), Column("state"), Column("failures", drop=2, right=True), Column("open until (UTC)"),
-               Column("reason", drop=1, wrap=True), Column("by", drop=4), Column("updated (UTC)", drop=3))
-    render(fmt(output, as_json), rows, lambda: grid("circuit breakers", columns, (
-        (escape(r["service_name"]), _styled(r["state"]), show(r["consecutive_failures"]), human_time(r["open_until"]),
-         escape(r["reason"] or ""), escape(r["updated_by"] or ""), human_time(r["updated_at"])) for r in rows)))
+    columns = (
+        Column("service"),
+        Column("state"),
+        Column("failures", drop=2, right=True),
+        Column("open until (UTC)"),
+        Column("reason", drop=1, wrap=True),
+        Column("by", drop=4),
+        Column("updated (UTC)", drop=3),
+    )
+    render(
+        fmt(output, as_json),
+        rows,
+        lambda: grid(
+            "circuit breakers",
+            columns,
+            (
+                (
+                    escape(r["service_name"]),
+                    _styled(r["state"]),
+                    show(r["consecutive_failures"]),
+                    human_time(r["open_until"]),
+                    escape(r["reason"] or ""),
+                    escape(r["updated_by"] or ""),
+                    human_time(r["updated_at"]),
+                )
+                for r in rows
+            ),
+        ),
+    )
 
 
 @app.command("show")
-def circuit_show(ctx: typer.Context, service: Optional[str] = ServiceArgument, service_opt: Optional[str] = ServiceOption,
-                 limit: int = typer.Option(20, "--limit", help="How many recent events to show.", min=1, max=500, metavar="N"),
-                 output: OutputFormat = OutputOption, as_json: bool = JsonOption) -> None:
+def circuit_show(
+    ctx: typer.Context,
+    service: Optional[str] = ServiceArgument,
+    service_opt: Optional[str] = ServiceOption,
+    limit: int = typer.Option(20, "--limit", help="How many recent events to show.", min=1, max=500, metavar="N"),
+    output: OutputFormat = OutputOption,
+    as_json: bool = JsonOption,
+) -> None:
     """One breaker's state and its recent transitions and operator actions (who, when, why)."""
     from rich.console import Group
     from rich.markup import escape
@@ -106,11 +143,29 @@ def circuit_show(ctx: typer.Context, service: Optional[str] = ServiceArgument, s
         return
 
     def view() -> Any:
-        columns = (Column("when (UTC)"), Column("action"), Column("from", drop=2), Column("to"), Column("actor", drop=3),
-                   Column("reason", drop=1, wrap=True))
-        events = grid("events (newest first)", columns, (
-            (human_time(e["created_at"]), e["action"], e["previous_state"], _styled(e["new_state"]), escape(e["actor"] or ""),
-             escape(e["reason"] or "")) for e in data["events"]))
+        columns = (
+            Column("when (UTC)"),
+            Column("action"),
+            Column("from", drop=2),
+            Column("to"),
+            Column("actor", drop=3),
+            Column("reason", drop=1, wrap=True),
+        )
+        events = grid(
+            "events (newest first)",
+            columns,
+            (
+                (
+                    human_time(e["created_at"]),
+                    e["action"],
+                    e["previous_state"],
+                    _styled(e["new_state"]),
+                    escape(e["actor"] or ""),
+                    escape(e["reason"] or ""),
+                )
+                for e in data["events"]
+            ),
+        )
         return Group(_state_view(slug, data), events)
 
     render(out, data, view)
@@ -141,9 +196,17 @@ def _act(ctx: typer.Context, action: str, service: str, output: OutputFormat, as
 
 
 @app.command("trip")
-def circuit_trip(ctx: typer.Context, service: Optional[str] = ServiceArgument, service_opt: Optional[str] = ServiceOption, reason: Optional[str] = ReasonOpt,
-                 for_: Optional[str] = typer.Option(None, "--for", help="Close again automatically after this long (30s, 10m, 2h).", metavar="DURATION"),
-                 output: OutputFormat = OutputOption, as_json: bool = JsonOption) -> None:
+def circuit_trip(
+    ctx: typer.Context,
+    service: Optional[str] = ServiceArgument,
+    service_opt: Optional[str] = ServiceOption,
+    reason: Optional[str] = ReasonOpt,
+    for_: Optional[str] = typer.Option(
+        None, "--for", help="Close again automatically after this long (30s, 10m, 2h).", metavar="DURATION"
+    ),
+    output: OutputFormat = OutputOption,
+    as_json: bool = JsonOption,
+) -> None:
     """Force the circuit open: every process fails calls to SERVICE fast until reset (or --for ends)."""
     from connectorctl.times import parse_duration
 
@@ -152,15 +215,28 @@ def circuit_trip(ctx: typer.Context, service: Optional[str] = ServiceArgument, s
 
 
 @app.command("reset")
-def circuit_reset(ctx: typer.Context, service: Optional[str] = ServiceArgument, service_opt: Optional[str] = ServiceOption, reason: Optional[str] = ReasonOpt,
-                  output: OutputFormat = OutputOption, as_json: bool = JsonOption) -> None:
+def circuit_reset(
+    ctx: typer.Context,
+    service: Optional[str] = ServiceArgument,
+    service_opt: Optional[str] = ServiceOption,
+    reason: Optional[str] = ReasonOpt,
+    output: OutputFormat = OutputOption,
+    as_json: bool = JsonOption,
+) -> None:
     """Close the circuit now and forget counted failures."""
     _act(ctx, "reset", required_service(service, service_opt), output, as_json, reason=reason)
 
 
 @app.command("disable")
-def circuit_disable(ctx: typer.Context, service: Optional[str] = ServiceArgument, service_opt: Optional[str] = ServiceOption, reason: Optional[str] = ReasonOpt, yes: bool = YesOption,
-                    output: OutputFormat = OutputOption, as_json: bool = JsonOption) -> None:
+def circuit_disable(
+    ctx: typer.Context,
+    service: Optional[str] = ServiceArgument,
+    service_opt: Optional[str] = ServiceOption,
+    reason: Optional[str] = ReasonOpt,
+    yes: bool = YesOption,
+    output: OutputFormat = OutputOption,
+    as_json: bool = JsonOption,
+) -> None:
     """Turn the breaker off for SERVICE: calls always go through and failures are not counted."""
     from connectorctl.cli.output import confirm
 
@@ -170,7 +246,13 @@ def circuit_disable(ctx: typer.Context, service: Optional[str] = ServiceArgument
 
 
 @app.command("enable")
-def circuit_enable(ctx: typer.Context, service: Optional[str] = ServiceArgument, service_opt: Optional[str] = ServiceOption, reason: Optional[str] = ReasonOpt,
-                   output: OutputFormat = OutputOption, as_json: bool = JsonOption) -> None:
+def circuit_enable(
+    ctx: typer.Context,
+    service: Optional[str] = ServiceArgument,
+    service_opt: Optional[str] = ServiceOption,
+    reason: Optional[str] = ReasonOpt,
+    output: OutputFormat = OutputOption,
+    as_json: bool = JsonOption,
+) -> None:
     """Turn a disabled breaker back on (closed)."""
     _act(ctx, "enable", required_service(service, service_opt), output, as_json, reason=reason)

@@ -7,7 +7,18 @@ from typing import Any
 
 import typer
 
-from connectorctl.cli.output import Column, JsonOption, OutputFormat, OutputOption, fmt, grid, render, show, state, stderr
+from connectorctl.cli.output import (
+    Column,
+    JsonOption,
+    OutputFormat,
+    OutputOption,
+    fmt,
+    grid,
+    render,
+    show,
+    state,
+    stderr,
+)
 
 app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True, rich_markup_mode=None)
 
@@ -19,30 +30,31 @@ def config_show(ctx: typer.Context, output: OutputFormat = OutputOption, as_json
 
     settings = load_settings(state(ctx).config_path)
     values = flatten(settings)
-    data = {
-        "config_path": str(settings.config_path) if settings.config_path else None,
-        "values": {k: {"value": v, "source": source_of(settings, k)} for k, v in values.items()},
-    }
-    data["values"].update(_credential_sources(settings))
+    path = str(settings.config_path) if settings.config_path else None
+    shown = {k: {"value": v, "source": source_of(settings, k)} for k, v in values.items()}
+    shown.update(_credential_sources(settings))
+    data = {"config_path": path, "values": shown}
 
     def table() -> object:
         from rich.markup import escape
 
-        path = data["config_path"]
-
         def where(source: str) -> str:  # the file is named in the title: its lines need only their number
-            return f"line {source[len(path) + 1:]}" if path and source.startswith(f"{path}:") else source
+            return f"line {source[len(path) + 1 :]}" if path and source.startswith(f"{path}:") else source
 
         columns = (Column("key"), Column("value", wrap=True), Column("source", drop=1, wrap=True))
-        return grid(f"config: {path or '(no file, defaults)'}", columns, (
-            (escape(key), escape(show(item["value"])), escape(where(item["source"]))) for key, item in data["values"].items()))
+        return grid(
+            f"config: {path or '(no file, defaults)'}",
+            columns,
+            ((escape(key), escape(show(item["value"])), escape(where(item["source"]))) for key, item in shown.items()),
+        )
 
     render(fmt(output, as_json), data, table)
 
 
 def _credential_sources(settings: Any) -> dict[str, dict[str, Any]]:
-    """``credentials.<slug>``: which fields each configured vendor's credential has and where they come from, never a value;
-    plus the sender defaults taken from the environment (``MAIL_FROM_ADDRESS``...)."""
+    """``credentials.<slug>``: which fields each configured vendor's credential has and where they come from,
+    never a value; plus the sender defaults taken from the environment (``MAIL_FROM_ADDRESS``...)."""
+    from connectorctl.credentials.provider import store_provider
     from connectorctl.credentials.vendor_env import SENDER_ENV, VENDOR_ENV, sender_default
     from connectorctl.gateway import Connector
     from connectorctl.store.health import configured_services
@@ -51,7 +63,7 @@ def _credential_sources(settings: Any) -> dict[str, dict[str, Any]]:
     with Connector(settings) as connector:
         for slug in configured_services(settings):
             if slug in VENDOR_ENV or settings.vendor(slug).credentials:
-                fields, where = connector.credentials.source_of(slug)
+                fields, where = store_provider(connector.credentials).source_of(slug)
                 out[f"credentials.{slug}"] = {"value": fields, "source": where}
     for scope, names in SENDER_ENV.items():
         for name in names:
@@ -80,13 +92,21 @@ def init(
     else:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(resources.files("connectorctl").joinpath("starter_config.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+            path.write_text(
+                resources.files("connectorctl").joinpath("starter_config.yaml").read_text(encoding="utf-8"),
+                encoding="utf-8",
+            )
         except OSError as exc:
             raise ConfigurationError(f"cannot write {path}: {exc.strerror}") from None
         written = True
     settings = load_settings(path)
     StateDB(settings.database).close()
-    data = {"config_path": str(path), "config_written": written, "database": str(settings.database), "outbox": str(settings.outbox_dir())}
+    data = {
+        "config_path": str(path),
+        "config_written": written,
+        "database": str(settings.database),
+        "outbox": str(settings.outbox_dir()),
+    }
     render(fmt(output, as_json), data, lambda: _init_table(data))
 
 
@@ -94,6 +114,3 @@ def _init_table(data: dict) -> object:
     from connectorctl.cli.output import kv_table
 
     return kv_table("connectorctl initialised", [(k, v) for k, v in data.items()])
-
-
-

@@ -35,9 +35,14 @@ from connectorctl.cli.output import (
 
 if TYPE_CHECKING:
     from connectorctl.adapters.declaration import AuthScheme
-    from connectorctl.credentials.store import StoredRow
+    from connectorctl.credentials.provider import StoreCredentialProvider
+    from connectorctl.credentials.store import CredentialStore, StoredRow
 
-app = typer.Typer(help="Store, inspect, rotate and test vendor credentials (encrypted; master key in the OS keyring).", no_args_is_help=True, rich_markup_mode=None)
+app = typer.Typer(
+    help="Store, inspect, rotate and test vendor credentials (encrypted; master key in the OS keyring).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
 
 
 _SLUG = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
@@ -70,13 +75,21 @@ def _scheme(service: str, method: Optional[str]) -> "AuthScheme":
             raise InvalidInputError(f"{service} takes no credentials")
         scheme = vendor.scheme(method)
         if scheme is None:
-            raise InvalidInputError(f"{service} takes {', '.join(s.method.value for s in vendor.auth)} credentials, not {method}")
+            raise InvalidInputError(
+                f"{service} takes {', '.join(s.method.value for s in vendor.auth)} credentials, not {method}"
+            )
         return scheme
     return by_name[method or "api_key"]
 
 
-def _store(ctx: typer.Context):  # -> CredentialStore
-    return state(ctx).connector().credentials.store
+def _provider(ctx: typer.Context) -> "StoreCredentialProvider":
+    from connectorctl.credentials.provider import store_provider
+
+    return store_provider(state(ctx).connector().credentials)
+
+
+def _store(ctx: typer.Context) -> "CredentialStore":
+    return _provider(ctx).store
 
 
 def _row(ctx: typer.Context, service: str, tenant: Optional[str]) -> "StoredRow":
@@ -86,7 +99,9 @@ def _row(ctx: typer.Context, service: str, tenant: Optional[str]) -> "StoredRow"
     row = _store(ctx).find(service, tenant)
     if row is None:
         where = f" for tenant {tenant}" if tenant else ""
-        raise CredentialNotFoundError(f"no credentials stored for {service}{where}", service=service, hint=set_command(service, tenant))
+        raise CredentialNotFoundError(
+            f"no credentials stored for {service}{where}", service=service, hint=set_command(service, tenant)
+        )
     return row
 
 
@@ -146,7 +161,9 @@ def _expiry(text: Optional[str]) -> Optional[float]:
     try:
         when = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise InvalidInputError(f"--expires-at {text!r}: expected an ISO 8601 time such as 2026-12-31T23:59:00Z") from None
+        raise InvalidInputError(
+            f"--expires-at {text!r}: expected an ISO 8601 time such as 2026-12-31T23:59:00Z"
+        ) from None
     epoch = (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
     if not 0 <= epoch < 253402300800:  # 1970 up to 9999-12-31 UTC: stored as a 4-digit-year ISO string and read back
         raise InvalidInputError(f"--expires-at {text!r}: must be between 1970-01-01 and 9999-12-31 (UTC)")
@@ -159,10 +176,23 @@ def creds_set(
     service: Optional[str] = ServiceArgument,
     service_opt: Optional[str] = ServiceOption,
     tenant: Optional[str] = TenantOption,
-    auth_method: Optional[str] = typer.Option(None, "--auth-method", "-m", help="api_key, bearer_token, basic_auth, oauth2 or hmac, as the vendor accepts (default: vendors.<slug>.auth_method, else the vendor's usual method).", metavar="METHOD"),
-    field: List[str] = typer.Option([], "--field", "-f", help="Field to store (repeatable); default: the method's fields.", metavar="NAME"),
-    expires_at: Optional[str] = typer.Option(None, "--expires-at", help="ISO 8601 expiry time (UTC if no offset).", metavar="WHEN"),
-    from_stdin: bool = typer.Option(False, "--stdin", help="Read the value (or NAME=VALUE lines) from stdin instead of prompting."),
+    auth_method: Optional[str] = typer.Option(
+        None,
+        "--auth-method",
+        "-m",
+        help="api_key, bearer_token, basic_auth, oauth2 or hmac, as the vendor accepts "
+        "(default: vendors.<slug>.auth_method, else the vendor's usual method).",
+        metavar="METHOD",
+    ),
+    field: List[str] = typer.Option(
+        [], "--field", "-f", help="Field to store (repeatable); default: the method's fields.", metavar="NAME"
+    ),
+    expires_at: Optional[str] = typer.Option(
+        None, "--expires-at", help="ISO 8601 expiry time (UTC if no offset).", metavar="WHEN"
+    ),
+    from_stdin: bool = typer.Option(
+        False, "--stdin", help="Read the value (or NAME=VALUE lines) from stdin instead of prompting."
+    ),
     output: OutputFormat = OutputOption,
     as_json: bool = JsonOption,
 ) -> None:
@@ -193,42 +223,95 @@ def creds_set(
 
 
 @app.command("list")
-def creds_list(ctx: typer.Context, tenant: Optional[str] = TenantOption, output: OutputFormat = OutputOption, as_json: bool = JsonOption) -> None:
-    """Stored credentials and those from the environment, with a masked hint and where each comes from; never a secret."""
+def creds_list(
+    ctx: typer.Context,
+    tenant: Optional[str] = TenantOption,
+    output: OutputFormat = OutputOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Stored credentials and those from the environment, with a masked hint and where each comes from.
+
+    Never a secret: the hint is masked.
+    """
     from rich.markup import escape
 
-    from rich.markup import escape
-
-    rows = [{**r.summary(), "source": "store:tenant" if r.tenant_id else "store"} for r in _store(ctx).rows(tenant_id=tenant)]
+    rows = [
+        {**r.summary(), "source": "store:tenant" if r.tenant_id else "store"}
+        for r in _store(ctx).rows(tenant_id=tenant)
+    ]
     if tenant is None:
-        rows += [_env_summary(c) for c in state(ctx).connector().credentials.env_sources()]
+        rows += [_env_summary(c) for c in _provider(ctx).env_sources()]
     out = fmt(output, as_json)
     if not rows and out is OutputFormat.table:
         from connectorctl.cli.output import stderr
 
-        stderr().print("no credentials stored or in the environment; add one with: connectorctl creds set SERVICE "
-                       "(or export the vendor's variable, e.g. SENDGRID_API_KEY)", highlight=False)
+        stderr().print(
+            "no credentials stored or in the environment; add one with: connectorctl creds set SERVICE "
+            "(or export the vendor's variable, e.g. SENDGRID_API_KEY)",
+            highlight=False,
+        )
         return
-    columns = (Column("service"), Column("tenant"), Column("method", drop=1), Column("hint"), Column("source"), Column("expires (UTC)", drop=2),
-               Column("last used (UTC)", drop=3), Column("active"))
-    render(out, rows, lambda: grid("credentials", columns, (
-        (escape(r["service"]), escape(show(r["tenant"])), r["auth_method"], escape(show(r["hint"])), escape(r["source"]),
-         human_time(r["expires_at"]), human_time(r["last_used_at"]), show(r["active"])) for r in rows)))
+    columns = (
+        Column("service"),
+        Column("tenant"),
+        Column("method", drop=1),
+        Column("hint"),
+        Column("source"),
+        Column("expires (UTC)", drop=2),
+        Column("last used (UTC)", drop=3),
+        Column("active"),
+    )
+    render(
+        out,
+        rows,
+        lambda: grid(
+            "credentials",
+            columns,
+            (
+                (
+                    escape(r["service"]),
+                    escape(show(r["tenant"])),
+                    r["auth_method"],
+                    escape(show(r["hint"])),
+                    escape(r["source"]),
+                    human_time(r["expires_at"]),
+                    human_time(r["last_used_at"]),
+                    show(r["active"]),
+                )
+                for r in rows
+            ),
+        ),
+    )
 
 
 def _env_summary(creds: Any) -> dict[str, Any]:
     """A credential from the environment, in the shape of a stored row's summary (never its value)."""
     from connectorctl.credentials.store import hint_for
 
-    return {"service": creds.service_name, "tenant": None, "auth_method": creds.auth_method.value, "hint": hint_for(creds.data),
-            "fields": sorted(creds.data), "expires_at": None, "last_used_at": None, "active": True, "key_id": None, "updated_at": None,
-            "source": creds.source}
+    return {
+        "service": creds.service_name,
+        "tenant": None,
+        "auth_method": creds.auth_method.value,
+        "hint": hint_for(creds.data),
+        "fields": sorted(creds.data),
+        "expires_at": None,
+        "last_used_at": None,
+        "active": True,
+        "key_id": None,
+        "updated_at": None,
+        "source": creds.source,
+    }
 
 
 @app.command("show")
-def creds_show(ctx: typer.Context, service: Optional[str] = ServiceArgument, service_opt: Optional[str] = ServiceOption,
-               tenant: Optional[str] = TenantOption,
-               output: OutputFormat = OutputOption, as_json: bool = JsonOption) -> None:
+def creds_show(
+    ctx: typer.Context,
+    service: Optional[str] = ServiceArgument,
+    service_opt: Optional[str] = ServiceOption,
+    tenant: Optional[str] = TenantOption,
+    output: OutputFormat = OutputOption,
+    as_json: bool = JsonOption,
+) -> None:
     """Show one credential (masked) and whether it decrypts with the configured master key."""
     from connectorctl.errors import CredentialUnreadableError
 
@@ -248,7 +331,9 @@ def creds_show(ctx: typer.Context, service: Optional[str] = ServiceArgument, ser
         raise problem
 
 
-def _toggle(ctx: typer.Context, service: str, tenant: Optional[str], active: bool, output: OutputFormat, as_json: bool) -> None:
+def _toggle(
+    ctx: typer.Context, service: str, tenant: Optional[str], active: bool, output: OutputFormat, as_json: bool
+) -> None:
     row = _row(ctx, service, tenant)
     _store(ctx).set_active(row, active, state(ctx).connector().clock.time())
     result = {"service": service, "tenant": tenant, "active": active}
@@ -256,25 +341,41 @@ def _toggle(ctx: typer.Context, service: str, tenant: Optional[str], active: boo
 
 
 @app.command("disable")
-def creds_disable(ctx: typer.Context, service: Optional[str] = ServiceArgument, service_opt: Optional[str] = ServiceOption,
-               tenant: Optional[str] = TenantOption,
-                  output: OutputFormat = OutputOption, as_json: bool = JsonOption) -> None:
+def creds_disable(
+    ctx: typer.Context,
+    service: Optional[str] = ServiceArgument,
+    service_opt: Optional[str] = ServiceOption,
+    tenant: Optional[str] = TenantOption,
+    output: OutputFormat = OutputOption,
+    as_json: bool = JsonOption,
+) -> None:
     """Stop using a credential without deleting it (a tenant then falls back to the global one)."""
     _toggle(ctx, required_service(service, service_opt), tenant, False, output, as_json)
 
 
 @app.command("enable")
-def creds_enable(ctx: typer.Context, service: Optional[str] = ServiceArgument, service_opt: Optional[str] = ServiceOption,
-               tenant: Optional[str] = TenantOption,
-                 output: OutputFormat = OutputOption, as_json: bool = JsonOption) -> None:
+def creds_enable(
+    ctx: typer.Context,
+    service: Optional[str] = ServiceArgument,
+    service_opt: Optional[str] = ServiceOption,
+    tenant: Optional[str] = TenantOption,
+    output: OutputFormat = OutputOption,
+    as_json: bool = JsonOption,
+) -> None:
     """Use a disabled credential again."""
     _toggle(ctx, required_service(service, service_opt), tenant, True, output, as_json)
 
 
 @app.command("rm")
-def creds_rm(ctx: typer.Context, service: Optional[str] = ServiceArgument, service_opt: Optional[str] = ServiceOption,
-               tenant: Optional[str] = TenantOption, yes: bool = YesOption,
-             output: OutputFormat = OutputOption, as_json: bool = JsonOption) -> None:
+def creds_rm(
+    ctx: typer.Context,
+    service: Optional[str] = ServiceArgument,
+    service_opt: Optional[str] = ServiceOption,
+    tenant: Optional[str] = TenantOption,
+    yes: bool = YesOption,
+    output: OutputFormat = OutputOption,
+    as_json: bool = JsonOption,
+) -> None:
     """Delete a stored credential (asks first on a terminal)."""
     from connectorctl.cli.output import confirm
 
@@ -296,9 +397,14 @@ def creds_rotate_key(ctx: typer.Context, output: OutputFormat = OutputOption, as
 
 
 @app.command("test")
-def creds_test(ctx: typer.Context, service: Optional[str] = ServiceArgument, service_opt: Optional[str] = ServiceOption,
-               tenant: Optional[str] = TenantOption,
-               output: OutputFormat = OutputOption, as_json: bool = JsonOption) -> None:
+def creds_test(
+    ctx: typer.Context,
+    service: Optional[str] = ServiceArgument,
+    service_opt: Optional[str] = ServiceOption,
+    tenant: Optional[str] = TenantOption,
+    output: OutputFormat = OutputOption,
+    as_json: bool = JsonOption,
+) -> None:
     """One authenticated, harmless call to the vendor: reports ok, rejected or unreachable."""
     from connectorctl.cli.creds_test import verify
 

@@ -34,7 +34,13 @@ def verify(connector: "Connector", service: str, tenant_id: str | None) -> tuple
     if vendor is None:
         raise ConfigurationError(f"unknown vendor {service!r} (known: {', '.join(known_slugs())})")
     adapter = connector.adapter(service, sorted(vendor.channels)[0])
-    result: dict[str, Any] = {"service": service, "tenant": tenant_id, "result": "ok", "http_status": None, "detail": None}
+    result: dict[str, Any] = {
+        "service": service,
+        "tenant": tenant_id,
+        "result": "ok",
+        "http_status": None,
+        "detail": None,
+    }
     code = ExitCode.OK
     try:
         response = adapter.verify_credentials(tenant_id)

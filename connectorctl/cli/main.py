@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Protocol, Sequence, TextIO, TypeGuard
 
 import typer
 from typer.core import TyperGroup
@@ -50,12 +50,12 @@ class LazyGroup(TyperGroup):
         if cmd_name not in self.commands and cmd_name in COMMANDS:
             module, _, attribute = COMMANDS[cmd_name].partition(":")
             found = getattr(importlib.import_module(module), attribute)
-            if isinstance(found, typer.Typer):
-                command = typer.main.get_group(found)
-            else:
+            if not isinstance(found, typer.Typer):
                 single = typer.Typer(add_completion=False, rich_markup_mode=None)
                 single.command(cmd_name)(found)
                 command = typer.main.get_command(single)
+            else:
+                command = typer.main.get_group(found)
             command.name = cmd_name
             self.add_command(command)
         return self.commands.get(cmd_name)
@@ -88,9 +88,17 @@ def _version(value: bool) -> None:
 @app.callback()
 def root(
     ctx: typer.Context,
-    config: Optional[str] = typer.Option(None, "--config", "-c", help="Config file (else $CONNECTORCTL_CONFIG, else $CONNECTORCTL_HOME/config.yaml).", metavar="PATH"),
+    config: Optional[str] = typer.Option(
+        None,
+        "--config",
+        "-c",
+        help="Config file (else $CONNECTORCTL_CONFIG, else $CONNECTORCTL_HOME/config.yaml).",
+        metavar="PATH",
+    ),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors.", envvar="CONNECTORCTL_DEBUG"),
-    version: bool = typer.Option(False, "--version", help="Print the version and exit.", callback=_version, is_eager=True),
+    version: bool = typer.Option(
+        False, "--version", help="Print the version and exit.", callback=_version, is_eager=True
+    ),
 ) -> None:
     ctx.obj = CliState(config_path=config, debug=debug)
 
@@ -101,7 +109,9 @@ def run(argv: Sequence[str] | None = None) -> int:
 
     args = list(sys.argv[1:] if argv is None else argv)
     undecodable = next((a for a in args if not a.isascii() and not _is_utf8(a)), None)
-    if undecodable is not None:  # bytes that are not UTF-8 reach Python as lone surrogates, which nothing can store or send
+    if (
+        undecodable is not None
+    ):  # bytes that are not UTF-8 reach Python as lone surrogates, which nothing can store or send
         return _exit_code(fail("invalid_input", f"argument {ascii(undecodable)} is not valid UTF-8 text", 2))
     debug = "--debug" in args or os.environ.get("CONNECTORCTL_DEBUG", "") not in ("", "0", "false")
     _show_config_warnings_plainly()
@@ -125,21 +135,31 @@ def run(argv: Sequence[str] | None = None) -> int:
         return 0
     except Exception as exc:  # noqa: BLE001 - last line of defence: one line, not a traceback
         if _is_usage_error(exc):
-            if exc.exit_code == 2:  # type: ignore[attr-defined]  # usage: bad or unknown option, command or value
+            if exc.exit_code == 2:  # usage: bad or unknown option, command or value
                 ctx = getattr(exc, "ctx", None)
                 where = ctx.command_path if ctx is not None else "connectorctl"
-                return _exit_code(fail("usage", exc.format_message(), 2, f"{where} --help"))  # type: ignore[attr-defined]
-            exc.show()  # type: ignore[attr-defined]
-            return int(exc.exit_code)  # type: ignore[attr-defined]
+                return _exit_code(fail("usage", exc.format_message(), 2, f"{where} --help"))
+            exc.show()
+            return exc.exit_code
         if debug:
             raise
-        return _exit_code(fail("internal_error", f"{type(exc).__name__}: {exc}", 1, "re-run with --debug for the traceback"))
+        return _exit_code(
+            fail("internal_error", f"{type(exc).__name__}: {exc}", 1, "re-run with --debug for the traceback")
+        )
     if result == 130:  # Typer turns Ctrl-C into a silent exit 130; say why, as the KeyboardInterrupt branch does
         sys.stderr.write("interrupted\n")
     return result if isinstance(result, int) else 0
 
 
-def _is_usage_error(exc: Exception) -> bool:
+class _UsageError(Protocol):
+    exit_code: int
+
+    def show(self) -> None: ...
+
+    def format_message(self) -> str: ...
+
+
+def _is_usage_error(exc: Exception) -> TypeGuard[_UsageError]:
     """A Click usage or parameter error, by Click's documented ``ClickException`` interface.
 
     Typer ships Click under a private module name, so the class itself cannot be
@@ -154,20 +174,30 @@ def _show_config_warnings_plainly() -> None:
 
     from connectorctl.envcheck import ConfigWarning
 
-    original = warnings.showwarning
-    if getattr(original, "plain_config_warnings", False):
+    global _plain_showwarning
+    if _plain_showwarning is not None and warnings.showwarning is _plain_showwarning:
         return
+    original = warnings.showwarning
 
-    def show(message: Warning | str, category: type[Warning], *args: object, **kwargs: object) -> None:
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
         if issubclass(category, ConfigWarning):
             from connectorctl.cli.output import warn
 
             warn(str(message))
         else:
-            original(message, category, *args, **kwargs)  # type: ignore[arg-type]
+            original(message, category, filename, lineno, file, line)
 
-    show.plain_config_warnings = True  # type: ignore[attr-defined]
-    warnings.showwarning = show  # type: ignore[assignment]
+    warnings.showwarning = _plain_showwarning = show
+
+
+_plain_showwarning: Callable[..., None] | None = None
 
 
 def _is_utf8(text: str) -> bool:

@@ -15,6 +15,7 @@ values, as with ``gh`` and ``kubectl``.  Times in tables are UTC as
 from __future__ import annotations
 
 import enum
+import io
 import json
 import sys
 from dataclasses import dataclass, field
@@ -34,7 +35,14 @@ class OutputFormat(str, enum.Enum):
     jsonl = "jsonl"
 
 
-OutputOption = typer.Option(OutputFormat.table, "--output", "-o", help="table for people; json/jsonl for scripts.", case_sensitive=False, metavar="FORMAT")
+OutputOption = typer.Option(
+    OutputFormat.table,
+    "--output",
+    "-o",
+    help="table for people; json/jsonl for scripts.",
+    case_sensitive=False,
+    metavar="FORMAT",
+)
 JsonOption = typer.Option(False, "--json", help="Shorthand for --output json.")
 YesOption = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")
 
@@ -74,8 +82,11 @@ _stderr: "Console | None" = None
 PIPE_WIDTH = 100_000  # "no limit": a pipe gets whole values, however long
 
 
-class _TrimmedLines:
-    """stdout for a pipe: table rows without the padding after their last value."""
+class _TrimmedLines(io.StringIO):
+    """stdout for a pipe: table rows without the padding after their last value.
+
+    A StringIO only to be a text stream to rich; nothing is kept in it, every write goes to stdout.
+    """
 
     def write(self, text: str) -> int:
         import re
@@ -167,8 +178,15 @@ class Column:
 WRAP_MIN = 16  # a wrapping column narrower than this is unreadable: drop another column first
 
 
-def grid(title: str | None, columns: Sequence[Column], rows: Iterable[Sequence[Any]], *, caption: str | None = None,
-         header: bool = True, widths: Sequence[int] | None = None) -> Any:
+def grid(
+    title: str | None,
+    columns: Sequence[Column],
+    rows: Iterable[Sequence[Any]],
+    *,
+    caption: str | None = None,
+    header: bool = True,
+    widths: Sequence[int] | None = None,
+) -> Any:
     """A table that fits the terminal without cutting values (see the module docstring).
 
     Cells are rich markup strings.  ``widths`` pins minimum column widths so
@@ -197,12 +215,24 @@ def grid(title: str | None, columns: Sequence[Column], rows: Iterable[Sequence[A
         note = f"not shown at this width: {', '.join(hidden)} (-o json has everything)"
         caption = f"{caption}; {note}" if caption else note
     # titles and captions wrap within the table (the console's soft wrap would let them run past the terminal's edge)
-    table = Table(title=_wrapping(title), caption=_wrapping(caption), show_header=header, box=None, pad_edge=False, header_style="bold")
+    table = Table(
+        title=_wrapping(title),
+        caption=_wrapping(caption),
+        show_header=header,
+        box=None,
+        pad_edge=False,
+        header_style="bold",
+    )
     for i in shown:
         col = columns[i]
         # a table that cannot fit even so folds its long values onto more lines rather than cut them
-        table.add_column(col.header, justify="right" if col.right else "left", no_wrap=fits and not col.wrap,
-                         overflow="fold", min_width=widths[i] if widths else None)
+        table.add_column(
+            col.header,
+            justify="right" if col.right else "left",
+            no_wrap=fits and not col.wrap,
+            overflow="fold",
+            min_width=widths[i] if widths else None,
+        )
     for row in rows:
         table.add_row(*(row[i] for i in shown))
     return table
@@ -271,7 +301,9 @@ def parse_header_options(items: Iterable[str]) -> list[tuple[str, str]]:
     return headers
 
 
-ServiceArgument = typer.Argument(None, metavar="SERVICE", help="Vendor slug, e.g. sendgrid (or give --service).", show_default=False)
+ServiceArgument = typer.Argument(
+    None, metavar="SERVICE", help="Vendor slug, e.g. sendgrid (or give --service).", show_default=False
+)
 ServiceOption = typer.Option(None, "--service", help="Vendor slug (the same as the SERVICE argument).", metavar="SLUG")
 
 

@@ -15,12 +15,27 @@ import typer
 
 from connectorctl.cli.output import OutputFormat, OutputOption, kv_table, render, state
 
-app = typer.Typer(help="Charge, capture, refund and reconcile payments (Stripe, PayPal).", no_args_is_help=True, rich_markup_mode=None)
-VendorOpt = typer.Option(None, "--vendor", help="Vendor slug (default: payment_vendor from the config).", metavar="SLUG")
-SinceOpt = typer.Option(None, "--since", help="Only records created since: a duration ago (1h, 2d) or ISO 8601.", metavar="WHEN")
-PaymentIdArg = typer.Argument(..., metavar="ID", help="The vendor's payment id (pi_... for Stripe, the order id for PayPal).")
-AmountOpt = typer.Option(None, "--amount", help="Part of the payment only, e.g. '5.00 EUR' or '5.00' in the payment's currency.", metavar="AMOUNT")
-ReferenceOpt = typer.Option(None, "--reference", help="Your business key for this operation (default: derived from ID).", metavar="KEY")
+app = typer.Typer(
+    help="Charge, capture, refund and reconcile payments (Stripe, PayPal).", no_args_is_help=True, rich_markup_mode=None
+)
+VendorOpt = typer.Option(
+    None, "--vendor", help="Vendor slug (default: payment_vendor from the config).", metavar="SLUG"
+)
+SinceOpt = typer.Option(
+    None, "--since", help="Only records created since: a duration ago (1h, 2d) or ISO 8601.", metavar="WHEN"
+)
+PaymentIdArg = typer.Argument(
+    ..., metavar="ID", help="The vendor's payment id (pi_... for Stripe, the order id for PayPal)."
+)
+AmountOpt = typer.Option(
+    None,
+    "--amount",
+    help="Part of the payment only, e.g. '5.00 EUR' or '5.00' in the payment's currency.",
+    metavar="AMOUNT",
+)
+ReferenceOpt = typer.Option(
+    None, "--reference", help="Your business key for this operation (default: derived from ID).", metavar="KEY"
+)
 
 
 def _service(ctx: typer.Context, vendor: Optional[str] = None) -> Any:
@@ -52,11 +67,25 @@ def _since(text: Optional[str]) -> Optional[str]:
 def payments_charge(
     ctx: typer.Context,
     amount: str = typer.Argument(..., metavar="AMOUNT", help="Amount and currency, e.g. '19.99 EUR' or '1000 JPY'."),
-    reference: str = typer.Option(..., "--reference", "-r", help="Your business key, e.g. order:123:charge: the same key never charges twice.", metavar="KEY"),
-    authorize_only: bool = typer.Option(False, "--authorize-only", help="Hold the funds; capture later with `payments capture`."),
-    payment_method: Optional[str] = typer.Option(None, "--payment-method", help="A vendor token (pm_... or a PayPal vault id); never card data.", metavar="TOKEN"),
-    description: Optional[str] = typer.Option(None, "--description", help="Shown to the payer where the vendor supports it.", metavar="TEXT"),
-    metadata: list[str] = typer.Option([], "--metadata", help="key=value, repeatable (Stripe only).", metavar="KEY=VALUE"),
+    reference: str = typer.Option(
+        ...,
+        "--reference",
+        "-r",
+        help="Your business key, e.g. order:123:charge: the same key never charges twice.",
+        metavar="KEY",
+    ),
+    authorize_only: bool = typer.Option(
+        False, "--authorize-only", help="Hold the funds; capture later with `payments capture`."
+    ),
+    payment_method: Optional[str] = typer.Option(
+        None, "--payment-method", help="A vendor token (pm_... or a PayPal vault id); never card data.", metavar="TOKEN"
+    ),
+    description: Optional[str] = typer.Option(
+        None, "--description", help="Shown to the payer where the vendor supports it.", metavar="TEXT"
+    ),
+    metadata: list[str] = typer.Option(
+        [], "--metadata", help="key=value, repeatable (Stripe only).", metavar="KEY=VALUE"
+    ),
     vendor: Optional[str] = VendorOpt,
     output: OutputFormat = OutputOption,
 ) -> None:
@@ -71,15 +100,27 @@ def payments_charge(
             raise InvalidInputError("--metadata must look like key=value")
         pairs[key] = value
     money = Money.parse(amount)
-    payment = _service(ctx, vendor).charge(money, reference=reference, capture=not authorize_only, payment_method=payment_method,
-                                           description=description, metadata=pairs)
+    payment = _service(ctx, vendor).charge(
+        money,
+        reference=reference,
+        capture=not authorize_only,
+        payment_method=payment_method,
+        description=description,
+        metadata=pairs,
+    )
     data = payment.to_dict()
     render(output, data, lambda: _payment_view(f"payment {payment.payment_id}", data))
 
 
 @app.command("capture")
-def payments_capture(ctx: typer.Context, payment_id: str = PaymentIdArg, amount: Optional[str] = AmountOpt,
-                     reference: Optional[str] = ReferenceOpt, vendor: Optional[str] = VendorOpt, output: OutputFormat = OutputOption) -> None:
+def payments_capture(
+    ctx: typer.Context,
+    payment_id: str = PaymentIdArg,
+    amount: Optional[str] = AmountOpt,
+    reference: Optional[str] = ReferenceOpt,
+    vendor: Optional[str] = VendorOpt,
+    output: OutputFormat = OutputOption,
+) -> None:
     """Capture an authorized payment, in full or in part."""
     service = _service(ctx, vendor)
     payment = service.capture(payment_id, _amount(service, payment_id, amount), reference=reference)
@@ -88,8 +129,13 @@ def payments_capture(ctx: typer.Context, payment_id: str = PaymentIdArg, amount:
 
 
 @app.command("cancel")
-def payments_cancel(ctx: typer.Context, payment_id: str = PaymentIdArg, reference: Optional[str] = ReferenceOpt,
-                    vendor: Optional[str] = VendorOpt, output: OutputFormat = OutputOption) -> None:
+def payments_cancel(
+    ctx: typer.Context,
+    payment_id: str = PaymentIdArg,
+    reference: Optional[str] = ReferenceOpt,
+    vendor: Optional[str] = VendorOpt,
+    output: OutputFormat = OutputOption,
+) -> None:
     """Cancel (void) a payment that was authorized but not captured."""
     payment = _service(ctx, vendor).cancel(payment_id, reference=reference)
     data = payment.to_dict()
@@ -101,8 +147,12 @@ def payments_refund(
     ctx: typer.Context,
     payment_id: str = PaymentIdArg,
     amount: Optional[str] = AmountOpt,
-    reason: Optional[str] = typer.Option(None, "--reason", help="duplicate, fraudulent or requested_by_customer.", metavar="REASON"),
-    reference: Optional[str] = typer.Option(None, "--reference", help="Your key for this refund (default: ID:refund:N, numbered).", metavar="KEY"),
+    reason: Optional[str] = typer.Option(
+        None, "--reason", help="duplicate, fraudulent or requested_by_customer.", metavar="REASON"
+    ),
+    reference: Optional[str] = typer.Option(
+        None, "--reference", help="Your key for this refund (default: ID:refund:N, numbered).", metavar="KEY"
+    ),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
     vendor: Optional[str] = VendorOpt,
     output: OutputFormat = OutputOption,
@@ -120,9 +170,14 @@ def payments_refund(
 
 
 @app.command("show")
-def payments_show(ctx: typer.Context, payment_id: Optional[str] = typer.Argument(None, metavar="[ID]", help="The vendor's payment id."),
-                  reference: Optional[str] = typer.Option(None, "--reference", "-r", help="Look up by your charge reference instead.", metavar="KEY"),
-                  output: OutputFormat = OutputOption) -> None:
+def payments_show(
+    ctx: typer.Context,
+    payment_id: Optional[str] = typer.Argument(None, metavar="[ID]", help="The vendor's payment id."),
+    reference: Optional[str] = typer.Option(
+        None, "--reference", "-r", help="Look up by your charge reference instead.", metavar="KEY"
+    ),
+    output: OutputFormat = OutputOption,
+) -> None:
     """What is recorded for one payment (from the local record; `reconcile` asks the vendor)."""
     from connectorctl.errors import InvalidInputError
 
@@ -130,7 +185,9 @@ def payments_show(ctx: typer.Context, payment_id: Optional[str] = typer.Argument
         raise InvalidInputError("give either a payment ID or --reference")
     payment, intent = _service(ctx).show(payment_id, reference=reference)
     if payment is None and intent is None:
-        raise InvalidInputError(f"no payment {'with reference ' + repr(reference) if reference else repr(payment_id)} is recorded")
+        raise InvalidInputError(
+            f"no payment {'with reference ' + repr(reference) if reference else repr(payment_id)} is recorded"
+        )
     data = payment.to_dict() if payment is not None else {"reference": reference, "status": None}
     if intent is not None:
         data["intent_state"] = intent.state.value
@@ -139,10 +196,21 @@ def payments_show(ctx: typer.Context, payment_id: Optional[str] = typer.Argument
 
 
 @app.command("list")
-def payments_list(ctx: typer.Context, status: Optional[str] = typer.Option(None, "--status", help="Only this status (captured, refunded, uncertain, ...).", metavar="STATUS"),
-                  since: Optional[str] = SinceOpt,
-                  reference: Optional[str] = typer.Option(None, "--reference", "-r", help="Only references starting with this (order:123 finds order:123:charge).", metavar="KEY"),
-                  output: OutputFormat = OutputOption) -> None:
+def payments_list(
+    ctx: typer.Context,
+    status: Optional[str] = typer.Option(
+        None, "--status", help="Only this status (captured, refunded, uncertain, ...).", metavar="STATUS"
+    ),
+    since: Optional[str] = SinceOpt,
+    reference: Optional[str] = typer.Option(
+        None,
+        "--reference",
+        "-r",
+        help="Only references starting with this (order:123 finds order:123:charge).",
+        metavar="KEY",
+    ),
+    output: OutputFormat = OutputOption,
+) -> None:
     """Recorded payments, newest first, plus charges whose outcome is still uncertain."""
 
     from connectorctl.domain.payments import PaymentStatus
@@ -155,11 +223,23 @@ def payments_list(ctx: typer.Context, status: Optional[str] = typer.Option(None,
     start = _since(since)
     rows: list[dict[str, Any]] = []
     if status in (None, "uncertain"):
-        rows += [{"payment_id": None, "reference": i.reference, "vendor": i.vendor, "status": "uncertain", "amount": i.params.get("amount"),
-                  "currency": i.params.get("currency"), "created_at": i.created_at}
-                 for i in service.unresolved(since=start) if i.operation == "create" and i.reference.startswith(reference or "")]
+        rows += [
+            {
+                "payment_id": None,
+                "reference": i.reference,
+                "vendor": i.vendor,
+                "status": "uncertain",
+                "amount": i.params.get("amount"),
+                "currency": i.params.get("currency"),
+                "created_at": i.created_at,
+            }
+            for i in service.unresolved(since=start)
+            if i.operation == "create" and i.reference.startswith(reference or "")
+        ]
     if status != "uncertain":
-        for payment, created in service.list_payments(status=PaymentStatus(status) if status else None, since=start, reference=reference):
+        for payment, created in service.list_payments(
+            status=PaymentStatus(status) if status else None, since=start, reference=reference
+        ):
             rows.append({**payment.to_dict(), "created_at": created})
 
     def table() -> Any:
@@ -167,19 +247,42 @@ def payments_list(ctx: typer.Context, status: Optional[str] = typer.Option(None,
 
         from connectorctl.cli.output import Column, grid, human_time
 
-        columns = (Column("created (UTC)", drop=2), Column("vendor", drop=1), Column("payment id"), Column("reference"), Column("status"),
-                   Column("amount", wrap=True), Column("refunded", drop=3))
-        return grid("payments", columns, (
-            (human_time(r["created_at"]), r["vendor"], escape(r["payment_id"] or "-"), escape(r["reference"] or ""), r["status"],
-             escape(r.get("amount_display") or f"{r['amount']} {r['currency']} (minor units)"), str(r.get("amount_refunded") or ""))
-            for r in rows))
+        columns = (
+            Column("created (UTC)", drop=2),
+            Column("vendor", drop=1),
+            Column("payment id"),
+            Column("reference"),
+            Column("status"),
+            Column("amount", wrap=True),
+            Column("refunded", drop=3),
+        )
+        return grid(
+            "payments",
+            columns,
+            (
+                (
+                    human_time(r["created_at"]),
+                    r["vendor"],
+                    escape(r["payment_id"] or "-"),
+                    escape(r["reference"] or ""),
+                    r["status"],
+                    escape(r.get("amount_display") or f"{r['amount']} {r['currency']} (minor units)"),
+                    str(r.get("amount_refunded") or ""),
+                )
+                for r in rows
+            ),
+        )
 
     render(output, rows, table)
 
 
 @app.command("reconcile")
-def payments_reconcile(ctx: typer.Context, since: Optional[str] = SinceOpt, vendor: Optional[str] = VendorOpt,
-                       output: OutputFormat = OutputOption) -> None:
+def payments_reconcile(
+    ctx: typer.Context,
+    since: Optional[str] = SinceOpt,
+    vendor: Optional[str] = VendorOpt,
+    output: OutputFormat = OutputOption,
+) -> None:
     """Ask the vendor about every uncertain operation and record its outcome (safe to run again)."""
     from connectorctl.cli.output import stderr
 
@@ -193,11 +296,31 @@ def payments_reconcile(ctx: typer.Context, since: Optional[str] = SinceOpt, vend
 
         from connectorctl.cli.output import Column, grid
 
-        columns = (Column("reference"), Column("operation", drop=2), Column("vendor", drop=3), Column("was"), Column("now"),
-                   Column("payment id"), Column("note", drop=1, wrap=True))
-        return grid("reconciliation", columns, (
-            (escape(r["reference"]), r["operation"], r["vendor"], r["before"], r["after"], escape(r["payment_id"] or "-"), escape(r["note"] or ""))
-            for r in rows))
+        columns = (
+            Column("reference"),
+            Column("operation", drop=2),
+            Column("vendor", drop=3),
+            Column("was"),
+            Column("now"),
+            Column("payment id"),
+            Column("note", drop=1, wrap=True),
+        )
+        return grid(
+            "reconciliation",
+            columns,
+            (
+                (
+                    escape(r["reference"]),
+                    r["operation"],
+                    r["vendor"],
+                    r["before"],
+                    r["after"],
+                    escape(r["payment_id"] or "-"),
+                    escape(r["note"] or ""),
+                )
+                for r in rows
+            ),
+        )
 
     render(output, rows, table)
     if left:

@@ -13,7 +13,9 @@ from connectorctl.validation import MIB, read_limited
 MAX_BODY_BYTES = 10 * MIB  # more than any vendor accepts in one message
 MAX_ATTACHMENT_BYTES = 25 * MIB
 
-app = typer.Typer(help="Send an email or an SMS through the configured vendor chain.", no_args_is_help=True, rich_markup_mode=None)
+app = typer.Typer(
+    help="Send an email or an SMS through the configured vendor chain.", no_args_is_help=True, rich_markup_mode=None
+)
 
 
 def _result_table(result: dict) -> object:
@@ -26,9 +28,15 @@ def _result_table(result: dict) -> object:
         return f"[{style}]{value}[/{style}]"
 
     columns = (Column("recipient"), Column("status"), Column("message_id"), Column("reason", drop=1, wrap=True))
-    return grid(f"sent via {result['vendor']}" if result["ok"] else f"NOT fully accepted by {result['vendor']}", columns, (
-        (escape(r["recipient"]), status(r["status"]), escape(r["message_id"] or "-"), escape(r["reason"] or "")) for r in result["recipients"]
-    ), caption=f"correlation id {result['correlation_id']}")
+    return grid(
+        f"sent via {result['vendor']}" if result["ok"] else f"NOT fully accepted by {result['vendor']}",
+        columns,
+        (
+            (escape(r["recipient"]), status(r["status"]), escape(r["message_id"] or "-"), escape(r["reason"] or ""))
+            for r in result["recipients"]
+        ),
+        caption=f"correlation id {result['correlation_id']}",
+    )
 
 
 def _finish(result_dict: dict, output: OutputFormat) -> None:
@@ -37,11 +45,23 @@ def _finish(result_dict: dict, output: OutputFormat) -> None:
         raise typer.Exit(1)
 
 
-_ToFile = typer.Option(None, "--to-file", help="CSV of recipients for a bulk send (see docs/failover-and-bulk.md).", dir_okay=False, metavar="CSV")
-_BatchId = typer.Option(None, "--batch-id", help="Name the batch (default: derived from the file and the message).", metavar="ID")
+_ToFile = typer.Option(
+    None,
+    "--to-file",
+    help="CSV of recipients for a bulk send (see docs/failover-and-bulk.md).",
+    dir_okay=False,
+    metavar="CSV",
+)
+_BatchId = typer.Option(
+    None, "--batch-id", help="Name the batch (default: derived from the file and the message).", metavar="ID"
+)
 _Concurrency = typer.Option(8, "--concurrency", min=1, max=64, help="Bulk: messages in flight at once.", metavar="N")
-_ResendUncertain = typer.Option(False, "--resend-uncertain", help="Bulk: also re-send rows an interrupted run may have sent.")
-_DryRun = typer.Option(False, "--dry-run", help="Show the vendor chain, circuit states and redacted requests; send nothing.")
+_ResendUncertain = typer.Option(
+    False, "--resend-uncertain", help="Bulk: also re-send rows an interrupted run may have sent."
+)
+_DryRun = typer.Option(
+    False, "--dry-run", help="Show the vendor chain, circuit states and redacted requests; send nothing."
+)
 _Vendor = typer.Option(None, "--vendor", help="Use this vendor instead of the configured chain.", metavar="SLUG")
 _Tenant = typer.Option(None, "--tenant", help="Tenant whose credentials and logs to use.", metavar="ID")
 _Force = typer.Option(False, "--force", help="Send even to a recipient on the suppression list (not with --to-file).")
@@ -51,17 +71,29 @@ _Force = typer.Option(False, "--force", help="Send even to a recipient on the su
 def send_email(
     ctx: typer.Context,
     to: List[str] = typer.Option([], "--to", help="Recipient address (repeat for several).", metavar="ADDRESS"),
-    subject: str = typer.Option(..., "--subject", "-s", help="Subject line ({{column}} placeholders in bulk).", metavar="TEXT"),
-    body: Optional[str] = typer.Option(None, "--body", help="Message body ({{column}} placeholders in bulk).", metavar="TEXT"),
-    body_file: Optional[Path] = typer.Option(None, "--body-file", help="Read the body from a file ('-' for stdin).", allow_dash=True, metavar="FILE"),
+    subject: str = typer.Option(
+        ..., "--subject", "-s", help="Subject line ({{column}} placeholders in bulk).", metavar="TEXT"
+    ),
+    body: Optional[str] = typer.Option(
+        None, "--body", help="Message body ({{column}} placeholders in bulk).", metavar="TEXT"
+    ),
+    body_file: Optional[Path] = typer.Option(
+        None, "--body-file", help="Read the body from a file ('-' for stdin).", allow_dash=True, metavar="FILE"
+    ),
     html: bool = typer.Option(False, "--html", help="The body is HTML (a plain-text part is derived)."),
     cc: List[str] = typer.Option([], "--cc", help="Cc address (repeatable).", metavar="ADDRESS"),
     bcc: List[str] = typer.Option([], "--bcc", help="Bcc address (repeatable).", metavar="ADDRESS"),
     reply_to: Optional[str] = typer.Option(None, "--reply-to", help="Reply-To address.", metavar="ADDRESS"),
-    from_email: Optional[str] = typer.Option(None, "--from", help="Override the configured sender address.", metavar="ADDRESS"),
-    header: List[str] = typer.Option([], "--header", help="Custom header 'Name: value' (repeatable).", metavar="'NAME: VALUE'"),
+    from_email: Optional[str] = typer.Option(
+        None, "--from", help="Override the configured sender address.", metavar="ADDRESS"
+    ),
+    header: List[str] = typer.Option(
+        [], "--header", help="Custom header 'Name: value' (repeatable).", metavar="'NAME: VALUE'"
+    ),
     tag: List[str] = typer.Option([], "--tag", help="Tag for the vendor's analytics (repeatable).", metavar="TAG"),
-    attach: List[Path] = typer.Option([], "--attach", help="Attach a file (repeatable).", exists=True, dir_okay=False, metavar="FILE"),
+    attach: List[Path] = typer.Option(
+        [], "--attach", help="Attach a file (repeatable).", exists=True, dir_okay=False, metavar="FILE"
+    ),
     to_file: Optional[Path] = _ToFile,
     batch_id: Optional[str] = _BatchId,
     concurrency: int = _Concurrency,
@@ -81,10 +113,20 @@ def send_email(
     _check_targets(to, to_file, force)
     text = _read_body(body, body_file)
     headers = dict(parse_header_options(header))
-    attachments = tuple(Attachment(p.name, read_limited(p, f"attachment {p}", MAX_ATTACHMENT_BYTES), _guess_type(p)) for p in attach)
+    attachments = tuple(
+        Attachment(p.name, read_limited(p, f"attachment {p}", MAX_ATTACHMENT_BYTES), _guess_type(p)) for p in attach
+    )
     message = EmailMessage(
-        to=tuple(to) or ("bulk@placeholder.invalid",), subject=subject, text=_strip_html(text) if html else text, html=text if html else None,
-        from_email=from_email, cc=tuple(cc), bcc=tuple(bcc), reply_to=reply_to, headers=headers, tags=tuple(tag),
+        to=tuple(to) or ("bulk@placeholder.invalid",),
+        subject=subject,
+        text=_strip_html(text) if html else text,
+        html=text if html else None,
+        from_email=from_email,
+        cc=tuple(cc),
+        bcc=tuple(bcc),
+        reply_to=reply_to,
+        headers=headers,
+        tags=tuple(tag),
         attachments=attachments,
     )
     connector = state(ctx).connector()
@@ -97,31 +139,64 @@ def send_email(
             return render_dry_run(dry_run_report(connector, gateway, message), out)
         return _finish(gateway.send(message, force=force).to_dict(), out)
 
+    from connectorctl.bulk.recipients import Row
     from connectorctl.bulk.recipients import render as fill
     from connectorctl.cli.send_view import run_bulk
     from connectorctl.validation import normalize_email
 
-    def build(row, key):  # type: ignore[no-untyped-def]
+    def build(row: Row, key: str) -> EmailMessage:
         filled = fill(text, row.fields)
-        return replace(message, to=(key,), subject=fill(subject, row.fields) or "",
-                       text=_strip_html(filled) if html else filled, html=filled if html else None)
+        return replace(
+            message,
+            to=(key,),
+            subject=fill(subject, row.fields) or "",
+            text=_strip_html(filled or "") if html else filled,
+            html=filled if html else None,
+        )
 
-    run_bulk(ctx, connector, gateway, "email", to_file, normalize_email, build,
-             template=(subject, text, str(html), from_email or "", ",".join(cc), ",".join(bcc)), filled=(subject, text),
-             batch_id=batch_id, concurrency=concurrency, resend_uncertain=resend_uncertain, dry_run=dry_run, output=out)
+    run_bulk(
+        ctx,
+        connector,
+        gateway,
+        "email",
+        to_file,
+        normalize_email,
+        build,
+        template=(subject, text, str(html), from_email or "", ",".join(cc), ",".join(bcc)),
+        filled=(subject, text),
+        batch_id=batch_id,
+        concurrency=concurrency,
+        resend_uncertain=resend_uncertain,
+        dry_run=dry_run,
+        output=out,
+    )
 
 
 @app.command("sms")
 def send_sms(
     ctx: typer.Context,
-    to: Optional[str] = typer.Option(None, "--to", help="Recipient number in E.164 form, e.g. +14155550123.", metavar="NUMBER"),
-    message: str = typer.Option(..., "--message", "-m", help="Text of the SMS ({{column}} placeholders in bulk).", metavar="TEXT"),
-    from_number: Optional[str] = typer.Option(None, "--from", help="Override the configured sender number.", metavar="NUMBER"),
+    to: Optional[str] = typer.Option(
+        None, "--to", help="Recipient number in E.164 form, e.g. +14155550123.", metavar="NUMBER"
+    ),
+    message: str = typer.Option(
+        ..., "--message", "-m", help="Text of the SMS ({{column}} placeholders in bulk).", metavar="TEXT"
+    ),
+    from_number: Optional[str] = typer.Option(
+        None, "--from", help="Override the configured sender number.", metavar="NUMBER"
+    ),
     idempotency_key: Optional[str] = typer.Option(
-        None, "--idempotency-key", metavar="KEY",
+        None,
+        "--idempotency-key",
+        metavar="KEY",
         help="Accepted for scripts but it cannot make a retry safe: Twilio and Vonage never receive a key and cannot "
-             "deduplicate an SMS. After a timeout or 5xx the SMS is not retried and is reported 'uncertain'."),
-    status_callback: Optional[str] = typer.Option(None, "--status-callback", help="URL the vendor reports delivery to (twilio, vonage); else vendors.<v>.status_callback.", metavar="URL"),
+        "deduplicate an SMS. After a timeout or 5xx the SMS is not retried and is reported 'uncertain'.",
+    ),
+    status_callback: Optional[str] = typer.Option(
+        None,
+        "--status-callback",
+        help="URL the vendor reports delivery to (twilio, vonage); else vendors.<v>.status_callback.",
+        metavar="URL",
+    ),
     to_file: Optional[Path] = _ToFile,
     batch_id: Optional[str] = _BatchId,
     concurrency: int = _Concurrency,
@@ -145,7 +220,13 @@ def send_sms(
     connector = state(ctx).connector()
     gateway = connector.sms(vendor, tenant_id=tenant)
     out = fmt(output, as_json)
-    sms = SmsMessage(to=to or "", body=message, from_number=from_number, idempotency_key=idempotency_key, status_callback=status_callback)
+    sms = SmsMessage(
+        to=to or "",
+        body=message,
+        from_number=from_number,
+        idempotency_key=idempotency_key,
+        status_callback=status_callback,
+    )
     if to_file is None:
         if dry_run:
             from connectorctl.cli.send_view import dry_run_report, render_dry_run
@@ -154,15 +235,30 @@ def send_sms(
             return render_dry_run(dry_run_report(connector, gateway, replace(sms, to=normalize_phone(sms.to))), out)
         return _finish(gateway.send(sms, force=force).to_dict(), out)
 
+    from connectorctl.bulk.recipients import Row
     from connectorctl.bulk.recipients import render as fill
     from connectorctl.cli.send_view import run_bulk
     from connectorctl.validation import normalize_phone
 
-    def build(row, key):  # type: ignore[no-untyped-def]
+    def build(row: Row, key: str) -> SmsMessage:
         return replace(sms, to=key, body=fill(message, row.fields) or "", idempotency_key=None)
 
-    run_bulk(ctx, connector, gateway, "sms", to_file, normalize_phone, build, template=(message, from_number or ""), filled=(message,),
-             batch_id=batch_id, concurrency=concurrency, resend_uncertain=resend_uncertain, dry_run=dry_run, output=out)
+    run_bulk(
+        ctx,
+        connector,
+        gateway,
+        "sms",
+        to_file,
+        normalize_phone,
+        build,
+        template=(message, from_number or ""),
+        filled=(message,),
+        batch_id=batch_id,
+        concurrency=concurrency,
+        resend_uncertain=resend_uncertain,
+        dry_run=dry_run,
+        output=out,
+    )
 
 
 def _check_targets(to: object, to_file: Optional[Path], force: bool) -> None:

@@ -31,7 +31,9 @@ def dry_run_report(connector: Any, gateway: Any, message: Any) -> dict[str, Any]
             try:
                 hop["request"] = adapter.preview(message, tenant_id=gateway.tenant_id)
             except Exception as exc:  # noqa: BLE001 - a preview must never send, nor crash the report
-                hop["request"] = {"error": f"{getattr(exc, 'code', type(exc).__name__)}: {getattr(exc, 'message', exc)}"}
+                hop["request"] = {
+                    "error": f"{getattr(exc, 'code', type(exc).__name__)}: {getattr(exc, 'message', exc)}"
+                }
         hops.append(hop)
     return {"dry_run": True, "channel": gateway.channel, "chain": hops}
 
@@ -50,19 +52,42 @@ def render_dry_run(report: dict[str, Any], output: OutputFormat) -> None:
             elif request.get("kind") == "local" or "action" in request:
                 shown = request.get("action", "")
             else:
-                shown = json.dumps({k: v for k, v in request.items() if k not in ("vendor", "kind")}, indent=2, ensure_ascii=False, default=str)
+                shown = json.dumps(
+                    {k: v for k, v in request.items() if k not in ("vendor", "kind")},
+                    indent=2,
+                    ensure_ascii=False,
+                    default=str,
+                )
             rows.append((str(n), hop["vendor"], hop["circuit"], escape(shown)))
         extra = {k: v for k, v in report.items() if k not in ("chain", "dry_run", "channel")}
         columns = (Column("#"), Column("vendor"), Column("circuit"), Column("would send", wrap=True))
-        return grid(f"dry run: {report['channel']} chain (nothing sent)", columns, rows,
-                    caption=", ".join(f"{k}: {v}" for k, v in extra.items()) or None)
+        return grid(
+            f"dry run: {report['channel']} chain (nothing sent)",
+            columns,
+            rows,
+            caption=", ".join(f"{k}: {v}" for k, v in extra.items()) or None,
+        )
 
     render(output, report, table)
 
 
-def run_bulk(ctx: typer.Context, connector: Any, gateway: Any, channel: str, path: Path, normalize: Callable[[str], str],
-             build: Callable[[Any, str], Any], *, template: Sequence[str], filled: Sequence[str | None], batch_id: str | None,
-             concurrency: int, resend_uncertain: bool, dry_run: bool, output: OutputFormat) -> None:
+def run_bulk(
+    ctx: typer.Context,
+    connector: Any,
+    gateway: Any,
+    channel: str,
+    path: Path,
+    normalize: Callable[[str], str],
+    build: Callable[[Any, str], Any],
+    *,
+    template: Sequence[str],
+    filled: Sequence[str | None],
+    batch_id: str | None,
+    concurrency: int,
+    resend_uncertain: bool,
+    dry_run: bool,
+    output: OutputFormat,
+) -> None:
     from connectorctl.bulk.journal import BatchJournal, batch_id_for
     from connectorctl.bulk.recipients import check_placeholders, parse_rows, read_file
     from connectorctl.bulk.runner import BulkReport, BulkRunner
@@ -76,9 +101,22 @@ def run_bulk(ctx: typer.Context, connector: Any, gateway: Any, channel: str, pat
     if dry_run:
         todo, decided = runner.plan(rows, normalize)
         sample = todo[0] if todo else _first_valid(rows, normalize)
-        report = dry_run_report(connector, gateway, build(*sample)) if sample else {"dry_run": True, "channel": channel, "chain": []}
-        report.update({"batch_id": batch, "recipients": len(rows), "would_send": len(todo),
-                       "not_sent": {s: sum(1 for d in decided if d["status"] == s) for s in ("skipped", "uncertain", "duplicate", "failed")}})
+        report = (
+            dry_run_report(connector, gateway, build(*sample))
+            if sample
+            else {"dry_run": True, "channel": channel, "chain": []}
+        )
+        report.update(
+            {
+                "batch_id": batch,
+                "recipients": len(rows),
+                "would_send": len(todo),
+                "not_sent": {
+                    s: sum(1 for d in decided if d["status"] == s)
+                    for s in ("skipped", "uncertain", "duplicate", "failed")
+                },
+            }
+        )
         return render_dry_run(report, output)
     journal.open(channel, str(path), len(rows))
     result = BulkReport(batch, channel)
@@ -113,8 +151,15 @@ class _Progress:
     def __init__(self, total: int) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        self.bar = Progress(TextColumn("sending"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[failed]} failed"),
-                            TimeElapsedColumn(), console=stderr(), transient=False)
+        self.bar = Progress(
+            TextColumn("sending"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[failed]} failed"),
+            TimeElapsedColumn(),
+            console=stderr(),
+            transient=False,
+        )
         self.task = self.bar.add_task("send", total=total, failed=0)
         self.failed = 0
 
@@ -137,15 +182,23 @@ def _summary_table(report: Any) -> Any:
 
     from connectorctl.cli.output import Column, grid
 
-    summary = grid("bulk send" + (" (interrupted)" if report.interrupted else ""), (Column("status"), Column("count", right=True)),
-                   ((status, str(count)) for status, count in report.counts.items() if count),
-                   caption=f"batch {report.batch_id}, {report.elapsed_seconds:.2f} s")
+    summary = grid(
+        "bulk send" + (" (interrupted)" if report.interrupted else ""),
+        (Column("status"), Column("count", right=True)),
+        ((status, str(count)) for status, count in report.counts.items() if count),
+        caption=f"batch {report.batch_id}, {report.elapsed_seconds:.2f} s",
+    )
     problems = [r for r in report.results if r["status"] in ("failed", "uncertain")]
     if not problems:
         return summary
     columns = (Column("row", right=True), Column("recipient"), Column("status"), Column("error", wrap=True))
-    detail = grid("not sent", columns, (
-        (escape(str(r["row"])), escape(r["recipient"]), r["status"], escape(f"[{r['error_code']}] {r['error']}"))
-        for r in sorted(problems, key=lambda r: r["row"])[:50]
-    ), caption=f"... and {len(problems) - 50} more (use --json)" if len(problems) > 50 else None)
+    detail = grid(
+        "not sent",
+        columns,
+        (
+            (escape(str(r["row"])), escape(r["recipient"]), r["status"], escape(f"[{r['error_code']}] {r['error']}"))
+            for r in sorted(problems, key=lambda r: r["row"])[:50]
+        ),
+        caption=f"... and {len(problems) - 50} more (use --json)" if len(problems) > 50 else None,
+    )
     return Group(summary, detail)

@@ -21,13 +21,35 @@ from connectorctl.cli.output import state
 
 def serve(
     ctx: typer.Context,
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on; anything but loopback requires an API token.", metavar="HOST"),
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="Address to listen on; anything but loopback requires an API token.", metavar="HOST"
+    ),
     port: int = typer.Option(8080, "--port", min=0, max=65535, help="TCP port (0 picks a free one).", metavar="PORT"),
-    graceful_timeout: float = typer.Option(30.0, "--graceful-timeout", min=0.0, help="Seconds in-flight requests get to finish on SIGTERM.", metavar="SECONDS"),
+    graceful_timeout: float = typer.Option(
+        30.0,
+        "--graceful-timeout",
+        min=0.0,
+        help="Seconds in-flight requests get to finish on SIGTERM.",
+        metavar="SECONDS",
+    ),
     access_log: bool = typer.Option(True, "--access-log/--no-access-log", help="Log one line per request to stderr."),
-    status_max_age: float = typer.Option(1.0, "--status-max-age", min=0.0, help="Seconds one shared /api/connector/status result is reused (0 = every request recomputes).", metavar="SECONDS"),
-    workers: int = typer.Option(None, "--workers", min=1, max=64, envvar="WEB_CONCURRENCY", show_default="the number of CPUs, at most 4", metavar="N",
-                                help="uvicorn worker processes sharing the port."),
+    status_max_age: float = typer.Option(
+        1.0,
+        "--status-max-age",
+        min=0.0,
+        help="Seconds one shared /api/connector/status result is reused (0 = every request recomputes).",
+        metavar="SECONDS",
+    ),
+    workers: int = typer.Option(
+        None,
+        "--workers",
+        min=1,
+        max=64,
+        envvar="WEB_CONCURRENCY",
+        show_default="the number of CPUs, at most 4",
+        metavar="N",
+        help="uvicorn worker processes sharing the port.",
+    ),
 ) -> None:
     """Serve the monitoring API (logs, metrics, health, status, Prometheus /metrics)."""
     from connectorctl.api.auth import TOKEN_ENV, TOKEN_SERVICE, is_loopback, resolve_token
@@ -38,7 +60,8 @@ def serve(
     if not is_loopback(host) and not token:
         raise ConfigurationError(
             f"refusing to listen on {host} without an API token" + ("" if source == "none" else f" ({source})"),
-            hint=f"store one with `connectorctl creds set {TOKEN_SERVICE}` (field token) or set ${TOKEN_ENV}; or bind 127.0.0.1",
+            hint=f"store one with `connectorctl creds set {TOKEN_SERVICE}` (field token) or set ${TOKEN_ENV}; "
+            "or bind 127.0.0.1",
         )
     sock = _bind(host, port)
     bound = sock.getsockname()

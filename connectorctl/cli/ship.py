@@ -8,6 +8,7 @@ Every command renders one result object: a table for people, ``-o json`` /
 from __future__ import annotations
 
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any, Optional
 
@@ -15,8 +16,14 @@ import typer
 
 from connectorctl.cli.output import JsonOption, OutputFormat, OutputOption, fmt, kv_table, render, state
 
-app = typer.Typer(help="Shipping: quote rates, buy labels, track parcels, void labels, check addresses.", no_args_is_help=True, rich_markup_mode=None)
-_Vendor = typer.Option(None, "--vendor", help="easypost or shippo (default: shipping_vendor from the config).", metavar="VENDOR")
+app = typer.Typer(
+    help="Shipping: quote rates, buy labels, track parcels, void labels, check addresses.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+_Vendor = typer.Option(
+    None, "--vendor", help="easypost or shippo (default: shipping_vendor from the config).", metavar="VENDOR"
+)
 _Tenant = typer.Option(None, "--tenant", help="Tenant whose credentials and logs to use.", metavar="TENANT")
 FINAL = ("delivered", "return_to_sender", "failure")
 
@@ -28,7 +35,13 @@ def _service(ctx: typer.Context, vendor: str | None, tenant: str | None) -> Any:
 @app.command("rates")
 def ship_rates(
     ctx: typer.Context,
-    from_file: Path = typer.Option(..., "--from-file", help="Shipment YAML: from, to, parcels (see docs/shipment.yaml).", dir_okay=False, metavar="FROM_FILE"),
+    from_file: Path = typer.Option(
+        ...,
+        "--from-file",
+        help="Shipment YAML: from, to, parcels (see docs/shipment.yaml).",
+        dir_okay=False,
+        metavar="FROM_FILE",
+    ),
     vendor: Optional[str] = _Vendor,
     tenant: Optional[str] = _Tenant,
     output: OutputFormat = OutputOption,
@@ -47,7 +60,9 @@ def ship_rates(
         for col in ("rate id", "carrier", "service", "price", "days"):
             t.add_column(col)
         for r in rates:
-            t.add_row(r["id"], r["carrier"], r["service"], f"{r['price']} {r['currency']}", str(r["delivery_days"] or "-"))
+            t.add_row(
+                r["id"], r["carrier"], r["service"], f"{r['price']} {r['currency']}", str(r["delivery_days"] or "-")
+            )
         return t
 
     render(fmt(output, as_json), rates, table)
@@ -57,7 +72,13 @@ def ship_rates(
 def ship_buy(
     ctx: typer.Context,
     rate_id: str = typer.Argument(..., metavar="RATE_ID", help="A rate id from `ship rates`."),
-    label_file: Optional[Path] = typer.Option(None, "--label-file", help="Where to save the label (default: labels/ under $CONNECTORCTL_HOME).", dir_okay=False, metavar="LABEL_FILE"),
+    label_file: Optional[Path] = typer.Option(
+        None,
+        "--label-file",
+        help="Where to save the label (default: labels/ under $CONNECTORCTL_HOME).",
+        dir_okay=False,
+        metavar="LABEL_FILE",
+    ),
     label_format: str = typer.Option("pdf", "--format", help="pdf, png or zpl.", metavar="FORMAT"),
     vendor: Optional[str] = _Vendor,
     tenant: Optional[str] = _Tenant,
@@ -86,9 +107,15 @@ def ship_buy(
 def ship_track(
     ctx: typer.Context,
     tracking_number: str = typer.Argument(..., metavar="TRACKING", help="The carrier's tracking number."),
-    carrier: Optional[str] = typer.Option(None, "--carrier", help="Carrier (usps, ups, fedex, ...): Shippo needs it.", metavar="CARRIER"),
-    follow: bool = typer.Option(False, "--follow", "-f", help="Keep polling and print new events until the parcel's journey ends."),
-    interval: float = typer.Option(60.0, "--interval", min=0.1, max=86400, help="Seconds between polls with --follow.", metavar="INTERVAL"),
+    carrier: Optional[str] = typer.Option(
+        None, "--carrier", help="Carrier (usps, ups, fedex, ...): Shippo needs it.", metavar="CARRIER"
+    ),
+    follow: bool = typer.Option(
+        False, "--follow", "-f", help="Keep polling and print new events until the parcel's journey ends."
+    ),
+    interval: float = typer.Option(
+        60.0, "--interval", min=0.1, max=86400, help="Seconds between polls with --follow.", metavar="INTERVAL"
+    ),
     vendor: Optional[str] = _Vendor,
     tenant: Optional[str] = _Tenant,
     output: OutputFormat = OutputOption,
@@ -103,12 +130,14 @@ def ship_track(
         new = [e for e in tracking["events"] if tuple(e.values()) not in seen]
         seen.update(tuple(e.values()) for e in new)
         if not follow:
-            render(out, tracking, lambda: _tracking_table(tracking, tracking["events"]))
+            render(out, tracking, partial(_tracking_table, tracking, tracking["events"]))
             return
         if out is OutputFormat.table:
-            render(out, tracking, lambda: _tracking_table(tracking, new))
+            render(out, tracking, partial(_tracking_table, tracking, new))
         else:
-            render(OutputFormat.jsonl, [{"tracking_number": tracking["tracking_number"], **e} for e in new], lambda: None)
+            render(
+                OutputFormat.jsonl, [{"tracking_number": tracking["tracking_number"], **e} for e in new], lambda: None
+            )
         if tracking["status"] in FINAL:
             return
         time.sleep(interval)
@@ -117,8 +146,10 @@ def ship_track(
 def _tracking_table(tracking: dict[str, Any], events: list[dict[str, Any]]) -> Any:
     from rich.table import Table
 
-    t = Table(title=f"{tracking['tracking_number']} ({tracking['carrier'] or tracking['vendor']}): {tracking['status']}",
-              caption=f"estimated delivery {tracking['estimated_delivery']}" if tracking["estimated_delivery"] else None)
+    t = Table(
+        title=f"{tracking['tracking_number']} ({tracking['carrier'] or tracking['vendor']}): {tracking['status']}",
+        caption=f"estimated delivery {tracking['estimated_delivery']}" if tracking["estimated_delivery"] else None,
+    )
     for col in ("time", "status", "location", "carrier says"):
         t.add_column(col)
     for e in events:
@@ -129,7 +160,9 @@ def _tracking_table(tracking: dict[str, Any], events: list[dict[str, Any]]) -> A
 @app.command("cancel")
 def ship_cancel(
     ctx: typer.Context,
-    shipment_id: str = typer.Argument(..., metavar="SHIPMENT_ID", help="The shipment whose label to void (Shippo: or its transaction id)."),
+    shipment_id: str = typer.Argument(
+        ..., metavar="SHIPMENT_ID", help="The shipment whose label to void (Shippo: or its transaction id)."
+    ),
     vendor: Optional[str] = _Vendor,
     tenant: Optional[str] = _Tenant,
     output: OutputFormat = OutputOption,
@@ -159,13 +192,25 @@ def ship_verify_address(
     """Ask the vendor whether an address is deliverable; exit 1 when it is not."""
     from connectorctl.shipping.loader import address_from
 
-    fields = {"name": name, "street1": street1, "city": city, "zip": zip_code, "country": country, "street2": street2,
-              "state": state_code, "company": company}
+    fields = {
+        "name": name,
+        "street1": street1,
+        "city": city,
+        "zip": zip_code,
+        "country": country,
+        "street2": street2,
+        "state": state_code,
+        "company": company,
+    }
     address = address_from({k: v for k, v in fields.items() if v is not None}, "address")
     result = _service(ctx, vendor, tenant).verify_address(address).to_dict()
 
     def table() -> Any:
-        rows = [("valid", result["valid"]), *(result["address"] or {}).items(), *(("message", m) for m in result["messages"])]
+        rows = [
+            ("valid", result["valid"]),
+            *(result["address"] or {}).items(),
+            *(("message", m) for m in result["messages"]),
+        ]
         return kv_table(f"address check by {result['vendor']}", rows)
 
     render(fmt(output, as_json), result, table)

@@ -10,13 +10,27 @@ from typing import Any
 
 import typer
 
-from connectorctl.cli.output import Column, JsonOption, OutputFormat, OutputOption, fmt, grid, human_time, render, show, state
+from connectorctl.cli.output import (
+    Column,
+    JsonOption,
+    OutputFormat,
+    OutputOption,
+    fmt,
+    grid,
+    human_time,
+    render,
+    show,
+    state,
+)
 
 HEALTH_STYLE = {"healthy": "green", "degraded": "yellow", "down": "red"}
 
 
 def status_command(ctx: typer.Context, output: OutputFormat = OutputOption, as_json: bool = JsonOption) -> None:
-    """Each service's health from its recent calls (a retried success counts as a success) and circuit; exits 7 if any is down."""
+    """Each service's health from its recent calls and circuit; exits 7 if any is down.
+
+    A success after retries counts as a success.
+    """
     from connectorctl.errors import ExitCode
     from connectorctl.store.queries import service_status
 
@@ -32,8 +46,15 @@ def status_command(ctx: typer.Context, output: OutputFormat = OutputOption, as_j
 
 
 COLUMNS = (
-    Column("service"), Column("status"), Column("ok %", right=True), Column("calls", right=True), Column("try ok %", drop=2, right=True),
-    Column("tries", drop=1, right=True), Column("avg ms", drop=4, right=True), Column("p95 ms", drop=3, right=True), Column("circuit"),
+    Column("service"),
+    Column("status"),
+    Column("ok %", right=True),
+    Column("calls", right=True),
+    Column("try ok %", drop=2, right=True),
+    Column("tries", drop=1, right=True),
+    Column("avg ms", drop=4, right=True),
+    Column("p95 ms", drop=3, right=True),
+    Column("circuit"),
 )
 
 
@@ -43,8 +64,22 @@ def _table(data: dict[str, Any]) -> Any:
     def pct(value: float | None) -> str:
         return "-" if value is None else f"{value:.2f}"
 
-    return grid(f"status over the last {data['window_minutes']} min (at {human_time(data['timestamp'])} UTC)", COLUMNS, (
-        (escape(name), f"[{HEALTH_STYLE[s['status']]}]{s['status']}[/]", pct(s["success_rate"]), str(s["calls"]),
-         pct(s["attempt_success_rate"]), str(s["attempts"]), show(s["avg_duration_ms"]), show(s["p95_ms"]), s["circuit_state"])
-        for name, s in data["services"].items()
-    ), caption="ok %: calls that succeeded, retries included; try ok %: single attempts")
+    return grid(
+        f"status over the last {data['window_minutes']} min (at {human_time(data['timestamp'])} UTC)",
+        COLUMNS,
+        (
+            (
+                escape(name),
+                f"[{HEALTH_STYLE[s['status']]}]{s['status']}[/]",
+                pct(s["success_rate"]),
+                str(s["calls"]),
+                pct(s["attempt_success_rate"]),
+                str(s["attempts"]),
+                show(s["avg_duration_ms"]),
+                show(s["p95_ms"]),
+                s["circuit_state"],
+            )
+            for name, s in data["services"].items()
+        ),
+        caption="ok %: calls that succeeded, retries included; try ok %: single attempts",
+    )

@@ -16,13 +16,26 @@ from typing import TYPE_CHECKING, Any, Iterator, List, Optional
 
 import typer
 
-from connectorctl.cli.output import JsonOption, OutputFormat, OutputOption, confirm, fmt, kv_table, render, state, stderr
+from connectorctl.cli.output import (
+    JsonOption,
+    OutputFormat,
+    OutputOption,
+    confirm,
+    fmt,
+    kv_table,
+    render,
+    state,
+    stderr,
+)
 
 if TYPE_CHECKING:
     from connectorctl.adapters.storage.base import StorageAdapter
     from connectorctl.domain.storage import StoredObject
 
-app = typer.Typer(help="Put, get, list and share objects in the configured store (local folder or S3-compatible).", no_args_is_help=True)
+app = typer.Typer(
+    help="Put, get, list and share objects in the configured store (local folder or S3-compatible).",
+    no_args_is_help=True,
+)
 StoreOption = typer.Option(None, "--store", help="Store to use instead of storage_vendor (e.g. local, s3).")
 KeyArg = typer.Argument(..., metavar="KEY", help="Object key, e.g. invoices/2026/42.pdf.")
 PROGRESS_FROM_BYTES = 8 * 1024 * 1024
@@ -60,7 +73,9 @@ def _transfer(label: str, size: int | None) -> Iterator[Any]:
             return
         from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
-        with Progress("{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(), console=console, transient=True) as bar:
+        with Progress(
+            "{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(), console=console, transient=True
+        ) as bar:
             task = bar.add_task(label, total=size)
             yield lambda done, total: bar.update(task, completed=done, total=total)
     finally:
@@ -84,7 +99,9 @@ def storage_put(
     ctx: typer.Context,
     local: str = typer.Argument(..., metavar="LOCAL", help="File to upload, or - for stdin."),
     key: str = KeyArg,
-    content_type: Optional[str] = typer.Option(None, "--content-type", help="MIME type (default: guessed from the key)."),
+    content_type: Optional[str] = typer.Option(
+        None, "--content-type", help="MIME type (default: guessed from the key)."
+    ),
     meta: List[str] = typer.Option([], "--meta", help="User metadata NAME=VALUE (repeatable)."),
     store: Optional[str] = StoreOption,
     output: OutputFormat = OutputOption,
@@ -106,7 +123,9 @@ def storage_put(
 def storage_get(
     ctx: typer.Context,
     key: str = KeyArg,
-    local: Optional[str] = typer.Argument(None, metavar="[LOCAL|-]", help="Where to write it (default: the key's file name here); - for stdout."),
+    local: Optional[str] = typer.Argument(
+        None, metavar="[LOCAL|-]", help="Where to write it (default: the key's file name here); - for stdout."
+    ),
     store: Optional[str] = StoreOption,
     output: OutputFormat = OutputOption,
     as_json: bool = JsonOption,
@@ -132,8 +151,12 @@ def storage_get(
 def storage_ls(
     ctx: typer.Context,
     prefix: str = typer.Argument("", metavar="[PREFIX]", help="Only keys starting with this text."),
-    limit: Optional[int] = typer.Option(None, "--limit", min=1, max=10000, help="At most this many (one page); default: all."),
-    after: Optional[str] = typer.Option(None, "--after", help="Start after this key (the next_token of a previous page)."),
+    limit: Optional[int] = typer.Option(
+        None, "--limit", min=1, max=10000, help="At most this many (one page); default: all."
+    ),
+    after: Optional[str] = typer.Option(
+        None, "--after", help="Start after this key (the next_token of a previous page)."
+    ),
     store: Optional[str] = StoreOption,
     output: OutputFormat = OutputOption,
     as_json: bool = JsonOption,
@@ -154,8 +177,9 @@ def storage_ls(
 
     def table() -> Any:
         t = Table(title=f"{storage.slug}: {prefix or '(all)'}", caption=f"{len(rows)} objects")
-        for col, justify in (("key", "left"), ("size", "right"), ("last modified", "left")):
-            t.add_column(col, justify=justify)  # type: ignore[arg-type]
+        t.add_column("key")
+        t.add_column("size", justify="right")
+        t.add_column("last modified")
         for r in rows:
             t.add_row(r["key"], str(r["size"]), r["last_modified"] or "-")
         return t
@@ -164,28 +188,47 @@ def storage_ls(
 
 
 @app.command("stat")
-def storage_stat(ctx: typer.Context, key: str = KeyArg, store: Optional[str] = StoreOption,
-                 output: OutputFormat = OutputOption, as_json: bool = JsonOption) -> None:
+def storage_stat(
+    ctx: typer.Context,
+    key: str = KeyArg,
+    store: Optional[str] = StoreOption,
+    output: OutputFormat = OutputOption,
+    as_json: bool = JsonOption,
+) -> None:
     """Size, last modified, ETag, content type and user metadata of one object."""
     storage = _storage(ctx, store)
     _render_object(storage.head(key), fmt(output, as_json), f"{storage.slug}: {key}")
 
 
 @app.command("rm")
-def storage_rm(ctx: typer.Context, key: str = KeyArg, yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
-               store: Optional[str] = StoreOption, output: OutputFormat = OutputOption, as_json: bool = JsonOption) -> None:
+def storage_rm(
+    ctx: typer.Context,
+    key: str = KeyArg,
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    store: Optional[str] = StoreOption,
+    output: OutputFormat = OutputOption,
+    as_json: bool = JsonOption,
+) -> None:
     """Delete an object (asks first on a terminal unless --yes)."""
     storage = _storage(ctx, store)
     obj = storage.head(key)  # a mistyped key is an error, not a silent no-op
     confirm(f"delete {key} ({obj.size} bytes) from {storage.slug}?", yes)
     storage.delete(key)
     data = {**obj.to_dict(), "deleted": True}
-    render(fmt(output, as_json), data, lambda: kv_table(f"deleted from {storage.slug}", [("key", key), ("size", obj.size)]))
+    render(
+        fmt(output, as_json), data, lambda: kv_table(f"deleted from {storage.slug}", [("key", key), ("size", obj.size)])
+    )
 
 
 @app.command("cp")
-def storage_cp(ctx: typer.Context, source: str = typer.Argument(..., metavar="SOURCE"), target: str = typer.Argument(..., metavar="TARGET"),
-               store: Optional[str] = StoreOption, output: OutputFormat = OutputOption, as_json: bool = JsonOption) -> None:
+def storage_cp(
+    ctx: typer.Context,
+    source: str = typer.Argument(..., metavar="SOURCE"),
+    target: str = typer.Argument(..., metavar="TARGET"),
+    store: Optional[str] = StoreOption,
+    output: OutputFormat = OutputOption,
+    as_json: bool = JsonOption,
+) -> None:
     """Copy an object inside the store (content type and metadata go along)."""
     storage = _storage(ctx, store)
     _render_object(storage.copy(source, target), fmt(output, as_json), f"copied in {storage.slug}")
@@ -196,7 +239,9 @@ def storage_url(
     ctx: typer.Context,
     key: str = KeyArg,
     expires: str = typer.Option("1h", "--expires", help="How long the link works (30s, 10m, 2h, 7d at most)."),
-    method: str = typer.Option("GET", "--method", help="GET to download, PUT to let someone upload.", case_sensitive=False),
+    method: str = typer.Option(
+        "GET", "--method", help="GET to download, PUT to let someone upload.", case_sensitive=False
+    ),
     store: Optional[str] = StoreOption,
     output: OutputFormat = OutputOption,
     as_json: bool = JsonOption,

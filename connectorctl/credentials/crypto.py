@@ -112,4 +112,6 @@ def open_sealed(key: MasterKey, token: str, aad: bytes) -> bytes:
     try:
         return _aead(key).decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], aad)
     except InvalidTag:
-        raise SealError("the stored ciphertext failed its integrity check (corrupted, or moved from another row)", kid) from None
+        raise SealError(
+            "the stored ciphertext failed its integrity check (corrupted, or moved from another row)", kid
+        ) from None

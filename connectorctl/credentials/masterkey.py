@@ -20,7 +20,7 @@ import os
 import stat
 import threading
 from pathlib import Path
-from typing import Callable, Mapping, Protocol
+from typing import Any, Callable, Mapping, Protocol, TypeVar
 
 from connectorctl.credentials.crypto import MasterKey
 from connectorctl.errors import ConfigurationError, CredentialUnreadableError
@@ -29,6 +29,7 @@ ENV_KEY = "CONNECTORCTL_MASTER_KEY"
 ENV_PREVIOUS = "CONNECTORCTL_MASTER_KEY_PREVIOUS"
 ENV_FILE = "CONNECTORCTL_MASTER_KEY_FILE"
 KEYRING_SERVICE = "connectorctl"
+T = TypeVar("T")
 SLOTS = ("current", "previous")
 NO_KEYRING_HINT = f"set {ENV_FILE}=/path/to/keyfile (mode 0600) or {ENV_KEY}; see docs/credentials.md"
 
@@ -48,7 +49,9 @@ def _parse(text: str, where: str) -> MasterKey:
     try:
         return MasterKey.from_text(text)
     except ValueError as exc:
-        raise ConfigurationError(f"{where} is not a valid master key ({exc}); it must be base64 of 32 random bytes") from None
+        raise ConfigurationError(
+            f"{where} is not a valid master key ({exc}); it must be base64 of 32 random bytes"
+        ) from None
 
 
 class EnvKeySource:
@@ -73,8 +76,11 @@ class EnvKeySource:
         return key
 
     def store(self, slot: str, key: MasterKey) -> None:
-        raise ConfigurationError(f"the master key comes from ${ENV_KEY} and cannot be written by connectorctl",
-                                 hint=f"export the old key as ${ENV_PREVIOUS} and a new one as ${ENV_KEY}, then run `connectorctl creds rotate-key`")
+        raise ConfigurationError(
+            f"the master key comes from ${ENV_KEY} and cannot be written by connectorctl",
+            hint=f"export the old key as ${ENV_PREVIOUS} and a new one as ${ENV_KEY}, then run `connectorctl creds "
+            "rotate-key`",
+        )
 
     def clear(self, slot: str) -> None:
         return None
@@ -101,11 +107,16 @@ class FileKeySource:
         except OSError as exc:
             raise ConfigurationError(f"cannot read master key file {path} ({exc.strerror})") from None
         if os.name == "posix" and st.st_mode & 0o077:
-            raise ConfigurationError(f"master key file {path} has mode {stat.S_IMODE(st.st_mode):04o}, wider than 0600; run: chmod 600 {path}")
+            raise ConfigurationError(
+                f"master key file {path} has mode {stat.S_IMODE(st.st_mode):04o}, wider than 0600; run: chmod 600 "
+                f"{path}"
+            )
         try:
             text = path.read_text(encoding="ascii")
         except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigurationError(f"cannot read master key file {path} ({getattr(exc, 'strerror', None) or type(exc).__name__})") from None
+            raise ConfigurationError(
+                f"cannot read master key file {path} ({getattr(exc, 'strerror', None) or type(exc).__name__})"
+            ) from None
         return _parse(text, f"master key file {path}")
 
     def store(self, slot: str, key: MasterKey) -> None:
@@ -166,7 +177,7 @@ class KeyringKeySource:
             raise ConfigurationError(f"the keyring backend did not keep the master key; {NO_KEYRING_HINT}")
 
     def clear(self, slot: str) -> None:
-        def delete(kr):  # type: ignore[no-untyped-def]
+        def delete(kr: Any) -> None:
             from keyring.errors import PasswordDeleteError
 
             try:
@@ -177,7 +188,7 @@ class KeyringKeySource:
         _keyring_call(delete)
 
 
-def _keyring_call(fn):  # type: ignore[no-untyped-def]
+def _keyring_call(fn: Callable[[Any], T]) -> T:
     """Run one keyring operation, turning every keyring failure into one actionable line."""
     import keyring
     from keyring.errors import KeyringError, KeyringLocked, NoKeyringError
@@ -191,11 +202,14 @@ def _keyring_call(fn):  # type: ignore[no-untyped-def]
     except KeyringLocked:
         raise CredentialUnreadableError(
             "the OS keyring is locked: unlock it (log in to the desktop session, or `gnome-keyring-daemon --unlock`) "
-            f"or {NO_KEYRING_HINT}") from None
+            f"or {NO_KEYRING_HINT}"
+        ) from None
     except KeyringError as exc:
         raise CredentialUnreadableError(f"the OS keyring failed ({type(exc).__name__}): {NO_KEYRING_HINT}") from None
     except ModuleNotFoundError as exc:  # PYTHON_KEYRING_BACKEND names a module that is not installed
-        raise ConfigurationError(f"keyring backend module {exc.name!r} is not installed (check $PYTHON_KEYRING_BACKEND)") from None
+        raise ConfigurationError(
+            f"keyring backend module {exc.name!r} is not installed (check $PYTHON_KEYRING_BACKEND)"
+        ) from None
 
 
 def _refuse_unsafe(backend: object) -> None:
@@ -209,10 +223,14 @@ def _refuse_unsafe(backend: object) -> None:
         raise ConfigurationError(f"the keyring backend {kind} stores nothing: {NO_KEYRING_HINT}")
     explicit = os.environ.get("PYTHON_KEYRING_BACKEND", "")
     if type(first).__name__ == "PlaintextKeyring" and explicit != kind:
-        raise ConfigurationError(f"only a plaintext keyring ({kind}) is available, refusing to keep the master key there: {NO_KEYRING_HINT}")
+        raise ConfigurationError(
+            f"only a plaintext keyring ({kind}) is available, refusing to keep the master key there: {NO_KEYRING_HINT}"
+        )
 
 
-def select_source(master_key_file: str | None, installation_id: Callable[[], str], env: Mapping[str, str] | None = None) -> KeySource:
+def select_source(
+    master_key_file: str | None, installation_id: Callable[[], str], env: Mapping[str, str] | None = None
+) -> KeySource:
     """The first configured source, in the documented order."""
     env = os.environ if env is None else env
     if env.get(ENV_KEY, "").strip():
@@ -262,7 +280,10 @@ class MasterKeys:
             key = MasterKey.generate()
             self.store("current", key)
         if key is None:
-            raise CredentialUnreadableError(f"no master key found in {self.source.name}", hint="run `connectorctl creds set SERVICE` to create one, or restore the key")
+            raise CredentialUnreadableError(
+                f"no master key found in {self.source.name}",
+                hint="run `connectorctl creds set SERVICE` to create one, or restore the key",
+            )
         return key
 
     def for_id(self, key_id: str) -> MasterKey | None:

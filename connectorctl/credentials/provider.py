@@ -25,12 +25,20 @@ from typing import TYPE_CHECKING, Callable, Mapping, TypeVar
 
 from connectorctl.domain.roles import CredentialProvider
 from connectorctl.domain.values import AuthMethod, Credentials
-from connectorctl.errors import AuthenticationError, ConfigurationError, CredentialNotFoundError, CredentialRefreshError, CredentialUnreadableError
+from connectorctl.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    CredentialNotFoundError,
+    CredentialRefreshError,
+    CredentialUnreadableError,
+)
 from connectorctl.resilience.clock import Clock
 from connectorctl.settings import Settings
 from connectorctl.store.db import StateDB
 
 if TYPE_CHECKING:
+    import sqlite3
+
     from connectorctl.credentials.oauth2 import TokenEndpoint
     from connectorctl.credentials.store import CredentialStore, StoredRow
 
@@ -70,7 +78,9 @@ class StoreCredentialProvider:
         self._guard = threading.Lock()
         self._touched: dict[str, float] = {}
         self._env_tokens: dict[tuple[str, str | None], Credentials] = {}
-        self._opened: dict[str, tuple[str, str | None, dict[str, str]]] = {}  # row id -> (sealed data, sealed refresh, fields)
+        self._opened: dict[
+            str, tuple[str, str | None, dict[str, str]]
+        ] = {}  # row id -> (sealed data, sealed refresh, fields)
 
     @cached_property
     def db(self) -> StateDB:
@@ -92,8 +102,10 @@ class StoreCredentialProvider:
             return row[0]
         from connectorctl.resilience.pipeline import new_id
 
-        def create(conn) -> str:  # type: ignore[no-untyped-def]
-            conn.execute("INSERT OR IGNORE INTO credential_meta (name, value) VALUES ('installation_id', ?)", (new_id().lower(),))
+        def create(conn: sqlite3.Connection) -> str:
+            conn.execute(
+                "INSERT OR IGNORE INTO credential_meta (name, value) VALUES ('installation_id', ?)", (new_id().lower(),)
+            )
             return conn.execute("SELECT value FROM credential_meta WHERE name = 'installation_id'").fetchone()[0]
 
         if db.conn.in_transaction:  # first key lookup happens inside a credential write
@@ -103,7 +115,7 @@ class StoreCredentialProvider:
 
     # -- the CredentialProvider role ------------------------------------------
     def get(self, service_name: str, tenant_id: str | None = None) -> Credentials:
-        row = self._row(service_name, tenant_id, tenant_only=True)
+        row = self._tenant_row(service_name, tenant_id)
         if row is None:
             env = self._from_env(service_name, tenant_id)
             if env is not None:
@@ -111,7 +123,7 @@ class StoreCredentialProvider:
             standard = self._from_vendor_env(service_name, tenant_id)
             if standard is not None:
                 return standard
-            row = self._row(service_name, tenant_id, tenant_only=False)
+            row = self._global_row(service_name, tenant_id)
         return self._from_row(row)
 
     def has(self, service_name: str, tenant_id: str | None = None) -> bool:
@@ -131,7 +143,9 @@ class StoreCredentialProvider:
 
         refs = self.settings.vendor(service).credentials
         if refs:  # only env:VAR references are shown; anything else is a literal secret (refused when used)
-            return sorted(refs), ",".join(r if isinstance(r, str) and r.startswith("env:") else "*** (a literal: refused)" for r in refs.values())
+            return sorted(refs), ",".join(
+                r if isinstance(r, str) and r.startswith("env:") else "*** (a literal: refused)" for r in refs.values()
+            )
         row = self.store.find(service, None) if self.settings.database.exists() else None
         if row is not None:
             return list(row.field_names), "store" if row.is_active else "store (disabled)"
@@ -142,13 +156,20 @@ class StoreCredentialProvider:
         return (sorted(found[0]), found[1]) if found else ([], "not configured")
 
     def env_sources(self) -> list[Credentials]:
-        """Credentials that come from the environment rather than the store, for ``creds list`` (values stay in memory)."""
+        """Credentials that come from the environment rather than the store, for ``creds list``.
+
+        The values stay in memory.
+        """
         from connectorctl.adapters.catalog import VENDORS
 
         found = []
         for service in sorted(VENDORS):
             try:
-                creds = self._from_env(service, None) if self.settings.vendor(service).credentials else self._from_vendor_env(service, None)
+                creds = (
+                    self._from_env(service, None)
+                    if self.settings.vendor(service).credentials
+                    else self._from_vendor_env(service, None)
+                )
             except (CredentialNotFoundError, CredentialUnreadableError, ConfigurationError, CredentialRefreshError):
                 continue
             if creds is not None:
@@ -157,14 +178,14 @@ class StoreCredentialProvider:
 
     def refresh(self, service_name: str, tenant_id: str | None = None) -> Credentials:
         """Renew an OAuth2 access token now; other methods are re-read from their source."""
-        row = self._row(service_name, tenant_id, tenant_only=True)
+        row = self._tenant_row(service_name, tenant_id)
         if row is None and self.settings.vendor(service_name).credentials:
             creds = self._from_env(service_name, tenant_id, force_refresh=True)
             assert creds is not None
             return creds
         if row is None:
-            row = self._row(service_name, tenant_id, tenant_only=False)
-        if row is not None and row.auth_method == AuthMethod.OAUTH2.value:
+            row = self._global_row(service_name, tenant_id)
+        if row.auth_method == AuthMethod.OAUTH2.value:
             return self._refresh_row(row, force=True)
         return self.get(service_name, tenant_id)
 
@@ -173,18 +194,29 @@ class StoreCredentialProvider:
         row = self.store.find(service, tenant_id)
         return row if row is not None and row.is_active else None
 
-    def _row(self, service: str, tenant_id: str | None, *, tenant_only: bool) -> "StoredRow | None":
-        """The tenant's row (tenant_only) or the global fallback; raises when neither exists."""
-        if tenant_only:
-            return self._find_active(service, tenant_id) if tenant_id else None
+    def _tenant_row(self, service: str, tenant_id: str | None) -> "StoredRow | None":
+        return self._find_active(service, tenant_id) if tenant_id else None
+
+    def _global_row(self, service: str, tenant_id: str | None) -> "StoredRow":
+        """The global fallback; raises when there is none (``tenant_id`` only shapes the message)."""
         row = self._find_active(service, None)
         if row is None:
-            disabled = [r for r in (self.store.find(service, tenant_id), self.store.find(service, None)) if r is not None and not r.is_active]
+            disabled = [
+                r
+                for r in (self.store.find(service, tenant_id), self.store.find(service, None))
+                if r is not None and not r.is_active
+            ]
             where = f" for tenant {tenant_id} or globally" if tenant_id else ""
             if disabled:
-                raise CredentialNotFoundError(f"the credential for {disabled[0].label} is disabled", service=service,
-                                              hint=f"connectorctl creds enable {service}" + (f" --tenant {disabled[0].tenant_id}" if disabled[0].tenant_id else ""))
-            raise CredentialNotFoundError(f"no credentials stored for {service}{where}", service=service, hint=set_command(service, tenant_id))
+                raise CredentialNotFoundError(
+                    f"the credential for {disabled[0].label} is disabled",
+                    service=service,
+                    hint=f"connectorctl creds enable {service}"
+                    + (f" --tenant {disabled[0].tenant_id}" if disabled[0].tenant_id else ""),
+                )
+            raise CredentialNotFoundError(
+                f"no credentials stored for {service}{where}", service=service, hint=set_command(service, tenant_id)
+            )
         return row
 
     def _from_row(self, row: "StoredRow") -> Credentials:
@@ -193,11 +225,16 @@ class StoreCredentialProvider:
         fields = self._decrypt(row)
         expires = epoch(row.expires_at)
         now = self.clock.time()
-        if row.auth_method == AuthMethod.OAUTH2.value and (not fields.get("access_token") or (expires is not None and expires - REFRESH_SKEW <= now)):
+        if row.auth_method == AuthMethod.OAUTH2.value and (
+            not fields.get("access_token") or (expires is not None and expires - REFRESH_SKEW <= now)
+        ):
             return self._refresh_row(row)
         if expires is not None and expires <= now:
-            raise CredentialRefreshError(f"the credential for {row.label} expired at {row.expires_at} and has no refresh path",
-                                         service=row.service_name, hint=set_command(row.service_name, row.tenant_id))
+            raise CredentialRefreshError(
+                f"the credential for {row.label} expired at {row.expires_at} and has no refresh path",
+                service=row.service_name,
+                hint=set_command(row.service_name, row.tenant_id),
+            )
         self._touch(row.id, now)
         return self._credentials(row, fields, expires)
 
@@ -215,8 +252,14 @@ class StoreCredentialProvider:
 
         source = "store:tenant" if row.tenant_id else "store"
         log.debug("credentials for %s from %s", row.label, source)
-        return Credentials(row.service_name, AuthMethod(row.auth_method), fields, tenant_id=row.tenant_id,
-                           expires_at=datetime.fromtimestamp(expires, timezone.utc) if expires is not None else None, source=source)
+        return Credentials(
+            row.service_name,
+            AuthMethod(row.auth_method),
+            fields,
+            tenant_id=row.tenant_id,
+            expires_at=datetime.fromtimestamp(expires, timezone.utc) if expires is not None else None,
+            source=source,
+        )
 
     def _lock(self, key: tuple[str, str | None]) -> threading.Lock:
         with self._guard:
@@ -266,20 +309,29 @@ class StoreCredentialProvider:
         config = self.settings.vendor(service)
         if not config.credentials:
             return None
-        fields, sources = {}, []
+        fields: dict[str, str] = {}
+        sources: list[str] = []
         for name, ref in config.credentials.items():
             if not isinstance(ref, str) or not ref.startswith("env:") or len(ref) <= 4:
-                raise ConfigurationError(f"vendors.{service}.credentials.{name} must be an env:VAR reference (secrets never go in the config file)")
+                raise ConfigurationError(
+                    f"vendors.{service}.credentials.{name} must be an env:VAR reference (secrets never go in the "
+                    "config file)"
+                )
             var = ref[4:]
             value = os.environ.get(var)
             if not value:
-                raise CredentialNotFoundError(f"vendors.{service}.credentials.{name} refers to ${var}, which is not set", service=service,
-                                              hint=f"export {var}=... (or remove the reference and run `connectorctl creds set {service}`)")
+                raise CredentialNotFoundError(
+                    f"vendors.{service}.credentials.{name} refers to ${var}, which is not set",
+                    service=service,
+                    hint=f"export {var}=... (or remove the reference and run `connectorctl creds set {service}`)",
+                )
             if not value.isascii():
                 try:
                     value.encode("utf-8")
                 except UnicodeEncodeError:  # undecodable bytes arrive as surrogates and would fail mid-request
-                    raise CredentialUnreadableError(f"vendors.{service}.credentials.{name}: ${var} is not UTF-8 text", service=service) from None
+                    raise CredentialUnreadableError(
+                        f"vendors.{service}.credentials.{name}: ${var} is not UTF-8 text", service=service
+                    ) from None
             fields[name], sources = value, [*sources, ref]
         method = AuthMethod(config.auth_method) if config.auth_method else infer_auth_method(fields)
         source = ",".join(sources)
@@ -289,10 +341,14 @@ class StoreCredentialProvider:
         return Credentials(service, method, fields, tenant_id=None, source=source)
 
     def _from_vendor_env(self, service: str, tenant_id: str | None) -> Credentials | None:
-        """The vendor's standard variables, only when nothing at all is stored for the service (see module docstring)."""
+        """The vendor's standard variables, only when nothing at all is stored for the service."""
         from connectorctl.credentials.vendor_env import VENDOR_ENV, vendor_env_credentials
 
-        if service not in VENDOR_ENV or self.store.find(service, None) is not None or (tenant_id and self.store.find(service, tenant_id)):
+        if (
+            service not in VENDOR_ENV
+            or self.store.find(service, None) is not None
+            or (tenant_id and self.store.find(service, tenant_id))
+        ):
             return None
         found = vendor_env_credentials(service)
         if found is None:
@@ -301,7 +357,9 @@ class StoreCredentialProvider:
         log.info("credentials for %s from %s", service, source)
         return Credentials(service, infer_auth_method(fields), fields, tenant_id=None, source=source)
 
-    def _env_oauth2(self, service: str, tenant_id: str | None, fields: dict[str, str], source: str, force: bool) -> Credentials:
+    def _env_oauth2(
+        self, service: str, tenant_id: str | None, fields: dict[str, str], source: str, force: bool
+    ) -> Credentials:
         """Tokens obtained for env-configured clients live only in this process's memory."""
         from datetime import datetime, timezone
 
@@ -311,21 +369,39 @@ class StoreCredentialProvider:
         with self._lock(key):
             cached = self._env_tokens.get(key)
             now = self.clock.time()
-            if cached is not None and not force and (cached.expires_at is None or cached.expires_at.timestamp() - REFRESH_SKEW > now):
+            if (
+                cached is not None
+                and not force
+                and (cached.expires_at is None or cached.expires_at.timestamp() - REFRESH_SKEW > now)
+            ):
                 return cached
             if fields.get("access_token") and not force and cached is None:
                 return Credentials(service, AuthMethod.OAUTH2, fields, source=source)
             base = dict(cached.data) if cached is not None else fields
             updated, expiry = fetch_token(self.tokens, service, tenant_id, base)
-            creds = Credentials(service, AuthMethod.OAUTH2, updated, source=source,
-                                expires_at=datetime.fromtimestamp(expiry, timezone.utc) if expiry is not None else None)
+            creds = Credentials(
+                service,
+                AuthMethod.OAUTH2,
+                updated,
+                source=source,
+                expires_at=datetime.fromtimestamp(expiry, timezone.utc) if expiry is not None else None,
+            )
             self._env_tokens[key] = creds
             return creds
 
 
-def call_with_credentials(provider: CredentialProvider, service: str, tenant_id: str | None, fn: Callable[[Credentials], T], *,
-                          get: Callable[[], Credentials] | None = None) -> T:
-    """Call ``fn`` with fresh credentials (from ``get``, else the provider); after a 401 renew an OAuth2 token once and try again."""
+def call_with_credentials(
+    provider: CredentialProvider,
+    service: str,
+    tenant_id: str | None,
+    fn: Callable[[Credentials], T],
+    *,
+    get: Callable[[], Credentials] | None = None,
+) -> T:
+    """Call ``fn`` with fresh credentials (from ``get``, else the provider).
+
+    After a 401 an OAuth2 token is renewed once and the call tried again.
+    """
     creds = get() if get is not None else provider.get(service, tenant_id)
     try:
         return fn(creds)
@@ -337,5 +413,20 @@ def call_with_credentials(provider: CredentialProvider, service: str, tenant_id:
     try:
         return fn(creds)
     except AuthenticationError as exc:
-        raise CredentialRefreshError(f"{service}: the vendor still refuses the renewed access token (HTTP {exc.http_status or first.http_status})",
-                                     service=service, http_status=exc.http_status, hint=f"connectorctl creds test {service}") from None
+        raise CredentialRefreshError(
+            f"{service}: the vendor still refuses the renewed access token (HTTP "
+            f"{exc.http_status or first.http_status})",
+            service=service,
+            http_status=exc.http_status,
+            hint=f"connectorctl creds test {service}",
+        ) from None
+
+
+def store_provider(provider: CredentialProvider) -> StoreCredentialProvider:
+    """The encrypted-store provider behind ``provider``: the commands that manage stored credentials need it.
+
+    An application may pass its own provider to ``Connector``; the store commands then have nothing to manage.
+    """
+    if not isinstance(provider, StoreCredentialProvider):
+        raise ConfigurationError("this installation's credentials do not come from the encrypted store")
+    return provider

@@ -67,13 +67,19 @@ def reseal_all(store: CredentialStore, target: MasterKey, now: float) -> int:
         for row in rows:
             reseal_row(conn, store, row, target, now)
             count += 1
-        conn.execute("INSERT INTO credential_meta (name, value) VALUES ('current_key_id', ?) "
-                     "ON CONFLICT(name) DO UPDATE SET value = excluded.value", (target.key_id,))
+        conn.execute(
+            "INSERT INTO credential_meta (name, value) VALUES ('current_key_id', ?) "
+            "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+            (target.key_id,),
+        )
     return count
 
 
 def reseal_row(conn: sqlite3.Connection, store: CredentialStore, row: StoredRow, target: MasterKey, now: float) -> None:
     fields = store.decrypt(row)
     data, refresh = store.seal_row(target, row.service_name, row.tenant_id, fields)
-    conn.execute("UPDATE connector_credentials SET credential_data = ?, refresh_token = ?, key_id = ?, updated_at = ? WHERE id = ?",
-                 (data, refresh, target.key_id, iso(now), row.id))
+    conn.execute(
+        "UPDATE connector_credentials SET credential_data = ?, refresh_token = ?, key_id = ?, updated_at = ? WHERE id "
+        "= ?",
+        (data, refresh, target.key_id, iso(now), row.id),
+    )

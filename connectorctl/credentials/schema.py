@@ -38,6 +38,9 @@ def _connector_credentials(db: Any) -> None:
         )
         """
     )
-    db.execute("CREATE UNIQUE INDEX ux_credentials_service_tenant ON connector_credentials(service_name, coalesce(tenant_id, ''))")
+    db.execute(
+        "CREATE UNIQUE INDEX ux_credentials_service_tenant ON connector_credentials(service_name, coalesce(tenant_id, "
+        "''))"
+    )
     db.execute("CREATE INDEX ix_credentials_key_id ON connector_credentials(key_id)")
     db.execute("CREATE TABLE credential_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")

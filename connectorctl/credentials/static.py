@@ -14,7 +14,11 @@ class StaticCredentialProvider:
         self._entries: dict[tuple[str, str | None], Credentials] = {}
         for key, value in entries.items():
             service, _, tenant = key.partition("@")
-            creds = value if isinstance(value, Credentials) else Credentials(service, infer_auth_method(value), dict(value), source="static")
+            creds = (
+                value
+                if isinstance(value, Credentials)
+                else Credentials(service, infer_auth_method(value), dict(value), source="static")
+            )
             self._entries[(service, tenant or None)] = creds
 
     def get(self, service_name: str, tenant_id: str | None = None) -> Credentials:

@@ -22,8 +22,22 @@ from connectorctl.errors import CredentialUnreadableError
 from connectorctl.store.db import StateDB
 
 PRIMARY_FIELDS = ("api_key", "token", "access_token", "password", "secret", "client_secret")
-COLUMNS = ("id", "tenant_id", "service_name", "auth_method", "credential_data", "refresh_token", "key_id", "field_names",
-           "hint", "expires_at", "is_active", "created_at", "updated_at", "last_used_at")
+COLUMNS = (
+    "id",
+    "tenant_id",
+    "service_name",
+    "auth_method",
+    "credential_data",
+    "refresh_token",
+    "key_id",
+    "field_names",
+    "hint",
+    "expires_at",
+    "is_active",
+    "created_at",
+    "updated_at",
+    "last_used_at",
+)
 
 
 def iso(epoch: float | None) -> str | None:
@@ -37,7 +51,10 @@ def epoch(text: str | None) -> float | None:
         return None
     try:
         return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except (TypeError, ValueError):  # a damaged row counts as expired: refreshed if it can be, else "expired at ..." + hint
+    except (
+        TypeError,
+        ValueError,
+    ):  # a damaged row counts as expired: refreshed if it can be, else "expired at ..." + hint
         return 0.0
 
 
@@ -78,10 +95,13 @@ class StoredRow:
 
     @classmethod
     def from_db(cls, row: tuple[Any, ...]) -> "StoredRow":
-        data = dict(zip(COLUMNS, row))
+        data = dict(zip(COLUMNS, row, strict=True))
         try:
             data["field_names"] = tuple(str(f) for f in json.loads(data["field_names"]))
-        except (TypeError, ValueError):  # display metadata only (the sealed data holds the fields): keep the row usable and fixable
+        except (
+            TypeError,
+            ValueError,
+        ):  # display metadata only (the sealed data holds the fields): keep the row usable and fixable
             data["field_names"] = ()
         data["is_active"] = bool(data["is_active"])
         return cls(**data)
@@ -92,9 +112,18 @@ class StoredRow:
 
     def summary(self) -> dict[str, Any]:
         """Everything ``list``/``show`` may print: never a secret."""
-        return {"service": self.service_name, "tenant": self.tenant_id, "auth_method": self.auth_method, "hint": self.hint,
-                "fields": list(self.field_names), "expires_at": self.expires_at, "last_used_at": self.last_used_at,
-                "active": self.is_active, "key_id": self.key_id, "updated_at": self.updated_at}
+        return {
+            "service": self.service_name,
+            "tenant": self.tenant_id,
+            "auth_method": self.auth_method,
+            "hint": self.hint,
+            "fields": list(self.field_names),
+            "expires_at": self.expires_at,
+            "last_used_at": self.last_used_at,
+            "active": self.is_active,
+            "key_id": self.key_id,
+            "updated_at": self.updated_at,
+        }
 
 
 class CredentialStore:
@@ -104,12 +133,16 @@ class CredentialStore:
 
     # -- reading ------------------------------------------------------------
     def find(self, service: str, tenant_id: str | None) -> StoredRow | None:
-        sql = f"SELECT {', '.join(COLUMNS)} FROM connector_credentials WHERE service_name = ? AND coalesce(tenant_id, '') = ?"
+        sql = (
+            f"SELECT {', '.join(COLUMNS)} FROM connector_credentials WHERE service_name = ? AND coalesce(tenant_id, "
+            "'') = ?"
+        )
         row = self.db.run(lambda c: c.execute(sql, (service, tenant_id or "")).fetchone())
         return StoredRow.from_db(row) if row else None
 
     def rows(self, tenant_id: str | None = None, service: str | None = None) -> list[StoredRow]:
-        sql, args = f"SELECT {', '.join(COLUMNS)} FROM connector_credentials WHERE 1=1", []
+        sql = f"SELECT {', '.join(COLUMNS)} FROM connector_credentials WHERE 1=1"
+        args: list[Any] = []
         if tenant_id is not None:
             sql, args = sql + " AND tenant_id = ?", [*args, tenant_id]
         if service is not None:
@@ -129,17 +162,27 @@ class CredentialStore:
             kid = sealed_key_id(token)
             key = self.keys.for_id(kid)
             if key is None and self.keys.load("current") is None:
-                raise CredentialUnreadableError(f"credential {row.label} was sealed with master key {kid}, but {self.keys.source.name} holds no master key",
-                                                service=row.service_name, hint="restore the master key this database was written with (docs/credentials.md)")
+                raise CredentialUnreadableError(
+                    f"credential {row.label} was sealed with master key {kid}, but {self.keys.source.name} holds no "
+                    "master key",
+                    service=row.service_name,
+                    hint="restore the master key this database was written with (docs/credentials.md)",
+                )
             if key is None:
                 raise CredentialUnreadableError(
                     f"credential {row.label} was sealed with master key {kid}, which is not the configured one "
-                    f"({self.keys.source.name}): wrong master key", service=row.service_name,
-                    hint="point connectorctl at the master key this database was written with (docs/credentials.md)")
+                    f"({self.keys.source.name}): wrong master key",
+                    service=row.service_name,
+                    hint="point connectorctl at the master key this database was written with (docs/credentials.md)",
+                )
             return open_sealed(key, token, associated_data(row.service_name, row.tenant_id, column)).decode("utf-8")
         except SealError as exc:
-            raise CredentialUnreadableError(f"credential {row.label} cannot be decrypted: {exc.reason}", service=row.service_name,
-                                            hint=f"connectorctl creds set {row.service_name}" + (f" --tenant {row.tenant_id}" if row.tenant_id else "")) from None
+            raise CredentialUnreadableError(
+                f"credential {row.label} cannot be decrypted: {exc.reason}",
+                service=row.service_name,
+                hint=f"connectorctl creds set {row.service_name}"
+                + (f" --tenant {row.tenant_id}" if row.tenant_id else ""),
+            ) from None
 
     # -- writing ------------------------------------------------------------
     def key_for_write(self, conn: sqlite3.Connection) -> MasterKey:
@@ -147,8 +190,11 @@ class CredentialStore:
         recorded = conn.execute("SELECT value FROM credential_meta WHERE name = 'current_key_id'").fetchone()
         key = self.keys.load("current")
         if key is None and recorded is not None:
-            raise CredentialUnreadableError(f"no master key in {self.keys.source.name}, but this database was written with key {recorded[0]}",
-                                            hint="restore that master key (see docs/credentials.md); a new one would not decrypt the stored credentials")
+            raise CredentialUnreadableError(
+                f"no master key in {self.keys.source.name}, but this database was written with key {recorded[0]}",
+                hint="restore that master key (see docs/credentials.md); a new one would not decrypt the stored "
+                "credentials",
+            )
         key = key or self.keys.current(create=True)
         if recorded is None or recorded[0] == key.key_id:
             if recorded is None:
@@ -161,32 +207,73 @@ class CredentialStore:
         if fresh is not None and previous is not None and previous.key_id == recorded[0]:
             return fresh  # a rotation is under way; rotate-key will finish it
         raise CredentialUnreadableError(
-            f"the master key in {self.keys.source.name} (id {key.key_id}) is not the one this database uses (id {recorded[0]}): wrong master key",
-            hint="point connectorctl at the right key, or run `connectorctl creds rotate-key` after exporting the old one as CONNECTORCTL_MASTER_KEY_PREVIOUS")
+            f"the master key in {self.keys.source.name} (id {key.key_id}) is not the one this database uses (id "
+            f"{recorded[0]}): wrong master key",
+            hint="point connectorctl at the right key, or run `connectorctl creds rotate-key` after exporting "
+            "the old one as CONNECTORCTL_MASTER_KEY_PREVIOUS",
+        )
 
-    def seal_row(self, key: MasterKey, service: str, tenant_id: str | None, fields: Mapping[str, str]) -> tuple[str, str | None]:
+    def seal_row(
+        self, key: MasterKey, service: str, tenant_id: str | None, fields: Mapping[str, str]
+    ) -> tuple[str, str | None]:
         secret = {k: v for k, v in fields.items() if k != "refresh_token"}
-        data = seal(key, json.dumps(secret, separators=(",", ":")).encode("utf-8"), associated_data(service, tenant_id, "credential_data"))
+        data = seal(
+            key,
+            json.dumps(secret, separators=(",", ":")).encode("utf-8"),
+            associated_data(service, tenant_id, "credential_data"),
+        )
         refresh = fields.get("refresh_token")
-        sealed_refresh = seal(key, refresh.encode("utf-8"), associated_data(service, tenant_id, "refresh_token")) if refresh else None
+        sealed_refresh = (
+            seal(key, refresh.encode("utf-8"), associated_data(service, tenant_id, "refresh_token"))
+            if refresh
+            else None
+        )
         return data, sealed_refresh
 
-    def put(self, service: str, tenant_id: str | None, auth_method: str, fields: Mapping[str, str], expires_at: float | None, now: float) -> StoredRow:
+    def put(
+        self,
+        service: str,
+        tenant_id: str | None,
+        auth_method: str,
+        fields: Mapping[str, str],
+        expires_at: float | None,
+        now: float,
+    ) -> StoredRow:
         from connectorctl.resilience.pipeline import new_id
 
         stamp = iso(now)
         with self.db.write() as conn:
             key = self.key_for_write(conn)
             data, refresh = self.seal_row(key, service, tenant_id, fields)
-            existing = conn.execute("SELECT id FROM connector_credentials WHERE service_name = ? AND coalesce(tenant_id, '') = ?", (service, tenant_id or "")).fetchone()
-            values = (auth_method, data, refresh, key.key_id, json.dumps(sorted(fields)), hint_for(fields), iso(expires_at), stamp)
+            existing = conn.execute(
+                "SELECT id FROM connector_credentials WHERE service_name = ? AND coalesce(tenant_id, '') = ?",
+                (service, tenant_id or ""),
+            ).fetchone()
+            values = (
+                auth_method,
+                data,
+                refresh,
+                key.key_id,
+                json.dumps(sorted(fields)),
+                hint_for(fields),
+                iso(expires_at),
+                stamp,
+            )
             if existing:
-                conn.execute("UPDATE connector_credentials SET auth_method=?, credential_data=?, refresh_token=?, key_id=?, field_names=?, hint=?, "
-                             "expires_at=?, updated_at=?, is_active=1 WHERE id=?", (*values, existing[0]))
+                conn.execute(
+                    "UPDATE connector_credentials SET auth_method=?, credential_data=?, refresh_token=?, key_id=?, "
+                    "field_names=?, hint=?, "
+                    "expires_at=?, updated_at=?, is_active=1 WHERE id=?",
+                    (*values, existing[0]),
+                )
             else:
-                conn.execute("INSERT INTO connector_credentials (auth_method, credential_data, refresh_token, key_id, field_names, hint, expires_at, "
-                             "updated_at, id, service_name, tenant_id, created_at, is_active) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,1)",
-                             (*values, new_id(), service, tenant_id, stamp))
+                conn.execute(
+                    "INSERT INTO connector_credentials (auth_method, credential_data, refresh_token, key_id, "
+                    "field_names, hint, expires_at, "
+                    "updated_at, id, service_name, tenant_id, created_at, is_active) VALUES "
+                    "(?,?,?,?,?,?,?,?,?,?,?,?,1)",
+                    (*values, new_id(), service, tenant_id, stamp),
+                )
         row = self.find(service, tenant_id)
         assert row is not None
         return row
@@ -196,8 +283,11 @@ class CredentialStore:
         with self.db.write() as conn:
             key = self.key_for_write(conn)
             data, refresh = self.seal_row(key, row.service_name, row.tenant_id, fields)
-            conn.execute("UPDATE connector_credentials SET credential_data=?, refresh_token=?, key_id=?, hint=?, expires_at=?, updated_at=? WHERE id=?",
-                         (data, refresh, key.key_id, hint_for(fields), iso(expires_at), iso(now), row.id))
+            conn.execute(
+                "UPDATE connector_credentials SET credential_data=?, refresh_token=?, key_id=?, hint=?, expires_at=?, "
+                "updated_at=? WHERE id=?",
+                (data, refresh, key.key_id, hint_for(fields), iso(expires_at), iso(now), row.id),
+            )
 
     def delete(self, row: StoredRow) -> None:
         with self.db.write() as conn:
@@ -205,7 +295,12 @@ class CredentialStore:
 
     def set_active(self, row: StoredRow, active: bool, now: float) -> None:
         with self.db.write() as conn:
-            conn.execute("UPDATE connector_credentials SET is_active = ?, updated_at = ? WHERE id = ?", (int(active), iso(now), row.id))
+            conn.execute(
+                "UPDATE connector_credentials SET is_active = ?, updated_at = ? WHERE id = ?",
+                (int(active), iso(now), row.id),
+            )
 
     def touch(self, row_id: str, now: float) -> None:
-        self.db.run(lambda c: c.execute("UPDATE connector_credentials SET last_used_at = ? WHERE id = ?", (iso(now), row_id)))
+        self.db.run(
+            lambda c: c.execute("UPDATE connector_credentials SET last_used_at = ? WHERE id = ?", (iso(now), row_id))
+        )

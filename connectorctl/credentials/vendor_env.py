@@ -58,8 +58,11 @@ def vendor_env_credentials(service: str, environ: Mapping[str, str] | None = Non
     if len(present) < len(names):
         missing = [names[f] for f in names if f not in present]
         found = [names[f] for f in present]
-        raise CredentialNotFoundError(f"${', $'.join(found)} is set for {service} but ${', $'.join(missing)} is not", service=service,
-                                      hint=f"export {missing[0]}=... (or store the credential: connectorctl creds set {service})")
+        raise CredentialNotFoundError(
+            f"${', $'.join(found)} is set for {service} but ${', $'.join(missing)} is not",
+            service=service,
+            hint=f"export {missing[0]}=... (or store the credential: connectorctl creds set {service})",
+        )
     return present, ",".join(f"env:{names[f]}" for f in present)
 
 

@@ -10,8 +10,14 @@ from connectorctl.lazy import lazy_exports
 
 _EVENTS, _QUERIES = "connectorctl.delivery.events", "connectorctl.delivery.queries"
 _EXPORTS = {
-    "BounceType": _EVENTS, "DeliveryEvent": _EVENTS, "EventType": _EVENTS,
-    "MessageFilter": _QUERIES, "Timeline": _QUERIES, "delivery_rates": _QUERIES, "list_messages": _QUERIES, "timeline": _QUERIES,
+    "BounceType": _EVENTS,
+    "DeliveryEvent": _EVENTS,
+    "EventType": _EVENTS,
+    "MessageFilter": _QUERIES,
+    "Timeline": _QUERIES,
+    "delivery_rates": _QUERIES,
+    "list_messages": _QUERIES,
+    "timeline": _QUERIES,
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

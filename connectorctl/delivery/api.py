@@ -2,9 +2,9 @@
 
 Plain Starlette routes mounted by :func:`connectorctl.api.create_app`; their
 reads run in the monitoring API's heavy-read lane (worker threads, never the
-event loop), so they cannot crowd out health and status probes.  Same result objects as the CLI (``messages``, ``metrics``,
-``suppressions``).  Bad query parameters are 400s through the app's error
-handlers.
+event loop), so they cannot crowd out health and status probes.  Same result
+objects as the CLI (``messages``, ``metrics``, ``suppressions``).  Bad query
+parameters are 400s through the app's error handlers.
 """
 
 from __future__ import annotations
@@ -53,8 +53,13 @@ class DeliveryApi:
         start = params.moment(q, "from", default_from, now) if q.get("from") or default_from else None
         end = params.moment(q, "to", "now", now) if q.get("to") or default_from else None
         params.ordered(start, end, ("from", "to"))
-        return MessageFilter(vendor=params.text(q, "service"), tenant_id=params.text(q, "tenant_id"), delivery=params.text(q, "delivery"),
-                             since=start, until=end)
+        return MessageFilter(
+            vendor=params.text(q, "service"),
+            tenant_id=params.text(q, "tenant_id"),
+            delivery=params.text(q, "delivery"),
+            since=start,
+            until=end,
+        )
 
     async def messages(self, request: "Request") -> "JSONResponse":
         from starlette.responses import JSONResponse
@@ -96,7 +101,9 @@ class DeliveryApi:
 
         q = request.query_params
         limit, _ = params.limit_offset(q)
-        rows = await self.read(list_suppressions, params.text(q, "tenant_id"), reason=params.text(q, "reason"), limit=limit)
+        rows = await self.read(
+            list_suppressions, params.text(q, "tenant_id"), reason=params.text(q, "reason"), limit=limit
+        )
         return JSONResponse({"data": [s.to_dict() for s in rows], "meta": {"limit": limit, "count": len(rows)}})
 
 
@@ -109,29 +116,69 @@ def with_delivery(document: dict[str, Any]) -> dict[str, Any]:
 
     text = {"type": "string", "maxLength": MAX_TEXT}
     ok = {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}
-    common = {"400": _err("Bad parameter"), "401": _err("Missing or wrong bearer token"), "503": _err("The state database is unusable")}
-    window = [_q("from", {"type": "string"}, "Sent at or after: ISO 8601 or relative (-30days, 7d)."),
-              _q("to", {"type": "string"}, "Sent at or before: ISO 8601 or relative.")]
+    common = {
+        "400": _err("Bad parameter"),
+        "401": _err("Missing or wrong bearer token"),
+        "503": _err("The state database is unusable"),
+    }
+    window = [
+        _q("from", {"type": "string"}, "Sent at or after: ISO 8601 or relative (-30days, 7d)."),
+        _q("to", {"type": "string"}, "Sent at or before: ISO 8601 or relative."),
+    ]
     paths = dict(document["paths"])
-    paths["/api/connector/messages"] = {"get": {
-        "operationId": "listMessages", "summary": "Sent messages (one row per recipient) with their furthest delivery state, newest first.",
-        "parameters": [_q("delivery", {"type": "string", "enum": [*DELIVERY_STATES, "none"]}, "Only this delivery state."),
-                       _q("service", text, "Vendor slug."), _q("tenant_id", text, "Tenant."), *window,
-                       _q("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}, "Page size."),
-                       _q("offset", {"type": "integer", "minimum": 0, "default": 0}, "Rows to skip.")],
-        "responses": {"200": ok, **common}}}
-    paths["/api/connector/messages/{ident}"] = {"get": {
-        "operationId": "messageTimeline", "summary": "One send's timeline: attempts, acceptance, delivery events in order.",
-        "parameters": [{"name": "ident", "in": "path", "required": True, "schema": {"type": "string"},
-                        "description": "Our correlation id or the vendor's message id."}],
-        "responses": {"200": ok, "404": _err("No such message"), **common}}}
-    paths["/api/connector/delivery"] = {"get": {
-        "operationId": "deliveryRates", "summary": "Delivery, bounce and complaint rates per vendor (default: the last 7 days).",
-        "parameters": [_q("service", text, "Vendor slug."), _q("tenant_id", text, "Tenant."), *window],
-        "responses": {"200": ok, **common}}}
-    paths["/api/connector/suppressions"] = {"get": {
-        "operationId": "listSuppressions", "summary": "Suppressed recipients of a tenant, newest first.",
-        "parameters": [_q("tenant_id", text, "Tenant (default: the default tenant)."), _q("reason", text, "Only this reason."),
-                       _q("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}, "Rows.")],
-        "responses": {"200": ok, **common}}}
+    paths["/api/connector/messages"] = {
+        "get": {
+            "operationId": "listMessages",
+            "summary": "Sent messages (one row per recipient) with their furthest delivery state, newest first.",
+            "parameters": [
+                _q("delivery", {"type": "string", "enum": [*DELIVERY_STATES, "none"]}, "Only this delivery state."),
+                _q("service", text, "Vendor slug."),
+                _q("tenant_id", text, "Tenant."),
+                *window,
+                _q(
+                    "limit",
+                    {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+                    "Page size.",
+                ),
+                _q("offset", {"type": "integer", "minimum": 0, "default": 0}, "Rows to skip."),
+            ],
+            "responses": {"200": ok, **common},
+        }
+    }
+    paths["/api/connector/messages/{ident}"] = {
+        "get": {
+            "operationId": "messageTimeline",
+            "summary": "One send's timeline: attempts, acceptance, delivery events in order.",
+            "parameters": [
+                {
+                    "name": "ident",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string"},
+                    "description": "Our correlation id or the vendor's message id.",
+                }
+            ],
+            "responses": {"200": ok, "404": _err("No such message"), **common},
+        }
+    }
+    paths["/api/connector/delivery"] = {
+        "get": {
+            "operationId": "deliveryRates",
+            "summary": "Delivery, bounce and complaint rates per vendor (default: the last 7 days).",
+            "parameters": [_q("service", text, "Vendor slug."), _q("tenant_id", text, "Tenant."), *window],
+            "responses": {"200": ok, **common},
+        }
+    }
+    paths["/api/connector/suppressions"] = {
+        "get": {
+            "operationId": "listSuppressions",
+            "summary": "Suppressed recipients of a tenant, newest first.",
+            "parameters": [
+                _q("tenant_id", text, "Tenant (default: the default tenant)."),
+                _q("reason", text, "Only this reason."),
+                _q("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}, "Rows."),
+            ],
+            "responses": {"200": ok, **common},
+        }
+    }
     return {**document, "paths": paths}

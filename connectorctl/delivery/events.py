@@ -44,9 +44,19 @@ class BounceType(str, enum.Enum):
 # accepting at the receiving server; engagement proves delivery; a complaint or unsubscribe is
 # the last word.  `unknown` never changes a message's state.
 _RANK = {
-    EventType.UNKNOWN: 0, EventType.QUEUED: 10, EventType.SENT: 20, EventType.DEFERRED: 30, EventType.DELIVERED: 40,
-    EventType.BOUNCED: 45, EventType.REJECTED: 45, EventType.FAILED: 45, EventType.UNDELIVERED: 45,
-    EventType.OPENED: 50, EventType.CLICKED: 60, EventType.COMPLAINED: 70, EventType.UNSUBSCRIBED: 70,
+    EventType.UNKNOWN: 0,
+    EventType.QUEUED: 10,
+    EventType.SENT: 20,
+    EventType.DEFERRED: 30,
+    EventType.DELIVERED: 40,
+    EventType.BOUNCED: 45,
+    EventType.REJECTED: 45,
+    EventType.FAILED: 45,
+    EventType.UNDELIVERED: 45,
+    EventType.OPENED: 50,
+    EventType.CLICKED: 60,
+    EventType.COMPLAINED: 70,
+    EventType.UNSUBSCRIBED: 70,
 }
 SOFT_BOUNCE_RANK = 30
 # States that mean the message reached the recipient, for the delivery rate.

@@ -17,9 +17,12 @@ from connectorctl.store.migrations import migration
 @migration(70, "messages")
 def _messages(db: Any) -> None:
     db.execute(
-        "CREATE TABLE messages (id INTEGER PRIMARY KEY, correlation_id TEXT NOT NULL, tenant_id TEXT NOT NULL DEFAULT '', "
-        "channel TEXT NOT NULL, vendor TEXT NOT NULL, vendor_message_id TEXT, recipient TEXT NOT NULL, accepted_status TEXT NOT NULL, "
-        "accepted_reason TEXT, created_at TEXT NOT NULL, delivery TEXT, delivery_rank INTEGER NOT NULL DEFAULT 0, delivery_at TEXT, "
+        "CREATE TABLE messages (id INTEGER PRIMARY KEY, correlation_id TEXT NOT NULL, tenant_id TEXT NOT NULL DEFAULT "
+        "'', "
+        "channel TEXT NOT NULL, vendor TEXT NOT NULL, vendor_message_id TEXT, recipient TEXT NOT NULL, "
+        "accepted_status TEXT NOT NULL, "
+        "accepted_reason TEXT, created_at TEXT NOT NULL, delivery TEXT, delivery_rank INTEGER NOT NULL DEFAULT 0, "
+        "delivery_at TEXT, "
         "delivery_reason TEXT, UNIQUE (vendor, vendor_message_id, recipient))"
     )
     db.execute("CREATE INDEX ix_messages_correlation ON messages(correlation_id)")
@@ -30,9 +33,11 @@ def _messages(db: Any) -> None:
 @migration(71, "delivery_events")
 def _delivery_events(db: Any) -> None:
     db.execute(
-        "CREATE TABLE delivery_events (id TEXT PRIMARY KEY, vendor TEXT NOT NULL, event_key TEXT NOT NULL, event_type TEXT NOT NULL, "
+        "CREATE TABLE delivery_events (id TEXT PRIMARY KEY, vendor TEXT NOT NULL, event_key TEXT NOT NULL, event_type "
+        "TEXT NOT NULL, "
         "bounce_type TEXT, vendor_event TEXT NOT NULL, rank INTEGER NOT NULL, vendor_message_id TEXT, recipient TEXT, "
-        "correlation_id TEXT, occurred_at TEXT NOT NULL, received_at TEXT NOT NULL, reason TEXT, webhook_event_id TEXT, "
+        "correlation_id TEXT, occurred_at TEXT NOT NULL, received_at TEXT NOT NULL, reason TEXT, webhook_event_id "
+        "TEXT, "
         "raw TEXT NOT NULL, UNIQUE (vendor, event_key))"
     )
     db.execute("CREATE INDEX ix_delivery_events_message ON delivery_events(vendor, vendor_message_id)")
@@ -49,4 +54,7 @@ def _suppressions(db: Any) -> None:
 @migration(73, "delivery_events by correlation id")
 def _events_by_correlation(db: Any) -> None:
     """Reports that name our correlation id instead of a message id we stored (Vonage's later parts)."""
-    db.execute("CREATE INDEX ix_delivery_events_correlation ON delivery_events(vendor, correlation_id) WHERE correlation_id IS NOT NULL")
+    db.execute(
+        "CREATE INDEX ix_delivery_events_correlation ON delivery_events(vendor, correlation_id) WHERE correlation_id "
+        "IS NOT NULL"
+    )

@@ -31,19 +31,33 @@ def message_key(vendor_message_id: str | None) -> str | None:
     return vendor_message_id.strip().strip("<>") if vendor_message_id else None
 
 
-def record_sent(db: StateDB, result: SendResult, *, channel: str, tenant_id: str | None, correlation_id: str, now: float) -> None:
+def record_sent(
+    db: StateDB, result: SendResult, *, channel: str, tenant_id: str | None, correlation_id: str, now: float
+) -> None:
     """One ``messages`` row per recipient of ``result``, plus any report that beat it here."""
     rows = [
-        (correlation_id, tenant_key(tenant_id), channel, result.vendor, message_key(r.message_id or result.message_id),
-         r.recipient.lower() if "@" in r.recipient else r.recipient, r.status.value, r.reason, iso_utc(now))
+        (
+            correlation_id,
+            tenant_key(tenant_id),
+            channel,
+            result.vendor,
+            message_key(r.message_id or result.message_id),
+            r.recipient.lower() if "@" in r.recipient else r.recipient,
+            r.status.value,
+            r.reason,
+            iso_utc(now),
+        )
         for r in result.recipients
     ]
     if not rows:
         return
     with db.write() as conn:
         conn.executemany(
-            "INSERT OR IGNORE INTO messages (correlation_id, tenant_id, channel, vendor, vendor_message_id, recipient, accepted_status, "
-            "accepted_reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            "INSERT OR IGNORE INTO messages (correlation_id, tenant_id, channel, vendor, vendor_message_id, "
+            "recipient, accepted_status, "
+            "accepted_reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
         for row in rows:
             if row[4] is not None:
                 _apply_earlier_reports(conn, row[3], row[4], row[5])
@@ -52,22 +66,45 @@ def record_sent(db: StateDB, result: SendResult, *, channel: str, tenant_id: str
 def _apply_earlier_reports(conn: Any, vendor: str, vendor_message_id: str, recipient: str) -> None:
     best = conn.execute(
         "SELECT event_type, rank, occurred_at, reason FROM delivery_events WHERE vendor = ? AND vendor_message_id = ? "
-        "AND (recipient IS NULL OR recipient = ?) ORDER BY rank DESC, occurred_at LIMIT 1", (vendor, vendor_message_id, recipient)).fetchone()
+        "AND (recipient IS NULL OR recipient = ?) ORDER BY rank DESC, occurred_at LIMIT 1",
+        (vendor, vendor_message_id, recipient),
+    ).fetchone()
     if best is not None and best[1] > 0:
-        conn.execute("UPDATE messages SET delivery = ?, delivery_rank = ?, delivery_at = ?, delivery_reason = ? "
-                     "WHERE vendor = ? AND vendor_message_id = ? AND recipient = ?", (*best, vendor, vendor_message_id, recipient))
+        conn.execute(
+            "UPDATE messages SET delivery = ?, delivery_rank = ?, delivery_at = ?, delivery_reason = ? "
+            "WHERE vendor = ? AND vendor_message_id = ? AND recipient = ?",
+            (*best, vendor, vendor_message_id, recipient),
+        )
 
 
-def ingest(conn: Any, events: Sequence[DeliveryEvent], *, received_at: float, webhook_event_id: str | None) -> tuple[int, int]:
+def ingest(
+    conn: Any, events: Sequence[DeliveryEvent], *, received_at: float, webhook_event_id: str | None
+) -> tuple[int, int]:
     """Store each event once and advance its message; returns (stored, duplicates)."""
     stored = duplicates = 0
     for event in events:
         inserted = conn.execute(
-            "INSERT OR IGNORE INTO delivery_events (id, vendor, event_key, event_type, bounce_type, vendor_event, rank, vendor_message_id, "
-            "recipient, correlation_id, occurred_at, received_at, reason, webhook_event_id, raw) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (new_ulid(received_at), event.vendor, event.event_key, event.type.value, event.bounce_type.value if event.bounce_type else None,
-             event.vendor_event, event.rank, message_key(event.vendor_message_id), event.recipient, event.correlation_id,
-             iso_utc(event.occurred_at), iso_utc(received_at), event.reason, webhook_event_id, canonical(event.raw)),
+            "INSERT OR IGNORE INTO delivery_events (id, vendor, event_key, event_type, bounce_type, vendor_event, "
+            "rank, vendor_message_id, "
+            "recipient, correlation_id, occurred_at, received_at, reason, webhook_event_id, raw) VALUES (?, ?, ?, ?, "
+            "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                new_ulid(received_at),
+                event.vendor,
+                event.event_key,
+                event.type.value,
+                event.bounce_type.value if event.bounce_type else None,
+                event.vendor_event,
+                event.rank,
+                message_key(event.vendor_message_id),
+                event.recipient,
+                event.correlation_id,
+                iso_utc(event.occurred_at),
+                iso_utc(received_at),
+                event.reason,
+                webhook_event_id,
+                canonical(event.raw),
+            ),
         ).rowcount
         if not inserted:
             duplicates += 1
@@ -76,8 +113,15 @@ def ingest(conn: Any, events: Sequence[DeliveryEvent], *, received_at: float, we
         tenants = _advance(conn, event)
         if event.suppresses and event.recipient:
             for tenant in tenants or [""]:
-                suppress(conn, tenant, event.recipient, SUPPRESSION_REASONS[event.type.value], vendor=event.vendor,
-                         detail=event.reason, at=event.occurred_at)
+                suppress(
+                    conn,
+                    tenant,
+                    event.recipient,
+                    SUPPRESSION_REASONS[event.type.value],
+                    vendor=event.vendor,
+                    detail=event.reason,
+                    at=event.occurred_at,
+                )
     return stored, duplicates
 
 
@@ -89,8 +133,10 @@ def _advance(conn: Any, event: DeliveryEvent) -> list[str]:
             continue
         if event.rank > 0:
             conn.execute(
-                f"UPDATE messages SET delivery = ?, delivery_rank = ?, delivery_at = ?, delivery_reason = ? WHERE {where} AND delivery_rank < ?",
-                (event.type.value, event.rank, iso_utc(event.occurred_at), event.reason, *params, event.rank))
+                "UPDATE messages SET delivery = ?, delivery_rank = ?, delivery_at = ?, delivery_reason = ? WHERE "
+                f"{where} AND delivery_rank < ?",
+                (event.type.value, event.rank, iso_utc(event.occurred_at), event.reason, *params, event.rank),
+            )
         return sorted({row[1] for row in found})
     return []
 
@@ -108,12 +154,17 @@ def _matches(event: DeliveryEvent) -> list[tuple[str, list[Any]]]:
     return ways
 
 
-def suppress(conn: Any, tenant_id: str, address: str, reason: str, *, vendor: str | None, detail: str | None, at: float) -> bool:
+def suppress(
+    conn: Any, tenant_id: str, address: str, reason: str, *, vendor: str | None, detail: str | None, at: float
+) -> bool:
     """Add ``address`` unless already there (the first reason is the one reported); True when added."""
-    return bool(conn.execute(
-        "INSERT OR IGNORE INTO suppressions (tenant_id, address, reason, vendor, detail, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-        (tenant_id, address, reason, vendor, detail, iso_utc(at))).rowcount)
-
+    return bool(
+        conn.execute(
+            "INSERT OR IGNORE INTO suppressions (tenant_id, address, reason, vendor, detail, created_at) VALUES (?, "
+            "?, ?, ?, ?, ?)",
+            (tenant_id, address, reason, vendor, detail, iso_utc(at)),
+        ).rowcount
+    )
 
 
 def purge_before(db: StateDB, cutoff: str, batch_size: int = 5000) -> int:
@@ -123,8 +174,10 @@ def purge_before(db: StateDB, cutoff: str, batch_size: int = 5000) -> int:
     for table, column in (("messages", "created_at"), ("delivery_events", "received_at")):
         while True:
             with db.write() as conn:
-                n = conn.execute(f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE {column} < ? LIMIT ?)",
-                                 (cutoff, batch_size)).rowcount
+                n = conn.execute(
+                    f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE {column} < ? LIMIT ?)",
+                    (cutoff, batch_size),
+                ).rowcount
             deleted += n
             if n < batch_size:
                 break

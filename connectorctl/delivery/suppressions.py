@@ -28,8 +28,14 @@ class Suppression:
     created_at: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"tenant_id": self.tenant_id or None, "address": self.address, "reason": self.reason, "vendor": self.vendor,
-                "detail": self.detail, "created_at": self.created_at}
+        return {
+            "tenant_id": self.tenant_id or None,
+            "address": self.address,
+            "reason": self.reason,
+            "vendor": self.vendor,
+            "detail": self.detail,
+            "created_at": self.created_at,
+        }
 
     def describe(self) -> str:
         via = f" via {self.vendor}" if self.vendor else ""
@@ -52,25 +58,40 @@ def check(db: StateDB, tenant_id: str | None, recipients: Iterable[str]) -> None
     if not addresses:
         return
     marks = ", ".join("?" * len(addresses))
-    row = db.run(lambda c: c.execute(
-        f"SELECT {', '.join(COLUMNS)} FROM suppressions WHERE tenant_id = ? AND address IN ({marks}) ORDER BY address LIMIT 1",
-        (tenant_key(tenant_id), *addresses)).fetchone())
+    row = db.run(
+        lambda c: c.execute(
+            f"SELECT {', '.join(COLUMNS)} FROM suppressions WHERE tenant_id = ? AND address IN ({marks}) ORDER BY "
+            "address LIMIT 1",
+            (tenant_key(tenant_id), *addresses),
+        ).fetchone()
+    )
     if row is not None:
         found = Suppression(*row)
-        raise SuppressedError(f"suppressed: {found.describe()} ({found.address})", address=found.address, reason=found.reason,
-                              hint=f"send with --force to override, or lift it: connectorctl suppressions rm {found.address}")
+        raise SuppressedError(
+            f"suppressed: {found.describe()} ({found.address})",
+            address=found.address,
+            reason=found.reason,
+            hint=f"send with --force to override, or lift it: connectorctl suppressions rm {found.address}",
+        )
 
 
-def list_suppressions(db: StateDB, tenant_id: str | None = None, *, reason: str | None = None, limit: int = 100) -> list[Suppression]:
+def list_suppressions(
+    db: StateDB, tenant_id: str | None = None, *, reason: str | None = None, limit: int = 100
+) -> list[Suppression]:
     clauses, params = ["tenant_id = ?"], [tenant_key(tenant_id)]
     if reason:
         clauses.append("reason = ?")
         params.append(reason)
-    sql = f"SELECT {', '.join(COLUMNS)} FROM suppressions WHERE {' AND '.join(clauses)} ORDER BY created_at DESC, address LIMIT ?"
+    sql = (
+        f"SELECT {', '.join(COLUMNS)} FROM suppressions WHERE {' AND '.join(clauses)} ORDER BY created_at DESC, "
+        "address LIMIT ?"
+    )
     return [Suppression(*r) for r in db.run(lambda c: c.execute(sql, (*params, limit)).fetchall())]
 
 
-def add(db: StateDB, tenant_id: str | None, address: str, *, reason: str = "manual", detail: str | None = None, now: float) -> bool:
+def add(
+    db: StateDB, tenant_id: str | None, address: str, *, reason: str = "manual", detail: str | None = None, now: float
+) -> bool:
     normalized = normalize_address(address)
     with db.write() as conn:
         return suppress(conn, tenant_key(tenant_id), normalized, reason, vendor=None, detail=detail, at=now)
@@ -79,4 +100,8 @@ def add(db: StateDB, tenant_id: str | None, address: str, *, reason: str = "manu
 def remove(db: StateDB, tenant_id: str | None, address: str) -> bool:
     normalized = normalize_address(address)
     with db.write() as conn:
-        return bool(conn.execute("DELETE FROM suppressions WHERE tenant_id = ? AND address = ?", (tenant_key(tenant_id), normalized)).rowcount)
+        return bool(
+            conn.execute(
+                "DELETE FROM suppressions WHERE tenant_id = ? AND address = ?", (tenant_key(tenant_id), normalized)
+            ).rowcount
+        )

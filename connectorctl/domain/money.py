@@ -71,7 +71,10 @@ class Money:
         places = exponent(currency)
         minor = number.scaleb(places)
         if minor != minor.to_integral_value():
-            raise InvalidInputError(f"{currency.upper()} has {places} decimal{'s' if places != 1 else ''}: {value} cannot be charged exactly")
+            raise InvalidInputError(
+                f"{currency.upper()} has {places} decimal{'s' if places != 1 else ''}: {value} cannot be charged "
+                "exactly"
+            )
         if minor > MAX_MINOR_UNITS:
             raise InvalidInputError(f"amount {value} {currency.upper()} is out of range")
         return cls(int(minor), currency)

@@ -37,8 +37,13 @@ class PaymentStatus(str, enum.Enum):
 
 
 _RANK = {
-    PaymentStatus.REQUIRES_ACTION: 0, PaymentStatus.FAILED: 1, PaymentStatus.AUTHORIZED: 1, PaymentStatus.CAPTURED: 2,
-    PaymentStatus.CANCELED: 3, PaymentStatus.PARTIALLY_REFUNDED: 3, PaymentStatus.REFUNDED: 4,
+    PaymentStatus.REQUIRES_ACTION: 0,
+    PaymentStatus.FAILED: 1,
+    PaymentStatus.AUTHORIZED: 1,
+    PaymentStatus.CAPTURED: 2,
+    PaymentStatus.CANCELED: 3,
+    PaymentStatus.PARTIALLY_REFUNDED: 3,
+    PaymentStatus.REFUNDED: 4,
 }
 
 
@@ -59,7 +64,10 @@ def refuse_card_numbers(what: str, text: str | None) -> None:
     for match in _DIGIT_RUN.finditer(text):
         digits = re.sub(r"[ -]", "", match.group(0))
         if 13 <= len(digits) <= 19 and luhn_ok(digits):
-            raise InvalidInputError(f"the {what} looks like it contains a card number; card data is never accepted, use a payment-method token")
+            raise InvalidInputError(
+                f"the {what} looks like it contains a card number; card data is never accepted, use a payment-method "
+                "token"
+            )
 
 
 @dataclass(frozen=True)
@@ -89,8 +97,14 @@ class PaymentRequest:
 
     def params(self) -> dict[str, Any]:
         """What identifies this request for the same-reference check (vendor-independent)."""
-        return {"amount": self.amount.amount, "currency": self.amount.currency, "capture": self.capture,
-                "payment_method": self.payment_method, "description": self.description, "metadata": dict(self.metadata)}
+        return {
+            "amount": self.amount.amount,
+            "currency": self.amount.currency,
+            "capture": self.capture,
+            "payment_method": self.payment_method,
+            "description": self.description,
+            "metadata": dict(self.metadata),
+        }
 
 
 @dataclass(frozen=True)
@@ -113,20 +127,35 @@ class Payment:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "vendor": self.vendor, "payment_id": self.payment_id, "reference": self.reference, "status": self.status.value,
-            "amount": self.amount.amount, "currency": self.amount.currency, "amount_display": str(self.amount),
-            "amount_captured": self.amount_captured, "amount_refunded": self.amount_refunded,
-            "decline_code": self.decline_code, "refund_id": self.refund_id, "capture_id": self.capture_id,
-            "authorization_id": self.authorization_id, "replayed": self.replayed,
+            "vendor": self.vendor,
+            "payment_id": self.payment_id,
+            "reference": self.reference,
+            "status": self.status.value,
+            "amount": self.amount.amount,
+            "currency": self.amount.currency,
+            "amount_display": str(self.amount),
+            "amount_captured": self.amount_captured,
+            "amount_refunded": self.amount_refunded,
+            "decline_code": self.decline_code,
+            "refund_id": self.refund_id,
+            "capture_id": self.capture_id,
+            "authorization_id": self.authorization_id,
+            "replayed": self.replayed,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Payment":
         return cls(
-            vendor=data["vendor"], payment_id=data["payment_id"], status=PaymentStatus(data["status"]),
-            amount=Money(int(data["amount"]), data["currency"]), amount_captured=int(data.get("amount_captured") or 0),
-            amount_refunded=int(data.get("amount_refunded") or 0), reference=data.get("reference"),
-            decline_code=data.get("decline_code"), refund_id=data.get("refund_id"), capture_id=data.get("capture_id"),
+            vendor=data["vendor"],
+            payment_id=data["payment_id"],
+            status=PaymentStatus(data["status"]),
+            amount=Money(int(data["amount"]), data["currency"]),
+            amount_captured=int(data.get("amount_captured") or 0),
+            amount_refunded=int(data.get("amount_refunded") or 0),
+            reference=data.get("reference"),
+            decline_code=data.get("decline_code"),
+            refund_id=data.get("refund_id"),
+            capture_id=data.get("capture_id"),
             authorization_id=data.get("authorization_id"),
         )
 

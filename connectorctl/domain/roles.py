@@ -13,7 +13,16 @@ if TYPE_CHECKING:  # annotations only: every command imports this module, most n
     from connectorctl.domain.messages import EmailMessage, SendResult, SmsMessage
     from connectorctl.domain.money import Money
     from connectorctl.domain.payments import Payment
-    from connectorctl.domain.shipping import Address, AddressVerification, Label, LabelFormat, Rate, Refund, Shipment, Tracking
+    from connectorctl.domain.shipping import (
+        Address,
+        AddressVerification,
+        Label,
+        LabelFormat,
+        Rate,
+        Refund,
+        Shipment,
+        Tracking,
+    )
     from connectorctl.domain.storage import ObjectPage, PresignedUrl, StoredObject
     from connectorctl.domain.values import Credentials, IntegrationLog
     from connectorctl.webhooks.base import Verdict, WebhookRequest
@@ -45,14 +54,31 @@ class SmsService(Protocol):
 class PaymentGateway(Protocol):
     """Money operations keyed by the caller's business reference (see docs/payments.md)."""
 
-    def charge(self, amount: Money, *, reference: str, capture: bool = True, payment_method: str | None = None,
-               description: str | None = None, metadata: Mapping[str, str] | None = None) -> Payment: ...
+    def charge(
+        self,
+        amount: Money,
+        *,
+        reference: str,
+        capture: bool = True,
+        payment_method: str | None = None,
+        description: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> Payment: ...
 
-    def capture(self, payment_id: str, amount: Money | int | None = None, *, reference: str | None = None) -> Payment: ...
+    def capture(
+        self, payment_id: str, amount: Money | int | None = None, *, reference: str | None = None
+    ) -> Payment: ...
 
     def cancel(self, payment_id: str, *, reference: str | None = None) -> Payment: ...
 
-    def refund(self, payment_id: str, amount: Money | int | None = None, *, reason: str | None = None, reference: str | None = None) -> Payment: ...
+    def refund(
+        self,
+        payment_id: str,
+        amount: Money | int | None = None,
+        *,
+        reason: str | None = None,
+        reference: str | None = None,
+    ) -> Payment: ...
 
     def retrieve(self, payment_id: str) -> Payment: ...
 
@@ -63,7 +89,9 @@ class PaymentGateway(Protocol):
 class CloudStorage(Protocol):
     """An object store; ``upload``/``download``/``temporary_url`` are the reference design's names."""
 
-    def put(self, key: str, data: Any, *, content_type: str | None = None, metadata: Mapping[str, str] | None = None) -> StoredObject: ...
+    def put(
+        self, key: str, data: Any, *, content_type: str | None = None, metadata: Mapping[str, str] | None = None
+    ) -> StoredObject: ...
 
     def get(self, key: str) -> bytes: ...
 
@@ -112,11 +140,13 @@ class CredentialProvider(Protocol):
 
 @runtime_checkable
 class IntegrationLogger(Protocol):
-    """The audit log; :class:`connectorctl.store.integration_log.SqliteIntegrationLog` (``Connector.integration_log``)."""
+    """The audit log (``Connector.integration_log``)."""
 
     def log(self, entry: IntegrationLog) -> None: ...
 
-    def get_logs(self, filters: Mapping[str, Any] | None = None, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]: ...
+    def get_logs(
+        self, filters: Mapping[str, Any] | None = None, limit: int = 100, offset: int = 0
+    ) -> list[dict[str, Any]]: ...
 
     def get_metrics(self, service_name: str, start: datetime, end: datetime) -> Mapping[str, Any]: ...
 

@@ -36,9 +36,19 @@ class DistanceUnit(str, enum.Enum):
     FT = "ft"
 
 
-_GRAMS = {MassUnit.G: Decimal(1), MassUnit.KG: Decimal(1000), MassUnit.OZ: Decimal("28.349523125"), MassUnit.LB: Decimal("453.59237")}
-_MILLIMETRES = {DistanceUnit.MM: Decimal(1), DistanceUnit.CM: Decimal(10), DistanceUnit.M: Decimal(1000),
-                DistanceUnit.IN: Decimal("25.4"), DistanceUnit.FT: Decimal("304.8")}
+_GRAMS = {
+    MassUnit.G: Decimal(1),
+    MassUnit.KG: Decimal(1000),
+    MassUnit.OZ: Decimal("28.349523125"),
+    MassUnit.LB: Decimal("453.59237"),
+}
+_MILLIMETRES = {
+    DistanceUnit.MM: Decimal(1),
+    DistanceUnit.CM: Decimal(10),
+    DistanceUnit.M: Decimal(1000),
+    DistanceUnit.IN: Decimal("25.4"),
+    DistanceUnit.FT: Decimal("304.8"),
+}
 MAX_MEASURE = Decimal(100000)  # 100 t or 100 km: anything larger is a typo, not a parcel
 
 
@@ -59,7 +69,9 @@ def _unit(enum_cls: type[enum.Enum], value: Any, what: str) -> Any:
     try:
         return enum_cls(str(value).strip().lower())
     except ValueError:
-        raise InvalidInputError(f"{what}: unknown unit {value!r} (known: {', '.join(u.value for u in enum_cls)})") from None
+        raise InvalidInputError(
+            f"{what}: unknown unit {value!r} (known: {', '.join(u.value for u in enum_cls)})"
+        ) from None
 
 
 ADDRESS_FIELDS = ("name", "company", "street1", "street2", "city", "state", "zip", "country", "phone", "email")
@@ -85,7 +97,9 @@ class Address:
                 raise InvalidInputError(f"an address needs a {name}")
         country = self.country.strip().upper()
         if len(country) != 2 or not country.isalpha():
-            raise InvalidInputError(f"address country must be an ISO 3166 two-letter code such as US or DE, got {self.country!r}")
+            raise InvalidInputError(
+                f"address country must be an ISO 3166 two-letter code such as US or DE, got {self.country!r}"
+            )
         object.__setattr__(self, "country", country)
 
     def to_dict(self) -> dict[str, str]:
@@ -94,8 +108,11 @@ class Address:
     @classmethod
     def from_vendor(cls, fields: Mapping[str, Any]) -> "Address | None":
         """The address a vendor echoed back (same field names at EasyPost and Shippo), or None when incomplete."""
+        values: dict[str, Any] = {
+            k: (str(fields[k]) if fields.get(k) not in (None, "") else None) for k in ADDRESS_FIELDS if k in fields
+        }
         try:
-            return cls(**{k: (str(fields[k]) if fields.get(k) not in (None, "") else None) for k in ADDRESS_FIELDS if k in fields})
+            return cls(**values)  # the constructor refuses a missing or empty required field
         except (InvalidInputError, TypeError):
             return None
 
@@ -111,9 +128,14 @@ class Parcel:
 
     @classmethod
     def of(cls, *, length: Any, width: Any, height: Any, distance_unit: Any, weight: Any, mass_unit: Any) -> "Parcel":
-        return cls(measure(length, "parcel length"), measure(width, "parcel width"), measure(height, "parcel height"),
-                   _unit(DistanceUnit, distance_unit, "parcel distance_unit"), measure(weight, "parcel weight"),
-                   _unit(MassUnit, mass_unit, "parcel mass_unit"))
+        return cls(
+            measure(length, "parcel length"),
+            measure(width, "parcel width"),
+            measure(height, "parcel height"),
+            _unit(DistanceUnit, distance_unit, "parcel distance_unit"),
+            measure(weight, "parcel weight"),
+            _unit(MassUnit, mass_unit, "parcel mass_unit"),
+        )
 
     def weight_in(self, unit: MassUnit) -> Decimal:
         return _exact(self.weight * _GRAMS[self.mass_unit] / _GRAMS[unit])
@@ -123,8 +145,14 @@ class Parcel:
         return (_exact(self.length * factor), _exact(self.width * factor), _exact(self.height * factor))
 
     def to_dict(self) -> dict[str, str]:
-        return {"length": str(self.length), "width": str(self.width), "height": str(self.height),
-                "distance_unit": self.distance_unit.value, "weight": str(self.weight), "mass_unit": self.mass_unit.value}
+        return {
+            "length": str(self.length),
+            "width": str(self.width),
+            "height": str(self.height),
+            "distance_unit": self.distance_unit.value,
+            "weight": str(self.weight),
+            "mass_unit": self.mass_unit.value,
+        }
 
 
 def _exact(value: Decimal) -> Decimal:
@@ -151,8 +179,12 @@ class Shipment:
         return frozenset({"multi_parcel"} if len(self.parcels) > 1 else ())
 
     def to_dict(self) -> dict[str, Any]:
-        return {"from_address": self.from_address.to_dict(), "to_address": self.to_address.to_dict(),
-                "parcels": [p.to_dict() for p in self.parcels], "reference": self.reference}
+        return {
+            "from_address": self.from_address.to_dict(),
+            "to_address": self.to_address.to_dict(),
+            "parcels": [p.to_dict() for p in self.parcels],
+            "reference": self.reference,
+        }
 
 
 @dataclass(frozen=True)
@@ -169,9 +201,17 @@ class Rate:
     delivery_date: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "vendor": self.vendor, "shipment_id": self.shipment_id, "carrier": self.carrier, "service": self.service,
-                "price": self.price.major(), "currency": self.price.currency, "delivery_days": self.delivery_days,
-                "delivery_date": self.delivery_date}
+        return {
+            "id": self.id,
+            "vendor": self.vendor,
+            "shipment_id": self.shipment_id,
+            "carrier": self.carrier,
+            "service": self.service,
+            "price": self.price.major(),
+            "currency": self.price.currency,
+            "delivery_days": self.delivery_days,
+            "delivery_date": self.delivery_date,
+        }
 
 
 class LabelFormat(str, enum.Enum):
@@ -202,15 +242,36 @@ class Label:
     def from_dict(cls, data: Mapping[str, Any]) -> "Label":
         """Back from :meth:`to_dict` (a label remembered by the intent store)."""
         price = Money.of(data["price"], data["currency"]) if data.get("price") is not None else None
-        return cls(data["vendor"], data["shipment_id"], data["rate_id"], data["tracking_number"], data["carrier"], data["service"], price,
-                   LabelFormat(data["label_format"]), data.get("label_url"), data.get("transaction_id"))
+        return cls(
+            data["vendor"],
+            data["shipment_id"],
+            data["rate_id"],
+            data["tracking_number"],
+            data["carrier"],
+            data["service"],
+            price,
+            LabelFormat(data["label_format"]),
+            data.get("label_url"),
+            data.get("transaction_id"),
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"vendor": self.vendor, "shipment_id": self.shipment_id, "rate_id": self.rate_id, "transaction_id": self.transaction_id,
-                "tracking_number": self.tracking_number, "carrier": self.carrier, "service": self.service,
-                "price": self.price.major() if self.price else None, "currency": self.price.currency if self.price else None,
-                "label_format": self.label_format.value, "label_url": self.label_url, "label_file": self.path,
-                "label_bytes": len(self.content) if self.content is not None else None, "replayed": self.replayed}
+        return {
+            "vendor": self.vendor,
+            "shipment_id": self.shipment_id,
+            "rate_id": self.rate_id,
+            "transaction_id": self.transaction_id,
+            "tracking_number": self.tracking_number,
+            "carrier": self.carrier,
+            "service": self.service,
+            "price": self.price.major() if self.price else None,
+            "currency": self.price.currency if self.price else None,
+            "label_format": self.label_format.value,
+            "label_url": self.label_url,
+            "label_file": self.path,
+            "label_bytes": len(self.content) if self.content is not None else None,
+            "replayed": self.replayed,
+        }
 
 
 class TrackingStatus(str, enum.Enum):
@@ -230,8 +291,14 @@ class TrackingStatus(str, enum.Enum):
 
 
 _PROGRESS = {
-    TrackingStatus.UNKNOWN: 0, TrackingStatus.PRE_TRANSIT: 1, TrackingStatus.IN_TRANSIT: 2, TrackingStatus.OUT_FOR_DELIVERY: 3,
-    TrackingStatus.AVAILABLE_FOR_PICKUP: 4, TrackingStatus.FAILURE: 4, TrackingStatus.RETURN_TO_SENDER: 5, TrackingStatus.DELIVERED: 6,
+    TrackingStatus.UNKNOWN: 0,
+    TrackingStatus.PRE_TRANSIT: 1,
+    TrackingStatus.IN_TRANSIT: 2,
+    TrackingStatus.OUT_FOR_DELIVERY: 3,
+    TrackingStatus.AVAILABLE_FOR_PICKUP: 4,
+    TrackingStatus.FAILURE: 4,
+    TrackingStatus.RETURN_TO_SENDER: 5,
+    TrackingStatus.DELIVERED: 6,
 }
 
 
@@ -246,8 +313,13 @@ class TrackingEvent:
     vendor_status: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"status": self.status.value, "occurred_at": self.occurred_at, "location": self.location,
-                "message": self.message, "vendor_status": self.vendor_status}
+        return {
+            "status": self.status.value,
+            "occurred_at": self.occurred_at,
+            "location": self.location,
+            "message": self.message,
+            "vendor_status": self.vendor_status,
+        }
 
 
 @dataclass(frozen=True)
@@ -261,9 +333,15 @@ class Tracking:
     shipment_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"vendor": self.vendor, "tracking_number": self.tracking_number, "carrier": self.carrier, "status": self.status.value,
-                "estimated_delivery": self.estimated_delivery, "shipment_id": self.shipment_id,
-                "events": [e.to_dict() for e in self.events]}
+        return {
+            "vendor": self.vendor,
+            "tracking_number": self.tracking_number,
+            "carrier": self.carrier,
+            "status": self.status.value,
+            "estimated_delivery": self.estimated_delivery,
+            "shipment_id": self.shipment_id,
+            "events": [e.to_dict() for e in self.events],
+        }
 
 
 def utc_time(value: Any) -> str | None:
@@ -311,8 +389,12 @@ class AddressVerification:
     vendor: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"valid": self.valid, "vendor": self.vendor, "address": self.address.to_dict() if self.address else None,
-                "messages": list(self.messages)}
+        return {
+            "valid": self.valid,
+            "vendor": self.vendor,
+            "address": self.address.to_dict() if self.address else None,
+            "messages": list(self.messages),
+        }
 
 
 @dataclass(frozen=True)

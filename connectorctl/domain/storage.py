@@ -61,7 +61,10 @@ class PresignedUrl:
     expires_at: datetime
 
     def __repr__(self) -> str:
-        return f"PresignedUrl(method={self.method!r}, key={self.key!r}, expires_at={_iso(self.expires_at)!r}, url={redacted_url(self.url)!r})"
+        return (
+            f"PresignedUrl(method={self.method!r}, key={self.key!r}, "
+            f"expires_at={_iso(self.expires_at)!r}, url={redacted_url(self.url)!r})"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {"url": self.url, "method": self.method, "key": self.key, "expires_at": _iso(self.expires_at)}

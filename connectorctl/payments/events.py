@@ -58,14 +58,19 @@ def _stripe(connector: "Connector", records: PaymentRecords, event: Mapping[str,
             status = refund_status(captured or known.amount.amount, refunded)
         elif obj.get("captured"):
             status = PaymentStatus.CAPTURED
-        return replace(known, status=status, amount_captured=max(captured, known.amount_captured), amount_refunded=refunded)
+        return replace(
+            known, status=status, amount_captured=max(captured, known.amount_captured), amount_refunded=refunded
+        )
     return None
 
 
 _PAYPAL_STATUS = {
-    "PAYMENT.CAPTURE.COMPLETED": PaymentStatus.CAPTURED, "PAYMENT.CAPTURE.DENIED": PaymentStatus.FAILED,
-    "PAYMENT.CAPTURE.DECLINED": PaymentStatus.FAILED, "PAYMENT.AUTHORIZATION.CREATED": PaymentStatus.AUTHORIZED,
-    "PAYMENT.AUTHORIZATION.VOIDED": PaymentStatus.CANCELED, "CHECKOUT.ORDER.APPROVED": PaymentStatus.REQUIRES_ACTION,
+    "PAYMENT.CAPTURE.COMPLETED": PaymentStatus.CAPTURED,
+    "PAYMENT.CAPTURE.DENIED": PaymentStatus.FAILED,
+    "PAYMENT.CAPTURE.DECLINED": PaymentStatus.FAILED,
+    "PAYMENT.AUTHORIZATION.CREATED": PaymentStatus.AUTHORIZED,
+    "PAYMENT.AUTHORIZATION.VOIDED": PaymentStatus.CANCELED,
+    "CHECKOUT.ORDER.APPROVED": PaymentStatus.REQUIRES_ACTION,
 }
 
 
@@ -75,24 +80,39 @@ def _paypal(records: PaymentRecords, event: Mapping[str, Any]) -> Payment | None
     if not isinstance(resource, Mapping):
         return None
     if kind in ("PAYMENT.CAPTURE.REFUNDED", "PAYMENT.CAPTURE.REVERSED"):
-        capture_id = next((link.get("href", "").rstrip("/").rsplit("/", 1)[-1] for link in resource.get("links") or ()
-                           if isinstance(link, Mapping) and link.get("rel") == "up"), None)
+        capture_id = next(
+            (
+                link.get("href", "").rstrip("/").rsplit("/", 1)[-1]
+                for link in resource.get("links") or ()
+                if isinstance(link, Mapping) and link.get("rel") == "up"
+            ),
+            None,
+        )
         known = records.by_capture("paypal", capture_id) if capture_id else None
         total = ((resource.get("seller_payable_breakdown") or {}).get("total_refunded_amount") or {}).get("value")
         if known is None or total is None:
             return None
         refunded = Money.of(total, known.amount.currency).amount
-        return replace(known, status=refund_status(known.amount_captured or known.amount.amount, refunded), amount_refunded=refunded)
+        return replace(
+            known,
+            status=refund_status(known.amount_captured or known.amount.amount, refunded),
+            amount_refunded=refunded,
+        )
     status = _PAYPAL_STATUS.get(kind)
     if status is None:
         return None
     order_id = ((resource.get("supplementary_data") or {}).get("related_ids") or {}).get("order_id") or (
-        resource.get("id") if kind.startswith("CHECKOUT.ORDER.") else None)
+        resource.get("id") if kind.startswith("CHECKOUT.ORDER.") else None
+    )
     known = records.get(str(order_id), "paypal") if order_id else None
     if known is None:
         return None
     captured = known.amount_captured
     if status is PaymentStatus.CAPTURED and isinstance(resource.get("amount"), Mapping):
         captured = Money.of(resource["amount"]["value"], known.amount.currency).amount
-    return replace(known, status=status, amount_captured=captured,
-                   capture_id=resource.get("id") if kind.startswith("PAYMENT.CAPTURE.") else known.capture_id)
+    return replace(
+        known,
+        status=status,
+        amount_captured=captured,
+        capture_id=resource.get("id") if kind.startswith("PAYMENT.CAPTURE.") else known.capture_id,
+    )

@@ -30,7 +30,10 @@ def _payments(db: Any) -> None:
     db.execute("CREATE INDEX ix_payments_capture ON payments(vendor, capture_id) WHERE capture_id IS NOT NULL")
 
 
-_COLUMNS = "vendor, payment_id, reference, status, amount, currency, amount_captured, amount_refunded, decline_code, authorization_id, capture_id, created_at, updated_at"
+_COLUMNS = (
+    "vendor, payment_id, reference, status, amount, currency, amount_captured, amount_refunded, decline_code, "
+    "authorization_id, capture_id, created_at, updated_at"
+)
 
 
 def _now() -> str:
@@ -38,8 +41,18 @@ def _now() -> str:
 
 
 def _payment(row: Sequence[Any]) -> Payment:
-    return Payment(vendor=row[0], payment_id=row[1], reference=row[2], status=PaymentStatus(row[3]), amount=Money(row[4], row[5]),
-                   amount_captured=row[6], amount_refunded=row[7], decline_code=row[8], authorization_id=row[9], capture_id=row[10])
+    return Payment(
+        vendor=row[0],
+        payment_id=row[1],
+        reference=row[2],
+        status=PaymentStatus(row[3]),
+        amount=Money(row[4], row[5]),
+        amount_captured=row[6],
+        amount_refunded=row[7],
+        decline_code=row[8],
+        authorization_id=row[9],
+        capture_id=row[10],
+    )
 
 
 class PaymentRecords:
@@ -49,27 +62,57 @@ class PaymentRecords:
     def record(self, payment: Payment) -> Payment:
         """Store what the vendor says, never moving the payment backwards; returns the stored state."""
         with self.db.write() as conn:
-            row = conn.execute(f"SELECT {_COLUMNS} FROM payments WHERE vendor = ? AND payment_id = ?", (payment.vendor, payment.payment_id)).fetchone()
+            row = conn.execute(
+                f"SELECT {_COLUMNS} FROM payments WHERE vendor = ? AND payment_id = ?",
+                (payment.vendor, payment.payment_id),
+            ).fetchone()
             now = _now()
             if row is None:
                 conn.execute(
                     f"INSERT INTO payments ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (payment.vendor, payment.payment_id, payment.reference, payment.status.value, payment.amount.amount,
-                     payment.amount.currency, payment.amount_captured, payment.amount_refunded, payment.decline_code,
-                     payment.authorization_id, payment.capture_id, now, now),
+                    (
+                        payment.vendor,
+                        payment.payment_id,
+                        payment.reference,
+                        payment.status.value,
+                        payment.amount.amount,
+                        payment.amount.currency,
+                        payment.amount_captured,
+                        payment.amount_refunded,
+                        payment.decline_code,
+                        payment.authorization_id,
+                        payment.capture_id,
+                        now,
+                        now,
+                    ),
                 )
             else:
                 old = _payment(row)
                 status = payment.status if payment.status.rank >= old.status.rank else old.status
                 conn.execute(
-                    "UPDATE payments SET status = ?, reference = COALESCE(reference, ?), amount_captured = MAX(amount_captured, ?), "
+                    "UPDATE payments SET status = ?, reference = COALESCE(reference, ?), amount_captured = "
+                    "MAX(amount_captured, ?), "
                     "amount_refunded = MAX(amount_refunded, ?), decline_code = COALESCE(?, decline_code), "
-                    "authorization_id = COALESCE(authorization_id, ?), capture_id = COALESCE(capture_id, ?), updated_at = ? "
+                    "authorization_id = COALESCE(authorization_id, ?), capture_id = COALESCE(capture_id, ?), "
+                    "updated_at = ? "
                     "WHERE vendor = ? AND payment_id = ?",
-                    (status.value, payment.reference, payment.amount_captured, payment.amount_refunded, payment.decline_code,
-                     payment.authorization_id, payment.capture_id, now, payment.vendor, payment.payment_id),
+                    (
+                        status.value,
+                        payment.reference,
+                        payment.amount_captured,
+                        payment.amount_refunded,
+                        payment.decline_code,
+                        payment.authorization_id,
+                        payment.capture_id,
+                        now,
+                        payment.vendor,
+                        payment.payment_id,
+                    ),
                 )
-            stored = conn.execute(f"SELECT {_COLUMNS} FROM payments WHERE vendor = ? AND payment_id = ?", (payment.vendor, payment.payment_id)).fetchone()
+            stored = conn.execute(
+                f"SELECT {_COLUMNS} FROM payments WHERE vendor = ? AND payment_id = ?",
+                (payment.vendor, payment.payment_id),
+            ).fetchone()
         return _payment(stored)
 
     def get(self, payment_id: str, vendor: str | None = None) -> Payment | None:
@@ -81,17 +124,32 @@ class PaymentRecords:
         return _payment(row) if row else None
 
     def by_reference(self, reference: str) -> Payment | None:
-        row = self.db.run(lambda c: c.execute(f"SELECT {_COLUMNS} FROM payments WHERE reference = ? ORDER BY created_at DESC LIMIT 1", (reference,)).fetchone())
+        row = self.db.run(
+            lambda c: c.execute(
+                f"SELECT {_COLUMNS} FROM payments WHERE reference = ? ORDER BY created_at DESC LIMIT 1", (reference,)
+            ).fetchone()
+        )
         return _payment(row) if row else None
 
     def by_capture(self, vendor: str, capture_id: str) -> Payment | None:
-        row = self.db.run(lambda c: c.execute(f"SELECT {_COLUMNS} FROM payments WHERE vendor = ? AND capture_id = ?", (vendor, capture_id)).fetchone())
+        row = self.db.run(
+            lambda c: c.execute(
+                f"SELECT {_COLUMNS} FROM payments WHERE vendor = ? AND capture_id = ?", (vendor, capture_id)
+            ).fetchone()
+        )
         return _payment(row) if row else None
 
-    def list(self, *, status: PaymentStatus | None = None, since: str | None = None, reference_prefix: str | None = None,
-             limit: int = 1000) -> list[tuple[Payment, str]]:
+    def list(
+        self,
+        *,
+        status: PaymentStatus | None = None,
+        since: str | None = None,
+        reference_prefix: str | None = None,
+        limit: int = 1000,
+    ) -> list[tuple[Payment, str]]:
         """(payment, created_at) newest first; ``reference_prefix`` ``order:123`` finds ``order:123:charge``."""
-        sql, args = f"SELECT {_COLUMNS} FROM payments WHERE 1 = 1", []
+        sql = f"SELECT {_COLUMNS} FROM payments WHERE 1 = 1"
+        args: list[Any] = []
         if reference_prefix:
             sql += " AND reference >= ? AND reference < ?"
             args += [reference_prefix, reference_prefix + "\U0010ffff"]

@@ -10,24 +10,28 @@ period that ends turns half-open, so it too lets exactly one probe through.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import mmap
 import os
 import struct
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
-from connectorctl.settings import CircuitBreakerSettings
 from connectorctl.domain.values import CircuitBreakerState, CircuitState
 from connectorctl.errors import CircuitOpenError, InvalidInputError
 from connectorctl.resilience.clock import Clock
+from connectorctl.settings import CircuitBreakerSettings
 from connectorctl.store.db import StateDB
 
 MAX_TRIP_SECONDS = 36500 * 86400
 
 _U64 = struct.Struct("<Q")
-_COLUMNS = "service_name, state, consecutive_failures, opened_at, open_until, probe_lease_until, forced_until, reason, updated_by, updated_at"
+_COLUMNS = (
+    "service_name, state, consecutive_failures, opened_at, open_until, probe_lease_until, forced_until, reason, "
+    "updated_by, updated_at"
+)
 
 
 @dataclass(frozen=True)
@@ -81,9 +85,12 @@ class _StateCache:
         seen = None if self._map is None else _U64.unpack_from(self._map, 0)[0]
         if seen is not None and seen == self._seen:
             return self._rows.get(service)  # the dict is replaced whole, never mutated: no lock needed
-        rows = self.db.run(lambda c: c.execute(
-            "SELECT service_name, state, consecutive_failures, open_until, probe_lease_until, forced_until, reason FROM circuit_state"
-        ).fetchall())
+        rows = self.db.run(
+            lambda c: c.execute(
+                "SELECT service_name, state, consecutive_failures, open_until, probe_lease_until, forced_until, "
+                "reason FROM circuit_state"
+            ).fetchall()
+        )
         with self._lock:
             self._rows = {r[0]: r[1:] for r in rows}
             self._seen = seen
@@ -95,17 +102,8 @@ class _StateCache:
             self._seen = None
         if self._map is None or self._fd is None:
             return
-        try:
-            import fcntl
-        except ImportError:  # Windows: no lock; a lost increment only delays a reload to the next change
-            fcntl = None  # type: ignore[assignment]
-        if fcntl is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
-        try:
+        with _file_lock(self._fd):
             _U64.pack_into(self._map, 0, _U64.unpack_from(self._map, 0)[0] + 1)
-        finally:
-            if fcntl is not None:
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def close(self) -> None:
         if self._map is not None:
@@ -114,6 +112,21 @@ class _StateCache:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+@contextlib.contextmanager
+def _file_lock(fd: int) -> Iterator[None]:
+    """An exclusive lock across processes; on Windows none, where a lost increment only delays a reload."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 class CircuitBreaker:
@@ -152,18 +165,31 @@ class CircuitBreaker:
         if open_until is not None and now < open_until:
             raise open_error(service, "open", reason, open_until, now)
         lease = now + self.settings.probe_lease_seconds
-        won = self.db.run(lambda c: c.execute(
-            "UPDATE circuit_state SET state='half_open', probe_lease_until=?, updated_at=? "
-            "WHERE service_name=? AND state IN ('open','half_open') AND (open_until IS NULL OR open_until<=?) "
-            "AND (probe_lease_until IS NULL OR probe_lease_until<=?)",
-            (lease, now, service, now, now),
-        ).rowcount)
+        won = self.db.run(
+            lambda c: (
+                c.execute(
+                    "UPDATE circuit_state SET state='half_open', probe_lease_until=?, updated_at=? "
+                    "WHERE service_name=? AND state IN ('open','half_open') AND (open_until IS NULL OR open_until<=?) "
+                    "AND (probe_lease_until IS NULL OR probe_lease_until<=?)",
+                    (lease, now, service, now, now),
+                ).rowcount
+            )
+        )
         if won:
             self.cache.bump()
             if state == CircuitState.OPEN:  # record the transition once, not on every lease renewal
-                self._event(service, "probe", CircuitState.OPEN, CircuitState.HALF_OPEN, "auto", "open timeout passed: one probe call let through")
+                self._event(
+                    service,
+                    "probe",
+                    CircuitState.OPEN,
+                    CircuitState.HALF_OPEN,
+                    "auto",
+                    "open timeout passed: one probe call let through",
+                )
             return Ticket(service, probe=True, had_failures=True)
-        raise open_error(service, "half-open and its probe call is in flight", reason, now + self.settings.probe_lease_seconds, now)
+        raise open_error(
+            service, "half-open and its probe call is in flight", reason, now + self.settings.probe_lease_seconds, now
+        )
 
     def _expire(self, service: str, now: float) -> Ticket:
         """A forced-open period ended: half-open, and only the process whose UPDATE wins probes.
@@ -180,54 +206,84 @@ class CircuitBreaker:
                 (lease, now, service, now),
             ).rowcount
             if won:
-                self._event(service, "expire", CircuitState.FORCED_OPEN, CircuitState.HALF_OPEN, "auto",
-                            "forced-open period ended: one probe call let through", conn=c)
+                self._event(
+                    service,
+                    "expire",
+                    CircuitState.FORCED_OPEN,
+                    CircuitState.HALF_OPEN,
+                    "auto",
+                    "forced-open period ended: one probe call let through",
+                    conn=c,
+                )
         self.cache.bump()
         if won:
             return Ticket(service, probe=True, had_failures=True)
-        raise CircuitOpenError(f"circuit for {service} is half-open and its probe is in flight", service=service,
-                               retry_after_seconds=self.settings.probe_lease_seconds)
+        raise CircuitOpenError(
+            f"circuit for {service} is half-open and its probe is in flight",
+            service=service,
+            retry_after_seconds=self.settings.probe_lease_seconds,
+        )
 
     def record_success(self, ticket: Ticket) -> None:
         if ticket.bypass or not ticket.had_failures:
             return
         now = self.clock.time()
         if ticket.probe:
-            if self.db.run(lambda c: c.execute(
-                "UPDATE circuit_state SET state='closed', consecutive_failures=0, probe_lease_until=NULL, open_until=NULL, reason=NULL, "
-                "window_start=NULL, window_calls=0, window_failures=0, updated_at=? WHERE service_name=? AND state='half_open'",
-                (now, ticket.service),
-            ).rowcount):
+            if self.db.run(
+                lambda c: (
+                    c.execute(
+                        "UPDATE circuit_state SET state='closed', consecutive_failures=0, probe_lease_until=NULL, "
+                        "open_until=NULL, reason=NULL, "
+                        "window_start=NULL, window_calls=0, window_failures=0, updated_at=? WHERE service_name=? "
+                        "AND state='half_open'",
+                        (now, ticket.service),
+                    ).rowcount
+                )
+            ):
                 self.cache.bump()
-                self._event(ticket.service, "close", CircuitState.HALF_OPEN, CircuitState.CLOSED, "auto", "probe succeeded")
+                self._event(
+                    ticket.service, "close", CircuitState.HALF_OPEN, CircuitState.CLOSED, "auto", "probe succeeded"
+                )
             return
         if self.settings.failure_rate_threshold is None:
-            if self.db.run(lambda c: c.execute(
-                "UPDATE circuit_state SET consecutive_failures=0, updated_at=? WHERE service_name=? AND consecutive_failures>0",
-                (now, ticket.service),
-            ).rowcount):
+            if self.db.run(
+                lambda c: (
+                    c.execute(
+                        "UPDATE circuit_state SET consecutive_failures=0, updated_at=? WHERE service_name=? AND "
+                        "consecutive_failures>0",
+                        (now, ticket.service),
+                    ).rowcount
+                )
+            ):
                 self.cache.bump()
         else:
             self._count_in_window(ticket.service, failed=False, now=now)
 
     def record_failure(self, ticket: Ticket, cause: str | None = None) -> None:
-        """Count a failure; ``cause`` (``code: message``, already redacted) is kept as the reason when it opens the circuit."""
+        """Count a failure; ``cause`` (``code: message``, redacted) becomes the reason if it opens the circuit."""
         if ticket.bypass:
             return
         now = self.clock.time()
         if ticket.probe:
-            if self.db.run(lambda c: c.execute(
-                "UPDATE circuit_state SET state='open', opened_at=?, open_until=?, probe_lease_until=NULL, reason=?, updated_at=? "
-                "WHERE service_name=? AND state='half_open'",
-                (now, now + self.settings.timeout_seconds, _cause("probe failed", cause), now, ticket.service),
-            ).rowcount):
+            if self.db.run(
+                lambda c: (
+                    c.execute(
+                        "UPDATE circuit_state SET state='open', opened_at=?, open_until=?, probe_lease_until=NULL, "
+                        "reason=?, updated_at=? "
+                        "WHERE service_name=? AND state='half_open'",
+                        (now, now + self.settings.timeout_seconds, _cause("probe failed", cause), now, ticket.service),
+                    ).rowcount
+                )
+            ):
                 self.cache.bump()
                 self._event(ticket.service, "reopen", CircuitState.HALF_OPEN, CircuitState.OPEN, "auto", "probe failed")
             return
         with self.db.write() as c:
             failures, state = c.execute(
-                "INSERT INTO circuit_state (service_name, state, consecutive_failures, updated_at) VALUES (?, 'closed', 1, ?) "
-                "ON CONFLICT(service_name) DO UPDATE SET consecutive_failures=consecutive_failures+1, updated_at=excluded.updated_at "
+                "INSERT INTO circuit_state (service_name, state, consecutive_failures, updated_at) VALUES (?, "
+                "'closed', 1, ?) "
+                "ON CONFLICT(service_name) DO UPDATE SET consecutive_failures=consecutive_failures+1, "
+                "updated_at=excluded.updated_at "
                 "RETURNING consecutive_failures, state",
                 (ticket.service, now),
             ).fetchone()
@@ -238,7 +294,8 @@ class CircuitBreaker:
             if trip:
                 why = _cause(why, cause)
                 c.execute(
-                    "UPDATE circuit_state SET state='open', opened_at=?, open_until=?, probe_lease_until=NULL, reason=? WHERE service_name=? AND state='closed'",
+                    "UPDATE circuit_state SET state='open', opened_at=?, open_until=?, probe_lease_until=NULL, "
+                    "reason=? WHERE service_name=? AND state='closed'",
                     (now, now + self.settings.timeout_seconds, why, ticket.service),
                 )
                 self._event(ticket.service, "open", CircuitState.CLOSED, CircuitState.OPEN, "auto", why, conn=c)
@@ -247,45 +304,65 @@ class CircuitBreaker:
     def _count_in_window(self, service: str, *, failed: bool, now: float, conn: Any = None) -> tuple[bool, str]:
         s = self.settings
         sql = (
-            "INSERT INTO circuit_state (service_name, state, window_start, window_calls, window_failures, updated_at) VALUES (?, 'closed', ?, 1, ?, ?) "
+            "INSERT INTO circuit_state (service_name, state, window_start, window_calls, window_failures, "
+            "updated_at) VALUES (?, 'closed', ?, 1, ?, ?) "
             "ON CONFLICT(service_name) DO UPDATE SET "
             "window_calls = CASE WHEN window_start IS NULL OR window_start <= ? THEN 1 ELSE window_calls + 1 END, "
-            "window_failures = CASE WHEN window_start IS NULL OR window_start <= ? THEN excluded.window_failures ELSE window_failures + excluded.window_failures END, "
-            "window_start = CASE WHEN window_start IS NULL OR window_start <= ? THEN excluded.window_start ELSE window_start END, "
+            "window_failures = CASE WHEN window_start IS NULL OR window_start <= ? THEN excluded.window_failures "
+            "ELSE window_failures + excluded.window_failures END, "
+            "window_start = CASE WHEN window_start IS NULL OR window_start <= ? THEN excluded.window_start ELSE "
+            "window_start END, "
             "consecutive_failures = CASE WHEN excluded.window_failures = 0 THEN 0 ELSE consecutive_failures END "
             "RETURNING window_calls, window_failures"
         )
         expired = now - s.window_seconds
         params = (service, now, int(failed), now, expired, expired, expired)
-        calls, failures = (conn.execute(sql, params) if conn else self.db.run(lambda c: c.execute(sql, params))).fetchone()
+        calls, failures = (
+            conn.execute(sql, params) if conn else self.db.run(lambda c: c.execute(sql, params))
+        ).fetchone()
         if failed and calls >= s.minimum_calls and failures / calls >= (s.failure_rate_threshold or 1.0):
             return True, f"failure rate {failures}/{calls} over {s.window_seconds:g} s"
         return False, ""
 
     # -- operator actions and inspection ------------------------------------------
     def state(self, service: str) -> CircuitBreakerState:
-        row = self.db.run(lambda c: c.execute(f"SELECT {_COLUMNS} FROM circuit_state WHERE service_name=?", (service,)).fetchone())
+        row = self.db.run(
+            lambda c: c.execute(f"SELECT {_COLUMNS} FROM circuit_state WHERE service_name=?", (service,)).fetchone()
+        )
         if row is None:
             return CircuitBreakerState(service)
         return _to_state(row)
 
     def all_states(self) -> list[CircuitBreakerState]:
-        rows = self.db.run(lambda c: c.execute(f"SELECT {_COLUMNS} FROM circuit_state ORDER BY service_name").fetchall())
+        rows = self.db.run(
+            lambda c: c.execute(f"SELECT {_COLUMNS} FROM circuit_state ORDER BY service_name").fetchall()
+        )
         return [_to_state(r) for r in rows]
 
     def events(self, service: str, limit: int = 20) -> list[dict[str, Any]]:
-        rows = self.db.run(lambda c: c.execute(
-            "SELECT action, previous_state, new_state, actor, reason, created_at FROM circuit_events WHERE service_name=? ORDER BY id DESC LIMIT ?",
-            (service, limit),
-        ).fetchall())
+        rows = self.db.run(
+            lambda c: c.execute(
+                "SELECT action, previous_state, new_state, actor, reason, created_at FROM circuit_events WHERE "
+                "service_name=? ORDER BY id DESC LIMIT ?",
+                (service, limit),
+            ).fetchall()
+        )
         keys = ("action", "previous_state", "new_state", "actor", "reason", "created_at")
-        return [dict(zip(keys, r)) for r in rows]
+        return [dict(zip(keys, r, strict=True)) for r in rows]
 
-    def trip(self, service: str, *, reason: str | None = None, for_seconds: float | None = None, actor: str | None = None) -> CircuitBreakerState:
-        if for_seconds is not None and not 0 < for_seconds <= MAX_TRIP_SECONDS:  # nan/absurd: an expiry nothing can show
-            raise InvalidInputError(f"a trip lasts more than 0 s and at most {MAX_TRIP_SECONDS // 86400} days, got {for_seconds!r}")
+    def trip(
+        self, service: str, *, reason: str | None = None, for_seconds: float | None = None, actor: str | None = None
+    ) -> CircuitBreakerState:
+        if (
+            for_seconds is not None and not 0 < for_seconds <= MAX_TRIP_SECONDS
+        ):  # nan/absurd: an expiry nothing can show
+            raise InvalidInputError(
+                f"a trip lasts more than 0 s and at most {MAX_TRIP_SECONDS // 86400} days, got {for_seconds!r}"
+            )
         until = None if for_seconds is None else self.clock.time() + for_seconds
-        return self._transition(service, CircuitState.FORCED_OPEN, "trip", actor or current_actor(), reason, forced_until=until)
+        return self._transition(
+            service, CircuitState.FORCED_OPEN, "trip", actor or current_actor(), reason, forced_until=until
+        )
 
     def reset(self, service: str, *, reason: str | None = None, actor: str | None = None) -> CircuitBreakerState:
         return self._transition(service, CircuitState.CLOSED, "reset", actor or current_actor(), reason)
@@ -299,25 +376,58 @@ class CircuitBreaker:
             raise InvalidInputError(f"circuit for {service} is {current.state.value}, not disabled")
         return self._transition(service, CircuitState.CLOSED, "enable", actor or current_actor(), reason)
 
-    def _transition(self, service: str, new: CircuitState, action: str, actor: str, reason: str | None, *, forced_until: float | None = None) -> CircuitBreakerState:
+    def _transition(
+        self,
+        service: str,
+        new: CircuitState,
+        action: str,
+        actor: str,
+        reason: str | None,
+        *,
+        forced_until: float | None = None,
+    ) -> CircuitBreakerState:
         now = self.clock.time()
         with self.db.write() as c:
             row = c.execute("SELECT state FROM circuit_state WHERE service_name=?", (service,)).fetchone()
             previous = CircuitState(row[0]) if row else CircuitState.CLOSED
             c.execute(
-                "INSERT INTO circuit_state (service_name, state, consecutive_failures, opened_at, open_until, probe_lease_until, forced_until, reason, updated_by, updated_at, window_start, window_calls, window_failures) "
+                "INSERT INTO circuit_state (service_name, state, consecutive_failures, opened_at, open_until, "
+                "probe_lease_until, forced_until, reason, updated_by, updated_at, window_start, window_calls, "
+                "window_failures) "
                 "VALUES (?, ?, 0, ?, NULL, NULL, ?, ?, ?, ?, NULL, 0, 0) "
-                "ON CONFLICT(service_name) DO UPDATE SET state=excluded.state, consecutive_failures=0, opened_at=excluded.opened_at, open_until=NULL, "
-                "probe_lease_until=NULL, forced_until=excluded.forced_until, reason=excluded.reason, updated_by=excluded.updated_by, updated_at=excluded.updated_at, "
+                "ON CONFLICT(service_name) DO UPDATE SET state=excluded.state, consecutive_failures=0, "
+                "opened_at=excluded.opened_at, open_until=NULL, "
+                "probe_lease_until=NULL, forced_until=excluded.forced_until, reason=excluded.reason, "
+                "updated_by=excluded.updated_by, updated_at=excluded.updated_at, "
                 "window_start=NULL, window_calls=0, window_failures=0",
-                (service, new.value, now if new == CircuitState.FORCED_OPEN else None, forced_until, reason, actor, now),
+                (
+                    service,
+                    new.value,
+                    now if new == CircuitState.FORCED_OPEN else None,
+                    forced_until,
+                    reason,
+                    actor,
+                    now,
+                ),
             )
             self._event(service, action, previous, new, actor, reason, conn=c)
         self.cache.bump()
         return self.state(service)
 
-    def _event(self, service: str, action: str, previous: CircuitState, new: CircuitState, actor: str, reason: str | None, conn: Any = None) -> None:
-        sql = "INSERT INTO circuit_events (service_name, action, previous_state, new_state, actor, reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+    def _event(
+        self,
+        service: str,
+        action: str,
+        previous: CircuitState,
+        new: CircuitState,
+        actor: str,
+        reason: str | None,
+        conn: Any = None,
+    ) -> None:
+        sql = (
+            "INSERT INTO circuit_events (service_name, action, previous_state, new_state, actor, reason, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)"
+        )
         params = (service, action, previous.value, new.value, actor, reason, self.clock.time())
         if conn is not None:
             conn.execute(sql, params)
@@ -343,11 +453,15 @@ def open_error(service: str, state: str, reason: str | None, until: float | None
     if until is None:
         when = "until an operator resets it"
     else:
-        when = f"{'a probe call is let through' if state != 'forced open' else 'it closes'} at {iso_utc(until)[:19].replace('T', ' ')} UTC (in {max(0.0, until - now):.0f} s)"
+        what = "a probe call is let through" if state != "forced open" else "it closes"
+        when = f"{what} at {iso_utc(until)[:19].replace('T', ' ')} UTC (in {max(0.0, until - now):.0f} s)"
     because = f" ({reason})" if reason else ""
-    return CircuitOpenError(f"circuit for {service} is {state}{because}; {when}", service=service,
-                            retry_after_seconds=None if until is None else max(0.0, until - now),
-                            hint=f"if {service} is back, close it now: connectorctl circuit reset {service}")
+    return CircuitOpenError(
+        f"circuit for {service} is {state}{because}; {when}",
+        service=service,
+        retry_after_seconds=None if until is None else max(0.0, until - now),
+        hint=f"if {service} is back, close it now: connectorctl circuit reset {service}",
+    )
 
 
 def _to_state(row: tuple[Any, ...]) -> CircuitBreakerState:

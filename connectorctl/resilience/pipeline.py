@@ -14,12 +14,11 @@ import sys
 import time
 from typing import Any, Callable, NamedTuple, Sequence, TypeVar
 
-from connectorctl.settings import Settings
 from connectorctl.domain.values import IntegrationStatus, RateLimitWindow
 from connectorctl.errors import (
     CircuitOpenError,
-    ConnectorError,
     ConnectorctlError,
+    ConnectorError,
     RateLimitedError,
     StateStoreError,
     VendorTimeoutError,
@@ -30,6 +29,7 @@ from connectorctl.resilience.circuit import CircuitBreaker, Ticket
 from connectorctl.resilience.clock import Clock
 from connectorctl.resilience.ratelimit import SqliteRateLimiter
 from connectorctl.resilience.retry import RetryRunner
+from connectorctl.settings import Settings
 from connectorctl.store.db import StateDB
 
 T = TypeVar("T")
@@ -57,7 +57,10 @@ class Call(NamedTuple):
     direction: str = "outbound"
 
     def __repr__(self) -> str:  # never show the request data or the secrets
-        return f"Call(service={self.service!r}, operation={self.operation!r}, endpoint={self.endpoint!r}, method={self.method!r})"
+        return (
+            f"Call(service={self.service!r}, operation={self.operation!r}, endpoint={self.endpoint!r}, "
+            f"method={self.method!r})"
+        )
 
 
 class VendorResponse(NamedTuple):
@@ -175,7 +178,9 @@ class Pipeline:
     def execute(self, call: Call, fn: Callable[[], VendorResponse]) -> VendorResponse:
         correlation_id = call.correlation_id or new_id()
         redactor = self.redactor.with_secrets(call.secrets) if call.secrets else self.redactor
-        request = Payload(call.request_data, redactor) if self._store_bodies and call.request_data is not None else NO_PAYLOAD
+        request = (
+            Payload(call.request_data, redactor) if self._store_bodies and call.request_data is not None else NO_PAYLOAD
+        )
         windows, max_wait = self._windows.get(call.service) or self.quota(call.service)
         attempt = 0
 
@@ -186,7 +191,9 @@ class Pipeline:
             try:
                 if windows:
                     self.limiter.acquire(call.service, windows, max_wait)
-                ticket = self.breaker.before_call(call.service) if call.operation not in DIAGNOSTIC_OPERATIONS else BYPASS
+                ticket = (
+                    self.breaker.before_call(call.service) if call.operation not in DIAGNOSTIC_OPERATIONS else BYPASS
+                )
             except ConnectorError as exc:
                 self._emit(call, correlation_id, attempt, started, 0, request, redactor, exc=exc)
                 raise
@@ -214,8 +221,8 @@ class Pipeline:
         try:
             return self.retry.run(one_attempt, idempotent=call.idempotent, keyed=call.idempotency_key is not None)
         except ConnectorctlError as exc:
-            exc.correlation_id = correlation_id  # type: ignore[attr-defined]
-            exc.attempts = attempt  # type: ignore[attr-defined]
+            exc.correlation_id = correlation_id
+            exc.attempts = attempt
             raise
 
     def record_skip(self, call: Call, exc: ConnectorError) -> None:
@@ -251,10 +258,22 @@ class Pipeline:
             http_status = getattr(exc, "http_status", None)
             response_data = getattr(exc, "response_data", None)
         record = AttemptRecord(  # positional: this runs once per attempt on the hot path
-            call.service, call.operation, call.endpoint, call.method, call.tenant_id, correlation_id, attempt, status,
-            http_status, int(duration * 1000 + 0.5),
-            request, Payload(response_data, redactor) if self._store_bodies and response_data is not None else NO_PAYLOAD,
-            code, message, started, call.direction,
+            call.service,
+            call.operation,
+            call.endpoint,
+            call.method,
+            call.tenant_id,
+            correlation_id,
+            attempt,
+            status,
+            http_status,
+            int(duration * 1000 + 0.5),
+            request,
+            Payload(response_data, redactor) if self._store_bodies and response_data is not None else NO_PAYLOAD,
+            code,
+            message,
+            started,
+            call.direction,
         )
         for hook in self.hooks:
             try:

@@ -72,13 +72,16 @@ class SqliteRateLimiter:
         self._leases[service] = _Lease(starts, iter(range(granted - 1)))
         return 0.0
 
-    def _reserve(self, service: str, windows: Sequence[RateLimitWindow], starts: tuple[float, ...], size: int) -> tuple[int, list[int]]:
+    def _reserve(
+        self, service: str, windows: Sequence[RateLimitWindow], starts: tuple[float, ...], size: int
+    ) -> tuple[int, list[int]]:
         """Reserve up to ``size`` tokens in every window at once; returns (granted, full windows)."""
         with self.db.write() as conn:
             free = []
-            for w, start in zip(windows, starts):
+            for w, start in zip(windows, starts, strict=True):
                 row = conn.execute(
-                    "SELECT window_start, count FROM rate_limit_buckets WHERE service_name=? AND window_seconds=?", (service, w.per_seconds)
+                    "SELECT window_start, count FROM rate_limit_buckets WHERE service_name=? AND window_seconds=?",
+                    (service, w.per_seconds),
                 ).fetchone()
                 if row is None or row[0] < start:
                     free.append(w.limit)
@@ -86,11 +89,13 @@ class SqliteRateLimiter:
                     free.append(w.limit - row[1] if row[0] == start else 0)
             granted = max(0, min(size, *free))
             if granted:
-                for w, start in zip(windows, starts):
+                for w, start in zip(windows, starts, strict=True):
                     conn.execute(
-                        "INSERT INTO rate_limit_buckets (service_name, window_seconds, window_start, count) VALUES (?, ?, ?, ?) "
+                        "INSERT INTO rate_limit_buckets (service_name, window_seconds, window_start, count) VALUES "
+                        "(?, ?, ?, ?) "
                         "ON CONFLICT(service_name, window_seconds) DO UPDATE SET "
-                        "count = CASE WHEN excluded.window_start > window_start THEN excluded.count ELSE count + excluded.count END, "
+                        "count = CASE WHEN excluded.window_start > window_start THEN excluded.count ELSE count + "
+                        "excluded.count END, "
                         "window_start = excluded.window_start",
                         (service, w.per_seconds, start, granted),
                     )
@@ -125,6 +130,10 @@ class SqliteRateLimiter:
 
     def usage(self, service: str) -> list[tuple[float, float, int]]:
         """(window_seconds, window_start, tokens taken) rows for one service."""
-        return self.db.run(lambda c: c.execute(
-            "SELECT window_seconds, window_start, count FROM rate_limit_buckets WHERE service_name=? ORDER BY window_seconds", (service,)
-        ).fetchall())
+        return self.db.run(
+            lambda c: c.execute(
+                "SELECT window_seconds, window_start, count FROM rate_limit_buckets WHERE service_name=? ORDER BY "
+                "window_seconds",
+                (service,),
+            ).fetchall()
+        )

@@ -18,9 +18,9 @@ from typing import Any, Callable, TypeVar
 
 import tenacity
 
-from connectorctl.settings import RetrySettings
 from connectorctl.errors import ConnectorError, LocalRateLimitedError, VendorUnavailableError
 from connectorctl.resilience.clock import Clock
+from connectorctl.settings import RetrySettings
 
 T = TypeVar("T")
 RETRYABLE_STATUS = frozenset({502, 503, 504})
@@ -33,7 +33,9 @@ def is_retryable(exc: BaseException, *, idempotent: bool, keyed: bool = False) -
         return False
     if isinstance(exc, LocalRateLimitedError):
         return False  # the limiter already waited as long as it was allowed to
-    if isinstance(exc, VendorUnavailableError) and exc.http_status not in (KEYED_RETRYABLE_STATUS if keyed else RETRYABLE_STATUS):
+    if isinstance(exc, VendorUnavailableError) and exc.http_status not in (
+        KEYED_RETRYABLE_STATUS if keyed else RETRYABLE_STATUS
+    ):
         return False
     return idempotent or keyed or exc.vendor_processed is False
 
@@ -45,7 +47,11 @@ class RetryRunner:
         self.policy = policy
         self.clock = clock
         self.rng = rng or random.Random()
-        self._runners = {(idempotent, keyed): self._build(idempotent, keyed) for idempotent in (True, False) for keyed in (True, False)}
+        self._runners = {
+            (idempotent, keyed): self._build(idempotent, keyed)
+            for idempotent in (True, False)
+            for keyed in (True, False)
+        }
 
     def backoff_seconds(self, retry_number: int) -> float:
         p = self.policy
@@ -65,7 +71,8 @@ class RetryRunner:
     def _stop(self, state: tenacity.RetryCallState) -> bool:
         if state.attempt_number >= self.policy.max_attempts:
             return True
-        call: _Call = state.fn  # type: ignore[assignment]
+        call = state.fn
+        assert isinstance(call, _Call)  # _build wraps every attempt function in one
         elapsed = self.clock.monotonic() - call.started
         return elapsed + (state.upcoming_sleep or 0.0) > self.policy.total_budget_ms / 1000
 
@@ -148,4 +155,3 @@ def retry_after_from_header(value: str | None, now: float) -> float | None:
     if when is None:
         return None
     return max(0.0, when.timestamp() - now)
-

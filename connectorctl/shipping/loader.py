@@ -25,7 +25,9 @@ def load_shipment(path: Path) -> Shipment:
         with path.open("rb") as handle:
             raw = handle.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
-        raise InvalidInputError(f"{path}: cannot read the shipment file ({exc.strerror or type(exc).__name__})") from None
+        raise InvalidInputError(
+            f"{path}: cannot read the shipment file ({exc.strerror or type(exc).__name__})"
+        ) from None
     if len(raw) > MAX_FILE_BYTES:
         raise InvalidInputError(f"{path}: a shipment file is at most {MAX_FILE_BYTES} bytes")
     try:
@@ -34,7 +36,9 @@ def load_shipment(path: Path) -> Shipment:
         raise InvalidInputError(f"{path}: not UTF-8 text") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        raise InvalidInputError(f"{path}{f':{mark.line + 1}' if mark else ''}: malformed YAML: {getattr(exc, 'problem', None) or exc}") from None
+        raise InvalidInputError(
+            f"{path}{f':{mark.line + 1}' if mark else ''}: malformed YAML: {getattr(exc, 'problem', None) or exc}"
+        ) from None
     try:
         return shipment_from(data)
     except InvalidInputError as exc:
@@ -54,15 +58,21 @@ def shipment_from(data: Any) -> Shipment:
     reference = data.get("reference")
     if reference is not None and not isinstance(reference, (str, int)):
         raise InvalidInputError("reference: expected a string")
-    return Shipment(sender, recipient, tuple(parcel_from(p, f"parcels[{i}]") for i, p in enumerate(parcels)),
-                    str(reference) if reference is not None else None)
+    return Shipment(
+        sender,
+        recipient,
+        tuple(parcel_from(p, f"parcels[{i}]") for i, p in enumerate(parcels)),
+        str(reference) if reference is not None else None,
+    )
 
 
 def address_from(data: Any, key: str) -> Address:
     fields = _fields(data, key, ADDRESS_FIELDS)
     for name in ("zip", "phone"):
         if name in fields and not isinstance(fields[name], str):
-            raise InvalidInputError(f"{key}.{name}: quote it (\"{fields[name]}\"): YAML turns unquoted digits into a number")
+            raise InvalidInputError(
+                f'{key}.{name}: quote it ("{fields[name]}"): YAML turns unquoted digits into a number'
+            )
     for name, value in fields.items():
         if not isinstance(value, str) or any(ord(ch) < 32 for ch in value):
             raise InvalidInputError(f"{key}.{name}: expected one line of text")

@@ -25,14 +25,18 @@ from connectorctl.store.migrations import migration
 @migration(60, "shipping")
 def _shipping(db: Any) -> None:
     db.execute(
-        "CREATE TABLE shipping_rates (vendor TEXT NOT NULL, rate_id TEXT NOT NULL, shipment_id TEXT NOT NULL, carrier TEXT NOT NULL, "
-        "service TEXT NOT NULL, amount INTEGER NOT NULL, currency TEXT NOT NULL, delivery_days INTEGER, delivery_date TEXT, "
+        "CREATE TABLE shipping_rates (vendor TEXT NOT NULL, rate_id TEXT NOT NULL, shipment_id TEXT NOT NULL, carrier "
+        "TEXT NOT NULL, "
+        "service TEXT NOT NULL, amount INTEGER NOT NULL, currency TEXT NOT NULL, delivery_days INTEGER, delivery_date "
+        "TEXT, "
         "quoted_at TEXT NOT NULL, PRIMARY KEY (vendor, rate_id))"
     )
     db.execute("CREATE INDEX ix_shipping_rates_id ON shipping_rates(rate_id)")
     db.execute(
-        "CREATE TABLE shipments (vendor TEXT NOT NULL, shipment_id TEXT NOT NULL, reference TEXT, request TEXT, rate_id TEXT, "
-        "transaction_id TEXT, carrier TEXT, service TEXT, amount INTEGER, currency TEXT, tracking_number TEXT, label_format TEXT, "
+        "CREATE TABLE shipments (vendor TEXT NOT NULL, shipment_id TEXT NOT NULL, reference TEXT, request TEXT, "
+        "rate_id TEXT, "
+        "transaction_id TEXT, carrier TEXT, service TEXT, amount INTEGER, currency TEXT, tracking_number TEXT, "
+        "label_format TEXT, "
         "label_url TEXT, label_file TEXT, status TEXT NOT NULL DEFAULT 'unknown', status_at TEXT, status_message TEXT, "
         "refund_status TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (vendor, shipment_id))"
     )
@@ -51,8 +55,14 @@ class StatusChange:
     status_at: str | None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"vendor": self.vendor, "shipment_id": self.shipment_id, "tracking_number": self.tracking_number,
-                "applied": self.applied, "status": self.status.value, "status_at": self.status_at}
+        return {
+            "vendor": self.vendor,
+            "shipment_id": self.shipment_id,
+            "tracking_number": self.tracking_number,
+            "applied": self.applied,
+            "status": self.status.value,
+            "status_at": self.status_at,
+        }
 
 
 class ShippingRecords:
@@ -60,23 +70,42 @@ class ShippingRecords:
         self.db = db
         self.now = now  # () -> epoch seconds
 
-    def save_quote(self, shipment_id: str, vendor: str, request: dict[str, Any], reference: str | None, rates: Sequence[Rate]) -> None:
+    def save_quote(
+        self, shipment_id: str, vendor: str, request: dict[str, Any], reference: str | None, rates: Sequence[Rate]
+    ) -> None:
         stamp = iso_utc(self.now())
         with self.db.write() as conn:
             conn.execute(
-                "INSERT OR IGNORE INTO shipments (vendor, shipment_id, reference, request, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO shipments (vendor, shipment_id, reference, request, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
                 (vendor, shipment_id, reference, json.dumps(request, sort_keys=True), stamp, stamp),
             )
             conn.executemany(
-                "INSERT OR REPLACE INTO shipping_rates (vendor, rate_id, shipment_id, carrier, service, amount, currency, delivery_days, "
+                "INSERT OR REPLACE INTO shipping_rates (vendor, rate_id, shipment_id, carrier, service, amount, "
+                "currency, delivery_days, "
                 "delivery_date, quoted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(r.vendor, r.id, r.shipment_id, r.carrier, r.service, r.price.amount, r.price.currency, r.delivery_days, r.delivery_date, stamp)
-                 for r in rates],
+                [
+                    (
+                        r.vendor,
+                        r.id,
+                        r.shipment_id,
+                        r.carrier,
+                        r.service,
+                        r.price.amount,
+                        r.price.currency,
+                        r.delivery_days,
+                        r.delivery_date,
+                        stamp,
+                    )
+                    for r in rates
+                ],
             )
 
     def rate(self, rate_id: str, vendor: str | None = None) -> list[Rate]:
-        sql = ("SELECT rate_id, vendor, shipment_id, carrier, service, amount, currency, delivery_days, delivery_date "
-               "FROM shipping_rates WHERE rate_id = ?")
+        sql = (
+            "SELECT rate_id, vendor, shipment_id, carrier, service, amount, currency, delivery_days, delivery_date "
+            "FROM shipping_rates WHERE rate_id = ?"
+        )
         args: list[Any] = [rate_id]
         if vendor:
             sql += " AND vendor = ?"
@@ -93,32 +122,51 @@ class ShippingRecords:
                 (label.vendor, label.shipment_id, stamp, stamp),
             )
             conn.execute(
-                "UPDATE shipments SET rate_id = ?, transaction_id = ?, carrier = ?, service = ?, amount = ?, currency = ?, tracking_number = ?, "
+                "UPDATE shipments SET rate_id = ?, transaction_id = ?, carrier = ?, service = ?, amount = ?, currency "
+                "= ?, tracking_number = ?, "
                 "label_format = ?, label_url = ?, label_file = COALESCE(?, label_file), "
                 "status = CASE WHEN status = 'unknown' THEN 'pre_transit' ELSE status END, updated_at = ? "
                 "WHERE vendor = ? AND shipment_id = ?",
-                (label.rate_id, label.transaction_id, label.carrier, label.service, price.amount if price else None,
-                 price.currency if price else None, label.tracking_number, label.label_format.value, label.label_url, label.path,
-                 stamp, label.vendor, label.shipment_id),
+                (
+                    label.rate_id,
+                    label.transaction_id,
+                    label.carrier,
+                    label.service,
+                    price.amount if price else None,
+                    price.currency if price else None,
+                    label.tracking_number,
+                    label.label_format.value,
+                    label.label_url,
+                    label.path,
+                    stamp,
+                    label.vendor,
+                    label.shipment_id,
+                ),
             )
 
     def record_refund(self, vendor: str, shipment_id: str, status: str) -> None:
-        self.db.run(lambda c: c.execute("UPDATE shipments SET refund_status = ?, updated_at = ? WHERE vendor = ? AND shipment_id = ?",
-                                        (status, iso_utc(self.now()), vendor, shipment_id)))
+        self.db.run(
+            lambda c: c.execute(
+                "UPDATE shipments SET refund_status = ?, updated_at = ? WHERE vendor = ? AND shipment_id = ?",
+                (status, iso_utc(self.now()), vendor, shipment_id),
+            )
+        )
 
     def get(self, vendor: str, shipment_id: str) -> dict[str, Any] | None:
         def read(conn: Any) -> dict[str, Any] | None:
             cur = conn.execute("SELECT * FROM shipments WHERE vendor = ? AND shipment_id = ?", (vendor, shipment_id))
             row = cur.fetchone()
-            return dict(zip([d[0] for d in cur.description], row)) if row else None
+            return dict(zip([d[0] for d in cur.description], row, strict=True)) if row else None
 
         return self.db.run(read)
 
     def find(self, shipment_id: str) -> list[dict[str, Any]]:
         def read(conn: Any) -> list[dict[str, Any]]:
-            cur = conn.execute("SELECT * FROM shipments WHERE shipment_id = ? OR transaction_id = ?", (shipment_id, shipment_id))
+            cur = conn.execute(
+                "SELECT * FROM shipments WHERE shipment_id = ? OR transaction_id = ?", (shipment_id, shipment_id)
+            )
             names = [d[0] for d in cur.description]
-            return [dict(zip(names, row)) for row in cur.fetchall()]
+            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
         return self.db.run(read)
 
@@ -142,12 +190,15 @@ class ShippingRecords:
             current = (TrackingStatus(status), status_at)
             if later(current if status_at or status != "unknown" else None, latest[:2]):
                 conn.execute(
-                    "UPDATE shipments SET status = ?, status_at = ?, status_message = ?, updated_at = ? WHERE vendor = ? AND shipment_id = ?",
+                    "UPDATE shipments SET status = ?, status_at = ?, status_message = ?, updated_at = ? WHERE vendor "
+                    "= ? AND shipment_id = ?",
                     (latest[0].value, latest[1], latest[2], iso_utc(self.now()), vendor, shipment_id),
                 )
                 changes.append(StatusChange(vendor, shipment_id, tracking.tracking_number, True, latest[0], latest[1]))
             else:
-                changes.append(StatusChange(vendor, shipment_id, tracking.tracking_number, False, current[0], current[1]))
+                changes.append(
+                    StatusChange(vendor, shipment_id, tracking.tracking_number, False, current[0], current[1])
+                )
         return changes
 
 

@@ -21,9 +21,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from connectorctl.adapters.shipping.base import ShippingAdapter
-from connectorctl.domain.shipping import Address, AddressVerification, Label, LabelFormat, Rate, Refund, Shipment, Tracking
+from connectorctl.domain.shipping import (
+    Address,
+    AddressVerification,
+    Label,
+    LabelFormat,
+    Rate,
+    Refund,
+    Shipment,
+    Tracking,
+)
 from connectorctl.errors import (
-    AuthenticationError, ConfigurationError, ConnectorError, InvalidInputError, ValidationError, VendorRejectedError,
+    AuthenticationError,
+    ConfigurationError,
+    ConnectorError,
+    InvalidInputError,
+    ValidationError,
+    VendorRejectedError,
 )
 from connectorctl.resilience.pipeline import new_id
 from connectorctl.shipping.records import ShippingRecords
@@ -48,8 +62,10 @@ class ShippingService:
     def adapter(self, vendor: str | None = None) -> ShippingAdapter:
         slug = vendor or self.vendor
         if not slug:
-            raise ConfigurationError("no shipping vendor: set shipping_vendor in the config file or pass --vendor",
-                                     hint="shipping_vendor: easypost   (or shippo)")
+            raise ConfigurationError(
+                "no shipping vendor: set shipping_vendor in the config file or pass --vendor",
+                hint="shipping_vendor: easypost   (or shippo)",
+            )
         return self.connector.channel_adapter(slug, ShippingAdapter)
 
     # -- quotes -------------------------------------------------------------------
@@ -62,13 +78,17 @@ class ShippingService:
     def rate(self, rate_id: str) -> Rate:
         found = self.records.rate(rate_id, self.vendor if self.vendor else None)
         if not found:
-            raise InvalidInputError(f"unknown rate {rate_id!r}", hint="quote first: connectorctl ship rates --from-file shipment.yaml")
+            raise InvalidInputError(
+                f"unknown rate {rate_id!r}", hint="quote first: connectorctl ship rates --from-file shipment.yaml"
+            )
         if len(found) > 1:
             raise InvalidInputError(f"rate {rate_id!r} was quoted by several vendors: pass --vendor")
         return found[0]
 
     # -- labels -------------------------------------------------------------------
-    def buy_label(self, rate_id: str, label_format: LabelFormat = LabelFormat.PDF, *, label_file: Path | None = None) -> Label:
+    def buy_label(
+        self, rate_id: str, label_format: LabelFormat = LabelFormat.PDF, *, label_file: Path | None = None
+    ) -> Label:
         """Buy the label for ``rate_id`` once; every later call returns that same label."""
         rate = self.rate(rate_id)
         adapter = self.adapter(rate.vendor)
@@ -76,13 +96,17 @@ class ShippingService:
         reference = f"label:{rate.vendor}:{rate.shipment_id}"
         params = {"rate_id": rate.id, "shipment_id": rate.shipment_id}
         try:
-            intent = self.intents.begin(CHANNEL, reference, "buy_label", rate.vendor, params, lease_seconds=LEASE_SECONDS)
+            intent = self.intents.begin(
+                CHANNEL, reference, "buy_label", rate.vendor, params, lease_seconds=LEASE_SECONDS
+            )
         except ReferenceConflictError:
             other = self.intents.get(CHANNEL, reference)
             bought_with = other.params.get("rate_id") if other else "?"
             raise ReferenceConflictError(
-                f"shipment {rate.shipment_id} already has a label bought (or being bought) with rate {bought_with}; nothing was sent",
-                hint="a shipment gets one label: void it with `connectorctl ship cancel` and quote again") from None
+                f"shipment {rate.shipment_id} already has a label bought (or being bought) with rate {bought_with}; "
+                "nothing was sent",
+                hint="a shipment gets one label: void it with `connectorctl ship cancel` and quote again",
+            ) from None
         if intent.state is IntentState.SUCCEEDED:
             label = replace(Label.from_dict(intent.outcome or {}), replayed=True)
             label = adapter.converted(label, label_format, tenant_id=self.tenant_id)
@@ -107,20 +131,30 @@ class ShippingService:
             if not may_have_bought(exc):
                 self.intents.settle(intent, IntentState.FAILED, error_code=exc.code, error_message=exc.message)
                 raise
-            uncertain = self.intents.settle(intent, IntentState.UNCERTAIN, error_code=exc.code, error_message=exc.message)
+            uncertain = self.intents.settle(
+                intent, IntentState.UNCERTAIN, error_code=exc.code, error_message=exc.message
+            )
             return self._after_lost_answer(adapter, rate, label_format, uncertain, exc)
-        except BaseException as exc:  # Ctrl-C mid-request, or an answer we could not read: the vendor may have bought it
+        except (
+            BaseException
+        ) as exc:  # Ctrl-C mid-request, or an answer we could not read: the vendor may have bought it
             code = "interrupted" if isinstance(exc, KeyboardInterrupt) else getattr(exc, "code", type(exc).__name__)
-            self.intents.settle(intent, IntentState.UNCERTAIN, error_code=code, error_message="the purchase may have happened")
+            self.intents.settle(
+                intent, IntentState.UNCERTAIN, error_code=code, error_message="the purchase may have happened"
+            )
             raise
         return self._succeed(intent, label)
 
-    def _after_lost_answer(self, adapter: ShippingAdapter, rate: Rate, label_format: LabelFormat, intent: Intent, exc: ConnectorError) -> Label:
+    def _after_lost_answer(
+        self, adapter: ShippingAdapter, rate: Rate, label_format: LabelFormat, intent: Intent, exc: ConnectorError
+    ) -> Label:
         """Ask the vendor whether the lost purchase happened; never buy again on a guess."""
         try:
             found = adapter.purchased(rate, label_format, tenant_id=self.tenant_id)
         except ConnectorError:
-            exc.hint = "the purchase is uncertain and the vendor could not be asked: run the same command again to settle it"
+            exc.hint = (
+                "the purchase is uncertain and the vendor could not be asked: run the same command again to settle it"
+            )
             raise exc from None
         if found is None:
             self.intents.settle(intent, IntentState.FAILED, error_code=exc.code, error_message=exc.message)
@@ -129,7 +163,9 @@ class ShippingService:
         return self._succeed(intent, found)
 
     def _succeed(self, intent: Intent, label: Label) -> Label:
-        self.intents.settle(intent, IntentState.SUCCEEDED, outcome=label.to_dict(), vendor_id=label.transaction_id or label.shipment_id)
+        self.intents.settle(
+            intent, IntentState.SUCCEEDED, outcome=label.to_dict(), vendor_id=label.transaction_id or label.shipment_id
+        )
         return label
 
     def _with_file(self, adapter: ShippingAdapter, label: Label, label_file: Path | None) -> Label:

@@ -20,9 +20,13 @@ if TYPE_CHECKING:
     from connectorctl.gateway import Connector
 
 
-def apply_tracking_webhook(connector: "Connector", scheme: str, payload: Any,
-                           conn: sqlite3.Connection | None = None) -> list[StatusChange] | None:
-    """Apply one verified tracking event; None when ``scheme`` is no shipping vendor's or the event no tracking update."""
+def apply_tracking_webhook(
+    connector: "Connector", scheme: str, payload: Any, conn: sqlite3.Connection | None = None
+) -> list[StatusChange] | None:
+    """Apply one verified tracking event.
+
+    None when ``scheme`` is no shipping vendor's or the event is no tracking update.
+    """
     if scheme not in vendors_for("shipping"):
         return None
     if isinstance(payload, (bytes, str)):

@@ -12,9 +12,9 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, TypeVar
-from contextlib import contextmanager
 
 from connectorctl.errors import StateStoreError
 
@@ -32,15 +32,22 @@ def busy_timeout_ms() -> int:
         return max(0, int(os.environ.get("CONNECTORCTL_BUSY_TIMEOUT_MS", DEFAULT_BUSY_TIMEOUT_MS)))
     except ValueError:
         return DEFAULT_BUSY_TIMEOUT_MS
+
+
 T = TypeVar("T")
 
 
 def translate_sqlite_error(exc: sqlite3.Error, path: Path | str) -> StateStoreError:
     text = str(exc)
     if "readonly" in text or "read-only" in text:
-        return StateStoreError(f"database {path} is read-only", hint="check the file's permissions or point `database:` elsewhere")
+        return StateStoreError(
+            f"database {path} is read-only", hint="check the file's permissions or point `database:` elsewhere"
+        )
     if "locked" in text or "busy" in text:
-        return StateStoreError(f"database {path} stayed locked for more than {busy_timeout_ms() / 1000:g} s", hint="another process holds a long write transaction")
+        return StateStoreError(
+            f"database {path} stayed locked for more than {busy_timeout_ms() / 1000:g} s",
+            hint="another process holds a long write transaction",
+        )
     if "not a database" in text or "malformed" in text:
         return StateStoreError(f"database {path} is corrupt or not an SQLite file")
     if "unable to open" in text:
@@ -52,7 +59,9 @@ def connect(path: Path | str) -> sqlite3.Connection:
     """A tuned autocommit connection; callers open short explicit transactions."""
     try:
         timeout = busy_timeout_ms()
-        conn = sqlite3.connect(str(path), timeout=timeout / 1000, isolation_level=None, check_same_thread=False, cached_statements=256)
+        conn = sqlite3.connect(
+            str(path), timeout=timeout / 1000, isolation_level=None, check_same_thread=False, cached_statements=256
+        )
         conn.execute(f"PRAGMA busy_timeout={timeout}")
         mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
         if mode != "wal":

@@ -84,11 +84,16 @@ def is_known_service(db: StateDB, settings: Any, service: str) -> bool:
 
     if service in VENDORS or service in configured_services(settings):
         return True
-    return bool(db.run(lambda c: c.execute(
-        "SELECT EXISTS (SELECT 1 FROM integration_logs INDEXED BY ix_logs_service_time_cover WHERE service_name = ?) "
-        "OR EXISTS (SELECT 1 FROM circuit_state WHERE service_name = ?)",
-        (service, service),
-    ).fetchone()[0]))
+    return bool(
+        db.run(
+            lambda c: c.execute(
+                "SELECT EXISTS (SELECT 1 FROM integration_logs INDEXED BY ix_logs_service_time_cover WHERE "
+                "service_name = ?) "
+                "OR EXISTS (SELECT 1 FROM circuit_state WHERE service_name = ?)",
+                (service, service),
+            ).fetchone()[0]
+        )
+    )
 
 
 def effective_circuit_state(state: str, open_until: float | None, forced_until: float | None, now: float) -> str:
@@ -104,7 +109,9 @@ def effective_circuit_state(state: str, open_until: float | None, forced_until: 
 def verdict(settings: Any, circuit: str, success_rate: float | None) -> str:
     """healthy / degraded / down from the circuit state and the window's success rate (``None``: no calls)."""
     cfg = settings.status
-    if circuit in ("open", "forced_open") or (success_rate is not None and success_rate < cfg.degraded_min_success_rate):
+    if circuit in ("open", "forced_open") or (
+        success_rate is not None and success_rate < cfg.degraded_min_success_rate
+    ):
         return DOWN
     if circuit == "half_open" or (success_rate is not None and success_rate < cfg.healthy_min_success_rate):
         return DEGRADED
@@ -113,7 +120,8 @@ def verdict(settings: Any, circuit: str, success_rate: float | None) -> str:
 
 _WINDOW_SQL = (
     "SELECT service_name, duration_ms, count(*), coalesce(sum(status = 'success'), 0) "
-    "FROM integration_logs INDEXED BY ix_logs_time WHERE created_at >= ? AND created_at <= ? AND direction IS NOT 'inbound' "
+    "FROM integration_logs INDEXED BY ix_logs_time WHERE created_at >= ? AND created_at <= ? AND direction IS NOT "
+    "'inbound' "
     "GROUP BY service_name, duration_ms ORDER BY service_name, duration_ms"
 )
 # One row per logical call: its attempts share a correlation id (a row without one is a call of its own).
@@ -173,9 +181,19 @@ def assess(db: StateDB, settings: Any, now: datetime | None = None, services: li
         avg = round(sum(d * n for d, n in histogram) / attempts, 1) if attempts else None
         state, open_until, forced_until, failures = circuits.get(name, ("closed", None, None, 0))
         circuit = effective_circuit_state(state, open_until, forced_until, now.timestamp())
-        report.append(ServiceHealth(
-            service=name, status=verdict(settings, circuit, rate), calls=calls, successes=ok, success_rate=rate, attempts=attempts,
-            attempt_success_rate=_percent(attempt_successes.get(name, 0), attempts), avg_duration_ms=avg,
-            p95_ms=nearest_rank(histogram, attempts, 0.95), circuit_state=circuit, consecutive_failures=failures or 0,
-        ))
+        report.append(
+            ServiceHealth(
+                service=name,
+                status=verdict(settings, circuit, rate),
+                calls=calls,
+                successes=ok,
+                success_rate=rate,
+                attempts=attempts,
+                attempt_success_rate=_percent(attempt_successes.get(name, 0), attempts),
+                avg_duration_ms=avg,
+                p95_ms=nearest_rank(histogram, attempts, 0.95),
+                circuit_state=circuit,
+                consecutive_failures=failures or 0,
+            )
+        )
     return HealthReport(services=tuple(report), now=now, window_minutes=window)

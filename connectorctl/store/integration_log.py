@@ -20,8 +20,15 @@ from connectorctl.times import parse_time
 
 # ``get_logs`` filters: the reference design's column names (and the CLI's short ones) -> LogFilter fields
 FILTERS = {
-    "service_name": "service", "service": "service", "status": "status", "tenant_id": "tenant_id", "operation": "operation",
-    "correlation_id": "correlation_id", "direction": "direction", "since": "since", "until": "until",
+    "service_name": "service",
+    "service": "service",
+    "status": "status",
+    "tenant_id": "tenant_id",
+    "operation": "operation",
+    "correlation_id": "correlation_id",
+    "direction": "direction",
+    "since": "since",
+    "until": "until",
 }
 
 
@@ -42,7 +49,9 @@ class SqliteIntegrationLog:
         with self.db.write() as conn:
             conn.execute(INSERT_LOG, values)
 
-    def get_logs(self, filters: Mapping[str, Any] | None = None, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+    def get_logs(
+        self, filters: Mapping[str, Any] | None = None, limit: int = 100, offset: int = 0
+    ) -> list[dict[str, Any]]:
         """Newest first; ``filters`` by column (``service_name``, ``status``, ...) and ``since``/``until``
         (a datetime, or text such as ``7d`` or an ISO 8601 time)."""
         self.before_read()

@@ -17,6 +17,7 @@ other parameters is refused before any vendor is contacted.
 
 from __future__ import annotations
 
+import builtins
 import enum
 import hashlib
 import json
@@ -64,8 +65,13 @@ def _operation_intents(db: Any) -> None:
         "owner_host TEXT, owner_pid INTEGER, lease_until REAL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, "
         "PRIMARY KEY (channel, reference))"
     )
-    db.execute("CREATE INDEX ix_intents_open ON operation_intents(channel, state, updated_at) WHERE state IN ('intent', 'uncertain')")
-    db.execute("CREATE INDEX ix_intents_vendor_id ON operation_intents(channel, vendor, vendor_id) WHERE vendor_id IS NOT NULL")
+    db.execute(
+        "CREATE INDEX ix_intents_open ON operation_intents(channel, state, updated_at) WHERE state IN ('intent', "
+        "'uncertain')"
+    )
+    db.execute(
+        "CREATE INDEX ix_intents_vendor_id ON operation_intents(channel, vendor, vendor_id) WHERE vendor_id IS NOT NULL"
+    )
     db.execute("CREATE INDEX ix_intents_time ON operation_intents(channel, created_at)")
 
 
@@ -97,11 +103,20 @@ class Intent:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "channel": self.channel, "reference": self.reference, "operation": self.operation, "vendor": self.vendor,
-            "state": self.state.value, "idempotency_key": self.idempotency_key, "vendor_id": self.vendor_id,
-            "params": dict(self.params), "outcome": dict(self.outcome) if self.outcome is not None else None,
-            "error_code": self.error_code, "error_message": self.error_message, "attempts": self.attempts,
-            "created_at": self.created_at, "updated_at": self.updated_at,
+            "channel": self.channel,
+            "reference": self.reference,
+            "operation": self.operation,
+            "vendor": self.vendor,
+            "state": self.state.value,
+            "idempotency_key": self.idempotency_key,
+            "vendor_id": self.vendor_id,
+            "params": dict(self.params),
+            "outcome": dict(self.outcome) if self.outcome is not None else None,
+            "error_code": self.error_code,
+            "error_message": self.error_message,
+            "attempts": self.attempts,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
         }
 
 
@@ -155,7 +170,16 @@ class IntentStore:
         self.db = db
         self.clock: Clock = clock or SystemClock()
 
-    def begin(self, channel: str, reference: str, operation: str, vendor: str, params: Mapping[str, Any], *, lease_seconds: float) -> Intent:
+    def begin(
+        self,
+        channel: str,
+        reference: str,
+        operation: str,
+        vendor: str,
+        params: Mapping[str, Any],
+        *,
+        lease_seconds: float,
+    ) -> Intent:
         """Commit the intent for ``reference`` (before any request), or return the row it already has.
 
         A new reference gets an ``intent`` row owned by this process for
@@ -169,25 +193,47 @@ class IntentStore:
         digest = fingerprint(operation, params)
         now = self.clock.time()
         with self.db.write() as conn:
-            row = conn.execute(f"SELECT {_COLUMNS} FROM operation_intents WHERE channel = ? AND reference = ?", (channel, reference)).fetchone()
+            row = conn.execute(
+                f"SELECT {_COLUMNS} FROM operation_intents WHERE channel = ? AND reference = ?", (channel, reference)
+            ).fetchone()
             if row is None:
                 stamp = _now_iso(now)
                 conn.execute(
-                    f"INSERT INTO operation_intents ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL, NULL, 1, ?, ?, ?, ?, ?)",
-                    (channel, reference, operation, digest, idempotency_key(channel, reference), vendor, IntentState.INTENT.value,
-                     json.dumps(dict(params), sort_keys=True, default=str), HOST, os.getpid(), now + lease_seconds, stamp, stamp),
+                    f"INSERT INTO operation_intents ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL, "
+                    "NULL, 1, ?, ?, ?, ?, ?)",
+                    (
+                        channel,
+                        reference,
+                        operation,
+                        digest,
+                        idempotency_key(channel, reference),
+                        vendor,
+                        IntentState.INTENT.value,
+                        json.dumps(dict(params), sort_keys=True, default=str),
+                        HOST,
+                        os.getpid(),
+                        now + lease_seconds,
+                        stamp,
+                        stamp,
+                    ),
                 )
-                row = conn.execute(f"SELECT {_COLUMNS} FROM operation_intents WHERE channel = ? AND reference = ?", (channel, reference)).fetchone()
+                row = conn.execute(
+                    f"SELECT {_COLUMNS} FROM operation_intents WHERE channel = ? AND reference = ?",
+                    (channel, reference),
+                ).fetchone()
                 return replace(_intent(row), new=True)
         existing = _intent(row)
         if existing.fingerprint != digest:
             raise ReferenceConflictError(
-                f"reference {reference!r} was already used for a {existing.operation} with other parameters; nothing was sent",
+                f"reference {reference!r} was already used for a {existing.operation} with other parameters; nothing "
+                "was sent",
                 hint="use a new reference for a different operation",
             )
         if existing.state is IntentState.INTENT and not self.is_stale(existing):
-            raise IntentInProgressError(f"reference {reference!r} is being sent by another process (pid {existing.owner_pid})",
-                                        hint="wait for it to finish, then run the command again")
+            raise IntentInProgressError(
+                f"reference {reference!r} is being sent by another process (pid {existing.owner_pid})",
+                hint="wait for it to finish, then run the command again",
+            )
         return existing
 
     def claim(self, intent: Intent, *, vendor: str | None = None, lease_seconds: float) -> Intent:
@@ -195,40 +241,85 @@ class IntentStore:
         now = self.clock.time()
         with self.db.write() as conn:
             cur = conn.execute(
-                "UPDATE operation_intents SET state = ?, vendor = ?, attempts = attempts + 1, owner_host = ?, owner_pid = ?, "
+                "UPDATE operation_intents SET state = ?, vendor = ?, attempts = attempts + 1, owner_host = ?, "
+                "owner_pid = ?, "
                 "lease_until = ?, updated_at = ? WHERE channel = ? AND reference = ? AND state = ? AND attempts = ?",
-                (IntentState.INTENT.value, vendor or intent.vendor, HOST, os.getpid(), now + lease_seconds, _now_iso(now),
-                 intent.channel, intent.reference, intent.state.value, intent.attempts),
+                (
+                    IntentState.INTENT.value,
+                    vendor or intent.vendor,
+                    HOST,
+                    os.getpid(),
+                    now + lease_seconds,
+                    _now_iso(now),
+                    intent.channel,
+                    intent.reference,
+                    intent.state.value,
+                    intent.attempts,
+                ),
             )
             if cur.rowcount != 1:
-                raise IntentInProgressError(f"reference {intent.reference!r} changed while being taken over by another process",
-                                            hint="run the command again")
+                raise IntentInProgressError(
+                    f"reference {intent.reference!r} changed while being taken over by another process",
+                    hint="run the command again",
+                )
         return self._reload(intent)
 
-    def settle(self, intent: Intent, state: IntentState, *, outcome: Mapping[str, Any] | None = None, vendor_id: str | None = None,
-               error_code: str | None = None, error_message: str | None = None) -> Intent:
+    def settle(
+        self,
+        intent: Intent,
+        state: IntentState,
+        *,
+        outcome: Mapping[str, Any] | None = None,
+        vendor_id: str | None = None,
+        error_code: str | None = None,
+        error_message: str | None = None,
+    ) -> Intent:
         """Record what became of the request; ``uncertain`` keeps the row open for reconciliation."""
         with self.db.write() as conn:
             conn.execute(
-                "UPDATE operation_intents SET state = ?, outcome = ?, vendor_id = COALESCE(?, vendor_id), error_code = ?, "
+                "UPDATE operation_intents SET state = ?, outcome = ?, vendor_id = COALESCE(?, vendor_id), error_code "
+                "= ?, "
                 "error_message = ?, lease_until = NULL, updated_at = ? WHERE channel = ? AND reference = ?",
-                (state.value, json.dumps(dict(outcome), sort_keys=True, default=str) if outcome is not None else None, vendor_id,
-                 error_code, error_message, _now_iso(self.clock.time()), intent.channel, intent.reference),
+                (
+                    state.value,
+                    json.dumps(dict(outcome), sort_keys=True, default=str) if outcome is not None else None,
+                    vendor_id,
+                    error_code,
+                    error_message,
+                    _now_iso(self.clock.time()),
+                    intent.channel,
+                    intent.reference,
+                ),
             )
         return self._reload(intent)
 
     def get(self, channel: str, reference: str) -> Intent | None:
-        row = self.db.run(lambda c: c.execute(f"SELECT {_COLUMNS} FROM operation_intents WHERE channel = ? AND reference = ?", (channel, reference)).fetchone())
+        row = self.db.run(
+            lambda c: c.execute(
+                f"SELECT {_COLUMNS} FROM operation_intents WHERE channel = ? AND reference = ?", (channel, reference)
+            ).fetchone()
+        )
         return _intent(row) if row else None
 
     def by_vendor_id(self, channel: str, vendor: str, vendor_id: str) -> list[Intent]:
-        rows = self.db.run(lambda c: c.execute(
-            f"SELECT {_COLUMNS} FROM operation_intents WHERE channel = ? AND vendor = ? AND vendor_id = ? ORDER BY created_at",
-            (channel, vendor, vendor_id)).fetchall())
+        rows = self.db.run(
+            lambda c: c.execute(
+                f"SELECT {_COLUMNS} FROM operation_intents WHERE channel = ? AND vendor = ? AND vendor_id = ? ORDER "
+                "BY created_at",
+                (channel, vendor, vendor_id),
+            ).fetchall()
+        )
         return [_intent(r) for r in rows]
 
-    def list(self, channel: str, *, states: Sequence[IntentState] = (), since: str | None = None, limit: int | None = None,
-             reference_prefix: str | None = None) -> list[Intent]:
+    def list(
+        self,
+        channel: str,
+        *,
+        states: Sequence[IntentState] = (),
+        since: str | None = None,
+        limit: int | None = None,
+        reference_prefix: str | None = None,
+    ) -> list[Intent]:
         sql = f"SELECT {_COLUMNS} FROM operation_intents WHERE channel = ?"
         args: list[Any] = [channel]
         if reference_prefix:
@@ -254,7 +345,7 @@ class IntentStore:
             return True
         return intent.owner_host == HOST and intent.owner_pid is not None and not _pid_alive(intent.owner_pid)
 
-    def unresolved(self, channel: str, *, since: str | None = None) -> list[Intent]:
+    def unresolved(self, channel: str, *, since: str | None = None) -> builtins.list[Intent]:
         """Rows only the vendor can settle: ``uncertain`` ones and abandoned ``intent`` ones."""
         rows = self.list(channel, states=(IntentState.INTENT, IntentState.UNCERTAIN), since=since)
         return [i for i in rows if i.state is IntentState.UNCERTAIN or self.is_stale(i)]

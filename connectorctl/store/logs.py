@@ -29,16 +29,31 @@ from connectorctl.times import iso_utc
 
 INSERT_LOG = (
     "INSERT INTO integration_logs (id, tenant_id, service_name, operation, endpoint, method, status, http_status_code, "
-    "duration_ms, request_data, response_data, error_message, error_code, attempt_number, correlation_id, direction, created_at) "
+    "duration_ms, request_data, response_data, error_message, error_code, attempt_number, correlation_id, "
+    "direction, created_at) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
 def to_row(r: AttemptRecord) -> tuple[Any, ...]:
     return (
-        new_ulid(r.started_at), r.tenant_id, r.service, r.operation, r.endpoint, r.method, r.status.value, r.http_status,
-        r.duration_ms, r.request.json(), r.response.json(), r.error_message, r.error_code, r.attempt,
-        r.correlation_id, r.direction, iso_utc(r.started_at),
+        new_ulid(r.started_at),
+        r.tenant_id,
+        r.service,
+        r.operation,
+        r.endpoint,
+        r.method,
+        r.status.value,
+        r.http_status,
+        r.duration_ms,
+        r.request.json(),
+        r.response.json(),
+        r.error_message,
+        r.error_code,
+        r.attempt,
+        r.correlation_id,
+        r.direction,
+        iso_utc(r.started_at),
     )
 
 

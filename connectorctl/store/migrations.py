@@ -30,10 +30,24 @@ def migration(number: int, name: str) -> Callable[[Callable[[Any], None]], Calla
 def _integration_logs(db: Any) -> None:
     db["integration_logs"].create(
         {
-            "seq": int, "id": str, "tenant_id": str, "service_name": str, "operation": str,
-            "endpoint": str, "method": str, "status": str, "http_status_code": int, "duration_ms": int,
-            "request_data": str, "response_data": str, "error_message": str, "error_code": str,
-            "attempt_number": int, "correlation_id": str, "direction": str, "created_at": str,
+            "seq": int,
+            "id": str,
+            "tenant_id": str,
+            "service_name": str,
+            "operation": str,
+            "endpoint": str,
+            "method": str,
+            "status": str,
+            "http_status_code": int,
+            "duration_ms": int,
+            "request_data": str,
+            "response_data": str,
+            "error_message": str,
+            "error_code": str,
+            "attempt_number": int,
+            "correlation_id": str,
+            "direction": str,
+            "created_at": str,
         },
         pk="seq",
         not_null={"id", "service_name", "status", "duration_ms", "attempt_number", "created_at"},
@@ -42,7 +56,10 @@ def _integration_logs(db: Any) -> None:
     logs = db["integration_logs"]
     logs.create_index(["id"], index_name="ux_logs_id", unique=True)
     # Covers the reference index (service_name, created_at) and answers metrics without touching the table.
-    logs.create_index(["service_name", "created_at", "status", "duration_ms", "http_status_code", "attempt_number"], index_name="ix_logs_service_time_cover")
+    logs.create_index(
+        ["service_name", "created_at", "status", "duration_ms", "http_status_code", "attempt_number"],
+        index_name="ix_logs_service_time_cover",
+    )
     logs.create_index(["service_name", "status", "created_at"], index_name="ix_logs_service_status_time")
     logs.create_index(["tenant_id", "service_name", "created_at"], index_name="ix_logs_tenant_service_time")
     logs.create_index(["created_at"], index_name="ix_logs_time")
@@ -53,9 +70,18 @@ def _integration_logs(db: Any) -> None:
 def _circuit_state(db: Any) -> None:
     db["circuit_state"].create(
         {
-            "service_name": str, "state": str, "consecutive_failures": int, "opened_at": float,
-            "open_until": float, "probe_lease_until": float, "forced_until": float, "reason": str,
-            "updated_by": str, "updated_at": float, "window_start": float, "window_calls": int,
+            "service_name": str,
+            "state": str,
+            "consecutive_failures": int,
+            "opened_at": float,
+            "open_until": float,
+            "probe_lease_until": float,
+            "forced_until": float,
+            "reason": str,
+            "updated_by": str,
+            "updated_at": float,
+            "window_start": float,
+            "window_calls": int,
             "window_failures": int,
         },
         pk="service_name",
@@ -63,7 +89,16 @@ def _circuit_state(db: Any) -> None:
         defaults={"state": "closed", "consecutive_failures": 0, "window_calls": 0, "window_failures": 0},
     )
     db["circuit_events"].create(
-        {"id": int, "service_name": str, "action": str, "previous_state": str, "new_state": str, "actor": str, "reason": str, "created_at": float},
+        {
+            "id": int,
+            "service_name": str,
+            "action": str,
+            "previous_state": str,
+            "new_state": str,
+            "actor": str,
+            "reason": str,
+            "created_at": float,
+        },
         pk="id",
     )
     db["circuit_events"].create_index(["service_name", "created_at"], index_name="ix_circuit_events_service")
@@ -102,7 +137,8 @@ def _tenant_rows_only(db: Any) -> None:
     # write an index entry: about a tenth of the cost of logging a call.
     db.execute("DROP INDEX IF EXISTS ix_logs_tenant_service_time")
     db.execute(
-        "CREATE INDEX ix_logs_tenant_service_time ON integration_logs (tenant_id, service_name, created_at) WHERE tenant_id IS NOT NULL"
+        "CREATE INDEX ix_logs_tenant_service_time ON integration_logs (tenant_id, service_name, created_at) "
+        "WHERE tenant_id IS NOT NULL"
     )
 
 
@@ -110,9 +146,15 @@ def _load_area_migrations() -> None:
     """Import modules that register their own migrations (credentials, webhooks, ...)."""
     import importlib
 
-    for module in ("connectorctl.credentials.schema", "connectorctl.webhooks.schema", "connectorctl.bulk.schema",
-                   "connectorctl.store.intents", "connectorctl.payments.records", "connectorctl.delivery.schema",
-                   "connectorctl.shipping.records"):
+    for module in (
+        "connectorctl.credentials.schema",
+        "connectorctl.webhooks.schema",
+        "connectorctl.bulk.schema",
+        "connectorctl.store.intents",
+        "connectorctl.payments.records",
+        "connectorctl.delivery.schema",
+        "connectorctl.shipping.records",
+    ):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:
@@ -131,7 +173,10 @@ def apply_migrations(conn: sqlite3.Connection) -> None:
     db = sqlite_utils.Database(conn)
     conn.execute("BEGIN IMMEDIATE")
     try:
-        conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (number INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)")
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (number INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at "
+            "TEXT NOT NULL)"
+        )
         applied = _applied(conn) or set()
         for number, name, fn in wanted:
             if number in applied:

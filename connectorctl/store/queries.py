@@ -13,22 +13,38 @@ from typing import Any, Iterable, Sequence
 
 from connectorctl.errors import InvalidInputError
 from connectorctl.store.db import StateDB
-from connectorctl.times import to_iso
-from connectorctl.times import MAX_DURATION_S, parse_duration, parse_time  # noqa: F401 - importable from here as before
+from connectorctl.times import MAX_DURATION_S, parse_duration, parse_time, to_iso  # noqa: F401 - importable from here as before
 
 MAX_LIMIT = 500
 MAX_SQL_INT = 2**63 - 1
 DEFAULT_LIMIT = 100
 LOG_COLUMNS = (
-    "id", "tenant_id", "service_name", "operation", "endpoint", "method", "status", "http_status_code",
-    "duration_ms", "request_data", "response_data", "error_message", "error_code", "attempt_number",
-    "correlation_id", "direction", "created_at",
+    "id",
+    "tenant_id",
+    "service_name",
+    "operation",
+    "endpoint",
+    "method",
+    "status",
+    "http_status_code",
+    "duration_ms",
+    "request_data",
+    "response_data",
+    "error_message",
+    "error_code",
+    "attempt_number",
+    "correlation_id",
+    "direction",
+    "created_at",
 )
 _JSON_COLUMNS = ("request_data", "response_data")
 
 
 def log_entry(row: dict[str, Any]) -> dict[str, Any]:
-    """A log row as every machine output shows it (API, ``-o json``/``jsonl``): stored JSON payloads become JSON values."""
+    """A log row as every machine output shows it (API, ``-o json``/``jsonl``).
+
+    Stored JSON payloads become JSON values rather than strings inside JSON.
+    """
     import json
 
     for column in _JSON_COLUMNS:
@@ -57,8 +73,12 @@ class LogFilter:
         clauses: list[str] = []
         params: list[Any] = []
         for column, value in (
-            ("service_name", self.service), ("status", self.status), ("tenant_id", self.tenant_id),
-            ("operation", self.operation), ("correlation_id", self.correlation_id), ("direction", self.direction),
+            ("service_name", self.service),
+            ("status", self.status),
+            ("tenant_id", self.tenant_id),
+            ("operation", self.operation),
+            ("correlation_id", self.correlation_id),
+            ("direction", self.direction),
         ):
             if value is not None:
                 clauses.append(f"{column} = ?")
@@ -88,17 +108,31 @@ def list_logs(db: StateDB, flt: LogFilter, limit: int = DEFAULT_LIMIT, offset: i
     """Newest first, like the reference API."""
     check_limit(limit, offset)
     where, params = flt.where()
-    sql = f"SELECT {', '.join(LOG_COLUMNS)} FROM integration_logs{where} ORDER BY created_at DESC, seq DESC LIMIT ? OFFSET ?"
+    sql = (
+        f"SELECT {', '.join(LOG_COLUMNS)} FROM integration_logs{where} "
+        "ORDER BY created_at DESC, seq DESC LIMIT ? OFFSET ?"
+    )
     rows = db.run(lambda c: c.execute(sql, [*params, limit, offset]).fetchall())
-    return [dict(zip(LOG_COLUMNS, r)) for r in rows]
+    return [dict(zip(LOG_COLUMNS, r, strict=True)) for r in rows]
 
 
 def get_log(db: StateDB, log_id: str) -> dict[str, Any] | None:
-    row = db.run(lambda c: c.execute(f"SELECT {', '.join(LOG_COLUMNS)} FROM integration_logs WHERE id = ?", (log_id,)).fetchone())
-    return dict(zip(LOG_COLUMNS, row)) if row else None
+    row = db.run(
+        lambda c: c.execute(f"SELECT {', '.join(LOG_COLUMNS)} FROM integration_logs WHERE id = ?", (log_id,)).fetchone()
+    )
+    return dict(zip(LOG_COLUMNS, row, strict=True)) if row else None
 
 
-METRIC_KEYS = ("success_count", "failure_count", "success_rate", "avg_duration_ms", "retry_count", "p50_ms", "p95_ms", "p99_ms")
+METRIC_KEYS = (
+    "success_count",
+    "failure_count",
+    "success_rate",
+    "avg_duration_ms",
+    "retry_count",
+    "p50_ms",
+    "p95_ms",
+    "p99_ms",
+)
 
 
 def metrics(db: StateDB, service: str, start: datetime, end: datetime) -> dict[str, Any]:
@@ -134,8 +168,10 @@ def _failure_sql(where: str, group: str = "") -> str:
     """Failures broken down by status and HTTP class: few rows, so a GROUP BY over them is cheap."""
     joiner = " AND " if where else " WHERE "
     lead = f"{group}, " if group else ""
-    return (f"SELECT {lead}status, {_HTTP_CLASS}, count(*) FROM integration_logs{where}{joiner}status <> 'success' "
-            f"GROUP BY {lead}status, {_HTTP_CLASS}")
+    return (
+        f"SELECT {lead}status, {_HTTP_CLASS}, count(*) FROM integration_logs{where}{joiner}status <> 'success' "
+        f"GROUP BY {lead}status, {_HTTP_CLASS}"
+    )
 
 
 def _summarize(histogram: list[tuple[int, int, int, int]], failures: list[tuple[str, str, int]]) -> dict[str, Any]:
@@ -185,7 +221,9 @@ def metrics_for(db: StateDB, flt: LogFilter, *, breakdown: bool = True) -> dict[
     def read(c: Any) -> tuple[list[tuple[int, int, int, int]], list[tuple[str, str, int]]]:
         c.execute("BEGIN")  # one snapshot: the counts and the breakdown describe the same rows
         try:
-            histogram = c.execute(f"SELECT {_HISTOGRAM} FROM integration_logs{where} GROUP BY duration_ms ORDER BY duration_ms", params).fetchall()
+            histogram = c.execute(
+                f"SELECT {_HISTOGRAM} FROM integration_logs{where} GROUP BY duration_ms ORDER BY duration_ms", params
+            ).fetchall()
             any_failed = sum(h[1] for h in histogram) > sum(h[2] for h in histogram)
             failures = c.execute(_failure_sql(where), params).fetchall() if breakdown and any_failed else []
         finally:
@@ -209,7 +247,9 @@ def metrics_by(db: StateDB, flt: LogFilter, by: str) -> list[dict[str, Any]]:
         c.execute("BEGIN")
         try:
             rows = c.execute(
-                f"SELECT {column}, {_HISTOGRAM} FROM integration_logs{where} GROUP BY {column}, duration_ms ORDER BY {column}, duration_ms", params
+                f"SELECT {column}, {_HISTOGRAM} FROM integration_logs{where} GROUP BY {column}, duration_ms ORDER "
+                f"BY {column}, duration_ms",
+                params,
             ).fetchall()
             failures = c.execute(_failure_sql(where, column), params).fetchall()
         finally:
@@ -219,7 +259,7 @@ def metrics_by(db: StateDB, flt: LogFilter, by: str) -> list[dict[str, Any]]:
     rows, failures = db.run(read)
     histograms: dict[Any, list[tuple[int, int, int, int]]] = {}
     for key, *bucket in rows:
-        histograms.setdefault(key, []).append(tuple(bucket))  # type: ignore[arg-type]
+        histograms.setdefault(key, []).append(tuple(bucket))
     fails: dict[Any, list[tuple[str, str, int]]] = {}
     for key, status, http_class, count in failures:
         fails.setdefault(key, []).append((status, http_class, count))
@@ -241,17 +281,25 @@ def series(db: StateDB, flt: LogFilter, start: datetime, end: datetime, buckets:
     joiner = " AND " if where else " WHERE "
     step = (end - start) / buckets
     edges = [start + step * i for i in range(buckets)] + [end]
-    sql = f"SELECT count(*), coalesce(sum(status<>'success'), 0) FROM integration_logs{where}{joiner}created_at >= ? AND created_at {{op}} ?"
+    sql = (
+        f"SELECT count(*), coalesce(sum(status<>'success'), 0) FROM integration_logs{where}"
+        f"{joiner}created_at >= ? AND created_at {{op}} ?"
+    )
 
     def read(c: Any) -> list[dict[str, Any]]:
         out = []
         for i in range(buckets):
             op = "<=" if i == buckets - 1 else "<"
             calls, failures = c.execute(sql.format(op=op), [*params, to_iso(edges[i]), to_iso(edges[i + 1])]).fetchone()
-            out.append({
-                "start": to_iso(edges[i]), "end": to_iso(edges[i + 1]), "calls": calls, "failures": failures,
-                "error_rate": round(failures * 100.0 / calls, 2) if calls else 0.0,
-            })
+            out.append(
+                {
+                    "start": to_iso(edges[i]),
+                    "end": to_iso(edges[i + 1]),
+                    "calls": calls,
+                    "failures": failures,
+                    "error_rate": round(failures * 100.0 / calls, 2) if calls else 0.0,
+                }
+            )
         return out
 
     return db.run(read)
@@ -273,16 +321,22 @@ def tail_logs(db: StateDB, flt: LogFilter, n: int) -> tuple[list[dict[str, Any]]
     def read(c: Any) -> tuple[list[tuple[Any, ...]], int]:
         c.execute("BEGIN")
         try:
-            rows = c.execute(
-                f"SELECT {', '.join(LOG_COLUMNS)} FROM integration_logs{where} ORDER BY created_at DESC, seq DESC LIMIT ?", [*params, n]
-            ).fetchall() if n else []
+            rows = (
+                c.execute(
+                    f"SELECT {', '.join(LOG_COLUMNS)} FROM integration_logs{where} ORDER BY created_at DESC, seq "
+                    "DESC LIMIT ?",
+                    [*params, n],
+                ).fetchall()
+                if n
+                else []
+            )
             cursor = c.execute("SELECT coalesce(max(seq), 0) FROM integration_logs").fetchone()[0]
         finally:
             c.execute("COMMIT")
         return rows, cursor
 
     rows, cursor = db.run(read)
-    return [dict(zip(LOG_COLUMNS, r)) for r in reversed(rows)], cursor
+    return [dict(zip(LOG_COLUMNS, r, strict=True)) for r in reversed(rows)], cursor
 
 
 def logs_after(db: StateDB, flt: LogFilter, cursor: int, batch: int = 500) -> tuple[list[dict[str, Any]], int]:
@@ -295,7 +349,10 @@ def logs_after(db: StateDB, flt: LogFilter, cursor: int, batch: int = 500) -> tu
     """
     where, params = flt.where()
     joiner = " AND " if where else " WHERE "
-    sql = f"SELECT seq, {', '.join(LOG_COLUMNS)} FROM integration_logs NOT INDEXED{where}{joiner}seq > ? ORDER BY seq LIMIT ?"
+    sql = (
+        f"SELECT seq, {', '.join(LOG_COLUMNS)} FROM integration_logs NOT INDEXED{where}"
+        f"{joiner}seq > ? ORDER BY seq LIMIT ?"
+    )
 
     def read(c: Any) -> tuple[list[tuple[Any, ...]], int]:
         c.execute("BEGIN")  # one snapshot for the rows and max(seq)
@@ -314,11 +371,13 @@ def logs_after(db: StateDB, flt: LogFilter, cursor: int, batch: int = 500) -> tu
     rows, new_cursor = db.run(read)
     if rows:
         new_cursor = rows[-1][0]
-    return [dict(zip(LOG_COLUMNS, r[1:])) for r in rows], new_cursor
+    return [dict(zip(LOG_COLUMNS, r[1:], strict=True)) for r in rows], new_cursor
 
 
 # -- status: healthy / degraded / down (rules in store/health.py, shared with the API) -------------
-def service_status(db: StateDB, settings: Any, now: datetime | None = None, services: list[str] | None = None) -> dict[str, Any]:
+def service_status(
+    db: StateDB, settings: Any, now: datetime | None = None, services: list[str] | None = None
+) -> dict[str, Any]:
     """``connectorctl status``'s body: :func:`connectorctl.store.health.assess` in the CLI's shape.
 
     Per service the reference's ``status``, ``success_rate`` and ``avg_duration_ms``
@@ -333,19 +392,36 @@ def service_status(db: StateDB, settings: Any, now: datetime | None = None, serv
     report = assess(db, settings, now, services)
     out = {
         s.service: {
-            "status": s.status, "success_rate": s.success_rate, "avg_duration_ms": s.avg_duration_ms, "calls": s.calls,
-            "failure_count": s.failure_count, "attempts": s.attempts, "attempt_success_rate": s.attempt_success_rate,
-            "p95_ms": s.p95_ms, "circuit_state": s.circuit_state, "consecutive_failures": s.consecutive_failures,
+            "status": s.status,
+            "success_rate": s.success_rate,
+            "avg_duration_ms": s.avg_duration_ms,
+            "calls": s.calls,
+            "failure_count": s.failure_count,
+            "attempts": s.attempts,
+            "attempt_success_rate": s.attempt_success_rate,
+            "p95_ms": s.p95_ms,
+            "circuit_state": s.circuit_state,
+            "consecutive_failures": s.consecutive_failures,
         }
         for s in report.services
     }
     return {
-        "services": out, "timestamp": to_iso(report.now), "window_minutes": report.window_minutes,
+        "services": out,
+        "timestamp": to_iso(report.now),
+        "window_minutes": report.window_minutes,
         "overall": report.overall,
     }
 
 
-def purge_logs(db: StateDB, days: int, *, now: datetime | None = None, dry_run: bool = False, batch_size: int = 5000, vacuum: bool = False) -> dict[str, Any]:
+def purge_logs(
+    db: StateDB,
+    days: int,
+    *,
+    now: datetime | None = None,
+    dry_run: bool = False,
+    batch_size: int = 5000,
+    vacuum: bool = False,
+) -> dict[str, Any]:
     """Delete integration-log rows older than ``days`` days; returns what was (or would be) deleted.
 
     The reference ``purgeOldLogs(retentionDays): int`` for CLI, cron and API.

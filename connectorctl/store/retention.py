@@ -32,7 +32,9 @@ from connectorctl.store.logs import iso_utc
 PAUSE_SECONDS = 0.02  # shortest pause between batches
 SLOW_BATCH_SECONDS = 0.2  # a batch holding the write lock longer than this halves the next one
 MIN_BATCH = 250
-MAX_PAUSE_SECONDS = 0.1  # SQLite's busy handler re-polls at least every 100 ms: a gap this long always lets a waiting writer in
+MAX_PAUSE_SECONDS = (
+    0.1  # SQLite's busy handler re-polls at least every 100 ms: a gap this long always lets a waiting writer in
+)
 
 
 def cutoff_for(days: int, now: datetime | None = None) -> str:
@@ -45,8 +47,16 @@ def cutoff_for(days: int, now: datetime | None = None) -> str:
         return "0001-01-01T00:00:00.000Z"
 
 
-def purge(db: StateDB, days: int, *, now: datetime | None = None, dry_run: bool = False,
-          batch_size: int = 5000, vacuum: bool = False, pause: float = PAUSE_SECONDS) -> dict[str, Any]:
+def purge(
+    db: StateDB,
+    days: int,
+    *,
+    now: datetime | None = None,
+    dry_run: bool = False,
+    batch_size: int = 5000,
+    vacuum: bool = False,
+    pause: float = PAUSE_SECONDS,
+) -> dict[str, Any]:
     if batch_size < 1:
         raise InvalidInputError(f"batch size must be at least 1, got {batch_size}")
     now = now or datetime.now(timezone.utc)
@@ -55,9 +65,11 @@ def purge(db: StateDB, days: int, *, now: datetime | None = None, dry_run: bool 
     anchor = db.run(lambda c: c.execute("SELECT coalesce(max(seq), 0) FROM integration_logs").fetchone()[0])
     result: dict[str, Any] = {"days": days, "cutoff": cutoff, "dry_run": dry_run}
     if dry_run:
-        result["would_delete"] = db.run(lambda c: c.execute(
-            "SELECT count(*) FROM integration_logs WHERE created_at < ? AND seq < ?", (cutoff, anchor)
-        ).fetchone()[0])
+        result["would_delete"] = db.run(
+            lambda c: c.execute(
+                "SELECT count(*) FROM integration_logs WHERE created_at < ? AND seq < ?", (cutoff, anchor)
+            ).fetchone()[0]
+        )
         result["seconds"] = round(time.perf_counter() - started, 3)
         return result
     deleted = batches = 0
@@ -95,7 +107,7 @@ def purge(db: StateDB, days: int, *, now: datetime | None = None, dry_run: bool 
 def _prune_webhook_replays(db: StateDB, now: datetime) -> int | None:
     """The webhooks area keeps a replay store with its own expiry; purge is its daily chance to shrink."""
     try:
-        from connectorctl.webhooks.replay import prune_replay_store  # type: ignore[import-not-found]
+        from connectorctl.webhooks.replay import prune_replay_store
     except ModuleNotFoundError:
         return None
     pruned = prune_replay_store(db, now.timestamp())  # epoch seconds, like every clock in the package

@@ -13,30 +13,43 @@ is purged (at least a day old) before every running server has counted it.
 from __future__ import annotations
 
 import sqlite3
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 BUCKETS_MS = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000)
 
-Group = tuple[str, str, int, int, int, int]  # service, status, bucket, local (1 = our own rate limit), count, duration sum (ms)
+Group = tuple[
+    str, str, int, int, int, int
+]  # service, status, bucket, local (1 = our own rate limit), count, duration sum (ms)
 
-_BUCKET = "CASE " + " ".join(f"WHEN duration_ms <= {ms} THEN {i}" for i, ms in enumerate(BUCKETS_MS)) + f" ELSE {len(BUCKETS_MS)} END"
+_BUCKET = (
+    "CASE "
+    + " ".join(f"WHEN duration_ms <= {ms} THEN {i}" for i, ms in enumerate(BUCKETS_MS))
+    + f" ELSE {len(BUCKETS_MS)} END"
+)
 _GROUPED = (
-    f"SELECT service_name, status, {_BUCKET} AS bucket, (status = 'rate_limited' AND http_status_code IS NULL) AS local, "
+    f"SELECT service_name, status, {_BUCKET} AS bucket, (status = 'rate_limited' AND http_status_code IS NULL) AS "
+    "local, "
     "count(*), coalesce(sum(duration_ms), 0) FROM integration_logs WHERE {where} AND direction = 'outbound' "
     "GROUP BY service_name, status, bucket, local"
 )
 _BY_SEQ_RANGE = _GROUPED.format(where="seq > ? AND seq <= ?")
 _BY_SEQ_LIST = _GROUPED.format(where="seq IN (SELECT value FROM json_each(?))")
 _ADD_PURGED = (
-    "INSERT INTO log_totals_purged (service_name, status, bucket, local, count, duration_sum_ms) " + _BY_SEQ_LIST
+    "INSERT INTO log_totals_purged (service_name, status, bucket, local, count, duration_sum_ms) "
+    + _BY_SEQ_LIST
     + " ON CONFLICT (service_name, status, bucket, local) DO UPDATE SET count = count + excluded.count,"
     " duration_sum_ms = duration_sum_ms + excluded.duration_sum_ms"
 )
 
 
-def create_table(db: object) -> None:
-    """Migration 5 (a ``sqlite_utils.Database``)."""
-    db.execute(  # type: ignore[attr-defined]
-        "CREATE TABLE IF NOT EXISTS log_totals_purged (service_name TEXT NOT NULL, status TEXT NOT NULL, bucket INTEGER NOT NULL,"
+def create_table(db: Database) -> None:
+    """Migration 5."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS log_totals_purged (service_name TEXT NOT NULL, status TEXT NOT NULL, bucket "
+        "INTEGER NOT NULL,"
         " local INTEGER NOT NULL, count INTEGER NOT NULL, duration_sum_ms INTEGER NOT NULL,"
         " PRIMARY KEY (service_name, status, bucket, local)) WITHOUT ROWID"
     )
@@ -57,4 +70,6 @@ def since(conn: sqlite3.Connection, after_seq: int, top: int) -> list[Group]:
 
 
 def purged(conn: sqlite3.Connection) -> list[Group]:
-    return conn.execute("SELECT service_name, status, bucket, local, count, duration_sum_ms FROM log_totals_purged").fetchall()
+    return conn.execute(
+        "SELECT service_name, status, bucket, local, count, duration_sum_ms FROM log_totals_purged"
+    ).fetchall()

@@ -10,8 +10,14 @@ from connectorctl.lazy import lazy_exports
 
 _BASE = "connectorctl.webhooks.base"
 _EXPORTS = {
-    "Reason": _BASE, "SignedRequest": _BASE, "Verdict": _BASE, "Verifier": _BASE, "WebhookRejectedError": _BASE, "WebhookRequest": _BASE,
-    "SCHEMES": "connectorctl.webhooks.registry", "get_verifier": "connectorctl.webhooks.registry",
+    "Reason": _BASE,
+    "SignedRequest": _BASE,
+    "Verdict": _BASE,
+    "Verifier": _BASE,
+    "WebhookRejectedError": _BASE,
+    "WebhookRequest": _BASE,
+    "SCHEMES": "connectorctl.webhooks.registry",
+    "get_verifier": "connectorctl.webhooks.registry",
     "WebhookVerifier": "connectorctl.domain.roles",
 }
 __all__ = sorted(_EXPORTS)

@@ -66,7 +66,9 @@ class Verdict:
 class WebhookRequest:
     """A delivery exactly as received: raw body bytes, headers (case-insensitive), full public URL."""
 
-    def __init__(self, body: bytes, headers: Mapping[str, str] | Sequence[tuple[str, str]] = (), url: str | None = None) -> None:
+    def __init__(
+        self, body: bytes, headers: Mapping[str, str] | Sequence[tuple[str, str]] = (), url: str | None = None
+    ) -> None:
         self.body = bytes(body)
         items = headers.items() if isinstance(headers, Mapping) else headers
         self.headers: dict[str, str] = {}
@@ -99,8 +101,12 @@ class SignedRequest:
         return WebhookRequest(self.body, self.headers, self.url)
 
     def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"scheme": self.scheme, "url": self.url, "headers": dict(self.headers),
-                                "body": self.body.decode("utf-8", errors="replace")}
+        data: dict[str, Any] = {
+            "scheme": self.scheme,
+            "url": self.url,
+            "headers": dict(self.headers),
+            "body": self.body.decode("utf-8", errors="replace"),
+        }
         data.update(self.extra)
         return data
 
@@ -163,13 +169,21 @@ class Verifier:
     timestamped: ClassVar[bool] = False
     reject_future: ClassVar[bool] = True  # Stripe only rejects old timestamps
 
-    def __init__(self, *, tolerance_seconds: float = DEFAULT_TOLERANCE_SECONDS, url: str | None = None,
-                 replay_window_seconds: float = DEFAULT_REPLAY_WINDOW_SECONDS, **options: Any) -> None:
+    def __init__(
+        self,
+        *,
+        tolerance_seconds: float = DEFAULT_TOLERANCE_SECONDS,
+        url: str | None = None,
+        replay_window_seconds: float = DEFAULT_REPLAY_WINDOW_SECONDS,
+        **options: Any,
+    ) -> None:
         self.tolerance = float(tolerance_seconds)
         if not 0 <= self.tolerance < float("inf"):  # nan or a negative value would silently switch freshness off
             from connectorctl.errors import ConfigurationError
 
-            raise ConfigurationError(f"webhook tolerance must be 0 (off) or a positive number of seconds, got {tolerance_seconds!r}")
+            raise ConfigurationError(
+                f"webhook tolerance must be 0 (off) or a positive number of seconds, got {tolerance_seconds!r}"
+            )
         self.url = url
         self.replay_window = float(replay_window_seconds)
         self.options = options
@@ -189,7 +203,9 @@ class Verifier:
         """(delivery id, event type) of an authentic request."""
         return None, None
 
-    def sign_request(self, body: bytes, secret: str, *, now: float, url: str | None, event_id: str | None) -> SignedRequest:
+    def sign_request(
+        self, body: bytes, secret: str, *, now: float, url: str | None, event_id: str | None
+    ) -> SignedRequest:
         raise NotImplementedError
 
     # --- shared flow --------------------------------------------------------------------------
@@ -213,19 +229,27 @@ class Verifier:
             ts = self.timestamp(parsed)
             if ts is not None and self.tolerance > 0:
                 if now - ts > self.tolerance:
-                    raise Rejected(Reason.STALE, f"timestamp is {int(now - ts)} s old (tolerance {int(self.tolerance)} s)")
+                    raise Rejected(
+                        Reason.STALE, f"timestamp is {int(now - ts)} s old (tolerance {int(self.tolerance)} s)"
+                    )
                 if self.reject_future and ts - now > self.tolerance:
-                    raise Rejected(Reason.STALE, f"timestamp is {int(ts - now)} s in the future (tolerance {int(self.tolerance)} s)")
+                    raise Rejected(
+                        Reason.STALE,
+                        f"timestamp is {int(ts - now)} s in the future (tolerance {int(self.tolerance)} s)",
+                    )
             event_id, event_type = self.describe(request, parsed)
             event_id = event_id or fingerprint(request.body)
         except Rejected as exc:
             return Verdict(False, exc.reason, self.scheme, exc.detail)
         return Verdict(True, Reason.OK, self.scheme, "", event_id, event_type, ts)
 
-    def sign(self, body: bytes, secret: str, *, now: float | None = None, url: str | None = None,
-             event_id: str | None = None) -> SignedRequest:
+    def sign(
+        self, body: bytes, secret: str, *, now: float | None = None, url: str | None = None, event_id: str | None = None
+    ) -> SignedRequest:
         """A correctly signed example delivery of ``body`` (for testing receivers)."""
-        return self.sign_request(body, secret, now=time.time() if now is None else now, url=url or self.url, event_id=event_id)
+        return self.sign_request(
+            body, secret, now=time.time() if now is None else now, url=url or self.url, event_id=event_id
+        )
 
     def replay_expiry(self, verdict: Verdict, now: float) -> float:
         """Until when a delivery id must be remembered: while its timestamp would still pass."""

@@ -10,7 +10,18 @@ from __future__ import annotations
 import unicodedata
 from typing import Any
 
-from connectorctl.webhooks.base import Reason, Rejected, SignedRequest, Verifier, WebhookRequest, equal, fingerprint, hmac_digest, json_field, require
+from connectorctl.webhooks.base import (
+    Reason,
+    Rejected,
+    SignedRequest,
+    Verifier,
+    WebhookRequest,
+    equal,
+    fingerprint,
+    hmac_digest,
+    json_field,
+    require,
+)
 
 HEADER = "X-Hmac-Signature"
 PREFIX = "hmac-sha256-hex="
@@ -27,7 +38,7 @@ class EasyPostVerifier(Verifier):
         value = require(request, HEADER)
         if not value.startswith(PREFIX) or len(value) == len(PREFIX):
             raise Rejected(Reason.MALFORMED_HEADER, f"{HEADER} must look like {PREFIX}<hex>")
-        return value[len(PREFIX):]
+        return value[len(PREFIX) :]
 
     def check(self, request: WebhookRequest, parsed: Any, secret: str) -> bool:
         return equal(hmac_digest(_key(secret), request.body).hex(), parsed)
@@ -37,5 +48,7 @@ class EasyPostVerifier(Verifier):
         event_id = json_field(data, "id")
         return (str(event_id) if event_id else fingerprint(parsed)), json_field(data, "description")
 
-    def sign_request(self, body: bytes, secret: str, *, now: float, url: str | None, event_id: str | None) -> SignedRequest:
+    def sign_request(
+        self, body: bytes, secret: str, *, now: float, url: str | None, event_id: str | None
+    ) -> SignedRequest:
         return SignedRequest(self.scheme, body, {HEADER: PREFIX + hmac_digest(_key(secret), body).hex()}, url)

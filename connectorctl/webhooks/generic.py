@@ -16,7 +16,19 @@ import uuid
 from typing import Any
 
 from connectorctl.errors import ConfigurationError
-from connectorctl.webhooks.base import Reason, Rejected, SignedRequest, Verifier, WebhookRequest, equal, fingerprint, hmac_digest, json_field, parse_timestamp, require
+from connectorctl.webhooks.base import (
+    Reason,
+    Rejected,
+    SignedRequest,
+    Verifier,
+    WebhookRequest,
+    equal,
+    fingerprint,
+    hmac_digest,
+    json_field,
+    parse_timestamp,
+    require,
+)
 
 ALGORITHMS = ("sha1", "sha256", "sha512")
 ENCODINGS = ("hex", "base64")
@@ -26,9 +38,18 @@ _PLACEHOLDER = re.compile(r"\{(body|timestamp|id|url)\}")
 class GenericHmacVerifier(Verifier):
     scheme = "generic"
 
-    def __init__(self, *, header: str | None = None, algorithm: str | None = None, encoding: str | None = None,
-                 prefix: str | None = None, signed_content: str | None = None, timestamp_header: str | None = None,
-                 id_header: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        header: str | None = None,
+        algorithm: str | None = None,
+        encoding: str | None = None,
+        prefix: str | None = None,
+        signed_content: str | None = None,
+        timestamp_header: str | None = None,
+        id_header: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.header = header or "X-Signature"
         self.algorithm = (algorithm or "sha256").lower()
@@ -54,7 +75,7 @@ class GenericHmacVerifier(Verifier):
     def content(self, body: bytes, values: dict[str, str]) -> bytes:
         out, pos = bytearray(), 0
         for match in _PLACEHOLDER.finditer(self.template):
-            out += self.template[pos:match.start()].encode()
+            out += self.template[pos : match.start()].encode()
             out += body if match.group(1) == "body" else values[match.group(1)].encode()
             pos = match.end()
         return bytes(out + self.template[pos:].encode())
@@ -77,7 +98,10 @@ class GenericHmacVerifier(Verifier):
 
     def check(self, request: WebhookRequest, parsed: Any, secret: str) -> bool:
         signature, values, _ = parsed
-        return equal(self.encode(hmac_digest(secret.encode("utf-8"), self.content(request.body, values), self.algorithm)), signature)
+        return equal(
+            self.encode(hmac_digest(secret.encode("utf-8"), self.content(request.body, values), self.algorithm)),
+            signature,
+        )
 
     def timestamp(self, parsed: Any) -> int | None:
         return parsed[2]
@@ -86,9 +110,13 @@ class GenericHmacVerifier(Verifier):
         data = request.json()
         return parsed[1].get("id") or fingerprint(parsed[0]), json_field(data, "type") or json_field(data, "event")
 
-    def sign_request(self, body: bytes, secret: str, *, now: float, url: str | None, event_id: str | None) -> SignedRequest:
+    def sign_request(
+        self, body: bytes, secret: str, *, now: float, url: str | None, event_id: str | None
+    ) -> SignedRequest:
         values = {"url": url or self.url or "", "timestamp": str(int(now)), "id": event_id or uuid.uuid4().hex}
-        headers = {self.header: self.encode(hmac_digest(secret.encode("utf-8"), self.content(body, values), self.algorithm))}
+        headers = {
+            self.header: self.encode(hmac_digest(secret.encode("utf-8"), self.content(body, values), self.algorithm))
+        }
         if self.timestamp_header:
             headers[self.timestamp_header] = values["timestamp"]
         if self.id_header:

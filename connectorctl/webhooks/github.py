@@ -13,7 +13,16 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from connectorctl.webhooks.base import Reason, Rejected, SignedRequest, Verifier, WebhookRequest, equal, fingerprint, hmac_digest
+from connectorctl.webhooks.base import (
+    Reason,
+    Rejected,
+    SignedRequest,
+    Verifier,
+    WebhookRequest,
+    equal,
+    fingerprint,
+    hmac_digest,
+)
 
 HEADER = "X-Hub-Signature-256"
 LEGACY_HEADER = "X-Hub-Signature"
@@ -36,8 +45,11 @@ class GitHubVerifier(Verifier):
                 raise Rejected(Reason.MALFORMED_HEADER, f"{name} must look like {algorithm}=<hex>")
             return algorithm, digest
         legacy = len(self.headers) == 1 and request.header(LEGACY_HEADER)
-        raise Rejected(Reason.MISSING_HEADER, f"missing {HEADER} header" + (
-            f" (a SHA-1 {LEGACY_HEADER} alone is refused unless allow_sha1 is set)" if legacy else ""))
+        raise Rejected(
+            Reason.MISSING_HEADER,
+            f"missing {HEADER} header"
+            + (f" (a SHA-1 {LEGACY_HEADER} alone is refused unless allow_sha1 is set)" if legacy else ""),
+        )
 
     def check(self, request: WebhookRequest, parsed: Any, secret: str) -> bool:
         algorithm, digest = parsed
@@ -46,7 +58,13 @@ class GitHubVerifier(Verifier):
     def describe(self, request: WebhookRequest, parsed: Any) -> tuple[str | None, str | None]:
         return request.header("X-GitHub-Delivery") or fingerprint(parsed[1]), request.header("X-GitHub-Event")
 
-    def sign_request(self, body: bytes, secret: str, *, now: float, url: str | None, event_id: str | None) -> SignedRequest:
+    def sign_request(
+        self, body: bytes, secret: str, *, now: float, url: str | None, event_id: str | None
+    ) -> SignedRequest:
         sig = hmac_digest(secret.encode("utf-8"), body).hex()
-        headers = {HEADER: f"sha256={sig}", "X-GitHub-Delivery": event_id or str(uuid.uuid4()), "X-GitHub-Event": "ping"}
+        headers = {
+            HEADER: f"sha256={sig}",
+            "X-GitHub-Delivery": event_id or str(uuid.uuid4()),
+            "X-GitHub-Event": "ping",
+        }
         return SignedRequest(self.scheme, body, headers, url)

@@ -15,7 +15,17 @@ import secrets as _secrets
 from typing import Any
 
 from connectorctl.errors import InvalidInputError
-from connectorctl.webhooks.base import Reason, Rejected, SignedRequest, Verifier, WebhookRequest, equal, hmac_digest, json_field, parse_timestamp
+from connectorctl.webhooks.base import (
+    Reason,
+    Rejected,
+    SignedRequest,
+    Verifier,
+    WebhookRequest,
+    equal,
+    hmac_digest,
+    json_field,
+    parse_timestamp,
+)
 from connectorctl.webhooks.twilio import form_params
 
 
@@ -62,7 +72,9 @@ class MailgunVerifier(Verifier):
             return parsed[2], dict(form_params(request.body)).get("event")
         return parsed[2], json_field(data, "event-data", "event")
 
-    def sign_request(self, body: bytes, secret: str, *, now: float, url: str | None, event_id: str | None) -> SignedRequest:
+    def sign_request(
+        self, body: bytes, secret: str, *, now: float, url: str | None, event_id: str | None
+    ) -> SignedRequest:
         try:
             data = json.loads(body) if body.strip() else {}
         except ValueError:
@@ -70,5 +82,9 @@ class MailgunVerifier(Verifier):
         if not isinstance(data, dict):
             raise InvalidInputError("mailgun signs a JSON object body (the signature is added to it)")
         ts, token = str(int(now)), event_id or _secrets.token_hex(25)
-        data["signature"] = {"timestamp": ts, "token": token, "signature": hmac_digest(secret.encode("utf-8"), (ts + token).encode()).hex()}
+        data["signature"] = {
+            "timestamp": ts,
+            "token": token,
+            "signature": hmac_digest(secret.encode("utf-8"), (ts + token).encode()).hex(),
+        }
         return SignedRequest(self.scheme, json.dumps(data).encode(), {"Content-Type": "application/json"}, url)

@@ -13,7 +13,16 @@ from typing import Any
 from urllib.parse import urlencode
 
 from connectorctl.errors import InvalidInputError
-from connectorctl.webhooks.base import Rejected, SignedRequest, Verifier, WebhookRequest, equal, fingerprint, first_event, require
+from connectorctl.webhooks.base import (
+    Rejected,
+    SignedRequest,
+    Verifier,
+    WebhookRequest,
+    equal,
+    fingerprint,
+    first_event,
+    require,
+)
 from connectorctl.webhooks.twilio import _need_url, b64_hmac, form_params, signed_string
 
 HEADER = "X-Mandrill-Signature"
@@ -39,13 +48,19 @@ class MandrillVerifier(Verifier):
             data = None
         return fingerprint(parsed[0], request.body), first_event(data, "event")
 
-    def sign_request(self, body: bytes, secret: str, *, now: float, url: str | None, event_id: str | None) -> SignedRequest:
+    def sign_request(
+        self, body: bytes, secret: str, *, now: float, url: str | None, event_id: str | None
+    ) -> SignedRequest:
         url = _need_url(url)
         if body.lstrip()[:1] in (b"[", b"{"):
             body = urlencode({"mandrill_events": body.decode("utf-8")}).encode()
         try:
             params = form_params(body)
         except Rejected:
-            raise InvalidInputError("mandrill signs a URL-encoded form body (or a JSON array of events to wrap)") from None
+            raise InvalidInputError(
+                "mandrill signs a URL-encoded form body (or a JSON array of events to wrap)"
+            ) from None
         signature = b64_hmac(secret, signed_string(url, params))
-        return SignedRequest(self.scheme, body, {HEADER: signature, "Content-Type": "application/x-www-form-urlencoded"}, url)
+        return SignedRequest(
+            self.scheme, body, {HEADER: signature, "Content-Type": "application/x-www-form-urlencoded"}, url
+        )

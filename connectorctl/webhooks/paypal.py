@@ -33,8 +33,12 @@ SIG_HEADER = "PAYPAL-TRANSMISSION-SIG"
 CERT_HEADER = "PAYPAL-CERT-URL"
 ALGO_HEADER = "PAYPAL-AUTH-ALGO"
 ALGORITHM = "SHA256withRSA"
-PAYPAL_CERT_ORIGINS = ("https://api.paypal.com", "https://api-m.paypal.com",
-                       "https://api.sandbox.paypal.com", "https://api-m.sandbox.paypal.com")
+PAYPAL_CERT_ORIGINS = (
+    "https://api.paypal.com",
+    "https://api-m.paypal.com",
+    "https://api.sandbox.paypal.com",
+    "https://api-m.sandbox.paypal.com",
+)
 CERT_FETCH_TIMEOUT_SECONDS = 5.0
 MAX_CERT_BYTES = 65536
 MAX_CACHED_CERTS = 64
@@ -120,8 +124,14 @@ class PayPalVerifier(Verifier):
     scheme = "paypal"
     timestamped = True
 
-    def __init__(self, *, cert_origins: Sequence[str] = (), signing_key_file: str | None = None, cert_url: str | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        cert_origins: Sequence[str] = (),
+        signing_key_file: str | None = None,
+        cert_url: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         origins = [origin(o) for o in (cert_origins or PAYPAL_CERT_ORIGINS)]
         if None in origins:
@@ -141,7 +151,10 @@ class PayPalVerifier(Verifier):
             raise Rejected(Reason.MALFORMED_HEADER, f"{SIG_HEADER} is not base64") from None
         timestamp = _transmission_time(transmission_time)
         if origin(cert_url) not in self.cert_origins:
-            raise Rejected(Reason.UNTRUSTED_CERT, f"{CERT_HEADER} is not on an allowed origin ({', '.join(sorted(self.cert_origins))})")
+            raise Rejected(
+                Reason.UNTRUSTED_CERT,
+                f"{CERT_HEADER} is not on an allowed origin ({', '.join(sorted(self.cert_origins))})",
+            )
         return transmission_id, transmission_time, signature, self._public_key(cert_url, timestamp), timestamp
 
     @staticmethod
@@ -163,7 +176,12 @@ class PayPalVerifier(Verifier):
 
         transmission_id, transmission_time, signature, key, _ = parsed
         try:
-            key.verify(signature, signed_message(transmission_id, transmission_time, secret, request.body), padding.PKCS1v15(), hashes.SHA256())
+            key.verify(
+                signature,
+                signed_message(transmission_id, transmission_time, secret, request.body),
+                padding.PKCS1v15(),
+                hashes.SHA256(),
+            )
         except InvalidSignature:
             return False
         return True
@@ -176,13 +194,18 @@ class PayPalVerifier(Verifier):
         data = request.json()
         return json_field(data, "id") or parsed[0], json_field(data, "event_type")
 
-    def sign_request(self, body: bytes, secret: str, *, now: float, url: str | None, event_id: str | None) -> SignedRequest:
+    def sign_request(
+        self, body: bytes, secret: str, *, now: float, url: str | None, event_id: str | None
+    ) -> SignedRequest:
         from cryptography.hazmat.primitives import hashes
         from cryptography.hazmat.primitives.asymmetric import padding, rsa
         from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
         if not self.signing_key_file or not self.cert_url:
-            raise InvalidInputError("paypal signing needs an RSA private key file and the URL serving its certificate (--signing-key, --cert-url)")
+            raise InvalidInputError(
+                "paypal signing needs an RSA private key file and the URL serving its certificate (--signing-key, "
+                "--cert-url)"
+            )
         try:
             with open(self.signing_key_file, "rb") as handle:
                 key = load_pem_private_key(handle.read(), None)
@@ -194,7 +217,15 @@ class PayPalVerifier(Verifier):
             raise InvalidInputError("paypal signing key is not an RSA key")
         transmission_id = event_id or str(uuid.uuid4())
         transmission_time = datetime.fromtimestamp(int(now), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        signature = key.sign(signed_message(transmission_id, transmission_time, secret, body), padding.PKCS1v15(), hashes.SHA256())
-        headers = {ID_HEADER: transmission_id, TIME_HEADER: transmission_time, SIG_HEADER: base64.b64encode(signature).decode(),
-                   CERT_HEADER: self.cert_url, ALGO_HEADER: ALGORITHM, "Content-Type": "application/json"}
+        signature = key.sign(
+            signed_message(transmission_id, transmission_time, secret, body), padding.PKCS1v15(), hashes.SHA256()
+        )
+        headers = {
+            ID_HEADER: transmission_id,
+            TIME_HEADER: transmission_time,
+            SIG_HEADER: base64.b64encode(signature).decode(),
+            CERT_HEADER: self.cert_url,
+            ALGO_HEADER: ALGORITHM,
+            "Content-Type": "application/json",
+        }
         return SignedRequest(self.scheme, body, headers, url)

@@ -12,7 +12,17 @@ import binascii
 from typing import Any
 
 from connectorctl.errors import InvalidInputError
-from connectorctl.webhooks.base import Reason, Rejected, SignedRequest, Verifier, WebhookRequest, equal, fingerprint, json_field, require
+from connectorctl.webhooks.base import (
+    Reason,
+    Rejected,
+    SignedRequest,
+    Verifier,
+    WebhookRequest,
+    equal,
+    fingerprint,
+    json_field,
+    require,
+)
 
 
 class PostmarkVerifier(Verifier):
@@ -40,7 +50,11 @@ class PostmarkVerifier(Verifier):
     def describe(self, request: WebhookRequest, parsed: Any) -> tuple[str | None, str | None]:
         return fingerprint(request.body), json_field(request.json(), "RecordType")
 
-    def sign_request(self, body: bytes, secret: str, *, now: float, url: str | None, event_id: str | None) -> SignedRequest:
+    def sign_request(
+        self, body: bytes, secret: str, *, now: float, url: str | None, event_id: str | None
+    ) -> SignedRequest:
         if ":" not in secret:
             raise InvalidInputError("postmark webhook credentials must look like user:password")
-        return SignedRequest(self.scheme, body, {"Authorization": "Basic " + base64.b64encode(secret.encode()).decode()}, url)
+        return SignedRequest(
+            self.scheme, body, {"Authorization": "Basic " + base64.b64encode(secret.encode()).decode()}, url
+        )

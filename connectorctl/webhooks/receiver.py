@@ -57,14 +57,24 @@ class WebhookReceiver:
         service = request.path_params["service"]
         hook = self.connector.settings.webhooks.get(service)
         if hook is None:
-            return JSONResponse({"error": {"code": "unknown_webhook", "message": f"no webhook endpoint {service!r}"}}, status_code=404)
+            return JSONResponse(
+                {"error": {"code": "unknown_webhook", "message": f"no webhook endpoint {service!r}"}}, status_code=404
+            )
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > hook.max_body_bytes:
-            return JSONResponse({"error": {"code": "payload_too_large", "message": f"body over {hook.max_body_bytes} bytes"}}, status_code=413)
+            return JSONResponse(
+                {"error": {"code": "payload_too_large", "message": f"body over {hook.max_body_bytes} bytes"}},
+                status_code=413,
+            )
         body = await request.body()
         if len(body) > hook.max_body_bytes:
-            return JSONResponse({"error": {"code": "payload_too_large", "message": f"body over {hook.max_body_bytes} bytes"}}, status_code=413)
-        status, data = await run_in_threadpool(self.handle, service, body, list(request.headers.items()), str(request.url))
+            return JSONResponse(
+                {"error": {"code": "payload_too_large", "message": f"body over {hook.max_body_bytes} bytes"}},
+                status_code=413,
+            )
+        status, data = await run_in_threadpool(
+            self.handle, service, body, list(request.headers.items()), str(request.url)
+        )
         return JSONResponse(data, status_code=status)
 
     def handle(self, service: str, body: bytes, headers: list[tuple[str, str]], url: str) -> tuple[int, dict[str, Any]]:
@@ -75,6 +85,7 @@ class WebhookReceiver:
         now = self.connector.clock.time()
         request = WebhookRequest(body, headers, url)
         secrets: list[str] = []
+        data: dict[str, Any]
         try:
             hook = endpoint_settings(self.connector, service)
             verifier = verifier_for(hook)
@@ -87,18 +98,34 @@ class WebhookReceiver:
         if not verdict.ok:
             status = 400 if verdict.reason in BAD_REQUEST else 401
             data = {"error": {"code": verdict.reason, "message": verdict.detail}}
-            self._log(service, request, secrets, status, data, "failed", None, verdict.reason, verdict.detail, now, started)
+            self._log(
+                service, request, secrets, status, data, "failed", None, verdict.reason, verdict.detail, now, started
+            )
             return status, data
         from connectorctl.delivery.vendors import parse_events
 
         events = parse_events(verdict.scheme, body, now)
         try:
-            row_id, duplicate, counts = self._accept(service, verdict, body, now, verifier.replay_expiry(verdict, now), events)
+            row_id, duplicate, counts = self._accept(
+                service, verdict, body, now, verifier.replay_expiry(verdict, now), events
+            )
         except ConnectorctlError as exc:  # state file locked/read-only: 503 so the vendor retries later
             return 503, {"error": {"code": exc.code, "message": "could not record the event; retry later"}}
         if duplicate:
             data = {"status": "duplicate", "event_id": verdict.event_id}
-            self._log(service, request, secrets, 200, data, "success", verdict, Reason.REPLAY, "duplicate delivery acknowledged", now, started)
+            self._log(
+                service,
+                request,
+                secrets,
+                200,
+                data,
+                "success",
+                verdict,
+                Reason.REPLAY,
+                "duplicate delivery acknowledged",
+                now,
+                started,
+            )
             return 200, data
         accepted: dict[str, Any] = {"status": "accepted", "id": row_id, "event_id": verdict.event_id}
         if counts is not None:
@@ -108,7 +135,10 @@ class WebhookReceiver:
         return 200, accepted
 
     def _payment_event(self, verdict: Verdict, request: WebhookRequest) -> None:
-        """A payment event updates the payment it concerns; the event is kept either way, so a failure here only warns."""
+        """A payment event updates the payment it concerns.
+
+        The event is kept either way, so a failure here only warns.
+        """
         if verdict.scheme not in ("stripe", "paypal"):
             return
         from connectorctl.payments.events import apply_event
@@ -118,10 +148,19 @@ class WebhookReceiver:
         except (ConnectorctlError, KeyError, TypeError, ValueError) as exc:
             import logging
 
-            logging.getLogger(__name__).warning("payment event %s not applied: %s", verdict.event_id, type(exc).__name__)
+            logging.getLogger(__name__).warning(
+                "payment event %s not applied: %s", verdict.event_id, type(exc).__name__
+            )
 
-    def _accept(self, service: str, verdict: Verdict, body: bytes, now: float, expires_at: float,
-                events: "list[DeliveryEvent] | None") -> tuple[str | None, bool, tuple[int, int] | None]:
+    def _accept(
+        self,
+        service: str,
+        verdict: Verdict,
+        body: bytes,
+        now: float,
+        expires_at: float,
+        events: "list[DeliveryEvent] | None",
+    ) -> tuple[str | None, bool, tuple[int, int] | None]:
         """Record the id in the replay store, keep the delivery and fold in its delivery events, atomically;
         (row id, was it a duplicate, (events stored, events already known) when it carried delivery reports)."""
         from connectorctl.delivery.store import ingest
@@ -130,12 +169,22 @@ class WebhookReceiver:
         from connectorctl.webhooks.replay import record_in
 
         row_id = new_id()
+        assert verdict.event_id is not None  # a verified delivery has one (its body's fingerprint at least)
         with self.connector.db.write() as conn:
             if not record_in(conn, service, verdict.event_id, now=now, expires_at=expires_at):
                 return None, True, None
             inserted = conn.execute(
-                "INSERT OR IGNORE INTO webhook_events (id, service, event_id, event_type, scheme, received_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (row_id, service, verdict.event_id, verdict.event_type, verdict.scheme, iso_utc(now), body.decode("utf-8", errors="replace")),
+                "INSERT OR IGNORE INTO webhook_events (id, service, event_id, event_type, scheme, received_at, "
+                "payload) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    row_id,
+                    service,
+                    verdict.event_id,
+                    verdict.event_type,
+                    verdict.scheme,
+                    iso_utc(now),
+                    body.decode("utf-8", errors="replace"),
+                ),
             ).rowcount
             if not inserted:
                 return None, True, None
@@ -147,8 +196,20 @@ class WebhookReceiver:
             conn.execute("UPDATE webhook_events SET processed_at = ? WHERE id = ?", (iso_utc(now), row_id))
         return row_id, False, counts
 
-    def _log(self, service: str, request: WebhookRequest, secrets: list[str], status: int, response: dict[str, Any], outcome: str,
-             verdict: Verdict | None, error_code: str | None, error_message: str | None, now: float, started: float) -> None:
+    def _log(
+        self,
+        service: str,
+        request: WebhookRequest,
+        secrets: list[str],
+        status: int,
+        response: dict[str, Any],
+        outcome: str,
+        verdict: Verdict | None,
+        error_code: str | None,
+        error_message: str | None,
+        now: float,
+        started: float,
+    ) -> None:
         from connectorctl.redaction import Redactor
         from connectorctl.resilience.pipeline import new_id
 
@@ -158,9 +219,23 @@ class WebhookReceiver:
         if settings.logging.store_bodies:
             request_data["body"] = redactor.data(_body_view(request))
         row = (
-            new_id(), None, service, (verdict.event_type if verdict else None) or "webhook", redactor.text(request.url or ""), "POST", outcome,
-            status, int((time.monotonic() - started) * 1000), json.dumps(request_data, default=str), json.dumps(response),
-            redactor.text(error_message) if error_message else None, error_code, 1, verdict.event_id if verdict else None, "inbound", iso_utc(now),
+            new_id(),
+            None,
+            service,
+            (verdict.event_type if verdict else None) or "webhook",
+            redactor.text(request.url or ""),
+            "POST",
+            outcome,
+            status,
+            int((time.monotonic() - started) * 1000),
+            json.dumps(request_data, default=str),
+            json.dumps(response),
+            redactor.text(error_message) if error_message else None,
+            error_code,
+            1,
+            verdict.event_id if verdict else None,
+            "inbound",
+            iso_utc(now),
         )
         self.connector.db.run(lambda c: c.execute(INSERT_LOG, row))
 

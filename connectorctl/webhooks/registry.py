@@ -33,5 +33,7 @@ def get_verifier(scheme: str, **options: Any) -> Verifier:
     module, name = SCHEMES[scheme]
     cls = getattr(importlib.import_module(module), name)
     if scheme != "generic":  # vonage takes `algorithm` too: its accounts choose md5hash or an HMAC
-        options = {k: v for k, v in options.items() if k not in GENERIC_OPTIONS or (scheme == "vonage" and k == "algorithm")}
+        options = {
+            k: v for k, v in options.items() if k not in GENERIC_OPTIONS or (scheme == "vonage" and k == "algorithm")
+        }
     return cls(**{k: v for k, v in options.items() if v is not None})

@@ -23,15 +23,21 @@ class ReplayStore:
             return record_in(conn, service, event_id, now=now, expires_at=expires_at)
 
     def seen(self, service: str, event_id: str, *, now: float) -> bool:
-        row = self.db.run(lambda c: c.execute(
-            "SELECT 1 FROM seen_webhook_events WHERE service = ? AND event_id = ? AND expires_at > ?", (service, event_id, now)).fetchone())
+        row = self.db.run(
+            lambda c: c.execute(
+                "SELECT 1 FROM seen_webhook_events WHERE service = ? AND event_id = ? AND expires_at > ?",
+                (service, event_id, now),
+            ).fetchone()
+        )
         return row is not None
 
 
 def record_in(conn: Any, service: str, event_id: str, *, now: float, expires_at: float) -> bool:
     """:meth:`ReplayStore.check_and_record` inside a write transaction the caller holds, so the
     receiver can record the id and keep the event atomically; False for an unexpired id."""
-    row = conn.execute("SELECT expires_at FROM seen_webhook_events WHERE service = ? AND event_id = ?", (service, event_id)).fetchone()
+    row = conn.execute(
+        "SELECT expires_at FROM seen_webhook_events WHERE service = ? AND event_id = ?", (service, event_id)
+    ).fetchone()
     if row is not None and row[0] > now:
         return False
     conn.execute(

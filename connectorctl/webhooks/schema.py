@@ -28,7 +28,9 @@ def _webhook_events(db: Any) -> None:
         "event_type TEXT, scheme TEXT NOT NULL, received_at TEXT NOT NULL, payload TEXT NOT NULL, "
         "processed_at TEXT, UNIQUE (service, event_id))"
     )
-    db.execute("CREATE INDEX ix_webhook_events_pending ON webhook_events(service, received_at) WHERE processed_at IS NULL")
+    db.execute(
+        "CREATE INDEX ix_webhook_events_pending ON webhook_events(service, received_at) WHERE processed_at IS NULL"
+    )
 
 
 from connectorctl.webhooks.replay import prune_replay_store  # noqa: E402  (re-exported for the log purge)

@@ -16,7 +16,17 @@ from functools import lru_cache
 from typing import Any
 
 from connectorctl.errors import ConfigurationError, InvalidInputError
-from connectorctl.webhooks.base import Reason, Rejected, SignedRequest, Verifier, WebhookRequest, fingerprint, first_event, parse_timestamp, require
+from connectorctl.webhooks.base import (
+    Reason,
+    Rejected,
+    SignedRequest,
+    Verifier,
+    WebhookRequest,
+    fingerprint,
+    first_event,
+    parse_timestamp,
+    require,
+)
 
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
@@ -28,7 +38,11 @@ def public_key(text: str) -> Any:
     from cryptography.hazmat.primitives.serialization import load_der_public_key, load_pem_public_key
 
     try:
-        key = load_pem_public_key(text.encode()) if "BEGIN" in text else load_der_public_key(base64.b64decode(text.strip(), validate=True))
+        key = (
+            load_pem_public_key(text.encode())
+            if "BEGIN" in text
+            else load_der_public_key(base64.b64decode(text.strip(), validate=True))
+        )
     except (ValueError, TypeError, binascii.Error):
         raise ConfigurationError("sendgrid verification key is not a base64 DER or PEM public key") from None
     if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
@@ -41,7 +55,11 @@ def private_key(text: str) -> Any:
     from cryptography.hazmat.primitives.serialization import load_der_private_key, load_pem_private_key
 
     try:
-        key = load_pem_private_key(text.encode(), None) if "BEGIN" in text else load_der_private_key(base64.b64decode(text.strip(), validate=True), None)
+        key = (
+            load_pem_private_key(text.encode(), None)
+            if "BEGIN" in text
+            else load_der_private_key(base64.b64decode(text.strip(), validate=True), None)
+        )
     except (ValueError, TypeError, binascii.Error):
         raise InvalidInputError("sendgrid signing needs an unencrypted P-256 private key (PEM or base64 DER)") from None
     if not isinstance(key, ec.EllipticCurvePrivateKey):
@@ -89,7 +107,9 @@ class SendGridVerifier(Verifier):
     def describe(self, request: WebhookRequest, parsed: Any) -> tuple[str | None, str | None]:
         return fingerprint(parsed[1], request.body), first_event(request.json(), "event")
 
-    def sign_request(self, body: bytes, secret: str, *, now: float, url: str | None, event_id: str | None) -> SignedRequest:
+    def sign_request(
+        self, body: bytes, secret: str, *, now: float, url: str | None, event_id: str | None
+    ) -> SignedRequest:
         from cryptography.hazmat.primitives import hashes
         from cryptography.hazmat.primitives.asymmetric import ec
 

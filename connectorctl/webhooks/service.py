@@ -27,14 +27,22 @@ def verifier_for(hook: "WebhookSettings", **extra: Any) -> Verifier:
     options = {name: getattr(hook, name) for name in GENERIC_OPTIONS} | extra
     if hook.allow_sha1:
         options["allow_sha1"] = True
-    return get_verifier(hook.scheme, tolerance_seconds=hook.tolerance_seconds, url=hook.url,
-                        replay_window_seconds=hook.replay_window_seconds, cert_origins=hook.cert_origins, **options)
+    return get_verifier(
+        hook.scheme,
+        tolerance_seconds=hook.tolerance_seconds,
+        url=hook.url,
+        replay_window_seconds=hook.replay_window_seconds,
+        cert_origins=hook.cert_origins,
+        **options,
+    )
 
 
 def endpoint_settings(connector: "Connector", service: str) -> "WebhookSettings":
     hook = connector.settings.webhooks.get(service)
     if hook is None:
-        raise ConfigurationError(f"no webhook endpoint {service!r} is configured", hint=f"add webhooks.{service} to the config file")
+        raise ConfigurationError(
+            f"no webhook endpoint {service!r} is configured", hint=f"add webhooks.{service} to the config file"
+        )
     return hook
 
 
@@ -70,13 +78,17 @@ def creds_secret(connector: "Connector", service: str) -> str:
     raise InvalidInputError(f"credentials for {service} have none of the fields {', '.join(CREDENTIAL_FIELDS)}")
 
 
-def resolve_secrets(connector: "Connector", hook: "WebhookSettings", environ: Mapping[str, str] | None = None) -> list[str]:
+def resolve_secrets(
+    connector: "Connector", hook: "WebhookSettings", environ: Mapping[str, str] | None = None
+) -> list[str]:
     env = os.environ if environ is None else environ
     secrets = [env[n].strip() for n in hook.secret_env if env.get(n, "").strip()]
     if hook.secrets_from_creds:
         secrets.append(creds_secret(connector, hook.secrets_from_creds))
     if not secrets:
-        raise ConfigurationError(f"no webhook secret available (none of {', '.join(hook.secret_env) or 'the env vars'} is set)")
+        raise ConfigurationError(
+            f"no webhook secret available (none of {', '.join(hook.secret_env) or 'the env vars'} is set)"
+        )
     return secrets
 
 
@@ -86,11 +98,20 @@ def check_replay(verdict: Verdict, verifier: Verifier, store: "ReplayStore", ser
         return verdict
     if store.check_and_record(service, verdict.event_id, now=now, expires_at=verifier.replay_expiry(verdict, now)):
         return verdict
-    return dataclasses.replace(verdict, ok=False, reason=Reason.REPLAY, detail=f"delivery {verdict.event_id} was already accepted")
+    return dataclasses.replace(
+        verdict, ok=False, reason=Reason.REPLAY, detail=f"delivery {verdict.event_id} was already accepted"
+    )
 
 
-def verify_delivery(verifier: Verifier, request: WebhookRequest, secrets: Sequence[str], *, service: str,
-                    store: "ReplayStore | None", now: float) -> Verdict:
+def verify_delivery(
+    verifier: Verifier,
+    request: WebhookRequest,
+    secrets: Sequence[str],
+    *,
+    service: str,
+    store: "ReplayStore | None",
+    now: float,
+) -> Verdict:
     """Signature, freshness, then (when a store is given) replay."""
     verdict = verifier.verify(request, secrets, now=now)
     return check_replay(verdict, verifier, store, service, now) if store is not None else verdict

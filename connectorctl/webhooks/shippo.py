@@ -12,7 +12,16 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from connectorctl.webhooks.base import Reason, Rejected, SignedRequest, Verifier, WebhookRequest, equal, fingerprint, json_field
+from connectorctl.webhooks.base import (
+    Reason,
+    Rejected,
+    SignedRequest,
+    Verifier,
+    WebhookRequest,
+    equal,
+    fingerprint,
+    json_field,
+)
 
 PARAM = "token"
 
@@ -35,7 +44,11 @@ class ShippoVerifier(Verifier):
     def describe(self, request: WebhookRequest, parsed: Any) -> tuple[str | None, str | None]:
         return fingerprint(request.body), json_field(request.json(), "event")
 
-    def sign_request(self, body: bytes, secret: str, *, now: float, url: str | None, event_id: str | None) -> SignedRequest:
+    def sign_request(
+        self, body: bytes, secret: str, *, now: float, url: str | None, event_id: str | None
+    ) -> SignedRequest:
         base = url or "http://127.0.0.1/api/connector/webhooks/shippo"
         separator = "&" if "?" in base else "?"
-        return SignedRequest(self.scheme, body, {"Content-Type": "application/json"}, f"{base}{separator}{urlencode({PARAM: secret})}")
+        return SignedRequest(
+            self.scheme, body, {"Content-Type": "application/json"}, f"{base}{separator}{urlencode({PARAM: secret})}"
+        )

@@ -14,7 +14,18 @@ import uuid
 from typing import Any
 
 from connectorctl.errors import ConfigurationError
-from connectorctl.webhooks.base import Reason, Rejected, SignedRequest, Verifier, WebhookRequest, equal, hmac_digest, json_field, parse_timestamp, require
+from connectorctl.webhooks.base import (
+    Reason,
+    Rejected,
+    SignedRequest,
+    Verifier,
+    WebhookRequest,
+    equal,
+    hmac_digest,
+    json_field,
+    parse_timestamp,
+    require,
+)
 
 PREFIX = "whsec_"
 
@@ -23,7 +34,7 @@ def secret_key(secret: str) -> bytes:
     """The HMAC key of a ``whsec_...`` secret (the prefix is optional)."""
     text = secret.strip()
     if text.startswith(PREFIX):
-        text = text[len(PREFIX):]
+        text = text[len(PREFIX) :]
     try:
         key = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
     except (binascii.Error, ValueError):
@@ -60,7 +71,9 @@ class StandardWebhooksVerifier(Verifier):
     def describe(self, request: WebhookRequest, parsed: Any) -> tuple[str | None, str | None]:
         return parsed[0], json_field(request.json(), "type")
 
-    def sign_request(self, body: bytes, secret: str, *, now: float, url: str | None, event_id: str | None) -> SignedRequest:
+    def sign_request(
+        self, body: bytes, secret: str, *, now: float, url: str | None, event_id: str | None
+    ) -> SignedRequest:
         msg_id = event_id or f"msg_{uuid.uuid4().hex}"
         ts = int(now)
         sig = base64.b64encode(hmac_digest(secret_key(secret), f"{msg_id}.{ts}.".encode() + body)).decode()

@@ -10,7 +10,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectorctl.webhooks.base import Reason, Rejected, SignedRequest, Verifier, WebhookRequest, equal, hmac_digest, json_field, parse_timestamp, require
+from connectorctl.webhooks.base import (
+    Reason,
+    Rejected,
+    SignedRequest,
+    Verifier,
+    WebhookRequest,
+    equal,
+    hmac_digest,
+    json_field,
+    parse_timestamp,
+    require,
+)
 
 HEADER = "Stripe-Signature"
 
@@ -50,7 +61,9 @@ class StripeVerifier(Verifier):
         data = request.json()
         return json_field(data, "id"), json_field(data, "type")
 
-    def sign_request(self, body: bytes, secret: str, *, now: float, url: str | None, event_id: str | None) -> SignedRequest:
+    def sign_request(
+        self, body: bytes, secret: str, *, now: float, url: str | None, event_id: str | None
+    ) -> SignedRequest:
         t = int(now)
         sig = hmac_digest(secret.encode("utf-8"), f"{t}.".encode() + body).hex()
         return SignedRequest(self.scheme, body, {HEADER: f"t={t},v1={sig}"}, url)

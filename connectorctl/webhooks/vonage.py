@@ -18,7 +18,17 @@ from typing import Any
 from urllib.parse import urlencode
 
 from connectorctl.errors import ConfigurationError, InvalidInputError
-from connectorctl.webhooks.base import Reason, Rejected, SignedRequest, Verifier, WebhookRequest, equal, fingerprint, hmac_digest, parse_timestamp
+from connectorctl.webhooks.base import (
+    Reason,
+    Rejected,
+    SignedRequest,
+    Verifier,
+    WebhookRequest,
+    equal,
+    fingerprint,
+    hmac_digest,
+    parse_timestamp,
+)
 from connectorctl.webhooks.twilio import form_params
 
 METHODS = ("md5hash", "md5", "sha1", "sha256", "sha512")
@@ -58,7 +68,9 @@ class VonageVerifier(Verifier):
         params = _params(request)
         sig = params.pop("sig", "")
         if not sig:
-            raise Rejected(Reason.MISSING_HEADER, "body has no sig parameter (enable signed webhooks in the Vonage dashboard)")
+            raise Rejected(
+                Reason.MISSING_HEADER, "body has no sig parameter (enable signed webhooks in the Vonage dashboard)"
+            )
         if "timestamp" not in params:
             raise Rejected(Reason.MALFORMED_HEADER, "signed parameters have no timestamp")
         return sig.lower(), params, parse_timestamp(params["timestamp"], "timestamp parameter")
@@ -73,18 +85,22 @@ class VonageVerifier(Verifier):
         params = parsed[1]
         return params.get("nonce") or fingerprint(parsed[0]), params.get("status") or params.get("type")
 
-    def sign_request(self, body: bytes, secret: str, *, now: float, url: str | None, event_id: str | None) -> SignedRequest:
+    def sign_request(
+        self, body: bytes, secret: str, *, now: float, url: str | None, event_id: str | None
+    ) -> SignedRequest:
         as_json = body.lstrip()[:1] == b"{"
         try:
-            params: dict[str, Any] = json.loads(body) if as_json else dict(form_params(body))
+            loaded: Any = json.loads(body) if as_json else dict(form_params(body))
         except (ValueError, Rejected):
-            params = None  # type: ignore[assignment]
-        if not isinstance(params, dict):
+            loaded = None
+        if not isinstance(loaded, dict):
             raise InvalidInputError("vonage signs a URL-encoded form body or a JSON object")
-        params = {k: v for k, v in params.items() if k != "sig"}
+        params = {k: v for k, v in loaded.items() if k != "sig"}
         params.update(timestamp=str(int(now)), nonce=event_id or _secrets.token_hex(16))
         flat = {k: v if isinstance(v, str) else json.dumps(v) for k, v in params.items()}
         params["sig"] = signature(flat, secret, self.method)
         if as_json:
             return SignedRequest(self.scheme, json.dumps(params).encode(), {"Content-Type": "application/json"}, url)
-        return SignedRequest(self.scheme, urlencode(params).encode(), {"Content-Type": "application/x-www-form-urlencoded"}, url)
+        return SignedRequest(
+            self.scheme, urlencode(params).encode(), {"Content-Type": "application/x-www-form-urlencoded"}, url
+        )

@@ -42,7 +42,9 @@ class RegionalOptions(VendorSettings):
     def regional_root(self, slug: str) -> str:
         key = (self.region or "us").lower()
         if key not in self.regions:
-            raise ConfigurationError(f"vendors.{slug}.region: unknown region {self.region!r} (known: {', '.join(self.regions)})")
+            raise ConfigurationError(
+                f"vendors.{slug}.region: unknown region {self.region!r} (known: {', '.join(self.regions)})"
+            )
         return self.regions[key].rstrip("/")
 
 
@@ -68,9 +70,13 @@ class HttpEmailAdapter(HttpMessageAdapter[OptionsT, EmailMessage], EmailAdapter[
         if not message.text and not message.html:
             raise ValidationError(f"{self.slug}: an email needs a text or an HTML body", service=self.slug)
 
-    def send_batches(self, messages: Sequence[EmailMessage], batches: Sequence[Sequence[int]],
-                     send_batch: Callable[[list[EmailMessage]], list[SendResult | ConnectorError]],
-                     concurrency: int) -> list[SendResult | ConnectorctlError]:
+    def send_batches(
+        self,
+        messages: Sequence[EmailMessage],
+        batches: Sequence[Sequence[int]],
+        send_batch: Callable[[list[EmailMessage]], list[SendResult | ConnectorError]],
+        concurrency: int,
+    ) -> list[SendResult | ConnectorctlError]:
         """Run vendor batch calls (lists of message indexes) with bounded concurrency and put
         each outcome back in its message's slot; a failed batch fails only its own messages."""
         results: list[SendResult | ConnectorctlError | None] = [None] * len(messages)
@@ -80,7 +86,7 @@ class HttpEmailAdapter(HttpMessageAdapter[OptionsT, EmailMessage], EmailAdapter[
                 outcomes = send_batch([messages[i] for i in indices])
             except ConnectorError as exc:
                 outcomes = [exc] * len(indices)
-            for i, outcome in zip(indices, outcomes):
+            for i, outcome in zip(indices, outcomes, strict=True):
                 results[i] = outcome
             return SendResult(self.slug, None, ())
 
@@ -94,7 +100,12 @@ class HttpEmailAdapter(HttpMessageAdapter[OptionsT, EmailMessage], EmailAdapter[
         if type(self).build_statistics is HttpEmailAdapter.build_statistics:
             return stats
         try:
-            response = self.execute("statistics", lambda creds: self.build_statistics(start, end, creds), self.parse_statistics, idempotent=True)
+            response = self.execute(
+                "statistics",
+                lambda creds: self.build_statistics(start, end, creds),
+                self.parse_statistics,
+                idempotent=True,
+            )
         except ConnectorError as exc:  # e.g. a send-only key may not read stats: our own numbers still stand
             stats["vendor_error"] = exc.to_dict()
         else:
@@ -112,10 +123,14 @@ def attachment_summary(attachments: Sequence[Attachment]) -> list[dict[str, Any]
     return [{"filename": a.filename, "content_type": a.content_type, "size": len(a.content)} for a in attachments]
 
 
-def all_with(vendor: str, message: EmailMessage, status: DeliveryStatus, message_id: str | None, reason: str | None = None) -> SendResult:
+def all_with(
+    vendor: str, message: EmailMessage, status: DeliveryStatus, message_id: str | None, reason: str | None = None
+) -> SendResult:
     """Every recipient of ``message`` with one status (a vendor that answers per message, not per recipient)."""
-    return SendResult(vendor, message_id, tuple(RecipientResult(r, status, message_id, reason) for r in message.recipients))
+    return SendResult(
+        vendor, message_id, tuple(RecipientResult(r, status, message_id, reason) for r in message.recipients)
+    )
 
 
 def chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
-    return [items[i:i + size] for i in range(0, len(items), size)]
+    return [items[i : i + size] for i in range(0, len(items), size)]

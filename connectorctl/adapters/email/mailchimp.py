@@ -24,8 +24,6 @@ from connectorctl.adapters.declaration import API_KEY, Vendor
 from connectorctl.adapters.email.common import HttpEmailAdapter, VendorRequest, attachment_summary, b64
 from connectorctl.domain.messages import DeliveryStatus, EmailMessage, RecipientResult, SendResult
 from connectorctl.domain.values import Credentials
-from connectorctl.resilience.pipeline import new_id
-from connectorctl.settings import VendorSettings
 from connectorctl.errors import (
     AuthenticationError,
     ConnectorctlError,
@@ -34,6 +32,8 @@ from connectorctl.errors import (
     ValidationError,
     VendorRejectedError,
 )
+from connectorctl.resilience.pipeline import new_id
+from connectorctl.settings import VendorSettings
 
 STATUSES = {
     "sent": DeliveryStatus.ACCEPTED,
@@ -77,14 +77,27 @@ class MailchimpEmailAdapter(HttpEmailAdapter[MailchimpOptions]):
 
     def _request(self, body_message: dict[str, Any], sample: EmailMessage, creds: Credentials) -> VendorRequest:
         body = {"key": creds.data["api_key"], "message": body_message, "async": False}
-        log = {"message": {**body_message, "attachments": attachment_summary(sample.attachments)} if sample.attachments else body_message}
+        log = {
+            "message": {**body_message, "attachments": attachment_summary(sample.attachments)}
+            if sample.attachments
+            else body_message
+        }
         return VendorRequest("POST", self.endpoint("messages/send"), json=body, log=log)
 
-    def _message(self, message: EmailMessage, *, preserve_recipients: bool, to: Sequence[str] | None = None) -> dict[str, Any]:
+    def _message(
+        self, message: EmailMessage, *, preserve_recipients: bool, to: Sequence[str] | None = None
+    ) -> dict[str, Any]:
         from_email, from_name = self.sender(message)
         recipients = [{"email": a, "type": "to"} for a in (to if to is not None else message.to)]
-        recipients += [{"email": a, "type": "cc"} for a in message.cc] + [{"email": a, "type": "bcc"} for a in message.bcc]
-        body: dict[str, Any] = {"subject": message.subject, "from_email": from_email, "to": recipients, "preserve_recipients": preserve_recipients}
+        recipients += [{"email": a, "type": "cc"} for a in message.cc] + [
+            {"email": a, "type": "bcc"} for a in message.bcc
+        ]
+        body: dict[str, Any] = {
+            "subject": message.subject,
+            "from_email": from_email,
+            "to": recipients,
+            "preserve_recipients": preserve_recipients,
+        }
         if from_name:
             body["from_name"] = from_name
         if message.text:
@@ -101,7 +114,9 @@ class MailchimpEmailAdapter(HttpEmailAdapter[MailchimpOptions]):
         if message.metadata:
             body["metadata"] = dict(message.metadata)
         if message.attachments:
-            body["attachments"] = [{"type": a.content_type, "name": a.filename, "content": b64(a.content)} for a in message.attachments]
+            body["attachments"] = [
+                {"type": a.content_type, "name": a.filename, "content": b64(a.content)} for a in message.attachments
+            ]
         return body
 
     def parse_send(self, response: httpx.Response, message: EmailMessage) -> SendResult:
@@ -122,8 +137,9 @@ class MailchimpEmailAdapter(HttpEmailAdapter[MailchimpOptions]):
         return super().error_message(response, body)
 
     # -- bulk: messages that differ only in their To go out as one call -------------
-    def send_bulk(self, messages: Sequence[EmailMessage], *, tenant_id: str | None = None,
-                  concurrency: int = BULK_CONCURRENCY) -> list[SendResult | ConnectorctlError]:
+    def send_bulk(
+        self, messages: Sequence[EmailMessage], *, tenant_id: str | None = None, concurrency: int = BULK_CONCURRENCY
+    ) -> list[SendResult | ConnectorctlError]:
         """One ``messages/send`` per group of same-content messages, with
         ``preserve_recipients: false`` so each recipient gets a private copy; the
         per-recipient answer maps back to each message exactly."""
@@ -134,11 +150,23 @@ class MailchimpEmailAdapter(HttpEmailAdapter[MailchimpOptions]):
             to = [a for m in group for a in m.to]
             body = self._message(group[0], preserve_recipients=False, to=to)
             correlation_id = new_id()
-            response = self.execute("send_email_bulk", lambda creds: self._request(body, group[0], creds), lambda r: _results(self.slug, r, to),
-                                    tenant_id=tenant_id, correlation_id=correlation_id)
+            response = self.execute(
+                "send_email_bulk",
+                lambda creds: self._request(body, group[0], creds),
+                lambda r: _results(self.slug, r, to),
+                tenant_id=tenant_id,
+                correlation_id=correlation_id,
+            )
             by_address = {r.recipient.lower(): r for r in response.value.recipients}
-            return [SendResult(self.slug, by_address[m.to[0].lower()].message_id, tuple(by_address[a.lower()] for a in m.to),
-                               correlation_id=correlation_id) for m in group]
+            return [
+                SendResult(
+                    self.slug,
+                    by_address[m.to[0].lower()].message_id,
+                    tuple(by_address[a.lower()] for a in m.to),
+                    correlation_id=correlation_id,
+                )
+                for m in group
+            ]
 
         return self.send_batches(messages, self._groups(messages), send_group, concurrency)
 
@@ -173,8 +201,18 @@ class MailchimpEmailAdapter(HttpEmailAdapter[MailchimpOptions]):
 
 
 def _content_key(m: EmailMessage) -> tuple[Any, ...]:
-    return (m.subject, m.text, m.html, m.from_email, m.from_name, m.reply_to, tuple(sorted(m.headers.items())),
-            m.tags, tuple(sorted(m.metadata.items())), tuple((a.filename, a.content, a.content_type) for a in m.attachments))
+    return (
+        m.subject,
+        m.text,
+        m.html,
+        m.from_email,
+        m.from_name,
+        m.reply_to,
+        tuple(sorted(m.headers.items())),
+        m.tags,
+        tuple(sorted(m.metadata.items())),
+        tuple((a.filename, a.content, a.content_type) for a in m.attachments),
+    )
 
 
 def _results(vendor: str, response: httpx.Response, recipients: Sequence[str]) -> SendResult:
@@ -198,4 +236,10 @@ def _results(vendor: str, response: httpx.Response, recipients: Sequence[str]) -
     return SendResult(vendor, ids[0] if ids else None, tuple(results))
 
 
-VENDOR = Vendor("mailchimp", "Mailchimp Transactional (Mandrill) messages/send", {"email": MailchimpEmailAdapter}, MailchimpOptions, (API_KEY,))
+VENDOR = Vendor(
+    "mailchimp",
+    "Mailchimp Transactional (Mandrill) messages/send",
+    {"email": MailchimpEmailAdapter},
+    MailchimpOptions,
+    (API_KEY,),
+)

@@ -18,7 +18,13 @@ import httpx
 
 from connectorctl.adapters.base import ALL_EMAIL_FEATURES, HasFeatures
 from connectorctl.adapters.declaration import API_KEY, Vendor
-from connectorctl.adapters.email.common import HttpEmailAdapter, RegionalOptions, VendorRequest, all_with, attachment_summary
+from connectorctl.adapters.email.common import (
+    HttpEmailAdapter,
+    RegionalOptions,
+    VendorRequest,
+    all_with,
+    attachment_summary,
+)
 from connectorctl.domain.messages import DeliveryStatus, EmailMessage, SendResult
 from connectorctl.domain.values import Credentials
 from connectorctl.errors import ConfigurationError
@@ -58,8 +64,13 @@ class MailgunEmailAdapter(HttpEmailAdapter[MailgunOptions]):
             "to": ", ".join(message.to),
             "subject": message.subject,
         }
-        optional = {"cc": ", ".join(message.cc), "bcc": ", ".join(message.bcc), "text": message.text, "html": message.html,
-                    "h:Reply-To": message.reply_to}
+        optional = {
+            "cc": ", ".join(message.cc),
+            "bcc": ", ".join(message.bcc),
+            "text": message.text,
+            "html": message.html,
+            "h:Reply-To": message.reply_to,
+        }
         fields.update({k: v for k, v in optional.items() if v})
         fields.update({f"h:{name}": value for name, value in message.headers.items()})
         if message.tags:
@@ -67,14 +78,21 @@ class MailgunEmailAdapter(HttpEmailAdapter[MailgunOptions]):
         fields.update({f"v:{key}": value for key, value in message.metadata.items()})
         files = [("attachment", (a.filename, a.content, a.content_type)) for a in message.attachments] or None
         log = {**fields, "attachment": attachment_summary(message.attachments)} if files else fields
-        return VendorRequest("POST", f"/v3/{self.domain}/messages", data=fields, files=files, auth=self.auth(creds), log=log)
+        return VendorRequest(
+            "POST", f"/v3/{self.domain}/messages", data=fields, files=files, auth=self.auth(creds), log=log
+        )
 
     def parse_send(self, response: httpx.Response, message: EmailMessage) -> SendResult:
         body = response.json()
         message_id = body.get("id") if isinstance(body, Mapping) else None
         if not message_id:  # a 200 means Mailgun took the request; the message may well be queued
-            return all_with(self.slug, message, DeliveryStatus.UNCERTAIN, None,
-                            "HTTP 200 without a message id: the message may be queued; check Mailgun's logs before resending")
+            return all_with(
+                self.slug,
+                message,
+                DeliveryStatus.UNCERTAIN,
+                None,
+                "HTTP 200 without a message id: the message may be queued; check Mailgun's logs before resending",
+            )
         return all_with(self.slug, message, DeliveryStatus.QUEUED, message_id)
 
     def build_verify(self, creds: Credentials) -> VendorRequest:
@@ -103,4 +121,6 @@ def _rfc2822(value: datetime) -> str:
     return email.utils.format_datetime(aware, usegmt=True)
 
 
-VENDOR = Vendor("mailgun", "Mailgun messages API (US or EU region)", {"email": MailgunEmailAdapter}, MailgunOptions, (API_KEY,))
+VENDOR = Vendor(
+    "mailgun", "Mailgun messages API (US or EU region)", {"email": MailgunEmailAdapter}, MailgunOptions, (API_KEY,)
+)

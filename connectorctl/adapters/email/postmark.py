@@ -21,10 +21,23 @@ import httpx
 
 from connectorctl.adapters.base import ALL_EMAIL_FEATURES, BULK_CONCURRENCY, HasFeatures
 from connectorctl.adapters.declaration import API_KEY, Vendor
-from connectorctl.adapters.email.common import HttpEmailAdapter, VendorRequest, all_with, attachment_summary, b64, chunks
+from connectorctl.adapters.email.common import (
+    HttpEmailAdapter,
+    VendorRequest,
+    all_with,
+    attachment_summary,
+    b64,
+    chunks,
+)
 from connectorctl.domain.messages import DeliveryStatus, EmailMessage, RecipientResult, SendResult
 from connectorctl.domain.values import Credentials
-from connectorctl.errors import AuthenticationError, ConnectorctlError, ConnectorError, ValidationError, VendorRejectedError
+from connectorctl.errors import (
+    AuthenticationError,
+    ConnectorctlError,
+    ConnectorError,
+    ValidationError,
+    VendorRejectedError,
+)
 from connectorctl.resilience.pipeline import new_id
 from connectorctl.settings import VendorSettings
 
@@ -40,7 +53,17 @@ ERROR_CODES: Mapping[int, type[ConnectorError]] = {
     412: VendorRejectedError,  # account pending
     413: VendorRejectedError,  # account may not send
 }
-STAT_FIELDS = ("Sent", "Bounced", "SMTPApiErrors", "BounceRate", "SpamComplaints", "SpamComplaintsRate", "Opens", "UniqueOpens", "TotalClicks")
+STAT_FIELDS = (
+    "Sent",
+    "Bounced",
+    "SMTPApiErrors",
+    "BounceRate",
+    "SpamComplaints",
+    "SpamComplaintsRate",
+    "Opens",
+    "UniqueOpens",
+    "TotalClicks",
+)
 
 
 @dataclass(frozen=True)
@@ -70,8 +93,12 @@ class PostmarkEmailAdapter(HttpEmailAdapter[PostmarkOptions]):
             "MessageStream": self.config.message_stream or "outbound",
         }
         optional = {
-            "Cc": ", ".join(message.cc), "Bcc": ", ".join(message.bcc), "ReplyTo": message.reply_to,
-            "TextBody": message.text, "HtmlBody": message.html, "Tag": message.tags[0] if message.tags else None,
+            "Cc": ", ".join(message.cc),
+            "Bcc": ", ".join(message.bcc),
+            "ReplyTo": message.reply_to,
+            "TextBody": message.text,
+            "HtmlBody": message.html,
+            "Tag": message.tags[0] if message.tags else None,
         }
         body.update({k: v for k, v in optional.items() if v})
         if message.headers:
@@ -79,7 +106,10 @@ class PostmarkEmailAdapter(HttpEmailAdapter[PostmarkOptions]):
         if message.metadata:
             body["Metadata"] = dict(message.metadata)
         if message.attachments:
-            body["Attachments"] = [{"Name": a.filename, "Content": b64(a.content), "ContentType": a.content_type} for a in message.attachments]
+            body["Attachments"] = [
+                {"Name": a.filename, "Content": b64(a.content), "ContentType": a.content_type}
+                for a in message.attachments
+            ]
         return body
 
     @staticmethod
@@ -104,7 +134,9 @@ class PostmarkEmailAdapter(HttpEmailAdapter[PostmarkOptions]):
         text = f"ErrorCode {code}: {item.get('Message')}"
         if code == INACTIVE_RECIPIENT:
             return _inactive(self.slug, message, text)
-        return all_with(self.slug, message, DeliveryStatus.INVALID if code == 300 else DeliveryStatus.FAILED, message_id, text)
+        return all_with(
+            self.slug, message, DeliveryStatus.INVALID if code == 300 else DeliveryStatus.FAILED, message_id, text
+        )
 
     # -- errors -------------------------------------------------------------------
     def error_class(self, response: httpx.Response, body: Any) -> type[ConnectorError] | None:
@@ -124,8 +156,9 @@ class PostmarkEmailAdapter(HttpEmailAdapter[PostmarkOptions]):
         return None
 
     # -- batch ----------------------------------------------------------------------
-    def send_bulk(self, messages: Sequence[EmailMessage], *, tenant_id: str | None = None,
-                  concurrency: int = BULK_CONCURRENCY) -> list[SendResult | ConnectorctlError]:
+    def send_bulk(
+        self, messages: Sequence[EmailMessage], *, tenant_id: str | None = None, concurrency: int = BULK_CONCURRENCY
+    ) -> list[SendResult | ConnectorctlError]:
         """``/email/batch`` in chunks of 500; a failed item fails only its own message."""
         batches = chunks(list(range(len(messages))), BATCH_LIMIT)
         return self.send_batches(messages, batches, lambda group: self._send_batch(group, tenant_id), concurrency)
@@ -141,11 +174,18 @@ class PostmarkEmailAdapter(HttpEmailAdapter[PostmarkOptions]):
                 outcomes[i] = exc
         if positions:
             bodies = [self.body(group[i]) for i in positions]
-            log = [self.loggable(b, group[i]) for b, i in zip(bodies, positions)]
+            log = [self.loggable(b, group[i]) for b, i in zip(bodies, positions, strict=True)]
             correlation_id = new_id()
             try:
-                items = self.execute("send_email_batch", lambda creds: VendorRequest("POST", "/email/batch", json=bodies, headers=self.headers(creds), log=log),
-                                     lambda r: r.json(), tenant_id=tenant_id, correlation_id=correlation_id).value
+                items = self.execute(
+                    "send_email_batch",
+                    lambda creds: VendorRequest(
+                        "POST", "/email/batch", json=bodies, headers=self.headers(creds), log=log
+                    ),
+                    lambda r: r.json(),
+                    tenant_id=tenant_id,
+                    correlation_id=correlation_id,
+                ).value
             except ConnectorError as exc:
                 items = None
                 for i in positions:
@@ -183,11 +223,14 @@ def _inactive(vendor: str, message: EmailMessage, reason: str) -> SendResult:
     listed = {a.rstrip(".").lower() for a in _ADDRESS.findall(reason)}
     named = {a for a in message.recipients if a.lower() in listed}
     results = tuple(
-        RecipientResult(a, DeliveryStatus.REJECTED, None, reason) if (a in named or not named)
+        RecipientResult(a, DeliveryStatus.REJECTED, None, reason)
+        if (a in named or not named)
         else RecipientResult(a, DeliveryStatus.FAILED, None, "not sent: the message also named inactive recipients")
         for a in message.recipients
     )
     return SendResult(vendor, None, results)
 
 
-VENDOR = Vendor("postmark", "Postmark /email and /email/batch", {"email": PostmarkEmailAdapter}, PostmarkOptions, (API_KEY,))
+VENDOR = Vendor(
+    "postmark", "Postmark /email and /email/batch", {"email": PostmarkEmailAdapter}, PostmarkOptions, (API_KEY,)
+)

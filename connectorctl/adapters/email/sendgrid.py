@@ -20,7 +20,14 @@ import httpx
 
 from connectorctl.adapters.base import ALL_EMAIL_FEATURES, HasFeatures
 from connectorctl.adapters.declaration import API_KEY, Vendor
-from connectorctl.adapters.email.common import HttpEmailAdapter, RegionalOptions, VendorRequest, all_with, attachment_summary, b64
+from connectorctl.adapters.email.common import (
+    HttpEmailAdapter,
+    RegionalOptions,
+    VendorRequest,
+    all_with,
+    attachment_summary,
+    b64,
+)
 from connectorctl.domain.messages import DeliveryStatus, EmailMessage, SendResult
 from connectorctl.domain.values import Credentials
 
@@ -111,4 +118,6 @@ def _content(kind: str, value: str | None) -> dict[str, str] | None:
     return {"type": kind, "value": value} if value else None
 
 
-VENDOR = Vendor("sendgrid", "SendGrid v3 Mail Send (US or EU region)", {"email": SendGridEmailAdapter}, SendGridOptions, (API_KEY,))
+VENDOR = Vendor(
+    "sendgrid", "SendGrid v3 Mail Send (US or EU region)", {"email": SendGridEmailAdapter}, SendGridOptions, (API_KEY,)
+)

@@ -78,19 +78,41 @@ class SmtpEmailAdapter(EmailAdapter[SmtpOptions]):
         host, port = self.address
         return f"{'smtps' if self.security == 'tls' else 'smtp'}://{host}:{port}"
 
-    def send(self, message: EmailMessage, *, tenant_id: str | None = None, correlation_id: str | None = None) -> SendResult:
+    def send(
+        self, message: EmailMessage, *, tenant_id: str | None = None, correlation_id: str | None = None
+    ) -> SendResult:
         correlation_id = correlation_id or new_id()
         self.require(message)
         from_email, from_name = self.sender(message)
         message_id = email.utils.make_msgid(domain=from_email.rpartition("@")[2] or "localhost")
-        data = build_mime(message, from_email, from_name, message_id=message_id).as_bytes(policy=email.policy.SMTP)  # CRLF line ends
+        data = build_mime(message, from_email, from_name, message_id=message_id).as_bytes(
+            policy=email.policy.SMTP
+        )  # CRLF line ends
         recipients = list(dict.fromkeys(message.recipients))
         creds = self.credentials(tenant_id)
-        logged = {"from": from_email, "to": list(message.to), "cc": list(message.cc), "bcc": list(message.bcc), "subject": message.subject,
-                  "message_id": message_id, "size": len(data), "attachments": attachment_summary(message.attachments)}
-        call = Call(self.slug, "send_email", self.endpoint, "SMTP", request_data=logged, tenant_id=tenant_id,
-                    correlation_id=correlation_id, secrets=secret_values(creds))
-        response = self.run(call, lambda: self._session(creds, lambda smtp: _sendmail(smtp, self.slug, from_email, recipients, data)))
+        logged = {
+            "from": from_email,
+            "to": list(message.to),
+            "cc": list(message.cc),
+            "bcc": list(message.bcc),
+            "subject": message.subject,
+            "message_id": message_id,
+            "size": len(data),
+            "attachments": attachment_summary(message.attachments),
+        }
+        call = Call(
+            self.slug,
+            "send_email",
+            self.endpoint,
+            "SMTP",
+            request_data=logged,
+            tenant_id=tenant_id,
+            correlation_id=correlation_id,
+            secrets=secret_values(creds),
+        )
+        response = self.run(
+            call, lambda: self._session(creds, lambda smtp: _sendmail(smtp, self.slug, from_email, recipients, data))
+        )
         refused: Mapping[str, tuple[int, str]] = response.value
         results = tuple(_recipient(address, refused.get(address), message_id) for address in message.recipients)
         return SendResult(self.slug, message_id, results, correlation_id)
@@ -98,8 +120,15 @@ class SmtpEmailAdapter(EmailAdapter[SmtpOptions]):
     def verify_credentials(self, tenant_id: str | None = None) -> VendorResponse:
         """Connect, secure the channel and log in, then quit: nothing is sent."""
         creds = self.credentials(tenant_id)
-        call = Call(self.slug, "verify_credentials", self.endpoint, "SMTP", idempotent=True, tenant_id=tenant_id,
-                    secrets=secret_values(creds))
+        call = Call(
+            self.slug,
+            "verify_credentials",
+            self.endpoint,
+            "SMTP",
+            idempotent=True,
+            tenant_id=tenant_id,
+            secrets=secret_values(creds),
+        )
         return self.run(call, lambda: self._session(creds, lambda smtp: {"noop": smtp.noop()[0]}))
 
     def _session(self, creds: Credentials, work: Callable[[smtplib.SMTP], Any]) -> VendorResponse:
@@ -130,15 +159,22 @@ class SmtpEmailAdapter(EmailAdapter[SmtpOptions]):
         where = f"{self.slug} ({self.endpoint})"
         untouched = stage != "send"  # nothing was handed over before the send stage
         if isinstance(exc, smtplib.SMTPAuthenticationError):
-            return AuthenticationError(f"{where}: login refused ({exc.smtp_code})", service=self.slug,
-                                       hint=f"check the credentials: connectorctl creds show {self.slug}")
+            return AuthenticationError(
+                f"{where}: login refused ({exc.smtp_code})",
+                service=self.slug,
+                hint=f"check the credentials: connectorctl creds show {self.slug}",
+            )
         if isinstance(exc, smtplib.SMTPNotSupportedError):
-            return ConfigurationError(f"{where}: {_text(exc)} (vendors.{self.slug}.security is {self.security})",
-                                      hint=f"check vendors.{self.slug}.security and the credentials")
+            return ConfigurationError(
+                f"{where}: {_text(exc)} (vendors.{self.slug}.security is {self.security})",
+                hint=f"check vendors.{self.slug}.security and the credentials",
+            )
         if isinstance(exc, smtplib.SMTPResponseException):
             code, text = exc.smtp_code, _text(exc)
             if 400 <= code < 500:
-                return ConnectionFailedError(f"{where}: temporary failure {code}: {text}", service=self.slug, vendor_processed=False)
+                return ConnectionFailedError(
+                    f"{where}: temporary failure {code}: {text}", service=self.slug, vendor_processed=False
+                )
             if isinstance(exc, smtplib.SMTPSenderRefused):
                 return ValidationError(f"{where}: sender refused {code}: {text}", service=self.slug)
             return VendorRejectedError(f"{where}: refused {code}: {text}", service=self.slug)
@@ -146,19 +182,30 @@ class SmtpEmailAdapter(EmailAdapter[SmtpOptions]):
         timed_out = isinstance(exc, smtplib.SMTPServerDisconnected) and "timed out" in str(exc)
         if timed_out or isinstance(exc, (socket.timeout, TimeoutError)):
             if untouched:
-                return ConnectionFailedError(f"{where}: timed out during {stage}", service=self.slug, vendor_processed=False)
+                return ConnectionFailedError(
+                    f"{where}: timed out during {stage}", service=self.slug, vendor_processed=False
+                )
             return VendorTimeoutError(f"{where}: no answer within {self.config.timeout_seconds:g} s", service=self.slug)
         if isinstance(exc, UnicodeError):
-            return ValidationError(f"{where}: non-ASCII address or header needs a server with SMTPUTF8", service=self.slug)
+            return ValidationError(
+                f"{where}: non-ASCII address or header needs a server with SMTPUTF8", service=self.slug
+            )
         if isinstance(exc, ssl.SSLError):
-            return ConnectionFailedError(f"{where}: TLS failed: {exc.reason or type(exc).__name__}", service=self.slug, vendor_processed=False)
+            return ConnectionFailedError(
+                f"{where}: TLS failed: {exc.reason or type(exc).__name__}", service=self.slug, vendor_processed=False
+            )
         if isinstance(exc, (smtplib.SMTPException, OSError)):
-            return ConnectionFailedError(f"{where}: connection failed during {stage}: {type(exc).__name__}", service=self.slug,
-                                         vendor_processed=False if untouched else None)
+            return ConnectionFailedError(
+                f"{where}: connection failed during {stage}: {type(exc).__name__}",
+                service=self.slug,
+                vendor_processed=False if untouched else None,
+            )
         raise exc
 
 
-def _sendmail(smtp: smtplib.SMTP, slug: str, sender: str, recipients: list[str], data: bytes) -> dict[str, tuple[int, str]]:
+def _sendmail(
+    smtp: smtplib.SMTP, slug: str, sender: str, recipients: list[str], data: bytes
+) -> dict[str, tuple[int, str]]:
     """The refused recipients; all refused with 5xx is an answer, not an error (nothing was sent)."""
     try:
         refused = smtp.sendmail(sender, recipients, data)
@@ -166,8 +213,11 @@ def _sendmail(smtp: smtplib.SMTP, slug: str, sender: str, recipients: list[str],
         refused = exc.recipients
         temporary = {a: c for a, (c, _) in refused.items() if 400 <= c < 500}
         if temporary:
-            raise ConnectionFailedError(f"{slug}: recipients temporarily refused ({', '.join(f'{a} {c}' for a, c in temporary.items())})",
-                                        service=slug, vendor_processed=False) from None
+            raise ConnectionFailedError(
+                f"{slug}: recipients temporarily refused ({', '.join(f'{a} {c}' for a, c in temporary.items())})",
+                service=slug,
+                vendor_processed=False,
+            ) from None
     return {address: (code, _decode(text)) for address, (code, text) in refused.items()}
 
 
@@ -187,5 +237,11 @@ def _text(exc: BaseException) -> str:
     return _decode(getattr(exc, "smtp_error", b"") or str(exc))[:300]
 
 
-VENDOR = Vendor("smtp", "any SMTP server (plain, STARTTLS or implicit TLS, optional AUTH)", {"email": SmtpEmailAdapter}, SmtpOptions,
-                (BASIC_AUTH,), credentials_optional=True)
+VENDOR = Vendor(
+    "smtp",
+    "any SMTP server (plain, STARTTLS or implicit TLS, optional AUTH)",
+    {"email": SmtpEmailAdapter},
+    SmtpOptions,
+    (BASIC_AUTH,),
+    credentials_optional=True,
+)

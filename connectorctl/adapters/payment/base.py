@@ -46,7 +46,9 @@ class PaymentAdapter(HttpAdapter[OptionsT]):
     def build_cancel(self, payment: Payment, key: str, creds: Credentials) -> VendorRequest:
         raise NotImplementedError
 
-    def build_refund(self, payment: Payment, amount: int | None, reason: str | None, reference: str, key: str, creds: Credentials) -> VendorRequest:
+    def build_refund(
+        self, payment: Payment, amount: int | None, reason: str | None, reference: str, key: str, creds: Credentials
+    ) -> VendorRequest:
         raise NotImplementedError
 
     def build_retrieve(self, payment_id: str, creds: Credentials) -> VendorRequest:
@@ -60,26 +62,72 @@ class PaymentAdapter(HttpAdapter[OptionsT]):
         raise NotImplementedError
 
     # -- what the service calls ---------------------------------------------------
-    def create(self, request: PaymentRequest, *, key: str, tenant_id: str | None = None, correlation_id: str | None = None) -> Payment:
-        body = self.send("create", lambda creds: self.build_create(request, key, creds), key=key, tenant_id=tenant_id, correlation_id=correlation_id)
+    def create(
+        self, request: PaymentRequest, *, key: str, tenant_id: str | None = None, correlation_id: str | None = None
+    ) -> Payment:
+        body = self.send(
+            "create",
+            lambda creds: self.build_create(request, key, creds),
+            key=key,
+            tenant_id=tenant_id,
+            correlation_id=correlation_id,
+        )
         return self.parse_payment(body, request.reference)
 
-    def capture(self, payment: Payment, amount: int | None, *, key: str, tenant_id: str | None = None, correlation_id: str | None = None) -> Payment:
-        body = self.send("capture", lambda creds: self.build_capture(payment, amount, key, creds), key=key, tenant_id=tenant_id, correlation_id=correlation_id)
+    def capture(
+        self,
+        payment: Payment,
+        amount: int | None,
+        *,
+        key: str,
+        tenant_id: str | None = None,
+        correlation_id: str | None = None,
+    ) -> Payment:
+        body = self.send(
+            "capture",
+            lambda creds: self.build_capture(payment, amount, key, creds),
+            key=key,
+            tenant_id=tenant_id,
+            correlation_id=correlation_id,
+        )
         return self.after_capture(payment, body, tenant_id)
 
-    def cancel(self, payment: Payment, *, key: str, tenant_id: str | None = None, correlation_id: str | None = None) -> Payment:
-        body = self.send("cancel", lambda creds: self.build_cancel(payment, key, creds), key=key, tenant_id=tenant_id, correlation_id=correlation_id)
+    def cancel(
+        self, payment: Payment, *, key: str, tenant_id: str | None = None, correlation_id: str | None = None
+    ) -> Payment:
+        body = self.send(
+            "cancel",
+            lambda creds: self.build_cancel(payment, key, creds),
+            key=key,
+            tenant_id=tenant_id,
+            correlation_id=correlation_id,
+        )
         return self.after_cancel(payment, body, tenant_id)
 
-    def refund(self, payment: Payment, amount: int | None, reason: str | None, *, reference: str, key: str, tenant_id: str | None = None,
-               correlation_id: str | None = None) -> Payment:
-        body = self.send("refund", lambda creds: self.build_refund(payment, amount, reason, reference, key, creds), key=key,
-                         tenant_id=tenant_id, correlation_id=correlation_id)
+    def refund(
+        self,
+        payment: Payment,
+        amount: int | None,
+        reason: str | None,
+        *,
+        reference: str,
+        key: str,
+        tenant_id: str | None = None,
+        correlation_id: str | None = None,
+    ) -> Payment:
+        body = self.send(
+            "refund",
+            lambda creds: self.build_refund(payment, amount, reason, reference, key, creds),
+            key=key,
+            tenant_id=tenant_id,
+            correlation_id=correlation_id,
+        )
         return self.after_refund(payment, body, tenant_id)
 
     def retrieve(self, payment_id: str, *, reference: str | None = None, tenant_id: str | None = None) -> Payment:
-        return self.parse_payment(self.get(lambda creds: self.build_retrieve(payment_id, creds), tenant_id=tenant_id), reference)
+        return self.parse_payment(
+            self.get(lambda creds: self.build_retrieve(payment_id, creds), tenant_id=tenant_id), reference
+        )
 
     # -- hooks with a sensible default ----------------------------------------------
     def after_capture(self, payment: Payment, body: Any, tenant_id: str | None) -> Payment:
@@ -93,12 +141,28 @@ class PaymentAdapter(HttpAdapter[OptionsT]):
         return self.retrieve(payment.payment_id, reference=payment.reference, tenant_id=tenant_id)
 
     # -- the one way a request leaves -------------------------------------------------
-    def send(self, operation: str, build: Callable[[Credentials], VendorRequest], *, key: str, tenant_id: str | None,
-             correlation_id: str | None) -> Any:
+    def send(
+        self,
+        operation: str,
+        build: Callable[[Credentials], VendorRequest],
+        *,
+        key: str,
+        tenant_id: str | None,
+        correlation_id: str | None,
+    ) -> Any:
         """One money-moving POST under ``key`` (retried only with that same key)."""
-        return self.execute(f"payment_{operation}", build, _json, tenant_id=tenant_id, correlation_id=correlation_id, idempotency_key=key).value
+        return self.execute(
+            f"payment_{operation}",
+            build,
+            _json,
+            tenant_id=tenant_id,
+            correlation_id=correlation_id,
+            idempotency_key=key,
+        ).value
 
-    def get(self, build: Callable[[Credentials], VendorRequest], *, tenant_id: str | None, operation: str = "retrieve") -> Any:
+    def get(
+        self, build: Callable[[Credentials], VendorRequest], *, tenant_id: str | None, operation: str = "retrieve"
+    ) -> Any:
         return self.execute(f"payment_{operation}", build, _json, tenant_id=tenant_id, idempotent=True).value
 
 

@@ -36,10 +36,19 @@ from connectorctl.settings import VendorSettings
 if TYPE_CHECKING:
     from connectorctl.store.intents import Intent
 
-DECLINE_ISSUES = frozenset({
-    "INSTRUMENT_DECLINED", "TRANSACTION_REFUSED", "CARD_EXPIRED", "PAYER_CANNOT_PAY", "PAYER_ACCOUNT_RESTRICTED",
-    "PAYER_ACCOUNT_LOCKED_OR_CLOSED", "DECLINED_DUE_TO_RELATED_TXN", "COMPLIANCE_VIOLATION", "REDIRECT_PAYER_FOR_ALTERNATE_FUNDING",
-})
+DECLINE_ISSUES = frozenset(
+    {
+        "INSTRUMENT_DECLINED",
+        "TRANSACTION_REFUSED",
+        "CARD_EXPIRED",
+        "PAYER_CANNOT_PAY",
+        "PAYER_ACCOUNT_RESTRICTED",
+        "PAYER_ACCOUNT_LOCKED_OR_CLOSED",
+        "DECLINED_DUE_TO_RELATED_TXN",
+        "COMPLIANCE_VIOLATION",
+        "REDIRECT_PAYER_FOR_ALTERNATE_FUNDING",
+    }
+)
 DUPLICATE_ISSUES = frozenset({"PAYPAL_REQUEST_ID_PREVIOUSLY_USED", "DUPLICATE_INVOICE_ID", "DUPLICATE_REQUEST_ID"})
 MAX_CUSTOM_ID = 127
 _WHOLE_UNITS = frozenset({"HUF", "TWD"})  # two decimals in ISO 4217, none at PayPal
@@ -50,17 +59,29 @@ class PayPalPaymentAdapter(PaymentAdapter[VendorSettings]):
 
     # -- requests ------------------------------------------------------------------------
     def _headers(self, creds: Credentials) -> dict[str, str]:
-        return {"Authorization": f"Bearer {creds.data['access_token']}", "Accept": "application/json", "Prefer": "return=representation"}
+        return {
+            "Authorization": f"Bearer {creds.data['access_token']}",
+            "Accept": "application/json",
+            "Prefer": "return=representation",
+        }
 
     def _post(self, path: str, body: Mapping[str, Any] | None, key: str, creds: Credentials) -> VendorRequest:
         return VendorRequest("POST", path, json=body, headers={**self._headers(creds), "PayPal-Request-Id": key})
 
     def build_create(self, request: PaymentRequest, key: str, creds: Credentials) -> VendorRequest:
         if request.metadata:
-            raise UnsupportedFeatureError(f"{self.slug} orders carry no metadata (only the reference, as custom_id)", service=self.slug)
+            raise UnsupportedFeatureError(
+                f"{self.slug} orders carry no metadata (only the reference, as custom_id)", service=self.slug
+            )
         if len(request.reference) > MAX_CUSTOM_ID:
-            raise UnsupportedFeatureError(f"{self.slug} keeps at most {MAX_CUSTOM_ID} characters of reference", service=self.slug)
-        unit: dict[str, Any] = {"reference_id": "default", "custom_id": request.reference, "amount": _amount(request.amount)}
+            raise UnsupportedFeatureError(
+                f"{self.slug} keeps at most {MAX_CUSTOM_ID} characters of reference", service=self.slug
+            )
+        unit: dict[str, Any] = {
+            "reference_id": "default",
+            "custom_id": request.reference,
+            "amount": _amount(request.amount),
+        }
         if request.description:
             unit["description"] = request.description[:127]
         body: dict[str, Any] = {"intent": "CAPTURE" if request.capture else "AUTHORIZE", "purchase_units": [unit]}
@@ -72,18 +93,32 @@ class PayPalPaymentAdapter(PaymentAdapter[VendorSettings]):
         body: dict[str, Any] = {"final_capture": True}
         if amount is not None:
             body["amount"] = _amount(payment.amount.with_amount(amount))
-        return self._post(f"/v2/payments/authorizations/{_need(payment.authorization_id, payment, 'authorization')}/capture", body, key, creds)
+        return self._post(
+            f"/v2/payments/authorizations/{_need(payment.authorization_id, payment, 'authorization')}/capture",
+            body,
+            key,
+            creds,
+        )
 
     def build_cancel(self, payment: Payment, key: str, creds: Credentials) -> VendorRequest:
-        return self._post(f"/v2/payments/authorizations/{_need(payment.authorization_id, payment, 'authorization')}/void", None, key, creds)
+        return self._post(
+            f"/v2/payments/authorizations/{_need(payment.authorization_id, payment, 'authorization')}/void",
+            None,
+            key,
+            creds,
+        )
 
-    def build_refund(self, payment: Payment, amount: int | None, reason: str | None, reference: str, key: str, creds: Credentials) -> VendorRequest:
+    def build_refund(
+        self, payment: Payment, amount: int | None, reason: str | None, reference: str, key: str, creds: Credentials
+    ) -> VendorRequest:
         body: dict[str, Any] = {}
         if amount is not None:
             body["amount"] = _amount(payment.amount.with_amount(amount))
         if reason:
             body["note_to_payer"] = reason.replace("_", " ")
-        return self._post(f"/v2/payments/captures/{_need(payment.capture_id, payment, 'capture')}/refund", body, key, creds)
+        return self._post(
+            f"/v2/payments/captures/{_need(payment.capture_id, payment, 'capture')}/refund", body, key, creds
+        )
 
     def build_retrieve(self, payment_id: str, creds: Credentials) -> VendorRequest:
         return VendorRequest("GET", f"/v2/checkout/orders/{quote(payment_id, safe='')}", headers=self._headers(creds))
@@ -96,7 +131,11 @@ class PayPalPaymentAdapter(PaymentAdapter[VendorSettings]):
         auth = (payments.get("authorizations") or [None])[0]
         capture = (payments.get("captures") or [None])[0]
         refunded = sum(Money.of(r["amount"]["value"], amount.currency).amount for r in payments.get("refunds") or ())
-        captured = Money.of(capture["amount"]["value"], amount.currency).amount if capture and capture.get("status") != "DECLINED" else 0
+        captured = (
+            Money.of(capture["amount"]["value"], amount.currency).amount
+            if capture and capture.get("status") != "DECLINED"
+            else 0
+        )
         status = PaymentStatus.REQUIRES_ACTION
         if body.get("status") == "VOIDED" or (auth and auth.get("status") == "VOIDED"):
             status = PaymentStatus.CANCELED
@@ -106,9 +145,18 @@ class PayPalPaymentAdapter(PaymentAdapter[VendorSettings]):
             status = refund_status(captured, refunded) if refunded else PaymentStatus.CAPTURED
         elif auth:
             status = PaymentStatus.AUTHORIZED
-        return Payment(vendor=self.slug, payment_id=body["id"], status=status, amount=amount, amount_captured=captured,
-                       amount_refunded=refunded, reference=reference or unit.get("custom_id"),
-                       authorization_id=auth.get("id") if auth else None, capture_id=capture.get("id") if capture else None, raw=body)
+        return Payment(
+            vendor=self.slug,
+            payment_id=body["id"],
+            status=status,
+            amount=amount,
+            amount_captured=captured,
+            amount_refunded=refunded,
+            reference=reference or unit.get("custom_id"),
+            authorization_id=auth.get("id") if auth else None,
+            capture_id=capture.get("id") if capture else None,
+            raw=body,
+        )
 
     def after_capture(self, payment: Payment, body: Any, tenant_id: str | None) -> Payment:
         return self.retrieve(payment.payment_id, reference=payment.reference, tenant_id=tenant_id)
@@ -117,7 +165,10 @@ class PayPalPaymentAdapter(PaymentAdapter[VendorSettings]):
         return self.retrieve(payment.payment_id, reference=payment.reference, tenant_id=tenant_id)
 
     def after_refund(self, payment: Payment, body: Any, tenant_id: str | None) -> Payment:
-        return replace(self.retrieve(payment.payment_id, reference=payment.reference, tenant_id=tenant_id), refund_id=body.get("id"))
+        return replace(
+            self.retrieve(payment.payment_id, reference=payment.reference, tenant_id=tenant_id),
+            refund_id=body.get("id"),
+        )
 
     def error_for(self, response: httpx.Response) -> ConnectorError:
         exc = super().error_for(response)
@@ -129,22 +180,35 @@ class PayPalPaymentAdapter(PaymentAdapter[VendorSettings]):
             return PaymentDeclinedError(f"{self.slug}: declined ({declined})", decline_code=declined.lower(), **kwargs)
         duplicate = next((i for i in issues if i in DUPLICATE_ISSUES), None)
         if duplicate:
-            return IdempotencyConflictError(f"{self.slug}: {duplicate}: the request id was already used for another request",
-                                            hint="a reference names one request: use a new reference for different parameters", **kwargs)
+            return IdempotencyConflictError(
+                f"{self.slug}: {duplicate}: the request id was already used for another request",
+                hint="a reference names one request: use a new reference for different parameters",
+                **kwargs,
+            )
         return exc
 
     def error_message(self, response: httpx.Response, body: Any) -> str:
         if isinstance(body, Mapping) and body.get("error_description"):
             return str(body["error_description"])
-        issues = [d.get("issue") for d in (body.get("details") or ()) if isinstance(d, Mapping)] if isinstance(body, Mapping) else []
+        issues = (
+            [d.get("issue") for d in (body.get("details") or ()) if isinstance(d, Mapping)]
+            if isinstance(body, Mapping)
+            else []
+        )
         return super().error_message(response, body) + (f" ({', '.join(map(str, issues))})" if issues else "")
 
     # -- reconciliation: the same request under the same request id -----------------------
     def find(self, intent: "Intent", payment: Payment | None) -> Payment | None:
         params = intent.params
         if intent.operation == "create":
-            request = PaymentRequest(Money(int(params["amount"]), params["currency"]), intent.reference, bool(params["capture"]),
-                                     params.get("payment_method"), params.get("description"), params.get("metadata") or {})
+            request = PaymentRequest(
+                Money(int(params["amount"]), params["currency"]),
+                intent.reference,
+                bool(params["capture"]),
+                params.get("payment_method"),
+                params.get("description"),
+                params.get("metadata") or {},
+            )
             return self.create(request, key=intent.idempotency_key)
         assert payment is not None, "capture, cancel and refund intents always name a known payment"
         amount = params.get("amount")
@@ -152,7 +216,9 @@ class PayPalPaymentAdapter(PaymentAdapter[VendorSettings]):
             return self.capture(payment, amount, key=intent.idempotency_key)
         if intent.operation == "cancel":
             return self.cancel(payment, key=intent.idempotency_key)
-        return self.refund(payment, amount, params.get("reason"), reference=intent.reference, key=intent.idempotency_key)
+        return self.refund(
+            payment, amount, params.get("reason"), reference=intent.reference, key=intent.idempotency_key
+        )
 
 
 def _amount(money: Money) -> dict[str, str]:
@@ -167,8 +233,13 @@ def _amount(money: Money) -> dict[str, str]:
 
 def _need(value: str | None, payment: Payment, what: str) -> str:
     if not value:
-        raise UnsupportedFeatureError(f"paypal order {payment.payment_id} has no {what} to act on (status {payment.status.value})", service="paypal")
+        raise UnsupportedFeatureError(
+            f"paypal order {payment.payment_id} has no {what} to act on (status {payment.status.value})",
+            service="paypal",
+        )
     return quote(value, safe="")
 
 
-VENDOR = Vendor("paypal", "PayPal Orders v2 and Payments v2 (captures, refunds)", {"payment": PayPalPaymentAdapter}, auth=(OAUTH2,))
+VENDOR = Vendor(
+    "paypal", "PayPal Orders v2 and Payments v2 (captures, refunds)", {"payment": PayPalPaymentAdapter}, auth=(OAUTH2,)
+)

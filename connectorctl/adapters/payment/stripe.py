@@ -15,6 +15,7 @@ minor unit except for a few currencies handled in :func:`stripe_amount`.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping
 from urllib.parse import quote, urlencode
@@ -39,9 +40,13 @@ LIST_PAGE = 100
 _STRIPE_ZERO_DECIMAL = frozenset({"MGA"})
 _STRIPE_TWO_DECIMAL = frozenset({"ISK"})
 _STATUS = {
-    "requires_payment_method": PaymentStatus.REQUIRES_ACTION, "requires_confirmation": PaymentStatus.REQUIRES_ACTION,
-    "requires_action": PaymentStatus.REQUIRES_ACTION, "processing": PaymentStatus.REQUIRES_ACTION,
-    "requires_capture": PaymentStatus.AUTHORIZED, "succeeded": PaymentStatus.CAPTURED, "canceled": PaymentStatus.CANCELED,
+    "requires_payment_method": PaymentStatus.REQUIRES_ACTION,
+    "requires_confirmation": PaymentStatus.REQUIRES_ACTION,
+    "requires_action": PaymentStatus.REQUIRES_ACTION,
+    "processing": PaymentStatus.REQUIRES_ACTION,
+    "requires_capture": PaymentStatus.AUTHORIZED,
+    "succeeded": PaymentStatus.CAPTURED,
+    "canceled": PaymentStatus.CANCELED,
 }
 
 
@@ -82,7 +87,9 @@ def from_stripe_amount(amount: int, currency: str) -> int:
 
 @dataclass(frozen=True)
 class StripeOptions(VendorSettings):
-    api_version: str = DEFAULT_API_VERSION  # sent as Stripe-Version: pinned, so a Stripe upgrade never changes answers under us
+    api_version: str = (
+        DEFAULT_API_VERSION  # sent as Stripe-Version: pinned, so a Stripe upgrade never changes answers under us
+    )
 
 
 class StripePaymentAdapter(PaymentAdapter[StripeOptions]):
@@ -98,7 +105,11 @@ class StripePaymentAdapter(PaymentAdapter[StripeOptions]):
         return VendorRequest("GET", path, params=form_pairs(params), headers=self._headers(creds))
 
     def _headers(self, creds: Credentials) -> dict[str, str]:
-        return {"Authorization": f"Bearer {creds.data['api_key']}", "Stripe-Version": self.config.api_version, "Accept": "application/json"}
+        return {
+            "Authorization": f"Bearer {creds.data['api_key']}",
+            "Stripe-Version": self.config.api_version,
+            "Accept": "application/json",
+        }
 
     def build_verify(self, creds: Credentials) -> VendorRequest:
         """The balance: authenticated, read-only, free."""
@@ -106,7 +117,9 @@ class StripePaymentAdapter(PaymentAdapter[StripeOptions]):
 
     def build_create(self, request: PaymentRequest, key: str, creds: Credentials) -> VendorRequest:
         if request.amount.currency in _STRIPE_ZERO_DECIMAL and request.amount.amount % 100:
-            raise InvalidInputError(f"Stripe charges {request.amount.currency} in whole units: {request.amount} cannot be charged")
+            raise InvalidInputError(
+                f"Stripe charges {request.amount.currency} in whole units: {request.amount} cannot be charged"
+            )
         fields: dict[str, Any] = {
             "amount": stripe_amount(request.amount),
             "currency": request.amount.currency.lower(),
@@ -120,13 +133,17 @@ class StripePaymentAdapter(PaymentAdapter[StripeOptions]):
         return self._post("/v1/payment_intents", fields, key, creds)
 
     def build_capture(self, payment: Payment, amount: int | None, key: str, creds: Credentials) -> VendorRequest:
-        fields = {"amount_to_capture": stripe_amount(payment.amount.with_amount(amount)) if amount is not None else None}
+        fields = {
+            "amount_to_capture": stripe_amount(payment.amount.with_amount(amount)) if amount is not None else None
+        }
         return self._post(f"/v1/payment_intents/{quote(payment.payment_id, safe='')}/capture", fields, key, creds)
 
     def build_cancel(self, payment: Payment, key: str, creds: Credentials) -> VendorRequest:
         return self._post(f"/v1/payment_intents/{quote(payment.payment_id, safe='')}/cancel", {}, key, creds)
 
-    def build_refund(self, payment: Payment, amount: int | None, reason: str | None, reference: str, key: str, creds: Credentials) -> VendorRequest:
+    def build_refund(
+        self, payment: Payment, amount: int | None, reason: str | None, reference: str, key: str, creds: Credentials
+    ) -> VendorRequest:
         fields = {
             "payment_intent": payment.payment_id,
             "amount": stripe_amount(payment.amount.with_amount(amount)) if amount is not None else None,
@@ -147,13 +164,20 @@ class StripePaymentAdapter(PaymentAdapter[StripeOptions]):
         if body.get("status") == "requires_payment_method" and error:
             status = PaymentStatus.FAILED
         charge = body.get("latest_charge")
-        refunded = from_stripe_amount(int(charge.get("amount_refunded") or 0), currency) if isinstance(charge, Mapping) else 0
+        refunded = (
+            from_stripe_amount(int(charge.get("amount_refunded") or 0), currency) if isinstance(charge, Mapping) else 0
+        )
         if status is PaymentStatus.CAPTURED and refunded:
             status = refund_status(from_stripe_amount(int(body.get("amount_received") or 0), currency), refunded)
         return Payment(
-            vendor=self.slug, payment_id=body["id"], status=status, amount=Money(amount, currency),
-            amount_captured=from_stripe_amount(int(body.get("amount_received") or 0), currency), amount_refunded=refunded,
-            reference=reference or (body.get("metadata") or {}).get(REFERENCE_METADATA_KEY), decline_code=error.get("decline_code") or error.get("code"),
+            vendor=self.slug,
+            payment_id=body["id"],
+            status=status,
+            amount=Money(amount, currency),
+            amount_captured=from_stripe_amount(int(body.get("amount_received") or 0), currency),
+            amount_refunded=refunded,
+            reference=reference or (body.get("metadata") or {}).get(REFERENCE_METADATA_KEY),
+            decline_code=error.get("decline_code") or error.get("code"),
             raw=body,
         )
 
@@ -171,12 +195,18 @@ class StripePaymentAdapter(PaymentAdapter[StripeOptions]):
         kwargs = {"service": self.slug, "http_status": exc.http_status, "response_data": exc.response_data}
         if error.get("type") == "card_error":
             pi = error.get("payment_intent")
-            return PaymentDeclinedError(f"{self.slug}: declined: {error.get('message') or 'card declined'}",
-                                        decline_code=error.get("decline_code") or error.get("code"),
-                                        payment_id=pi.get("id") if isinstance(pi, Mapping) else None, **kwargs)
+            return PaymentDeclinedError(
+                f"{self.slug}: declined: {error.get('message') or 'card declined'}",
+                decline_code=error.get("decline_code") or error.get("code"),
+                payment_id=pi.get("id") if isinstance(pi, Mapping) else None,
+                **kwargs,
+            )
         if error.get("type") == "idempotency_error":
-            return IdempotencyConflictError(f"{self.slug}: {error.get('message') or 'idempotency key conflict'}",
-                                            hint="a reference names one request: use a new reference for different parameters", **kwargs)
+            return IdempotencyConflictError(
+                f"{self.slug}: {error.get('message') or 'idempotency key conflict'}",
+                hint="a reference names one request: use a new reference for different parameters",
+                **kwargs,
+            )
         return exc
 
     # -- reconciliation ------------------------------------------------------------------
@@ -187,8 +217,13 @@ class StripePaymentAdapter(PaymentAdapter[StripeOptions]):
         assert payment is not None, "capture, cancel and refund intents always name a known payment"
         current = self.retrieve(payment.payment_id, reference=payment.reference)
         if intent.operation == "refund":
-            body = self.get(lambda creds: self._get("/v1/refunds", {"payment_intent": payment.payment_id, "limit": LIST_PAGE}, creds),
-                            tenant_id=None, operation="reconcile")
+            body = self.get(
+                lambda creds: self._get(
+                    "/v1/refunds", {"payment_intent": payment.payment_id, "limit": LIST_PAGE}, creds
+                ),
+                tenant_id=None,
+                operation="reconcile",
+            )
             for refund in body.get("data") or ():
                 if (refund.get("metadata") or {}).get(REFERENCE_METADATA_KEY) == intent.reference:
                     from dataclasses import replace
@@ -207,8 +242,15 @@ class StripePaymentAdapter(PaymentAdapter[StripeOptions]):
         since = int(datetime.fromisoformat(intent.created_at.replace("Z", "+00:00")).timestamp()) - 300
         after: str | None = None
         while True:
-            params = {"created": {"gte": since}, "limit": LIST_PAGE, "expand": ["data.latest_charge"], "starting_after": after}
-            body = self.get(lambda creds: self._get("/v1/payment_intents", params, creds), tenant_id=None, operation="reconcile")
+            params = {
+                "created": {"gte": since},
+                "limit": LIST_PAGE,
+                "expand": ["data.latest_charge"],
+                "starting_after": after,
+            }
+            body = self.get(
+                functools.partial(self._get, "/v1/payment_intents", params), tenant_id=None, operation="reconcile"
+            )
             items = body.get("data") or []
             for item in items:
                 if (item.get("metadata") or {}).get(REFERENCE_METADATA_KEY) == intent.reference:
@@ -218,4 +260,10 @@ class StripePaymentAdapter(PaymentAdapter[StripeOptions]):
             after = items[-1]["id"]
 
 
-VENDOR = Vendor("stripe", "Stripe PaymentIntents and Refunds (API v1)", {"payment": StripePaymentAdapter}, StripeOptions, auth=(API_KEY,))
+VENDOR = Vendor(
+    "stripe",
+    "Stripe PaymentIntents and Refunds (API v1)",
+    {"payment": StripePaymentAdapter},
+    StripeOptions,
+    auth=(API_KEY,),
+)

@@ -22,8 +22,20 @@ from connectorctl.adapters.http import VendorRequest
 from connectorctl.adapters.shipping.base import ShippingAdapter
 from connectorctl.domain.money import Money
 from connectorctl.domain.shipping import (
-    Address, AddressVerification, DistanceUnit, Label, LabelFormat, MassUnit, Rate, Refund, Shipment, Tracking, TrackingEvent,
-    TrackingStatus, place, utc_time,
+    Address,
+    AddressVerification,
+    DistanceUnit,
+    Label,
+    LabelFormat,
+    MassUnit,
+    Rate,
+    Refund,
+    Shipment,
+    Tracking,
+    TrackingEvent,
+    TrackingStatus,
+    place,
+    utc_time,
 )
 from connectorctl.domain.values import Credentials
 from connectorctl.settings import VendorSettings
@@ -40,13 +52,15 @@ class EasyPostShippingAdapter(ShippingAdapter[VendorSettings]):
     def auth_headers(self, creds: Credentials) -> dict[str, str]:
         return {"Authorization": f"Bearer {creds.data['api_key']}", "Accept": "application/json"}
 
-
     def build_verify(self, creds: Credentials) -> VendorRequest:
         return self.request("GET", "/addresses", creds, params={"page_size": 1})
 
     def build_rates(self, shipment: Shipment, creds: Credentials) -> VendorRequest:
-        body: dict[str, Any] = {"to_address": shipment.to_address.to_dict(), "from_address": shipment.from_address.to_dict(),
-                                "parcel": _parcel(shipment)}
+        body: dict[str, Any] = {
+            "to_address": shipment.to_address.to_dict(),
+            "from_address": shipment.from_address.to_dict(),
+            "parcel": _parcel(shipment),
+        }
         if shipment.reference:
             body["reference"] = shipment.reference
         return self.request("POST", "/shipments", creds, json={"shipment": body})
@@ -56,8 +70,16 @@ class EasyPostShippingAdapter(ShippingAdapter[VendorSettings]):
         return shipment["id"], [self._rate(r) for r in shipment.get("rates") or []]
 
     def _rate(self, r: Mapping[str, Any]) -> Rate:
-        return Rate(r["id"], self.slug, r["shipment_id"], r["carrier"], r["service"], Money.of(r["rate"], r["currency"]),
-                    r.get("delivery_days") or r.get("est_delivery_days"), r.get("delivery_date"))
+        return Rate(
+            r["id"],
+            self.slug,
+            r["shipment_id"],
+            r["carrier"],
+            r["service"],
+            Money.of(r["rate"], r["currency"]),
+            r.get("delivery_days") or r.get("est_delivery_days"),
+            r.get("delivery_date"),
+        )
 
     def build_buy(self, rate: Rate, label_format: LabelFormat, creds: Credentials) -> VendorRequest:
         return self.request("POST", f"/shipments/{rate.shipment_id}/buy", creds, json={"rate": {"id": rate.id}})
@@ -75,13 +97,17 @@ class EasyPostShippingAdapter(ShippingAdapter[VendorSettings]):
         return self._label(response.json())
 
     def build_label_conversion(self, label: Label, label_format: LabelFormat, creds: Credentials) -> VendorRequest:
-        return self.request("GET", f"/shipments/{label.shipment_id}/label", creds, params={"file_format": label_format.value.upper()})
+        return self.request(
+            "GET", f"/shipments/{label.shipment_id}/label", creds, params={"file_format": label_format.value.upper()}
+        )
 
     def parse_label_conversion(self, response: httpx.Response, label: Label, label_format: LabelFormat) -> Label:
         from dataclasses import replace
 
         postage = response.json()["postage_label"]
-        url = postage.get(f"label_{label_format.value}_url") or (postage["label_url"] if label_format is LabelFormat.PNG else None)
+        url = postage.get(f"label_{label_format.value}_url") or (
+            postage["label_url"] if label_format is LabelFormat.PNG else None
+        )
         if not url:
             raise ValueError(f"no {label_format.value} label in the answer")
         return replace(label, label_format=label_format, label_url=url)
@@ -93,8 +119,17 @@ class EasyPostShippingAdapter(ShippingAdapter[VendorSettings]):
         selected = shipment.get("selected_rate") or {}
         fmt = _FILE_TYPES.get(str(postage.get("label_file_type")), LabelFormat.PNG)
         price = Money.of(selected["rate"], selected["currency"]) if selected.get("rate") else None
-        return Label(self.slug, shipment["id"], selected.get("id", ""), shipment.get("tracking_code") or "", selected.get("carrier", ""),
-                     selected.get("service", ""), price, fmt, postage.get("label_url"))
+        return Label(
+            self.slug,
+            shipment["id"],
+            selected.get("id", ""),
+            shipment.get("tracking_code") or "",
+            selected.get("carrier", ""),
+            selected.get("service", ""),
+            price,
+            fmt,
+            postage.get("label_url"),
+        )
 
     def build_track(self, tracking_number: str, carrier: str | None, creds: Credentials) -> VendorRequest:
         tracker = {"tracking_code": tracking_number, **({"carrier": carrier} if carrier else {})}
@@ -105,12 +140,24 @@ class EasyPostShippingAdapter(ShippingAdapter[VendorSettings]):
 
     def tracking(self, tracker: Mapping[str, Any]) -> Tracking:
         events = tuple(
-            TrackingEvent(STATUSES.get(str(d.get("status")), TrackingStatus.UNKNOWN), utc_time(d.get("datetime")),
-                          place(d.get("tracking_location")), d.get("message"), d.get("status"))
+            TrackingEvent(
+                STATUSES.get(str(d.get("status")), TrackingStatus.UNKNOWN),
+                utc_time(d.get("datetime")),
+                place(d.get("tracking_location")),
+                d.get("message"),
+                d.get("status"),
+            )
             for d in tracker.get("tracking_details") or []
         )
-        return Tracking(self.slug, tracker["tracking_code"], tracker.get("carrier"), STATUSES.get(str(tracker.get("status")), TrackingStatus.UNKNOWN),
-                        events, utc_time(tracker.get("est_delivery_date")), tracker.get("shipment_id"))
+        return Tracking(
+            self.slug,
+            tracker["tracking_code"],
+            tracker.get("carrier"),
+            STATUSES.get(str(tracker.get("status")), TrackingStatus.UNKNOWN),
+            events,
+            utc_time(tracker.get("est_delivery_date")),
+            tracker.get("shipment_id"),
+        )
 
     def build_refund(self, shipment_id: str, transaction_id: str | None, creds: Credentials) -> VendorRequest:
         return self.request("POST", f"/shipments/{shipment_id}/refund", creds, json={})
@@ -139,7 +186,10 @@ class EasyPostShippingAdapter(ShippingAdapter[VendorSettings]):
         text = super().error_message(response, body)
         error = body.get("error") if isinstance(body, Mapping) else None
         if isinstance(error, Mapping):
-            fields = [f"{e.get('field')}: {e.get('message')}" if isinstance(e, Mapping) else str(e) for e in error.get("errors") or []]
+            fields = [
+                f"{e.get('field')}: {e.get('message')}" if isinstance(e, Mapping) else str(e)
+                for e in error.get("errors") or []
+            ]
             code = f" ({error.get('code')})" if error.get("code") else ""
             return text + code + (" - " + "; ".join(fields) if fields else "")
         return text
@@ -152,8 +202,18 @@ def _number(value: Decimal) -> int | float:
 def _parcel(shipment: Shipment) -> dict[str, int | float]:
     parcel = shipment.parcels[0]
     length, width, height = parcel.dimensions_in(DistanceUnit.IN)
-    return {"length": _number(length), "width": _number(width), "height": _number(height), "weight": _number(parcel.weight_in(MassUnit.OZ))}
+    return {
+        "length": _number(length),
+        "width": _number(width),
+        "height": _number(height),
+        "weight": _number(parcel.weight_in(MassUnit.OZ)),
+    }
 
 
-VENDOR = Vendor("easypost", "EasyPost v2: rates, labels, trackers, refunds, addresses", {"shipping": EasyPostShippingAdapter},
-                VendorSettings, (API_KEY,))
+VENDOR = Vendor(
+    "easypost",
+    "EasyPost v2: rates, labels, trackers, refunds, addresses",
+    {"shipping": EasyPostShippingAdapter},
+    VendorSettings,
+    (API_KEY,),
+)

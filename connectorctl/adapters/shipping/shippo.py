@@ -22,18 +22,39 @@ from connectorctl.adapters.http import VendorRequest
 from connectorctl.adapters.shipping.base import ShippingAdapter
 from connectorctl.domain.money import Money
 from connectorctl.domain.shipping import (
-    Address, AddressVerification, Label, LabelFormat, Parcel, Rate, Refund, Shipment, Tracking, TrackingEvent, TrackingStatus, place, utc_time,
+    Address,
+    AddressVerification,
+    Label,
+    LabelFormat,
+    Parcel,
+    Rate,
+    Refund,
+    Shipment,
+    Tracking,
+    TrackingEvent,
+    TrackingStatus,
+    place,
+    utc_time,
 )
 from connectorctl.domain.values import AuthMethod, Credentials
 from connectorctl.errors import InvalidInputError, VendorRejectedError
 from connectorctl.settings import VendorSettings
 
 FILE_TYPES = {LabelFormat.PDF: "PDF", LabelFormat.PNG: "PNG", LabelFormat.ZPL: "ZPLII"}
-_STATUSES = {"PRE_TRANSIT": TrackingStatus.PRE_TRANSIT, "TRANSIT": TrackingStatus.IN_TRANSIT, "DELIVERED": TrackingStatus.DELIVERED,
-             "RETURNED": TrackingStatus.RETURN_TO_SENDER, "FAILURE": TrackingStatus.FAILURE, "UNKNOWN": TrackingStatus.UNKNOWN}
+_STATUSES = {
+    "PRE_TRANSIT": TrackingStatus.PRE_TRANSIT,
+    "TRANSIT": TrackingStatus.IN_TRANSIT,
+    "DELIVERED": TrackingStatus.DELIVERED,
+    "RETURNED": TrackingStatus.RETURN_TO_SENDER,
+    "FAILURE": TrackingStatus.FAILURE,
+    "UNKNOWN": TrackingStatus.UNKNOWN,
+}
 # Shippo's substatus codes say more than its six statuses (out for delivery is TRANSIT at the top level).
-_SUBSTATUSES = {"out_for_delivery": TrackingStatus.OUT_FOR_DELIVERY, "pickup_available": TrackingStatus.AVAILABLE_FOR_PICKUP,
-                "return_to_sender": TrackingStatus.RETURN_TO_SENDER}
+_SUBSTATUSES = {
+    "out_for_delivery": TrackingStatus.OUT_FOR_DELIVERY,
+    "pickup_available": TrackingStatus.AVAILABLE_FOR_PICKUP,
+    "return_to_sender": TrackingStatus.RETURN_TO_SENDER,
+}
 
 
 class LabelRefusedError(VendorRejectedError):
@@ -49,13 +70,16 @@ class ShippoShippingAdapter(ShippingAdapter[VendorSettings]):
     def auth_headers(self, creds: Credentials) -> dict[str, str]:
         return {"Authorization": f"ShippoToken {creds.data['api_key']}", "Accept": "application/json"}
 
-
     def build_verify(self, creds: Credentials) -> VendorRequest:
         return self.request("GET", "/addresses", creds, params={"results": 1})
 
     def build_rates(self, shipment: Shipment, creds: Credentials) -> VendorRequest:
-        body: dict[str, Any] = {"address_from": shipment.from_address.to_dict(), "address_to": shipment.to_address.to_dict(),
-                                "parcels": [_parcel(p) for p in shipment.parcels], "async": False}
+        body: dict[str, Any] = {
+            "address_from": shipment.from_address.to_dict(),
+            "address_to": shipment.to_address.to_dict(),
+            "parcels": [_parcel(p) for p in shipment.parcels],
+            "async": False,
+        }
         if shipment.reference:
             body["metadata"] = shipment.reference
         return self.request("POST", "/shipments", creds, json=body)
@@ -66,8 +90,16 @@ class ShippoShippingAdapter(ShippingAdapter[VendorSettings]):
 
     def _rate(self, r: Mapping[str, Any]) -> Rate:
         service = (r.get("servicelevel") or {}).get("name") or ""
-        return Rate(r["object_id"], self.slug, r["shipment"], r["provider"], service, Money.of(r["amount"], r["currency"]),
-                    r.get("estimated_days"), r.get("arrives_by"))
+        return Rate(
+            r["object_id"],
+            self.slug,
+            r["shipment"],
+            r["provider"],
+            service,
+            Money.of(r["amount"], r["currency"]),
+            r.get("estimated_days"),
+            r.get("arrives_by"),
+        )
 
     def build_buy(self, rate: Rate, label_format: LabelFormat, creds: Credentials) -> VendorRequest:
         body = {"rate": rate.id, "label_file_type": FILE_TYPES[label_format], "async": False}
@@ -76,27 +108,50 @@ class ShippoShippingAdapter(ShippingAdapter[VendorSettings]):
     def parse_buy(self, response: httpx.Response, rate: Rate, label_format: LabelFormat) -> Label:
         transaction = response.json()
         if transaction.get("status") != "SUCCESS":
-            texts = "; ".join(str(m.get("text")) for m in transaction.get("messages") or [] if isinstance(m, Mapping)) or "no reason given"
-            raise LabelRefusedError(f"{self.slug}: label refused ({transaction.get('status')}): {texts}", service=self.slug,
-                                    http_status=response.status_code, response_data=transaction)
+            texts = (
+                "; ".join(str(m.get("text")) for m in transaction.get("messages") or [] if isinstance(m, Mapping))
+                or "no reason given"
+            )
+            raise LabelRefusedError(
+                f"{self.slug}: label refused ({transaction.get('status')}): {texts}",
+                service=self.slug,
+                http_status=response.status_code,
+                response_data=transaction,
+            )
         return self._label(transaction, rate, label_format)
 
     def build_purchase_lookup(self, rate: Rate, creds: Credentials) -> VendorRequest:
         return self.request("GET", "/transactions", creds, params={"rate": rate.id})
 
     def parse_purchase_lookup(self, response: httpx.Response, rate: Rate, label_format: LabelFormat) -> Label | None:
-        bought = [t for t in response.json().get("results") or [] if t.get("status") == "SUCCESS" and _rate_id(t) == rate.id]
+        bought = [
+            t for t in response.json().get("results") or [] if t.get("status") == "SUCCESS" and _rate_id(t) == rate.id
+        ]
         return self._label(bought[0], rate, label_format) if bought else None
 
     def _label(self, transaction: Mapping[str, Any], rate: Rate, label_format: LabelFormat) -> Label:
         fmt = next((f for f, name in FILE_TYPES.items() if name == transaction.get("label_file_type")), label_format)
-        return Label(self.slug, rate.shipment_id, rate.id, transaction.get("tracking_number") or "", rate.carrier, rate.service,
-                     rate.price, fmt, transaction.get("label_url") or None, transaction.get("object_id"))
+        return Label(
+            self.slug,
+            rate.shipment_id,
+            rate.id,
+            transaction.get("tracking_number") or "",
+            rate.carrier,
+            rate.service,
+            rate.price,
+            fmt,
+            transaction.get("label_url") or None,
+            transaction.get("object_id"),
+        )
 
     def build_track(self, tracking_number: str, carrier: str | None, creds: Credentials) -> VendorRequest:
         if not carrier:
-            raise InvalidInputError("shippo needs the carrier to track a number: pass --carrier (e.g. usps, ups, fedex)")
-        return self.request("GET", f"/tracks/{quote(carrier.lower(), safe='')}/{quote(tracking_number, safe='')}", creds)
+            raise InvalidInputError(
+                "shippo needs the carrier to track a number: pass --carrier (e.g. usps, ups, fedex)"
+            )
+        return self.request(
+            "GET", f"/tracks/{quote(carrier.lower(), safe='')}/{quote(tracking_number, safe='')}", creds
+        )
 
     def parse_track(self, response: httpx.Response) -> Tracking:
         return self.tracking(response.json())
@@ -105,7 +160,9 @@ class ShippoShippingAdapter(ShippingAdapter[VendorSettings]):
         events = tuple(_event(h) for h in track.get("tracking_history") or [] if isinstance(h, Mapping))
         current = track.get("tracking_status")
         status = _event(current).status if isinstance(current, Mapping) else TrackingStatus.UNKNOWN
-        return Tracking(self.slug, track["tracking_number"], track.get("carrier"), status, events, utc_time(track.get("eta")), None)
+        return Tracking(
+            self.slug, track["tracking_number"], track.get("carrier"), status, events, utc_time(track.get("eta")), None
+        )
 
     def build_refund(self, shipment_id: str, transaction_id: str | None, creds: Credentials) -> VendorRequest:
         if not transaction_id:
@@ -122,7 +179,9 @@ class ShippoShippingAdapter(ShippingAdapter[VendorSettings]):
     def parse_verify_address(self, response: httpx.Response) -> AddressVerification:
         body = response.json()
         results = body.get("validation_results") or {}
-        messages = tuple(str(m.get("text")) for m in results.get("messages") or [] if isinstance(m, Mapping) and m.get("text"))
+        messages = tuple(
+            str(m.get("text")) for m in results.get("messages") or [] if isinstance(m, Mapping) and m.get("text")
+        )
         valid = bool(results.get("is_valid"))
         return AddressVerification(valid, Address.from_vendor(body) if valid else None, messages, self.slug)
 
@@ -135,13 +194,21 @@ class ShippoShippingAdapter(ShippingAdapter[VendorSettings]):
     def error_message(self, response: httpx.Response, body: Any) -> str:
         if isinstance(body, Mapping) and "detail" not in body and body:
             # field errors: {"address_to": ["This field is required."], ...}
-            return "; ".join(f"{field}: {' '.join(map(str, v)) if isinstance(v, list) else v}" for field, v in body.items())
+            return "; ".join(
+                f"{field}: {' '.join(map(str, v)) if isinstance(v, list) else v}" for field, v in body.items()
+            )
         return super().error_message(response, body)
 
 
 def _parcel(parcel: Parcel) -> dict[str, str]:
-    return {"length": str(parcel.length), "width": str(parcel.width), "height": str(parcel.height),
-            "distance_unit": parcel.distance_unit.value, "weight": str(parcel.weight), "mass_unit": parcel.mass_unit.value}
+    return {
+        "length": str(parcel.length),
+        "width": str(parcel.width),
+        "height": str(parcel.height),
+        "distance_unit": parcel.distance_unit.value,
+        "weight": str(parcel.weight),
+        "mass_unit": parcel.mass_unit.value,
+    }
 
 
 def _rate_id(transaction: Mapping[str, Any]) -> str | None:
@@ -151,11 +218,17 @@ def _rate_id(transaction: Mapping[str, Any]) -> str | None:
 
 def _event(entry: Mapping[str, Any]) -> TrackingEvent:
     raw = str(entry.get("status") or "UNKNOWN")
-    substatus = entry.get("substatus") if isinstance(entry.get("substatus"), Mapping) else {}
+    substatus: Mapping[str, Any] = entry["substatus"] if isinstance(entry.get("substatus"), Mapping) else {}
     status = _SUBSTATUSES.get(str(substatus.get("code"))) or _STATUSES.get(raw, TrackingStatus.UNKNOWN)
-    return TrackingEvent(status, utc_time(entry.get("status_date")), place(entry.get("location")), entry.get("status_details"), raw)
+    return TrackingEvent(
+        status, utc_time(entry.get("status_date")), place(entry.get("location")), entry.get("status_details"), raw
+    )
 
 
-VENDOR = Vendor("shippo", "Shippo: rates, labels (transactions), tracks, refunds, addresses", {"shipping": ShippoShippingAdapter},
-                VendorSettings,
-                (AuthScheme(AuthMethod.API_KEY, ("api_key",), help="api_key: the API token (shippo_live_... or shippo_test_...)"),))
+VENDOR = Vendor(
+    "shippo",
+    "Shippo: rates, labels (transactions), tracks, refunds, addresses",
+    {"shipping": ShippoShippingAdapter},
+    VendorSettings,
+    (AuthScheme(AuthMethod.API_KEY, ("api_key",), help="api_key: the API token (shippo_live_... or shippo_test_...)"),),
+)

@@ -52,7 +52,9 @@ def sender(message: SmsMessage, configured: str | None, *, slug: str) -> str | N
     if value.startswith("+") or value.replace(" ", "").isdigit():
         return e164(value if value.startswith("+") else "+" + value.replace(" ", ""))
     if not (1 <= len(value) <= 11 and value.replace(" ", "").isalnum()):
-        raise ConfigurationError(f"{slug}: sender {value!r} is neither an E.164 number nor an alphanumeric sender ID (1-11 characters)")
+        raise ConfigurationError(
+            f"{slug}: sender {value!r} is neither an E.164 number nor an alphanumeric sender ID (1-11 characters)"
+        )
     return value
 
 
@@ -78,8 +80,12 @@ class HttpSmsAdapter(HttpMessageAdapter[OptionsT, SmsMessage], SmsAdapter[Option
     def rejection_result(self, exc: ConnectorError, message: SmsMessage) -> SendResult | None:
         if not isinstance(exc, RecipientRefusedError):
             return None
-        return SendResult(self.slug, None, (RecipientResult(e164(message.to), exc.recipient_status, None, exc.reason),),
-                          raw={"error": exc.to_dict()})
+        return SendResult(
+            self.slug,
+            None,
+            (RecipientResult(e164(message.to), exc.recipient_status, None, exc.reason),),
+            raw={"error": exc.to_dict()},
+        )
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,13 @@ import httpx
 from connectorctl.adapters.declaration import AuthScheme, Vendor
 from connectorctl.adapters.http import VendorRequest
 from connectorctl.adapters.sms.common import (
-    DeliveryReportOptions, HttpSmsAdapter, RecipientRefusedError, basic_auth, e164, sender, status_callback,
+    DeliveryReportOptions,
+    HttpSmsAdapter,
+    RecipientRefusedError,
+    basic_auth,
+    e164,
+    sender,
+    status_callback,
 )
 from connectorctl.domain.messages import DeliveryStatus, RecipientResult, SendResult, SmsMessage
 from connectorctl.domain.values import AuthMethod, Credentials
@@ -31,18 +37,25 @@ from connectorctl.validation import describe_phone
 API_VERSION = "2010-04-01"
 # 400 error codes that are about the one recipient, not about our request.
 RECIPIENT_CODES: Mapping[int, DeliveryStatus] = {
-    21211: DeliveryStatus.INVALID,   # invalid 'To' phone number
-    21614: DeliveryStatus.INVALID,   # 'To' is not a valid mobile number
+    21211: DeliveryStatus.INVALID,  # invalid 'To' phone number
+    21614: DeliveryStatus.INVALID,  # 'To' is not a valid mobile number
     21408: DeliveryStatus.REJECTED,  # permission to send to this region not enabled
     21608: DeliveryStatus.REJECTED,  # trial account: number not verified
     21610: DeliveryStatus.REJECTED,  # recipient replied STOP (unsubscribed)
     21612: DeliveryStatus.REJECTED,  # this To/From pair cannot be reached
 }
 _STATUS = {
-    "accepted": DeliveryStatus.ACCEPTED, "queued": DeliveryStatus.QUEUED, "scheduled": DeliveryStatus.SCHEDULED,
-    "sending": DeliveryStatus.QUEUED, "sent": DeliveryStatus.ACCEPTED, "delivered": DeliveryStatus.ACCEPTED,
-    "read": DeliveryStatus.ACCEPTED, "partially_delivered": DeliveryStatus.ACCEPTED,
-    "failed": DeliveryStatus.FAILED, "undelivered": DeliveryStatus.FAILED, "canceled": DeliveryStatus.REJECTED,
+    "accepted": DeliveryStatus.ACCEPTED,
+    "queued": DeliveryStatus.QUEUED,
+    "scheduled": DeliveryStatus.SCHEDULED,
+    "sending": DeliveryStatus.QUEUED,
+    "sent": DeliveryStatus.ACCEPTED,
+    "delivered": DeliveryStatus.ACCEPTED,
+    "read": DeliveryStatus.ACCEPTED,
+    "partially_delivered": DeliveryStatus.ACCEPTED,
+    "failed": DeliveryStatus.FAILED,
+    "undelivered": DeliveryStatus.FAILED,
+    "canceled": DeliveryStatus.REJECTED,
 }
 
 
@@ -82,7 +95,8 @@ class TwilioSmsAdapter(HttpSmsAdapter[TwilioOptions]):
             fields["MessagingServiceSid"] = service_sid
         else:
             raise ConfigurationError(
-                f"{self.slug}: no sender: set vendors.{self.slug}.from_number or messaging_service_sid, or pass --from")
+                f"{self.slug}: no sender: set vendors.{self.slug}.from_number or messaging_service_sid, or pass --from"
+            )
         fields["Body"] = message.body
         callback = status_callback(message, self.config.status_callback)
         if callback:
@@ -95,8 +109,13 @@ class TwilioSmsAdapter(HttpSmsAdapter[TwilioOptions]):
         self.form(message)  # a missing sender is found before credentials or the network are touched
 
     def build_send(self, message: SmsMessage, creds: Credentials, correlation_id: str | None) -> VendorRequest:
-        return VendorRequest("POST", self._account_path(creds, "/Messages.json"), data=self.form(message),
-                             headers={"Accept": "application/json"}, auth=basic_auth(creds))
+        return VendorRequest(
+            "POST",
+            self._account_path(creds, "/Messages.json"),
+            data=self.form(message),
+            headers={"Accept": "application/json"},
+            auth=basic_auth(creds),
+        )
 
     def parse_send(self, response: httpx.Response, message: SmsMessage) -> SendResult:
         body: Mapping[str, Any] = response.json()
@@ -108,8 +127,14 @@ class TwilioSmsAdapter(HttpSmsAdapter[TwilioOptions]):
         exc = super().error_for(response)
         code = exc.response_data.get("code") if isinstance(exc.response_data, Mapping) else None
         if isinstance(exc, ValidationError) and isinstance(code, int) and code in RECIPIENT_CODES:
-            return RecipientRefusedError(exc.message, recipient_status=RECIPIENT_CODES[code], reason=f"twilio {code}: {self.error_message(response, exc.response_data)}",
-                                         service=self.slug, http_status=exc.http_status, response_data=exc.response_data)
+            return RecipientRefusedError(
+                exc.message,
+                recipient_status=RECIPIENT_CODES[code],
+                reason=f"twilio {code}: {self.error_message(response, exc.response_data)}",
+                service=self.slug,
+                http_status=exc.http_status,
+                response_data=exc.response_data,
+            )
         return exc
 
     def error_message(self, response: httpx.Response, body: Any) -> str:
@@ -128,10 +153,20 @@ class TwilioSmsAdapter(HttpSmsAdapter[TwilioOptions]):
         return {"account_sid": body.get("sid"), "status": body.get("status")}
 
     def check_balance(self, tenant_id: str | None = None) -> Mapping[str, Any]:
-        body = self.execute("check_balance", lambda c: VendorRequest("GET", self._account_path(c, "/Balance.json"), auth=basic_auth(c)),
-                            lambda r: r.json(), tenant_id=tenant_id, idempotent=True).value
+        body = self.execute(
+            "check_balance",
+            lambda c: VendorRequest("GET", self._account_path(c, "/Balance.json"), auth=basic_auth(c)),
+            lambda r: r.json(),
+            tenant_id=tenant_id,
+            idempotent=True,
+        ).value
         # Twilio sends the balance as a string ("0.05"); keep it exact rather than a float.
-        return {"vendor": self.slug, "balance": str(body.get("balance")), "currency": body.get("currency"), "account_sid": body.get("account_sid")}
+        return {
+            "vendor": self.slug,
+            "balance": str(body.get("balance")),
+            "currency": body.get("currency"),
+            "account_sid": body.get("account_sid"),
+        }
 
     def validate_phone_number(self, phone_number: str, tenant_id: str | None = None) -> Mapping[str, Any]:
         """Offline check first (no call for a number that cannot exist), then Lookup v2."""
@@ -141,8 +176,13 @@ class TwilioSmsAdapter(HttpSmsAdapter[TwilioOptions]):
         number = str(offline["phone_number"])
         base = (self.config.lookup_base_url or self.default_lookup_base_url).rstrip("/")
         url = f"{base}/v2/PhoneNumbers/{quote(number, safe='+')}"
-        body = self.execute("validate_phone_number", lambda c: VendorRequest("GET", url, auth=basic_auth(c), log={"phone_number": number}),
-                            lambda r: r.json(), tenant_id=tenant_id, idempotent=True).value
+        body = self.execute(
+            "validate_phone_number",
+            lambda c: VendorRequest("GET", url, auth=basic_auth(c), log={"phone_number": number}),
+            lambda r: r.json(),
+            tenant_id=tenant_id,
+            idempotent=True,
+        ).value
         return {
             "phone_number": body.get("phone_number") or number,
             "valid": bool(body.get("valid")),
@@ -154,5 +194,16 @@ class TwilioSmsAdapter(HttpSmsAdapter[TwilioOptions]):
         }
 
 
-VENDOR = Vendor("twilio", "Twilio Messages, Lookup v2 and Balance", {"sms": TwilioSmsAdapter}, TwilioOptions,
-                (AuthScheme(AuthMethod.BASIC_AUTH, ("username", "password"), help="username: the Account SID (AC...), password: the Auth Token"),))
+VENDOR = Vendor(
+    "twilio",
+    "Twilio Messages, Lookup v2 and Balance",
+    {"sms": TwilioSmsAdapter},
+    TwilioOptions,
+    (
+        AuthScheme(
+            AuthMethod.BASIC_AUTH,
+            ("username", "password"),
+            help="username: the Account SID (AC...), password: the Auth Token",
+        ),
+    ),
+)

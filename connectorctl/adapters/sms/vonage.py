@@ -29,22 +29,35 @@ import httpx
 from connectorctl.adapters.declaration import AuthScheme, Vendor
 from connectorctl.adapters.http import VendorRequest
 from connectorctl.adapters.sms.common import (
-    DeliveryReportOptions, HttpSmsAdapter, RecipientRefusedError, basic_auth, e164, is_gsm7, sender, status_callback,
+    DeliveryReportOptions,
+    HttpSmsAdapter,
+    RecipientRefusedError,
+    basic_auth,
+    e164,
+    is_gsm7,
+    sender,
+    status_callback,
 )
 from connectorctl.domain.messages import DeliveryStatus, RecipientResult, SendResult, SmsMessage
 from connectorctl.domain.values import AuthMethod, Credentials
 from connectorctl.errors import (
-    AuthenticationError, ConfigurationError, ConnectorError, RateLimitedError, ValidationError, VendorRejectedError, VendorUnavailableError,
+    AuthenticationError,
+    ConfigurationError,
+    ConnectorError,
+    RateLimitedError,
+    ValidationError,
+    VendorRejectedError,
+    VendorUnavailableError,
 )
 
 AUTH_STATUSES = frozenset({"4", "14", "32"})
 RATE_STATUSES = frozenset({"1", "10"})
 VALIDATION_STATUSES = frozenset({"2", "3", "12", "15", "22", "23"})
 RECIPIENT_STATUSES: Mapping[str, DeliveryStatus] = {
-    "6": DeliveryStatus.INVALID,    # unroutable / unrecognised number prefix
-    "7": DeliveryStatus.REJECTED,   # number barred
+    "6": DeliveryStatus.INVALID,  # unroutable / unrecognised number prefix
+    "7": DeliveryStatus.REJECTED,  # number barred
     "29": DeliveryStatus.REJECTED,  # not on the trial account's allow-list
-    "33": DeliveryStatus.INVALID,   # number de-activated
+    "33": DeliveryStatus.INVALID,  # number de-activated
 }
 
 
@@ -56,7 +69,13 @@ class VonageSmsAdapter(HttpSmsAdapter[DeliveryReportOptions]):
         from_ = sender(message, self.config.from_number, slug=self.slug)
         if not from_:
             raise ConfigurationError(f"{self.slug}: no sender: set vendors.{self.slug}.from_number or pass --from")
-        fields = {"api_key": api_key, "api_secret": api_secret, "from": from_.lstrip("+"), "to": to.lstrip("+"), "text": message.body}
+        fields = {
+            "api_key": api_key,
+            "api_secret": api_secret,
+            "from": from_.lstrip("+"),
+            "to": to.lstrip("+"),
+            "text": message.body,
+        }
         if not is_gsm7(message.body):
             fields["type"] = "unicode"
         if client_ref:
@@ -80,22 +99,37 @@ class VonageSmsAdapter(HttpSmsAdapter[DeliveryReportOptions]):
     def parse_send(self, response: httpx.Response, message: SmsMessage) -> SendResult:
         parts = self._parse(response)
         message_id = parts[0].get("message-id") if parts else None
-        return SendResult(self.slug, message_id, (RecipientResult(e164(message.to), DeliveryStatus.ACCEPTED, message_id),), raw={"messages": parts})
+        return SendResult(
+            self.slug,
+            message_id,
+            (RecipientResult(e164(message.to), DeliveryStatus.ACCEPTED, message_id),),
+            raw={"messages": parts},
+        )
 
     def _parse(self, response: httpx.Response) -> list[Mapping[str, Any]]:
         """Raise for the first non-zero part status (inside the pipeline, so the log row is a failure)."""
         try:
             body = response.json()
         except ValueError:
-            raise VendorUnavailableError(f"{self.slug}: HTTP {response.status_code} with a body that is not JSON", service=self.slug,
-                                         http_status=response.status_code) from None
+            raise VendorUnavailableError(
+                f"{self.slug}: HTTP {response.status_code} with a body that is not JSON",
+                service=self.slug,
+                http_status=response.status_code,
+            ) from None
         parts = body.get("messages") if isinstance(body, Mapping) else None
         if not isinstance(parts, list) or not parts:
-            raise VendorUnavailableError(f"{self.slug}: answer without messages", service=self.slug, http_status=response.status_code, response_data=body)
+            raise VendorUnavailableError(
+                f"{self.slug}: answer without messages",
+                service=self.slug,
+                http_status=response.status_code,
+                response_data=body,
+            )
         for part in parts:
             status = str(part.get("status", ""))
             if status != "0":
-                raise self._status_error(status, str(part.get("error-text") or "no error-text"), response.status_code, body)
+                raise self._status_error(
+                    status, str(part.get("error-text") or "no error-text"), response.status_code, body
+                )
         return parts
 
     def _status_error(self, status: str, text: str, http_status: int, body: Any) -> ConnectorError:
@@ -104,11 +138,15 @@ class VonageSmsAdapter(HttpSmsAdapter[DeliveryReportOptions]):
         if status in RATE_STATUSES:
             return RateLimitedError(detail, **kwargs)  # throttled: not processed, safe to retry later
         if status in AUTH_STATUSES:
-            return AuthenticationError(detail, hint=f"check the credentials: connectorctl creds show {self.slug}", **kwargs)
+            return AuthenticationError(
+                detail, hint=f"check the credentials: connectorctl creds show {self.slug}", **kwargs
+            )
         if status in VALIDATION_STATUSES:
             return ValidationError(detail, **kwargs)
         if status in RECIPIENT_STATUSES:
-            return RecipientRefusedError(detail, recipient_status=RECIPIENT_STATUSES[status], reason=f"vonage {status}: {text}", **kwargs)
+            return RecipientRefusedError(
+                detail, recipient_status=RECIPIENT_STATUSES[status], reason=f"vonage {status}: {text}", **kwargs
+            )
         if status == "5":
             return VendorUnavailableError(detail, **kwargs)  # the platform's internal error: like a 500
         return VendorRejectedError(detail, **kwargs)  # 8 barred account, 9 no credit, 11 HTTP not enabled, ...
@@ -123,12 +161,30 @@ class VonageSmsAdapter(HttpSmsAdapter[DeliveryReportOptions]):
     # -- reads ----------------------------------------------------------------------
     def build_verify(self, creds: Credentials) -> VendorRequest:
         """The balance read: authenticated, read-only, free."""
-        return VendorRequest("GET", "/account/get-balance", headers={"Accept": "application/json"}, auth=basic_auth(creds))
+        return VendorRequest(
+            "GET", "/account/get-balance", headers={"Accept": "application/json"}, auth=basic_auth(creds)
+        )
 
     def check_balance(self, tenant_id: str | None = None) -> Mapping[str, Any]:
-        body = self.execute("check_balance", self.build_verify, lambda r: r.json(), tenant_id=tenant_id, idempotent=True).value
-        return {"vendor": self.slug, "balance": str(body.get("value")), "currency": "EUR", "auto_reload": body.get("autoReload")}
+        body = self.execute(
+            "check_balance", self.build_verify, lambda r: r.json(), tenant_id=tenant_id, idempotent=True
+        ).value
+        return {
+            "vendor": self.slug,
+            "balance": str(body.get("value")),
+            "currency": "EUR",
+            "auto_reload": body.get("autoReload"),
+        }
 
 
-VENDOR = Vendor("vonage", "Vonage (Nexmo) SMS API and account balance", {"sms": VonageSmsAdapter}, DeliveryReportOptions,
-                (AuthScheme(AuthMethod.BASIC_AUTH, ("username", "password"), help="username: the API key, password: the API secret"),))
+VENDOR = Vendor(
+    "vonage",
+    "Vonage (Nexmo) SMS API and account balance",
+    {"sms": VonageSmsAdapter},
+    DeliveryReportOptions,
+    (
+        AuthScheme(
+            AuthMethod.BASIC_AUTH, ("username", "password"), help="username: the API key, password: the API secret"
+        ),
+    ),
+)

@@ -23,7 +23,13 @@ from connectorctl.adapters.declaration import Vendor
 from connectorctl.adapters.storage.errors import translate
 from connectorctl.adapters.storage.transfer import FileSink, Progress, Sink, Source, StreamSink, UploadData, source_for
 from connectorctl.domain.storage import ObjectPage, PresignedUrl, StoredObject, check_key, check_prefix
-from connectorctl.errors import ConnectorctlError, ConnectorError, InvalidInputError, RemoteFileNotFoundError, UnsupportedFeatureError
+from connectorctl.errors import (
+    ConnectorctlError,
+    ConnectorError,
+    InvalidInputError,
+    RemoteFileNotFoundError,
+    UnsupportedFeatureError,
+)
 from connectorctl.resilience.pipeline import Call, VendorResponse
 from connectorctl.settings import VendorSettings
 
@@ -31,7 +37,14 @@ MIB = 1024 * 1024
 PART_SIZE = 5 * MIB  # S3's smallest part, and the multipart threshold: smaller objects go up in one request
 MAX_CONCURRENCY = 6  # parts in flight; memory stays near PART_SIZE * MAX_CONCURRENCY (S3 allows 10,000 parts: ~48 GiB)
 MAX_EXPIRY = timedelta(days=7)  # SigV4's limit for a presigned URL
-STANDARD_ATTRIBUTES = {"content-type", "content-disposition", "content-encoding", "content-language", "cache-control", "storage-class"}
+STANDARD_ATTRIBUTES = {
+    "content-type",
+    "content-disposition",
+    "content-encoding",
+    "content-language",
+    "cache-control",
+    "storage-class",
+}
 OptionsT = TypeVar("OptionsT", bound=VendorSettings)
 
 
@@ -87,8 +100,13 @@ class StorageAdapter(Adapter[OptionsT]):
         return self.build_store()
 
     def put(
-        self, key: str, data: UploadData, *, content_type: str | None = None,
-        metadata: Mapping[str, str] | None = None, progress: Progress | None = None,
+        self,
+        key: str,
+        data: UploadData,
+        *,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        progress: Progress | None = None,
     ) -> StoredObject:
         """Store bytes, a file (path) or a binary stream under ``key``; replaces any object there."""
         import obstore
@@ -110,7 +128,9 @@ class StorageAdapter(Adapter[OptionsT]):
                 size = len(body)
             else:  # chunks pulled through Python, so Ctrl-C/SIGTERM reach the upload and abort it
                 counted = _Counter(source.chunks(progress))
-                result = obstore.put(store, key, counted, attributes=sent, chunk_size=PART_SIZE, max_concurrency=MAX_CONCURRENCY)
+                result = obstore.put(
+                    store, key, counted, attributes=sent, chunk_size=PART_SIZE, max_concurrency=MAX_CONCURRENCY
+                )
                 size = counted.total
             self.after_put(key, attributes)
             stored = StoredObject(key, size, None, result.get("e_tag"), attributes["Content-Type"], _user(attributes))
@@ -247,14 +267,19 @@ class StorageAdapter(Adapter[OptionsT]):
         if not timedelta(seconds=1) <= expiry <= MAX_EXPIRY:
             raise InvalidInputError("a presigned URL must expire between 1 second and 7 days from now")
         if "presign" not in self.capabilities:
-            raise UnsupportedFeatureError(f"the {self.slug} store cannot hand out URLs", service=self.slug,
-                                          hint="configure an S3-compatible store (see docs/storage.md)")
+            raise UnsupportedFeatureError(
+                f"the {self.slug} store cannot hand out URLs",
+                service=self.slug,
+                hint="configure an S3-compatible store (see docs/storage.md)",
+            )
         store = self.store  # noqa: F841 - builds the store (and reads credentials) outside the attempt
         expires_at = datetime.fromtimestamp(self.context.clock.time(), timezone.utc) + expiry
 
         def sign() -> VendorResponse:
             url = self.sign_url(method, key, expiry)
-            return VendorResponse(PresignedUrl(url, method, key, expires_at), None, {"expires_at": expires_at.isoformat()})
+            return VendorResponse(
+                PresignedUrl(url, method, key, expires_at), None, {"expires_at": expires_at.isoformat()}
+            )
 
         request = {"method": method, "expires_in_seconds": int(expiry.total_seconds())}
         return self._call("presign", "SIGN", key, sign, request=request).value
@@ -270,11 +295,26 @@ class StorageAdapter(Adapter[OptionsT]):
         return self.presign(path, expires_in=expires_in_seconds).url
 
     # -- plumbing ------------------------------------------------------------------
-    def _call(self, operation: str, method: str, key: str, fn: Callable[[], VendorResponse], *,
-              request: Mapping[str, Any] | None = None, once: Source | Sink | None = None) -> VendorResponse:
+    def _call(
+        self,
+        operation: str,
+        method: str,
+        key: str,
+        fn: Callable[[], VendorResponse],
+        *,
+        request: Mapping[str, Any] | None = None,
+        once: Source | Sink | None = None,
+    ) -> VendorResponse:
         """Run ``fn`` as one pipeline call; ``once`` is a body that may not be replayable (a pipe)."""
-        call = Call(self.slug, f"storage_{operation}", self.location(key), method, request_data={"object_key": key, **(request or {})},
-                    idempotent=once is None or once.replayable, secrets=self.secrets)
+        call = Call(
+            self.slug,
+            f"storage_{operation}",
+            self.location(key),
+            method,
+            request_data={"object_key": key, **(request or {})},
+            idempotent=once is None or once.replayable,
+            secrets=self.secrets,
+        )
 
         def attempt() -> VendorResponse:
             try:
@@ -319,8 +359,12 @@ class StorageAdapter(Adapter[OptionsT]):
     def _describe(self, meta: Mapping[str, Any], attributes: Mapping[str, str] | None = None) -> StoredObject:
         attributes = attributes or {}
         return StoredObject(
-            key=meta["path"], size=meta["size"], last_modified=meta.get("last_modified"), etag=meta.get("e_tag"),
-            content_type=attributes.get("Content-Type"), metadata=_user(attributes),
+            key=meta["path"],
+            size=meta["size"],
+            last_modified=meta.get("last_modified"),
+            etag=meta.get("e_tag"),
+            content_type=attributes.get("Content-Type"),
+            metadata=_user(attributes),
         )
 
 
@@ -352,7 +396,12 @@ def _check_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
     """User metadata travels as HTTP headers: ASCII names and values, no line breaks."""
     checked: dict[str, str] = {}
     for name, value in (metadata or {}).items():
-        if not isinstance(name, str) or not name or not all(c.isalnum() or c in "-_" for c in name) or not name.isascii():
+        if (
+            not isinstance(name, str)
+            or not name
+            or not all(c.isalnum() or c in "-_" for c in name)
+            or not name.isascii()
+        ):
             raise InvalidInputError(f"metadata name {name!r} must be ASCII letters, digits, '-' or '_'")
         if name.lower() in STANDARD_ATTRIBUTES:
             raise InvalidInputError(f"metadata name {name!r} is reserved (use content_type for Content-Type)")

@@ -31,7 +31,14 @@ _STATUS = re.compile(r"status code: (\d{3})")
 _CODE = re.compile(r"<Code>([^<]{1,100})</Code>")
 _MESSAGE = re.compile(r"<Message>([^<]{1,300})</Message>")
 _BUCKET_MISSING = ("NoSuchBucket", "ContainerNotFound", "bucket does not exist")
-_AUTH_CODES = ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "ExpiredToken", "InvalidToken", "AuthenticationFailed")
+_AUTH_CODES = (
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "AccessDenied",
+    "ExpiredToken",
+    "InvalidToken",
+    "AuthenticationFailed",
+)
 _SLOW_DOWN = ("SlowDown", "ServerBusy", "RequestLimitExceeded")
 
 
@@ -47,13 +54,24 @@ def translate(exc: BaseException, *, service: str, key: str | None, bucket: str 
     kwargs: dict[str, Any] = {"service": service, "http_status": status}
     if any(marker in text for marker in _BUCKET_MISSING):
         name = f" {bucket!r}" if bucket else ""
-        return ConfigurationError(f"{service}: the bucket{name} does not exist", hint=f"create it, or fix vendors.{service}.bucket in the config")
+        return ConfigurationError(
+            f"{service}: the bucket{name} does not exist",
+            hint=f"create it, or fix vendors.{service}.bucket in the config",
+        )
     if isinstance(exc, PermissionError):  # the local store's folder: an installation problem, not the vendor's
-        return ConfigurationError(f"{service}: permission denied{where}", hint="check the owner and mode of the store's folder")
+        return ConfigurationError(
+            f"{service}: permission denied{where}", hint="check the owner and mode of the store's folder"
+        )
     if isinstance(exc, (FileNotFoundError, oe.NotFoundError)) or status == 404:
         return RemoteFileNotFoundError(f"{service}: no object at {key!r}" if key else f"{service}: not found", **kwargs)
-    if isinstance(exc, (oe.PermissionDeniedError, oe.UnauthenticatedError)) or status in (401, 403) or code in _AUTH_CODES:
-        return AuthenticationError(f"{service}: {detail}{where}", hint=f"check the credentials: connectorctl creds show {service}", **kwargs)
+    if (
+        isinstance(exc, (oe.PermissionDeniedError, oe.UnauthenticatedError))
+        or status in (401, 403)
+        or code in _AUTH_CODES
+    ):
+        return AuthenticationError(
+            f"{service}: {detail}{where}", hint=f"check the credentials: connectorctl creds show {service}", **kwargs
+        )
     if isinstance(exc, oe.InvalidPathError):
         return InvalidInputError(f"{service}: invalid key{where}")
     if isinstance(exc, (oe.NotSupportedError, NotImplementedError)):
@@ -63,7 +81,9 @@ def translate(exc: BaseException, *, service: str, key: str | None, bucket: str 
         return cls(f"{service}: {detail}{where}", vendor_processed=False, **kwargs)
     if status is not None and status >= 500:
         # 503 means the store refused the request before acting on it
-        return VendorUnavailableError(f"{service}: {detail}{where}", vendor_processed=False if status == 503 else None, **kwargs)
+        return VendorUnavailableError(
+            f"{service}: {detail}{where}", vendor_processed=False if status == 503 else None, **kwargs
+        )
     if status in (400, 411, 413, 422):
         return ValidationError(f"{service}: {detail}{where}", **kwargs)
     if status is not None:
@@ -72,7 +92,9 @@ def translate(exc: BaseException, *, service: str, key: str | None, bucket: str 
     if "timed out" in lowered or "timeout" in lowered:
         return VendorTimeoutError(f"{service}: no answer in time{where}", service=service)
     if "connect" in lowered and ("refused" in lowered or "error" in lowered):
-        return ConnectionFailedError(f"{service}: cannot connect{where}: {detail}", service=service, vendor_processed=False)
+        return ConnectionFailedError(
+            f"{service}: cannot connect{where}: {detail}", service=service, vendor_processed=False
+        )
     return ConnectionFailedError(f"{service}: {detail}{where}", service=service)
 
 

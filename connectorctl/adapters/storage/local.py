@@ -43,8 +43,10 @@ class LocalStorageAdapter(StorageAdapter[LocalOptions]):
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise ConfigurationError(f"cannot create the local store's folder {self.root}: {exc.strerror or exc}",
-                                     hint="set vendors.local.root to a folder this user can write") from None
+            raise ConfigurationError(
+                f"cannot create the local store's folder {self.root}: {exc.strerror or exc}",
+                hint="set vendors.local.root to a folder this user can write",
+            ) from None
         return LocalStore(self.root)
 
     def location(self, key: str) -> str:
@@ -83,4 +85,6 @@ class LocalStorageAdapter(StorageAdapter[LocalOptions]):
         os.replace(tmp, path)
 
 
-VENDOR = Vendor("local", "objects in a folder under $CONNECTORCTL_HOME", {"storage": LocalStorageAdapter}, LocalOptions, auth=())
+VENDOR = Vendor(
+    "local", "objects in a folder under $CONNECTORCTL_HOME", {"storage": LocalStorageAdapter}, LocalOptions, auth=()
+)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from connectorctl.adapters.declaration import AuthScheme, Vendor
 from connectorctl.adapters.storage.base import StorageAdapter
@@ -18,8 +18,15 @@ from connectorctl.domain.values import AuthMethod
 from connectorctl.errors import ConfigurationError
 from connectorctl.settings import VendorSettings
 
-ACCESS_KEYS = AuthScheme(AuthMethod.HMAC, ("access_key_id", "secret_access_key"), ("session_token",),
-                         help="an access key pair (AWS IAM, R2 API token, B2 application key, MinIO/Wasabi access key)")
+if TYPE_CHECKING:
+    from obstore.store import ClientConfig, S3Config
+
+ACCESS_KEYS = AuthScheme(
+    AuthMethod.HMAC,
+    ("access_key_id", "secret_access_key"),
+    ("session_token",),
+    help="an access key pair (AWS IAM, R2 API token, B2 application key, MinIO/Wasabi access key)",
+)
 
 
 @dataclass(frozen=True)
@@ -35,7 +42,9 @@ class S3StorageAdapter(StorageAdapter[S3Options]):
     @property
     def bucket(self) -> str:
         if not self.config.bucket:
-            raise ConfigurationError(f"vendors.{self.slug}.bucket is not set", hint="name the bucket in the config (see docs/storage.md)")
+            raise ConfigurationError(
+                f"vendors.{self.slug}.bucket is not set", hint="name the bucket in the config (see docs/storage.md)"
+            )
         return self.config.bucket
 
     def build_store(self) -> Any:
@@ -47,7 +56,7 @@ class S3StorageAdapter(StorageAdapter[S3Options]):
         self.secrets = tuple(v for v in (secret, token) if v)
         endpoint = self.config.base_url
         path_style = self.config.path_style if self.config.path_style is not None else bool(endpoint)
-        config: dict[str, Any] = {
+        config: S3Config = {
             "region": self.config.region or "us-east-1",
             "access_key_id": key_id,
             "secret_access_key": secret,
@@ -57,13 +66,13 @@ class S3StorageAdapter(StorageAdapter[S3Options]):
             config["session_token"] = token
         if endpoint:
             config["endpoint"] = endpoint.rstrip("/")
-        client = {  # a 200 MB object may take minutes: what times out is silence, not the whole transfer
+        client: ClientConfig = {  # a 200 MB object may take minutes: what times out is silence, not the whole transfer
             "timeout": timedelta(days=1),
             "read_timeout": timedelta(seconds=self.config.timeout_seconds),
             "connect_timeout": timedelta(seconds=self.config.connect_timeout_seconds),
             "allow_http": bool(endpoint and endpoint.startswith("http://")),
         }
-        return S3Store(bucket, config=config, client_options=client, retry_config={"max_retries": 0})  # type: ignore[arg-type]
+        return S3Store(bucket, config=config, client_options=client, retry_config={"max_retries": 0})
 
     def location(self, key: str) -> str:
         return f"s3://{self.config.bucket}/{key}"
@@ -71,8 +80,14 @@ class S3StorageAdapter(StorageAdapter[S3Options]):
     def sign_url(self, method: str, key: str, expires_in: timedelta) -> str:
         import obstore
 
-        return obstore.sign(self.store, method, key, expires_in)  # type: ignore[call-overload]  # method is GET or PUT
+        verb: Literal["GET", "PUT"] = "PUT" if method == "PUT" else "GET"
+        return obstore.sign(self.store, verb, key, expires_in)
 
 
-VENDOR = Vendor("s3", "S3-compatible object storage (AWS S3, Cloudflare R2, MinIO, Backblaze B2, Wasabi)",
-                {"storage": S3StorageAdapter}, S3Options, (ACCESS_KEYS,))
+VENDOR = Vendor(
+    "s3",
+    "S3-compatible object storage (AWS S3, Cloudflare R2, MinIO, Backblaze B2, Wasabi)",
+    {"storage": S3StorageAdapter},
+    S3Options,
+    (ACCESS_KEYS,),
+)

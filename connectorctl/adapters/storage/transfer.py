@@ -54,7 +54,7 @@ class _BytesSource(Source):
 
     def _read(self) -> Iterator[bytes]:
         for start in range(0, len(self.data), READ_CHUNK):
-            yield bytes(self.data[start:start + READ_CHUNK])
+            yield bytes(self.data[start : start + READ_CHUNK])
 
 
 class _FileSource(Source):

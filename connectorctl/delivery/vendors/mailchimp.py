@@ -17,9 +17,15 @@ from connectorctl.delivery.events import BounceType, DeliveryEvent, EventType, e
 
 VENDOR = "mailchimp"
 TYPES = {
-    "send": EventType.SENT, "deferral": EventType.DEFERRED, "hard_bounce": EventType.BOUNCED, "soft_bounce": EventType.BOUNCED,
-    "open": EventType.OPENED, "click": EventType.CLICKED, "spam": EventType.COMPLAINED,
-    "unsub": EventType.UNSUBSCRIBED, "reject": EventType.REJECTED,
+    "send": EventType.SENT,
+    "deferral": EventType.DEFERRED,
+    "hard_bounce": EventType.BOUNCED,
+    "soft_bounce": EventType.BOUNCED,
+    "open": EventType.OPENED,
+    "click": EventType.CLICKED,
+    "spam": EventType.COMPLAINED,
+    "unsub": EventType.UNSUBSCRIBED,
+    "reject": EventType.REJECTED,
 }
 
 
@@ -33,8 +39,21 @@ def _event(item: dict[str, Any], received_at: float) -> DeliveryEvent:
     name = str(item.get("event") or item.get("type") or "")
     kind = TYPES.get(name, EventType.UNKNOWN) if item.get("event") else EventType.UNKNOWN
     msg = mapping(item.get("msg"))
-    bounce = {"hard_bounce": BounceType.HARD, "soft_bounce": BounceType.SOFT}.get(name) if kind is EventType.BOUNCED else None
+    bounce = (
+        {"hard_bounce": BounceType.HARD, "soft_bounce": BounceType.SOFT}.get(name)
+        if kind is EventType.BOUNCED
+        else None
+    )
     reject = mapping(msg.get("reject"))
     reason = text(msg.get("diag")) or text(msg.get("bounce_description")) or text(reject.get("reason"))
-    return DeliveryEvent(VENDOR, kind, epoch(item.get("ts"), received_at), text(item.get("_id") or msg.get("_id")),
-                         recipient(msg.get("email")), name, reason, bounce, raw=item)
+    return DeliveryEvent(
+        VENDOR,
+        kind,
+        epoch(item.get("ts"), received_at),
+        text(item.get("_id") or msg.get("_id")),
+        recipient(msg.get("email")),
+        name,
+        reason,
+        bounce,
+        raw=item,
+    )

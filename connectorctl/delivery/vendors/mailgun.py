@@ -17,8 +17,14 @@ from connectorctl.delivery.events import BounceType, DeliveryEvent, EventType, e
 
 VENDOR = "mailgun"
 TYPES = {
-    "accepted": EventType.QUEUED, "delivered": EventType.DELIVERED, "failed": EventType.BOUNCED, "rejected": EventType.REJECTED,
-    "opened": EventType.OPENED, "clicked": EventType.CLICKED, "unsubscribed": EventType.UNSUBSCRIBED, "complained": EventType.COMPLAINED,
+    "accepted": EventType.QUEUED,
+    "delivered": EventType.DELIVERED,
+    "failed": EventType.BOUNCED,
+    "rejected": EventType.REJECTED,
+    "opened": EventType.OPENED,
+    "clicked": EventType.CLICKED,
+    "unsubscribed": EventType.UNSUBSCRIBED,
+    "complained": EventType.COMPLAINED,
 }
 
 
@@ -45,5 +51,17 @@ def parse(body: bytes, received_at: float) -> list[DeliveryEvent]:
         else:
             bounce = BounceType.HARD if item.get("severity") == "permanent" else BounceType.SOFT
     msg_id = message_id(mapping(mapping(item.get("message")).get("headers")).get("message-id"))
-    return [DeliveryEvent(VENDOR, kind, epoch(item.get("timestamp"), received_at), msg_id, recipient(item.get("recipient")), name,
-                          reason, bounce, text(item.get("id")) or "", raw=item)]
+    return [
+        DeliveryEvent(
+            VENDOR,
+            kind,
+            epoch(item.get("timestamp"), received_at),
+            msg_id,
+            recipient(item.get("recipient")),
+            name,
+            reason,
+            bounce,
+            text(item.get("id")) or "",
+            raw=item,
+        )
+    ]

@@ -14,12 +14,22 @@ from typing import Any
 from connectorctl.delivery.events import BounceType, DeliveryEvent, EventType, epoch, recipient, text
 
 VENDOR = "postmark"
-TIME_FIELDS = {"Delivery": "DeliveredAt", "Bounce": "BouncedAt", "SpamComplaint": "BouncedAt", "Open": "ReceivedAt",
-               "Click": "ReceivedAt", "SubscriptionChange": "ChangedAt"}
+TIME_FIELDS = {
+    "Delivery": "DeliveredAt",
+    "Bounce": "BouncedAt",
+    "SpamComplaint": "BouncedAt",
+    "Open": "ReceivedAt",
+    "Click": "ReceivedAt",
+    "SubscriptionChange": "ChangedAt",
+}
 HARD_BOUNCES = frozenset({"HardBounce", "BadEmailAddress", "ManuallyDeactivated"})
 # Bounce records whose Type is not a bounce at all
 BOUNCE_TYPE_EVENTS = {"SpamComplaint": EventType.COMPLAINED, "Unsubscribe": EventType.UNSUBSCRIBED}
-SUPPRESSION_REASONS = {"HardBounce": EventType.BOUNCED, "SpamComplaint": EventType.COMPLAINED, "ManualSuppression": EventType.UNSUBSCRIBED}
+SUPPRESSION_REASONS = {
+    "HardBounce": EventType.BOUNCED,
+    "SpamComplaint": EventType.COMPLAINED,
+    "ManualSuppression": EventType.UNSUBSCRIBED,
+}
 
 
 def parse(body: bytes, received_at: float) -> list[DeliveryEvent]:
@@ -30,8 +40,20 @@ def parse(body: bytes, received_at: float) -> list[DeliveryEvent]:
     kind, bounce = _kind(record, item)
     reason = text(item.get("Description")) or text(item.get("Details")) or text(item.get("SuppressionReason"))
     key = f"bounce:{item['ID']}" if record in ("Bounce", "SpamComplaint") and item.get("ID") is not None else ""
-    return [DeliveryEvent(VENDOR, kind, epoch(item.get(TIME_FIELDS.get(record, "")), received_at), text(item.get("MessageID")),
-                          recipient(item.get("Recipient") or item.get("Email")), record, reason, bounce, key, raw=item)]
+    return [
+        DeliveryEvent(
+            VENDOR,
+            kind,
+            epoch(item.get(TIME_FIELDS.get(record, "")), received_at),
+            text(item.get("MessageID")),
+            recipient(item.get("Recipient") or item.get("Email")),
+            record,
+            reason,
+            bounce,
+            key,
+            raw=item,
+        )
+    ]
 
 
 def _kind(record: str, item: dict[str, Any]) -> tuple[EventType, BounceType | None]:

@@ -18,9 +18,16 @@ from connectorctl.delivery.events import BounceType, DeliveryEvent, EventType, e
 
 VENDOR = "sendgrid"
 TYPES = {
-    "processed": EventType.QUEUED, "dropped": EventType.REJECTED, "delivered": EventType.DELIVERED,
-    "deferred": EventType.DEFERRED, "bounce": EventType.BOUNCED, "open": EventType.OPENED, "click": EventType.CLICKED,
-    "spamreport": EventType.COMPLAINED, "unsubscribe": EventType.UNSUBSCRIBED, "group_unsubscribe": EventType.UNSUBSCRIBED,
+    "processed": EventType.QUEUED,
+    "dropped": EventType.REJECTED,
+    "delivered": EventType.DELIVERED,
+    "deferred": EventType.DEFERRED,
+    "bounce": EventType.BOUNCED,
+    "open": EventType.OPENED,
+    "click": EventType.CLICKED,
+    "spamreport": EventType.COMPLAINED,
+    "unsubscribe": EventType.UNSUBSCRIBED,
+    "group_unsubscribe": EventType.UNSUBSCRIBED,
 }
 _ROUTING = re.compile(r"\.(?:filter|recvd|geopod)")
 
@@ -32,7 +39,9 @@ def message_id(sg_message_id: Any) -> str | None:
 
 def parse(body: bytes, received_at: float) -> list[DeliveryEvent]:
     data = json.loads(body)
-    return [_event(item, received_at) for item in (data if isinstance(data, list) else [data]) if isinstance(item, dict)]
+    return [
+        _event(item, received_at) for item in (data if isinstance(data, list) else [data]) if isinstance(item, dict)
+    ]
 
 
 def _event(item: dict[str, Any], received_at: float) -> DeliveryEvent:
@@ -42,6 +51,14 @@ def _event(item: dict[str, Any], received_at: float) -> DeliveryEvent:
     if kind is EventType.BOUNCED:
         bounce = BounceType.SOFT if item.get("type") == "blocked" else BounceType.HARD
     return DeliveryEvent(
-        VENDOR, kind, epoch(item.get("timestamp"), received_at), message_id(item.get("sg_message_id")), recipient(item.get("email")),
-        name, text(item.get("reason") or item.get("response")), bounce, text(item.get("sg_event_id")) or "", raw=item,
+        VENDOR,
+        kind,
+        epoch(item.get("timestamp"), received_at),
+        message_id(item.get("sg_message_id")),
+        recipient(item.get("email")),
+        name,
+        text(item.get("reason") or item.get("response")),
+        bounce,
+        text(item.get("sg_event_id")) or "",
+        raw=item,
     )

@@ -15,9 +15,16 @@ from connectorctl.delivery.events import DeliveryEvent, EventType, recipient, te
 
 VENDOR = "twilio"
 TYPES = {
-    "accepted": EventType.QUEUED, "scheduled": EventType.QUEUED, "queued": EventType.QUEUED, "sending": EventType.QUEUED,
-    "sent": EventType.SENT, "delivered": EventType.DELIVERED, "undelivered": EventType.UNDELIVERED, "failed": EventType.FAILED,
-    "read": EventType.OPENED, "canceled": EventType.REJECTED,
+    "accepted": EventType.QUEUED,
+    "scheduled": EventType.QUEUED,
+    "queued": EventType.QUEUED,
+    "sending": EventType.QUEUED,
+    "sent": EventType.SENT,
+    "delivered": EventType.DELIVERED,
+    "undelivered": EventType.UNDELIVERED,
+    "failed": EventType.FAILED,
+    "read": EventType.OPENED,
+    "canceled": EventType.REJECTED,
 }
 INBOUND = frozenset({"receiving", "received"})
 
@@ -30,5 +37,17 @@ def parse(body: bytes, received_at: float) -> list[DeliveryEvent]:
         return []
     error = text(form.get("ErrorCode"))
     reason = f"error {error}: {form.get('ErrorMessage') or 'see twilio.com/docs/errors/' + error}" if error else None
-    return [DeliveryEvent(VENDOR, TYPES.get(status, EventType.UNKNOWN), received_at, sid, recipient(form.get("To")), status, reason,
-                          None, f"{sid}:{status}:{error or ''}", raw=form)]
+    return [
+        DeliveryEvent(
+            VENDOR,
+            TYPES.get(status, EventType.UNKNOWN),
+            received_at,
+            sid,
+            recipient(form.get("To")),
+            status,
+            reason,
+            None,
+            f"{sid}:{status}:{error or ''}",
+            raw=form,
+        )
+    ]

@@ -18,13 +18,19 @@ from connectorctl.delivery.events import DeliveryEvent, EventType, recipient, te
 
 VENDOR = "vonage"
 TYPES = {
-    "accepted": EventType.SENT, "buffered": EventType.DEFERRED, "delivered": EventType.DELIVERED, "expired": EventType.UNDELIVERED,
-    "failed": EventType.FAILED, "rejected": EventType.REJECTED,
+    "accepted": EventType.SENT,
+    "buffered": EventType.DEFERRED,
+    "delivered": EventType.DELIVERED,
+    "expired": EventType.UNDELIVERED,
+    "failed": EventType.FAILED,
+    "rejected": EventType.REJECTED,
 }
 
 
 def parse(body: bytes, received_at: float) -> list[DeliveryEvent]:
-    data: Any = json.loads(body) if body.lstrip()[:1] == b"{" else dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+    data: Any = (
+        json.loads(body) if body.lstrip()[:1] == b"{" else dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+    )
     if not isinstance(data, dict) or not data.get("messageId") or not data.get("status"):
         return []
     status = str(data["status"])
@@ -32,8 +38,21 @@ def parse(body: bytes, received_at: float) -> list[DeliveryEvent]:
     reason = f"err-code {error}" if error and error != "0" else None
     when = _timestamp(data.get("message-timestamp"), received_at)
     key = f"{data['messageId']}:{status}:{error or ''}"
-    return [DeliveryEvent(VENDOR, TYPES.get(status, EventType.UNKNOWN), when, text(data["messageId"]), recipient(data.get("msisdn")),
-                          status, reason, None, key, text(data.get("client-ref")), raw=data)]
+    return [
+        DeliveryEvent(
+            VENDOR,
+            TYPES.get(status, EventType.UNKNOWN),
+            when,
+            text(data["messageId"]),
+            recipient(data.get("msisdn")),
+            status,
+            reason,
+            None,
+            key,
+            text(data.get("client-ref")),
+            raw=data,
+        )
+    ]
 
 
 def _timestamp(value: Any, default: float) -> float:
