@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 API_KEY = "SG.benchmark-key-000000"
 CPU: list[float] = []
+BARE_CPU: list[float] = []
 
 
 # -- the fake vendor (child process) ---------------------------------------------
@@ -121,12 +122,13 @@ def run_bare(base_url: str, n: int, concurrency: int) -> float:
                 raise SystemExit("bare run: unexpected status")
 
     threads = [threading.Thread(target=worker, args=(c,)) for c in clients]
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - started
+    BARE_CPU.append(time.process_time() - cpu)
     for c in clients:
         c.close()
     return elapsed
@@ -156,8 +158,9 @@ def main() -> None:
                 times.append(run_once(url, Path(tmp), args.emails, args.concurrency, run))
                 bare.append(run_bare(url, args.emails, args.concurrency) if args.baseline else float("nan"))
         for i, (t, b) in enumerate(zip(times, bare), 1):
+            bare_cpu = f", {BARE_CPU[i - 1] * 1000 / args.emails:.2f} ms/email" if args.baseline else ""
             print(f"run {i}: {args.emails} emails in {t:.3f} s ({args.emails / t:.0f}/s), ratio {t / ideal:.3f}, "
-                  f"client CPU {CPU[i - 1] * 1000 / args.emails:.2f} ms/email; bare httpx {b:.3f} s (ratio {b / ideal:.3f})")
+                  f"client CPU {CPU[i - 1] * 1000 / args.emails:.2f} ms/email; bare httpx {b:.3f} s (ratio {b / ideal:.3f}{bare_cpu})")
         med = statistics.median(times)
         print(f"ideal {ideal:.3f} s ({args.emails} x {args.latency_ms:g} ms / {args.concurrency}); "
               f"median achieved {med:.3f} s; ratio {med / ideal:.3f} (target <= 1.25)")
