@@ -142,6 +142,13 @@ def _tenant_rows_only(db: Any) -> None:
     )
 
 
+@migration(7, "log totals checkpoint")
+def _totals_checkpoint(db: Any) -> None:
+    from connectorctl.store.totals import create_checkpoint_table
+
+    create_checkpoint_table(db)
+
+
 def _load_area_migrations() -> None:
     """Import modules that register their own migrations (credentials, webhooks, ...)."""
     import importlib
