@@ -26,6 +26,7 @@ from connectorctl.settings import (
     DEFAULT_REDACT_FIELDS,
     MAX_PERIOD_S,
     CircuitBreakerSettings,
+    InboundSettings,
     LoggingSettings,
     RateLimitSettings,
     RetrySettings,
@@ -39,6 +40,7 @@ from connectorctl.yaml_limits import check_depth, check_expansion, read_config_t
 __all__ = [
     "DEFAULT_REDACT_FIELDS",
     "CircuitBreakerSettings",
+    "InboundSettings",
     "LoggingSettings",
     "RateLimitSettings",
     "RetrySettings",
@@ -423,6 +425,16 @@ def _check(settings: Settings) -> None:
                     f"webhooks.{service}",
                     "tolerance_seconds, replay_window_seconds and max_body_bytes must be positive",
                 )
+    for service, inbound in settings.inbound.items():
+        from connectorctl.inbound.parsers import FORMATS
+        from connectorctl.webhooks.registry import SCHEMES
+
+        if (inbound.format or service) not in FORMATS:
+            bad(f"inbound.{service}.format", f"expected one of {', '.join(FORMATS)}, got {inbound.format or service!r}")
+        if inbound.scheme not in (*SCHEMES, "none"):
+            bad(f"inbound.{service}.scheme", f"expected none or one of {', '.join(SCHEMES)}, got {inbound.scheme!r}")
+        if inbound.scheme != "none" and not inbound.secret_env and not inbound.secrets_from_creds:
+            bad(f"inbound.{service}", "set secret_env (a list of env vars) or secrets_from_creds, or scheme: none")
 
 
 def flatten(settings: Settings) -> dict[str, Any]:

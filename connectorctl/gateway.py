@@ -263,7 +263,15 @@ class _Gateway(ABC, Generic[M]):
             if len(self.chain) > 1:
                 last.hint = "every vendor in the chain failed: " + "; ".join(hops)
             raise last
-        raise UnsupportedFeatureError("no configured vendor can send this message: " + "; ".join(hops))
+        scheduling = (
+            isinstance(message, EmailMessage) and message.send_at is not None and any("send_at" in hop for hop in hops)
+        )
+        raise UnsupportedFeatureError(
+            "no configured vendor can send this message: " + "; ".join(hops),
+            hint="no vendor in the chain schedules: send now, or add one that does (sendgrid, mailchimp, mailgun)"
+            if scheduling
+            else None,
+        )
 
     def _record(self, result: SendResult, correlation_id: str) -> None:
         """Remember the send for delivery reports.
@@ -355,12 +363,84 @@ class EmailGateway(_Gateway[EmailMessage]):
     def send(self, message: EmailMessage, *, correlation_id: str | None = None, force: bool = False) -> SendResult:
         """``correlation_id`` lets a caller (the bulk journal) know the id before the call;
         ``force`` sends even to a suppressed recipient."""
-        return self._walk(validated_email(message), correlation_id, force=force)
+        return self._walk(validated_email(message).filled(), correlation_id, force=force)
 
     def _send_with(self, slug: str, message: EmailMessage, correlation_id: str) -> SendResult:
         return self.connector.channel_adapter(slug, EmailAdapter).send(
             message, tenant_id=self.tenant_id, correlation_id=correlation_id
         )
+
+    def batch_limit(self) -> int:
+        """Messages per call of the first vendor's batch API (0: it has none, so bulk sends go one by one)."""
+        return self.connector.channel_adapter(self.chain[0], EmailAdapter).batch_limit
+
+    def send_bulk(
+        self,
+        messages: Sequence[EmailMessage],
+        *,
+        concurrency: int = BULK_CONCURRENCY,
+        correlation_id: str | None = None,
+    ) -> list[SendResult | ConnectorctlError]:
+        """Through each vendor's batch API where it has one, each message with its own result.
+
+        A message the first vendor cannot carry, or whose batch failed in a way
+        the next vendor may not (an outage, an open circuit), goes on to the rest
+        of the chain, batched again there.  ``correlation_id`` ties every call
+        of this bulk send together (the bulk journal knows it in advance).
+        """
+        from connectorctl.delivery.suppressions import check
+
+        outcomes: list[SendResult | ConnectorctlError | None] = [None] * len(messages)
+        ready: list[tuple[int, EmailMessage]] = []
+        for i, message in enumerate(messages):
+            try:
+                checked = validated_email(message)
+                check(self.connector.db, self.tenant_id, checked.recipients)
+            except ConnectorctlError as exc:
+                outcomes[i] = exc
+            else:
+                ready.append((i, checked))
+        results = self._send_checked([m for _, m in ready], concurrency, correlation_id or new_id())
+        for (i, _), outcome in zip(ready, results, strict=True):
+            outcomes[i] = outcome
+        return [o if o is not None else ConnectorError("no result for this message") for o in outcomes]
+
+    def _send_checked(
+        self, messages: Sequence[EmailMessage], concurrency: int, correlation_id: str
+    ) -> list[SendResult | ConnectorctlError]:
+        slug, rest = self.chain[0], self.chain[1:]
+        adapter = self.connector.channel_adapter(slug, EmailAdapter)
+        outcomes: list[SendResult | ConnectorctlError | None] = [None] * len(messages)
+        batch: list[int] = []
+        onward: list[int] = []
+        for i, message in enumerate(messages):
+            missing = adapter.unsupported(message)
+            if not missing:
+                batch.append(i)
+                continue
+            skip = UnsupportedFeatureError(f"{slug} skipped: lacks {', '.join(sorted(missing))}", service=slug)
+            self._log_skip(slug, correlation_id, skip)
+            outcomes[i] = skip
+            onward.append(i)
+        results = adapter.send_bulk(
+            [messages[i] for i in batch],
+            tenant_id=self.tenant_id,
+            concurrency=concurrency,
+            correlation_id=correlation_id,
+        )
+        for i, outcome in zip(batch, results, strict=True):
+            outcomes[i] = outcome
+            if isinstance(outcome, SendResult):
+                self._record(outcome, outcome.correlation_id or correlation_id)
+            elif isinstance(outcome, ConnectorError) and may_fail_over(outcome, messages[i]):
+                onward.append(i)
+        if rest and onward:
+            tail = EmailGateway(self.connector, rest, self.tenant_id)._send_checked(
+                [messages[i] for i in onward], concurrency, correlation_id
+            )
+            for i, outcome in zip(onward, tail, strict=True):
+                outcomes[i] = outcome
+        return [o if o is not None else ConnectorError("no result for this message") for o in outcomes]
 
     def validate_address(self, address: str) -> bool:
         from connectorctl.validation import is_valid_email

@@ -176,6 +176,16 @@ class WebhookSettings:
 
 
 @dataclass(frozen=True)
+class InboundSettings(WebhookSettings):
+    """One inbound-mail endpoint (``inbound.<service>``, see docs/inbound.md): the vendor's payload format, how
+    deliveries are verified (the webhook fields; ``scheme: none`` only behind a secret URL) and the hooks to call."""
+
+    format: str | None = None  # sendgrid | mailgun | postmark | mailchimp; null = the service name
+    hooks: tuple[str, ...] = ()  # "package.module:function", each called with every new InboundMessage
+    max_body_bytes: int = 40 * 1048576  # vendors forward messages of up to 30-35 MB with attachments
+
+
+@dataclass(frozen=True)
 class Settings:
     home: Path
     database: Path
@@ -192,6 +202,7 @@ class Settings:
     status: StatusSettings = StatusSettings()
     vendors: Mapping[str, VendorSettings] = field(default_factory=dict)
     webhooks: Mapping[str, WebhookSettings] = field(default_factory=dict)
+    inbound: Mapping[str, InboundSettings] = field(default_factory=dict)
     master_key_file: str | None = (
         None  # key file for the credential master key (else $CONNECTORCTL_MASTER_KEY_FILE, keyring)
     )

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from connectorctl.adapters.base import Adapter, EmailAdapter, SmsAdapter
+from connectorctl.adapters.base import SCHEDULING, TEMPLATE, Adapter, EmailAdapter, SmsAdapter
 from connectorctl.adapters.sinks import ALL_EMAIL_FEATURES
 from connectorctl.config import RetrySettings, Settings
 from connectorctl.domain.messages import DeliveryStatus, EmailMessage, RecipientResult, SendResult, SmsMessage
@@ -213,7 +213,7 @@ class FakeConnector(Connector):
 
 
 class _RecordingEmail(EmailAdapter[Any]):
-    capabilities = ALL_EMAIL_FEATURES
+    capabilities = ALL_EMAIL_FEATURES | {TEMPLATE, SCHEDULING}
     fake: FakeConnector
 
     def send(

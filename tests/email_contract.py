@@ -17,6 +17,7 @@ from typing import Any, Iterator
 
 import pytest
 
+from connectorctl.adapters.base import SCHEDULING, TEMPLATE
 from connectorctl.adapters.sinks import ALL_EMAIL_FEATURES
 from connectorctl.config import CircuitBreakerSettings, RetrySettings, Settings, VendorSettings
 from connectorctl.credentials.static import StaticCredentialProvider
@@ -152,7 +153,7 @@ class EmailContract(VendorFixtures):
         assert getattr(fake, "violations", []) == []
 
     def test_features_it_cannot_carry_raise_instead_of_being_dropped(self, adapter: Any, fake: Any) -> None:
-        for feature in sorted(ALL_EMAIL_FEATURES - adapter.capabilities):
+        for feature in sorted((ALL_EMAIL_FEATURES | {TEMPLATE, SCHEDULING}) - adapter.capabilities):
             message = _message_using(feature)
             assert feature in adapter.unsupported(message)
             with pytest.raises(UnsupportedFeatureError):
@@ -237,6 +238,8 @@ def _message_using(feature: str) -> EmailMessage:
         "cc": {"cc": ("cc@example.com",)}, "bcc": {"bcc": ("bcc@example.com",)}, "reply_to": {"reply_to": "r@example.com"},
         "headers": {"headers": {"X-A": "1"}}, "tags": {"tags": ("t",)}, "metadata": {"metadata": {"k": "v"}},
         "attachments": {"attachments": (PDF,)}, "html": {"html": "<p>x</p>"},
+        "template": {"template_id": "welcome", "merge_data": {"name": "Ann"}},
+        "send_at": {"send_at": datetime.now(timezone.utc) + timedelta(hours=1)},
     }[feature]
     return EmailMessage(to=("ann@example.com",), subject="Hi", text="x", **options)
 

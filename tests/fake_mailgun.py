@@ -4,7 +4,10 @@
 from __future__ import annotations
 
 import base64
+import email.utils
 import itertools
+import json
+import time
 from typing import Any
 
 from fake_vendor_http import FakeVendor, Recorded, Response, json_response
@@ -12,6 +15,8 @@ from fake_vendor_http import FakeVendor, Recorded, Response, json_response
 API_KEY = "key-mailgun-0123456789"
 DOMAIN = "mg.example.com"
 REJECTED = "blocked@example.org"
+TEMPLATE = "invoice-reminder"  # the template stored for the fake domain
+MAX_DELIVERY_AHEAD = 3 * 86400
 
 
 class FakeMailgun(FakeVendor):
@@ -43,15 +48,34 @@ class FakeMailgun(FakeVendor):
         if req.content_type not in ("multipart/form-data", "application/x-www-form-urlencoded"):
             return [f"content type {req.content_type!r}: expected a form"]
         form = req.form()
-        problems = [f"{f} is required" for f in ("from", "to", "subject") if not form.get(f)]
+        problems = [f"{f} is required" for f in ("from", "to", *(() if form.get("template") else ("subject",))) if not form.get(f)]
+        variables = form.get("h:X-Mailgun-Variables")
+        if variables and not isinstance(_json(variables[0]), dict):
+            problems.append("h:X-Mailgun-Variables is a JSON object")
+        when = form.get("o:deliverytime")
+        try:
+            due = email.utils.parsedate_to_datetime(when[0]).timestamp() if when else None
+        except (TypeError, ValueError):
+            due = None
+            problems.append("o:deliverytime is an RFC 2822 date")
         if not any(form.get(f) for f in ("text", "html", "amp-html", "template")):
             problems.append("one of text, html, amp-html or template is required")
         if form.get("attachment") and req.content_type != "multipart/form-data":
             problems.append("attachments need multipart/form-data")
+        to = [a.strip() for v in form.get("to", []) for a in v.split(",") if a.strip()]
+        if len(to) > 1000:
+            problems.append("at most 1000 recipients per batch")
+        rcpt_vars = _json(form["recipient-variables"][0]) if form.get("recipient-variables") else {}
+        if not isinstance(rcpt_vars, dict) or not all(isinstance(v, dict) for v in rcpt_vars.values()):
+            problems.append("recipient-variables is a JSON object of objects keyed by address")
         if len(form.get("o:tag", [])) > 3:
             problems.append("at most 3 o:tag values")
         if problems:
             return problems
+        if form.get("template") and form["template"][0] != TEMPLATE:
+            return json_response(400, {"message": "template not found"})
+        if due is not None and due > time.time() + MAX_DELIVERY_AHEAD:
+            return json_response(400, {"message": "'o:deliverytime' can not be more than 3 days in the future"})
         if REJECTED in ",".join(form["to"]):
             return json_response(400, {"message": "'to' parameter is not a valid address. please check documentation"})
         if self.answer_without_id:  # accepted, but the answer lacks the id (a proxy or an API change can do this)
@@ -73,6 +97,22 @@ class FakeMailgun(FakeVendor):
         return json_response(500, {"message": "Internal Server Error"})
 
     @staticmethod
+    def copies(req: Recorded) -> list[dict[str, Any]]:
+        """With recipient-variables each ``to`` gets its own copy, %recipient.x% filled from its variables."""
+        form = req.form()
+        variables = json.loads(form["recipient-variables"][0]) if form.get("recipient-variables") else {}
+
+        def apply(text: str | None, values: dict[str, Any]) -> str | None:
+            for name, value in values.items():
+                text = text.replace(f"%recipient.{name}%", str(value)) if text else text
+            return text
+
+        one = {k: v[0] for k, v in form.items() if isinstance(v[0], str)}
+        return [{"to": [a], "subject": apply(one.get("subject"), variables.get(a, {})), "text": apply(one.get("text"), variables.get(a, {})),
+                 "html": apply(one.get("html"), variables.get(a, {})), "data": variables.get(a)}
+                for a in (x.strip() for v in form["to"] for x in v.split(",") if x.strip())]
+
+    @staticmethod
     def observed(req: Recorded) -> dict[str, Any]:
         form = req.form()
 
@@ -89,3 +129,10 @@ class FakeMailgun(FakeVendor):
             "tags": form.get("o:tag", []), "metadata": {k[2:]: v[0] for k, v in form.items() if k.startswith("v:")},
             "attachments": list(form.get("attachment", [])),
         }
+
+
+def _json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None

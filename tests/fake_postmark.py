@@ -11,6 +11,7 @@ from fake_vendor_http import FakeVendor, Recorded, Response, json_response
 
 TOKEN = "pm-server-token-0123456789"
 REJECTED = "blocked@example.org"
+TEMPLATES = {"31415": "welcome", "invoice-reminder": "invoice-reminder"}  # stored templates: id and alias
 INACTIVE = ("You tried to send to recipient(s) that have been marked as inactive. Found inactive addresses: {}. "
             "Inactive recipients are ones that have generated a hard bounce, a spam complaint, or a manual suppression.")
 
@@ -32,16 +33,26 @@ class FakePostmark(FakeVendor):
             if not {"fromdate", "todate"} <= set(req.query):
                 return ["fromdate and todate are required"]
             return json_response(200, {"Sent": 10, "Bounced": 1, "SMTPApiErrors": 0, "BounceRate": 10.0, "SpamComplaints": 0, "Tracked": 0})
-        if req.method != "POST" or req.path not in ("/email", "/email/batch"):
+        if req.method != "POST" or req.path not in ("/email", "/email/batch", "/email/withTemplate", "/email/batchWithTemplates"):
             return [f"no such endpoint {req.method} {req.path}"]
         if req.content_type != "application/json":
             return [f"content type {req.content_type!r}, expected application/json"]
         body = req.json()
-        if req.path == "/email":
-            problems = self.check(body)
+        if isinstance(body, dict) and "SendAt" in body:
+            return ["Postmark has no scheduled sending (SendAt is not a field)"]
+        if req.path in ("/email", "/email/withTemplate"):
+            problems = self.check(body, template=req.path == "/email/withTemplate")
             if problems:
                 return problems
             return self.answer(body, single=True)
+        if req.path == "/email/batchWithTemplates":
+            messages = body.get("Messages") if isinstance(body, dict) else None
+            if not isinstance(messages, list):
+                return ["/email/batchWithTemplates takes {\"Messages\": [...]}"]
+            if len(messages) > 500:
+                return json_response(422, {"ErrorCode": 410, "Message": "Too many batch messages. Maximum is 500."})
+            problems = [p for item in messages for p in self.check(item, template=True)]
+            return problems or json_response(200, [self.answer(item, single=False) for item in messages])
         if not isinstance(body, list):
             return ["/email/batch takes a JSON array"]
         if len(body) > 500:
@@ -52,11 +63,18 @@ class FakePostmark(FakeVendor):
         return json_response(200, [self.answer(item, single=False) for item in body])
 
     @staticmethod
-    def check(m: Any) -> list[str]:
+    def check(m: Any, *, template: bool = False) -> list[str]:
         if not isinstance(m, dict):
             return ["each message is a JSON object"]
-        problems = [f"{f} is required" for f in ("From", "To", "Subject") if not m.get(f)]
-        if not (m.get("TextBody") or m.get("HtmlBody")):
+        problems = [f"{f} is required" for f in ("From", "To", *(() if template else ("Subject",))) if not m.get(f)]
+        if template:
+            if ("TemplateId" in m) == ("TemplateAlias" in m):
+                problems.append("exactly one of TemplateId or TemplateAlias")
+            if "TemplateId" in m and not isinstance(m["TemplateId"], int):
+                problems.append("TemplateId is a number")
+            if not isinstance(m.get("TemplateModel"), dict):
+                problems.append("TemplateModel is an object")
+        elif not (m.get("TextBody") or m.get("HtmlBody")):
             problems.append("TextBody or HtmlBody is required")
         if "Tag" in m and not isinstance(m["Tag"], str):
             problems.append("Tag is one string")
@@ -69,6 +87,9 @@ class FakePostmark(FakeVendor):
         return problems
 
     def answer(self, m: dict[str, Any], *, single: bool) -> Any:
+        if ("TemplateId" in m or "TemplateAlias" in m) and str(m.get("TemplateId", m.get("TemplateAlias"))) not in TEMPLATES:
+            error = {"ErrorCode": 1101, "Message": "The Template's 'Id' associated with this request is not valid or was not found."}
+            return json_response(422, error) if single else error
         addresses = [a.strip() for f in ("To", "Cc", "Bcc") for a in m.get(f, "").split(",") if a.strip()]
         if REJECTED in addresses:
             error = {"ErrorCode": 406, "Message": INACTIVE.format(REJECTED)}
@@ -87,6 +108,14 @@ class FakePostmark(FakeVendor):
         if kind == "unavailable":
             return json_response(503, {"ErrorCode": 0, "Message": "Service unavailable"})
         return json_response(500, {"ErrorCode": 0, "Message": "Internal server error"})
+
+    @staticmethod
+    def copies(req: Recorded) -> list[dict[str, Any]]:
+        """Every message of a batch (or the one message) as its recipients receive it."""
+        body = req.json()
+        items = body["Messages"] if isinstance(body, dict) and "Messages" in body else body if isinstance(body, list) else [body]
+        return [{"to": [a.strip() for a in m["To"].split(",")], "subject": m.get("Subject"), "text": m.get("TextBody"),
+                 "html": m.get("HtmlBody"), "data": m.get("TemplateModel")} for m in items]
 
     @staticmethod
     def observed_item(m: dict[str, Any]) -> dict[str, Any]:

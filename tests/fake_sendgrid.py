@@ -5,12 +5,15 @@ from __future__ import annotations
 import base64
 import binascii
 import itertools
+import time
 from typing import Any
 
 from fake_vendor_http import FakeVendor, Recorded, Response, json_response
 
 API_KEY = "SG.test-key-0123456789"
 REJECTED = "blocked@example.org"
+TEMPLATE_ID = "d-4c1e0b7f2e8a4d0c9b3f6a5e7d8c9b0a"  # a dynamic template stored in the fake account
+MAX_SEND_AT_AHEAD = 72 * 3600
 
 
 class FakeSendGrid(FakeVendor):
@@ -46,8 +49,13 @@ class FakeSendGrid(FakeVendor):
         for i, p in enumerate(pers):
             if not p.get("to") or not all(isinstance(t, dict) and t.get("email") for t in p["to"]):
                 problems.append(f"personalizations.{i}.to: needs [{{email}}]")
-            if "subject" not in body and "subject" not in p:
+            if "subject" not in body and "subject" not in p and "template_id" not in body:
                 problems.append(f"personalizations.{i}: subject missing")
+            if "dynamic_template_data" in p and ("template_id" not in body or not isinstance(p["dynamic_template_data"], dict)):
+                problems.append(f"personalizations.{i}.dynamic_template_data: an object, with a template_id")
+            subs = p.get("substitutions", {})
+            if not isinstance(subs, dict) or not all(isinstance(v, str) for v in subs.values()) or (subs and "template_id" in body):
+                problems.append(f"personalizations.{i}.substitutions: strings, and not with a dynamic template")
         if not (body.get("from") or {}).get("email"):
             problems.append("from.email is required")
         content = body.get("content")
@@ -56,6 +64,8 @@ class FakeSendGrid(FakeVendor):
                 problems.append("content: each item needs type and a non-empty value")
             elif len(content) > 1 and content[0]["type"] != "text/plain":
                 problems.append("content: text/plain must come first")
+        if "send_at" in body and (not isinstance(body["send_at"], int) or isinstance(body["send_at"], bool)):
+            problems.append("send_at: a unix timestamp (integer)")
         if len(body.get("categories", [])) > 10:
             problems.append("categories: at most 10")
         for a in body.get("attachments", []):
@@ -67,11 +77,31 @@ class FakeSendGrid(FakeVendor):
                 problems.append("attachments: filename required")
         if problems:
             return problems
+        if "template_id" in body and body["template_id"] != TEMPLATE_ID:
+            return json_response(400, {"errors": [{"message": "The template_id must be a valid template ID.", "field": "template_id", "help": None}]})
+        if body.get("send_at", 0) > time.time() + MAX_SEND_AT_AHEAD:
+            return json_response(400, {"errors": [{"message": "The send_at parameter cannot be more than 72 hours in the future.", "field": "send_at", "help": None}]})
         if any(t["email"] == REJECTED for p in pers for t in p["to"]):
             return json_response(400, {"errors": [{"message": "Does not contain a valid address.", "field": "personalizations.0.to.0.email", "help": None}]})
         if ((body.get("mail_settings") or {}).get("sandbox_mode") or {}).get("enable"):
             return 200, self.rate_headers(), b""
         return 202, {"X-Message-Id": f"sg-{next(self._ids)}", **self.rate_headers()}, b""
+
+    @staticmethod
+    def copies(req: Recorded) -> list[dict[str, Any]]:
+        """What each personalization's recipients receive: subject and bodies with its substitutions applied."""
+        body = req.json()
+        out = []
+        for p in body["personalizations"]:
+            def apply(text: str | None) -> str | None:
+                for tag, value in p.get("substitutions", {}).items():
+                    text = text.replace(tag, value) if text else text
+                return text
+
+            content = {c["type"]: apply(c["value"]) for c in body.get("content", [])}
+            out.append({"to": [t["email"] for t in p["to"]], "subject": apply(p.get("subject", body.get("subject"))),
+                        "text": content.get("text/plain"), "html": content.get("text/html"), "data": p.get("dynamic_template_data")})
+        return out
 
     def rate_headers(self) -> dict[str, str]:
         return {"X-RateLimit-Limit": "600", "X-RateLimit-Remaining": "599", "X-RateLimit-Reset": str(self.reset_at)}

@@ -64,7 +64,8 @@ class TestPostmarkContract(HttpErrorContract):
         messages = [EmailMessage(to=(f"u{i}@example.com",), subject=str(i), text="x") for i in range(501)]
         results = adapter.send_bulk(messages, concurrency=1)
         assert all(r.ok for r in results) and len(results) == 501
-        assert [len(r.json()) for r in fake.requests] == [500, 1]
+        assert [(r.path, len(r.json())) for r in fake.requests[:1]] == [("/email/batch", 500)]
+        assert fake.requests[1].path == "/email" and fake.requests[1].json()["To"] == "u500@example.com"  # the rest of one goes alone
         assert results[500].recipients[0].recipient == "u500@example.com"
 
     def test_a_failed_batch_fails_its_own_messages_only(self, adapter: Any, fake: FakePostmark) -> None:

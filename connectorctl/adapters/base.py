@@ -27,6 +27,7 @@ from connectorctl.settings import VendorSettings
 
 BULK_CONCURRENCY = 8
 ALL_EMAIL_FEATURES = frozenset({"cc", "bcc", "reply_to", "headers", "tags", "metadata", "attachments", "html"})
+TEMPLATE, SCHEDULING = "template", "send_at"  # a template kept at the vendor; delivery held by the vendor until a time
 OptionsT = TypeVar("OptionsT", bound=VendorSettings)
 T = TypeVar("T")
 ItemT = TypeVar("ItemT")
@@ -55,8 +56,13 @@ class Adapter(ABC, Generic[OptionsT]):
     def require(self, message: HasFeatures) -> None:
         missing = self.unsupported(message)
         if missing:
+            hint = (
+                f"{self.slug} has no scheduled sending: send now, or through a vendor that schedules"
+                if SCHEDULING in missing
+                else None
+            )
             raise UnsupportedFeatureError(
-                f"{self.slug} cannot send a message with {', '.join(sorted(missing))}", service=self.slug
+                f"{self.slug} cannot send a message with {', '.join(sorted(missing))}", service=self.slug, hint=hint
             )
 
     # -- credentials and the pipeline --------------------------------------------
@@ -114,6 +120,9 @@ class Adapter(ABC, Generic[OptionsT]):
 
 class EmailAdapter(Adapter[OptionsT]):
     channel = "email"
+    batch_limit: ClassVar[int] = (
+        0  # messages per call of the vendor's batch API, its documented maximum; 0 = no batch API
+    )
 
     def send(
         self, message: EmailMessage, *, tenant_id: str | None = None, correlation_id: str | None = None
@@ -121,9 +130,17 @@ class EmailAdapter(Adapter[OptionsT]):
         raise NotImplementedError(f"{type(self).__name__} does not implement send")
 
     def send_bulk(
-        self, messages: Sequence[EmailMessage], *, tenant_id: str | None = None, concurrency: int = BULK_CONCURRENCY
+        self,
+        messages: Sequence[EmailMessage],
+        *,
+        tenant_id: str | None = None,
+        concurrency: int = BULK_CONCURRENCY,
+        correlation_id: str | None = None,
     ) -> list[SendResult | ConnectorctlError]:
-        return send_each(lambda m: self.send(m, tenant_id=tenant_id), messages, concurrency)
+        """One send per message; vendors with a batch API override this (see ``HttpEmailAdapter``)."""
+        return send_each(
+            lambda m: self.send(m.filled(), tenant_id=tenant_id, correlation_id=correlation_id), messages, concurrency
+        )
 
     def validate_address(self, address: str) -> bool:
         from connectorctl.validation import is_valid_email

@@ -226,10 +226,12 @@ def create_app(
     if hooks:
         api.document = with_webhooks(DOCUMENT)
     from connectorctl.delivery.api import delivery_routes, with_delivery
+    from connectorctl.inbound.receiver import inbound_routes, with_inbound
 
-    api.document = with_delivery(api.document)
+    api.document = with_inbound(with_delivery(api.document))
+
     app = Starlette(
-        routes=[*api.routes(), *hooks, *delivery_routes(connector, api.read)],
+        routes=[*api.routes(), *hooks, *inbound_routes(connector), *delivery_routes(connector, api.read)],
         middleware=middleware,
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=_lifespan(api, close_connector),

@@ -3,8 +3,8 @@
 Loopback needs no token; any other bind address needs one (``serve`` refuses
 to start without it).  The token comes from ``$CONNECTORCTL_API_TOKEN`` or
 from the credential store entry ``connectorctl-api`` (field ``token``).  It is
-compared in constant time and never logged or echoed.  Webhook routes are
-exempt: vendors authenticate those with their own signatures.
+compared in constant time and never logged or echoed.  Webhook and inbound-mail
+routes are exempt: vendors authenticate those with their own signatures.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from connectorctl.api.errors import error_response
 
 TOKEN_ENV = "CONNECTORCTL_API_TOKEN"
 TOKEN_SERVICE = "connectorctl-api"
-EXEMPT_PREFIXES = ("/api/connector/webhooks/",)
+EXEMPT_PREFIXES = ("/api/connector/webhooks/", "/api/connector/inbound/")
 
 
 def is_loopback(host: str) -> bool:

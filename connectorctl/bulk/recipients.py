@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
+from connectorctl.domain.messages import PLACEHOLDER, fill
 from connectorctl.errors import InvalidInputError
 
 ADDRESS_COLUMNS = {"email": ("email",), "sms": ("phone", "number", "to")}
-_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_.-]+)\s*\}\}")
 
 
 @dataclass(frozen=True)
@@ -83,7 +82,7 @@ def check_placeholders(templates: Iterable[str | None], rows: Sequence[Row], sou
     import difflib
 
     known = list(rows[0].fields) if rows else []
-    unknown = sorted({m.group(1).lower() for t in templates if t for m in _PLACEHOLDER.finditer(t)} - set(known))
+    unknown = sorted({m.group(1).lower() for t in templates if t for m in PLACEHOLDER.finditer(t)} - set(known))
     if not unknown:
         return
     guesses = [f"{{{{{g[0]}}}}}" for name in unknown if (g := difflib.get_close_matches(name, known, n=1))]
@@ -96,13 +95,4 @@ def check_placeholders(templates: Iterable[str | None], rows: Sequence[Row], sou
 
 def render(template: str | None, fields: Mapping[str, str]) -> str | None:
     """``{{column}}`` -> the row's value (:func:`check_placeholders` has vetted the names)."""
-    if template is None:
-        return None
-
-    def value(match: re.Match[str]) -> str:
-        name = match.group(1).lower()
-        if name not in fields:
-            raise InvalidInputError(f"no column {name!r} for placeholder {match.group(0)}")
-        return fields[name]
-
-    return _PLACEHOLDER.sub(value, template)
+    return fill(template, fields)

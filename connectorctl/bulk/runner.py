@@ -1,7 +1,9 @@
 """Send one message per recipient row with bounded concurrency, resumably.
 
 Each row goes through the gateway (so failover, limits, circuits and the log
-apply per recipient).  One failed row never stops the others.  Rows the
+apply per recipient).  Where the first vendor has a batch API, rows go in
+chunks of its documented maximum, one request per chunk, each row still with
+its own result.  One failed row never stops the others.  Rows the
 journal says were accepted in an earlier run are skipped; rows whose earlier
 call may have been in flight are reported ``uncertain`` and only re-sent on
 request.  A rate-limit refusal that outlived the pipeline's own waiting makes
@@ -142,10 +144,67 @@ class BulkRunner:
                 break
             except RateLimitedError as exc:
                 if requeue == RATE_LIMIT_REQUEUES:
-                    return self._failed(row, key, correlation_id, exc)
-                self.sleep(min(max(exc.retry_after_seconds or 1.0, 0.05), 60.0))
+                    return self._outcome(row, key, correlation_id, exc)
+                self._wait(exc)
             except ConnectorctlError as exc:
-                return self._failed(row, key, correlation_id, exc)
+                return self._outcome(row, key, correlation_id, exc)
+        return self._outcome(row, key, correlation_id, result)
+
+    def send_chunk(self, items: Sequence[tuple[Row, str]], build: Callable[[Row, str], Any]) -> list[dict[str, Any]]:
+        """Rows that go to the vendor's batch API together: one correlation id, one result per row."""
+        if len(items) == 1:
+            return [self.send_one(items[0][0], items[0][1], build)]
+        done: list[dict[str, Any]] = []
+        ready: list[tuple[Row, str, Any]] = []
+        for row, key in items:
+            try:
+                ready.append((row, key, build(row, key)))
+            except ConnectorctlError as exc:
+                self.journal.record(Outcome(key, FAILED, error_code=exc.code, error_message=exc.message))
+                done.append(_result(row, key, "failed", error_code=exc.code, error=exc.message))
+        correlation_id = new_id()
+        for row, key, _ in ready:
+            self.journal.mark_pending(key, row.number, correlation_id)
+        for requeue in range(RATE_LIMIT_REQUEUES + 1):
+            outcomes = self.gateway.send_bulk([m for _, _, m in ready], concurrency=1, correlation_id=correlation_id)
+            limited = [
+                (item, o)
+                for item, o in zip(ready, outcomes, strict=True)
+                if isinstance(o, RateLimitedError) and requeue < RATE_LIMIT_REQUEUES
+            ]
+            done += [
+                self._outcome(row, key, correlation_id, o)
+                for (row, key, _), o in zip(ready, outcomes, strict=True)
+                if not (isinstance(o, RateLimitedError) and requeue < RATE_LIMIT_REQUEUES)
+            ]
+            if not limited:
+                break
+            self._wait(max((o for _, o in limited), key=lambda e: e.retry_after_seconds or 0))
+            ready = [item for item, _ in limited]
+        return done
+
+    def _wait(self, exc: RateLimitedError) -> None:
+        """The vendor did not take a rate-limited request: wait its ``retry_after`` and send again."""
+        self.sleep(min(max(exc.retry_after_seconds or 1.0, 0.05), 60.0))
+
+    def _outcome(self, row: Row, key: str, correlation_id: str, outcome: Any) -> dict[str, Any]:
+        """Journal one row's outcome (a SendResult or an error) and describe it."""
+        if isinstance(outcome, ConnectorctlError):
+            self.journal.record(
+                Outcome(
+                    key, FAILED, getattr(outcome, "service", None), None, correlation_id, outcome.code, outcome.message
+                )
+            )
+            return _result(
+                row,
+                key,
+                "failed",
+                vendor=getattr(outcome, "service", None),
+                correlation_id=correlation_id,
+                error_code=outcome.code,
+                error=outcome.message,
+            )
+        result = outcome
         if result.ok:
             self.journal.record(Outcome(key, DONE, result.vendor, result.message_id, correlation_id))
             return _result(
@@ -175,20 +234,6 @@ class BulkRunner:
             error=reason,
         )
 
-    def _failed(self, row: Row, key: str, correlation_id: str, exc: ConnectorctlError) -> dict[str, Any]:
-        self.journal.record(
-            Outcome(key, FAILED, getattr(exc, "service", None), None, correlation_id, exc.code, exc.message)
-        )
-        return _result(
-            row,
-            key,
-            "failed",
-            vendor=getattr(exc, "service", None),
-            correlation_id=correlation_id,
-            error_code=exc.code,
-            error=exc.message,
-        )
-
     def run(
         self, rows: Sequence[Row], normalize: Callable[[str], str], build: Callable[[Row, str], Any], report: BulkReport
     ) -> BulkReport:
@@ -202,11 +247,13 @@ class BulkRunner:
         for r in decided:
             report.results.append(r)
             self.progress(r)
-        queue = iter(todo)
+        size = max(1, self.gateway.batch_limit() if hasattr(self.gateway, "batch_limit") else 1)
+        chunks = [todo[i : i + size] for i in range(0, len(todo), size)]
+        queue = iter(chunks)
         lock = threading.Lock()
         stop = threading.Event()
         finished = threading.Event()
-        alive = [min(self.concurrency, len(todo))]
+        alive = [min(self.concurrency, len(chunks))]
 
         def worker() -> None:
             try:
@@ -215,10 +262,11 @@ class BulkRunner:
                         item = next(queue, None)
                     if item is None:
                         return
-                    r = self.send_one(item[0], item[1], build)
+                    results = self.send_chunk(item, build)
                     with lock:
-                        report.results.append(r)
-                        self.progress(r)
+                        for r in results:
+                            report.results.append(r)
+                            self.progress(r)
             finally:
                 with lock:
                     alive[0] -= 1

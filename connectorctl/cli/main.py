@@ -37,6 +37,7 @@ COMMANDS = {
     "payments": "connectorctl.cli.payments:app",
     "ship": "connectorctl.cli.ship:app",
     "storage": "connectorctl.cli.storage:app",
+    "inbound": "connectorctl.cli.inbound:app",
 }
 
 

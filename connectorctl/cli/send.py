@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 import typer
 
 from connectorctl.cli.output import JsonOption, OutputFormat, OutputOption, fmt, parse_header_options, render, state
 from connectorctl.validation import MIB, read_limited
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 MAX_BODY_BYTES = 10 * MIB  # more than any vendor accepts in one message
 MAX_ATTACHMENT_BYTES = 25 * MIB
@@ -71,8 +75,8 @@ _Force = typer.Option(False, "--force", help="Send even to a recipient on the su
 def send_email(
     ctx: typer.Context,
     to: List[str] = typer.Option([], "--to", help="Recipient address (repeat for several).", metavar="ADDRESS"),
-    subject: str = typer.Option(
-        ..., "--subject", "-s", help="Subject line ({{column}} placeholders in bulk).", metavar="TEXT"
+    subject: Optional[str] = typer.Option(
+        None, "--subject", "-s", help="Subject line ({{name}} placeholders from --data or the CSV).", metavar="TEXT"
     ),
     body: Optional[str] = typer.Option(
         None, "--body", help="Message body ({{column}} placeholders in bulk).", metavar="TEXT"
@@ -94,6 +98,25 @@ def send_email(
     attach: List[Path] = typer.Option(
         [], "--attach", help="Attach a file (repeatable).", exists=True, dir_okay=False, metavar="FILE"
     ),
+    template: Optional[str] = typer.Option(
+        None,
+        "--template",
+        help="Send the vendor's stored template (id, alias or name) instead of a body.",
+        metavar="ID",
+    ),
+    data: Optional[Path] = typer.Option(
+        None,
+        "--data",
+        help="JSON object of merge data: the template's data, or {{name}} values ('-' for stdin).",
+        allow_dash=True,
+        metavar="FILE",
+    ),
+    at: Optional[str] = typer.Option(
+        None, "--at", help="Have the vendor deliver at this time (ISO 8601, e.g. 2026-12-24T09:00Z).", metavar="TIME"
+    ),
+    after: Optional[str] = typer.Option(
+        None, "--in", help="Have the vendor deliver after this long (e.g. 2h, 30m).", metavar="DURATION"
+    ),
     to_file: Optional[Path] = _ToFile,
     batch_id: Optional[str] = _BatchId,
     concurrency: int = _Concurrency,
@@ -109,17 +132,22 @@ def send_email(
     from dataclasses import replace
 
     from connectorctl.domain.messages import Attachment, EmailMessage
+    from connectorctl.errors import InvalidInputError
 
     _check_targets(to, to_file, force)
-    text = _read_body(body, body_file)
+    if not template and subject is None:
+        raise InvalidInputError("give --subject (or --template for a template stored at the vendor)")
+    text = _read_body(body, body_file, optional=bool(template))
     headers = dict(parse_header_options(header))
     attachments = tuple(
         Attachment(p.name, read_limited(p, f"attachment {p}", MAX_ATTACHMENT_BYTES), _guess_type(p)) for p in attach
     )
+    merge_data = _read_data(data)
+    connector = state(ctx).connector()
     message = EmailMessage(
         to=tuple(to) or ("bulk@placeholder.invalid",),
-        subject=subject,
-        text=_strip_html(text) if html else text,
+        subject=subject or "",
+        text=_strip_html(text) if html and text else text,
         html=text if html else None,
         from_email=from_email,
         cc=tuple(cc),
@@ -128,8 +156,10 @@ def send_email(
         headers=headers,
         tags=tuple(tag),
         attachments=attachments,
+        template_id=template,
+        merge_data=merge_data,
+        send_at=_send_at(at, after, connector.clock.time()),
     )
-    connector = state(ctx).connector()
     gateway = connector.email(vendor, tenant_id=tenant)
     out = fmt(output, as_json)
     if to_file is None:
@@ -140,19 +170,13 @@ def send_email(
         return _finish(gateway.send(message, force=force).to_dict(), out)
 
     from connectorctl.bulk.recipients import Row
-    from connectorctl.bulk.recipients import render as fill
     from connectorctl.cli.send_view import run_bulk
     from connectorctl.validation import normalize_email
 
     def build(row: Row, key: str) -> EmailMessage:
-        filled = fill(text, row.fields)
-        return replace(
-            message,
-            to=(key,),
-            subject=fill(subject, row.fields) or "",
-            text=_strip_html(filled or "") if html else filled,
-            html=filled if html else None,
-        )
+        """Each row's columns are its merge data: the template's data, or its {{column}} values (a batch lets the
+        vendor fill them)."""
+        return replace(message, to=(key,), merge_data={**merge_data, **row.fields})
 
     run_bulk(
         ctx,
@@ -162,8 +186,17 @@ def send_email(
         to_file,
         normalize_email,
         build,
-        template=(subject, text, str(html), from_email or "", ",".join(cc), ",".join(bcc)),
-        filled=(subject, text),
+        template=(
+            subject or "",
+            text or "",
+            str(html),
+            from_email or "",
+            ",".join(cc),
+            ",".join(bcc),
+            template or "",
+            json.dumps(merge_data, sort_keys=True),
+        ),  # not the delivery time: a re-run with another --in resumes the same batch instead of sending it again
+        filled=() if template else (subject, text),
         batch_id=batch_id,
         concurrency=concurrency,
         resend_uncertain=resend_uncertain,
@@ -270,11 +303,15 @@ def _check_targets(to: object, to_file: Optional[Path], force: bool) -> None:
         raise InvalidInputError("--force overrides the suppression list for one send only, not with --to-file")
 
 
-def _read_body(body: Optional[str], body_file: Optional[Path]) -> str:
+def _read_body(body: Optional[str], body_file: Optional[Path], *, optional: bool = False) -> Optional[str]:
     from connectorctl.errors import InvalidInputError
 
-    if (body is None) == (body_file is None):
-        raise InvalidInputError("give exactly one of --body or --body-file")
+    if body is not None and body_file is not None:
+        raise InvalidInputError("give only one of --body or --body-file")
+    if body is None and body_file is None:
+        if optional:
+            return None
+        raise InvalidInputError("give exactly one of --body or --body-file (or --template)")
     if body is not None:
         return body
     assert body_file is not None
@@ -286,6 +323,54 @@ def _read_body(body: Optional[str], body_file: Optional[Path]) -> str:
         return read_limited(body_file, f"--body-file {body_file}", MAX_BODY_BYTES).decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InvalidInputError(f"cannot read --body-file {body_file}: not UTF-8 text (byte {exc.start})") from None
+
+
+def _read_data(path: Optional[Path]) -> dict:
+    """``--data``: one JSON object (the template's data, or the values of ``{{name}}`` placeholders)."""
+    from connectorctl.errors import InvalidInputError
+
+    if path is None:
+        return {}
+    if str(path) == "-":
+        from connectorctl.cli.output import read_stdin_text
+
+        raw = read_stdin_text("--data -")
+    else:
+        try:
+            raw = read_limited(path, f"--data {path}", MAX_BODY_BYTES).decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidInputError(f"cannot read --data {path}: not UTF-8 text") from None
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InvalidInputError(f"--data {path}: not JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(value, dict):
+        raise InvalidInputError(f"--data {path}: must be a JSON object of names and values")
+    return value
+
+
+def _send_at(at: Optional[str], after: Optional[str], now: float) -> Optional["datetime"]:
+    """``--at`` (an ISO 8601 time, naive = UTC) or ``--in`` (a duration from now); it must lie ahead."""
+    from datetime import datetime, timedelta, timezone
+
+    from connectorctl.errors import InvalidInputError
+    from connectorctl.times import parse_duration
+
+    if at is not None and after is not None:
+        raise InvalidInputError("give --at or --in, not both")
+    current = datetime.fromtimestamp(now, timezone.utc)
+    if after is not None:
+        return current + timedelta(seconds=parse_duration(after, name="--in"))
+    if at is None:
+        return None
+    try:
+        value = datetime.fromisoformat(at.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise InvalidInputError(f"invalid --at {at!r}: use an ISO 8601 time such as 2026-12-24T09:00Z") from None
+    value = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    if value <= current:
+        raise InvalidInputError(f"--at {at} is not in the future (now {current:%Y-%m-%dT%H:%M}Z)")
+    return value
 
 
 def _strip_html(html: str) -> str:

@@ -19,7 +19,7 @@ def dry_run_report(connector: Any, gateway: Any, message: Any) -> dict[str, Any]
     from connectorctl.gateway import validated_email
 
     if gateway.channel == "email":
-        message = validated_email(message)
+        message = validated_email(message).filled()
     hops = []
     for slug in gateway.chain:
         adapter = connector.adapter(slug, gateway.channel)

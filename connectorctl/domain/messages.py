@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Mapping
+
+PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_.-]+)\s*\}\}")
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,13 @@ class EmailMessage:
     metadata: Mapping[str, str] = field(default_factory=dict)
     attachments: tuple[Attachment, ...] = ()
     idempotency_key: str | None = None
+    template_id: str | None = (
+        None  # a template kept at the vendor: SendGrid id, Postmark id or alias, Mandrill/Mailgun name
+    )
+    merge_data: Mapping[str, Any] = field(
+        default_factory=dict
+    )  # the template's data, or the values of {{name}} in subject and body
+    send_at: datetime | None = None  # the vendor holds the message until then (aware; naive means UTC)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "to", tuple(self.to))
@@ -40,10 +51,37 @@ class EmailMessage:
         object.__setattr__(self, "attachments", tuple(self.attachments))
         object.__setattr__(self, "headers", MappingProxyType(dict(self.headers)))
         object.__setattr__(self, "metadata", MappingProxyType(dict(self.metadata)))
+        object.__setattr__(self, "merge_data", MappingProxyType(dict(self.merge_data)))
 
     @property
     def recipients(self) -> tuple[str, ...]:
         return self.to + self.cc + self.bcc
+
+    def filled(self) -> "EmailMessage":
+        """Without a vendor template, ``merge_data`` fills the ``{{name}}`` placeholders before a vendor sees them."""
+        if self.template_id or not self.merge_data:
+            return self
+        values = self.merge_values()
+        return replace(
+            self,
+            subject=fill(self.subject, values) or "",
+            text=fill(self.text, values),
+            html=fill(self.html, values),
+            merge_data={},
+        )
+
+    def merge_values(self) -> dict[str, str]:
+        """``merge_data`` as placeholder values: names lower case, values text."""
+        return {str(k).lower(): "" if v is None else str(v) for k, v in self.merge_data.items()}
+
+    def placeholders(self) -> set[str]:
+        """The ``{{name}}`` names used in subject and bodies, lower case."""
+        return {
+            m.group(1).lower()
+            for text in (self.subject, self.text, self.html)
+            if text
+            for m in PLACEHOLDER.finditer(text)
+        }
 
     def features(self) -> frozenset[str]:
         """Optional features this message relies on, for vendor capability checks."""
@@ -56,8 +94,26 @@ class EmailMessage:
             "metadata": bool(self.metadata),
             "attachments": bool(self.attachments),
             "html": bool(self.html),
+            "template": bool(self.template_id),
+            "send_at": self.send_at is not None,
         }
         return frozenset(name for name, on in used.items() if on)
+
+
+def fill(template: str | None, values: Mapping[str, str]) -> str | None:
+    """``{{name}}`` -> ``values[name]`` (names are lower case); a name without a value is an input error."""
+    if template is None:
+        return None
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1).lower()
+        if name not in values:
+            from connectorctl.errors import InvalidInputError
+
+            raise InvalidInputError(f"no value for placeholder {match.group(0)}")
+        return values[name]
+
+    return PLACEHOLDER.sub(value, template)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ Each migration is a function over a ``sqlite_utils.Database`` inside one
 once cannot both apply it.  Never edit a migration that has shipped: add one.
 Numbers are grouped by area so parallel work does not collide: 1-9 core,
 10-19 credentials, 20-29 webhooks, 30-39 operations, 40-49 bulk,
-50-59 write-ahead intents and payments, 60-69 shipping, 70-79 delivery tracking.
+50-59 write-ahead intents and payments, 60-69 shipping, 70-79 delivery tracking, 90-99 inbound mail.
 """
 
 from __future__ import annotations
@@ -161,6 +161,7 @@ def _load_area_migrations() -> None:
         "connectorctl.payments.records",
         "connectorctl.delivery.schema",
         "connectorctl.shipping.records",
+        "connectorctl.inbound.schema",
     ):
         try:
             importlib.import_module(module)

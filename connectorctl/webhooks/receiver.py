@@ -46,6 +46,20 @@ def webhook_routes(connector: "Connector") -> list["Route"]:
     return [Route(PATH, receiver.endpoint, methods=["POST"], name="webhook_receive")]
 
 
+async def limited_body(request: "Request", limit: int) -> "bytes | JSONResponse":
+    """The raw body, or the 413 answer when it is (declared or found) over ``limit`` bytes."""
+    from starlette.responses import JSONResponse
+
+    too_large = JSONResponse(
+        {"error": {"code": "payload_too_large", "message": f"body over {limit} bytes"}}, status_code=413
+    )
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return too_large
+    body = await request.body()
+    return too_large if len(body) > limit else body
+
+
 class WebhookReceiver:
     def __init__(self, connector: "Connector") -> None:
         self.connector = connector
@@ -60,18 +74,9 @@ class WebhookReceiver:
             return JSONResponse(
                 {"error": {"code": "unknown_webhook", "message": f"no webhook endpoint {service!r}"}}, status_code=404
             )
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > hook.max_body_bytes:
-            return JSONResponse(
-                {"error": {"code": "payload_too_large", "message": f"body over {hook.max_body_bytes} bytes"}},
-                status_code=413,
-            )
-        body = await request.body()
-        if len(body) > hook.max_body_bytes:
-            return JSONResponse(
-                {"error": {"code": "payload_too_large", "message": f"body over {hook.max_body_bytes} bytes"}},
-                status_code=413,
-            )
+        body = await limited_body(request, hook.max_body_bytes)
+        if not isinstance(body, bytes):
+            return body
         status, data = await run_in_threadpool(
             self.handle, service, body, list(request.headers.items()), str(request.url)
         )

@@ -11,20 +11,39 @@ vendor never repeats them.
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Callable, ClassVar, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from typing import Any, Callable, ClassVar, Hashable, Iterator, Mapping, Sequence
 
 import httpx
 
-from connectorctl.adapters.base import EmailAdapter, OptionsT, send_each
+from connectorctl.adapters.base import BULK_CONCURRENCY, EmailAdapter, OptionsT, send_each
 from connectorctl.adapters.http import HttpMessageAdapter, VendorRequest
-from connectorctl.domain.messages import Attachment, DeliveryStatus, EmailMessage, RecipientResult, SendResult
+from connectorctl.domain.messages import (
+    PLACEHOLDER,
+    Attachment,
+    DeliveryStatus,
+    EmailMessage,
+    RecipientResult,
+    SendResult,
+)
 from connectorctl.domain.values import Credentials
 from connectorctl.errors import ConfigurationError, ConnectorctlError, ConnectorError, ValidationError
+from connectorctl.resilience.pipeline import new_id
 from connectorctl.settings import VendorSettings
 
-__all__ = ["HttpEmailAdapter", "RegionalOptions", "VendorRequest", "all_with", "attachment_summary", "b64", "chunks"]
+__all__ = [
+    "HttpEmailAdapter",
+    "RegionalOptions",
+    "VendorRequest",
+    "all_with",
+    "attachment_summary",
+    "b64",
+    "content_key",
+    "inline_values",
+    "utc",
+    "with_merge_tags",
+]
 
 
 @dataclass(frozen=True)
@@ -64,17 +83,111 @@ class HttpEmailAdapter(HttpMessageAdapter[OptionsT, EmailMessage], EmailAdapter[
     def parse_statistics(self, response: httpx.Response) -> Mapping[str, Any]:
         return response.json()
 
+    def send(
+        self, message: EmailMessage, *, tenant_id: str | None = None, correlation_id: str | None = None
+    ) -> SendResult:
+        return super().send(message.filled(), tenant_id=tenant_id, correlation_id=correlation_id)
+
     def precheck(self, message: EmailMessage) -> None:
         """What must hold before any request: features the vendor carries, and a body."""
         self.require(message)
-        if not message.text and not message.html:
-            raise ValidationError(f"{self.slug}: an email needs a text or an HTML body", service=self.slug)
+        if not message.text and not message.html and not message.template_id:
+            raise ValidationError(
+                f"{self.slug}: an email needs a text or an HTML body, or a template", service=self.slug
+            )
+
+    # -- batches: one vendor call for many messages --------------------------------------
+    def batch_key(self, message: EmailMessage) -> Hashable | None:
+        """What messages must share to travel in one batch call; None sends the message alone.
+
+        The default: one ``to`` address, no cc/bcc, and everything but the
+        recipient and its merge data equal (each recipient gets its own copy).
+        """
+        if (
+            len(message.to) != 1
+            or message.cc
+            or message.bcc
+            or (not message.template_id and inline_values(message) is None)
+        ):
+            return None
+        return content_key(message)
+
+    def build_batch(self, messages: Sequence[EmailMessage], creds: Credentials) -> VendorRequest:
+        raise NotImplementedError
+
+    def parse_batch(self, response: httpx.Response, messages: Sequence[EmailMessage]) -> list[SendResult]:
+        raise NotImplementedError
+
+    def send_bulk(
+        self,
+        messages: Sequence[EmailMessage],
+        *,
+        tenant_id: str | None = None,
+        concurrency: int = BULK_CONCURRENCY,
+        correlation_id: str | None = None,
+    ) -> list[SendResult | ConnectorctlError]:
+        """Messages that share a ``batch_key`` go out in batch calls of at most ``batch_limit``, the others one by one.
+
+        A batch the vendor refuses as a whole (400/422) was taken by no one, so
+        its messages are then sent one by one: the bad one fails alone.
+        """
+        if not self.batch_limit:
+            return super().send_bulk(
+                messages, tenant_id=tenant_id, concurrency=concurrency, correlation_id=correlation_id
+            )
+
+        def one(message: EmailMessage) -> SendResult | ConnectorctlError:
+            try:
+                return self.send(message, tenant_id=tenant_id, correlation_id=correlation_id)
+            except ConnectorctlError as exc:
+                return exc
+
+        def send_group(group: list[EmailMessage]) -> list[SendResult | ConnectorctlError]:
+            if len(group) == 1:
+                return [one(group[0])]
+            cid = correlation_id or new_id()
+            try:
+                response = self.execute(
+                    "send_email_batch",
+                    lambda creds: self.build_batch(group, creds),
+                    lambda r: self.parse_batch(r, group),
+                    tenant_id=tenant_id,
+                    correlation_id=cid,
+                )
+            except ValidationError:
+                return [one(m) for m in group]
+            return [replace(r, correlation_id=cid) for r in response.value]
+
+        return self.send_batches(messages, self.batch_groups(messages), send_group, concurrency)
+
+    def batch_groups(self, messages: Sequence[EmailMessage]) -> list[list[int]]:
+        """Indexes of ``messages`` grouped by ``batch_key``: at most ``batch_limit`` each, no address twice in one."""
+        order: list[list[int]] = []
+        open_groups: dict[Hashable, tuple[list[int], set[str]]] = {}
+        for i, m in enumerate(messages):
+            try:
+                self.precheck(m)
+                key = self.batch_key(m)
+            except ConnectorctlError:
+                key = None  # send() reports it in its own slot
+            if key is None:
+                order.append([i])
+                continue
+            address = m.to[0].lower()
+            group, seen = open_groups.get(key, ([], set()))
+            if not group or len(group) >= self.batch_limit or address in seen:
+                group, seen = [], set()
+                open_groups[key] = (group, seen)
+                order.append(group)
+            group.append(i)
+            seen.add(address)
+        return order
 
     def send_batches(
         self,
         messages: Sequence[EmailMessage],
         batches: Sequence[Sequence[int]],
-        send_batch: Callable[[list[EmailMessage]], list[SendResult | ConnectorError]],
+        send_batch: Callable[[list[EmailMessage]], Sequence[SendResult | ConnectorctlError]],
         concurrency: int,
     ) -> list[SendResult | ConnectorctlError]:
         """Run vendor batch calls (lists of message indexes) with bounded concurrency and put
@@ -84,7 +197,7 @@ class HttpEmailAdapter(HttpMessageAdapter[OptionsT, EmailMessage], EmailAdapter[
         def run(indices: Sequence[int]) -> SendResult:
             try:
                 outcomes = send_batch([messages[i] for i in indices])
-            except ConnectorError as exc:
+            except ConnectorctlError as exc:
                 outcomes = [exc] * len(indices)
             for i, outcome in zip(indices, outcomes, strict=True):
                 results[i] = outcome
@@ -132,5 +245,45 @@ def all_with(
     )
 
 
-def chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
+def utc(when: datetime) -> datetime:
+    """A scheduled time in UTC; a naive one is taken as UTC already."""
+    return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
+
+
+def content_key(m: EmailMessage) -> tuple[Any, ...]:
+    """Everything of a message but its recipients and merge data: what a batch's messages share."""
+    return (
+        m.subject,
+        m.text,
+        m.html,
+        m.from_email,
+        m.from_name,
+        m.reply_to,
+        tuple(sorted(m.headers.items())),
+        m.tags,
+        tuple(sorted(m.metadata.items())),
+        tuple((a.filename, a.content, a.content_type) for a in m.attachments),
+        m.template_id,
+        m.send_at,
+    )
+
+
+def with_merge_tags(message: EmailMessage, tag: Callable[[str], str]) -> EmailMessage:
+    """The message with each ``{{name}}`` as the vendor's own merge tag, for the vendor to fill per recipient."""
+
+    def rewrite(text: str | None) -> str | None:
+        return PLACEHOLDER.sub(lambda m: tag(m.group(1).lower()), text) if text else text
+
+    return replace(
+        message,
+        subject=rewrite(message.subject) or "",
+        text=rewrite(message.text),
+        html=rewrite(message.html),
+        merge_data={},
+    )
+
+
+def inline_values(message: EmailMessage) -> dict[str, str] | None:
+    """The values of the placeholders a message uses, or None when one has no value (it then goes alone, and fails)."""
+    names, values = message.placeholders(), message.merge_values()
+    return None if names - values.keys() else {name: values[name] for name in sorted(names)}

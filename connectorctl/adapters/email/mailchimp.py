@@ -8,31 +8,41 @@ keep the suffix), so either can be followed.  ``base_url`` is the host root.
 
 Mandrill answers HTTP 200 with one status per recipient, *including* rejected
 and invalid ones: those become failures for those recipients, never a success.
+A stored template goes through ``messages/send-template`` (``template_name``,
+the merge data as ``global_merge_vars``); ``send_at`` schedules (a paid
+account feature: recipients come back ``scheduled``).
 Errors are branched on the body's ``name`` (an ``Invalid_Key`` may come back
 with 401 or with 500), then on the status code.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Hashable, Mapping, Sequence
 
 import httpx
 
-from connectorctl.adapters.base import ALL_EMAIL_FEATURES, BULK_CONCURRENCY
+from connectorctl.adapters.base import ALL_EMAIL_FEATURES, SCHEDULING, TEMPLATE
 from connectorctl.adapters.declaration import API_KEY, Vendor
-from connectorctl.adapters.email.common import HttpEmailAdapter, VendorRequest, attachment_summary, b64
+from connectorctl.adapters.email.common import (
+    HttpEmailAdapter,
+    VendorRequest,
+    attachment_summary,
+    b64,
+    inline_values,
+    utc,
+    with_merge_tags,
+)
 from connectorctl.domain.messages import DeliveryStatus, EmailMessage, RecipientResult, SendResult
 from connectorctl.domain.values import Credentials
 from connectorctl.errors import (
     AuthenticationError,
-    ConnectorctlError,
     ConnectorError,
     RateLimitedError,
     ValidationError,
     VendorRejectedError,
 )
-from connectorctl.resilience.pipeline import new_id
 from connectorctl.settings import VendorSettings
 
 STATUSES = {
@@ -51,15 +61,20 @@ ERROR_NAMES: Mapping[str, type[ConnectorError]] = {
     "RateLimited": RateLimitedError,
 }  # GeneralError and the rest: the status code decides (5xx transient)
 MAX_RECIPIENTS_PER_CALL = 1000
+_MERGE_NAME = re.compile(r"^[a-z0-9][a-z0-9_]*$")
 
 
 @dataclass(frozen=True)
 class MailchimpOptions(VendorSettings):
     api_version: str | None = None  # "1.3" (the SDK's paths, default), "1.4" (the OpenAPI paths) or "1.4.json"
+    merge_language: str | None = (
+        None  # templates' merge tags: "mailchimp" (*|NAME|*, Mandrill's default) or "handlebars"
+    )
 
 
 class MailchimpEmailAdapter(HttpEmailAdapter[MailchimpOptions]):
-    capabilities = ALL_EMAIL_FEATURES
+    capabilities = ALL_EMAIL_FEATURES | {TEMPLATE, SCHEDULING}
+    batch_limit = MAX_RECIPIENTS_PER_CALL
     default_base_url = "https://mandrillapp.com"
 
     def endpoint(self, method: str) -> str:
@@ -76,13 +91,20 @@ class MailchimpEmailAdapter(HttpEmailAdapter[MailchimpOptions]):
         return self._request(self._message(message, preserve_recipients=True), message, creds)
 
     def _request(self, body_message: dict[str, Any], sample: EmailMessage, creds: Credentials) -> VendorRequest:
-        body = {"key": creds.data["api_key"], "message": body_message, "async": False}
+        """``messages/send``, or ``messages/send-template`` for a stored template; ``send_at`` is UTC text."""
+        body: dict[str, Any] = {"message": body_message, "async": False}
+        if sample.template_id:
+            body.update(template_name=sample.template_id, template_content=[])
+        if sample.send_at is not None:
+            body["send_at"] = utc(sample.send_at).strftime("%Y-%m-%d %H:%M:%S")
         log = {
+            **body,
             "message": {**body_message, "attachments": attachment_summary(sample.attachments)}
             if sample.attachments
-            else body_message
+            else body_message,
         }
-        return VendorRequest("POST", self.endpoint("messages/send"), json=body, log=log)
+        method = "messages/send-template" if sample.template_id else "messages/send"
+        return VendorRequest("POST", self.endpoint(method), json={"key": creds.data["api_key"], **body}, log=log)
 
     def _message(
         self, message: EmailMessage, *, preserve_recipients: bool, to: Sequence[str] | None = None
@@ -92,12 +114,9 @@ class MailchimpEmailAdapter(HttpEmailAdapter[MailchimpOptions]):
         recipients += [{"email": a, "type": "cc"} for a in message.cc] + [
             {"email": a, "type": "bcc"} for a in message.bcc
         ]
-        body: dict[str, Any] = {
-            "subject": message.subject,
-            "from_email": from_email,
-            "to": recipients,
-            "preserve_recipients": preserve_recipients,
-        }
+        body: dict[str, Any] = {"from_email": from_email, "to": recipients, "preserve_recipients": preserve_recipients}
+        if message.subject:  # a template may bring its own
+            body["subject"] = message.subject
         if from_name:
             body["from_name"] = from_name
         if message.text:
@@ -117,6 +136,10 @@ class MailchimpEmailAdapter(HttpEmailAdapter[MailchimpOptions]):
             body["attachments"] = [
                 {"type": a.content_type, "name": a.filename, "content": b64(a.content)} for a in message.attachments
             ]
+        if message.template_id:
+            body["global_merge_vars"] = [{"name": k, "content": v} for k, v in message.merge_data.items()]
+            if self.config.merge_language:
+                body["merge_language"] = self.config.merge_language
         return body
 
     def parse_send(self, response: httpx.Response, message: EmailMessage) -> SendResult:
@@ -136,83 +159,41 @@ class MailchimpEmailAdapter(HttpEmailAdapter[MailchimpOptions]):
             return f"{body.get('name')} (code {body.get('code')}): {body.get('message')}"
         return super().error_message(response, body)
 
-    # -- bulk: messages that differ only in their To go out as one call -------------
-    def send_bulk(
-        self, messages: Sequence[EmailMessage], *, tenant_id: str | None = None, concurrency: int = BULK_CONCURRENCY
-    ) -> list[SendResult | ConnectorctlError]:
-        """One ``messages/send`` per group of same-content messages, with
-        ``preserve_recipients: false`` so each recipient gets a private copy; the
-        per-recipient answer maps back to each message exactly."""
+    # -- bulk: same-content messages go out as one call, a private copy per recipient --------
+    def batch_key(self, message: EmailMessage) -> Hashable | None:
+        """Merge var names are letters, digits and underscores: a placeholder with any other character goes alone."""
+        key = super().batch_key(message)
+        return None if key is None or any(not _MERGE_NAME.match(n) for n in message.placeholders()) else key
 
-        def send_group(group: list[EmailMessage]) -> list[SendResult | ConnectorError]:
-            if len(group) == 1:
-                return [self.send(group[0], tenant_id=tenant_id)]
-            to = [a for m in group for a in m.to]
-            body = self._message(group[0], preserve_recipients=False, to=to)
-            correlation_id = new_id()
-            response = self.execute(
-                "send_email_bulk",
-                lambda creds: self._request(body, group[0], creds),
-                lambda r: _results(self.slug, r, to),
-                tenant_id=tenant_id,
-                correlation_id=correlation_id,
-            )
-            by_address = {r.recipient.lower(): r for r in response.value.recipients}
-            return [
-                SendResult(
-                    self.slug,
-                    by_address[m.to[0].lower()].message_id,
-                    tuple(by_address[a.lower()] for a in m.to),
-                    correlation_id=correlation_id,
-                )
-                for m in group
-            ]
+    def build_batch(self, messages: Sequence[EmailMessage], creds: Credentials) -> VendorRequest:
+        """``preserve_recipients: false`` and ``merge_vars`` per recipient: the template's data, or our
+        ``{{name}}`` written as ``*|NAME|*`` merge tags with their values."""
+        first = messages[0]
+        sample = first if first.template_id else with_merge_tags(first, lambda name: f"*|{name.upper()}|*")
+        body = self._message(sample, preserve_recipients=False, to=[m.to[0] for m in messages])
+        body.pop("global_merge_vars", None)
+        if not first.template_id:
+            body["merge_language"] = "mailchimp"
+        body["merge_vars"] = [
+            {
+                "rcpt": m.to[0],
+                "vars": [
+                    {"name": k, "content": v}
+                    for k, v in (m.merge_data if m.template_id else inline_values(m) or {}).items()
+                ],
+            }
+            for m in messages
+        ]
+        return self._request(body, first, creds)
 
-        return self.send_batches(messages, self._groups(messages), send_group, concurrency)
-
-    def _groups(self, messages: Sequence[EmailMessage]) -> list[list[int]]:
-        groups: dict[Any, list[list[int]]] = {}
-        seen: dict[int, set[str]] = {}
-        order: list[list[int]] = []
-        for i, m in enumerate(messages):
-            try:
-                self.precheck(m)
-            except ConnectorError:
-                order.append([i])  # send() reports it in its own slot
-                continue
-            if m.cc or m.bcc:
-                order.append([i])
-                continue
-            key = _content_key(m)
-            addresses = {a.lower() for a in m.to}
-            target = None
-            for group in groups.get(key, []):
-                if not addresses & seen[id(group)] and len(seen[id(group)]) + len(addresses) <= MAX_RECIPIENTS_PER_CALL:
-                    target = group
-                    break
-            if target is None:
-                target = []
-                groups.setdefault(key, []).append(target)
-                seen[id(target)] = set()
-                order.append(target)
-            target.append(i)
-            seen[id(target)] |= addresses
-        return order
-
-
-def _content_key(m: EmailMessage) -> tuple[Any, ...]:
-    return (
-        m.subject,
-        m.text,
-        m.html,
-        m.from_email,
-        m.from_name,
-        m.reply_to,
-        tuple(sorted(m.headers.items())),
-        m.tags,
-        tuple(sorted(m.metadata.items())),
-        tuple((a.filename, a.content, a.content_type) for a in m.attachments),
-    )
+    def parse_batch(self, response: httpx.Response, messages: Sequence[EmailMessage]) -> list[SendResult]:
+        by_address = {
+            r.recipient.lower(): r for r in _results(self.slug, response, [m.to[0] for m in messages]).recipients
+        }
+        return [
+            SendResult(self.slug, by_address[m.to[0].lower()].message_id, (by_address[m.to[0].lower()],))
+            for m in messages
+        ]
 
 
 def _results(vendor: str, response: httpx.Response, recipients: Sequence[str]) -> SendResult:

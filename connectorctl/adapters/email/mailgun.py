@@ -4,19 +4,24 @@ HTTP Basic with the username ``api`` and the API key as password.  Without
 attachments the form goes urlencoded (as the official SDK does); with
 attachments it goes multipart/form-data (as the API spec says), one
 ``attachment`` part per file.  Custom headers travel as ``h:``, tags as
-``o:tag`` (Mailgun keeps at most three), metadata as ``v:`` variables.
+``o:tag`` (Mailgun keeps at most three), metadata as ``v:`` variables.  A
+stored template is ``template`` with its data as ``h:X-Mailgun-Variables``
+(JSON); ``send_at`` is ``o:deliverytime`` (RFC 2822, at most 3 days ahead).
+Bulk sends use batch sending: up to 1000 recipients per request with
+``recipient-variables``, so each gets a private copy with its own values.
 """
 
 from __future__ import annotations
 
 import email.utils
-from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Mapping
+import json
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, Hashable, Mapping, Sequence
 
 import httpx
 
-from connectorctl.adapters.base import ALL_EMAIL_FEATURES, HasFeatures
+from connectorctl.adapters.base import ALL_EMAIL_FEATURES, SCHEDULING, TEMPLATE, HasFeatures
 from connectorctl.adapters.declaration import API_KEY, Vendor
 from connectorctl.adapters.email.common import (
     HttpEmailAdapter,
@@ -24,6 +29,10 @@ from connectorctl.adapters.email.common import (
     VendorRequest,
     all_with,
     attachment_summary,
+    content_key,
+    inline_values,
+    utc,
+    with_merge_tags,
 )
 from connectorctl.domain.messages import DeliveryStatus, EmailMessage, SendResult
 from connectorctl.domain.values import Credentials
@@ -40,7 +49,8 @@ class MailgunOptions(RegionalOptions):
 
 
 class MailgunEmailAdapter(HttpEmailAdapter[MailgunOptions]):
-    capabilities = ALL_EMAIL_FEATURES
+    capabilities = ALL_EMAIL_FEATURES | {TEMPLATE, SCHEDULING}
+    batch_limit = 1000  # recipients per batch send
 
     def unsupported(self, message: HasFeatures) -> frozenset[str]:
         missing = super().unsupported(message)
@@ -62,25 +72,51 @@ class MailgunEmailAdapter(HttpEmailAdapter[MailgunOptions]):
         fields: dict[str, Any] = {
             "from": email.utils.formataddr((from_name, from_email)) if from_name else from_email,
             "to": ", ".join(message.to),
-            "subject": message.subject,
         }
         optional = {
+            "subject": message.subject,
             "cc": ", ".join(message.cc),
             "bcc": ", ".join(message.bcc),
             "text": message.text,
             "html": message.html,
             "h:Reply-To": message.reply_to,
+            "template": message.template_id,
+            "o:deliverytime": _rfc2822(message.send_at) if message.send_at is not None else None,
         }
         fields.update({k: v for k, v in optional.items() if v})
         fields.update({f"h:{name}": value for name, value in message.headers.items()})
         if message.tags:
             fields["o:tag"] = list(message.tags)
         fields.update({f"v:{key}": value for key, value in message.metadata.items()})
+        if message.template_id:
+            fields["h:X-Mailgun-Variables"] = json.dumps(dict(message.merge_data))
         files = [("attachment", (a.filename, a.content, a.content_type)) for a in message.attachments] or None
         log = {**fields, "attachment": attachment_summary(message.attachments)} if files else fields
         return VendorRequest(
             "POST", f"/v3/{self.domain}/messages", data=fields, files=files, auth=self.auth(creds), log=log
         )
+
+    def batch_key(self, message: EmailMessage) -> Hashable | None:
+        """A stored template reads per-recipient data only as ``recipient.<key>``: template sends batch only when
+        they share their data."""
+        key = super().batch_key(message)
+        if key is None or not message.template_id:
+            return key
+        return (content_key(message), json.dumps(dict(message.merge_data), sort_keys=True, default=str))
+
+    def build_batch(self, messages: Sequence[EmailMessage], creds: Credentials) -> VendorRequest:
+        """One ``to`` per message and ``recipient-variables`` (which make Mailgun send each recipient its own copy);
+        our ``{{name}}`` become ``%recipient.name%``."""
+        first = messages[0]
+        request = self.build_send(
+            first if first.template_id else with_merge_tags(first, lambda name: f"%recipient.{name}%"), creds, None
+        )
+        variables = {m.to[0]: dict(m.merge_data) if m.template_id else inline_values(m) or {} for m in messages}
+        extra = {"to": [m.to[0] for m in messages], "recipient-variables": json.dumps(variables)}
+        return replace(request, data={**request.data, **extra}, log={**request.log, **extra})
+
+    def parse_batch(self, response: httpx.Response, messages: Sequence[EmailMessage]) -> list[SendResult]:
+        return [self.parse_send(response, m) for m in messages]
 
     def parse_send(self, response: httpx.Response, message: EmailMessage) -> SendResult:
         body = response.json()
@@ -93,7 +129,9 @@ class MailgunEmailAdapter(HttpEmailAdapter[MailgunOptions]):
                 None,
                 "HTTP 200 without a message id: the message may be queued; check Mailgun's logs before resending",
             )
-        return all_with(self.slug, message, DeliveryStatus.QUEUED, message_id)
+        return all_with(
+            self.slug, message, DeliveryStatus.SCHEDULED if message.send_at else DeliveryStatus.QUEUED, message_id
+        )
 
     def build_verify(self, creds: Credentials) -> VendorRequest:
         return VendorRequest("GET", f"/v3/domains/{self.domain}", auth=self.auth(creds))
@@ -116,9 +154,8 @@ class MailgunEmailAdapter(HttpEmailAdapter[MailgunOptions]):
 
 
 def _rfc2822(value: datetime) -> str:
-    """Mailgun's stats API takes RFC 2822 dates; a naive datetime is taken as UTC."""
-    aware = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
-    return email.utils.format_datetime(aware, usegmt=True)
+    """Mailgun takes RFC 2822 dates (stats, ``o:deliverytime``); a naive datetime is taken as UTC."""
+    return email.utils.format_datetime(utc(value), usegmt=True)
 
 
 VENDOR = Vendor(

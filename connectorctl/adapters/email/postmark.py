@@ -1,4 +1,4 @@
-"""Postmark ``/email`` and ``/email/batch`` (up to 500 messages per call).
+"""Postmark ``/email`` and ``/email/batch`` (up to 500 messages per call), with templates too.
 
 Auth is the server token in ``X-Postmark-Server-Token``; bodies are PascalCase
 JSON.  A batch comes back HTTP 200 even when some of its items failed, so each
@@ -6,7 +6,9 @@ item's ``ErrorCode`` decides that message's recipients.  A 422 is branched on
 its ``ErrorCode``: 406 (inactive recipient) is a per-recipient rejection, not a
 request error.  Postmark carries one ``Tag`` per message, so a message with
 several tags is declared unsupported (and skipped by failover) rather than
-losing tags.
+losing tags.  A stored template goes to ``/email/withTemplate`` (``TemplateId``
+when the id is numeric, else ``TemplateAlias``, with ``TemplateModel``).
+Postmark cannot schedule: a message with ``send_at`` is unsupported here.
 """
 
 from __future__ import annotations
@@ -15,11 +17,11 @@ import email.utils
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Mapping, Sequence
+from typing import Any, Hashable, Mapping, Sequence
 
 import httpx
 
-from connectorctl.adapters.base import ALL_EMAIL_FEATURES, BULK_CONCURRENCY, HasFeatures
+from connectorctl.adapters.base import ALL_EMAIL_FEATURES, TEMPLATE, HasFeatures
 from connectorctl.adapters.declaration import API_KEY, Vendor
 from connectorctl.adapters.email.common import (
     HttpEmailAdapter,
@@ -27,18 +29,11 @@ from connectorctl.adapters.email.common import (
     all_with,
     attachment_summary,
     b64,
-    chunks,
+    inline_values,
 )
 from connectorctl.domain.messages import DeliveryStatus, EmailMessage, RecipientResult, SendResult
 from connectorctl.domain.values import Credentials
-from connectorctl.errors import (
-    AuthenticationError,
-    ConnectorctlError,
-    ConnectorError,
-    ValidationError,
-    VendorRejectedError,
-)
-from connectorctl.resilience.pipeline import new_id
+from connectorctl.errors import AuthenticationError, ConnectorError, ValidationError, VendorRejectedError
 from connectorctl.settings import VendorSettings
 
 BATCH_LIMIT = 500
@@ -52,6 +47,7 @@ ERROR_CODES: Mapping[int, type[ConnectorError]] = {
     410: ValidationError,  # too many batch messages
     412: VendorRejectedError,  # account pending
     413: VendorRejectedError,  # account may not send
+    1101: ValidationError,  # template not found
 }
 STAT_FIELDS = (
     "Sent",
@@ -72,7 +68,7 @@ class PostmarkOptions(VendorSettings):
 
 
 class PostmarkEmailAdapter(HttpEmailAdapter[PostmarkOptions]):
-    capabilities = ALL_EMAIL_FEATURES
+    capabilities = ALL_EMAIL_FEATURES | {TEMPLATE}  # no scheduled sending at Postmark
     default_base_url = "https://api.postmarkapp.com"
 
     def unsupported(self, message: HasFeatures) -> frozenset[str]:
@@ -89,15 +85,24 @@ class PostmarkEmailAdapter(HttpEmailAdapter[PostmarkOptions]):
         body: dict[str, Any] = {
             "From": email.utils.formataddr((from_name, from_email)) if from_name else from_email,
             "To": ", ".join(message.to),
-            "Subject": message.subject,
             "MessageStream": self.config.message_stream or "outbound",
         }
+        if message.template_id:  # the template brings subject and bodies
+            kind = "TemplateId" if message.template_id.isdigit() else "TemplateAlias"
+            body.update(
+                {
+                    kind: int(message.template_id) if kind == "TemplateId" else message.template_id,
+                    "TemplateModel": dict(message.merge_data),
+                }
+            )
+        else:
+            body["Subject"] = message.subject
         optional = {
             "Cc": ", ".join(message.cc),
             "Bcc": ", ".join(message.bcc),
             "ReplyTo": message.reply_to,
-            "TextBody": message.text,
-            "HtmlBody": message.html,
+            "TextBody": None if message.template_id else message.text,
+            "HtmlBody": None if message.template_id else message.html,
             "Tag": message.tags[0] if message.tags else None,
         }
         body.update({k: v for k, v in optional.items() if v})
@@ -118,7 +123,8 @@ class PostmarkEmailAdapter(HttpEmailAdapter[PostmarkOptions]):
 
     def build_send(self, message: EmailMessage, creds: Credentials, correlation_id: str | None) -> VendorRequest:
         body = self.body(message)
-        return VendorRequest("POST", "/email", json=body, headers=self.headers(creds), log=self.loggable(body, message))
+        path = "/email/withTemplate" if message.template_id else "/email"
+        return VendorRequest("POST", path, json=body, headers=self.headers(creds), log=self.loggable(body, message))
 
     def parse_send(self, response: httpx.Response, message: EmailMessage) -> SendResult:
         return self.item_result(response.json(), message)
@@ -156,46 +162,33 @@ class PostmarkEmailAdapter(HttpEmailAdapter[PostmarkOptions]):
         return None
 
     # -- batch ----------------------------------------------------------------------
-    def send_bulk(
-        self, messages: Sequence[EmailMessage], *, tenant_id: str | None = None, concurrency: int = BULK_CONCURRENCY
-    ) -> list[SendResult | ConnectorctlError]:
-        """``/email/batch`` in chunks of 500; a failed item fails only its own message."""
-        batches = chunks(list(range(len(messages))), BATCH_LIMIT)
-        return self.send_batches(messages, batches, lambda group: self._send_batch(group, tenant_id), concurrency)
+    batch_limit = BATCH_LIMIT
 
-    def _send_batch(self, group: list[EmailMessage], tenant_id: str | None) -> list[SendResult | ConnectorError]:
-        outcomes: list[SendResult | ConnectorError | None] = [None] * len(group)
-        positions: list[int] = []
-        for i, message in enumerate(group):
-            try:
-                self.precheck(message)
-                positions.append(i)
-            except ConnectorError as exc:
-                outcomes[i] = exc
-        if positions:
-            bodies = [self.body(group[i]) for i in positions]
-            log = [self.loggable(b, group[i]) for b, i in zip(bodies, positions, strict=True)]
-            correlation_id = new_id()
-            try:
-                items = self.execute(
-                    "send_email_batch",
-                    lambda creds: VendorRequest(
-                        "POST", "/email/batch", json=bodies, headers=self.headers(creds), log=log
-                    ),
-                    lambda r: r.json(),
-                    tenant_id=tenant_id,
-                    correlation_id=correlation_id,
-                ).value
-            except ConnectorError as exc:
-                items = None
-                for i in positions:
-                    outcomes[i] = exc
-            if items is not None:
-                items = items if isinstance(items, list) else []
-                for n, i in enumerate(positions):
-                    result = self.item_result(items[n] if n < len(items) else None, group[i])
-                    outcomes[i] = SendResult(result.vendor, result.message_id, result.recipients, correlation_id)
-        return [o if o is not None else ConnectorError("no result", service=self.slug) for o in outcomes]
+    def batch_key(self, message: EmailMessage) -> Hashable | None:
+        """Postmark batches whole messages, so any two travel together (template sends on their own endpoint)."""
+        if not message.template_id and inline_values(message) is None:
+            return None  # a placeholder without a value: it goes alone and fails alone
+        return bool(message.template_id)
+
+    def build_batch(self, messages: Sequence[EmailMessage], creds: Credentials) -> VendorRequest:
+        """``/email/batch`` (a JSON array) or ``/email/batchWithTemplates`` (``{"Messages": [...]}``), filled here."""
+        bodies = [self.body(m.filled()) for m in messages]
+        log = [self.loggable(b, m) for b, m in zip(bodies, messages, strict=True)]
+        if messages[0].template_id:
+            return VendorRequest(
+                "POST",
+                "/email/batchWithTemplates",
+                json={"Messages": bodies},
+                headers=self.headers(creds),
+                log={"Messages": log},
+            )
+        return VendorRequest("POST", "/email/batch", json=bodies, headers=self.headers(creds), log=log)
+
+    def parse_batch(self, response: httpx.Response, messages: Sequence[EmailMessage]) -> list[SendResult]:
+        """One answer per message, in request order; an item with ``ErrorCode != 0`` fails only its message."""
+        items = response.json()
+        items = items if isinstance(items, list) else []
+        return [self.item_result(items[n] if n < len(items) else None, m) for n, m in enumerate(messages)]
 
     # -- reads ----------------------------------------------------------------------
     def build_verify(self, creds: Credentials) -> VendorRequest:

@@ -4,21 +4,26 @@
 answers per request, not per recipient: a 202 means every recipient was
 accepted for delivery, so each gets the request's message id.  ``sandbox: true``
 turns on sandbox mode, which validates without delivering (HTTP 200).
+A dynamic template (``template_id``, ``d-…``) takes the message's merge data as
+``dynamic_template_data`` and supplies the subject and body; ``send_at`` is a
+unix time at most 72 hours ahead (SendGrid refuses later ones with a 400).
 
-Bulk sends stay one request per message on purpose: folding messages into
-``personalizations`` would make one bad recipient (400) fail all of them and
-would leave a single message id for many recipients.
+Bulk sends fold same-content messages into the personalizations of one
+request (up to 1000): each recipient's template data, or its values for our
+``{{name}}`` placeholders as ``substitutions``.  The request's message id is
+every recipient's; a batch refused with a 400 was taken by no one, so its
+messages are then sent one by one and only the bad one fails.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import httpx
 
-from connectorctl.adapters.base import ALL_EMAIL_FEATURES, HasFeatures
+from connectorctl.adapters.base import ALL_EMAIL_FEATURES, SCHEDULING, TEMPLATE, HasFeatures
 from connectorctl.adapters.declaration import API_KEY, Vendor
 from connectorctl.adapters.email.common import (
     HttpEmailAdapter,
@@ -27,6 +32,9 @@ from connectorctl.adapters.email.common import (
     all_with,
     attachment_summary,
     b64,
+    inline_values,
+    utc,
+    with_merge_tags,
 )
 from connectorctl.domain.messages import DeliveryStatus, EmailMessage, SendResult
 from connectorctl.domain.values import Credentials
@@ -43,7 +51,8 @@ class SendGridOptions(RegionalOptions):
 
 
 class SendGridEmailAdapter(HttpEmailAdapter[SendGridOptions]):
-    capabilities = ALL_EMAIL_FEATURES
+    capabilities = ALL_EMAIL_FEATURES | {TEMPLATE, SCHEDULING}
+    batch_limit = 1000  # personalizations per request
 
     def unsupported(self, message: HasFeatures) -> frozenset[str]:
         missing = super().unsupported(message)
@@ -61,12 +70,21 @@ class SendGridEmailAdapter(HttpEmailAdapter[SendGridOptions]):
             personalization["cc"] = _addresses(message.cc)
         if message.bcc:
             personalization["bcc"] = _addresses(message.bcc)
+        if message.template_id:
+            personalization["dynamic_template_data"] = dict(message.merge_data)
         body: dict[str, Any] = {
             "personalizations": [personalization],
             "from": {"email": from_email, **({"name": from_name} if from_name else {})},
-            "subject": message.subject,
-            "content": [c for c in (_content("text/plain", message.text), _content("text/html", message.html)) if c],
         }
+        if message.subject:  # a dynamic template brings its own subject
+            body["subject"] = message.subject
+        content = [c for c in (_content("text/plain", message.text), _content("text/html", message.html)) if c]
+        if content:
+            body["content"] = content
+        if message.template_id:
+            body["template_id"] = message.template_id
+        if message.send_at is not None:
+            body["send_at"] = int(utc(message.send_at).timestamp())
         if message.reply_to:
             body["reply_to"] = {"email": message.reply_to}
         if message.headers:
@@ -86,11 +104,36 @@ class SendGridEmailAdapter(HttpEmailAdapter[SendGridOptions]):
             log["attachments"] = attachment_summary(message.attachments)
         return VendorRequest("POST", "/v3/mail/send", json=body, headers=self.headers(creds), log=log)
 
+    def build_batch(self, messages: Sequence[EmailMessage], creds: Credentials) -> VendorRequest:
+        """One request, a personalization per message: its template data, or ``substitutions`` for our ``{{name}}``."""
+        first = messages[0]
+        request = self.build_send(first if first.template_id else with_merge_tags(first, _tag), creds, None)
+        personalizations = []
+        for m in messages:
+            personalization: dict[str, Any] = {"to": _addresses(m.to)}
+            if m.template_id:
+                personalization["dynamic_template_data"] = dict(m.merge_data)
+            else:
+                personalization["substitutions"] = {
+                    _tag(name): value for name, value in (inline_values(m) or {}).items()
+                }
+            personalizations.append(personalization)
+        return replace(
+            request,
+            json={**request.json, "personalizations": personalizations},
+            log={**request.log, "personalizations": personalizations},
+        )
+
+    def parse_batch(self, response: httpx.Response, messages: Sequence[EmailMessage]) -> list[SendResult]:
+        return [self.parse_send(response, m) for m in messages]
+
     def parse_send(self, response: httpx.Response, message: EmailMessage) -> SendResult:
         message_id = response.headers.get("X-Message-Id")
         if response.status_code == 200 and self.config.sandbox:
             return all_with(self.slug, message, DeliveryStatus.ACCEPTED, message_id, SANDBOX_REASON)
-        return all_with(self.slug, message, DeliveryStatus.ACCEPTED, message_id)
+        return all_with(
+            self.slug, message, DeliveryStatus.SCHEDULED if message.send_at else DeliveryStatus.ACCEPTED, message_id
+        )
 
     def build_verify(self, creds: Credentials) -> VendorRequest:
         return VendorRequest("GET", "/v3/scopes", headers=self.headers(creds))
@@ -108,6 +151,10 @@ class SendGridEmailAdapter(HttpEmailAdapter[SendGridOptions]):
                     if isinstance(value, (int, float)):
                         totals[name] = totals.get(name, 0) + int(value)
         return totals
+
+
+def _tag(name: str) -> str:
+    return "{{" + name + "}}"
 
 
 def _addresses(addresses: tuple[str, ...]) -> list[dict[str, str]]:
