@@ -7,8 +7,10 @@ BIN    := $(VENV)/bin
 
 # System packages the tests need, installed with apt-get (as root, else through sudo) when a command is missing:
 #   gnome-keyring, dbus, libsecret-tools: the credential tests run the real Secret Service on a private D-Bus
+#   postgresql: the storage tests also run on a PostgreSQL server they start (initdb/pg_ctl live in
+#     /usr/lib/postgresql/<v>/bin, off PATH; the package's pg_ctlcluster is on PATH, so it is the check)
 # Add a service here as "command:package" (e.g. a database server the tests start themselves).
-TEST_SYSTEM_DEPS := gnome-keyring-daemon:gnome-keyring dbus-daemon:dbus secret-tool:libsecret-tools
+TEST_SYSTEM_DEPS := gnome-keyring-daemon:gnome-keyring dbus-daemon:dbus secret-tool:libsecret-tools pg_ctlcluster:postgresql
 
 .PHONY: setup system-deps lint demo test bench bench-observability clean
 

@@ -5,8 +5,9 @@ The pipeline side adds the rate limiter (a real quota, high enough never to
 block), the SQLite circuit breaker, tenacity retry and one integration-log row
 per call.  Blocks of A and B alternate so machine noise hits both alike.
 
-    python benchmarks/pipeline_overhead.py [--calls 2000] [--block 200]
+    python benchmarks/pipeline_overhead.py [--calls 2000] [--block 200] [--database postgresql://...]
 Target: pipeline/raw <= 1.25, with every call's log row committed before the call returns.
+With ``--database`` a third side runs the same pipeline on that PostgreSQL database, in the same blocks.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -34,6 +36,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=2000, help="calls per side (default 2000)")
     parser.add_argument("--block", type=int, default=200, help="calls per alternating block")
+    parser.add_argument("--database", help="also run the pipeline on this postgresql:// database")
     args = parser.parse_args()
 
     home = tempfile.mkdtemp(prefix="cc-bench-")
@@ -49,27 +52,32 @@ def main() -> None:
     assert 900 <= len(body) <= 1200, len(body)
     client = httpx.Client(headers={"Content-Type": "application/json"})
     connector = Connector()
-    pipeline = connector.pipeline
+    connectors = {"pipeline": connector}
+    if args.database:
+        from dataclasses import replace
+
+        connectors["postgresql"] = Connector(replace(connector.settings, database=args.database))
     request_data = {"size": len(body)}
 
     def raw() -> None:
         client.post(url, content=body).json()
 
-    def piped() -> None:
-        def call() -> VendorResponse:
-            response = client.post(url, content=body)
-            return VendorResponse(response.json(), http_status=response.status_code)
+    def call() -> VendorResponse:
+        response = client.post(url, content=body)
+        return VendorResponse(response.json(), http_status=response.status_code)
 
-        pipeline.execute(Call("fake", "send_email", url, "POST", request_data=request_data, idempotent=True), call)
+    def piped(pipeline: Any) -> Callable[[], None]:
+        return lambda: pipeline.execute(Call("fake", "send_email", url, "POST", request_data=request_data, idempotent=True), call)
 
-    for fn in (raw, piped):  # warm up connections, statement caches, imports
+    sides = {"raw": raw, **{name: piped(c.pipeline) for name, c in connectors.items()}}
+    for fn in sides.values():  # warm up connections, statement caches, imports
         for _ in range(50):
             fn()
 
-    per_call: dict[str, list[float]] = {"raw": [], "pipeline": []}
+    per_call: dict[str, list[float]] = {name: [] for name in sides}
     blocks = max(1, args.calls // args.block)
     for _ in range(blocks):
-        for name, fn in (("raw", raw), ("pipeline", piped)):
+        for name, fn in sides.items():
             for _ in range(args.block):
                 t0 = time.perf_counter()
                 fn()
@@ -87,9 +95,16 @@ def main() -> None:
     print(f"added per call     median {pipe_med - raw_med:8.1f} µs   mean {pipe_mean - raw_mean:8.1f} µs")
     ratio = pipe_med / raw_med
     print(f"ratio pipeline/raw {ratio:.3f} (median)   {pipe_mean / raw_mean:.3f} (mean)   target <= {TARGET:.2f}: {'PASS' if ratio <= TARGET else 'FAIL'}")
+    if "postgresql" in per_call:
+        pg_med = statistics.median(per_call["postgresql"]) * 1e6
+        pg_rows = connectors["postgresql"].db.conn.execute("SELECT count(*) FROM integration_logs").fetchone()[0]
+        print(f"postgresql         median {pg_med:8.1f} µs   mean {statistics.fmean(per_call['postgresql']) * 1e6:8.1f} µs"
+              f"   ({connectors['postgresql'].db.label}, {pg_rows} log rows)")
+        print(f"ratio postgresql/raw {pg_med / raw_med:.3f}   postgresql/sqlite {pg_med / pipe_med:.3f} (medians)")
     client.close()
     server.terminate()
-    connector.close()
+    for c in connectors.values():
+        c.close()
 
 
 if __name__ == "__main__":

@@ -301,7 +301,10 @@ def load_settings(
 
     warn_unknown_variables(env, ENV_OVERRIDES)
     database = values.pop("database", None)
-    db_path = Path(database).expanduser() if database else home / "connectorctl.db"
+    if env.get("CONNECTORCTL_DATABASE_URL"):
+        database = env["CONNECTORCTL_DATABASE_URL"]
+        sources["database"] = "env:CONNECTORCTL_DATABASE_URL"
+    db_path = _database(database) if database else home / "connectorctl.db"
     if not database:
         sources.setdefault("database", "default ($CONNECTORCTL_HOME)")
     try:
@@ -310,6 +313,20 @@ def load_settings(
         raise ConfigurationError(f"{config_path or 'config'}: {exc}") from None
     _check(settings)  # with the sources, so a bad value is reported with its file and line
     return settings
+
+
+def _database(value: str) -> Path | str:
+    """A ``postgresql://`` URL stays a URL (shared state of many hosts); anything else is a SQLite file."""
+    from connectorctl.store.db import is_database_url
+
+    if is_database_url(value):
+        return value
+    if "://" in value:
+        raise ConfigurationError(
+            f"database: unsupported URL scheme in {value.split('://')[0]}://...",
+            hint="use a file path (SQLite) or postgresql://user@host:port/dbname",
+        )
+    return Path(value).expanduser()
 
 
 def _single(root: Any, key_node: Any, value_node: Any) -> Any:
@@ -367,6 +384,14 @@ def _check(settings: Settings) -> None:
             bad(f"retry_policy.{name}", "must be 0 or more")
     if cb.probe_lease_seconds <= 0 or cb.window_seconds <= 0:
         bad("circuit_breaker", "probe_lease_seconds and window_seconds must be positive")
+    ob = settings.outbox
+    if (
+        min(ob.lease_seconds, ob.backoff_initial_seconds, ob.backoff_max_seconds, ob.max_age_hours, ob.poll_seconds)
+        <= 0
+    ):
+        bad("outbox", "lease_seconds, backoff_*_seconds, max_age_hours and poll_seconds must be positive")
+    if ob.check_delay_seconds < 0:
+        bad("outbox.check_delay_seconds", "must be 0 or more")
     st = settings.status
     if not 1 <= st.window_minutes <= MAX_PERIOD_S // 60:
         bad("status.window_minutes", f"must be between 1 and {MAX_PERIOD_S // 60}")
@@ -377,6 +402,11 @@ def _check(settings: Settings) -> None:
     periods += [
         (f"retry_policy.{k}", getattr(rp, k) / 1000) for k in ("initial_delay_ms", "max_delay_ms", "total_budget_ms")
     ]
+    periods += [
+        (f"outbox.{k}", getattr(ob, k))
+        for k in ("lease_seconds", "backoff_max_seconds", "poll_seconds", "check_delay_seconds")
+    ]
+    periods.append(("outbox.max_age_hours", ob.max_age_hours * 3600))
     for service, hook in settings.webhooks.items():
         periods += [
             (f"webhooks.{service}.{k}", getattr(hook, k)) for k in ("tolerance_seconds", "replay_window_seconds")
@@ -455,6 +485,10 @@ def flatten(settings: Settings) -> dict[str, Any]:
             and not (isinstance(value, str) and value.startswith("env:"))
         ):
             out[prefix] = "***"  # a literal secret (refused when used) must not be printed either
+        elif prefix == "database" and isinstance(value, str):
+            from connectorctl.store.db import redacted_url
+
+            out[prefix] = redacted_url(value)  # a postgresql:// URL may carry a password
         elif isinstance(value, tuple) and value and dataclasses.is_dataclass(value[0]):
             out[prefix] = [dataclasses.asdict(v) for v in value]
         elif isinstance(value, Path):

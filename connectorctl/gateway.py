@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     import httpx
 
     from connectorctl.adapters.storage.base import StorageAdapter
+    from connectorctl.outbox.store import OutboxMessage
     from connectorctl.payments.service import PaymentService
     from connectorctl.shipping.service import ShippingService
 
@@ -274,25 +275,23 @@ class _Gateway(ABC, Generic[M]):
         )
 
     def _record(self, result: SendResult, correlation_id: str) -> None:
-        """Remember the send for delivery reports.
+        self._record_all([(result, correlation_id)])
+
+    def _record_all(self, sent: Sequence[tuple[SendResult, str]]) -> None:
+        """Remember sends for delivery reports, in one transaction.
 
         A state file that refuses must not turn a sent message into an error.
         """
-        from connectorctl.delivery.store import record_sent
+        from connectorctl.delivery.store import record_all
         from connectorctl.errors import StateStoreError
 
         try:
-            record_sent(
-                self.connector.db,
-                result,
-                channel=self.channel,
-                tenant_id=self.tenant_id,
-                correlation_id=correlation_id,
-                now=self.connector.clock.time(),
+            record_all(
+                self.connector.db, sent, channel=self.channel, tenant_id=self.tenant_id, now=self.connector.clock.time()
             )
         except StateStoreError as exc:
             logging.getLogger("connectorctl.delivery").warning(
-                "send %s not recorded for delivery tracking: %s", correlation_id, exc.message
+                "send %s not recorded for delivery tracking: %s", ", ".join(sorted({c for _, c in sent})), exc.message
             )
 
     def _log_skip(self, slug: str, correlation_id: str, exc: ConnectorError) -> None:
@@ -309,6 +308,23 @@ class _Gateway(ABC, Generic[M]):
 
     @abstractmethod
     def send(self, message: M, *, correlation_id: str | None = None) -> SendResult: ...
+
+    @abstractmethod
+    def prepared(self, message: M) -> M:
+        """The message checked and normalised as a send would (addresses, numbers, header injection)."""
+
+    def enqueue(self, message: M, *, key: str | None = None) -> "OutboxMessage":
+        """Store the message in the outbox and return at once; a worker (``connectorctl outbox work``) delivers it.
+
+        The same ``key`` enqueued twice is one message.  Bad input is refused
+        here, not later by a worker.
+        """
+        from connectorctl.outbox.codec import encode
+        from connectorctl.outbox.store import OutboxStore
+
+        return OutboxStore(self.connector.db, self.connector.clock).enqueue(
+            self.channel, encode(self.prepared(message)), self.chain, key=key, tenant_id=self.tenant_id
+        )
 
     def send_bulk(
         self, messages: Sequence[M], *, concurrency: int = BULK_CONCURRENCY
@@ -364,6 +380,9 @@ class EmailGateway(_Gateway[EmailMessage]):
         """``correlation_id`` lets a caller (the bulk journal) know the id before the call;
         ``force`` sends even to a suppressed recipient."""
         return self._walk(validated_email(message).filled(), correlation_id, force=force)
+
+    def prepared(self, message: EmailMessage) -> EmailMessage:
+        return validated_email(message)
 
     def _send_with(self, slug: str, message: EmailMessage, correlation_id: str) -> SendResult:
         return self.connector.channel_adapter(slug, EmailAdapter).send(
@@ -430,10 +449,9 @@ class EmailGateway(_Gateway[EmailMessage]):
         )
         for i, outcome in zip(batch, results, strict=True):
             outcomes[i] = outcome
-            if isinstance(outcome, SendResult):
-                self._record(outcome, outcome.correlation_id or correlation_id)
-            elif isinstance(outcome, ConnectorError) and may_fail_over(outcome, messages[i]):
+            if isinstance(outcome, ConnectorError) and may_fail_over(outcome, messages[i]):
                 onward.append(i)
+        self._record_all([(r, r.correlation_id or correlation_id) for r in results if isinstance(r, SendResult)])
         if rest and onward:
             tail = EmailGateway(self.connector, rest, self.tenant_id)._send_checked(
                 [messages[i] for i in onward], concurrency, correlation_id
@@ -458,6 +476,13 @@ class SmsGateway(_Gateway[SmsMessage]):
 
     def send(self, message: SmsMessage, *, correlation_id: str | None = None, force: bool = False) -> SendResult:
         return self._walk(replace(message, to=normalize_phone(message.to)), correlation_id, force=force)
+
+    def prepared(self, message: SmsMessage) -> SmsMessage:
+        if not message.body:  # a send finds this in the adapter; a queued message must be refused before it is stored
+            from connectorctl.errors import InvalidInputError
+
+            raise InvalidInputError("an SMS needs a body")
+        return replace(message, to=normalize_phone(message.to))
 
     def _send_with(self, slug: str, message: SmsMessage, correlation_id: str) -> SendResult:
         return self.connector.channel_adapter(slug, SmsAdapter).send(

@@ -176,6 +176,18 @@ class WebhookSettings:
 
 
 @dataclass(frozen=True)
+class OutboxSettings:
+    """How queued messages are worked off (docs/outbox.md)."""
+
+    lease_seconds: float = 600.0  # a claimed message is another worker's again after this; longer than any one send
+    backoff_initial_seconds: float = 60.0  # first wait after a transient failure, doubled per failure
+    backoff_max_seconds: float = 3600.0
+    max_age_hours: float = 72.0  # a message still failing this long after it was queued is dead-lettered
+    poll_seconds: float = 5.0  # longest idle sleep of a worker between looks at the queue
+    check_delay_seconds: float = 30.0  # wait before asking the vendor about an uncertain send (search indexes lag)
+
+
+@dataclass(frozen=True)
 class InboundSettings(WebhookSettings):
     """One inbound-mail endpoint (``inbound.<service>``, see docs/inbound.md): the vendor's payload format, how
     deliveries are verified (the webhook fields; ``scheme: none`` only behind a secret URL) and the hooks to call."""
@@ -188,7 +200,7 @@ class InboundSettings(WebhookSettings):
 @dataclass(frozen=True)
 class Settings:
     home: Path
-    database: Path
+    database: Path | str  # a SQLite file, or a postgresql:// URL shared by many hosts
     config_path: Path | None
     email_vendor: tuple[str, ...] = ("file",)
     sms_vendor: tuple[str, ...] = ("file",)
@@ -200,6 +212,7 @@ class Settings:
     retry_policy: RetrySettings = RetrySettings()
     logging: LoggingSettings = LoggingSettings()
     status: StatusSettings = StatusSettings()
+    outbox: OutboxSettings = OutboxSettings()
     vendors: Mapping[str, VendorSettings] = field(default_factory=dict)
     webhooks: Mapping[str, WebhookSettings] = field(default_factory=dict)
     inbound: Mapping[str, InboundSettings] = field(default_factory=dict)

@@ -37,6 +37,12 @@ def iso_utc(epoch: float) -> str:
     return f"{cached[1]}.{micro // 1000:03d}Z"
 
 
+def whole_seconds(stored: str | None) -> str | None:
+    """A stored time written to the second (``...:05Z``) as it was written: PostgreSQL's
+    ``timestamptz`` reads back with milliseconds (``...:05.000Z``) like every other time."""
+    return stored[:19] + "Z" if stored else stored
+
+
 def to_iso(value: datetime) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
+import psycopg
 import pytest
+
+from tests.pg_server import PostgresServer, find_bindir
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -21,18 +25,71 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
 _CLEARED = (
     "CONNECTORCTL_CONFIG", "CONNECTORCTL_DEBUG", "CONNECTOR_EMAIL_VENDOR", "CONNECTOR_SMS_VENDOR",
     "CONNECTOR_LOG_RETENTION_DAYS", "CONNECTOR_CIRCUIT_FAILURE_THRESHOLD", "CONNECTOR_CIRCUIT_TIMEOUT",
+    "CONNECTORCTL_DATABASE_URL",
 )
+# TEST_DATABASE_ENGINE=postgresql runs every test (not only the engine-parametrized ones) on PostgreSQL.
+ALL_ON_POSTGRES = os.environ.get("TEST_DATABASE_ENGINE") == "postgresql"
+TEMPLATE_DB = "connectorctl_template"
 
 
 @pytest.fixture(autouse=True)
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Path:
     path = tmp_path / "home"
     monkeypatch.setenv("CONNECTORCTL_HOME", str(path))
     for var in _CLEARED:
         monkeypatch.delenv(var, raising=False)
+    if ALL_ON_POSTGRES:
+        monkeypatch.setenv("CONNECTORCTL_DATABASE_URL", request.getfixturevalue("postgres_url"))
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setenv("COLUMNS", "200")
     return path
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the session, with a migrated template database that each test copies."""
+    from connectorctl.store.db import StateDB
+
+    bindir = find_bindir()
+    if bindir is None:
+        pytest.fail("PostgreSQL server binaries (initdb, pg_ctl) not found: install the postgresql package (`make test` does)")
+    server = PostgresServer(bindir)
+    server.start()
+    try:
+        with psycopg.connect(server.url(), autocommit=True) as admin:
+            admin.execute(f"CREATE DATABASE {TEMPLATE_DB}")
+        StateDB(server.url(TEMPLATE_DB)).close()
+        yield server
+    finally:
+        server.close()
+
+
+_databases = itertools.count()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """A fresh, migrated database (a copy of the template: ~20 ms) for one test."""
+    name = f"test_{os.getpid()}_{next(_databases)}"
+    with psycopg.connect(postgres_server.url(), autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE_DB}")
+    yield postgres_server.url(name)
+    with psycopg.connect(postgres_server.url(), autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test once per storage engine: the installation's state goes to SQLite, then to PostgreSQL."""
+    if request.param == "postgresql":
+        monkeypatch.setenv("CONNECTORCTL_DATABASE_URL", request.getfixturevalue("postgres_url"))
+    return str(request.param)
+
+
+@pytest.fixture
+def state_target(engine: str, home: Path) -> Path | str:
+    """Where a test's own ``StateDB(...)`` should point: a file beside the home, or this test's database."""
+    return os.environ.get("CONNECTORCTL_DATABASE_URL") or home / "connectorctl.db"
 
 
 @dataclass

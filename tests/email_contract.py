@@ -11,13 +11,14 @@ does, so "a rejection is never a success" is checked for each of them.
 from __future__ import annotations
 
 import sqlite3
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
-from connectorctl.adapters.base import SCHEDULING, TEMPLATE
+from connectorctl.adapters.base import MESSAGE_KEY, SCHEDULING, TEMPLATE
 from connectorctl.adapters.sinks import ALL_EMAIL_FEATURES
 from connectorctl.config import CircuitBreakerSettings, RetrySettings, Settings, VendorSettings
 from connectorctl.credentials.static import StaticCredentialProvider
@@ -49,6 +50,8 @@ FULL = EmailMessage(
     metadata={"order_id": "42"},
     attachments=(PDF,),
 )
+
+SIMPLE = EmailMessage(to=("ann@example.com",), subject="Hello", text="Hi Ann")
 
 
 def make_settings(home: Path, slug: str, vendor: VendorSettings) -> Settings:
@@ -148,8 +151,24 @@ class EmailContract(VendorFixtures):
         assert (seen["from"], seen["subject"], seen["text"], seen["html"]) == ("billing@example.com", FULL.subject, FULL.text, FULL.html)
         assert seen["reply_to"] == "help@example.com"
         assert seen["headers"].get("X-Order-Id") == "42"
-        assert seen["tags"] == ["invoice"] and seen["metadata"] == {"order_id": "42"}
+        assert seen["tags"] == ["invoice"]
+        if adapter.askable:  # our message key rides along in the vendor's metadata, beside the caller's
+            assert seen["metadata"] == {"order_id": "42", MESSAGE_KEY: result.correlation_id}
+        else:
+            assert seen["metadata"] == {"order_id": "42"}
         assert seen["attachments"] == [("invoice.pdf", PDF.content, "application/pdf")]
+        assert getattr(fake, "violations", []) == []
+
+    def test_a_vendor_that_can_be_asked_finds_a_send_by_our_key_and_only_that_one(self, adapter: Any, fake: Any) -> None:
+        if not adapter.askable:
+            with pytest.raises(UnsupportedFeatureError):
+                adapter.find_sent(SIMPLE, key="01ANYKEY", since=time.time() - 60)
+            return
+        since = time.time() - 60
+        sent = adapter.send(SIMPLE, correlation_id="01OUTBOXKEY000000000000001")
+        found = adapter.find_sent(SIMPLE, key="01OUTBOXKEY000000000000001", since=since)
+        assert found is not None and found.message_id == sent.message_id
+        assert adapter.find_sent(SIMPLE, key="01OUTBOXKEY000000000000002", since=since) is None
         assert getattr(fake, "violations", []) == []
 
     def test_features_it_cannot_carry_raise_instead_of_being_dropped(self, adapter: Any, fake: Any) -> None:

@@ -42,6 +42,7 @@ class FakeEasyPost(FakeVendor):
         self.shipments: dict[str, dict[str, Any]] = {}
         self.buys: list[str] = []  # shipment ids, once per label actually bought
         self.lose_next_buy = False
+        self.refuse_after_lost_buy = False  # the next request after a lost buy is refused (401): nobody can ask about it
         self.stall_buys = 0.0
         self.buy_started = threading.Event()
         self.tracking_script: dict[str, list[str]] = {}  # code -> statuses answered one poll after another
@@ -166,6 +167,8 @@ class FakeEasyPost(FakeVendor):
             lose, stall = self.lose_next_buy, self.stall_buys
             self.lose_next_buy = False
         self.buy_started.set()
+        if lose and self.refuse_after_lost_buy:
+            self.fail_next("auth")
         if stall:
             self._stop.wait(stall)
         return LOST if lose else json_response(200, record)

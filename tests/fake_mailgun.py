@@ -1,5 +1,7 @@
 """Fake Mailgun: Basic api:<key>, /v3/{domain}/messages as urlencoded or multipart form,
-``{"id","message":"Queued. Thank you."}``, 400 ``{"message"}``, plain-text 401 "Forbidden"."""
+``{"id","message":"Queued. Thank you."}``, 400 ``{"message"}``, plain-text 401 "Forbidden", and the events
+API ``GET /v3/{domain}/events`` (``event``, ``recipient``, ``begin`` in epoch seconds, ``limit`` <= 300): one
+``accepted`` event per recipient carrying the message's ``v:`` variables as ``user-variables``."""
 
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ class FakeMailgun(FakeVendor):
         super().__init__()
         self._ids = itertools.count(1)
         self.answer_without_id = False
+        self.events: list[dict[str, Any]] = []
 
     def authenticate(self, req: Recorded) -> bool:
         expected = "Basic " + base64.b64encode(f"api:{API_KEY}".encode()).decode()
@@ -38,6 +41,8 @@ class FakeMailgun(FakeVendor):
             period = {"accepted": {"outgoing": 5, "total": 5}, "delivered": {"smtp": 4, "total": 4},
                       "failed": {"permanent": {"total": 1}, "temporary": {"total": 0}}}
             return json_response(200, {"stats": [period, period], "resolution": "day"})
+        if (req.method, req.path) == ("GET", f"/v3/{DOMAIN}/events"):
+            return self.search_events(req)
         if req.method == "POST" and req.path.startswith("/v3/") and req.path.endswith("/messages"):
             if req.path != f"/v3/{DOMAIN}/messages":
                 return json_response(404, {"message": "Domain not found"})
@@ -80,7 +85,24 @@ class FakeMailgun(FakeVendor):
             return json_response(400, {"message": "'to' parameter is not a valid address. please check documentation"})
         if self.answer_without_id:  # accepted, but the answer lacks the id (a proxy or an API change can do this)
             return json_response(200, {"message": "Queued. Thank you."})
-        return json_response(200, {"id": f"<20261126.{next(self._ids)}@{DOMAIN}>", "message": "Queued. Thank you."})
+        message_id = f"<20261126.{next(self._ids)}@{DOMAIN}>"
+        variables = {k[2:]: v[0] for k, v in form.items() if k.startswith("v:")}
+        with self._lock:
+            self.events += [{"event": "accepted", "timestamp": time.time(), "recipient": a.strip(), "user-variables": variables,
+                             "message": {"headers": {"message-id": message_id.strip("<>"), "subject": form.get("subject", [""])[0]}}}
+                            for a in ",".join(form["to"]).split(",") if a.strip()]
+        return json_response(200, {"id": message_id, "message": "Queued. Thank you."})
+
+    def search_events(self, req: Recorded) -> Response | list[str]:
+        q = {k: v[0] for k, v in req.query.items()}
+        if "begin" in q and "end" not in q and q.get("ascending") not in ("yes", "no"):
+            return ["ascending must be given when begin is given without end"]
+        if int(q.get("limit", 100)) > 300:
+            return ["limit is at most 300"]
+        with self._lock:
+            found = [e for e in self.events if e["timestamp"] >= float(q.get("begin", 0))
+                     and e["event"] == q.get("event", e["event"]) and e["recipient"] == q.get("recipient", e["recipient"])]
+        return json_response(200, {"items": found[:int(q.get("limit", 100))], "paging": {"next": f"https://api.mailgun.net/v3/{DOMAIN}/events/next"}})
 
     def error_response(self, kind: str, **options: Any) -> Response:
         if kind == "auth":

@@ -1,5 +1,6 @@
 """Fake Postmark: server-token header, PascalCase JSON, /email, /email/batch (<= 500, per-item
-ErrorCode at HTTP 200), 422 with ErrorCode, /server and /stats/outbound."""
+ErrorCode at HTTP 200), 422 with ErrorCode, /server, /stats/outbound and the outbound message
+search ``GET /messages/outbound`` (count <= 500 and offset required; ``recipient`` and ``metadata_<key>`` filters)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import base64
 import itertools
 from typing import Any
 
-from fake_vendor_http import FakeVendor, Recorded, Response, json_response
+from fake_vendor_http import LOST, FakeVendor, Recorded, Response, json_response
 
 TOKEN = "pm-server-token-0123456789"
 REJECTED = "blocked@example.org"
@@ -20,6 +21,8 @@ class FakePostmark(FakeVendor):
     def __init__(self) -> None:
         super().__init__()
         self._ids = itertools.count(1)
+        self.accepted: list[dict[str, Any]] = []  # what the search API knows, in send order
+        self.lose_answers = 0  # accept the next N messages, then drop the connection instead of answering
 
     def authenticate(self, req: Recorded) -> bool:
         return req.headers.get("x-postmark-server-token") == TOKEN
@@ -33,6 +36,8 @@ class FakePostmark(FakeVendor):
             if not {"fromdate", "todate"} <= set(req.query):
                 return ["fromdate and todate are required"]
             return json_response(200, {"Sent": 10, "Bounced": 1, "SMTPApiErrors": 0, "BounceRate": 10.0, "SpamComplaints": 0, "Tracked": 0})
+        if (req.method, req.path) == ("GET", "/messages/outbound"):
+            return self.search(req)
         if req.method != "POST" or req.path not in ("/email", "/email/batch", "/email/withTemplate", "/email/batchWithTemplates"):
             return [f"no such endpoint {req.method} {req.path}"]
         if req.content_type != "application/json":
@@ -44,7 +49,10 @@ class FakePostmark(FakeVendor):
             problems = self.check(body, template=req.path == "/email/withTemplate")
             if problems:
                 return problems
-            return self.answer(body, single=True)
+            answer = self.answer(body, single=True)
+            with self._lock:
+                lose, self.lose_answers = self.lose_answers > 0, max(0, self.lose_answers - 1)
+            return LOST if lose else answer
         if req.path == "/email/batchWithTemplates":
             messages = body.get("Messages") if isinstance(body, dict) else None
             if not isinstance(messages, list):
@@ -61,6 +69,20 @@ class FakePostmark(FakeVendor):
         if problems:
             return problems
         return json_response(200, [self.answer(item, single=False) for item in body])
+
+    def search(self, req: Recorded) -> Response | list[str]:
+        q = {k: v[0] for k, v in req.query.items()}
+        if not {"count", "offset"} <= set(q) or not 0 < int(q["count"]) <= 500:
+            return ["count (1..500) and offset are required"]
+        with self._lock:
+            found = list(reversed(self.accepted))  # newest first, as Postmark lists them
+        for name, value in q.items():
+            if name.startswith("metadata_"):
+                found = [m for m in found if m["Metadata"].get(name[len("metadata_"):]) == value]
+            elif name == "recipient":
+                found = [m for m in found if value in [t["Email"] for t in m["To"]]]
+        offset, count = int(q["offset"]), int(q["count"])
+        return json_response(200, {"TotalCount": len(found), "Messages": found[offset:offset + count]})
 
     @staticmethod
     def check(m: Any, *, template: bool = False) -> list[str]:
@@ -95,6 +117,9 @@ class FakePostmark(FakeVendor):
             error = {"ErrorCode": 406, "Message": INACTIVE.format(REJECTED)}
             return json_response(422, error) if single else error
         ok = {"To": m["To"], "SubmittedAt": "2026-11-26T03:30:00.0000000-05:00", "MessageID": f"pm-{next(self._ids)}", "ErrorCode": 0, "Message": "OK"}
+        with self._lock:
+            self.accepted.append({"MessageID": ok["MessageID"], "To": [{"Email": a, "Name": None} for a in addresses], "Subject": m.get("Subject"),
+                                  "Status": "Sent", "Metadata": m.get("Metadata", {}), "MessageStream": "outbound"})
         return json_response(200, ok) if single else ok
 
     def error_response(self, kind: str, **options: Any) -> Response:

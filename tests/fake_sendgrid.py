@@ -1,10 +1,13 @@
-"""Fake SendGrid v3 (mail send, scopes, stats) following twilio/sendgrid-oai tsg_mail_v3."""
+"""Fake SendGrid v3 (mail send, scopes, stats) following twilio/sendgrid-oai tsg_mail_v3, and the Email
+Activity API ``GET /v3/messages?query=...&limit=N`` (``unique_args['name']="value"`` and ``to_email="..."`` conditions,
+joined by ``AND``)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import itertools
+import re
 import time
 from typing import Any
 
@@ -21,6 +24,7 @@ class FakeSendGrid(FakeVendor):
         super().__init__()
         self._ids = itertools.count(1)
         self.reset_at = 1_800_000_060
+        self.accepted: list[dict[str, Any]] = []  # what Email Activity knows, in send order
 
     def authenticate(self, req: Recorded) -> bool:
         return req.headers.get("authorization") == f"Bearer {API_KEY}"
@@ -28,6 +32,8 @@ class FakeSendGrid(FakeVendor):
     def route(self, req: Recorded) -> Response | list[str]:
         if (req.method, req.path) == ("POST", "/v3/mail/send"):
             return self.mail_send(req)
+        if (req.method, req.path) == ("GET", "/v3/messages"):
+            return self.activity(req)
         if (req.method, req.path) == ("GET", "/v3/scopes"):
             return json_response(200, {"scopes": ["mail.send", "stats.read"]}, **self.rate_headers())
         if (req.method, req.path) == ("GET", "/v3/stats"):
@@ -85,7 +91,28 @@ class FakeSendGrid(FakeVendor):
             return json_response(400, {"errors": [{"message": "Does not contain a valid address.", "field": "personalizations.0.to.0.email", "help": None}]})
         if ((body.get("mail_settings") or {}).get("sandbox_mode") or {}).get("enable"):
             return 200, self.rate_headers(), b""
-        return 202, {"X-Message-Id": f"sg-{next(self._ids)}", **self.rate_headers()}, b""
+        message_id = f"sg-{next(self._ids)}"
+        with self._lock:
+            self.accepted += [{"msg_id": f"{message_id}.filterdrecv-1", "from_email": body["from"]["email"], "subject": body.get("subject"),
+                               "to_email": t["email"], "status": "processed", "opens_count": 0, "clicks_count": 0,
+                               "last_event_time": "2026-11-26T03:30:00Z", "unique_args": {**body.get("custom_args", {}), **p.get("custom_args", {})}}
+                              for p in pers for t in p["to"]]
+        return 202, {"X-Message-Id": message_id, **self.rate_headers()}, b""
+
+    def activity(self, req: Recorded) -> Response | list[str]:
+        query, limit = req.query.get("query", [""])[0], req.query.get("limit", [""])[0]
+        if not limit.isdigit() or not 1 <= int(limit) <= 1000:
+            return ["limit (1..1000) is required"]
+        conditions = []
+        for part in query.split(" AND "):
+            arg = re.fullmatch(r"unique_args\['([^']+)'\]=\"([^\"]*)\"", part) or re.fullmatch(r'(to_email)="([^"]*)"', part)
+            if arg is None:
+                return [f"unsupported query {query!r}"]
+            conditions.append((arg[1], arg[2], part.startswith("unique_args")))
+        with self._lock:
+            found = [m for m in reversed(self.accepted)
+                     if all((m["unique_args"].get(k) if custom else m[k]) == v for k, v, custom in conditions)]
+        return json_response(200, {"messages": [{k: v for k, v in m.items() if k != "unique_args"} for m in found[:int(limit)]]})
 
     @staticmethod
     def copies(req: Recorded) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ answer until the server closes, i.e. past any client timeout), or ``echo``
 from __future__ import annotations
 
 import base64
+import email.utils
 import json
 import threading
 from dataclasses import dataclass, field
@@ -126,6 +127,10 @@ class FakeTwilio(FakeVendor):
 
     invalid_lookup = {"+15005550001"}
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.created: list[dict[str, Any]] = []  # message resources, in creation order (the list API reads them)
+
     def forced(self, answer: tuple[Any, ...]) -> tuple[int | None, Any, dict[str, str] | None]:
         kind = answer[0]
         if kind == "hang":
@@ -152,9 +157,18 @@ class FakeTwilio(FakeVendor):
             if not f["To"].startswith("+"):
                 return 400, _twilio_error(400, 21211, "The 'To' number is not a valid phone number."), None
             n = len(self.requests)
-            return 201, {"sid": f"SM{n:032d}", "status": "queued", "to": f["To"], "from": f.get("From"), "body": f.get("Body"),
-                         "num_segments": "1", "price": None, "messaging_service_sid": f.get("MessagingServiceSid"),
-                         "uri": f"{base}/Messages/SM{n:032d}.json"}, None
+            created = {"sid": f"SM{n:032d}", "status": "queued", "to": f["To"], "from": f.get("From"), "body": f.get("Body"),
+                       "num_segments": "1", "price": None, "messaging_service_sid": f.get("MessagingServiceSid"),
+                       "date_created": email.utils.formatdate(usegmt=True), "uri": f"{base}/Messages/SM{n:032d}.json"}
+            with self.lock:
+                self.created.append(created)
+            return 201, created, None
+        if rec.method == "GET" and rec.path == f"{base}/Messages.json":  # newest first; To / From filters, PageSize <= 1000
+            size = int(rec.query.get("PageSize", ["50"])[0])
+            with self.lock:
+                found = [m for m in reversed(self.created) if all(m[k.lower()] == rec.query[k][0] for k in ("To", "From") if k in rec.query)]
+            return 200, {"messages": found[:size], "page": 0, "page_size": size, "next_page_uri": None,
+                         "uri": f"{base}/Messages.json?PageSize={size}"}, None
         if rec.method == "GET" and rec.path == f"{base}.json":
             return 200, {"sid": TWILIO_SID, "status": "active", "friendly_name": "test"}, None
         if rec.method == "GET" and rec.path == f"{base}/Balance.json":

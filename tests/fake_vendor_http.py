@@ -13,6 +13,7 @@ from __future__ import annotations
 import email.parser
 import email.policy
 import json
+import random
 import threading
 import urllib.parse
 from collections import deque
@@ -76,6 +77,8 @@ class FakeVendor:
         self._stop = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self.tls: Any = None  # an ssl.SSLContext (server side) set before entering serves HTTPS
+        self.flaky = 0.0  # share of requests answered with a random transient failure (503, 500 or 429), the vendor untouched
+        self._rng = random.Random(16)
 
     # -- vendor hooks -----------------------------------------------------------
     def authenticate(self, req: Recorded) -> bool:
@@ -154,6 +157,11 @@ class FakeVendor:
         return response
 
     def _answer(self, req: Recorded, failure: _Failure | None) -> Response:
+        if failure is None and self.flaky:
+            with self._lock:
+                kind = self._rng.choice(("unavailable", "server_error", "rate_limited")) if self._rng.random() < self.flaky else None
+            if kind is not None:
+                return self.error_response(kind, **({"retry_after": 0} if kind == "rate_limited" else {}))
         if failure is not None:
             if failure.kind == "hang":
                 self._stop.wait(10)

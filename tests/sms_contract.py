@@ -10,6 +10,7 @@ how to script the vendor's next answer (``fail_next`` with one of ``auth``,
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -24,6 +25,7 @@ from connectorctl.errors import (
     ConnectorctlError,
     ConnectorError,
     InvalidInputError,
+    UnsupportedFeatureError,
     VendorTimeoutError,
     VendorUnavailableError,
 )
@@ -140,6 +142,21 @@ class SmsContract(VendorFixtures):
         with pytest.raises(VendorTimeoutError):
             adapter.send(SmsMessage(to=TO, body="x"))
         assert self.sends_seen(fake) == 1 and [r["status"] for r in log_rows(connector)] == ["timeout"]
+
+    def test_an_uncertain_send_is_found_by_asking_the_vendor_where_it_can_be_asked(self, adapter: Any, fake: Any) -> None:
+        """Twilio keeps no metadata of ours: a match is the same recipient and body, created since the send began."""
+        since = time.time() - 1
+        message = SmsMessage(to=TO, body="Your code is 1234")
+        if not adapter.askable:
+            with pytest.raises(UnsupportedFeatureError):
+                adapter.find_sent(message, key="01KEY", since=since)
+            return
+        assert adapter.find_sent(message, key="01KEY", since=since) is None
+        sent = adapter.send(message, correlation_id="01KEY")
+        found = adapter.find_sent(message, key="01KEY", since=since)
+        assert found is not None and found.message_id == sent.message_id
+        assert adapter.find_sent(SmsMessage(to=TO, body="Your code is 9999"), key="01OTHER", since=since) is None
+        assert adapter.find_sent(message, key="01KEY", since=time.time() + 3600) is None  # an older identical text is not ours
 
     def test_verify_credentials_is_one_harmless_read(self, adapter: Any, fake: Any, connector: Connector) -> None:
         assert adapter.verify_credentials().http_status == 200

@@ -78,7 +78,8 @@ class BeepSmsAdapter(HttpSmsAdapter[BeepOptions]):
 
 
 VENDOR = Vendor("beep", "Beep texts API (test-only vendor)", {"sms": BeepSmsAdapter}, BeepOptions,
-                (AuthScheme(AuthMethod.API_KEY, ("api_key",), help="api_key: Settings > API keys in the Beep console"),))
+                (AuthScheme(AuthMethod.API_KEY, ("api_key",), help="api_key: Settings > API keys in the Beep console"),),
+                env={"api_key": "BEEP_API_KEY"})
 
 
 # -- a local Beep that keeps to its documented contract ------------------------------------------------
@@ -199,6 +200,22 @@ def test_creds_set_stores_the_declared_fields_and_creds_test_proves_them(cli: An
     ok = cli("creds", "test", "beep", "--json")
     assert ok.exit_code == 0 and json.loads(ok.stdout)["result"] == "ok"
     assert beep.sends() == [] and KEY not in ok.output + rejected.output
+
+
+def test_the_vendors_own_env_var_is_declared_in_its_module_alone(cli: Any, home: Path, beep: FakeBeep,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """``env=`` in the declaration is all it takes: nothing stored, ``$BEEP_API_KEY`` set, and the send
+    goes out with it; ``creds list`` and ``config show`` name the variable, never its value."""
+    configure(home, beep.url)
+    monkeypatch.setenv("BEEP_API_KEY", KEY)
+    sent = cli("send", "sms", "--to", "+1 415 555 2671", "--message", "hello", "--json")
+    assert sent.exit_code == 0, sent.output  # the fake refuses any other key
+    assert len(beep.sends()) == 1
+    listed = json.loads(cli("creds", "list", "-o", "json").stdout)
+    assert [(r["service"], r["source"]) for r in listed] == [("beep", "env:BEEP_API_KEY")]
+    shown = json.loads(cli("config", "show", "-o", "json").stdout)["values"]["credentials.beep"]
+    assert shown == {"value": ["api_key"], "source": "env:BEEP_API_KEY"}
+    assert KEY not in cli("creds", "list").output + cli("config", "show").output
 
 
 # -- send --dry-run, send, failover ------------------------------------------------------------------------------

@@ -62,24 +62,40 @@ def test_service_option_wherever_a_service_is_chosen(cli: Callable[..., Any]) ->
 
 
 def all_command_paths() -> list[list[str]]:
+    """Every group and command, built the way ``--help`` builds them (the root loads its groups lazily)."""
     import typer
 
     from connectorctl.cli.main import app
 
-    def walk(command: Any, path: list[str]) -> list[list[str]]:
-        subs = getattr(command, "commands", {})
-        return [path] + [p for name, sub in subs.items() for p in walk(sub, [*path, name])]
+    root = typer.main.get_command(app)
+    ctx = typer.Context(root)
 
-    return walk(typer.main.get_command(app), [])
+    def walk(command: Any, path: list[str]) -> list[list[str]]:
+        if not hasattr(command, "list_commands"):
+            return [path]
+        subs = [(name, command.get_command(ctx, name)) for name in command.list_commands(ctx)]
+        return [path] + [p for name, sub in subs for p in walk(sub, [*path, name])]
+
+    return walk(root, [])
+
+
+TYPE_NAME = re.compile(r"<(str|int|float|bool|path|text|list\[[^\]]*\]|[a-z]+ range)>", re.I)
 
 
 def test_help_reads_at_80_columns_without_type_names(cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "80")
-    for path in all_command_paths():
-        text = cli(*path, "--help").stdout
-        options = text.split("Options:", 1)[-1]
-        assert not re.search(r"<(str|int|bool|float|list\[str\])>", options), f"{' '.join(path)}:\n{options}"
-        assert max(len(line) for line in text.splitlines()) <= 80, f"{' '.join(path)}:\n{text}"
+    paths = all_command_paths()
+    assert len(paths) > 60 and ["storage", "rm"] in paths and ["suppressions", "add"] in paths
+    for path in paths:
+        result = cli(*path, "--help")
+        text, where = result.stdout, " ".join(["connectorctl", *path])
+        assert result.exit_code == 0 and text.startswith("Usage: "), f"{where}:\n{result.output}"
+        assert not TYPE_NAME.search(text), f"{where}:\n{text}"
+        assert max(len(line) for line in text.splitlines()) <= 80, f"{where}:\n{text}"
+        listing = text.partition("\nCommands:\n")[2].splitlines()
+        cut = [line for line in listing if line.rstrip().endswith(("...", "\u2026"))]
+        assert not cut, f"{where}: summary cut short:\n{text}"
+        assert not re.search(r"[{]\w+[}]|\[\[", text.splitlines()[0]), f"{where}: usage line reads oddly:\n{text}"
 
 
 def test_commands_are_listed_in_the_order_people_use_them(cli: Callable[..., Any]) -> None:
@@ -89,11 +105,62 @@ def test_commands_are_listed_in_the_order_people_use_them(cli: Callable[..., Any
 
 
 def test_empty_lists_say_what_to_do_next(cli: Callable[..., Any]) -> None:
-    logs = cli("logs", "list")
-    assert logs.exit_code == 0 and logs.stdout == "" and "connectorctl send email" in logs.stderr
-    creds = cli("creds", "list")
-    assert creds.exit_code == 0 and creds.stdout == "" and "connectorctl creds set SERVICE" in creds.stderr
-    assert json.loads(cli("creds", "list", "-o", "json").stdout) == []  # scripts get data, not advice
+    """On stderr, with stdout empty; scripts get data, not advice."""
+    hints = {  # metrics first: storage ls is a logged call to the local store
+        ("metrics",): "widen --since, or make one: connectorctl send email",
+        ("logs", "list"): "connectorctl send email",
+        ("creds", "list"): "connectorctl creds set SERVICE",
+        ("messages", "list"): "connectorctl send email",
+        ("suppressions", "list"): "connectorctl suppressions add ADDRESS",
+        ("storage", "ls"): "connectorctl storage put FILE KEY",
+        ("inbound", "list"): "point a vendor's inbound route at `connectorctl serve`",
+    }
+    for command, hint in hints.items():
+        result = cli(*command)
+        assert result.exit_code == 0 and result.stdout == "" and hint in result.stderr, (command, result.output)
+    assert json.loads(cli("creds", "list", "-o", "json").stdout) == []
+    assert json.loads(cli("suppressions", "list", "-o", "json").stdout) == []
+    assert "no sent message matches (try fewer filters)" in cli("messages", "list", "--delivery", "bounced").stderr
+
+
+DESTRUCTIVE = ("rm", "purge", "cancel", "refund", "drop", "delete")  # and `circuit disable` (`creds disable` is undone by enable)
+
+
+def test_every_destructive_command_takes_yes() -> None:
+    import typer
+
+    from connectorctl.cli.main import app
+
+    root = typer.main.get_command(app)
+    ctx = typer.Context(root)
+    found = []
+    for path in all_command_paths():
+        if path[-1:] and path[-1] in DESTRUCTIVE or path == ["circuit", "disable"]:
+            command = root
+            for name in path:
+                command = command.get_command(ctx, name)
+            found.append(path)
+            assert any("--yes" in p.opts for p in command.params), f"{' '.join(path)} has no --yes"
+    assert len(found) >= 8, found  # creds rm, circuit disable, logs purge, suppressions rm, storage rm, payments cancel/refund, ship cancel
+
+
+def test_without_a_terminal_a_destructive_command_is_not_asked(cli: Callable[..., Any]) -> None:
+    """Nobody can answer a question in a script or cron line: the command runs as told, without a prompt."""
+    from datetime import timedelta
+
+    insert_rows(cli_home_db(), [Row(timedelta(days=200)), Row(timedelta(days=1))])  # purge keeps the newest row
+    assert cli("suppressions", "add", "gone@example.com").exit_code == 0
+    assert json.loads(cli("logs", "purge", "-o", "json").stdout)["deleted"] == 1
+    for command in (("circuit", "disable", "file"), ("suppressions", "rm", "gone@example.com")):
+        result = cli(*command)
+        assert result.exit_code == 0 and "[y/N]" not in result.output, (command, result.output)
+    assert len(json.loads(cli("logs", "list", "-o", "json").stdout)["data"]) == 1
+    assert json.loads(cli("circuit", "show", "file", "-o", "json").stdout)["state"] == "disabled"
+    assert json.loads(cli("suppressions", "list", "-o", "json").stdout) == []
+
+
+def cli_home_db() -> Path:
+    return Path(os.environ["CONNECTORCTL_HOME"]) / "connectorctl.db"
 
 
 def run_at_terminal(args: list[str], answer: str) -> tuple[int, str]:
@@ -142,6 +209,8 @@ def test_destructive_commands_ask_at_a_terminal(cli: Callable[..., Any], monkeyp
     code, out = run_at_terminal(["creds", "rm", "sendgrid"], "y")
     assert code == 0 and "removed sendgrid" in out
     assert json.loads(cli("creds", "list", "-o", "json").stdout) == []
-    # --yes, or no terminal (a script), goes ahead without asking
-    assert cli("circuit", "disable", "sendgrid", "--yes").exit_code == 0
-    assert cli("logs", "purge").exit_code == 0
+    assert cli("suppressions", "add", "bounced@example.com", "--note", "typo in the domain").exit_code == 0
+    code, out = run_at_terminal(["suppressions", "rm", "bounced@example.com"], "n")
+    assert code == 1 and "allow sends to bounced@example.com again? It was suppressed: manual at" in out
+    assert len(json.loads(cli("suppressions", "list", "-o", "json").stdout)) == 1
+    assert cli("circuit", "disable", "sendgrid", "--yes").exit_code == 0  # --yes answers in advance

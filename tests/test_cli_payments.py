@@ -36,7 +36,7 @@ def test_charge_capture_refund_show_list(cli: Cli, stripe: FakeStripe) -> None:
     pid = payment["payment_id"]
     captured = cli("payments", "capture", pid, "--amount", "20", "-o", "json")
     assert captured.exit_code == 0 and json.loads(captured.stdout)["amount_captured"] == 2000
-    refunded = cli("payments", "refund", pid, "--amount", "5.00 EUR", "--reason", "requested_by_customer", "-o", "json")
+    refunded = cli("payments", "refund", pid, "--amount", "5.00 EUR", "--reason", "requested_by_customer", "--yes", "-o", "json")
     assert refunded.exit_code == 0 and json.loads(refunded.stdout)["status"] == "partially_refunded"
     shown = json.loads(cli("payments", "show", "--reference", "order:7:charge", "-o", "json").stdout)
     assert shown["payment_id"] == pid and shown["amount_refunded"] == 500 and shown["intent_state"] == "succeeded"
@@ -47,6 +47,16 @@ def test_charge_capture_refund_show_list(cli: Cli, stripe: FakeStripe) -> None:
     assert charge(cli, "1 EUR", "--reference", "order:8:charge", "--payment-method", "pm_card_visa").exit_code == 0
     by_ref = cli("payments", "list", "--reference", "order:7", "-o", "json")
     assert [r["reference"] for r in json.loads(by_ref.stdout)] == ["order:7:charge"]
+
+
+def test_cancel_in_a_script_is_not_asked_and_an_empty_list_says_what_to_do(cli: Cli, stripe: FakeStripe) -> None:
+    empty = cli("payments", "list")
+    assert empty.exit_code == 0 and empty.stdout == "" and "connectorctl payments charge" in empty.stderr
+    assert json.loads(cli("payments", "list", "--json").stdout) == []  # --json as in every other group
+    held = json.loads(charge(cli, "9 EUR", "--reference", "order:9:charge", "--payment-method", "pm_card_visa", "--authorize-only").stdout)
+    cancelled = cli("payments", "cancel", held["payment_id"], "-o", "json")  # no terminal: nobody to ask
+    assert cancelled.exit_code == 0 and json.loads(cancelled.stdout)["status"] == "canceled"
+    assert len([r for r in stripe.requests if r.path.endswith("/cancel")]) == 1
 
 
 def test_decline_and_uncertain_have_their_own_exit_codes(cli: Cli, stripe: FakeStripe) -> None:
@@ -91,7 +101,7 @@ def test_same_reference_other_amount_is_refused_before_any_call(cli: Cli, stripe
     assert len([r for r in stripe.requests if r.method == "POST"]) == 1
 
 
-def test_refund_asks_on_a_terminal_and_not_in_a_pipe(stripe: FakeStripe) -> None:
+def test_refund_asks_on_a_terminal_and_needs_yes_in_a_pipe(stripe: FakeStripe) -> None:
     import os
     import subprocess
     import sys
@@ -109,9 +119,9 @@ def test_refund_asks_on_a_terminal_and_not_in_a_pipe(stripe: FakeStripe) -> None
     os.write(primary, b"n\n")
     _, err = proc.communicate(timeout=60)
     os.close(primary)
-    assert proc.returncode != 0 and b"Refund everything not yet refunded" in err
+    assert proc.returncode == 1 and b"refund everything not yet refunded of payment" in err and b"aborted: nothing changed" in err
     assert not [r for r in stripe.requests if r.path == "/v1/refunds"]
-    refunded = run_cli_process("payments", "refund", pid, "-o", "json", env=env)  # a pipe: no prompt
+    refunded = run_cli_process("payments", "refund", pid, "-o", "json", env=env)  # a pipe: nobody to ask, not asked
     assert refunded.returncode == 0 and json.loads(refunded.stdout)["status"] == "refunded"
 
 

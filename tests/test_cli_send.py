@@ -102,3 +102,12 @@ def test_a_closed_pipe_ends_quietly(home: Path) -> None:
     _, err = proc.communicate(timeout=60)
     assert b"Traceback" not in err and b"error" not in err
     assert proc.returncode in (0, -13)  # done, or ended by SIGPIPE like cat and grep
+
+
+def test_an_sms_the_vendor_may_have_sent_exits_9_like_any_uncertain_outcome(cli, home: Path) -> None:  # type: ignore[no-untyped-def]
+    write_config(home, "sms_vendor: fake\nvendors:\n  fake: {fail_kind: timeout, fail_rate: 1.0}\n")
+    result = cli("send", "sms", "--to", "+14155550123", "--message", "Your order shipped", "-o", "json")
+    assert result.exit_code == 9, result.output
+    sent = json.loads(result.stdout)
+    assert sent["ok"] is False and sent["recipients"][0]["status"] == "uncertain"
+    assert "check the vendor's message log before sending again" in sent["recipients"][0]["reason"]

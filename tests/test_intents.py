@@ -20,14 +20,14 @@ PARAMS = {"amount": 1999, "currency": "eur", "capture": True}
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> IntentStore:
-    return IntentStore(StateDB(tmp_path / "state.db"), FakeClock())
+def store(state_target: Path | str) -> IntentStore:
+    return IntentStore(StateDB(state_target), FakeClock())
 
 
-def test_intent_is_committed_before_the_call_and_visible_to_another_connection(store: IntentStore, tmp_path: Path) -> None:
+def test_intent_is_committed_before_the_call_and_visible_to_another_connection(store: IntentStore, state_target: Path | str) -> None:
     intent = store.begin("payment", "order:1:charge", "create", "stripe", PARAMS, lease_seconds=60)
     assert intent.new
-    other = IntentStore(StateDB(tmp_path / "state.db"))
+    other = IntentStore(StateDB(state_target))
     seen = other.get("payment", "order:1:charge")
     assert seen is not None and seen.state is IntentState.INTENT
     assert seen.idempotency_key == intent.idempotency_key == idempotency_key("payment", "order:1:charge")
@@ -70,8 +70,8 @@ def test_an_expired_lease_makes_the_row_unresolved(store: IntentStore) -> None:
         store.claim(stale, lease_seconds=60)  # somebody else already took it
 
 
-def test_a_killed_owner_makes_the_row_unresolved_at_once(tmp_path: Path) -> None:
-    db_path = tmp_path / "state.db"
+def test_a_killed_owner_makes_the_row_unresolved_at_once(state_target: Path | str) -> None:
+    db_path = state_target
     StateDB(db_path)
     code = (
         "import os, sys\n"
@@ -114,8 +114,8 @@ def _race(db_path: str, reference: str, out: "multiprocessing.Queue[str]") -> No
         out.put(f"{type(exc).__name__}: {exc}")
 
 
-def test_only_one_of_several_processes_gets_a_reference(tmp_path: Path) -> None:
-    db_path = str(tmp_path / "state.db")
+def test_only_one_of_several_processes_gets_a_reference(state_target: Path | str) -> None:
+    db_path = str(state_target)
     StateDB(db_path)
     ctx = multiprocessing.get_context("spawn")
     out: "multiprocessing.Queue[str]" = ctx.Queue()

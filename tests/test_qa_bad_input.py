@@ -165,7 +165,7 @@ def test_huge_numbers_are_usage_errors_or_mean_keep_everything(cli, home):  # ty
         result = cli(*command)  # each used to end in an internal OverflowError
         assert result.exit_code == 2, (command, result.output)
         assert "Traceback" not in result.output and "internal_error" not in result.output
-    purged = cli("logs", "purge", "--days", "99999999999", "--json")  # more days than the calendar: nothing is old enough
+    purged = cli("logs", "purge", "--yes", "--days", "99999999999", "--json")  # more days than the calendar: nothing is old enough
     assert purged.exit_code == 0, purged.output
     assert json.loads(purged.stdout)["deleted"] == 0
     assert len(json.loads(cli("logs", "list", "--json").stdout)["data"]) == 1

@@ -64,12 +64,22 @@ def test_buy_saves_the_label_and_a_rerun_prints_the_same_label(cli: Callable[...
     assert len(easypost.buys) == 1
 
 
+def test_a_purchase_nobody_could_ask_about_exits_uncertain_and_a_rerun_settles_it(cli: Callable[..., Any], easypost: FakeEasyPost) -> None:
+    rate = rates(cli)[0]
+    easypost.lose_next_buy = easypost.refuse_after_lost_buy = True
+    lost = cli("ship", "buy", rate["id"], "-o", "json")
+    assert lost.exit_code == 9 and lost.stderr.startswith("error [outcome_uncertain]: easypost: the label for rate"), lost.stderr
+    assert "run the same command again" in lost.stderr and lost.stdout == ""
+    again = cli("ship", "buy", rate["id"], "-o", "json")
+    assert again.exit_code == 0 and json.loads(again.stdout)["tracking_number"] and len(easypost.buys) == 1
+
+
 def test_track_cancel_and_verify_address(cli: Callable[..., Any], easypost: FakeEasyPost) -> None:
     tracked = cli("ship", "track", "EZ4000000004", "-o", "json")
     assert tracked.exit_code == 0 and json.loads(tracked.stdout)["status"] == "delivered"
     assert "Delivered at facility" in cli("ship", "track", "EZ4000000004").stdout
     label = json.loads(cli("ship", "buy", rates(cli)[0]["id"], "-o", "json").stdout)
-    refund = cli("ship", "cancel", label["shipment_id"], "-o", "json")
+    refund = cli("ship", "cancel", label["shipment_id"], "-o", "json")  # no terminal: a script is not asked
     assert refund.exit_code == 0 and json.loads(refund.stdout)["status"] == "submitted"
     ok = cli("ship", "verify-address", "--name", "Ann", "--street1", "1 Main St", "--city", "Boston", "--zip", "02134", "--country", "us", "-o", "json")
     assert ok.exit_code == 0 and json.loads(ok.stdout)["valid"]

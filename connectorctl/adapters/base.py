@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from abc import ABC
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, ClassVar, Generic, Mapping, Protocol, Sequence, TypeVar
 
@@ -26,11 +27,20 @@ from connectorctl.resilience.pipeline import Call, VendorResponse
 from connectorctl.settings import VendorSettings
 
 BULK_CONCURRENCY = 8
+MESSAGE_KEY = "connectorctl_key"  # the vendor metadata / custom-args field that carries our message key
 ALL_EMAIL_FEATURES = frozenset({"cc", "bcc", "reply_to", "headers", "tags", "metadata", "attachments", "html"})
 TEMPLATE, SCHEDULING = "template", "send_at"  # a template kept at the vendor; delivery held by the vendor until a time
 OptionsT = TypeVar("OptionsT", bound=VendorSettings)
 T = TypeVar("T")
 ItemT = TypeVar("ItemT")
+
+
+@dataclass(frozen=True)
+class SentMatch:
+    """The vendor's record of a message we sent: its id and the vendor's status word."""
+
+    message_id: str | None
+    status: str | None = None
 
 
 class HasFeatures(Protocol):
@@ -113,6 +123,16 @@ class Adapter(ABC, Generic[OptionsT]):
 
     def describe_action(self, message: Any) -> str:
         return f"hand the message to the {self.slug} adapter"
+
+    askable: ClassVar[bool] = False  # whether find_sent can ask the vendor
+
+    def find_sent(self, message: Any, *, key: str, since: float, tenant_id: str | None = None) -> SentMatch | None:
+        """Ask the vendor whether it took the message sent under ``key`` (our message key) at or after ``since``.
+
+        What settles a send that may or may not have reached the vendor (a
+        worker killed mid-request) without risking a duplicate.
+        """
+        raise UnsupportedFeatureError(f"{self.slug} cannot be asked whether a message went out", service=self.slug)
 
     def close(self) -> None:
         """Release what the adapter holds open (an HTTP client's connections)."""

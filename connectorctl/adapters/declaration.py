@@ -4,12 +4,14 @@ The declaration is everything the rest of connectorctl needs to know about a
 vendor without reading its code: its slug, the adapter class per channel (and
 so the capabilities each one carries), the options class its
 ``vendors.<slug>`` section is read into, and the auth methods it accepts with
-their credential field names (``creds set`` prompts for exactly those).
+their credential field names (``creds set`` prompts for exactly those), and
+the vendor's own environment variables, the last place a credential or a
+sender is looked for (so a ``.env`` written for the vendor keeps working).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping
 
 from connectorctl.domain.values import AuthMethod
@@ -57,13 +59,23 @@ GENERIC_SCHEMES: Mapping[AuthMethod, AuthScheme] = {
 }
 
 
+# Sender settings every vendor of a channel falls back to, under the names the reference design's .env uses.
+CHANNEL_SENDER_ENV: Mapping[str, Mapping[str, str]] = {
+    "email": {"from_email": "MAIL_FROM_ADDRESS", "from_name": "MAIL_FROM_NAME"},
+}
+
+
 @dataclass(frozen=True)
 class Vendor:
     """A vendor's declaration (``VENDOR`` in its module), read by the catalog only when the slug is used.
 
     ``auth`` lists the accepted schemes, the default first; an empty tuple means
     the vendor takes no credentials.  ``credentials_optional`` marks a vendor
-    that works with or without them (an SMTP relay without AUTH).
+    that works with or without them (an SMTP relay without AUTH).  ``env``
+    names the vendor's own environment variable for each credential field
+    (``{"api_key": "SENDGRID_API_KEY"}``) and ``sender_env`` the one for a
+    sender setting (``{"from_number": "TWILIO_FROM_NUMBER"}``); both are used
+    only when nothing else is configured.
     """
 
     slug: str
@@ -72,6 +84,8 @@ class Vendor:
     options: type[VendorSettings] = VendorSettings
     auth: tuple[AuthScheme, ...] = (API_KEY,)
     credentials_optional: bool = False
+    env: Mapping[str, str] = field(default_factory=dict)
+    sender_env: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def channels(self) -> frozenset[str]:

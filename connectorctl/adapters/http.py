@@ -19,7 +19,7 @@ from typing import Any, Callable, ClassVar, Generic, Iterator, Mapping, TypeVar
 
 import httpx
 
-from connectorctl.adapters.base import Adapter, OptionsT
+from connectorctl.adapters.base import Adapter, OptionsT, SentMatch
 from connectorctl.domain.messages import SendResult
 from connectorctl.domain.values import Credentials
 from connectorctl.errors import (
@@ -330,6 +330,28 @@ class HttpMessageAdapter(HttpAdapter[OptionsT], Generic[OptionsT, MessageT]):
 
     def preview(self, message: MessageT, *, tenant_id: str | None = None) -> dict[str, Any]:
         return self.describe(lambda creds: self.build_send(message, creds, None), tenant_id)
+
+    # -- asking the vendor about an earlier send (vendors with a search API) ---------------
+    def build_lookup(self, message: MessageT, key: str, since: float, creds: Credentials) -> VendorRequest:
+        raise NotImplementedError
+
+    def parse_lookup(self, response: httpx.Response, message: MessageT, key: str, since: float) -> SentMatch | None:
+        raise NotImplementedError
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.askable = cls.build_lookup is not HttpMessageAdapter.build_lookup
+
+    def find_sent(self, message: MessageT, *, key: str, since: float, tenant_id: str | None = None) -> SentMatch | None:
+        if not self.askable:
+            return super().find_sent(message, key=key, since=since, tenant_id=tenant_id)
+        return self.execute(
+            "find_sent",
+            lambda creds: self.build_lookup(message, key, since, creds),
+            lambda r: self.parse_lookup(r, message, key, since),
+            tenant_id=tenant_id,
+            idempotent=True,
+        ).value
 
 
 def with_credential_source(logged: Any, creds: Credentials) -> dict[str, Any]:

@@ -120,6 +120,9 @@ class Api:
             body["error"] = reason
         return JSONResponse(body, status_code=200 if ok else 503)
 
+    async def outbox(self, request: Request) -> JSONResponse:
+        return JSONResponse(await self.read(reads.outbox_depth, self.now(), lane="quick"))
+
     async def _compute_status(self) -> bytes:
         return await self.read(reads.status_body, self.now(), lane="quick")
 
@@ -176,6 +179,7 @@ class Api:
             Route("/api/connector/metrics/{service}", self.metrics, methods=["GET"]),
             Route("/api/connector/health", self.health, methods=["GET"]),
             Route("/api/connector/status", self.status, methods=["GET"]),
+            Route("/api/connector/outbox", self.outbox, methods=["GET"]),
             Route("/metrics", self.prometheus, methods=["GET"]),
             Route("/openapi.json", self.openapi, methods=["GET"]),
         ]

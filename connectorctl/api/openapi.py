@@ -157,6 +157,19 @@ DOCUMENT: dict[str, Any] = {
                     },
                 },
             },
+            "Outbox": {
+                "type": "object",
+                "required": ["depth", "oldest_age_seconds", "by_status", "timestamp"],
+                "properties": {
+                    "depth": {
+                        "type": "integer",
+                        "description": "messages still to deliver (queued, retrying, being sent)",
+                    },
+                    "oldest_age_seconds": {**_NUM, "description": "how long the oldest of them has waited"},
+                    "by_status": {"type": "object", "additionalProperties": {"type": "integer"}},
+                    "timestamp": {"type": "string", "format": "date-time"},
+                },
+            },
         },
     },
     "security": [{"bearer": []}, {}],
@@ -224,6 +237,13 @@ DOCUMENT: dict[str, Any] = {
                 "operationId": "status",
                 "summary": "Every configured service: healthy, degraded or down.",
                 "responses": {"200": _ok("Status"), **_COMMON},
+            }
+        },
+        "/api/connector/outbox": {
+            "get": {
+                "operationId": "outbox",
+                "summary": "Outbox queue depth, the oldest message's age and a count per status.",
+                "responses": {"200": _ok("Outbox"), **_COMMON},
             }
         },
         "/metrics": {

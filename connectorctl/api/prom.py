@@ -16,6 +16,8 @@ Metric names (all prefixed ``connectorctl_``):
 * ``rate_limit_rejections_total{service,source}``     ``local`` quota vs ``vendor`` 429
 * ``circuit_state{service,state}``                    1 for the current state, 0 for the others
 * ``log_rows_scraped_total``                          rows folded so far (a liveness signal)
+* ``outbox_depth`` / ``outbox_oldest_age_seconds``    messages still to deliver, and how long the oldest has waited
+* ``outbox_messages{status}``                         outbox messages per status (``dead``, ``uncertain`` ...)
 """
 
 from __future__ import annotations
@@ -198,5 +200,27 @@ def scrape(db: StateDB, settings: Any, totals: LogTotals) -> tuple[LogTotals, by
     totals = totals.fold(db)
     circuits = dict(db.run(lambda c: c.execute("SELECT service_name, state FROM circuit_state").fetchall()))
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Snapshot(list(totals.families(circuits, configured_services(settings)))))
+    registry.register(_Snapshot([*totals.families(circuits, configured_services(settings)), *outbox_families(db)]))
     return totals, generate_latest(registry)
+
+
+def outbox_families(db: StateDB) -> Iterator[Metric]:
+    import time
+
+    from connectorctl.outbox.store import depth
+
+    now = depth(db, time.time())
+    yield GaugeMetricFamily(
+        "connectorctl_outbox_depth",
+        "Outbox messages still to deliver (queued, retrying, being sent).",
+        value=now["depth"],
+    )
+    yield GaugeMetricFamily(
+        "connectorctl_outbox_oldest_age_seconds",
+        "Age of the oldest outbox message still to deliver (0: none).",
+        value=now["oldest_age_seconds"] or 0.0,
+    )
+    per_status = GaugeMetricFamily("connectorctl_outbox_messages", "Outbox messages per status.", labels=["status"])
+    for status, count in now["by_status"].items():
+        per_status.add_metric([status], count)
+    yield per_status

@@ -47,13 +47,19 @@ def database_check(db: StateDB, settings: Any) -> tuple[bool, str | None]:
     from connectorctl.errors import ConnectorctlError
 
     try:
-        db.run(lambda c: c.execute("SELECT count(*) FROM sqlite_master").fetchone())
+        db.run(lambda c: c.execute("SELECT count(*) FROM schema_migrations").fetchone())
         db.run(lambda c: c.execute("SELECT seq FROM integration_logs ORDER BY seq DESC LIMIT 1").fetchone())
     except ConnectorctlError as exc:
         return False, exc.message
     except Exception as exc:  # noqa: BLE001 - any failure means "not usable"; the reason is reported
         return False, type(exc).__name__
     return True, None
+
+
+def outbox_depth(db: StateDB, settings: Any, now: datetime) -> dict[str, Any]:
+    from connectorctl.outbox.store import depth
+
+    return {**depth(db, now.timestamp()), "timestamp": status.timestamp(now)}
 
 
 def status_body(db: StateDB, settings: Any, now: datetime) -> bytes:

@@ -62,11 +62,20 @@ class BatchJournal:
         stamp = iso_utc(self.now())
         with self.db.write() as c:
             c.execute(
-                "INSERT INTO bulk_batches (batch_id, channel, source, total, created_at, updated_at, runs) VALUES (?, "
-                "?, ?, ?, ?, ?, 1) "
-                "ON CONFLICT(batch_id) DO UPDATE SET runs = runs + 1, updated_at = excluded.updated_at",
+                "INSERT INTO bulk_batches (batch_id, channel, source, total, created_at, updated_at, runs) VALUES "
+                "(?, ?, ?, ?, ?, ?, 1) "
+                "ON CONFLICT(batch_id) DO UPDATE SET runs = bulk_batches.runs + 1, updated_at = excluded.updated_at",
                 (self.batch_id, channel, source, total, stamp, stamp),
             )
+
+    def started_at(self) -> float:
+        """When the batch's first run began: no send of this batch can be older."""
+        from connectorctl.times import parse_time
+
+        row = self.db.run(
+            lambda c: c.execute("SELECT created_at FROM bulk_batches WHERE batch_id=?", (self.batch_id,)).fetchone()
+        )
+        return parse_time(row[0]).timestamp() if row else self.now()
 
     def states(self) -> dict[str, tuple[str, str | None]]:
         """recipient -> (state, correlation id), after resolving what a killed run left pending."""
@@ -104,7 +113,7 @@ class BatchJournal:
                 "updated_at) VALUES (?, ?, ?, ?, ?, 1, ?) "
                 "ON CONFLICT(batch_id, recipient) DO UPDATE SET state=excluded.state, "
                 "correlation_id=excluded.correlation_id, "
-                "attempts=attempts+1, updated_at=excluded.updated_at",
+                "attempts=bulk_items.attempts+1, updated_at=excluded.updated_at",
                 (self.batch_id, recipient, row_number, PENDING, correlation_id, stamp),
             )
         )
@@ -129,12 +138,12 @@ class BatchJournal:
     def _write(self, pending: list[Outcome], stamp: str) -> None:
         with self.db.write() as c:
             c.executemany(
-                "INSERT INTO bulk_items (batch_id, recipient, state, vendor, message_id, correlation_id, error_code, "
-                "error_message, updated_at) "
+                "INSERT INTO bulk_items (batch_id, recipient, state, vendor, message_id, correlation_id, "
+                "error_code, error_message, updated_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(batch_id, recipient) DO UPDATE SET "
                 "state=excluded.state, "
                 "vendor=excluded.vendor, message_id=excluded.message_id, "
-                "correlation_id=coalesce(excluded.correlation_id, correlation_id), "
+                "correlation_id=coalesce(excluded.correlation_id, bulk_items.correlation_id), "
                 "error_code=excluded.error_code, error_message=excluded.error_message, updated_at=excluded.updated_at",
                 [
                     (

@@ -16,13 +16,16 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from connectorctl.bulk.journal import DONE, FAILED, UNCERTAIN, BatchJournal, Outcome
 from connectorctl.bulk.recipients import Row
 from connectorctl.domain.messages import DeliveryStatus
 from connectorctl.errors import ConnectorctlError, RateLimitedError
 from connectorctl.resilience.pipeline import new_id
+
+if TYPE_CHECKING:
+    from connectorctl.outbox.resolve import Resolution
 
 FLUSH_SECONDS = 0.25
 RATE_LIMIT_REQUEUES = 5
@@ -86,12 +89,15 @@ class BulkRunner:
         sleep: Callable[[float], None] = time.sleep,
         resend_uncertain: bool = False,
         progress: Callable[[dict[str, Any]], None] | None = None,
+        ask: Callable[[Row, str, str], Resolution] | None = None,
     ) -> None:
+        """``ask(row, recipient, correlation_id)`` settles a row an earlier run left uncertain with the vendor."""
         self.gateway = gateway
         self.journal = journal
         self.concurrency = max(1, concurrency)
         self.sleep = sleep
         self.resend_uncertain = resend_uncertain
+        self.ask = ask
         self.progress = progress or (lambda r: None)
 
     def plan(
@@ -115,17 +121,35 @@ class BulkRunner:
             state, cid = states.get(key, (None, None))
             if state == DONE:
                 decided.append(_result(row, key, "skipped", correlation_id=cid, error="accepted in an earlier run"))
-            elif state == UNCERTAIN and not self.resend_uncertain:
-                decided.append(
-                    _result(
-                        row,
-                        key,
-                        "uncertain",
-                        correlation_id=cid,
-                        error_code="uncertain",
-                        error="an earlier run stopped during this call; re-run with --resend-uncertain after checking",
+            elif state == UNCERTAIN:
+                settled = self.ask(row, key, cid) if self.ask is not None and cid else None
+                if settled is not None and settled.sent:
+                    self.journal.record(Outcome(key, DONE, settled.vendor, settled.message_id, cid))
+                    decided.append(
+                        _result(
+                            row,
+                            key,
+                            "skipped",
+                            vendor=settled.vendor,
+                            message_id=settled.message_id,
+                            correlation_id=cid,
+                            error=f"delivered in an earlier run ({settled.reason})",
+                        )
                     )
-                )
+                elif (settled is not None and settled.sent is False) or self.resend_uncertain:
+                    todo.append((row, key))
+                else:
+                    why = settled.reason if settled is not None else "an earlier run stopped during this call"
+                    decided.append(
+                        _result(
+                            row,
+                            key,
+                            "uncertain",
+                            correlation_id=cid,
+                            error_code="uncertain",
+                            error=f"{why}; re-run with --resend-uncertain after checking",
+                        )
+                    )
             else:
                 todo.append((row, key))
         return todo, decided

@@ -26,10 +26,9 @@ from connectorctl.cli.output import (
     show,
     state,
 )
+from connectorctl.cli.plain import CommandGroup
 
-app = typer.Typer(
-    help="Inspect and operate the per-service circuit breakers.", no_args_is_help=True, rich_markup_mode=None
-)
+app = CommandGroup(help="Inspect and operate the per-service circuit breakers.")
 ReasonOpt = typer.Option(None, "--reason", help="Why: recorded in the audit trail.", metavar="TEXT")
 STATE_STYLE = {"closed": "green", "half_open": "yellow", "open": "red", "forced_open": "bold red", "disabled": "dim"}
 
@@ -237,7 +236,7 @@ def circuit_disable(
     output: OutputFormat = OutputOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Turn the breaker off for SERVICE: calls always go through and failures are not counted."""
+    """Turn the breaker off for SERVICE: every call goes through, none is counted (asks first; --yes in scripts)."""
     from connectorctl.cli.output import confirm
 
     slug = _check_service(ctx, required_service(service, service_opt))

@@ -19,8 +19,9 @@ from connectorctl.cli.output import (
     state,
     stderr,
 )
+from connectorctl.cli.plain import CommandGroup
 
-app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True, rich_markup_mode=None)
+app = CommandGroup(help="Inspect the effective configuration.")
 
 
 @app.command("show")
@@ -41,7 +42,8 @@ def config_show(ctx: typer.Context, output: OutputFormat = OutputOption, as_json
         def where(source: str) -> str:  # the file is named in the title: its lines need only their number
             return f"line {source[len(path) + 1 :]}" if path and source.startswith(f"{path}:") else source
 
-        columns = (Column("key"), Column("value", wrap=True), Column("source", drop=1, wrap=True))
+        # where each value came from is what this command is for: the source column is never left out
+        columns = (Column("key"), Column("value", wrap=True), Column("source", wrap=True))
         return grid(
             f"config: {path or '(no file, defaults)'}",
             columns,
@@ -54,19 +56,21 @@ def config_show(ctx: typer.Context, output: OutputFormat = OutputOption, as_json
 def _credential_sources(settings: Any) -> dict[str, dict[str, Any]]:
     """``credentials.<slug>``: which fields each configured vendor's credential has and where they come from,
     never a value; plus the sender defaults taken from the environment (``MAIL_FROM_ADDRESS``...)."""
+    from connectorctl.adapters.declaration import CHANNEL_SENDER_ENV
     from connectorctl.credentials.provider import store_provider
-    from connectorctl.credentials.vendor_env import SENDER_ENV, VENDOR_ENV, sender_default
+    from connectorctl.credentials.vendor_env import credential_env, sender_default, sender_env
     from connectorctl.gateway import Connector
     from connectorctl.store.health import configured_services
 
     out: dict[str, dict[str, Any]] = {}
+    services = configured_services(settings)
     with Connector(settings) as connector:
-        for slug in configured_services(settings):
-            if slug in VENDOR_ENV or settings.vendor(slug).credentials:
+        for slug in services:
+            if credential_env(slug) or settings.vendor(slug).credentials:
                 fields, where = store_provider(connector.credentials).source_of(slug)
                 out[f"credentials.{slug}"] = {"value": fields, "source": where}
-    for scope, names in SENDER_ENV.items():
-        for name in names:
+    for scope in [*CHANNEL_SENDER_ENV, *services]:
+        for name in sender_env(scope):
             found = sender_default(scope, name)
             if found is not None:
                 out[f"sender.{scope}.{name}"] = {"value": found[0], "source": found[1]}
@@ -100,11 +104,12 @@ def init(
             raise ConfigurationError(f"cannot write {path}: {exc.strerror}") from None
         written = True
     settings = load_settings(path)
-    StateDB(settings.database).close()
+    db = StateDB(settings.database)
+    db.close()
     data = {
         "config_path": str(path),
         "config_written": written,
-        "database": str(settings.database),
+        "database": db.label,
         "outbox": str(settings.outbox_dir()),
     }
     render(fmt(output, as_json), data, lambda: _init_table(data))

@@ -32,17 +32,14 @@ from connectorctl.cli.output import (
     state,
     warn,
 )
+from connectorctl.cli.plain import CommandGroup
 
 if TYPE_CHECKING:
     from connectorctl.adapters.declaration import AuthScheme
     from connectorctl.credentials.provider import StoreCredentialProvider
     from connectorctl.credentials.store import CredentialStore, StoredRow
 
-app = typer.Typer(
-    help="Store, inspect, rotate and test vendor credentials (encrypted; master key in the OS keyring).",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-)
+app = CommandGroup(help="Store, inspect, rotate and test vendor credentials (encrypted; master key in the OS keyring).")
 
 
 _SLUG = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
@@ -241,16 +238,8 @@ def creds_list(
     ]
     if tenant is None:
         rows += [_env_summary(c) for c in _provider(ctx).env_sources()]
-    out = fmt(output, as_json)
-    if not rows and out is OutputFormat.table:
-        from connectorctl.cli.output import stderr
-
-        stderr().print(
-            "no credentials stored or in the environment; add one with: connectorctl creds set SERVICE "
-            "(or export the vendor's variable, e.g. SENDGRID_API_KEY)",
-            highlight=False,
-        )
-        return
+    empty = "no credentials stored or in the environment; add one with: connectorctl creds set SERVICE "
+    empty += "(or export the vendor's variable, e.g. SENDGRID_API_KEY)"
     columns = (
         Column("service"),
         Column("tenant"),
@@ -262,7 +251,7 @@ def creds_list(
         Column("active"),
     )
     render(
-        out,
+        fmt(output, as_json),
         rows,
         lambda: grid(
             "credentials",
@@ -281,6 +270,7 @@ def creds_list(
                 for r in rows
             ),
         ),
+        empty=None if rows else empty,
     )
 
 
@@ -376,7 +366,7 @@ def creds_rm(
     output: OutputFormat = OutputOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Delete a stored credential (asks first on a terminal)."""
+    """Delete a stored credential (asks first; --yes in scripts)."""
     from connectorctl.cli.output import confirm
 
     service = required_service(service, service_opt)

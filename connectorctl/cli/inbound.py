@@ -8,12 +8,9 @@ from typing import Optional
 import typer
 
 from connectorctl.cli.output import Column, JsonOption, OutputFormat, OutputOption, fmt, grid, human_time, render, state
+from connectorctl.cli.plain import CommandGroup
 
-app = typer.Typer(
-    help="Inbound mail received on serve (POST /api/connector/inbound/{service}).",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-)
+app = CommandGroup(help="Inbound mail received on serve (POST /api/connector/inbound/{service}).")
 IdArg = typer.Argument(..., help="The message id (see: connectorctl inbound list).", metavar="ID")
 
 
@@ -57,7 +54,8 @@ def inbound_list(
             ),
         )
 
-    render(fmt(output, as_json), rows, table)
+    hint = "no inbound mail received yet; point a vendor's inbound route at `connectorctl serve` (see docs/inbound.md)"
+    render(fmt(output, as_json), rows, table, empty=None if rows else hint)
 
 
 @app.command("show")

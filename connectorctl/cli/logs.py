@@ -12,6 +12,7 @@ from typing import Any, Optional
 import typer
 
 from connectorctl.cli.output import (
+    FIRST_SEND,
     Column,
     JsonOption,
     OutputFormat,
@@ -25,8 +26,9 @@ from connectorctl.cli.output import (
     state,
     warn_if_unknown_service,
 )
+from connectorctl.cli.plain import CommandGroup
 
-app = typer.Typer(help="Read, follow and purge the integration log.", no_args_is_help=True, rich_markup_mode=None)
+app = CommandGroup(help="Read, follow and purge the integration log.")
 
 STATUS_STYLE = {
     "success": "green",
@@ -45,10 +47,7 @@ UntilOpt = typer.Option(None, "--until", help="End: a duration ago or ISO 8601 (
 OperationOpt = typer.Option(None, "--operation", help="Only this operation, e.g. send_email.", metavar="NAME")
 CorrelationOpt = typer.Option(None, "--correlation-id", help="Only the attempts of one logical call.", metavar="ID")
 STATUSES = ("success", "failed", "timeout", "rate_limited", "circuit_open")
-_EMPTY_HINT = (
-    "no log rows match; every vendor call adds one "
-    "(try: connectorctl send email --to you@example.com --subject Hi --body Hello)"
-)
+_EMPTY_HINT = f"no log rows match; every vendor call adds one (try: {FIRST_SEND})"
 
 
 def build_filter(
@@ -289,13 +288,15 @@ def logs_purge(
     output: OutputFormat = OutputOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Delete log rows older than the retention period, in short batches (safe beside live traffic)."""
+    """Delete log rows older than the retention period, in short batches (asks first; --yes in scripts)."""
     from connectorctl.cli.output import confirm, kv_table
     from connectorctl.store.queries import purge_logs
+    from connectorctl.store.retention import cutoff_for
 
     connector = state(ctx).connector()
     keep = days if days is not None else connector.settings.log_retention_days
     if not dry_run:
+        cutoff_for(keep)  # a bad --days is refused before anyone is asked
         confirm(f"delete every log row older than {keep} days?", yes)
     result = purge_logs(connector.db, keep, dry_run=dry_run, batch_size=batch_size, vacuum=vacuum)
     title = f"would delete {result['would_delete']} rows" if dry_run else f"deleted {result['deleted']} rows"

@@ -17,6 +17,7 @@ import typer
 from typer.core import TyperGroup
 
 from connectorctl.cli.output import CliState, fail
+from connectorctl.cli.plain import PlainCommand
 
 # name -> "module:attribute": a Typer app (a group) or a function (one command), in help order:
 # the order people reach for them
@@ -33,11 +34,13 @@ COMMANDS = {
     "init": "connectorctl.cli.config_cmd:init",
     "demo": "connectorctl.cli.demo:demo_command",
     "messages": "connectorctl.cli.messages:app",
+    "outbox": "connectorctl.cli.outbox:app",
     "suppressions": "connectorctl.cli.suppressions:app",
     "payments": "connectorctl.cli.payments:app",
     "ship": "connectorctl.cli.ship:app",
     "storage": "connectorctl.cli.storage:app",
     "inbound": "connectorctl.cli.inbound:app",
+    "db": "connectorctl.cli.db:app",
 }
 
 
@@ -53,7 +56,7 @@ class LazyGroup(TyperGroup):
             found = getattr(importlib.import_module(module), attribute)
             if not isinstance(found, typer.Typer):
                 single = typer.Typer(add_completion=False, rich_markup_mode=None)
-                single.command(cmd_name)(found)
+                single.command(cmd_name, cls=PlainCommand)(found)
                 command = typer.main.get_command(single)
             else:
                 command = typer.main.get_group(found)
@@ -136,7 +139,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         return 0
     except Exception as exc:  # noqa: BLE001 - last line of defence: one line, not a traceback
         if _is_usage_error(exc):
-            if exc.exit_code == 2:  # usage: bad or unknown option, command or value
+            if exc.exit_code == 2 and not _is_bare_group(exc):  # bad or unknown option, command or value
                 ctx = getattr(exc, "ctx", None)
                 where = ctx.command_path if ctx is not None else "connectorctl"
                 return _exit_code(fail("usage", exc.format_message(), 2, f"{where} --help"))
@@ -167,6 +170,13 @@ def _is_usage_error(exc: Exception) -> TypeGuard[_UsageError]:
     imported through a public path; what it promises (``show()``, ``exit_code``) can.
     """
     return callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int)
+
+
+def _is_bare_group(exc: _UsageError) -> bool:
+    """A group run without a command (``connectorctl creds``): Click answers with the group's help, which is
+    shown as it is, not as an error line."""
+    ctx = getattr(exc, "ctx", None)
+    return ctx is not None and exc.format_message() == ctx.get_help()
 
 
 def _show_config_warnings_plainly() -> None:

@@ -6,13 +6,21 @@ from typing import Any, Optional
 
 import typer
 
-from connectorctl.cli.output import Column, JsonOption, OutputFormat, OutputOption, fmt, grid, human_time, render, state
-
-app = typer.Typer(
-    help="Sent messages and their delivery timelines (attempts, acceptance, vendor reports).",
-    no_args_is_help=True,
-    rich_markup_mode=None,
+from connectorctl.cli.output import (
+    FIRST_SEND,
+    Column,
+    JsonOption,
+    OutputFormat,
+    OutputOption,
+    fmt,
+    grid,
+    human_time,
+    render,
+    state,
 )
+from connectorctl.cli.plain import CommandGroup
+
+app = CommandGroup(help="Sent messages and their delivery timelines (attempts, acceptance, vendor reports).")
 
 STATE_STYLE = {
     "delivered": "green",
@@ -138,7 +146,11 @@ def messages_list(
         vendor=vendor, tenant_id=tenant, delivery=delivery, since=parse_time(since, name="--since") if since else None
     )
     rows = list_messages(state(ctx).connector().db, flt, limit, offset)
-    render(fmt(output, as_json), rows, lambda: _list_view(rows))
+    filtered = offset or any((delivery, vendor, tenant, since))
+    hint = (
+        "no sent message matches (try fewer filters)" if filtered else f"no messages sent yet; send one: {FIRST_SEND}"
+    )
+    render(fmt(output, as_json), rows, lambda: _list_view(rows), empty=None if rows else hint)
 
 
 def _list_view(rows: list[dict[str, Any]]) -> Any:

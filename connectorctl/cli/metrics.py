@@ -12,6 +12,7 @@ from typing import Any, Optional
 import typer
 
 from connectorctl.cli.output import (
+    FIRST_SEND,
     Column,
     JsonOption,
     OutputFormat,
@@ -108,7 +109,11 @@ def metrics_command(
         )
         render(out, rows, lambda: None)
         return
-    render(out, data, lambda: _view(data))
+    hint = None
+    if not (data["groups"] if by else data["metrics"]["total_count"]) and not data["delivery"]:
+        period = f"{human_time(data['period']['from'])} to {human_time(data['period']['to'])} UTC"
+        hint = f"no calls from {period}; widen --since, or make one: {FIRST_SEND}"
+    render(out, data, lambda: _view(data), empty=hint)
 
 
 def _view(data: dict[str, Any]) -> Any:

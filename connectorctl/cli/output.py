@@ -79,6 +79,8 @@ _stdout: "Console | None" = None
 _stderr: "Console | None" = None
 
 
+# what an empty log or list suggests
+FIRST_SEND = "connectorctl send email --to you@example.com --subject Hi --body Hello"
 PIPE_WIDTH = 100_000  # "no limit": a pipe gets whole values, however long
 
 
@@ -129,12 +131,19 @@ def print_jsonl(rows: Iterable[Any]) -> None:
     sys.stdout.flush()
 
 
-def render(output: OutputFormat, data: Any, table: Callable[[], Any]) -> None:
-    """Print ``data`` as JSON/JSONL, or the rich renderable that ``table()`` builds."""
+def render(output: OutputFormat, data: Any, table: Callable[[], Any], *, empty: str | None = None) -> None:
+    """Print ``data`` as JSON/JSONL, or the rich renderable that ``table()`` builds.
+
+    ``empty`` is given when there is nothing to show: what a person should
+    do next, said on stderr instead of an empty table (scripts still get the
+    empty data).
+    """
     if output is OutputFormat.json:
         print_json(data)
     elif output is OutputFormat.jsonl:
         print_jsonl(data if isinstance(data, list) else [data])
+    elif empty is not None:
+        stderr().print(empty, highlight=False, soft_wrap=True)
     else:
         stdout().print(table())
 
@@ -176,6 +185,7 @@ class Column:
 
 
 WRAP_MIN = 16  # a wrapping column narrower than this is unreadable: drop another column first
+WORD_MAX = 40  # a wrapping column keeps its longest word whole up to this width (a longer one is folded)
 
 
 def grid(
@@ -196,18 +206,25 @@ def grid(
     from rich.text import Text
 
     rows = [list(r) for r in rows]
-    plain = [[Text.from_markup(c).cell_len for c in row] for row in rows]
+    texts = [[Text.from_markup(c) for c in row] for row in rows]
+    plain = [[t.cell_len for t in row] for row in texts]
+    # narrower than its longest word, a wrapping column would fold words (a path, a variable name) mid-way
+    words = [
+        max((len(w) for row in texts for w in row[i].plain.split()), default=0) if c.wrap else 0
+        for i, c in enumerate(columns)
+    ]
     shown = list(range(len(columns)))
     console = stdout()
     fits = True
     while console.is_terminal:
-        need = 2 * (len(shown) - 1)
+        need = comfortable = 2 * (len(shown) - 1)  # the least width that keeps whole values; the width that keeps words
         for i in shown:
             natural = max(len(columns[i].header) if header else 0, widths[i] if widths else 0, *(p[i] for p in plain))
             need += min(natural, WRAP_MIN) if columns[i].wrap else natural
+            comfortable += min(natural, max(WRAP_MIN, min(words[i], WORD_MAX))) if columns[i].wrap else natural
         droppable = [i for i in shown if columns[i].drop]
         fits = need <= console.width
-        if fits or not droppable:
+        if comfortable <= console.width or not droppable:
             break
         shown.remove(max(droppable, key=lambda i: columns[i].drop))
     hidden = [c.header for i, c in enumerate(columns) if i not in shown]
@@ -239,9 +256,14 @@ def grid(
 
 
 def _wrapping(text: str | None) -> Any:
+    """A title or caption that wraps at the table's width, even on the soft-wrapping console (which would crop it)."""
     from rich.text import Text
 
-    return None if text is None else Text.from_markup(text, overflow="fold")
+    if text is None:
+        return None
+    wrapped = Text.from_markup(text, overflow="fold")
+    wrapped.no_wrap = False
+    return wrapped
 
 
 class _Pairs:
@@ -337,7 +359,11 @@ def warn_if_unknown_service(connector: "Connector", service: str | None) -> None
 
 
 def confirm(question: str, yes: bool) -> None:
-    """Ask before a destructive step when a person is at a terminal; scripts (no terminal) and ``--yes`` go ahead."""
+    """Ask before a destructive step at a terminal; ``--yes`` answers in advance.
+
+    Without a terminal nobody can answer: a script or cron line chose to run the
+    command, so it goes ahead, as ``logs purge`` from cron always has.
+    """
     if yes or not sys.stdin.isatty():
         return
     from rich.text import Text

@@ -8,16 +8,24 @@ failure, 2 bad input (nothing was sent); see the README for the rest.
 
 from __future__ import annotations
 
-import sys
 from typing import Any, Optional
 
 import typer
 
-from connectorctl.cli.output import OutputFormat, OutputOption, kv_table, render, state
-
-app = typer.Typer(
-    help="Charge, capture, refund and reconcile payments (Stripe, PayPal).", no_args_is_help=True, rich_markup_mode=None
+from connectorctl.cli.output import (
+    JsonOption,
+    OutputFormat,
+    OutputOption,
+    YesOption,
+    confirm,
+    fmt,
+    kv_table,
+    render,
+    state,
 )
+from connectorctl.cli.plain import CommandGroup
+
+app = CommandGroup(help="Charge, capture, refund and reconcile payments (Stripe, PayPal).")
 VendorOpt = typer.Option(
     None, "--vendor", help="Vendor slug (default: payment_vendor from the config).", metavar="SLUG"
 )
@@ -88,6 +96,7 @@ def payments_charge(
     ),
     vendor: Optional[str] = VendorOpt,
     output: OutputFormat = OutputOption,
+    as_json: bool = JsonOption,
 ) -> None:
     """Charge AMOUNT (or only authorize it) under your reference."""
     from connectorctl.domain.money import Money
@@ -109,7 +118,7 @@ def payments_charge(
         metadata=pairs,
     )
     data = payment.to_dict()
-    render(output, data, lambda: _payment_view(f"payment {payment.payment_id}", data))
+    render(fmt(output, as_json), data, lambda: _payment_view(f"payment {payment.payment_id}", data))
 
 
 @app.command("capture")
@@ -120,12 +129,13 @@ def payments_capture(
     reference: Optional[str] = ReferenceOpt,
     vendor: Optional[str] = VendorOpt,
     output: OutputFormat = OutputOption,
+    as_json: bool = JsonOption,
 ) -> None:
     """Capture an authorized payment, in full or in part."""
     service = _service(ctx, vendor)
     payment = service.capture(payment_id, _amount(service, payment_id, amount), reference=reference)
     data = payment.to_dict()
-    render(output, data, lambda: _payment_view(f"payment {payment.payment_id}", data))
+    render(fmt(output, as_json), data, lambda: _payment_view(f"payment {payment.payment_id}", data))
 
 
 @app.command("cancel")
@@ -133,13 +143,17 @@ def payments_cancel(
     ctx: typer.Context,
     payment_id: str = PaymentIdArg,
     reference: Optional[str] = ReferenceOpt,
+    yes: bool = YesOption,
     vendor: Optional[str] = VendorOpt,
     output: OutputFormat = OutputOption,
+    as_json: bool = JsonOption,
 ) -> None:
-    """Cancel (void) a payment that was authorized but not captured."""
-    payment = _service(ctx, vendor).cancel(payment_id, reference=reference)
+    """Cancel (void) a payment that was authorized but not captured (asks first; --yes in scripts)."""
+    service = _service(ctx, vendor)
+    confirm(f"cancel payment {payment_id}? A voided authorization cannot be captured any more.", yes)
+    payment = service.cancel(payment_id, reference=reference)
     data = payment.to_dict()
-    render(output, data, lambda: _payment_view(f"payment {payment.payment_id}", data))
+    render(fmt(output, as_json), data, lambda: _payment_view(f"payment {payment.payment_id}", data))
 
 
 @app.command("refund")
@@ -153,30 +167,30 @@ def payments_refund(
     reference: Optional[str] = typer.Option(
         None, "--reference", help="Your key for this refund (default: ID:refund:N, numbered).", metavar="KEY"
     ),
-    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    yes: bool = YesOption,
     vendor: Optional[str] = VendorOpt,
     output: OutputFormat = OutputOption,
+    as_json: bool = JsonOption,
 ) -> None:
-    """Refund a captured payment, in full or in part (several partial refunds are fine)."""
+    """Refund a captured payment in full or in part, several times if need be (asks first; --yes in scripts)."""
     service = _service(ctx, vendor)
     money = _amount(service, payment_id, amount)
-    if not yes and sys.stdin.isatty():
-        what = str(money) if money is not None else "everything not yet refunded"
-        if not typer.confirm(f"Refund {what} of payment {payment_id}?", err=True):
-            raise typer.Abort()
+    what = "everything not yet refunded" if money is None else money
+    confirm(f"refund {what} of payment {payment_id}? This cannot be undone.", yes)
     payment = service.refund(payment_id, money, reason=reason, reference=reference)
     data = payment.to_dict()
-    render(output, data, lambda: _payment_view(f"payment {payment.payment_id}", data))
+    render(fmt(output, as_json), data, lambda: _payment_view(f"payment {payment.payment_id}", data))
 
 
 @app.command("show")
 def payments_show(
     ctx: typer.Context,
-    payment_id: Optional[str] = typer.Argument(None, metavar="[ID]", help="The vendor's payment id."),
+    payment_id: Optional[str] = typer.Argument(None, metavar="ID", help="The vendor's payment id."),
     reference: Optional[str] = typer.Option(
         None, "--reference", "-r", help="Look up by your charge reference instead.", metavar="KEY"
     ),
     output: OutputFormat = OutputOption,
+    as_json: bool = JsonOption,
 ) -> None:
     """What is recorded for one payment (from the local record; `reconcile` asks the vendor)."""
     from connectorctl.errors import InvalidInputError
@@ -192,7 +206,7 @@ def payments_show(
     if intent is not None:
         data["intent_state"] = intent.state.value
         data["intent_error"] = intent.error_code
-    render(output, data, lambda: _payment_view(f"payment {data.get('payment_id') or reference}", data))
+    render(fmt(output, as_json), data, lambda: _payment_view(f"payment {data.get('payment_id') or reference}", data))
 
 
 @app.command("list")
@@ -210,6 +224,7 @@ def payments_list(
         metavar="KEY",
     ),
     output: OutputFormat = OutputOption,
+    as_json: bool = JsonOption,
 ) -> None:
     """Recorded payments, newest first, plus charges whose outcome is still uncertain."""
 
@@ -273,7 +288,13 @@ def payments_list(
             ),
         )
 
-    render(output, rows, table)
+    filtered = status or since or reference
+    hint = (
+        "no payment matches (try fewer filters)"
+        if filtered
+        else "no payments yet; take one: connectorctl payments charge AMOUNT --reference KEY"
+    )
+    render(fmt(output, as_json), rows, table, empty=None if rows else hint)
 
 
 @app.command("reconcile")
@@ -282,14 +303,17 @@ def payments_reconcile(
     since: Optional[str] = SinceOpt,
     vendor: Optional[str] = VendorOpt,
     output: OutputFormat = OutputOption,
+    as_json: bool = JsonOption,
 ) -> None:
     """Ask the vendor about every uncertain operation and record its outcome (safe to run again)."""
     from connectorctl.cli.output import stderr
+    from connectorctl.errors import ExitCode
 
     done = _service(ctx, vendor).reconcile(since=_since(since))
     rows = [r.to_dict() for r in done]
     left = sum(1 for r in done if r.after in ("uncertain", "skipped"))
-    stderr().print(f"reconciled {len(done) - left} of {len(done)} unsettled operation(s)", highlight=False)
+    if done:
+        stderr().print(f"reconciled {len(done) - left} of {len(done)} unsettled operation(s)", highlight=False)
 
     def table() -> Any:
         from rich.markup import escape
@@ -322,6 +346,11 @@ def payments_reconcile(
             ),
         )
 
-    render(output, rows, table)
+    render(
+        fmt(output, as_json),
+        rows,
+        table,
+        empty=None if rows else "nothing to reconcile: every payment operation has a known outcome",
+    )
     if left:
-        raise typer.Exit(9)
+        raise typer.Exit(ExitCode.UNCERTAIN)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, List, Optional
 import typer
 
 from connectorctl.cli.output import JsonOption, OutputFormat, OutputOption, fmt, parse_header_options, render, state
+from connectorctl.cli.plain import CommandGroup
 from connectorctl.validation import MIB, read_limited
 
 if TYPE_CHECKING:
@@ -17,9 +18,7 @@ if TYPE_CHECKING:
 MAX_BODY_BYTES = 10 * MIB  # more than any vendor accepts in one message
 MAX_ATTACHMENT_BYTES = 25 * MIB
 
-app = typer.Typer(
-    help="Send an email or an SMS through the configured vendor chain.", no_args_is_help=True, rich_markup_mode=None
-)
+app = CommandGroup(help="Send an email or an SMS through the configured vendor chain.")
 
 
 def _result_table(result: dict) -> object:
@@ -44,9 +43,15 @@ def _result_table(result: dict) -> object:
 
 
 def _finish(result_dict: dict, output: OutputFormat) -> None:
+    """Exit 1 when a recipient was refused; 9 (as for payments) when the vendor may have taken the message:
+    check its log before sending again."""
+    from connectorctl.errors import ExitCode
+
     render(output, result_dict, lambda: _result_table(result_dict))
+    if any(r["status"] == "uncertain" for r in result_dict["recipients"]):
+        raise typer.Exit(ExitCode.UNCERTAIN)
     if not result_dict["ok"]:
-        raise typer.Exit(1)
+        raise typer.Exit(ExitCode.FAILED)
 
 
 _ToFile = typer.Option(
@@ -61,7 +66,9 @@ _BatchId = typer.Option(
 )
 _Concurrency = typer.Option(8, "--concurrency", min=1, max=64, help="Bulk: messages in flight at once.", metavar="N")
 _ResendUncertain = typer.Option(
-    False, "--resend-uncertain", help="Bulk: also re-send rows an interrupted run may have sent."
+    False,
+    "--resend-uncertain",
+    help="Bulk: also re-send rows an interrupted run may have sent to a vendor that cannot be asked.",
 )
 _DryRun = typer.Option(
     False, "--dry-run", help="Show the vendor chain, circuit states and redacted requests; send nothing."
@@ -69,6 +76,22 @@ _DryRun = typer.Option(
 _Vendor = typer.Option(None, "--vendor", help="Use this vendor instead of the configured chain.", metavar="SLUG")
 _Tenant = typer.Option(None, "--tenant", help="Tenant whose credentials and logs to use.", metavar="ID")
 _Force = typer.Option(False, "--force", help="Send even to a recipient on the suppression list (not with --to-file).")
+_Queue = typer.Option(False, "--queue", help="Store it in the outbox and return at once; `outbox work` delivers it.")
+_Key = typer.Option(
+    None,
+    "--key",
+    help="With --queue: your key for the message (the same key queued twice is one message).",
+    metavar="KEY",
+)
+
+
+def _enqueue(gateway: object, message: object, key: Optional[str], output: OutputFormat) -> None:
+    queued = gateway.enqueue(message, key=key).to_dict()  # type: ignore[attr-defined]
+    render(
+        output,
+        queued,
+        lambda: f"{queued['id']}: {'queued' if queued['new'] else 'already queued'} (key {queued['key']})",
+    )
 
 
 @app.command("email")
@@ -125,6 +148,8 @@ def send_email(
     vendor: Optional[str] = _Vendor,
     tenant: Optional[str] = _Tenant,
     force: bool = _Force,
+    queue: bool = _Queue,
+    key: Optional[str] = _Key,
     output: OutputFormat = OutputOption,
     as_json: bool = JsonOption,
 ) -> None:
@@ -134,7 +159,7 @@ def send_email(
     from connectorctl.domain.messages import Attachment, EmailMessage
     from connectorctl.errors import InvalidInputError
 
-    _check_targets(to, to_file, force)
+    _check_targets(to, to_file, force, queue, key, dry_run)
     if not template and subject is None:
         raise InvalidInputError("give --subject (or --template for a template stored at the vendor)")
     text = _read_body(body, body_file, optional=bool(template))
@@ -167,6 +192,8 @@ def send_email(
             from connectorctl.cli.send_view import dry_run_report, render_dry_run
 
             return render_dry_run(dry_run_report(connector, gateway, message), out)
+        if queue:
+            return _enqueue(gateway, message, key, out)
         return _finish(gateway.send(message, force=force).to_dict(), out)
 
     from connectorctl.bulk.recipients import Row
@@ -238,6 +265,8 @@ def send_sms(
     vendor: Optional[str] = _Vendor,
     tenant: Optional[str] = _Tenant,
     force: bool = _Force,
+    queue: bool = _Queue,
+    key: Optional[str] = _Key,
     output: OutputFormat = OutputOption,
     as_json: bool = JsonOption,
 ) -> None:
@@ -249,7 +278,7 @@ def send_sms(
 
     if not message.strip():
         raise InvalidInputError("--message is empty")
-    _check_targets(to, to_file, force)
+    _check_targets(to, to_file, force, queue, key, dry_run)
     connector = state(ctx).connector()
     gateway = connector.sms(vendor, tenant_id=tenant)
     out = fmt(output, as_json)
@@ -266,6 +295,8 @@ def send_sms(
             from connectorctl.validation import normalize_phone
 
             return render_dry_run(dry_run_report(connector, gateway, replace(sms, to=normalize_phone(sms.to))), out)
+        if queue:
+            return _enqueue(gateway, sms, key, out)
         return _finish(gateway.send(sms, force=force).to_dict(), out)
 
     from connectorctl.bulk.recipients import Row
@@ -294,13 +325,19 @@ def send_sms(
     )
 
 
-def _check_targets(to: object, to_file: Optional[Path], force: bool) -> None:
+def _check_targets(
+    to: object, to_file: Optional[Path], force: bool, queue: bool, key: Optional[str], dry_run: bool
+) -> None:
     from connectorctl.errors import InvalidInputError
 
     if bool(to) == bool(to_file):
         raise InvalidInputError("give --to or --to-file (not both)")
     if force and to_file:
         raise InvalidInputError("--force overrides the suppression list for one send only, not with --to-file")
+    if queue and (to_file or force or dry_run):
+        raise InvalidInputError("--queue stores one message for the outbox: not with --to-file, --force or --dry-run")
+    if key is not None and not queue:
+        raise InvalidInputError("--key names a queued message: use it with --queue")
 
 
 def _read_body(body: Optional[str], body_file: Optional[Path], *, optional: bool = False) -> Optional[str]:

@@ -91,6 +91,7 @@ def run_bulk(
     from connectorctl.bulk.journal import BatchJournal, batch_id_for
     from connectorctl.bulk.recipients import check_placeholders, parse_rows, read_file
     from connectorctl.bulk.runner import BulkReport, BulkRunner
+    from connectorctl.errors import ExitCode
 
     content = read_file(path)
     rows = parse_rows(content, channel, str(path))
@@ -98,6 +99,8 @@ def run_bulk(
     batch = batch_id or batch_id_for(channel, content, template)
     journal = BatchJournal(connector.db, batch, connector.clock.time)
     runner = BulkRunner(gateway, journal, concurrency=concurrency, resend_uncertain=resend_uncertain)
+    if not dry_run:
+        runner.ask = lambda row, key, cid: ask_vendor(gateway, journal, build(row, key), cid)
     if dry_run:
         todo, decided = runner.plan(rows, normalize)
         sample = todo[0] if todo else _first_valid(rows, normalize)
@@ -130,8 +133,21 @@ def run_bulk(
     render(output, result.to_dict(), lambda: _summary_table(result))
     if result.interrupted:
         raise typer.Exit(130)
-    if not result.ok:
-        raise typer.Exit(1)
+    if not result.ok:  # an uncertain row outweighs failed ones: it must be checked before anything is sent again
+        raise typer.Exit(ExitCode.UNCERTAIN if result.counts["uncertain"] else ExitCode.FAILED)
+
+
+def ask_vendor(gateway: Any, journal: Any, message: Any, correlation_id: str) -> Any:
+    """Settle a row a killed run left uncertain: the vendor is asked by the row's key (its correlation id)."""
+    from connectorctl.errors import ConnectorctlError
+    from connectorctl.outbox.resolve import Resolution, resolve
+
+    try:
+        return resolve(gateway, message, key=correlation_id, since=journal.started_at())
+    except ConnectorctlError as exc:  # the vendor's search is down too: the row stays uncertain
+        return Resolution(
+            None, getattr(exc, "service", None), None, f"could not ask the vendor ({exc.code}: {exc.message})"
+        )
 
 
 def _first_valid(rows: Sequence[Any], normalize: Callable[[str], str]) -> tuple[Any, str] | None:

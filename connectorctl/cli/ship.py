@@ -14,13 +14,23 @@ from typing import Any, Optional
 
 import typer
 
-from connectorctl.cli.output import JsonOption, OutputFormat, OutputOption, fmt, kv_table, render, state
-
-app = typer.Typer(
-    help="Shipping: quote rates, buy labels, track parcels, void labels, check addresses.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
+from connectorctl.cli.output import (
+    Column,
+    JsonOption,
+    OutputFormat,
+    OutputOption,
+    YesOption,
+    confirm,
+    fmt,
+    grid,
+    human_time,
+    kv_table,
+    render,
+    state,
 )
+from connectorctl.cli.plain import CommandGroup
+
+app = CommandGroup(help="Shipping: quote rates, buy labels, track parcels, void labels, check addresses.")
 _Vendor = typer.Option(
     None, "--vendor", help="easypost or shippo (default: shipping_vendor from the config).", metavar="VENDOR"
 )
@@ -54,18 +64,33 @@ def ship_rates(
     rates = [r.to_dict() for r in _service(ctx, vendor, tenant).get_rates(shipment)]
 
     def table() -> Any:
-        from rich.table import Table
+        from rich.markup import escape
 
-        t = Table(title=f"rates for shipment {rates[0]['shipment_id']} ({rates[0]['vendor']})" if rates else "no rates")
-        for col in ("rate id", "carrier", "service", "price", "days"):
-            t.add_column(col)
-        for r in rates:
-            t.add_row(
-                r["id"], r["carrier"], r["service"], f"{r['price']} {r['currency']}", str(r["delivery_days"] or "-")
-            )
-        return t
+        columns = (
+            Column("rate id"),
+            Column("carrier"),
+            Column("service", wrap=True),
+            Column("price", right=True),
+            Column("days", drop=1, right=True),
+        )
+        return grid(
+            f"rates for shipment {rates[0]['shipment_id']} ({rates[0]['vendor']}), cheapest first",
+            columns,
+            (
+                (
+                    escape(r["id"]),
+                    escape(r["carrier"]),
+                    escape(r["service"]),
+                    f"{r['price']} {r['currency']}",
+                    str(r["delivery_days"] or "-"),
+                )
+                for r in rates
+            ),
+            caption="buy one: connectorctl ship buy RATE_ID",
+        )
 
-    render(fmt(output, as_json), rates, table)
+    none = "the vendor offers no rate for this shipment: check the addresses and the parcel in the file"
+    render(fmt(output, as_json), rates, table, empty=None if rates else none)
 
 
 @app.command("buy")
@@ -144,17 +169,25 @@ def ship_track(
 
 
 def _tracking_table(tracking: dict[str, Any], events: list[dict[str, Any]]) -> Any:
-    from rich.table import Table
+    from rich.markup import escape
 
-    t = Table(
-        title=f"{tracking['tracking_number']} ({tracking['carrier'] or tracking['vendor']}): {tracking['status']}",
-        caption=f"estimated delivery {tracking['estimated_delivery']}" if tracking["estimated_delivery"] else None,
+    columns = (
+        Column("time (UTC)"),
+        Column("status"),
+        Column("location", drop=1, wrap=True),
+        Column("carrier says", wrap=True),
     )
-    for col in ("time", "status", "location", "carrier says"):
-        t.add_column(col)
-    for e in events:
-        t.add_row(e["occurred_at"] or "-", e["status"], e["location"] or "-", e["message"] or "")
-    return t
+    return grid(
+        escape(f"{tracking['tracking_number']} ({tracking['carrier'] or tracking['vendor']}): {tracking['status']}"),
+        columns,
+        (
+            (human_time(e["occurred_at"]), e["status"], escape(e["location"] or "-"), escape(e["message"] or ""))
+            for e in events
+        ),
+        caption=f"estimated delivery {human_time(tracking['estimated_delivery'])}"
+        if tracking["estimated_delivery"]
+        else None,
+    )
 
 
 @app.command("cancel")
@@ -163,13 +196,16 @@ def ship_cancel(
     shipment_id: str = typer.Argument(
         ..., metavar="SHIPMENT_ID", help="The shipment whose label to void (Shippo: or its transaction id)."
     ),
+    yes: bool = YesOption,
     vendor: Optional[str] = _Vendor,
     tenant: Optional[str] = _Tenant,
     output: OutputFormat = OutputOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Void a label and ask the vendor for the refund (carriers settle refunds over days)."""
-    refund = _service(ctx, vendor, tenant).cancel(shipment_id).to_dict()
+    """Void a label and ask for the refund, which carriers settle over days (asks first; --yes in scripts)."""
+    service = _service(ctx, vendor, tenant)
+    confirm(f"void the label of shipment {shipment_id}? A voided label cannot be used again.", yes)
+    refund = service.cancel(shipment_id).to_dict()
     render(fmt(output, as_json), refund, lambda: kv_table("refund requested", refund.items()))
 
 
@@ -177,11 +213,11 @@ def ship_cancel(
 def ship_verify_address(
     ctx: typer.Context,
     name: str = typer.Option(..., "--name", help="Recipient name.", metavar="NAME"),
-    street1: str = typer.Option(..., "--street1", help="Street and number."),
+    street1: str = typer.Option(..., "--street1", help="Street and number.", metavar="STREET"),
     city: str = typer.Option(..., "--city", help="City.", metavar="CITY"),
     zip_code: str = typer.Option(..., "--zip", help="Postal code.", metavar="ZIP"),
     country: str = typer.Option(..., "--country", help="ISO 3166 two-letter country code, e.g. US.", metavar="COUNTRY"),
-    street2: Optional[str] = typer.Option(None, "--street2", help="Second address line."),
+    street2: Optional[str] = typer.Option(None, "--street2", help="Second address line.", metavar="LINE"),
     state_code: Optional[str] = typer.Option(None, "--state", help="State or province.", metavar="STATE"),
     company: Optional[str] = typer.Option(None, "--company", help="Company.", metavar="COMPANY"),
     vendor: Optional[str] = _Vendor,

@@ -81,5 +81,13 @@ def _table(data: dict[str, Any]) -> Any:
             )
             for name, s in data["services"].items()
         ),
-        caption="ok %: calls that succeeded, retries included; try ok %: single attempts",
+        caption="ok %: calls that succeeded, retries included; try ok %: single attempts\n"
+        + _outbox_line(data["outbox"]),
     )
+
+
+def _outbox_line(outbox: dict[str, Any]) -> str:
+    counts = outbox["by_status"]
+    oldest = outbox["oldest_age_seconds"]
+    age = f", oldest {oldest:.0f} s" if oldest is not None else ""
+    return f"outbox: {outbox['depth']} to deliver{age}; {counts['dead']} dead, {counts['uncertain']} uncertain"

@@ -17,26 +17,30 @@ from typing import TYPE_CHECKING, Any, Iterator, List, Optional
 import typer
 
 from connectorctl.cli.output import (
+    Column,
     JsonOption,
     OutputFormat,
     OutputOption,
+    YesOption,
     confirm,
     fmt,
+    grid,
+    human_time,
     kv_table,
     render,
     state,
     stderr,
 )
+from connectorctl.cli.plain import CommandGroup
 
 if TYPE_CHECKING:
     from connectorctl.adapters.storage.base import StorageAdapter
     from connectorctl.domain.storage import StoredObject
 
-app = typer.Typer(
-    help="Put, get, list and share objects in the configured store (local folder or S3-compatible).",
-    no_args_is_help=True,
+app = CommandGroup(help="Put, get, list and share objects in the configured store (local folder or S3-compatible).")
+StoreOption = typer.Option(
+    None, "--store", help="Store to use instead of storage_vendor (e.g. local, s3).", metavar="SLUG"
 )
-StoreOption = typer.Option(None, "--store", help="Store to use instead of storage_vendor (e.g. local, s3).")
 KeyArg = typer.Argument(..., metavar="KEY", help="Object key, e.g. invoices/2026/42.pdf.")
 PROGRESS_FROM_BYTES = 8 * 1024 * 1024
 
@@ -100,9 +104,9 @@ def storage_put(
     local: str = typer.Argument(..., metavar="LOCAL", help="File to upload, or - for stdin."),
     key: str = KeyArg,
     content_type: Optional[str] = typer.Option(
-        None, "--content-type", help="MIME type (default: guessed from the key)."
+        None, "--content-type", help="MIME type (default: guessed from the key).", metavar="TYPE"
     ),
-    meta: List[str] = typer.Option([], "--meta", help="User metadata NAME=VALUE (repeatable)."),
+    meta: List[str] = typer.Option([], "--meta", help="User metadata NAME=VALUE (repeatable).", metavar="NAME=VALUE"),
     store: Optional[str] = StoreOption,
     output: OutputFormat = OutputOption,
     as_json: bool = JsonOption,
@@ -124,7 +128,7 @@ def storage_get(
     ctx: typer.Context,
     key: str = KeyArg,
     local: Optional[str] = typer.Argument(
-        None, metavar="[LOCAL|-]", help="Where to write it (default: the key's file name here); - for stdout."
+        None, metavar="LOCAL", help="Where to write it (default: the key's file name here); - for stdout."
     ),
     store: Optional[str] = StoreOption,
     output: OutputFormat = OutputOption,
@@ -150,20 +154,18 @@ def storage_get(
 @app.command("ls")
 def storage_ls(
     ctx: typer.Context,
-    prefix: str = typer.Argument("", metavar="[PREFIX]", help="Only keys starting with this text."),
+    prefix: str = typer.Argument("", metavar="PREFIX", help="Only keys starting with this text."),
     limit: Optional[int] = typer.Option(
-        None, "--limit", min=1, max=10000, help="At most this many (one page); default: all."
+        None, "--limit", "-n", min=1, max=10000, help="At most this many (one page); default: all.", metavar="N"
     ),
     after: Optional[str] = typer.Option(
-        None, "--after", help="Start after this key (the next_token of a previous page)."
+        None, "--after", help="Start after this key (the next_token of a previous page).", metavar="KEY"
     ),
     store: Optional[str] = StoreOption,
     output: OutputFormat = OutputOption,
     as_json: bool = JsonOption,
 ) -> None:
     """List objects in key order."""
-    from rich.table import Table
-
     storage = _storage(ctx, store)
     if limit is None and after is None:
         objects, next_token = list(storage.iter_objects(prefix)), None
@@ -176,15 +178,23 @@ def storage_ls(
         stderr().print(f"more objects follow: --after {next_token}", highlight=False, soft_wrap=True)
 
     def table() -> Any:
-        t = Table(title=f"{storage.slug}: {prefix or '(all)'}", caption=f"{len(rows)} objects")
-        t.add_column("key")
-        t.add_column("size", justify="right")
-        t.add_column("last modified")
-        for r in rows:
-            t.add_row(r["key"], str(r["size"]), r["last_modified"] or "-")
-        return t
+        from rich.markup import escape
 
-    render(out, {"objects": rows, "next_token": next_token} if out is OutputFormat.json else rows, table)
+        columns = (Column("key"), Column("size", right=True), Column("last modified (UTC)", drop=1))
+        return grid(
+            f"{storage.slug}: {escape(prefix) or '(all)'}",
+            columns,
+            ((escape(r["key"]), str(r["size"]), human_time(r["last_modified"])) for r in rows),
+            caption=f"{len(rows)} objects",
+        )
+
+    where = f"under {prefix!r} " if prefix else ""
+    render(
+        out,
+        {"objects": rows, "next_token": next_token} if out is OutputFormat.json else rows,
+        table,
+        empty=None if rows else f"no objects {where}in {storage.slug}; upload one: connectorctl storage put FILE KEY",
+    )
 
 
 @app.command("stat")
@@ -204,12 +214,12 @@ def storage_stat(
 def storage_rm(
     ctx: typer.Context,
     key: str = KeyArg,
-    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    yes: bool = YesOption,
     store: Optional[str] = StoreOption,
     output: OutputFormat = OutputOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Delete an object (asks first on a terminal unless --yes)."""
+    """Delete an object (asks first; --yes in scripts)."""
     storage = _storage(ctx, store)
     obj = storage.head(key)  # a mistyped key is an error, not a silent no-op
     confirm(f"delete {key} ({obj.size} bytes) from {storage.slug}?", yes)
@@ -238,9 +248,11 @@ def storage_cp(
 def storage_url(
     ctx: typer.Context,
     key: str = KeyArg,
-    expires: str = typer.Option("1h", "--expires", help="How long the link works (30s, 10m, 2h, 7d at most)."),
+    expires: str = typer.Option(
+        "1h", "--expires", help="How long the link works (30s, 10m, 2h, 7d at most).", metavar="DURATION"
+    ),
     method: str = typer.Option(
-        "GET", "--method", help="GET to download, PUT to let someone upload.", case_sensitive=False
+        "GET", "--method", help="GET to download, PUT to let someone upload.", case_sensitive=False, metavar="METHOD"
     ),
     store: Optional[str] = StoreOption,
     output: OutputFormat = OutputOption,

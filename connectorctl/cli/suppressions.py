@@ -6,13 +6,21 @@ from typing import Optional
 
 import typer
 
-from connectorctl.cli.output import Column, JsonOption, OutputFormat, OutputOption, fmt, grid, human_time, render, state
-
-app = typer.Typer(
-    help="The suppression list: hard bounces, complaints, unsubscribes and manual entries.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
+from connectorctl.cli.output import (
+    Column,
+    JsonOption,
+    OutputFormat,
+    OutputOption,
+    YesOption,
+    fmt,
+    grid,
+    human_time,
+    render,
+    state,
 )
+from connectorctl.cli.plain import CommandGroup
+
+app = CommandGroup(help="The suppression list: hard bounces, complaints, unsubscribes and manual entries.")
 TenantOpt = typer.Option(None, "--tenant", help="The tenant's list (default: the default tenant).", metavar="ID")
 
 
@@ -57,13 +65,17 @@ def suppressions_list(
             ),
         )
 
-    render(fmt(output, as_json), rows, table)
+    hint = (
+        f"nobody is suppressed{' for ' + reason if reason else ''}; bounces, complaints and unsubscribes that "
+        "vendors report to `connectorctl serve` land here, or add one: connectorctl suppressions add ADDRESS"
+    )
+    render(fmt(output, as_json), rows, table, empty=None if rows else hint)
 
 
 @app.command("add")
 def suppressions_add(
     ctx: typer.Context,
-    address: str = typer.Argument(..., help="Email address or E.164 phone number."),
+    address: str = typer.Argument(..., metavar="ADDRESS", help="Email address or E.164 phone number."),
     tenant: Optional[str] = TenantOpt,
     note: Optional[str] = typer.Option(None, "--note", help="Why (shown in list and in the refusal).", metavar="TEXT"),
     output: OutputFormat = OutputOption,
@@ -83,23 +95,27 @@ def suppressions_add(
 @app.command("rm")
 def suppressions_rm(
     ctx: typer.Context,
-    address: str = typer.Argument(..., help="Email address or E.164 phone number."),
+    address: str = typer.Argument(..., metavar="ADDRESS", help="Email address or E.164 phone number."),
     tenant: Optional[str] = TenantOpt,
+    yes: bool = YesOption,
     output: OutputFormat = OutputOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Allow sends to ADDRESS again."""
-    from connectorctl.cli.output import fail
-    from connectorctl.delivery.suppressions import normalize_address, remove
+    """Allow sends to ADDRESS again (asks first; --yes in scripts)."""
+    from connectorctl.cli.output import confirm, fail
+    from connectorctl.delivery.suppressions import find, normalize_address, remove
     from connectorctl.errors import ExitCode
 
-    normalized = normalize_address(address)
-    if not remove(state(ctx).connector().db, tenant, normalized):
+    db = state(ctx).connector().db
+    found = find(db, tenant, address)
+    if found is None:
         raise fail(
             "not_found",
-            f"{normalized} is not on the suppression list",
+            f"{normalize_address(address)} is not on the suppression list",
             ExitCode.FAILED,
             "see: connectorctl suppressions list",
         )
-    result = {"address": normalized, "tenant_id": tenant, "removed": True}
-    render(fmt(output, as_json), result, lambda: f"{normalized}: no longer suppressed")
+    confirm(f"allow sends to {found.address} again? It was suppressed: {found.describe()}.", yes)
+    remove(db, tenant, found.address)
+    result = {"address": found.address, "tenant_id": tenant, "removed": True}
+    render(fmt(output, as_json), result, lambda: f"{found.address}: no longer suppressed")

@@ -22,12 +22,9 @@ from connectorctl.cli.output import (
     render,
     state,
 )
+from connectorctl.cli.plain import CommandGroup
 
-app = typer.Typer(
-    help="Verify vendor webhook signatures, or sign example deliveries for testing a receiver.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-)
+app = CommandGroup(help="Verify vendor webhook signatures, or sign example deliveries for testing a receiver.")
 
 SchemeOption = typer.Option(
     None,

@@ -21,6 +21,7 @@ import logging
 import os
 import threading
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Mapping, TypeVar
 
 from connectorctl.domain.roles import CredentialProvider
@@ -104,11 +105,12 @@ class StoreCredentialProvider:
 
         def create(conn: sqlite3.Connection) -> str:
             conn.execute(
-                "INSERT OR IGNORE INTO credential_meta (name, value) VALUES ('installation_id', ?)", (new_id().lower(),)
+                "INSERT INTO credential_meta (name, value) VALUES ('installation_id', ?) ON CONFLICT (name) DO NOTHING",
+                (new_id().lower(),),
             )
             return conn.execute("SELECT value FROM credential_meta WHERE name = 'installation_id'").fetchone()[0]
 
-        if db.conn.in_transaction:  # first key lookup happens inside a credential write
+        if db.in_transaction():  # first key lookup happens inside a credential write
             return db.run(create)
         with db.write() as conn:
             return create(conn)
@@ -146,7 +148,7 @@ class StoreCredentialProvider:
             return sorted(refs), ",".join(
                 r if isinstance(r, str) and r.startswith("env:") else "*** (a literal: refused)" for r in refs.values()
             )
-        row = self.store.find(service, None) if self.settings.database.exists() else None
+        row = self.store.find(service, None) if _exists(self.settings.database) else None
         if row is not None:
             return list(row.field_names), "store" if row.is_active else "store (disabled)"
         try:
@@ -342,10 +344,10 @@ class StoreCredentialProvider:
 
     def _from_vendor_env(self, service: str, tenant_id: str | None) -> Credentials | None:
         """The vendor's standard variables, only when nothing at all is stored for the service."""
-        from connectorctl.credentials.vendor_env import VENDOR_ENV, vendor_env_credentials
+        from connectorctl.credentials.vendor_env import credential_env, vendor_env_credentials
 
         if (
-            service not in VENDOR_ENV
+            not credential_env(service)
             or self.store.find(service, None) is not None
             or (tenant_id and self.store.find(service, tenant_id))
         ):
@@ -420,6 +422,11 @@ def call_with_credentials(
             http_status=exc.http_status,
             hint=f"connectorctl creds test {service}",
         ) from None
+
+
+def _exists(database: Path | str) -> bool:
+    """A SQLite file may not exist yet (reading must not create it); a PostgreSQL database always does."""
+    return isinstance(database, str) or database.exists()
 
 
 def store_provider(provider: CredentialProvider) -> StoreCredentialProvider:

@@ -20,6 +20,7 @@ from connectorctl.credentials.crypto import MasterKey, SealError, associated_dat
 from connectorctl.credentials.masterkey import MasterKeys
 from connectorctl.errors import CredentialUnreadableError
 from connectorctl.store.db import StateDB
+from connectorctl.times import whole_seconds
 
 PRIMARY_FIELDS = ("api_key", "token", "access_token", "password", "secret", "client_secret")
 COLUMNS = (
@@ -104,6 +105,8 @@ class StoredRow:
         ):  # display metadata only (the sealed data holds the fields): keep the row usable and fixable
             data["field_names"] = ()
         data["is_active"] = bool(data["is_active"])
+        for name in ("expires_at", "created_at", "updated_at", "last_used_at"):
+            data[name] = whole_seconds(data[name])
         return cls(**data)
 
     @property

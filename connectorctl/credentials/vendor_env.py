@@ -6,6 +6,12 @@ An application moving from the reference design keeps its ``.env``:
 vendor.  Anything configured wins: a stored credential (global or the
 tenant's), or a ``vendors.<slug>.credentials`` ``env:`` reference.  A disabled
 stored credential is configured too: it is never bypassed by the environment.
+
+The names are declared by each vendor module (``env`` and ``sender_env`` of
+its ``VENDOR``) and, for a sender every vendor of a channel shares, by
+:data:`~connectorctl.adapters.declaration.CHANNEL_SENDER_ENV`.  Reading them
+imports the vendor module asked about (a call to that vendor imports it
+anyway); only ``creds list`` reads every vendor's.
 """
 
 from __future__ import annotations
@@ -15,22 +21,24 @@ from typing import Mapping
 
 from connectorctl.errors import CredentialNotFoundError, CredentialUnreadableError
 
-# vendor slug -> credential field -> environment variable
-VENDOR_ENV: dict[str, dict[str, str]] = {
-    "sendgrid": {"api_key": "SENDGRID_API_KEY"},
-    "mailchimp": {"api_key": "MAILCHIMP_API_KEY"},
-    "postmark": {"api_key": "POSTMARK_SERVER_TOKEN"},
-    "mailgun": {"api_key": "MAILGUN_API_KEY"},
-    "smtp": {"username": "MAIL_USERNAME", "password": "MAIL_PASSWORD"},
-    "twilio": {"username": "TWILIO_ACCOUNT_SID", "password": "TWILIO_AUTH_TOKEN"},
-    "vonage": {"username": "VONAGE_API_KEY", "password": "VONAGE_API_SECRET"},
-}
-# sender settings by channel (email) or vendor (sms), used when neither the message nor vendors.<slug> sets them
-SENDER_ENV: dict[str, dict[str, str]] = {
-    "email": {"from_email": "MAIL_FROM_ADDRESS", "from_name": "MAIL_FROM_NAME"},
-    "twilio": {"from_number": "TWILIO_FROM_NUMBER"},
-    "vonage": {"from_number": "VONAGE_FROM_NUMBER"},
-}
+
+def credential_env(service: str) -> Mapping[str, str]:
+    """Credential field -> environment variable, as the vendor declares them (nothing for an unknown slug)."""
+    from connectorctl.adapters.catalog import declaration
+
+    vendor = declaration(service)
+    return vendor.env if vendor is not None else {}
+
+
+def sender_env(scope: str) -> Mapping[str, str]:
+    """Sender setting -> environment variable for a channel (``email``: shared by its vendors) or a vendor slug."""
+    from connectorctl.adapters.catalog import CHANNELS, declaration
+    from connectorctl.adapters.declaration import CHANNEL_SENDER_ENV
+
+    if scope in CHANNELS:
+        return CHANNEL_SENDER_ENV.get(scope, {})
+    vendor = declaration(scope)
+    return vendor.sender_env if vendor is not None else {}
 
 
 def env_value(var: str, service: str, environ: Mapping[str, str] | None = None) -> str | None:
@@ -48,7 +56,7 @@ def env_value(var: str, service: str, environ: Mapping[str, str] | None = None) 
 
 def vendor_env_credentials(service: str, environ: Mapping[str, str] | None = None) -> tuple[dict[str, str], str] | None:
     """The vendor's standard variables as credential fields plus their source (``env:A,env:B``), or None if unset."""
-    names = VENDOR_ENV.get(service)
+    names = credential_env(service)
     if not names:
         return None
     values = {field: env_value(var, service, environ) for field, var in names.items()}
@@ -68,6 +76,6 @@ def vendor_env_credentials(service: str, environ: Mapping[str, str] | None = Non
 
 def sender_default(scope: str, name: str, environ: Mapping[str, str] | None = None) -> tuple[str, str] | None:
     """``(value, "env:VAR")`` for a sender setting from the environment, or None."""
-    var = SENDER_ENV.get(scope, {}).get(name)
+    var = sender_env(scope).get(name)
     value = env_value(var, scope, environ) if var else None
     return (value, f"env:{var}") if value is not None and var else None

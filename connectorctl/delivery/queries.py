@@ -211,9 +211,10 @@ def delivery_rates(db: StateDB, flt: MessageFilter) -> list[dict[str, Any]]:
     reached = ", ".join(f"'{state}'" for state in REACHED)
     ok = ", ".join(f"'{status}'" for status in OK_STATUSES)
     sql = (
-        f"SELECT vendor, coalesce(sum(accepted_status IN ({ok})), 0), coalesce(sum(delivery IS NOT NULL), 0), "
-        f"coalesce(sum(delivery IN ({reached})), 0), coalesce(sum(delivery = 'bounced'), 0), coalesce(sum(delivery = "
-        "'complained'), 0) "
+        f"SELECT vendor, count(*) FILTER (WHERE accepted_status IN ({ok})), count(*) FILTER (WHERE delivery IS NOT "
+        "NULL), "
+        f"count(*) FILTER (WHERE delivery IN ({reached})), count(*) FILTER (WHERE delivery = 'bounced'), "
+        "count(*) FILTER (WHERE delivery = 'complained') "
         f"FROM messages{where} GROUP BY vendor ORDER BY vendor"
     )
     out = []

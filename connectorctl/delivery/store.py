@@ -35,6 +35,13 @@ def record_sent(
     db: StateDB, result: SendResult, *, channel: str, tenant_id: str | None, correlation_id: str, now: float
 ) -> None:
     """One ``messages`` row per recipient of ``result``, plus any report that beat it here."""
+    record_all(db, [(result, correlation_id)], channel=channel, tenant_id=tenant_id, now=now)
+
+
+def record_all(
+    db: StateDB, sent: Sequence[tuple[SendResult, str]], *, channel: str, tenant_id: str | None, now: float
+) -> None:
+    """:func:`record_sent` for many sends (a batch call's results, each with its correlation id), in one transaction."""
     rows = [
         (
             correlation_id,
@@ -47,15 +54,16 @@ def record_sent(
             r.reason,
             iso_utc(now),
         )
+        for result, correlation_id in sent
         for r in result.recipients
     ]
     if not rows:
         return
     with db.write() as conn:
         conn.executemany(
-            "INSERT OR IGNORE INTO messages (correlation_id, tenant_id, channel, vendor, vendor_message_id, "
-            "recipient, accepted_status, "
-            "accepted_reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO messages (correlation_id, tenant_id, channel, vendor, vendor_message_id, recipient, "
+            "accepted_status, "
+            "accepted_reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             rows,
         )
         for row in rows:
@@ -84,10 +92,11 @@ def ingest(
     stored = duplicates = 0
     for event in events:
         inserted = conn.execute(
-            "INSERT OR IGNORE INTO delivery_events (id, vendor, event_key, event_type, bounce_type, vendor_event, "
-            "rank, vendor_message_id, "
-            "recipient, correlation_id, occurred_at, received_at, reason, webhook_event_id, raw) VALUES (?, ?, ?, ?, "
-            "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO delivery_events (id, vendor, event_key, event_type, bounce_type, vendor_event, rank, "
+            "vendor_message_id, "
+            "recipient, correlation_id, occurred_at, received_at, reason, webhook_event_id, raw) VALUES (?, ?, ?, "
+            "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
             (
                 new_ulid(received_at),
                 event.vendor,
@@ -160,8 +169,8 @@ def suppress(
     """Add ``address`` unless already there (the first reason is the one reported); True when added."""
     return bool(
         conn.execute(
-            "INSERT OR IGNORE INTO suppressions (tenant_id, address, reason, vendor, detail, created_at) VALUES (?, "
-            "?, ?, ?, ?, ?)",
+            "INSERT INTO suppressions (tenant_id, address, reason, vendor, detail, created_at) VALUES (?, ?, ?, ?, "
+            "?, ?) ON CONFLICT DO NOTHING",
             (tenant_id, address, reason, vendor, detail, iso_utc(at)),
         ).rowcount
     )
@@ -171,11 +180,11 @@ def purge_before(db: StateDB, cutoff: str, batch_size: int = 5000) -> int:
     """Delete sends and reports older than ``cutoff`` (ISO UTC) with the integration log they explain,
     in short batches; suppressions stay until lifted."""
     deleted = 0
-    for table, column in (("messages", "created_at"), ("delivery_events", "received_at")):
+    for table, column in (("messages", "created_at"), ("delivery_events", "received_at")):  # each keyed by ``id``
         while True:
             with db.write() as conn:
                 n = conn.execute(
-                    f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE {column} < ? LIMIT ?)",
+                    f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE {column} < ? LIMIT ?)",
                     (cutoff, batch_size),
                 ).rowcount
             deleted += n

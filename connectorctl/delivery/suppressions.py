@@ -75,6 +75,17 @@ def check(db: StateDB, tenant_id: str | None, recipients: Iterable[str]) -> None
         )
 
 
+def find(db: StateDB, tenant_id: str | None, address: str) -> Suppression | None:
+    """The list's entry for ``address`` (normalized first), or None."""
+    row = db.run(
+        lambda c: c.execute(
+            f"SELECT {', '.join(COLUMNS)} FROM suppressions WHERE tenant_id = ? AND address = ?",
+            (tenant_key(tenant_id), normalize_address(address)),
+        ).fetchone()
+    )
+    return Suppression(*row) if row is not None else None
+
+
 def list_suppressions(
     db: StateDB, tenant_id: str | None = None, *, reason: str | None = None, limit: int = 100
 ) -> list[Suppression]:

@@ -90,17 +90,16 @@ class PaymentRecords:
                 old = _payment(row)
                 status = payment.status if payment.status.rank >= old.status.rank else old.status
                 conn.execute(
-                    "UPDATE payments SET status = ?, reference = COALESCE(reference, ?), amount_captured = "
-                    "MAX(amount_captured, ?), "
-                    "amount_refunded = MAX(amount_refunded, ?), decline_code = COALESCE(?, decline_code), "
+                    "UPDATE payments SET status = ?, reference = COALESCE(reference, ?), amount_captured = ?, "
+                    "amount_refunded = ?, decline_code = COALESCE(?, decline_code), "
                     "authorization_id = COALESCE(authorization_id, ?), capture_id = COALESCE(capture_id, ?), "
                     "updated_at = ? "
                     "WHERE vendor = ? AND payment_id = ?",
                     (
                         status.value,
                         payment.reference,
-                        payment.amount_captured,
-                        payment.amount_refunded,
+                        max(old.amount_captured, payment.amount_captured),
+                        max(old.amount_refunded, payment.amount_refunded),
                         payment.decline_code,
                         payment.authorization_id,
                         payment.capture_id,

@@ -67,12 +67,14 @@ class _StateCache:
 
     def __init__(self, db: StateDB) -> None:
         self.db = db
-        self.path = f"{db.path}.circuit-epoch"
         self._rows: dict[str, tuple[Any, ...]] = {}
         self._seen: int | None = None
         self._lock = threading.Lock()
         self._map: mmap.mmap | None = None
         self._fd: int | None = None
+        if db.path is None:
+            return
+        self.path = f"{db.path}.circuit-epoch"
         try:
             self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             if os.fstat(self._fd).st_size < 8:
@@ -282,7 +284,7 @@ class CircuitBreaker:
             failures, state = c.execute(
                 "INSERT INTO circuit_state (service_name, state, consecutive_failures, updated_at) VALUES (?, "
                 "'closed', 1, ?) "
-                "ON CONFLICT(service_name) DO UPDATE SET consecutive_failures=consecutive_failures+1, "
+                "ON CONFLICT(service_name) DO UPDATE SET consecutive_failures=circuit_state.consecutive_failures+1, "
                 "updated_at=excluded.updated_at "
                 "RETURNING consecutive_failures, state",
                 (ticket.service, now),
@@ -304,15 +306,16 @@ class CircuitBreaker:
     def _count_in_window(self, service: str, *, failed: bool, now: float, conn: Any = None) -> tuple[bool, str]:
         s = self.settings
         sql = (
-            "INSERT INTO circuit_state (service_name, state, window_start, window_calls, window_failures, "
+            "INSERT INTO circuit_state AS c (service_name, state, window_start, window_calls, window_failures, "
             "updated_at) VALUES (?, 'closed', ?, 1, ?, ?) "
             "ON CONFLICT(service_name) DO UPDATE SET "
-            "window_calls = CASE WHEN window_start IS NULL OR window_start <= ? THEN 1 ELSE window_calls + 1 END, "
-            "window_failures = CASE WHEN window_start IS NULL OR window_start <= ? THEN excluded.window_failures "
-            "ELSE window_failures + excluded.window_failures END, "
-            "window_start = CASE WHEN window_start IS NULL OR window_start <= ? THEN excluded.window_start ELSE "
-            "window_start END, "
-            "consecutive_failures = CASE WHEN excluded.window_failures = 0 THEN 0 ELSE consecutive_failures END "
+            "window_calls = CASE WHEN c.window_start IS NULL OR c.window_start <= ? THEN 1 ELSE c.window_calls + 1 "
+            "END, "
+            "window_failures = CASE WHEN c.window_start IS NULL OR c.window_start <= ? THEN excluded.window_failures "
+            "ELSE c.window_failures + excluded.window_failures END, "
+            "window_start = CASE WHEN c.window_start IS NULL OR c.window_start <= ? THEN excluded.window_start ELSE "
+            "c.window_start END, "
+            "consecutive_failures = CASE WHEN excluded.window_failures = 0 THEN 0 ELSE c.consecutive_failures END "
             "RETURNING window_calls, window_failures"
         )
         expired = now - s.window_seconds

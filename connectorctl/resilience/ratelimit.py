@@ -30,9 +30,11 @@ LEASE_FRACTION = 0.01
 _TAKE_ONE = (
     "INSERT INTO rate_limit_buckets (service_name, window_seconds, window_start, count) VALUES (?, ?, ?, 1) "
     "ON CONFLICT(service_name, window_seconds) DO UPDATE SET "
-    "count = CASE WHEN excluded.window_start > window_start THEN 1 ELSE count + 1 END, "
+    "count = CASE WHEN excluded.window_start > rate_limit_buckets.window_start THEN 1 ELSE rate_limit_buckets.count "
+    "+ 1 END, "
     "window_start = excluded.window_start "
-    "WHERE excluded.window_start > window_start OR (excluded.window_start = window_start AND count < ?) "
+    "WHERE excluded.window_start > rate_limit_buckets.window_start "
+    "OR (excluded.window_start = rate_limit_buckets.window_start AND rate_limit_buckets.count < ?) "
     "RETURNING count"
 )
 
@@ -94,8 +96,8 @@ class SqliteRateLimiter:
                         "INSERT INTO rate_limit_buckets (service_name, window_seconds, window_start, count) VALUES "
                         "(?, ?, ?, ?) "
                         "ON CONFLICT(service_name, window_seconds) DO UPDATE SET "
-                        "count = CASE WHEN excluded.window_start > window_start THEN excluded.count ELSE count + "
-                        "excluded.count END, "
+                        "count = CASE WHEN excluded.window_start > rate_limit_buckets.window_start THEN excluded.count "
+                        "ELSE rate_limit_buckets.count + excluded.count END, "
                         "window_start = excluded.window_start",
                         (service, w.per_seconds, start, granted),
                     )

@@ -20,6 +20,7 @@ from connectorctl.domain.shipping import Label, Rate, Tracking, TrackingStatus, 
 from connectorctl.store.db import StateDB
 from connectorctl.store.logs import iso_utc
 from connectorctl.store.migrations import migration
+from connectorctl.times import whole_seconds
 
 
 @migration(60, "shipping")
@@ -76,14 +77,21 @@ class ShippingRecords:
         stamp = iso_utc(self.now())
         with self.db.write() as conn:
             conn.execute(
-                "INSERT OR IGNORE INTO shipments (vendor, shipment_id, reference, request, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO shipments (vendor, shipment_id, reference, request, created_at, updated_at) VALUES (?, "
+                "?, ?, ?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
                 (vendor, shipment_id, reference, json.dumps(request, sort_keys=True), stamp, stamp),
             )
             conn.executemany(
-                "INSERT OR REPLACE INTO shipping_rates (vendor, rate_id, shipment_id, carrier, service, amount, "
-                "currency, delivery_days, "
-                "delivery_date, quoted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO shipping_rates (vendor, rate_id, shipment_id, carrier, service, amount, currency, "
+                "delivery_days, "
+                "delivery_date, quoted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (vendor, rate_id) DO "
+                "UPDATE SET "
+                "shipment_id = excluded.shipment_id, carrier = excluded.carrier, service = excluded.service, amount "
+                "= excluded.amount, "
+                "currency = excluded.currency, delivery_days = excluded.delivery_days, delivery_date = "
+                "excluded.delivery_date, "
+                "quoted_at = excluded.quoted_at",
                 [
                     (
                         r.vendor,
@@ -118,7 +126,8 @@ class ShippingRecords:
         price = label.price
         with self.db.write() as conn:
             conn.execute(
-                "INSERT OR IGNORE INTO shipments (vendor, shipment_id, created_at, updated_at) VALUES (?, ?, ?, ?)",
+                "INSERT INTO shipments (vendor, shipment_id, created_at, updated_at) VALUES (?, ?, ?, ?) ON "
+                "CONFLICT DO NOTHING",
                 (label.vendor, label.shipment_id, stamp, stamp),
             )
             conn.execute(
@@ -156,7 +165,7 @@ class ShippingRecords:
         def read(conn: Any) -> dict[str, Any] | None:
             cur = conn.execute("SELECT * FROM shipments WHERE vendor = ? AND shipment_id = ?", (vendor, shipment_id))
             row = cur.fetchone()
-            return dict(zip([d[0] for d in cur.description], row, strict=True)) if row else None
+            return _shipment([d[0] for d in cur.description], row) if row else None
 
         return self.db.run(read)
 
@@ -166,7 +175,7 @@ class ShippingRecords:
                 "SELECT * FROM shipments WHERE shipment_id = ? OR transaction_id = ?", (shipment_id, shipment_id)
             )
             names = [d[0] for d in cur.description]
-            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+            return [_shipment(names, row) for row in cur.fetchall()]
 
         return self.db.run(read)
 
@@ -186,7 +195,8 @@ class ShippingRecords:
             "SELECT vendor, shipment_id, status, status_at FROM shipments WHERE tracking_number = ? AND vendor = ?",
             (tracking.tracking_number, tracking.vendor),
         ).fetchall()
-        for vendor, shipment_id, status, status_at in rows:
+        for vendor, shipment_id, status, stored_at in rows:
+            status_at = whole_seconds(stored_at)  # vendor times are kept to the second
             current = (TrackingStatus(status), status_at)
             if later(current if status_at or status != "unknown" else None, latest[:2]):
                 conn.execute(
@@ -200,6 +210,12 @@ class ShippingRecords:
                     StatusChange(vendor, shipment_id, tracking.tracking_number, False, current[0], current[1])
                 )
         return changes
+
+
+def _shipment(names: list[str], row: Sequence[Any]) -> dict[str, Any]:
+    shipment = dict(zip(names, row, strict=True))
+    shipment["status_at"] = whole_seconds(shipment["status_at"])  # vendor times are kept to the second
+    return shipment
 
 
 def newest_event(tracking: Tracking) -> tuple[TrackingStatus, str | None, str | None]:

@@ -36,6 +36,7 @@ from connectorctl.errors import (
     ConfigurationError,
     ConnectorError,
     InvalidInputError,
+    OutcomeUncertainError,
     ValidationError,
     VendorRejectedError,
 )
@@ -151,11 +152,14 @@ class ShippingService:
         """Ask the vendor whether the lost purchase happened; never buy again on a guess."""
         try:
             found = adapter.purchased(rate, label_format, tenant_id=self.tenant_id)
-        except ConnectorError:
-            exc.hint = (
-                "the purchase is uncertain and the vendor could not be asked: run the same command again to settle it"
-            )
-            raise exc from None
+        except ConnectorError as lookup:
+            raise OutcomeUncertainError(
+                f"{adapter.slug}: the label for rate {rate.id} may have been bought ({exc.code}), and asking the "
+                f"vendor failed ({lookup.code}): its outcome is uncertain",
+                service=adapter.slug,
+                http_status=exc.http_status,
+                hint="it will not be bought twice: run the same command again to settle it",
+            ) from exc
         if found is None:
             self.intents.settle(intent, IntentState.FAILED, error_code=exc.code, error_message=exc.message)
             exc.hint = "the vendor confirms no label was bought: it is safe to run the command again"

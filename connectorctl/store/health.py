@@ -119,18 +119,19 @@ def verdict(settings: Any, circuit: str, success_rate: float | None) -> str:
 
 
 _WINDOW_SQL = (
-    "SELECT service_name, duration_ms, count(*), coalesce(sum(status = 'success'), 0) "
-    "FROM integration_logs INDEXED BY ix_logs_time WHERE created_at >= ? AND created_at <= ? AND direction IS NOT "
-    "'inbound' "
+    "SELECT service_name, duration_ms, count(*), count(*) FILTER (WHERE status = 'success') "
+    "FROM integration_logs INDEXED BY ix_logs_time WHERE created_at >= ? AND created_at <= ? AND "
+    "coalesce(direction, '') <> 'inbound' "
     "GROUP BY service_name, duration_ms ORDER BY service_name, duration_ms"
 )
 # One row per logical call: its attempts share a correlation id (a row without one is a call of its own).
 _CALLS_SQL = (
     "SELECT service_name, count(*), coalesce(sum(ok), 0) FROM ("
-    " SELECT service_name, max(status = 'success') AS ok FROM integration_logs INDEXED BY ix_logs_time"
-    " WHERE created_at >= ? AND created_at <= ? AND direction IS NOT 'inbound'"
+    " SELECT service_name, max(CASE WHEN status = 'success' THEN 1 ELSE 0 END) AS ok FROM integration_logs INDEXED "
+    "BY ix_logs_time"
+    " WHERE created_at >= ? AND created_at <= ? AND coalesce(direction, '') <> 'inbound'"
     " GROUP BY service_name, coalesce(correlation_id, id)"
-    ") GROUP BY service_name"
+    ") AS calls GROUP BY service_name"
 )
 _CIRCUIT_SQL = "SELECT service_name, state, open_until, forced_until, consecutive_failures FROM circuit_state"
 

@@ -1,16 +1,17 @@
 """Forward-only, numbered schema migrations, applied on open and recorded.
 
-Each migration is a function over a ``sqlite_utils.Database`` inside one
-``BEGIN IMMEDIATE`` transaction, so two processes opening a fresh file at
-once cannot both apply it.  Never edit a migration that has shipped: add one.
+Each migration is a function over a ``sqlite_utils.Database`` (on PostgreSQL,
+``store/pg_schema.py``'s stand-in that emits PostgreSQL DDL) inside one
+``BEGIN IMMEDIATE`` transaction, so two processes (or hosts) opening a fresh
+database at once cannot both apply it.  Never edit a migration that has shipped: add one.
 Numbers are grouped by area so parallel work does not collide: 1-9 core,
 10-19 credentials, 20-29 webhooks, 30-39 operations, 40-49 bulk,
-50-59 write-ahead intents and payments, 60-69 shipping, 70-79 delivery tracking, 90-99 inbound mail.
+50-59 write-ahead intents and payments, 60-69 shipping, 70-79 delivery tracking,
+80-89 the outbox, 90-99 inbound mail.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime, timezone
 from typing import Any, Callable
 
@@ -161,6 +162,7 @@ def _load_area_migrations() -> None:
         "connectorctl.payments.records",
         "connectorctl.delivery.schema",
         "connectorctl.shipping.records",
+        "connectorctl.outbox.store",
         "connectorctl.inbound.schema",
     ):
         try:
@@ -170,39 +172,61 @@ def _load_area_migrations() -> None:
                 raise
 
 
-def apply_migrations(conn: sqlite3.Connection) -> None:
+def apply_migrations(conn: Any, engine: str = "sqlite") -> list[int]:
+    """Apply what is missing, once, even when several processes (or hosts) open the database together;
+    returns the numbers this call applied.
+
+    Both engines take the cross-process write lock first (SQLite's ``BEGIN
+    IMMEDIATE``; an advisory lock on PostgreSQL) and then re-read what is applied.
+    """
     _load_area_migrations()
     wanted = sorted(MIGRATIONS, key=lambda m: m[0])
-    applied = _applied(conn)
+    applied = applied_numbers(conn, engine)
     if applied is not None and all(m[0] in applied for m in wanted):
-        return
-    import sqlite_utils
+        return []
+    if engine == "postgresql":
+        from connectorctl.store.pg_schema import PgSchema
 
-    db = sqlite_utils.Database(conn)
+        db: Any = PgSchema(conn)
+    else:
+        import sqlite_utils
+
+        db = sqlite_utils.Database(conn)
     conn.execute("BEGIN IMMEDIATE")
     try:
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (number INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at "
-            "TEXT NOT NULL)"
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (number INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+            "applied_at TEXT NOT NULL)"
         )
-        applied = _applied(conn) or set()
+        applied = applied_numbers(conn, engine) or set()
+        done = []
         for number, name, fn in wanted:
             if number in applied:
                 continue
             fn(db)
+            done.append(number)
             conn.execute(
                 "INSERT INTO schema_migrations (number, name, applied_at) VALUES (?, ?, ?)",
                 (number, name, datetime.now(timezone.utc).isoformat()),
             )
         conn.execute("COMMIT")
+        return done
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
 
 
-def _applied(conn: sqlite3.Connection) -> set[int] | None:
-    try:
-        return {row[0] for row in conn.execute("SELECT number FROM schema_migrations")}
-    except sqlite3.OperationalError:
+_CATALOG = {
+    "sqlite": "SELECT count(*) FROM sqlite_master WHERE name = 'schema_migrations'",
+    "postgresql": "SELECT count(*) FROM pg_tables WHERE tablename = 'schema_migrations' AND schemaname = "
+    "current_schema()",
+}
+
+
+def applied_numbers(conn: Any, engine: str) -> set[int] | None:
+    """Numbers already applied; None before the first migration (no ``schema_migrations`` table yet)."""
+    exists = conn.execute(_CATALOG[engine]).fetchone()[0]
+    if not exists:
         return None
+    return {row[0] for row in conn.execute("SELECT number FROM schema_migrations")}

@@ -155,7 +155,9 @@ def metrics(db: StateDB, service: str, start: datetime, end: datetime) -> dict[s
 # One pass over the window, grouped by duration: counts, successes and retries per distinct
 # duration.  Far fewer rows than attempts reach Python, and the exact nearest-rank percentiles
 # fall out of the cumulative counts, so no separate aggregate pass and no Python sort.
-_HISTOGRAM = "duration_ms, count(*), coalesce(sum(status='success'), 0), coalesce(sum(attempt_number > 1), 0)"
+_HISTOGRAM = (
+    "duration_ms, count(*), count(*) FILTER (WHERE status = 'success'), count(*) FILTER (WHERE attempt_number > 1)"
+)
 _HTTP_CLASS = (
     "CASE WHEN http_status_code IS NULL THEN 'none' WHEN http_status_code BETWEEN 400 AND 499 THEN '4xx' "
     "WHEN http_status_code BETWEEN 500 AND 599 THEN '5xx' ELSE 'other' END"
@@ -282,7 +284,7 @@ def series(db: StateDB, flt: LogFilter, start: datetime, end: datetime, buckets:
     step = (end - start) / buckets
     edges = [start + step * i for i in range(buckets)] + [end]
     sql = (
-        f"SELECT count(*), coalesce(sum(status<>'success'), 0) FROM integration_logs{where}"
+        f"SELECT count(*), count(*) FILTER (WHERE status <> 'success') FROM integration_logs{where}"
         f"{joiner}created_at >= ? AND created_at {{op}} ?"
     )
 
@@ -387,6 +389,7 @@ def service_status(
     calls (a send retried to success is one success); the duration figures are
     per attempt.
     """
+    from connectorctl.outbox.store import depth
     from connectorctl.store.health import assess
 
     report = assess(db, settings, now, services)
@@ -410,6 +413,7 @@ def service_status(
         "timestamp": to_iso(report.now),
         "window_minutes": report.window_minutes,
         "overall": report.overall,
+        "outbox": depth(db, report.now.timestamp()),
     }
 
 

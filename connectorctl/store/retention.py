@@ -124,6 +124,11 @@ def _purge_delivery(db: StateDB, cutoff: str, batch_size: int) -> int | None:
 
 
 def _reclaim(db: StateDB, vacuum: bool) -> dict[str, Any]:
+    if db.engine == "postgresql":  # autovacuum reuses the space; --vacuum asks for it now (no exclusive lock)
+        if vacuum:
+            db.run(lambda c: c.execute("VACUUM (ANALYZE) integration_logs"))
+        return {"vacuumed": True} if vacuum else {}
+
     def run(c: Any) -> dict[str, Any]:
         out: dict[str, Any] = {}
         auto_vacuum = c.execute("PRAGMA auto_vacuum").fetchone()[0]

@@ -179,8 +179,9 @@ class WebhookReceiver:
             if not record_in(conn, service, verdict.event_id, now=now, expires_at=expires_at):
                 return None, True, None
             inserted = conn.execute(
-                "INSERT OR IGNORE INTO webhook_events (id, service, event_id, event_type, scheme, received_at, "
-                "payload) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO webhook_events (id, service, event_id, event_type, scheme, received_at, payload) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
                 (
                     row_id,
                     service,

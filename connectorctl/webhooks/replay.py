@@ -41,7 +41,8 @@ def record_in(conn: Any, service: str, event_id: str, *, now: float, expires_at:
     if row is not None and row[0] > now:
         return False
     conn.execute(
-        "INSERT OR REPLACE INTO seen_webhook_events (service, event_id, seen_at, expires_at) VALUES (?, ?, ?, ?)",
+        "INSERT INTO seen_webhook_events (service, event_id, seen_at, expires_at) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (service, event_id) DO UPDATE SET seen_at = excluded.seen_at, expires_at = excluded.expires_at",
         (service, event_id, now, expires_at),
     )
     return True

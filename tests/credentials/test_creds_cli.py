@@ -70,9 +70,9 @@ def test_set_list_show_disable_enable_rm(cli, monkeypatch, master_key):
     assert json.loads(cli("creds", "show", "acme", "--tenant", "t1", "--json").stdout)["active"] is False
     assert cli("creds", "enable", "acme", "--tenant", "t1").exit_code == 0
     assert json.loads(cli("creds", "show", "acme", "-t", "t1", "--json").stdout)["active"] is True
-    assert cli("creds", "rm", "acme", "--tenant", "t1").exit_code == 0
+    assert cli("creds", "rm", "acme", "--tenant", "t1", "--yes").exit_code == 0
     assert stored_services(cli) == [("acme", None)]
-    assert cli("creds", "rm", "acme", "--tenant", "t1").exit_code == 5
+    assert cli("creds", "rm", "acme", "--tenant", "t1", "--yes").exit_code == 5
 
 
 def test_every_creds_command_has_help_and_none_takes_a_secret_on_argv(cli):
@@ -109,7 +109,7 @@ def test_creds_test_reports_ok_rejected_and_unreachable(acme, cli, monkeypatch, 
     config.write_text(acme_config(acme.url))
     missing = cli("creds", "test", "acme", "--tenant", "t2")
     assert missing.exit_code == 0  # t2 falls back to the global credential
-    assert cli("creds", "rm", "acme").exit_code == 0
+    assert cli("creds", "rm", "acme", "--yes").exit_code == 0
     missing = cli("creds", "test", "acme", "--tenant", "t2")
     assert missing.exit_code == 5 and "hint: connectorctl creds set acme --tenant t2" in missing.stderr
     unknown = cli("creds", "test", "nosuchvendor")

@@ -60,7 +60,7 @@ def test_tenant_credentials_win_and_other_tenants_fall_back_to_global(cli, monke
     assert cli("creds", "disable", "acme", "--tenant", "t1").exit_code == 0
     with Connector() as connector:
         assert connector.credentials.get("acme", "t1").data["api_key"] == "global-key-0000000000000"
-    assert cli("creds", "rm", "acme").exit_code == 0
+    assert cli("creds", "rm", "acme", "--yes").exit_code == 0
     with Connector() as connector:
         with pytest.raises(CredentialNotFoundError) as err:
             connector.credentials.get("acme", "t1")

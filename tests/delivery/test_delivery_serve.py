@@ -194,7 +194,7 @@ def test_reports_build_the_timeline_and_suppress_bounced_recipients(setup: Setup
     assert setup.sends_seen() == before
 
     assert setup.send(bob, force=True).ok and setup.sends_seen() > before
-    assert cli("suppressions", "rm", bob).exit_code == 0
+    assert cli("suppressions", "rm", bob, "--yes").exit_code == 0
     assert setup.send(bob).ok
 
 

@@ -117,7 +117,7 @@ def test_suppressions_cli_bad_input_is_one_line(cli: Any) -> None:
     assert cli("suppressions", "add", "+1 415 555 2671").exit_code == 0  # stored in E.164
     assert [s["address"] for s in json.loads(cli("suppressions", "list", "--json").stdout)] == ["+14155552671"]
     assert json.loads(cli("suppressions", "add", "+14155552671", "--json").stdout)["added"] is False
-    gone = cli("suppressions", "rm", "ann@example.com")
+    gone = cli("suppressions", "rm", "ann@example.com", "--yes")
     assert gone.exit_code == 1 and gone.stderr.startswith("error [not_found]: ann@example.com is not on the suppression list")
 
 

@@ -142,7 +142,7 @@ def test_purge_prunes_the_replay_store(home: Path, cli: Any) -> None:
     dry = cli("logs", "purge", "--dry-run", "--json")
     assert dry.exit_code == 0, dry.stderr
     assert _seen(home) == ["evt_fresh", "evt_old"]  # a dry run deletes nothing
-    result = cli("logs", "purge", "--json")
+    result = cli("logs", "purge", "--yes", "--json")
     assert result.exit_code == 0, result.stderr
     assert _seen(home) == ["evt_fresh"]
 

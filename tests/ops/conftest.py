@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -10,8 +11,9 @@ from tests.ops.opsdata import SEED, insert_rows
 
 
 @pytest.fixture
-def db_path(home: Path) -> Path:
-    return home / "connectorctl.db"
+def db_path(home: Path) -> Path | str:
+    """The installation's state: this test's PostgreSQL database when the module runs on both engines."""
+    return os.environ.get("CONNECTORCTL_DATABASE_URL") or home / "connectorctl.db"
 
 
 @pytest.fixture

@@ -44,7 +44,7 @@ def test_trip_in_one_process_is_obeyed_by_another_running_process(cli_process):
         assert call() == "circuit_open"  # the running worker's very next call
         assert cli_process("circuit", "reset", "fake", "--reason", "vendor recovered").returncode == 0
         assert call() == "ok"
-        assert cli_process("circuit", "disable", "fake").returncode == 0
+        assert cli_process("circuit", "disable", "fake", "--yes").returncode == 0
         assert call() == "ok"
     finally:
         worker.stdin.close()  # type: ignore[union-attr]
@@ -83,7 +83,7 @@ def test_bad_operator_input(cli, args):
 
 
 def test_disable_then_enable(cli):
-    assert json.loads(cli("circuit", "disable", "fake", "--json").stdout)["state"] == "disabled"
+    assert json.loads(cli("circuit", "disable", "fake", "--yes", "--json").stdout)["state"] == "disabled"
     assert json.loads(cli("circuit", "enable", "fake", "--reason", "done", "--json").stdout)["state"] == "closed"
     events = json.loads(cli("circuit", "show", "fake", "--json").stdout)["events"]
     assert [e["action"] for e in events] == ["enable", "disable"]

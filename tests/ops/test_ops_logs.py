@@ -9,6 +9,8 @@ import pytest
 from tests.ops.opsdata import SEED, Row, insert_rows, iso
 
 
+pytestmark = pytest.mark.usefixtures("engine")  # the SQL behind these commands runs on both engines
+
 def ids_of(result) -> list[str]:
     assert result.exit_code == 0, result.output
     return [r["id"] for r in json.loads(result.stdout)["data"]]

@@ -11,6 +11,8 @@ import pytest
 from tests.ops.opsdata import ROOT, Row, cli_env, insert_rows, popen_cli
 
 
+pytestmark = pytest.mark.usefixtures("engine")  # the SQL behind these commands runs on both engines
+
 def days(d: float) -> timedelta:
     return timedelta(days=d)
 
@@ -26,26 +28,27 @@ def test_dry_run_then_purge_with_default_retention(cli, db_path):
     dry = json.loads(cli("logs", "purge", "--dry-run", "-o", "json").stdout)
     assert (dry["days"], dry["would_delete"], dry["dry_run"]) == (90, 2, True)
     assert count(db_path) == 5
-    done = cli("logs", "purge", "--json")
+    done = cli("logs", "purge", "--yes", "--json")
     assert done.exit_code == 0
     assert json.loads(done.stdout)["deleted"] == 2
     remaining = {r["id"] for r in json.loads(cli("logs", "list", "--json").stdout)["data"]}
     assert remaining == set(ids[2:])
-    assert json.loads(cli("logs", "purge", "--json").stdout)["deleted"] == 0  # idempotent
+    assert json.loads(cli("logs", "purge", "--yes", "--json").stdout)["deleted"] == 0  # idempotent
 
 
 def test_days_option_config_and_table(cli, db_path, home):
     insert_rows(db_path, [Row(days(40)), Row(days(20)), Row(days(3)), Row(days(1))])
+    home.mkdir(exist_ok=True)  # on PostgreSQL nothing has created it yet
     (home / "config.yaml").write_text("log_retention_days: 30\n")
     assert json.loads(cli("logs", "purge", "--dry-run", "--json").stdout)["would_delete"] == 1
-    result = cli("logs", "purge", "--days", "2")
+    result = cli("logs", "purge", "--yes", "--days", "2")
     assert result.exit_code == 0 and "deleted 3 rows" in result.stdout
     assert count(db_path) == 1
 
 
 def test_batches_and_the_newest_row_is_kept_as_sequence_anchor(cli, db_path):
     insert_rows(db_path, [Row(days(100) - timedelta(minutes=i)) for i in range(10)])
-    result = json.loads(cli("logs", "purge", "--batch-size", "3", "--json").stdout)
+    result = json.loads(cli("logs", "purge", "--yes", "--batch-size", "3", "--json").stdout)
     assert (result["deleted"], result["batches"]) == (9, 4)
     assert count(db_path) == 1  # every row was old: the newest stays so that `seq` keeps growing
     insert_rows(db_path, [Row(days(0))])
@@ -58,7 +61,7 @@ def test_batches_and_the_newest_row_is_kept_as_sequence_anchor(cli, db_path):
 @pytest.mark.parametrize("args", [("--days", "0"), ("--days", "-3"), ("--days", "x"), ("--batch-size", "0")])
 def test_bad_purge_input(cli, db_path, args):
     insert_rows(db_path, [Row(days(100))] * 2)
-    result = cli("logs", "purge", *args)
+    result = cli("logs", "purge", "--yes", *args)
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert count(db_path) == 2
 
@@ -67,7 +70,7 @@ def test_two_purges_at_once_delete_each_row_once(db_path):
     from connectorctl.store.db import StateDB
 
     insert_rows(db_path, [Row(days(100))] * 3000 + [Row(days(1))] * 50)
-    procs = [popen_cli("logs", "purge", "--batch-size", "100", "--json") for _ in range(2)]
+    procs = [popen_cli("logs", "purge", "--yes", "--batch-size", "100", "--json") for _ in range(2)]
     results = []
     for p in procs:
         out, err = p.communicate(timeout=60)
@@ -104,6 +107,7 @@ print(n, errors, worst, flush=True)
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)  # PostgreSQL: two purges at once, below, is enough
 def test_purge_beside_a_live_writer_loses_nothing_in_the_window(db_path, tmp_path):
     insert_rows(db_path, [Row(days(120) - timedelta(seconds=i)) for i in range(20000)] + [Row(days(5) - timedelta(seconds=i)) for i in range(500)])
     stop = tmp_path / "stop-writer"
@@ -112,7 +116,7 @@ def test_purge_beside_a_live_writer_loses_nothing_in_the_window(db_path, tmp_pat
     try:
         assert writer.stdout is not None and writer.stdout.readline().strip() == "started"
         before = count(db_path, "service_name = 'writer'")
-        purge = subprocess.run([sys.executable, "-m", "connectorctl", "logs", "purge", "--batch-size", "500", "--json"],
+        purge = subprocess.run([sys.executable, "-m", "connectorctl", "logs", "purge", "--yes", "--batch-size", "500", "--json"],
                                capture_output=True, text=True, env=cli_env(), cwd=ROOT, timeout=120)
         during = count(db_path, "service_name = 'writer'")
     finally:
@@ -133,6 +137,7 @@ def _fill_big(db_path, n: int = 400) -> None:
     insert_rows(db_path, [Row(days(100), error="x" * 2000) for _ in range(n)] + [Row(days(1))])
 
 
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
 def test_space_is_reclaimed_with_incremental_auto_vacuum(cli, db_path):
     from connectorctl.store.db import StateDB
 
@@ -140,16 +145,17 @@ def test_space_is_reclaimed_with_incremental_auto_vacuum(cli, db_path):
     db = StateDB(db_path)
     db.run(lambda c: (c.execute("PRAGMA auto_vacuum=INCREMENTAL"), c.execute("VACUUM")))
     size_before = db_path.stat().st_size
-    result = json.loads(cli("logs", "purge", "--json").stdout)
+    result = json.loads(cli("logs", "purge", "--yes", "--json").stdout)
     assert result["deleted"] == 400 and result["free_pages"] == 0 and result["wal_truncated"] is True
     assert db_path.stat().st_size < size_before / 2
 
 
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
 def test_vacuum_flag_shrinks_the_file(cli, db_path):
     _fill_big(db_path)
-    result = json.loads(cli("logs", "purge", "--vacuum", "--json").stdout)
+    result = json.loads(cli("logs", "purge", "--yes", "--vacuum", "--json").stdout)
     assert result["deleted"] == 400 and result["vacuumed"] is True and result["free_pages"] == 0
-    without = json.loads(cli("logs", "purge", "--json").stdout)
+    without = json.loads(cli("logs", "purge", "--yes", "--json").stdout)
     assert "vacuumed" not in without
 
 
@@ -161,7 +167,7 @@ def test_purge_also_prunes_the_webhook_replay_store(cli, db_path, monkeypatch):
     fake.prune_replay_store = lambda db, now: calls.append(now) or 4  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "connectorctl.webhooks.replay", fake)
     insert_rows(db_path, [Row(days(1))])
-    result = json.loads(cli("logs", "purge", "--json").stdout)
+    result = json.loads(cli("logs", "purge", "--yes", "--json").stdout)
     assert result["replay_pruned"] == 4
     assert len(calls) == 1 and isinstance(calls[0], float)
     assert json.loads(cli("logs", "purge", "--dry-run", "--json").stdout).get("replay_pruned") is None and len(calls) == 1

@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import pytest
+
 from tests.ops.opsdata import Row, insert_rows
 
+
+pytestmark = pytest.mark.usefixtures("engine")  # the SQL behind these commands runs on both engines
 
 def minutes(m: float) -> timedelta:
     return timedelta(minutes=m)

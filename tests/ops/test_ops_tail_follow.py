@@ -39,7 +39,7 @@ def test_follow_sees_other_processes_and_survives_purge(cli_process, db_path):
         row = reader.next_rows(1)[0]
         assert (row["service_name"], row["status"], row["correlation_id"]) == ("file", "success", json.loads(sent.stdout)["correlation_id"])
 
-        purged = cli_process("logs", "purge", "--days", "30", "--batch-size", "50", "--json")
+        purged = cli_process("logs", "purge", "--yes", "--days", "30", "--batch-size", "50", "--json")
         assert json.loads(purged.stdout)["deleted"] == len(old)
         sent_again = cli_process("send", "sms", "--to", "+14155550123", "-m", "after purge", "--json")
         assert sent_again.returncode == 0, sent_again.stderr

@@ -3,6 +3,7 @@ plus a proxy in front of it that answers what moto cannot be told to (503 SlowDo
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import uuid
@@ -73,10 +74,15 @@ class MotoS3:
 
 class FaultyProxy:
     """Forwards to ``upstream`` unchanged, except that the next ``fail_next`` requests get 503 SlowDown
-    and an expired presigned URL gets S3's 403 "Request has expired" (moto does not check expiry)."""
+    and an expired presigned URL gets S3's 403 "Request has expired" (moto does not check expiry).
 
-    def __init__(self, upstream: str) -> None:
+    ``one_at_a_time`` hands moto one request at a time: moto's abort of a multipart upload walks the
+    upload's parts unguarded and fails with a 500 when a part arrives at that moment, which real S3
+    does not do (it may keep such a late part, so its documentation says to abort again)."""
+
+    def __init__(self, upstream: str, *, one_at_a_time: bool = False) -> None:
         self.upstream = upstream
+        self._turn = threading.Lock() if one_at_a_time else contextlib.nullcontext()
         self.faults: deque[int] = deque()
         self.stalls: deque[float] = deque()
         self.requests: list[str] = []
@@ -101,7 +107,8 @@ class FaultyProxy:
                     return
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("content-length", "connection")}
                 try:
-                    upstream = proxy._client.request(self.command, self.path, headers=headers, content=body)
+                    with proxy._turn:
+                        upstream = proxy._client.request(self.command, self.path, headers=headers, content=body)
                 except (RuntimeError, httpx.HTTPError):  # the test already closed the proxy (a stalled reply came too late)
                     return
                 keep = {k: v for k, v in upstream.headers.items() if k.lower() not in ("content-length", "transfer-encoding", "connection", "content-encoding")}

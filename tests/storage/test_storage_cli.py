@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import ROOT, run_cli_process, write_config
 from tests.storage.conftest import KEY_ID, SECRET
-from tests.storage.s3_server import MotoS3
+from tests.storage.s3_server import FaultyProxy, MotoS3
 
 
 def test_put_ls_stat_get_rm_on_the_default_local_store(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -67,7 +67,7 @@ def test_url_on_the_local_store_is_an_explicit_refusal(cli) -> None:  # type: ig
     assert result.exit_code == 1 and "[unsupported_feature]" in result.stderr
 
 
-def _s3_home(home: Path, moto: MotoS3, bucket: str) -> dict[str, str]:
+def _s3_home(home: Path, moto: MotoS3 | FaultyProxy, bucket: str) -> dict[str, str]:
     write_config(home, f"""
 storage_vendor: s3
 vendors:
@@ -98,7 +98,8 @@ def test_s3_from_config_and_env_credentials_with_a_presigned_url(home: Path, mot
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
 def test_an_upload_killed_midway_leaves_no_object(home: Path, moto: MotoS3, bucket: str, sig: int) -> None:
     """A producer that never finishes feeds the upload; the CLI is killed once parts are in flight."""
-    env = {**os.environ, **_s3_home(home, moto, bucket), "PYTHONPATH": str(ROOT)}
+    serial = FaultyProxy(moto.url, one_at_a_time=True)
+    env = {**os.environ, **_s3_home(home, serial, bucket), "PYTHONPATH": str(ROOT)}
     producer = subprocess.Popen([sys.executable, "-c", "import sys,time\nb=b'x'*(1<<20)\nwhile True:\n sys.stdout.buffer.write(b); time.sleep(0.01)"],
                                 stdout=subprocess.PIPE)
     upload = subprocess.Popen([sys.executable, "-m", "connectorctl", "storage", "put", "-", "exports/never.bin"],
@@ -114,6 +115,7 @@ def test_an_upload_killed_midway_leaves_no_object(home: Path, moto: MotoS3, buck
     finally:
         producer.kill()
         upload.kill()
+        serial.close()
     assert moto.keys(bucket) == []
     if sig != signal.SIGKILL:  # a process that is told to stop aborts the multipart upload
         assert upload.returncode == 130 and b"interrupted" in upload.stderr.read()

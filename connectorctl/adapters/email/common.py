@@ -17,7 +17,7 @@ from typing import Any, Callable, ClassVar, Hashable, Iterator, Mapping, Sequenc
 
 import httpx
 
-from connectorctl.adapters.base import BULK_CONCURRENCY, EmailAdapter, OptionsT, send_each
+from connectorctl.adapters.base import BULK_CONCURRENCY, MESSAGE_KEY, EmailAdapter, OptionsT, send_each
 from connectorctl.adapters.http import HttpMessageAdapter, VendorRequest
 from connectorctl.domain.messages import (
     PLACEHOLDER,
@@ -146,6 +146,7 @@ class HttpEmailAdapter(HttpMessageAdapter[OptionsT, EmailMessage], EmailAdapter[
             if len(group) == 1:
                 return [one(group[0])]
             cid = correlation_id or new_id()
+            group = [replace(m, metadata={**m.metadata, MESSAGE_KEY: cid}) for m in group]  # our key, on every copy
             try:
                 response = self.execute(
                     "send_email_batch",

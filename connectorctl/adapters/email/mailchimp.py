@@ -223,4 +223,5 @@ VENDOR = Vendor(
     {"email": MailchimpEmailAdapter},
     MailchimpOptions,
     (API_KEY,),
+    env={"api_key": "MAILCHIMP_API_KEY"},
 )

@@ -21,7 +21,7 @@ from typing import Any, Hashable, Mapping, Sequence
 
 import httpx
 
-from connectorctl.adapters.base import ALL_EMAIL_FEATURES, SCHEDULING, TEMPLATE, HasFeatures
+from connectorctl.adapters.base import ALL_EMAIL_FEATURES, MESSAGE_KEY, SCHEDULING, TEMPLATE, HasFeatures, SentMatch
 from connectorctl.adapters.declaration import API_KEY, Vendor
 from connectorctl.adapters.email.common import (
     HttpEmailAdapter,
@@ -88,6 +88,8 @@ class MailgunEmailAdapter(HttpEmailAdapter[MailgunOptions]):
         if message.tags:
             fields["o:tag"] = list(message.tags)
         fields.update({f"v:{key}": value for key, value in message.metadata.items()})
+        if correlation_id:
+            fields[f"v:{MESSAGE_KEY}"] = correlation_id
         if message.template_id:
             fields["h:X-Mailgun-Variables"] = json.dumps(dict(message.merge_data))
         files = [("attachment", (a.filename, a.content, a.content_type)) for a in message.attachments] or None
@@ -133,6 +135,25 @@ class MailgunEmailAdapter(HttpEmailAdapter[MailgunOptions]):
             self.slug, message, DeliveryStatus.SCHEDULED if message.send_at else DeliveryStatus.QUEUED, message_id
         )
 
+    def build_lookup(self, message: EmailMessage, key: str, since: float, creds: Credentials) -> VendorRequest:
+        """The ``accepted`` events for the first recipient since ``since``; our key is among each event's
+        user-variables."""
+        params = {
+            "event": "accepted",
+            "recipient": message.to[0],
+            "begin": str(int(since)),
+            "ascending": "yes",
+            "limit": 300,
+        }
+        return VendorRequest("GET", f"/v3/{self.domain}/events", params=params, auth=self.auth(creds))
+
+    def parse_lookup(self, response: httpx.Response, message: EmailMessage, key: str, since: float) -> SentMatch | None:
+        for event in (response.json() or {}).get("items") or []:
+            if (event.get("user-variables") or {}).get(MESSAGE_KEY) == key:
+                message_id = ((event.get("message") or {}).get("headers") or {}).get("message-id")
+                return SentMatch(f"<{message_id.strip('<>')}>" if message_id else None, event.get("event"))
+        return None
+
     def build_verify(self, creds: Credentials) -> VendorRequest:
         return VendorRequest("GET", f"/v3/domains/{self.domain}", auth=self.auth(creds))
 
@@ -159,5 +180,10 @@ def _rfc2822(value: datetime) -> str:
 
 
 VENDOR = Vendor(
-    "mailgun", "Mailgun messages API (US or EU region)", {"email": MailgunEmailAdapter}, MailgunOptions, (API_KEY,)
+    "mailgun",
+    "Mailgun messages API (US or EU region)",
+    {"email": MailgunEmailAdapter},
+    MailgunOptions,
+    (API_KEY,),
+    env={"api_key": "MAILGUN_API_KEY"},
 )

@@ -21,7 +21,7 @@ from typing import Any, Hashable, Mapping, Sequence
 
 import httpx
 
-from connectorctl.adapters.base import ALL_EMAIL_FEATURES, TEMPLATE, HasFeatures
+from connectorctl.adapters.base import ALL_EMAIL_FEATURES, MESSAGE_KEY, TEMPLATE, HasFeatures, SentMatch
 from connectorctl.adapters.declaration import API_KEY, Vendor
 from connectorctl.adapters.email.common import (
     HttpEmailAdapter,
@@ -80,7 +80,7 @@ class PostmarkEmailAdapter(HttpEmailAdapter[PostmarkOptions]):
     def headers(self, creds: Credentials) -> dict[str, str]:
         return {"X-Postmark-Server-Token": creds.data["api_key"], "Accept": "application/json"}
 
-    def body(self, message: EmailMessage) -> dict[str, Any]:
+    def body(self, message: EmailMessage, key: str | None = None) -> dict[str, Any]:
         from_email, from_name = self.sender(message)
         body: dict[str, Any] = {
             "From": email.utils.formataddr((from_name, from_email)) if from_name else from_email,
@@ -108,8 +108,9 @@ class PostmarkEmailAdapter(HttpEmailAdapter[PostmarkOptions]):
         body.update({k: v for k, v in optional.items() if v})
         if message.headers:
             body["Headers"] = [{"Name": k, "Value": v} for k, v in message.headers.items()]
-        if message.metadata:
-            body["Metadata"] = dict(message.metadata)
+        metadata = {**message.metadata, **({MESSAGE_KEY: key} if key else {})}
+        if metadata:
+            body["Metadata"] = metadata
         if message.attachments:
             body["Attachments"] = [
                 {"Name": a.filename, "Content": b64(a.content), "ContentType": a.content_type}
@@ -122,7 +123,7 @@ class PostmarkEmailAdapter(HttpEmailAdapter[PostmarkOptions]):
         return {**body, "Attachments": attachment_summary(message.attachments)} if message.attachments else body
 
     def build_send(self, message: EmailMessage, creds: Credentials, correlation_id: str | None) -> VendorRequest:
-        body = self.body(message)
+        body = self.body(message, correlation_id)
         path = "/email/withTemplate" if message.template_id else "/email"
         return VendorRequest("POST", path, json=body, headers=self.headers(creds), log=self.loggable(body, message))
 
@@ -191,6 +192,18 @@ class PostmarkEmailAdapter(HttpEmailAdapter[PostmarkOptions]):
         return [self.item_result(items[n] if n < len(items) else None, m) for n, m in enumerate(messages)]
 
     # -- reads ----------------------------------------------------------------------
+    def build_lookup(self, message: EmailMessage, key: str, since: float, creds: Credentials) -> VendorRequest:
+        """Outbound message search filtered by our key in the message's Metadata and the recipient (the copies
+        of one batch share a key)."""
+        params = {"count": 50, "offset": 0, "recipient": message.to[0], f"metadata_{MESSAGE_KEY}": key}
+        return VendorRequest("GET", "/messages/outbound", params=params, headers=self.headers(creds))
+
+    def parse_lookup(self, response: httpx.Response, message: EmailMessage, key: str, since: float) -> SentMatch | None:
+        for found in (response.json() or {}).get("Messages") or []:
+            if (found.get("Metadata") or {}).get(MESSAGE_KEY) == key:
+                return SentMatch(found.get("MessageID"), found.get("Status"))
+        return None
+
     def build_verify(self, creds: Credentials) -> VendorRequest:
         return VendorRequest("GET", "/server", headers=self.headers(creds))
 
@@ -225,5 +238,10 @@ def _inactive(vendor: str, message: EmailMessage, reason: str) -> SendResult:
 
 
 VENDOR = Vendor(
-    "postmark", "Postmark /email and /email/batch", {"email": PostmarkEmailAdapter}, PostmarkOptions, (API_KEY,)
+    "postmark",
+    "Postmark /email and /email/batch",
+    {"email": PostmarkEmailAdapter},
+    PostmarkOptions,
+    (API_KEY,),
+    env={"api_key": "POSTMARK_SERVER_TOKEN"},
 )

@@ -23,7 +23,7 @@ from typing import Any, Mapping, Sequence
 
 import httpx
 
-from connectorctl.adapters.base import ALL_EMAIL_FEATURES, SCHEDULING, TEMPLATE, HasFeatures
+from connectorctl.adapters.base import ALL_EMAIL_FEATURES, MESSAGE_KEY, SCHEDULING, TEMPLATE, HasFeatures, SentMatch
 from connectorctl.adapters.declaration import API_KEY, Vendor
 from connectorctl.adapters.email.common import (
     HttpEmailAdapter,
@@ -91,8 +91,9 @@ class SendGridEmailAdapter(HttpEmailAdapter[SendGridOptions]):
             body["headers"] = dict(message.headers)
         if message.tags:
             body["categories"] = list(message.tags)
-        if message.metadata:
-            body["custom_args"] = dict(message.metadata)
+        custom_args = {**message.metadata, **({MESSAGE_KEY: correlation_id} if correlation_id else {})}
+        if custom_args:
+            body["custom_args"] = custom_args
         if self.config.sandbox:
             body["mail_settings"] = {"sandbox_mode": {"enable": True}}
         log = dict(body)
@@ -135,6 +136,23 @@ class SendGridEmailAdapter(HttpEmailAdapter[SendGridOptions]):
             self.slug, message, DeliveryStatus.SCHEDULED if message.send_at else DeliveryStatus.ACCEPTED, message_id
         )
 
+    def build_lookup(self, message: EmailMessage, key: str, since: float, creds: Credentials) -> VendorRequest:
+        """Email Activity (a paid SendGrid add-on) filtered by our key among the message's custom args and the
+        recipient (the personalizations of one batch share a key)."""
+        return VendorRequest(
+            "GET",
+            "/v3/messages",
+            params={"limit": 10, "query": f'unique_args[\'{MESSAGE_KEY}\']="{key}" AND to_email="{message.to[0]}"'},
+            headers=self.headers(creds),
+        )
+
+    def parse_lookup(self, response: httpx.Response, message: EmailMessage, key: str, since: float) -> SentMatch | None:
+        found = (response.json() or {}).get("messages") or []
+        if not found:
+            return None
+        msg_id = str(found[0].get("msg_id") or "")  # "<X-Message-Id>.<filter suffix>": the part a send returned
+        return SentMatch(msg_id.split(".", 1)[0] or None, found[0].get("status"))
+
     def build_verify(self, creds: Credentials) -> VendorRequest:
         return VendorRequest("GET", "/v3/scopes", headers=self.headers(creds))
 
@@ -166,5 +184,10 @@ def _content(kind: str, value: str | None) -> dict[str, str] | None:
 
 
 VENDOR = Vendor(
-    "sendgrid", "SendGrid v3 Mail Send (US or EU region)", {"email": SendGridEmailAdapter}, SendGridOptions, (API_KEY,)
+    "sendgrid",
+    "SendGrid v3 Mail Send (US or EU region)",
+    {"email": SendGridEmailAdapter},
+    SendGridOptions,
+    (API_KEY,),
+    env={"api_key": "SENDGRID_API_KEY"},
 )

@@ -244,4 +244,5 @@ VENDOR = Vendor(
     SmtpOptions,
     (BASIC_AUTH,),
     credentials_optional=True,
+    env={"username": "MAIL_USERNAME", "password": "MAIL_PASSWORD"},
 )

@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 import httpx
 
+from connectorctl.adapters.base import SentMatch
 from connectorctl.adapters.declaration import AuthScheme, Vendor
 from connectorctl.adapters.http import VendorRequest
 from connectorctl.adapters.sms.common import (
@@ -35,6 +36,7 @@ from connectorctl.settings import url_problems
 from connectorctl.validation import describe_phone
 
 API_VERSION = "2010-04-01"
+CLOCK_SKEW_SECONDS = 60  # Twilio's date_created against our clock, when matching an earlier send
 # 400 error codes that are about the one recipient, not about our request.
 RECIPIENT_CODES: Mapping[int, DeliveryStatus] = {
     21211: DeliveryStatus.INVALID,  # invalid 'To' phone number
@@ -144,6 +146,25 @@ class TwilioSmsAdapter(HttpSmsAdapter[TwilioOptions]):
         return text
 
     # -- reads ----------------------------------------------------------------------
+    def build_lookup(self, message: SmsMessage, key: str, since: float, creds: Credentials) -> VendorRequest:
+        """The newest messages to the recipient: Twilio keeps no metadata of ours, so a match is same recipient,
+        same body, created at or after ``since``."""
+        params = {"To": e164(message.to), "PageSize": 50}
+        return VendorRequest("GET", self._account_path(creds, "/Messages.json"), params=params, auth=basic_auth(creds))
+
+    def parse_lookup(self, response: httpx.Response, message: SmsMessage, key: str, since: float) -> SentMatch | None:
+        import email.utils
+
+        for found in (response.json() or {}).get("messages") or []:
+            created = email.utils.parsedate_to_datetime(found["date_created"]) if found.get("date_created") else None
+            if (
+                found.get("body") == message.body
+                and created is not None
+                and created.timestamp() >= since - CLOCK_SKEW_SECONDS
+            ):
+                return SentMatch(found.get("sid"), found.get("status"))
+        return None
+
     def build_verify(self, creds: Credentials) -> VendorRequest:
         """GET the account resource: authenticated, read-only, free."""
         return VendorRequest("GET", self._account_path(creds, ".json"), auth=basic_auth(creds))
@@ -206,4 +227,6 @@ VENDOR = Vendor(
             help="username: the Account SID (AC...), password: the Auth Token",
         ),
     ),
+    env={"username": "TWILIO_ACCOUNT_SID", "password": "TWILIO_AUTH_TOKEN"},
+    sender_env={"from_number": "TWILIO_FROM_NUMBER"},
 )

@@ -187,4 +187,6 @@ VENDOR = Vendor(
             AuthMethod.BASIC_AUTH, ("username", "password"), help="username: the API key, password: the API secret"
         ),
     ),
+    env={"username": "VONAGE_API_KEY", "password": "VONAGE_API_SECRET"},
+    sender_env={"from_number": "VONAGE_FROM_NUMBER"},
 )

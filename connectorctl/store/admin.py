@@ -1,0 +1,144 @@
+"""Looking after the state database: apply migrations, check it, and move a SQLite installation to PostgreSQL.
+
+``copy`` is the grow-up path from one host to many: every table the target's
+migrations know is read from the SQLite file in primary-key batches and written
+with ``ON CONFLICT DO NOTHING``, one transaction per batch, so an interrupted
+copy is simply run again (rows already there are skipped).  It ends by
+comparing the row count of every table on both sides and moving the identity
+sequences past the copied ids.  Hosts should be stopped while it runs: rows
+written to the file after a table was copied are not carried over.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from connectorctl.errors import InvalidInputError, StateStoreError
+from connectorctl.store.db import StateDB, is_database_url
+from connectorctl.store.migrations import MIGRATIONS, applied_numbers
+
+Progress = Callable[[str, int], None]  # (table, rows copied so far)
+
+
+def migrate(target: Path | str) -> dict[str, Any]:
+    """Apply pending migrations (once, under the cross-host lock); what was applied."""
+    db = StateDB(target, migrate=False)
+    try:
+        applied = db.migrate()
+        return {"database": db.label, "engine": db.engine, "applied": applied, "schema_version": _version(db)}
+    finally:
+        db.close()
+
+
+def check(target: Path | str) -> dict[str, Any]:
+    """A round trip, the schema version, pending migrations and the row count of every table."""
+    db = StateDB(target, migrate=False)
+    try:
+        db.run(lambda c: c.execute("SELECT 1").fetchone())  # connect first: the round trip is what every call pays
+        started = time.perf_counter()
+        db.run(lambda c: c.execute("SELECT 1").fetchone())
+        round_trip_ms = round((time.perf_counter() - started) * 1000, 2)
+        done = db.run(lambda c: applied_numbers(c, db.engine)) or set()
+        pending = sorted(n for n, _, _ in MIGRATIONS if n not in done)
+        tables = {t: _count(db, t) for t in _tables(db)} if done else {}
+        return {
+            "database": db.label,
+            "engine": db.engine,
+            "reachable": True,
+            "round_trip_ms": round_trip_ms,
+            "schema_version": max(done, default=0),
+            "pending_migrations": pending,
+            "tables": tables,
+        }
+    finally:
+        db.close()
+
+
+def copy(source: Path, to: str, *, batch_size: int = 5000, progress: Progress | None = None) -> dict[str, Any]:
+    """Copy a SQLite installation's state into PostgreSQL; every table's row count is verified."""
+    if not is_database_url(to):
+        raise InvalidInputError("--to must be a postgresql:// URL")
+    if not Path(source).exists():
+        raise InvalidInputError(f"nothing to copy: {source} does not exist")
+    src, dst = StateDB(source), StateDB(to)  # both migrated to the same version
+    try:
+        target_tables = set(_tables(dst))
+        tables: list[dict[str, Any]] = []
+        for table in _tables(src):
+            if table not in target_tables:
+                raise StateStoreError(f"table {table} of {src.label} is unknown to {dst.label}")
+            copied = _copy_table(src, dst, table, batch_size, progress)
+            tables.append(
+                {"table": table, "source_rows": _count(src, table), "target_rows": _count(dst, table), "copied": copied}
+            )
+        _advance_identities(dst)
+    finally:
+        src.close()
+        dst.close()
+    short = [str(t["table"]) for t in tables if t["target_rows"] < t["source_rows"]]
+    if short:
+        raise StateStoreError(
+            f"row counts differ after the copy: {', '.join(short)}",
+            hint="run the same `db copy` again: it resumes where it stopped",
+        )
+    return {"source": str(source), "target": dst.label, "tables": tables}
+
+
+def _copy_table(src: StateDB, dst: StateDB, table: str, batch_size: int, progress: Progress | None) -> int:
+    source_cols = [r[1] for r in src.run(lambda c: c.execute(f"PRAGMA table_info({table})").fetchall())]
+    target_cols = {r[0] for r in dst.run(lambda c: c.execute(_COLUMNS, (table,)).fetchall())}
+    columns = [c for c in source_cols if c in target_cols]
+    names = ", ".join(columns)
+    insert = f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(columns))}) ON CONFLICT DO NOTHING"
+    copied = 0
+    with src.read_cursor(f"SELECT {names} FROM {table}") as rows:
+        while batch := rows.fetchmany(batch_size):
+            with dst.write() as conn:
+                copied += conn.executemany(insert, batch).rowcount
+            if progress:
+                progress(table, copied)
+    return copied
+
+
+def _advance_identities(db: StateDB) -> None:
+    """Copied rows kept their ids: new rows must be numbered after them."""
+    identities = db.run(
+        lambda c: c.execute(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE is_identity = 'YES' AND table_schema = current_schema()"
+        ).fetchall()
+    )
+    for table, column in identities:
+        _statement(
+            db,
+            f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'), coalesce(max({column}), 0) + 1, false) "
+            f"FROM {table}",
+        )
+
+
+_TABLES = {
+    "sqlite": "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+    "postgresql": "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename",
+}
+
+
+def _tables(db: StateDB) -> list[str]:
+    return [r[0] for r in db.run(lambda c: c.execute(_TABLES[db.engine]).fetchall()) if r[0] != "schema_migrations"]
+
+
+def _count(db: StateDB, table: str) -> int:
+    return int(db.run(lambda c: c.execute(f"SELECT count(*) FROM {table}").fetchone()[0]))
+
+
+def _statement(db: StateDB, sql: str) -> None:
+    db.run(lambda c: c.execute(sql))
+
+
+def _version(db: StateDB) -> int:
+    done: set[int] | None = db.run(lambda c: applied_numbers(c, db.engine))
+    return max(done or {0})
+
+
+_COLUMNS = "SELECT column_name FROM information_schema.columns WHERE table_name = ? AND table_schema = current_schema()"

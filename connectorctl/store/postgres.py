@@ -1,0 +1,236 @@
+"""PostgreSQL as the shared state of many hosts, behind the same connection shape as SQLite.
+
+The rest of the package writes portable SQL with ``?`` placeholders and talks
+to a connection through ``execute``/``executemany``/``in_transaction``; here
+that shape is put over a psycopg 3 connection borrowed from a
+``psycopg_pool`` pool, so the pipeline, CLI and API never know the engine.
+
+Transactions keep SQLite's semantics across hosts: ``BEGIN IMMEDIATE`` (one
+writer at a time, the basis of exact quotas, single probes and
+check-and-record webhooks) takes one transaction-scoped advisory lock, and a
+read ``BEGIN`` is a REPEATABLE READ snapshot.  Timestamps are ``timestamptz``
+columns read back as the same ISO-8601 text SQLite stores (UTC, milliseconds,
+``Z``), integers are ``bigint``, and whole ``numeric`` aggregates come back as
+``int``.  The connection URL's password never appears in a message.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import re
+import threading
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Any, Iterable, Iterator, Sequence
+
+import psycopg
+from psycopg import adapt, postgres, pq
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.types.string import StrDumperUnknown
+from psycopg_pool import ConnectionPool
+
+from connectorctl.errors import StateStoreError
+from connectorctl.store.db import is_database_url
+
+# The pool logs each failed reconnect (to stderr when nothing is configured); the caller gets one StateStoreError.
+logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
+
+WRITE_LOCK = 0x636F6E6E  # advisory lock key of "BEGIN IMMEDIATE" (one writer at a time, like SQLite)
+MIGRATE_LOCK = 0x6D696772  # advisory lock key held while migrations run
+
+_BEGIN = {  # without parameters psycopg sends one simple query: two statements, one round trip
+    "BEGIN": "BEGIN ISOLATION LEVEL REPEATABLE READ",
+    "BEGIN IMMEDIATE": f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})",
+}
+_HINTS = re.compile(r"\s+(?:INDEXED BY \w+|NOT INDEXED)\b")
+_QUOTED = re.compile(r"('(?:[^']|'')*')")
+
+
+def describe(url: str) -> str:
+    """``postgresql://host:port/dbname`` without user or password, for messages."""
+    try:
+        parts = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "postgresql://(unparsable URL)"
+    host = parts.get("host") or "localhost"
+    port = f":{parts['port']}" if parts.get("port") else ""
+    return f"postgresql://{host}{port}/{parts.get('dbname') or ''}"
+
+
+def translate_sql(sql: str) -> str:
+    """SQLite-dialect text to psycopg's: ``?`` -> ``%s`` outside literals, ``%`` escaped, planner hints dropped."""
+    parts = _QUOTED.split(_HINTS.sub("", sql))
+    return "".join(
+        p.replace("%", "%%") if i % 2 else p.replace("%", "%%").replace("?", "%s") for i, p in enumerate(parts)
+    )
+
+
+class _BoolAsInt(adapt.Dumper):
+    """Python booleans land in ``bigint`` columns, as SQLite stores them."""
+
+    oid = postgres.types["int8"].oid
+
+    def dump(self, obj: bool) -> bytes:
+        return b"1" if obj else b"0"
+
+
+class _NulEscaped(StrDumperUnknown):
+    """PostgreSQL text cannot hold NUL: it is stored as the six characters ``\\u0000`` (as JSON writes it)."""
+
+    def dump(self, obj: str) -> Any:
+        return super().dump(obj.replace("\x00", "\\u0000") if "\x00" in obj else obj)
+
+
+class _IsoText(adapt.Loader):
+    """``timestamptz`` (session time zone UTC) read back as ``2026-01-02T03:04:05.678Z``."""
+
+    def load(self, data: Any) -> str:
+        text = bytes(data).decode()
+        day, _, rest = text.partition(" ")
+        clock = rest[:-3] if rest.endswith("+00") else rest  # the session runs in UTC
+        whole, _, fraction = clock.partition(".")
+        if len(day) != 10:  # years beyond 9999 or BC: let Python say it
+            return datetime.fromisoformat(text).astimezone(timezone.utc).isoformat()
+        return f"{day}T{whole}.{(fraction + '000')[:3]}Z"
+
+
+class _Number(adapt.Loader):
+    """``numeric`` (what ``sum(bigint)`` returns) as int when whole, else float, as SQLite returns them."""
+
+    def load(self, data: Any) -> int | float:
+        text = bytes(data).decode()
+        return float(text) if "." in text or "e" in text.lower() or text == "NaN" else int(text)
+
+
+def _configure(conn: psycopg.Connection[Any]) -> None:
+    conn.adapters.register_dumper(bool, _BoolAsInt)
+    conn.adapters.register_dumper(str, _NulEscaped)
+    conn.adapters.register_loader("timestamptz", _IsoText)
+    conn.adapters.register_loader("numeric", _Number)
+
+
+class PgConnection:
+    """The part of ``sqlite3.Connection`` the package uses, over one pooled psycopg connection."""
+
+    def __init__(self, raw: psycopg.Connection[Any]) -> None:
+        self.raw = raw
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.raw.info.transaction_status != pq.TransactionStatus.IDLE
+
+    def execute(self, sql: str, params: Sequence[Any] | None = ()) -> psycopg.Cursor[Any]:
+        cur = self.raw.cursor()
+        special = _BEGIN.get(sql.strip().upper())
+        if special is not None:
+            cur.execute(special)
+            return cur
+        cur.execute(_translated(sql), tuple(params or ()))
+        return cur
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> psycopg.Cursor[Any]:
+        cur = self.raw.cursor()
+        cur.executemany(_translated(sql), [tuple(r) for r in rows])
+        return cur
+
+
+_translated = functools.lru_cache(maxsize=1024)(translate_sql)
+
+
+class PostgresBackend:
+    """One pool per process; a thread keeps the connection it borrowed until its outermost use ends."""
+
+    errors: tuple[type[BaseException], ...] = (psycopg.Error,)
+
+    def __init__(self, url: str, *, timeout: float, max_size: int = 8) -> None:
+        self.url = url
+        self.label = describe(url)
+        self.timeout = timeout
+        self.max_size = max_size
+        self._pool: ConnectionPool[Any] | None = None
+        self._pid = os.getpid()
+        self._pool_lock = threading.Lock()
+        self._local = threading.local()
+
+    def _get_pool(self) -> ConnectionPool[Any]:
+        with self._pool_lock:
+            if self._pool is None or self._pid != os.getpid():  # a pool never crosses fork(): the child opens its own
+                self._pid = os.getpid()
+                self._pool = ConnectionPool(
+                    self.url,
+                    min_size=1,
+                    max_size=self.max_size,
+                    timeout=self.timeout,
+                    open=True,
+                    kwargs={
+                        "autocommit": True,
+                        "options": "-c TimeZone=UTC",
+                        "connect_timeout": max(1, int(self.timeout)),
+                    },
+                    configure=_configure,
+                    name="connectorctl",
+                )
+            return self._pool
+
+    def current(self) -> PgConnection | None:
+        return getattr(self._local, "conn", None)
+
+    @contextmanager
+    def connection(self) -> Iterator[PgConnection]:
+        held = self.current()
+        if held is not None:
+            yield held
+            return
+        pool = self._get_pool()
+        with pool.connection() as raw:
+            conn = self._local.conn = PgConnection(raw)
+            try:
+                yield conn
+            finally:
+                self._local.conn = None
+
+    def statements(self) -> "_OneShot":
+        return _OneShot(self)
+
+    def translate(self, exc: BaseException) -> StateStoreError:
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+        password = conninfo_to_dict(self.url).get("password") if is_database_url(self.url) else None
+        if password:
+            text = text.replace(str(password), "***")
+        if isinstance(exc, psycopg.OperationalError):
+            if self._pool is not None:
+                self._pool.check()  # drop connections that died with the server, so the next call starts fresh
+            return StateStoreError(
+                f"database {self.label} is unreachable ({text})",
+                hint="check that PostgreSQL is running and that `database:` points at it",
+            )
+        return StateStoreError(f"database {self.label}: {text}")
+
+    def close(self) -> None:
+        with self._pool_lock:
+            if self._pool is not None:
+                self._pool.close()
+                self._pool = None
+
+
+class _OneShot:
+    """Autocommit statements, each on a connection borrowed for just that statement (results are fetched "
+    "client-side)."""
+
+    def __init__(self, backend: PostgresBackend) -> None:
+        self.backend = backend
+
+    @property
+    def in_transaction(self) -> bool:
+        held = self.backend.current()
+        return held is not None and held.in_transaction
+
+    def execute(self, sql: str, params: Sequence[Any] | None = ()) -> psycopg.Cursor[Any]:
+        with self.backend.connection() as conn:
+            return conn.execute(sql, params)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> psycopg.Cursor[Any]:
+        with self.backend.connection() as conn:
+            return conn.executemany(sql, rows)
