@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 API_KEY = "SG.benchmark-key-000000"
 CPU: list[float] = []
+BARE_CPU: list[float] = []
 
 
 # -- the fake vendor (child process) ---------------------------------------------
@@ -141,12 +142,13 @@ def run_bare(base_url: str, n: int, concurrency: int) -> float:
                 raise SystemExit("bare run: unexpected status")
 
     threads = [threading.Thread(target=worker, args=(c,)) for c in clients]
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - started
+    BARE_CPU.append(time.process_time() - cpu)
     for c in clients:
         c.close()
     return elapsed
@@ -177,9 +179,10 @@ def main() -> None:
                 batched.append(run_once(url, Path(tmp), args.emails, args.concurrency, run, batch=True))
                 bare.append(run_bare(url, args.emails, args.concurrency) if args.baseline else float("nan"))
         for i, ((t, requests), (bt, brequests), b) in enumerate(zip(times, batched, bare), 1):
+            bare_cpu = f", {BARE_CPU[i - 1] * 1000 / args.emails:.2f} ms/email" if args.baseline else ""
             print(f"run {i}: {args.emails} emails in {t:.3f} s ({args.emails / t:.0f}/s, {requests} requests), ratio {t / ideal:.3f}, "
                   f"client CPU {CPU[i - 1] * 1000 / args.emails:.2f} ms/email; batch API {bt:.3f} s ({brequests} requests, "
-                  f"{t / bt:.1f}x faster); bare httpx {b:.3f} s (ratio {b / ideal:.3f})")
+                  f"{t / bt:.1f}x faster); bare httpx {b:.3f} s (ratio {b / ideal:.3f}{bare_cpu})")
         per_row = [t for t, _ in times]
         med = statistics.median(per_row)
         batch_med = statistics.median(t for t, _ in batched)

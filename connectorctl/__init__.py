@@ -7,8 +7,7 @@ fast.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from connectorctl.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -77,16 +76,4 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'connectorctl' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(list(globals()) + __all__)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

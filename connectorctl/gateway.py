@@ -37,6 +37,8 @@ from connectorctl.store.db import StateDB
 from connectorctl.validation import normalize_email, normalize_phone
 
 if TYPE_CHECKING:
+    import ssl
+
     import httpx
 
     from connectorctl.adapters.storage.base import StorageAdapter
@@ -68,6 +70,7 @@ class Connector:
         if credentials is not None:
             self.credentials = credentials
         self._adapters: dict[tuple[str, str], Adapter[Any]] = {}
+        self._ssl_contexts: dict[str, ssl.SSLContext] = {}
         self._lock = threading.Lock()
 
     @cached_property
@@ -155,10 +158,17 @@ class Connector:
         return ShippingService(self, vendor, tenant_id=tenant_id)
 
     def http_client(self, slug: str) -> "httpx.Client":
-        """A new HTTP client for a vendor, on a test's injected transport if there is one."""
-        from connectorctl.adapters.client import vendor_client
+        """A new HTTP client for a vendor, on a test's injected transport if there is one.
 
-        return vendor_client(slug, self.settings.vendor(slug), self._transports.get(slug))
+        The vendor's TLS context is made once and shared by its clients (one per concurrent request).
+        """
+        from connectorctl.adapters.client import ssl_context, vendor_client
+
+        vendor = self.settings.vendor(slug)
+        context = self._ssl_contexts.get(slug)
+        if context is None:
+            context = self._ssl_contexts.setdefault(slug, ssl_context(slug, vendor))
+        return vendor_client(slug, vendor, self._transports.get(slug), context)
 
     @cached_property
     def integration_log(self) -> IntegrationLogger:

@@ -71,14 +71,24 @@ class Redactor:
         self.fields = frozenset(f.lower() for f in fields)
         forms = {form for s in secrets if s and len(s) >= 4 for form in encoded_forms(s)}
         self.secrets = tuple(sorted(forms, key=len, reverse=True))
+        self._combined: dict[tuple[str, ...], Redactor] = {}
 
     def with_secrets(self, secrets: Iterable[str]) -> "Redactor":
-        extra = Redactor((), secrets).secrets
+        """This redactor plus ``secrets``; the same credentials come with every call of a vendor,
+        so the combined redactor is remembered rather than rebuilt and re-sorted per call."""
+        key = tuple(secrets)
+        combined = self._combined.get(key)
+        if combined is not None:
+            return combined
+        extra = Redactor((), key).secrets
         if not extra:
             return self
         combined = Redactor(())
         combined.fields = self.fields
         combined.secrets = tuple(sorted(set(self.secrets + extra), key=len, reverse=True))
+        if len(self._combined) >= 256:  # a rotation-heavy process must not grow this without bound
+            self._combined.clear()
+        self._combined[key] = combined
         return combined
 
     def text(self, value: str) -> str:

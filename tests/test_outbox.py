@@ -55,6 +55,7 @@ def sent_keys(fake: FakePostmark) -> list[str]:
     return [m["Metadata"]["connectorctl_key"] for m in fake.accepted]
 
 
+@pytest.mark.usefixtures("engine")  # the outbox on SQLite and on PostgreSQL
 def test_the_same_key_is_one_message_and_bad_input_is_refused_before_it_is_stored(home: Path, postmark: FakePostmark) -> None:
     with connect(home, postmark) as connector:
         email = connector.email()
@@ -186,6 +187,7 @@ def test_a_spent_quota_makes_messages_wait_for_the_refill_without_counting_attem
         assert sorted(sent_keys(postmark)) == sorted(q.id for q in queued)
 
 
+@pytest.mark.usefixtures("engine")  # the outbox on SQLite and on PostgreSQL
 def test_a_worker_that_died_holding_messages_is_taken_over_after_its_lease(home: Path, postmark: FakePostmark) -> None:
     """One message reached the vendor (and our log) before the worker died, one never left: each goes out once."""
     clock = FakeClock(time.time())
@@ -204,6 +206,7 @@ def test_a_worker_that_died_holding_messages_is_taken_over_after_its_lease(home:
         assert found is not None and found.status is OutboxStatus.SENT and found.last_error == "recovered from the integration log"
 
 
+@pytest.mark.usefixtures("engine")  # the outbox on SQLite and on PostgreSQL
 def test_an_answer_lost_after_the_vendor_acted_is_settled_by_its_search_not_a_resend(home: Path, postmark: FakePostmark) -> None:
     clock = FakeClock(time.time())
     with connect(home, postmark, clock) as connector:

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import threading
 from abc import abstractmethod
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, ClassVar, Generic, Mapping, TypeVar
+from typing import Any, Callable, ClassVar, Generic, Iterator, Mapping, TypeVar
 
 import httpx
 
@@ -67,20 +68,31 @@ class HttpAdapter(Adapter[OptionsT]):
     def base_url(self) -> str:
         return (self.config.base_url or self.default_base_url).rstrip("/")
 
-    def client(self) -> httpx.Client:
-        """One client per adapter, shared by every thread (httpx's pool is thread-safe); see adapters/client.py."""
-        client = self.__dict__.get("_http_client")
+    @contextmanager
+    def client(self) -> Iterator[httpx.Client]:
+        """An idle client of this adapter for one request, or a new one (see adapters/client.py).
+
+        A client per concurrent request rather than one shared by every thread: httpcore's pool
+        scans all its connections under one lock on each request and again when the response is
+        closed, which at 20 sending threads cost ~0.4 ms CPU per request (1.4 against 1.0 ms with
+        a client per thread, same requests).  A request uses one connection anyway; the most
+        recently returned client is handed out first, so its connection is still warm.
+        """
+        with self._client_lock:
+            idle = self.__dict__.setdefault("_idle_clients", [])
+            client = idle.pop() if idle else None
         if client is None:
+            client = self.context.http_client()
+        try:
+            yield client
+        finally:
             with self._client_lock:
-                client = self.__dict__.get("_http_client")
-                if client is None:
-                    client = self.__dict__["_http_client"] = self.context.http_client()
-        return client
+                self.__dict__.setdefault("_idle_clients", []).append(client)
 
     def close(self) -> None:
         with self._client_lock:
-            client = self.__dict__.pop("_http_client", None)
-        if client is not None:
+            clients = self.__dict__.pop("_idle_clients", [])
+        for client in clients:
             client.close()
 
     def url(self, request: VendorRequest) -> str:
@@ -130,19 +142,19 @@ class HttpAdapter(Adapter[OptionsT]):
         self, request: VendorRequest, url: str, operation: str, parse: Callable[[httpx.Response], Any]
     ) -> VendorResponse:
         """One try on the wire; every httpx failure and non-2xx mapped here, once."""
-        client = self.client()
         try:
-            built = client.build_request(
-                request.method,
-                url,
-                json=request.json,
-                data=request.data,
-                content=request.content,
-                files=request.files,
-                params=request.params,
-                headers=dict(request.headers),
-            )
-            response = client.send(built, auth=request.auth)
+            with self.client() as client:
+                built = client.build_request(
+                    request.method,
+                    url,
+                    json=request.json,
+                    data=request.data,
+                    content=request.content,
+                    files=request.files,
+                    params=request.params,
+                    headers=dict(request.headers),
+                )
+                response = client.send(built, auth=request.auth)
         except httpx.TimeoutException as exc:
             processed = False if isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout)) else None
             cls = ConnectionFailedError if processed is False else VendorTimeoutError

@@ -6,16 +6,18 @@
 
 from __future__ import annotations
 
-from connectorctl.delivery.events import BounceType, DeliveryEvent, EventType
-from connectorctl.delivery.queries import MessageFilter, Timeline, delivery_rates, list_messages, timeline
+from connectorctl.lazy import lazy_exports
 
-__all__ = [
-    "BounceType",
-    "DeliveryEvent",
-    "EventType",
-    "MessageFilter",
-    "Timeline",
-    "delivery_rates",
-    "list_messages",
-    "timeline",
-]
+_EVENTS, _QUERIES = "connectorctl.delivery.events", "connectorctl.delivery.queries"
+_EXPORTS = {
+    "BounceType": _EVENTS,
+    "DeliveryEvent": _EVENTS,
+    "EventType": _EVENTS,
+    "MessageFilter": _QUERIES,
+    "Timeline": _QUERIES,
+    "delivery_rates": _QUERIES,
+    "list_messages": _QUERIES,
+    "timeline": _QUERIES,
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

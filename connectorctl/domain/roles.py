@@ -9,23 +9,22 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence, runtime_checkable
 
-from connectorctl.domain.messages import EmailMessage, SendResult, SmsMessage
-from connectorctl.domain.money import Money
-from connectorctl.domain.payments import Payment
-from connectorctl.domain.shipping import (
-    Address,
-    AddressVerification,
-    Label,
-    LabelFormat,
-    Rate,
-    Refund,
-    Shipment,
-    Tracking,
-)
-from connectorctl.domain.storage import ObjectPage, PresignedUrl, StoredObject
-from connectorctl.domain.values import Credentials, IntegrationLog
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # annotations only: every command imports this module, most need none of these types
+    from connectorctl.domain.messages import EmailMessage, SendResult, SmsMessage
+    from connectorctl.domain.money import Money
+    from connectorctl.domain.payments import Payment
+    from connectorctl.domain.shipping import (
+        Address,
+        AddressVerification,
+        Label,
+        LabelFormat,
+        Rate,
+        Refund,
+        Shipment,
+        Tracking,
+    )
+    from connectorctl.domain.storage import ObjectPage, PresignedUrl, StoredObject
+    from connectorctl.domain.values import Credentials, IntegrationLog
     from connectorctl.webhooks.base import Verdict, WebhookRequest
 
 

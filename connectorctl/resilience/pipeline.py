@@ -72,6 +72,9 @@ class VendorResponse(NamedTuple):
         return f"VendorResponse(http_status={self.http_status!r})"
 
 
+_encode = json.JSONEncoder(separators=(",", ":"), default=str).encode  # one encoder, not one per ``json.dumps`` call
+
+
 class Payload:
     """Request/response data, redacted and serialised only when someone reads it.
 
@@ -91,7 +94,7 @@ class Payload:
             data = self._data
             if isinstance(data, (bytes, str)):
                 data = {"body": data}
-            self._json = json.dumps(self._redactor.data(data), separators=(",", ":"), default=str)
+            self._json = _encode(self._redactor.data(data))
             self._data = None
             self._done = True
         return self._json

@@ -7,7 +7,8 @@ the file, not of a process's memory: what the log holds now, plus what
 transaction as each delete (one row per service, status, latency bucket and
 rate-limit source, so the table stays tiny).  A reader folds both once and
 then only rows added since; ``api/prom.py`` keeps that fold current so no row
-is purged (at least a day old) before every running server has counted it.
+is purged (at least a day old) before every running server has counted it,
+and saves it (``log_totals_checkpoint``) for the next server to resume from.
 """
 
 from __future__ import annotations
@@ -62,6 +63,34 @@ def delete_counted(conn: sqlite3.Connection, seqs: list[int]) -> int:
     where = f"seq IN ({', '.join('?' * len(seqs))})"  # a plain list: both engines take thousands of parameters
     conn.execute(_ADD_PURGED.replace("{where}", where), seqs)
     return conn.execute(f"DELETE FROM integration_logs WHERE {where}", seqs).rowcount
+
+
+def create_checkpoint_table(db: Database) -> None:
+    """Migration 7: the last fold any server saved (``api/prom.py``), one row."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS log_totals_checkpoint (id INTEGER PRIMARY KEY CHECK (id = 1), "
+        "last_seq INTEGER NOT NULL, purged INTEGER NOT NULL, totals TEXT NOT NULL)"
+    )
+
+
+def purged_count(conn: sqlite3.Connection) -> int:
+    """How many rows purges have counted in so far: it changes exactly when a purge deleted counted rows."""
+    return int(conn.execute("SELECT coalesce(sum(count), 0) FROM log_totals_purged").fetchone()[0])
+
+
+def checkpoint(conn: sqlite3.Connection) -> tuple[int, int, str] | None:
+    """``(last_seq, purged_count then, totals as JSON)`` of the last saved fold, if any."""
+    row = conn.execute("SELECT last_seq, purged, totals FROM log_totals_checkpoint WHERE id = 1").fetchone()
+    return None if row is None else (int(row[0]), int(row[1]), str(row[2]))
+
+
+def save_checkpoint(conn: sqlite3.Connection, last_seq: int, purged: int, state: str) -> None:
+    conn.execute(
+        "INSERT INTO log_totals_checkpoint (id, last_seq, purged, totals) VALUES (1, ?, ?, ?) "
+        "ON CONFLICT (id) DO UPDATE SET last_seq = excluded.last_seq, purged = excluded.purged, "
+        "totals = excluded.totals",
+        (last_seq, purged, state),
+    )
 
 
 def since(conn: sqlite3.Connection, after_seq: int, top: int) -> list[Group]:

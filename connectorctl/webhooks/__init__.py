@@ -6,18 +6,19 @@
 
 from __future__ import annotations
 
-from connectorctl.domain.roles import WebhookVerifier
-from connectorctl.webhooks.base import Reason, SignedRequest, Verdict, Verifier, WebhookRejectedError, WebhookRequest
-from connectorctl.webhooks.registry import SCHEMES, get_verifier
+from connectorctl.lazy import lazy_exports
 
-__all__ = [
-    "Reason",
-    "SCHEMES",
-    "SignedRequest",
-    "Verdict",
-    "Verifier",
-    "WebhookRejectedError",
-    "WebhookRequest",
-    "WebhookVerifier",
-    "get_verifier",
-]
+_BASE = "connectorctl.webhooks.base"
+_EXPORTS = {
+    "Reason": _BASE,
+    "SignedRequest": _BASE,
+    "Verdict": _BASE,
+    "Verifier": _BASE,
+    "WebhookRejectedError": _BASE,
+    "WebhookRequest": _BASE,
+    "SCHEMES": "connectorctl.webhooks.registry",
+    "get_verifier": "connectorctl.webhooks.registry",
+    "WebhookVerifier": "connectorctl.domain.roles",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -9,6 +9,7 @@ file beside it that replaces the target only when the whole object arrived.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -164,6 +165,11 @@ class FileSink(Sink):
             umask = os.umask(0)
             os.umask(umask)
             os.chmod(self.tmp, 0o666 & ~umask)  # a new file's usual mode, not mkstemp's 0600
+            # Renamed over an existing file, ext4 writes the whole new file out inside the rename (its
+            # guard for programs that skip fsync): 0.5-1 s for 200 MB.  The download is complete here,
+            # so the old file goes first and the new one takes its name right after.
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
             os.replace(self.tmp, self.path)
             self.handle = self.tmp = None
 
