@@ -163,7 +163,9 @@ def test_postgres_stopped_mid_run_fails_clearly_and_recovers(
     sent = len(list((home / "outbox").glob("*.eml")))
     logged = StateDB(own_server.url()).run(lambda c: c.execute(
         "SELECT count(*) FROM integration_logs WHERE status = 'success'").fetchone()[0])
-    assert sent == sum("ok" in line for line in lines)  # nothing was sent while the state was unreachable
-    # Every send has its audit row, but for one the server may have died with between its circuit read and
-    # its log row: then the process says so on stderr (docs/scale-out.md).
+    ok = sum("ok" in line for line in lines)
+    # Nothing was sent while the state was unreachable, and every send has its audit row, except at most one:
+    # the send the server died under, after its circuit read and before its log row. The process says so on
+    # stderr and the caller got an error for it (docs/scale-out.md).
+    assert sent == ok or (sent == ok + 1 and "integration log not written" in err), (sent, ok, err)
     assert logged == sent or (logged == sent - 1 and "integration log not written" in err), (sent, logged, err)
