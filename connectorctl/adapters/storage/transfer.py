@@ -166,7 +166,7 @@ class FileSink(Sink):
             os.umask(umask)
             os.chmod(self.tmp, 0o666 & ~umask)  # a new file's usual mode, not mkstemp's 0600
             # Renamed over an existing file, ext4 writes the whole new file out inside the rename (its
-            # guard for programs that skip fsync): 0.5-1 s for 200 MB.  The download is complete here,
+            # guard for programs that skip fsync), which stalls a large download.  It is complete here,
             # so the old file goes first and the new one takes its name right after.
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.path)
