@@ -26,7 +26,7 @@ from urllib.parse import urlencode
 from connectorctl.errors import ConnectorctlError, InvalidInputError, StateStoreError
 from connectorctl.store.logs import INSERT_LOG, iso_utc
 from connectorctl.webhooks.base import WebhookRequest
-from connectorctl.webhooks.receiver import BAD_REQUEST, limited_body
+from connectorctl.webhooks.receiver import BAD_REQUEST, receive
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -72,22 +72,7 @@ class InboundReceiver:
         self.connector = connector
 
     async def endpoint(self, request: "Request") -> "JSONResponse":
-        from starlette.concurrency import run_in_threadpool
-        from starlette.responses import JSONResponse
-
-        service = request.path_params["service"]
-        settings = self.connector.settings.inbound.get(service)
-        if settings is None:
-            return JSONResponse(
-                {"error": {"code": "unknown_inbound", "message": f"no inbound endpoint {service!r}"}}, status_code=404
-            )
-        body = await limited_body(request, settings.max_body_bytes)
-        if not isinstance(body, bytes):
-            return body
-        status, data = await run_in_threadpool(
-            self.handle, service, settings, body, list(request.headers.items()), str(request.url)
-        )
-        return JSONResponse(data, status_code=status)
+        return await receive(request, self.connector.settings.inbound, "inbound", self.handle)
 
     def handle(
         self, service: str, settings: "InboundSettings", body: bytes, headers: list[tuple[str, str]], url: str

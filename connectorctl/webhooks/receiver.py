@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 from urllib.parse import parse_qsl
 
 from connectorctl.errors import ConnectorctlError
@@ -46,10 +46,25 @@ def webhook_routes(connector: "Connector") -> list["Route"]:
     return [Route(PATH, receiver.endpoint, methods=["POST"], name="webhook_receive")]
 
 
-async def limited_body(request: "Request", limit: int) -> "bytes | JSONResponse":
-    """The raw body, or the 413 answer when it is (declared or found) over ``limit`` bytes."""
+async def receive(
+    request: "Request", configured: Mapping[str, Any], kind: str, handle: Callable[..., tuple[int, dict[str, Any]]]
+) -> "JSONResponse":
+    """One POST to a configured ``{service}`` endpoint (webhooks, inbound mail).
+
+    404 unless the service is configured, 413 when the body is (declared or found) over its
+    ``max_body_bytes``; else ``handle(service, settings, body, headers, url)`` runs in the thread
+    pool, because it blocks on the state file.
+    """
+    from starlette.concurrency import run_in_threadpool
     from starlette.responses import JSONResponse
 
+    service = request.path_params["service"]
+    settings = configured.get(service)
+    if settings is None:
+        return JSONResponse(
+            {"error": {"code": f"unknown_{kind}", "message": f"no {kind} endpoint {service!r}"}}, status_code=404
+        )
+    limit = settings.max_body_bytes
     too_large = JSONResponse(
         {"error": {"code": "payload_too_large", "message": f"body over {limit} bytes"}}, status_code=413
     )
@@ -57,7 +72,12 @@ async def limited_body(request: "Request", limit: int) -> "bytes | JSONResponse"
     if declared.isdigit() and int(declared) > limit:
         return too_large
     body = await request.body()
-    return too_large if len(body) > limit else body
+    if len(body) > limit:
+        return too_large
+    status, data = await run_in_threadpool(
+        handle, service, settings, body, list(request.headers.items()), str(request.url)
+    )
+    return JSONResponse(data, status_code=status)
 
 
 class WebhookReceiver:
@@ -65,22 +85,10 @@ class WebhookReceiver:
         self.connector = connector
 
     async def endpoint(self, request: "Request") -> "JSONResponse":
-        from starlette.concurrency import run_in_threadpool
-        from starlette.responses import JSONResponse
+        return await receive(request, self.connector.settings.webhooks, "webhook", self._handle_configured)
 
-        service = request.path_params["service"]
-        hook = self.connector.settings.webhooks.get(service)
-        if hook is None:
-            return JSONResponse(
-                {"error": {"code": "unknown_webhook", "message": f"no webhook endpoint {service!r}"}}, status_code=404
-            )
-        body = await limited_body(request, hook.max_body_bytes)
-        if not isinstance(body, bytes):
-            return body
-        status, data = await run_in_threadpool(
-            self.handle, service, body, list(request.headers.items()), str(request.url)
-        )
-        return JSONResponse(data, status_code=status)
+    def _handle_configured(self, service: str, _hook: Any, *delivery: Any) -> tuple[int, dict[str, Any]]:
+        return self.handle(service, *delivery)
 
     def handle(self, service: str, body: bytes, headers: list[tuple[str, str]], url: str) -> tuple[int, dict[str, Any]]:
         """Verify one delivery and record it; returns (HTTP status, JSON body).  Thread-safe."""
