@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -76,11 +77,15 @@ def _migrated_sqlite(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyP
 
     def open_from_template(self: StateDB, target: Path | str, *, migrate: bool = True) -> None:
         if migrate and not is_database_url(target) and not os.path.exists(target):
+            copy = Path(f"{target}.template-{os.getpid()}-{threading.get_ident()}")
             try:
-                Path(target).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(template, target)
+                copy.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(template, copy)
+                os.link(copy, target)  # never over a file another thread created meanwhile
             except OSError:
-                pass  # an unwritable place: the real open reports it
+                pass  # an unwritable place (the real open reports it), or another thread was first
+            finally:
+                copy.unlink(missing_ok=True)
         opened(self, target, migrate=migrate)
 
     monkeypatch.setattr(StateDB, "__init__", open_from_template)
