@@ -64,13 +64,15 @@ class StateHealth:
         raise StateStoreError(exc.message, hint=exc.hint)
 
     def recover(self, db: StateDB) -> int:
-        """Drain the spool into the database (a round trip if it was down and the spool is empty); the rows moved.
+        """Drain the spool into the database (an empty write transaction if it was down and the spool is empty);
+        the rows moved.
 
         Raises StateStoreError when the database still refuses.
         """
         moved = self.spool.drain(db) if self.spool is not None else 0
         if not moved and self.down is not None:
-            db.run(lambda c: c.execute("SELECT 1").fetchone())
+            with db.write():  # a write lock, not a read: a locked or read-only SQLite file still answers reads
+                pass
         self.spooled = False
         self.down = None
         return moved
