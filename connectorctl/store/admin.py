@@ -37,18 +37,18 @@ def migrate(target: Path | str) -> dict[str, Any]:
 
 def check(target: Path | str, spool: AuditSpool) -> dict[str, Any]:
     """A round trip, the schema version, pending migrations and the row count of every table; log rows waiting
-    in the audit spool are moved in first, and what still waits is reported."""
+    in the audit spool are moved in before the rows are counted."""
     db = StateDB(target, migrate=False)
     try:
         with _spool_on_failure(db, spool):
             db.run(lambda c: c.execute("SELECT 1").fetchone())  # connect first: the round trip is what every call pays
-        started = time.perf_counter()
-        db.run(lambda c: c.execute("SELECT 1").fetchone())
-        round_trip_ms = round((time.perf_counter() - started) * 1000, 2)
-        done = db.run(lambda c: applied_numbers(c, db.engine)) or set()
-        pending = sorted(n for n, _, _ in MIGRATIONS if n not in done)
-        drained = _drain(db, spool) if done else {}
-        tables = {t: _count(db, t) for t in _tables(db)} if done else {}
+            started = time.perf_counter()
+            db.run(lambda c: c.execute("SELECT 1").fetchone())
+            round_trip_ms = round((time.perf_counter() - started) * 1000, 2)
+            done = db.run(lambda c: applied_numbers(c, db.engine)) or set()
+            pending = sorted(n for n, _, _ in MIGRATIONS if n not in done)
+            drained = _drain(db, spool) if done else {}
+            tables = {t: _count(db, t) for t in _tables(db)} if done else {}
         return {
             "database": db.label,
             "engine": db.engine,
@@ -75,8 +75,7 @@ def drain_spool(target: Path | str, spool: AuditSpool) -> dict[str, Any]:
 
 
 def _drain(db: StateDB, spool: AuditSpool) -> dict[str, Any]:
-    with _spool_on_failure(db, spool):
-        drained = spool.drain(db)
+    drained = spool.drain(db)
     return {"audit_spool": str(spool.path), "spool_drained": drained, "spooled_rows": spool.count(db.label)}
 
 
@@ -90,7 +89,7 @@ def _spool_on_failure(db: StateDB, spool: AuditSpool) -> Iterator[None]:
             waiting = spool.count(db.label)
         except StateStoreError:
             raise exc from None
-        if waiting and "audit spool" not in (exc.hint or ""):
+        if waiting:
             exc.hint = (
                 f"{waiting} integration-log rows wait in the audit spool {spool.path}; "
                 "`connectorctl db drain-spool` moves them in once the database answers"
