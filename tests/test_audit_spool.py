@@ -194,3 +194,15 @@ def test_when_even_the_spool_fails_the_send_returns_with_a_warning(
         with pytest.raises(StateStoreError):  # and the next send is still refused while the database is down
             connector.email().send(MESSAGE)
     assert sent(home) == 1
+
+
+def test_outbox_work_drains_what_an_exited_process_left_in_the_spool(
+    home: Path, cli: Callable[..., CliResult]
+) -> None:
+    write_config(home, "email_vendor: file\n")
+    with Connector() as connector:
+        connector.audit_spool.append(connector.db.label, [_row("01LEFTOVER000000000000001")])
+    result = cli("outbox", "work", "--once")
+    assert result.exit_code == 0 and "1 spooled log rows moved into the database" in result.stderr
+    db = StateDB(home / "connectorctl.db")
+    assert log_rows(db) == (1, 1) and AuditSpool(home / "connectorctl.db.audit-spool").count(db.label) == 0
