@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -12,7 +13,7 @@ from typing import Any, Callable
 
 import pytest
 
-from tests.conftest import ROOT, run_cli_process
+from tests.conftest import ROOT
 from tests.ops.opsdata import Row, insert_rows
 from tests.test_cli_widths import ANSI
 
@@ -195,8 +196,9 @@ def test_destructive_commands_ask_at_a_terminal(cli: Callable[..., Any], monkeyp
 
     monkeypatch.setenv("CONNECTORCTL_MASTER_KEY", base64.b64encode(os.urandom(32)).decode())
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
-    stored = run_cli_process("creds", "set", "sendgrid", "--stdin", input="SG.secret-value-1234567890")
-    assert stored.returncode == 0, stored.stderr
+    monkeypatch.setattr("sys.stdin", io.StringIO("SG.secret-value-1234567890"))
+    stored = cli("creds", "set", "sendgrid", "--stdin")
+    assert stored.exit_code == 0, stored.stderr
 
     code, out = run_at_terminal(["creds", "rm", "sendgrid"], "n")
     assert code == 1 and "delete the stored credential for sendgrid? This cannot be undone. [y/N]" in out and "aborted: nothing changed" in out

@@ -101,15 +101,16 @@ def test_same_reference_other_amount_is_refused_before_any_call(cli: Cli, stripe
     assert len([r for r in stripe.requests if r.method == "POST"]) == 1
 
 
-def test_refund_asks_on_a_terminal_and_needs_yes_in_a_pipe(stripe: FakeStripe) -> None:
+def test_refund_asks_on_a_terminal_and_needs_yes_in_a_pipe(cli: Cli, stripe: FakeStripe) -> None:
+    """The refund at a terminal is a real process on a pty; the charge and the piped refund run in this process."""
     import os
     import subprocess
     import sys
 
-    from tests.conftest import ROOT, run_cli_process
+    from tests.conftest import ROOT
 
     env = payment_env()
-    made = run_cli_process("payments", "charge", "5 EUR", "--reference", "t1", "--payment-method", "pm_card_visa", "-o", "json", env=env)
+    made = cli("payments", "charge", "5 EUR", "--reference", "t1", "--payment-method", "pm_card_visa", "-o", "json")
     pid = json.loads(made.stdout)["payment_id"]
     primary, secondary = os.openpty()
     full_env = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
@@ -121,8 +122,8 @@ def test_refund_asks_on_a_terminal_and_needs_yes_in_a_pipe(stripe: FakeStripe) -
     os.close(primary)
     assert proc.returncode == 1 and b"refund everything not yet refunded of payment" in err and b"aborted: nothing changed" in err
     assert not [r for r in stripe.requests if r.path == "/v1/refunds"]
-    refunded = run_cli_process("payments", "refund", pid, "-o", "json", env=env)  # a pipe: nobody to ask, not asked
-    assert refunded.returncode == 0 and json.loads(refunded.stdout)["status"] == "refunded"
+    refunded = cli("payments", "refund", pid, "-o", "json")  # no terminal: nobody to ask, not asked
+    assert refunded.exit_code == 0 and json.loads(refunded.stdout)["status"] == "refunded"
 
 
 def test_creds_test_proves_the_stripe_key_with_a_harmless_read(cli: Cli, stripe: FakeStripe) -> None:

@@ -26,7 +26,8 @@ for line in sys.stdin:
 """
 
 
-def test_trip_in_one_process_is_obeyed_by_another_running_process(cli_process):
+def test_trip_in_one_process_is_obeyed_by_another_running_process(cli):
+    """The operator's commands run in this process; the worker obeying them is a process of its own."""
     worker = subprocess.Popen([sys.executable, "-c", WORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True, env=cli_env(), cwd=ROOT, bufsize=1)
 
@@ -38,19 +39,19 @@ def test_trip_in_one_process_is_obeyed_by_another_running_process(cli_process):
 
     try:
         assert call() == "ok"
-        tripped = cli_process("circuit", "trip", "fake", "--reason", "vendor incident INC-42", "--json")
-        assert tripped.returncode == 0, tripped.stderr
+        tripped = cli("circuit", "trip", "fake", "--reason", "vendor incident INC-42", "--json")
+        assert tripped.exit_code == 0, tripped.stderr
         assert json.loads(tripped.stdout)["state"] == "forced_open"
         assert call() == "circuit_open"  # the running worker's very next call
-        assert cli_process("circuit", "reset", "fake", "--reason", "vendor recovered").returncode == 0
+        assert cli("circuit", "reset", "fake", "--reason", "vendor recovered").exit_code == 0
         assert call() == "ok"
-        assert cli_process("circuit", "disable", "fake", "--yes").returncode == 0
+        assert cli("circuit", "disable", "fake", "--yes").exit_code == 0
         assert call() == "ok"
     finally:
         worker.stdin.close()  # type: ignore[union-attr]
         worker.wait(timeout=20)
     assert worker.returncode == 0, worker.stderr.read()  # type: ignore[union-attr]
-    show = json.loads(cli_process("circuit", "show", "fake", "-o", "json").stdout)
+    show = json.loads(cli("circuit", "show", "fake", "-o", "json").stdout)
     assert show["state"] == "disabled"
     actions = [(e["action"], e["new_state"], e["reason"]) for e in show["events"]]
     assert actions == [("disable", "disabled", None), ("reset", "closed", "vendor recovered"), ("trip", "forced_open", "vendor incident INC-42")]

@@ -1,4 +1,5 @@
-"""`logs tail -f` as a real process: rows written by other processes appear, purge is survived, Ctrl-C is clean."""
+"""`logs tail -f` as a real process: rows written by other processes (here, the test's own) appear, purge is survived,
+Ctrl-C is clean."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ class LineReader:
         return [json.loads(self.lines.get(timeout=timeout)) for _ in range(n)]
 
 
-def test_follow_sees_other_processes_and_survives_purge(cli_process, db_path):
+def test_follow_sees_other_processes_and_survives_purge(cli, db_path):
     old = insert_rows(db_path, [Row(timedelta(days=200 - i / 1000), service="beta") for i in range(300)])
     recent = insert_rows(db_path, [Row(timedelta(minutes=5)), Row(timedelta(minutes=1))])
     tail = popen_cli("logs", "tail", "-f", "-n", "2", "-o", "jsonl", "--interval", "0.05")
@@ -34,15 +35,15 @@ def test_follow_sees_other_processes_and_survives_purge(cli_process, db_path):
     try:
         assert [r["id"] for r in reader.next_rows(2)] == recent
 
-        sent = cli_process("send", "email", "--to", "ops@example.com", "--subject", "hello", "--body", "b", "--json")
-        assert sent.returncode == 0, sent.stderr
+        sent = cli("send", "email", "--to", "ops@example.com", "--subject", "hello", "--body", "b", "--json")
+        assert sent.exit_code == 0, sent.stderr
         row = reader.next_rows(1)[0]
         assert (row["service_name"], row["status"], row["correlation_id"]) == ("file", "success", json.loads(sent.stdout)["correlation_id"])
 
-        purged = cli_process("logs", "purge", "--yes", "--days", "30", "--batch-size", "50", "--json")
+        purged = cli("logs", "purge", "--yes", "--days", "30", "--batch-size", "50", "--json")
         assert json.loads(purged.stdout)["deleted"] == len(old)
-        sent_again = cli_process("send", "sms", "--to", "+14155550123", "-m", "after purge", "--json")
-        assert sent_again.returncode == 0, sent_again.stderr
+        sent_again = cli("send", "sms", "--to", "+14155550123", "-m", "after purge", "--json")
+        assert sent_again.exit_code == 0, sent_again.stderr
         row = reader.next_rows(1)[0]
         assert (row["service_name"], row["operation"]) == ("file", "send_sms")
         assert reader.lines.empty()  # nothing was printed twice

@@ -10,10 +10,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 import pytest
 
-from tests.conftest import ROOT, run_cli_process, write_config
+from tests.conftest import ROOT, write_config
 from tests.storage.conftest import KEY_ID, SECRET
 from tests.storage.s3_server import FaultyProxy, MotoS3
 
@@ -80,17 +81,19 @@ vendors:
     return {"CONNECTORCTL_HOME": str(home), "TEST_S3_KEY_ID": KEY_ID, "TEST_S3_SECRET": SECRET}
 
 
-def test_s3_from_config_and_env_credentials_with_a_presigned_url(home: Path, moto: MotoS3, bucket: str, tmp_path: Path) -> None:
+def test_s3_from_config_and_env_credentials_with_a_presigned_url(home: Path, moto: MotoS3, bucket: str, tmp_path: Path,
+                                                                 cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> None:
     import httpx
 
-    env = _s3_home(home, moto, bucket)
+    for name, value in _s3_home(home, moto, bucket).items():
+        monkeypatch.setenv(name, value)
     (tmp_path / "r.csv").write_text("a,b\n")
-    put = run_cli_process("storage", "put", str(tmp_path / "r.csv"), "reports/r.csv", env=env)
-    assert put.returncode == 0, put.stderr
+    put = cli("storage", "put", str(tmp_path / "r.csv"), "reports/r.csv")
+    assert put.exit_code == 0, put.stderr
     assert moto.keys(bucket) == ["reports/r.csv"]
-    url = run_cli_process("storage", "url", "reports/r.csv", "--expires", "10m", env=env)
-    assert url.returncode == 0 and httpx.get(url.stdout.strip()).text == "a,b\n"
-    logs = run_cli_process("logs", "list", "--service", "s3", "-o", "json", env=env)
+    url = cli("storage", "url", "reports/r.csv", "--expires", "10m")
+    assert url.exit_code == 0 and httpx.get(url.stdout.strip()).text == "a,b\n"
+    logs = cli("logs", "list", "--service", "s3", "-o", "json")
     assert SECRET not in logs.stdout + url.stderr and "X-Amz-Signature" not in logs.stdout
 
 
