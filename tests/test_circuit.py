@@ -92,8 +92,9 @@ from connectorctl.config import load_settings
 from connectorctl.errors import CircuitOpenError
 from connectorctl.gateway import Connector
 c = Connector(load_settings())
-start = float(sys.argv[1])
 c.pipeline.breaker.cache.get("echo")  # warm up before the race
+print("ready", flush=True)
+start = float(sys.stdin.readline())
 time.sleep(max(0.0, start - time.time()))
 try:
     c.pipeline.breaker.before_call("echo")
@@ -109,10 +110,11 @@ def race_processes(home: Path, vendor: ScriptedVendor, insert_sql: str, params: 
     with connector.db.write() as c:
         c.execute(insert_sql, params)
     connector.pipeline.breaker.cache.bump()
-    start = time.time() + 1.5
-    procs = [subprocess.Popen([sys.executable, "-c", _RACER, str(start)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(8)]
-    outcomes = [p.communicate(timeout=60) for p in procs]
+    procs = [subprocess.Popen([sys.executable, "-c", _RACER], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(8)]
+    assert [p.stdout.readline().strip() for p in procs if p.stdout] == ["ready"] * 8, [p.stderr.read() for p in procs if p.stderr]
+    start = time.time() + 0.2  # every process is warmed up and waiting: they call at one moment
+    outcomes = [p.communicate(f"{start}\n", timeout=60) for p in procs]
     assert all(p.returncode == 0 for p in procs), [o[1] for o in outcomes]
     assert connector.pipeline.breaker.state("echo").state is CircuitState.HALF_OPEN
     return sorted(o[0].strip() for o in outcomes)
