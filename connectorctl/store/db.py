@@ -20,9 +20,12 @@ import sqlite3
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeVar
 
 from connectorctl.errors import StateStoreError
+
+if TYPE_CHECKING:
+    from connectorctl.store.changes import ChangeSignal
 
 DEFAULT_BUSY_TIMEOUT_MS = 10000
 # A checkpoint copies the pages changed since the last one back into the database and fsyncs both
@@ -145,6 +148,16 @@ class StateDB:
         self.label: str = self._backend.label
         if migrate:
             self.migrate()
+
+    def change_signal(self, name: str) -> "ChangeSignal":
+        """Tells this process when other processes (or hosts) changed the rows that ``name`` watches."""
+        if self.engine == "postgresql":
+            from connectorctl.store.postgres import ChangeFeed
+
+            return ChangeFeed(self._backend, f"connectorctl_{name}")
+        from connectorctl.store.changes import FileCounter
+
+        return FileCounter(f"{self.path}.{name}-epoch")
 
     def migrate(self) -> list[int]:
         """Apply pending migrations (creating a SQLite file's folder first); the numbers applied."""

@@ -150,6 +150,23 @@ def _totals_checkpoint(db: Any) -> None:
     create_checkpoint_table(db)
 
 
+@migration(9, "circuit changes announced on PostgreSQL")
+def _circuit_notify(db: Any) -> None:
+    # Every process caches the circuit rows.  On PostgreSQL a host learns that another changed them from
+    # this NOTIFY, sent inside the transaction that wrote the row, whoever wrote it (a breaker, an
+    # operator's `circuit trip`, `db copy`).  SQLite's processes share a counter file instead.
+    if getattr(db, "engine", "sqlite") != "postgresql":
+        return
+    db.execute(
+        "CREATE FUNCTION connectorctl_circuit_changed() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$BEGIN PERFORM pg_notify('connectorctl_circuit', ''); RETURN NULL; END$$"
+    )
+    db.execute(
+        "CREATE TRIGGER circuit_state_changed AFTER INSERT OR UPDATE OR DELETE ON circuit_state "
+        "FOR EACH ROW EXECUTE FUNCTION connectorctl_circuit_changed()"
+    )
+
+
 def _load_area_migrations() -> None:
     """Import modules that register their own migrations (credentials, webhooks, ...)."""
     import importlib
