@@ -245,11 +245,12 @@ class ChangeFeed:
         return self._conn is not None and self._pid == os.getpid()
 
     def version(self) -> int | None:
-        conn = self._conn
-        if conn is None or self._pid != os.getpid():
+        if self._conn is None or self._pid != os.getpid():
             return None
         with self._lock:
-            pg = conn.pgconn
+            if self._conn is None:
+                return None
+            pg = self._conn.pgconn
             try:
                 pg.consume_input()
             except psycopg.OperationalError:  # the server went away: nobody tells us about changes any more
@@ -276,6 +277,9 @@ class ChangeFeed:
         except psycopg.Error:
             return  # keep reading on every call; try again later
         with self._lock:
+            if self.listening:  # another thread got there first
+                conn.close()
+                return
             self._conn, self._pid, self._ended = conn, os.getpid(), False
             self._count += 1  # rows read before the LISTEN may have changed unannounced
 
