@@ -2,8 +2,9 @@
 
 Calls read an in-process copy of the circuit rows that is reloaded when any
 process changes them (bounded staleness, see ``_StateCache``); writes happen
-only on counted failures, on recovery and on transitions.  After the open timeout exactly one process
-wins a probe lease (a conditional UPDATE), everyone else keeps failing fast;
+only on counted failures, on recovery and on transitions.  After the open
+timeout exactly one process wins a probe lease (a conditional UPDATE, always
+on the database), everyone else keeps failing fast;
 the lease expires so a crashed prober cannot wedge the circuit half-open.
 Operator states (forced open, disabled) win over automatic ones; a forced-open
 period that ends turns half-open, so it too lets exactly one probe through.
