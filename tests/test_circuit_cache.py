@@ -106,3 +106,12 @@ def test_a_lost_listener_connection_means_every_call_reads_until_it_is_back(
     trip_unannounced(connector)
     assert connector.email().send(MESSAGE).ok  # cached again: nothing announced, the bound not reached
     connector.close()
+
+
+@pytest.mark.parametrize("value", ["-1", "301", ".nan"])
+def test_a_staleness_bound_outside_0_to_300_seconds_is_refused(home: Path, cli, value: str) -> None:  # type: ignore[no-untyped-def]
+    write_config(home, f"circuit_breaker: {{max_staleness_seconds: {value}}}\n")
+    result = cli("config", "show")
+    assert result.exit_code == 2, result.output
+    assert "config.yaml:1: circuit_breaker.max_staleness_seconds: " in result.stderr  # nan: "expected a number"
+    assert "Traceback" not in result.output and result.stderr.strip().count("\n") == 0
