@@ -19,6 +19,7 @@ import re
 import sqlite3
 import threading
 from contextlib import contextmanager
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeVar
 
@@ -26,6 +27,7 @@ from connectorctl.errors import StateStoreError
 
 if TYPE_CHECKING:
     from connectorctl.store.changes import ChangeSignal
+    from connectorctl.store.outage import StateHealth
 
 DEFAULT_BUSY_TIMEOUT_MS = 10000
 # A checkpoint copies the pages changed since the last one back into the database and fsyncs both
@@ -158,6 +160,13 @@ class StateDB:
         from connectorctl.store.changes import FileCounter
 
         return FileCounter(f"{self.path}.{name}-epoch")
+
+    @cached_property
+    def health(self) -> StateHealth:
+        """Whether this database is known to be down, shared by every ``StateDB`` on it in this process."""
+        from connectorctl.store.outage import health_of
+
+        return health_of(self.label)
 
     def migrate(self) -> list[int]:
         """Apply pending migrations (creating a SQLite file's folder first); the numbers applied."""
