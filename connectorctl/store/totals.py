@@ -61,7 +61,8 @@ _PG_TRIGGER = (
 )
 _SEED = (
     f"INSERT INTO log_totals ({_COLUMNS}) SELECT service_name, status, {_bucket('')} AS bucket, {_local('')} AS local, "
-    "count(*), coalesce(sum(duration_ms), 0) FROM integration_logs WHERE direction = 'outbound' "
+    "count(*), coalesce(sum(duration_ms), 0) FROM integration_logs INDEXED BY ix_logs_service_time_cover "
+    "WHERE direction = 'outbound' "
     f"GROUP BY service_name, status, bucket, local{_ADD}"
 )
 
@@ -71,9 +72,9 @@ def count_at_write_time(db: Any) -> None:
 
     The purged totals (migration 5, what ``logs purge`` had deleted) become the
     base, every row still in the log is added to it in one grouped pass, and the
-    fold checkpoint (migration 7) goes.  The pass reads the whole log once, inside
-    the migration's write transaction: on SQLite about a second per million rows,
-    during which writers wait (``busy_timeout``).  The trigger is created first:
+    fold checkpoint (migration 7) goes.  The pass reads the whole log once (on
+    SQLite its covering index, not the wide rows) inside the migration's write
+    transaction, so writers wait that long (``busy_timeout``): see docs/api.md.  The trigger is created first:
     on PostgreSQL that waits for inserts in flight and holds new ones until the
     migration commits, so every row is counted by exactly one of the two.
     """
