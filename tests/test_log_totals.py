@@ -62,7 +62,9 @@ def _expected(rows: list[tuple[Any, ...]]) -> Counter[tuple[Any, ...]]:
 
 def _totals(db: StateDB) -> Counter[tuple[Any, ...]]:
     out: Counter[tuple[Any, ...]] = Counter()
-    for service, status, bucket, local, count, ms in db.run(lambda c: c.execute("SELECT * FROM log_totals").fetchall()):
+    rows = db.run(lambda c: c.execute(
+        "SELECT service_name, status, bucket, local, count, duration_sum_ms FROM log_totals").fetchall())
+    for service, status, bucket, local, count, ms in rows:
         out[("count", service, status, bucket, local)] += count
         out[("ms", service, status, bucket, local)] += ms
     return +out

@@ -2,8 +2,8 @@
 
 Counters must only go up and must agree wherever they are read: in each of
 ``serve``'s processes, on each host, and after a restart.  So they live in the
-database, in ``log_totals`` (one row per service, status, latency bucket and
-rate-limit source: a few hundred rows at most), and a trigger on
+database, in ``log_totals`` (per service, status, latency bucket and
+rate-limit source: a few hundred rows, however long the log), and a trigger on
 ``integration_logs`` adds each outbound row to its group in the transaction
 that inserts the row.  Every way a row gets in is counted exactly once: the
 pipeline's group commit, an entry recorded through the library, a row replayed
@@ -12,9 +12,9 @@ load.  ``logs purge`` deletes rows without touching the totals, so purging never
 lowers a counter, and no reader ever aggregates the log itself: a scrape reads
 the small table.
 
-The trigger costs one indexed upsert per logged row (about 10-15 µs on SQLite);
-on PostgreSQL concurrent inserts of the same group queue on its row for the
-rest of their (short) transaction.
+The trigger costs one indexed upsert per logged row: about 10-15 µs on SQLite,
+more on PostgreSQL (a PL/pgSQL call), where the counts are also spread over
+shards so that concurrent writers do not queue on one row.
 """
 
 from __future__ import annotations
@@ -39,21 +39,36 @@ def _local(row: str) -> str:
 
 
 _COLUMNS = "service_name, status, bucket, local, count, duration_sum_ms"
+_KEY = "service_name, status, bucket, local, shard"
 _ADD = (
-    " ON CONFLICT (service_name, status, bucket, local) DO UPDATE SET count = log_totals.count + excluded.count,"
+    f" ON CONFLICT ({_KEY}) DO UPDATE SET count = log_totals.count + excluded.count,"
     " duration_sum_ms = log_totals.duration_sum_ms + excluded.duration_sum_ms"
 )
-# One row's upsert, as both engines' triggers run it.
-_COUNT_NEW = (
-    f"INSERT INTO log_totals ({_COLUMNS}) VALUES (NEW.service_name, NEW.status, {_bucket('NEW.')}, "
-    f"{_local('NEW.')}, 1, NEW.duration_ms){_ADD};"
+_CREATE = (
+    "CREATE TABLE log_totals (service_name TEXT NOT NULL, status TEXT NOT NULL, bucket INTEGER NOT NULL, "
+    "local INTEGER NOT NULL, shard INTEGER NOT NULL DEFAULT 0, count INTEGER NOT NULL, "
+    f"duration_sum_ms INTEGER NOT NULL, PRIMARY KEY ({_KEY})) WITHOUT ROWID"
 )
+
+
+def _count_new(shard: str) -> str:
+    """One row's upsert, as a trigger runs it."""
+    return (
+        f"INSERT INTO log_totals ({_COLUMNS}, shard) VALUES (NEW.service_name, NEW.status, {_bucket('NEW.')}, "
+        f"{_local('NEW.')}, 1, NEW.duration_ms, {shard}){_ADD};"
+    )
+
+
 _SQLITE_TRIGGER = (
     "CREATE TRIGGER log_totals_count AFTER INSERT ON integration_logs WHEN NEW.direction = 'outbound' "
-    f"BEGIN {_COUNT_NEW} END"
+    f"BEGIN {_count_new('0')} END"
 )
+# PostgreSQL writers run side by side and a counter row stays locked until its transaction commits: each
+# connection counts into one of SHARDS rows of a group, so concurrent writers rarely queue on one row.
+SHARDS = 16
 _PG_FUNCTION = (
-    f"CREATE FUNCTION log_totals_count() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN {_COUNT_NEW} RETURN NULL; END $$"
+    "CREATE FUNCTION log_totals_count() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+    f"{_count_new(f'pg_backend_pid() % {SHARDS}')} RETURN NULL; END $$"
 )
 _PG_TRIGGER = (
     "CREATE TRIGGER log_totals_count AFTER INSERT ON integration_logs FOR EACH ROW "
@@ -80,15 +95,18 @@ def count_at_write_time(db: Any) -> None:
     """
     from connectorctl.store.pg_schema import PgSchema
 
-    db.execute("ALTER TABLE log_totals_purged RENAME TO log_totals")
+    db.execute(_CREATE)
+    db.execute(f"INSERT INTO log_totals ({_COLUMNS}) SELECT {_COLUMNS} FROM log_totals_purged")
     if isinstance(db, PgSchema):
         db.execute(_PG_FUNCTION)
         db.execute(_PG_TRIGGER)
     else:
         db.execute(_SQLITE_TRIGGER)
     db.execute(_SEED)
+    db.execute("DROP TABLE log_totals_purged")
     db.execute("DROP TABLE log_totals_checkpoint")
 
 
 def read(conn: sqlite3.Connection) -> list[Group]:
+    """Every counter row; a group may come in several shards (its counts add up)."""
     return conn.execute(f"SELECT {_COLUMNS} FROM log_totals").fetchall()
