@@ -15,6 +15,7 @@ Metric names (all prefixed ``connectorctl_``):
 * ``log_rows_scraped_total``                          outbound log rows counted in all
 * ``outbox_depth`` / ``outbox_oldest_age_seconds``    messages still to deliver, and how long the oldest has waited
 * ``outbox_messages{status}``                         outbox messages per status (``dead``, ``uncertain`` ...)
+* ``audit_spool_rows``                                log rows waiting in this host's audit spool for the database
 """
 
 from __future__ import annotations
@@ -103,7 +104,12 @@ def scrape(db: StateDB, settings: Any) -> bytes:
         return totals.read(conn), dict(conn.execute("SELECT service_name, state FROM circuit_state").fetchall())
 
     groups, circuits = db.run(read)
-    families = [*call_families(groups), circuit_family(circuits, configured_services(settings)), *outbox_families(db)]
+    families = [
+        *call_families(groups),
+        circuit_family(circuits, configured_services(settings)),
+        *outbox_families(db),
+        spool_family(db, settings),
+    ]
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Snapshot(families))
     return generate_latest(registry)
@@ -129,3 +135,13 @@ def outbox_families(db: StateDB) -> Iterator[Metric]:
     for status, count in now["by_status"].items():
         per_status.add_metric([status], count)
     yield per_status
+
+
+def spool_family(db: StateDB, settings: Any) -> Metric:
+    from connectorctl.store.queries import spooled
+
+    return GaugeMetricFamily(
+        "connectorctl_audit_spool_rows",
+        "Integration-log rows waiting in the local audit spool for the database to take them (0 is the norm).",
+        value=spooled(db, settings)["rows"],
+    )
