@@ -144,6 +144,7 @@ def _before_totals_at_write_time(engine: str, home: Path, request: pytest.Fixtur
     return target
 
 
+@pytest.mark.fresh_schema  # the old schema is made by the migrations before this one, not copied from a template
 def test_upgrading_counts_the_existing_log_and_the_purged_totals_once(
     engine: str, home: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
