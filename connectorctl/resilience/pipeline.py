@@ -72,14 +72,14 @@ class VendorResponse(NamedTuple):
         return f"VendorResponse(http_status={self.http_status!r})"
 
 
-_encode = json.JSONEncoder(separators=(",", ":"), default=str).encode  # one encoder, not one per ``json.dumps`` call
+# One encoder, not one per ``json.dumps`` call.  No circular-reference bookkeeping: the redactor has
+# already copied the data into a fresh tree (and would have recursed forever on a cycle).
+_encode = json.JSONEncoder(separators=(",", ":"), default=str, check_circular=False).encode
 
 
 class Payload:
-    """Request/response data, redacted and serialised only when someone reads it.
-
-    The log writer does that in its own thread, off the caller's hot path.
-    """
+    """Request/response data, redacted and serialised once, when the log writer reads it
+    (the attempts of one call share the request's)."""
 
     __slots__ = ("_data", "_redactor", "_json", "_done")
 
@@ -176,7 +176,7 @@ class Pipeline:
         return self._windows[service]
 
     def execute(self, call: Call, fn: Callable[[], VendorResponse]) -> VendorResponse:
-        correlation_id = call.correlation_id or new_id()
+        correlation_id = call.correlation_id or new_ulid()
         redactor = self.redactor.with_secrets(call.secrets) if call.secrets else self.redactor
         request = (
             Payload(call.request_data, redactor) if self._store_bodies and call.request_data is not None else NO_PAYLOAD
