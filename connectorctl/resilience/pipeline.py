@@ -182,48 +182,87 @@ class Pipeline:
             Payload(call.request_data, redactor) if self._store_bodies and call.request_data is not None else NO_PAYLOAD
         )
         windows, max_wait = self._windows.get(call.service) or self.quota(call.service)
-        attempt = 0
+        started = self.clock.monotonic()
+        try:  # the first attempt directly: no closure and no tenacity unless it fails in a way worth retrying
+            return self._attempt(call, fn, correlation_id, redactor, request, windows, max_wait, 1)
+        except ConnectorctlError as exc:
+            if not (
+                isinstance(exc, ConnectorError)
+                and self.retry.retries(exc, idempotent=call.idempotent, keyed=call.idempotency_key is not None)
+            ):
+                exc.correlation_id, exc.attempts = correlation_id, 1
+                raise
+            first = exc
+        return self._retry(first, started, call, fn, correlation_id, redactor, request, windows, max_wait)
 
-        def one_attempt() -> VendorResponse:
+    def _retry(
+        self,
+        first: ConnectorError,
+        started: float,
+        call: Call,
+        fn: Callable[[], VendorResponse],
+        correlation_id: str,
+        redactor: Redactor,
+        request: Payload,
+        windows: tuple[RateLimitWindow, ...],
+        max_wait: float,
+    ) -> VendorResponse:
+        attempt = 1
+
+        def again() -> VendorResponse:
             nonlocal attempt
             attempt += 1
-            started = self.clock.time()
-            try:
-                if windows:
-                    self.limiter.acquire(call.service, windows, max_wait)
-                ticket = (
-                    self.breaker.before_call(call.service) if call.operation not in DIAGNOSTIC_OPERATIONS else BYPASS
-                )
-            except ConnectorError as exc:
-                self._emit(call, correlation_id, attempt, started, 0, request, redactor, exc=exc)
-                raise
-            t0 = time.perf_counter()
-            try:
-                response = fn()
-            except ConnectorError as exc:
-                duration = time.perf_counter() - t0
-                scrub(exc, redactor)
-                if exc.counts_against_circuit:
-                    self.breaker.record_failure(ticket, f"{exc.code}: {exc.message}")
-                else:
-                    self.breaker.record_success(ticket)  # the vendor answered: it is up
-                self._emit(call, correlation_id, attempt, started, duration, request, redactor, exc=exc)
-                raise
-            except BaseException as exc:  # Ctrl-C mid-call too: the vendor may have acted, so the attempt is audited
-                duration = time.perf_counter() - t0
-                self._emit(call, correlation_id, attempt, started, duration, request, redactor, exc=exc)
-                raise
-            duration = time.perf_counter() - t0
-            self.breaker.record_success(ticket)
-            self._emit(call, correlation_id, attempt, started, duration, request, redactor, response=response)
-            return response
+            return self._attempt(call, fn, correlation_id, redactor, request, windows, max_wait, attempt)
 
         try:
-            return self.retry.run(one_attempt, idempotent=call.idempotent, keyed=call.idempotency_key is not None)
+            return self.retry.resume(
+                first, again, started, idempotent=call.idempotent, keyed=call.idempotency_key is not None
+            )
         except ConnectorctlError as exc:
             exc.correlation_id = correlation_id
             exc.attempts = attempt
             raise
+
+    def _attempt(
+        self,
+        call: Call,
+        fn: Callable[[], VendorResponse],
+        correlation_id: str,
+        redactor: Redactor,
+        request: Payload,
+        windows: tuple[RateLimitWindow, ...],
+        max_wait: float,
+        attempt: int,
+    ) -> VendorResponse:
+        """One attempt: quota, circuit, the vendor call, its record to every hook."""
+        started = self.clock.time()
+        try:
+            if windows:
+                self.limiter.acquire(call.service, windows, max_wait)
+            ticket = self.breaker.before_call(call.service) if call.operation not in DIAGNOSTIC_OPERATIONS else BYPASS
+        except ConnectorError as exc:
+            self._emit(call, correlation_id, attempt, started, 0, request, redactor, exc=exc)
+            raise
+        t0 = time.perf_counter()
+        try:
+            response = fn()
+        except ConnectorError as exc:
+            duration = time.perf_counter() - t0
+            scrub(exc, redactor)
+            if exc.counts_against_circuit:
+                self.breaker.record_failure(ticket, f"{exc.code}: {exc.message}")
+            else:
+                self.breaker.record_success(ticket)  # the vendor answered: it is up
+            self._emit(call, correlation_id, attempt, started, duration, request, redactor, exc=exc)
+            raise
+        except BaseException as exc:  # Ctrl-C mid-call too: the vendor may have acted, so the attempt is audited
+            duration = time.perf_counter() - t0
+            self._emit(call, correlation_id, attempt, started, duration, request, redactor, exc=exc)
+            raise
+        duration = time.perf_counter() - t0
+        self.breaker.record_success(ticket)
+        self._emit(call, correlation_id, attempt, started, duration, request, redactor, response=response)
+        return response
 
     def record_skip(self, call: Call, exc: ConnectorError) -> None:
         """Log a call that was decided against before any attempt (attempt 0), e.g. a failover skip."""
