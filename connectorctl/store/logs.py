@@ -43,7 +43,7 @@ def to_row(r: AttemptRecord) -> tuple[Any, ...]:
         r.operation,
         r.endpoint,
         r.method,
-        r.status.value,
+        r.status._value_,  # the plain attribute: ``.value`` is a Python-level property
         r.http_status,
         r.duration_ms,
         r.request.json(),
