@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from connectorctl.outbox.store import OutboxMessage
     from connectorctl.payments.service import PaymentService
     from connectorctl.shipping.service import ShippingService
+    from connectorctl.store.spool import AuditSpool
 
 A = TypeVar("A", bound=Adapter[Any])
 M = TypeVar("M", EmailMessage, SmsMessage)
@@ -90,8 +91,21 @@ class Connector:
     def pipeline(self) -> Pipeline:
         from connectorctl.store.logs import IntegrationLogWriter
 
-        self.log_writer = IntegrationLogWriter(self.db)
+        self.log_writer = IntegrationLogWriter(self.db, self.audit_spool)
         return Pipeline(self.settings, self.db, self.clock, [self.log_writer, *self._extra_hooks])
+
+    @cached_property
+    def audit_spool(self) -> AuditSpool:
+        """Where log rows wait when the database refuses them (``audit_spool`` in the config)."""
+        from connectorctl.store.spool import AuditSpool, spool_path
+
+        return AuditSpool(spool_path(self.settings))
+
+    def drain_audit_spool(self) -> int:
+        """Move rows waiting in the audit spool into the database; how many (StateStoreError if it refuses)."""
+        health = self.db.health
+        health.spool = self.audit_spool
+        return health.recover(self.db)
 
     def flush(self) -> None:
         """Commit rows left pending by a call interrupted while it waited.

@@ -216,6 +216,8 @@ class Settings:
     vendors: Mapping[str, VendorSettings] = field(default_factory=dict)
     webhooks: Mapping[str, WebhookSettings] = field(default_factory=dict)
     inbound: Mapping[str, InboundSettings] = field(default_factory=dict)
+    # log rows the database refused wait here (default: beside the SQLite file; for PostgreSQL in ``home``)
+    audit_spool: str | None = None
     master_key_file: str | None = (
         None  # key file for the credential master key (else $CONNECTORCTL_MASTER_KEY_FILE, keyring)
     )

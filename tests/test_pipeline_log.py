@@ -84,6 +84,7 @@ def test_a_database_locked_too_long_is_one_clear_line(home: Path, quota: bool) -
     limits = "vendors:\n  file: {rate_limits: [{limit: 5, per_seconds: 1}]}\n" if quota else ""
     write_config(home, "email_vendor: file\nlogging: {writer: sync}\n" + limits)
     from connectorctl.store.db import StateDB
+    from connectorctl.store.spool import AuditSpool
 
     StateDB(home / "connectorctl.db").close()
     holder = subprocess.Popen(
@@ -98,9 +99,11 @@ def test_a_database_locked_too_long_is_one_clear_line(home: Path, quota: bool) -
         if quota:  # the quota cannot be taken: nothing is sent
             assert proc.returncode == 6 and "state_unavailable" in proc.stderr
             assert not (home / "outbox").exists()
-        else:  # the message went out; only its log row could not be written, and the operator is told
-            assert proc.returncode == 0 and "integration log not written" in proc.stderr
+        else:  # the message went out; its log row waits in the local audit spool, and the operator is told
+            assert proc.returncode == 0 and "audit rows are kept in" in proc.stderr
             assert len(list((home / "outbox").glob("*.eml"))) == 1
+            spool = AuditSpool(home / "connectorctl.db.audit-spool")
+            assert spool.count(str(home / "connectorctl.db")) == 1
         assert time.monotonic() - started < 15
     finally:
         holder.kill()

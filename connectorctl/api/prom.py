@@ -18,6 +18,7 @@ Metric names (all prefixed ``connectorctl_``):
 * ``log_rows_scraped_total``                          rows folded so far (a liveness signal)
 * ``outbox_depth`` / ``outbox_oldest_age_seconds``    messages still to deliver, and how long the oldest has waited
 * ``outbox_messages{status}``                         outbox messages per status (``dead``, ``uncertain`` ...)
+* ``audit_spool_rows``                                log rows waiting in this host's audit spool for the database
 """
 
 from __future__ import annotations
@@ -200,7 +201,15 @@ def scrape(db: StateDB, settings: Any, totals: LogTotals) -> tuple[LogTotals, by
     totals = totals.fold(db)
     circuits = dict(db.run(lambda c: c.execute("SELECT service_name, state FROM circuit_state").fetchall()))
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Snapshot([*totals.families(circuits, configured_services(settings)), *outbox_families(db)]))
+    registry.register(
+        _Snapshot(
+            [
+                *totals.families(circuits, configured_services(settings)),
+                *outbox_families(db),
+                spool_family(db, settings),
+            ]
+        )
+    )
     return totals, generate_latest(registry)
 
 
@@ -224,3 +233,13 @@ def outbox_families(db: StateDB) -> Iterator[Metric]:
     for status, count in now["by_status"].items():
         per_status.add_metric([status], count)
     yield per_status
+
+
+def spool_family(db: StateDB, settings: Any) -> Metric:
+    from connectorctl.store.queries import spooled
+
+    return GaugeMetricFamily(
+        "connectorctl_audit_spool_rows",
+        "Integration-log rows waiting in the local audit spool for the database to take them (0 is the norm).",
+        value=spooled(db, settings)["rows"],
+    )

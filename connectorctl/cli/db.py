@@ -1,4 +1,4 @@
-"""``connectorctl db migrate|check|copy``: the state database itself (SQLite file or shared PostgreSQL)."""
+"""``connectorctl db migrate|check|drain-spool|copy``: the state database itself (SQLite file or shared PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import typer
 from connectorctl.cli.output import Column, JsonOption, OutputFormat, OutputOption, fmt, grid, kv_table, render, state
 from connectorctl.cli.plain import CommandGroup
 
-app = CommandGroup(help="The state database: apply migrations, check it, copy it to PostgreSQL.")
+app = CommandGroup(help="The state database: apply migrations, check it, drain the audit spool, copy it to PostgreSQL.")
 
 
 def _tables_view(title: str, rows: list[dict[str, Any]], columns: tuple[str, ...]) -> Any:
@@ -35,10 +35,14 @@ def db_migrate(ctx: typer.Context, output: OutputFormat = OutputOption, as_json:
 
 @app.command("check")
 def db_check(ctx: typer.Context, output: OutputFormat = OutputOption, as_json: bool = JsonOption) -> None:
-    """Reach the database: round trip, schema version, pending migrations, rows per table (exit 6 when unusable)."""
+    """Reach the database: round trip, schema version, pending migrations, rows per table (exit 6 when unusable).
+
+    Log rows waiting in the audit spool are moved into the database first.
+    """
     from connectorctl.store.admin import check
 
-    result = check(state(ctx).settings().database)
+    settings = state(ctx).settings()
+    result = check(settings.database, _spool(settings))
     rows = [{"table": name, "rows": count} for name, count in result["tables"].items()]
 
     def view() -> Any:
@@ -48,6 +52,44 @@ def db_check(ctx: typer.Context, output: OutputFormat = OutputOption, as_json: b
         return Group(kv_table("db check", pairs), _tables_view("tables", rows, ("table", "rows")))
 
     render(fmt(output, as_json), result, view)
+
+
+@app.command("drain-spool")
+def db_drain_spool(ctx: typer.Context, output: OutputFormat = OutputOption, as_json: bool = JsonOption) -> None:
+    """Move log rows that waited in the local audit spool (the database refused them) into the database.
+
+    Sends do this by themselves once the database answers, and so do `serve`, `outbox work` and `db check`;
+    run it after a process that spooled rows has exited.  Exit 6 while the database still refuses them.
+    """
+    from connectorctl.store.admin import drain_spool
+
+    settings = state(ctx).settings()
+    result = drain_spool(settings.database, _spool(settings))
+    pairs = [(k.replace("_", " "), v) for k, v in result.items()]
+    render(fmt(output, as_json), result, lambda: kv_table("db drain-spool", pairs))
+
+
+def drain_spool_at_start(connector: Any) -> None:
+    """What a long-running command does first: rows spooled by processes that have exited go in now.
+
+    A database that still refuses does not stop the command; its own sends will drain the spool later.
+    """
+    from connectorctl.cli.output import stderr
+    from connectorctl.errors import StateStoreError
+
+    try:
+        moved = connector.drain_audit_spool()
+    except StateStoreError as exc:
+        stderr().print(f"connectorctl: warning: audit spool not drained: {exc.message}", highlight=False)
+        return
+    if moved:
+        stderr().print(f"connectorctl: {moved} spooled log rows moved into the database", highlight=False)
+
+
+def _spool(settings: Any) -> Any:
+    from connectorctl.store.spool import AuditSpool, spool_path
+
+    return AuditSpool(spool_path(settings))
 
 
 @app.command("copy")

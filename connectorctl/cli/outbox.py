@@ -54,12 +54,14 @@ def outbox_work(
     import signal
     import threading
 
+    from connectorctl.cli.db import drain_spool_at_start
     from connectorctl.outbox.worker import OutboxWorker
 
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())  # finish or release what is held, then exit
     connector = state(ctx).connector()
+    drain_spool_at_start(connector)
     report = OutboxWorker(connector, concurrency=concurrency, stop=stop).run(once=once).to_dict()
     render(fmt(output, as_json), report, lambda: kv_table("outbox work", [(k, str(v)) for k, v in report.items()]))
 

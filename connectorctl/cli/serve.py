@@ -53,9 +53,11 @@ def serve(
 ) -> None:
     """Serve the monitoring API (logs, metrics, health, status, Prometheus /metrics)."""
     from connectorctl.api.auth import TOKEN_ENV, TOKEN_SERVICE, is_loopback, resolve_token
+    from connectorctl.cli.db import drain_spool_at_start
     from connectorctl.errors import ConfigurationError
 
     connector = state(ctx).connector()
+    drain_spool_at_start(connector)
     token, source = resolve_token(connector)
     if not is_loopback(host) and not token:
         raise ConfigurationError(

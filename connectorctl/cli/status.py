@@ -82,8 +82,15 @@ def _table(data: dict[str, Any]) -> Any:
             for name, s in data["services"].items()
         ),
         caption="ok %: calls that succeeded, retries included; try ok %: single attempts\n"
-        + _outbox_line(data["outbox"]),
+        + _outbox_line(data["outbox"])
+        + _spool_line(data["audit_spool"]),
     )
+
+
+def _spool_line(spool: dict[str, Any]) -> str:
+    if not spool["rows"]:
+        return ""
+    return f"\naudit spool: {spool['rows']} log rows wait in {spool['path']} (`connectorctl db drain-spool`)"
 
 
 def _outbox_line(outbox: dict[str, Any]) -> str:

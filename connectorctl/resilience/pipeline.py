@@ -1,6 +1,7 @@
 """The one place where every vendor call gets its resilience and its audit row.
 
-Per attempt, in order: rate limiter -> circuit breaker -> the vendor call ->
+Per attempt, in order: state health (no vendor call while a write of the state
+failed: ``store/outage.py``) -> rate limiter -> circuit breaker -> the vendor call ->
 one :class:`AttemptRecord` to every hook (the SQLite integration log is the
 default hook).  Retries (tenacity) wrap the attempts, so a retry takes a quota
 token again and obeys a circuit that opened meanwhile.  Adapters never repeat
@@ -162,6 +163,8 @@ class Pipeline:
         self.clock = clock
         self.breaker = CircuitBreaker(db, settings.circuit_breaker, clock)
         self.limiter = SqliteRateLimiter(db, clock)
+        self.db = db
+        self.health = db.health
         self.retry = RetryRunner(settings.retry_policy, clock)
         self.redactor = Redactor(settings.logging.redact_fields)
         self.hooks = list(hooks)
@@ -234,14 +237,19 @@ class Pipeline:
         max_wait: float,
         attempt: int,
     ) -> VendorResponse:
-        """One attempt: quota, circuit, the vendor call, its record to every hook."""
+        """One attempt: state health, quota, circuit, the vendor call, its record to every hook."""
         started = self.clock.time()
+        if self.health.down is not None:  # a state write failed: no vendor call until the database is back
+            self.health.check(self.db)
         try:
             if windows:
                 self.limiter.acquire(call.service, windows, max_wait)
             ticket = self.breaker.before_call(call.service) if call.operation not in DIAGNOSTIC_OPERATIONS else BYPASS
         except ConnectorError as exc:
             self._emit(call, correlation_id, attempt, started, 0, request, redactor, exc=exc)
+            raise
+        except StateStoreError as exc:
+            self.health.mark_down(exc)
             raise
         t0 = time.perf_counter()
         try:

@@ -1,4 +1,5 @@
-"""Looking after the state database: apply migrations, check it, and move a SQLite installation to PostgreSQL.
+"""Looking after the state database: apply migrations, check it, drain the audit spool into it, and move a
+SQLite installation to PostgreSQL.
 
 ``copy`` is the grow-up path from one host to many: every table the target's
 migrations know is read from the SQLite file in primary-key batches and written
@@ -12,12 +13,14 @@ written to the file after a table was copied are not carried over.
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from connectorctl.errors import InvalidInputError, StateStoreError
 from connectorctl.store.db import StateDB, is_database_url
 from connectorctl.store.migrations import MIGRATIONS, applied_numbers
+from connectorctl.store.spool import AuditSpool
 
 Progress = Callable[[str, int], None]  # (table, rows copied so far)
 
@@ -32,17 +35,20 @@ def migrate(target: Path | str) -> dict[str, Any]:
         db.close()
 
 
-def check(target: Path | str) -> dict[str, Any]:
-    """A round trip, the schema version, pending migrations and the row count of every table."""
+def check(target: Path | str, spool: AuditSpool) -> dict[str, Any]:
+    """A round trip, the schema version, pending migrations and the row count of every table; log rows waiting
+    in the audit spool are moved in before the rows are counted."""
     db = StateDB(target, migrate=False)
     try:
-        db.run(lambda c: c.execute("SELECT 1").fetchone())  # connect first: the round trip is what every call pays
-        started = time.perf_counter()
-        db.run(lambda c: c.execute("SELECT 1").fetchone())
-        round_trip_ms = round((time.perf_counter() - started) * 1000, 2)
-        done = db.run(lambda c: applied_numbers(c, db.engine)) or set()
-        pending = sorted(n for n, _, _ in MIGRATIONS if n not in done)
-        tables = {t: _count(db, t) for t in _tables(db)} if done else {}
+        with _spool_on_failure(db, spool):
+            db.run(lambda c: c.execute("SELECT 1").fetchone())  # connect first: the round trip is what every call pays
+            started = time.perf_counter()
+            db.run(lambda c: c.execute("SELECT 1").fetchone())
+            round_trip_ms = round((time.perf_counter() - started) * 1000, 2)
+            done = db.run(lambda c: applied_numbers(c, db.engine)) or set()
+            pending = sorted(n for n, _, _ in MIGRATIONS if n not in done)
+            drained = _drain(db, spool) if done else {}
+            tables = {t: _count(db, t) for t in _tables(db)} if done else {}
         return {
             "database": db.label,
             "engine": db.engine,
@@ -50,10 +56,46 @@ def check(target: Path | str) -> dict[str, Any]:
             "round_trip_ms": round_trip_ms,
             "schema_version": max(done, default=0),
             "pending_migrations": pending,
+            **drained,
             "tables": tables,
         }
     finally:
         db.close()
+
+
+def drain_spool(target: Path | str, spool: AuditSpool) -> dict[str, Any]:
+    """Move the log rows waiting in the audit spool into the database (they keep their ids: no duplicates)."""
+    db = StateDB(target, migrate=False)
+    try:
+        with _spool_on_failure(db, spool):
+            db.migrate()
+            return {"database": db.label, **_drain(db, spool)}
+    finally:
+        db.close()
+
+
+def _drain(db: StateDB, spool: AuditSpool) -> dict[str, Any]:
+    drained = spool.drain(db)
+    return {"audit_spool": str(spool.path), "spool_drained": drained, "spooled_rows": spool.count(db.label)}
+
+
+@contextmanager
+def _spool_on_failure(db: StateDB, spool: AuditSpool) -> Iterator[None]:
+    """A database that refuses: say how many log rows wait for it in the spool."""
+    try:
+        yield
+    except StateStoreError as exc:
+        try:
+            waiting = spool.count(db.label)
+        except StateStoreError:
+            raise exc from None
+        if waiting:
+            exc.hint = (
+                f"{waiting} integration-log rows wait in the audit spool {spool.path}; "
+                "`connectorctl db drain-spool` moves them in once the database answers"
+                + (f"; {exc.hint}" if exc.hint else "")
+            )
+        raise
 
 
 def copy(source: Path, to: str, *, batch_size: int = 5000, progress: Progress | None = None) -> dict[str, Any]:

@@ -19,10 +19,14 @@ import re
 import sqlite3
 import threading
 from contextlib import contextmanager
+from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable, Iterator, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeVar
 
 from connectorctl.errors import StateStoreError
+
+if TYPE_CHECKING:
+    from connectorctl.store.outage import StateHealth
 
 DEFAULT_BUSY_TIMEOUT_MS = 10000
 # A checkpoint copies the pages changed since the last one back into the database and fsyncs both
@@ -145,6 +149,13 @@ class StateDB:
         self.label: str = self._backend.label
         if migrate:
             self.migrate()
+
+    @cached_property
+    def health(self) -> StateHealth:
+        """Whether this database is known to be down, shared by every ``StateDB`` on it in this process."""
+        from connectorctl.store.outage import health_of
+
+        return health_of(self.label)
 
     def migrate(self) -> list[int]:
         """Apply pending migrations (creating a SQLite file's folder first); the numbers applied."""

@@ -1,7 +1,9 @@
 """Writing integration-log rows: the pipeline's hot path, with group commit.
 
 The guarantee: a call that has returned to its caller (with a result or an
-exception) has its log row committed.  No background thread and no exit hook
+exception) has its log row committed: in the database, or, when the database
+refuses it, in the local audit spool (``store/spool.py``), which is drained
+into the database as soon as it answers again.  No background thread and no exit hook
 is involved, so it holds in forked workers (gunicorn, celery, multiprocessing),
 which end with ``os._exit`` and never run exit hooks; a kill -9 can only lose
 rows of calls that had not returned yet.
@@ -25,6 +27,7 @@ from connectorctl.errors import StateStoreError
 from connectorctl.ids import new_ulid
 from connectorctl.resilience.pipeline import AttemptRecord
 from connectorctl.store.db import StateDB
+from connectorctl.store.spool import AuditSpool
 from connectorctl.times import iso_utc
 
 INSERT_LOG = (
@@ -33,6 +36,7 @@ INSERT_LOG = (
     "direction, created_at) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+INSERT_LOG_IF_NEW = INSERT_LOG + " ON CONFLICT (id) DO NOTHING"  # replaying spooled rows
 
 
 def to_row(r: AttemptRecord) -> tuple[Any, ...]:
@@ -106,8 +110,11 @@ class IntegrationLogWriter:
     find it was not their turn.
     """
 
-    def __init__(self, db: StateDB) -> None:
+    def __init__(self, db: StateDB, spool: AuditSpool) -> None:
         self.db = db
+        self.spool = spool
+        self.health = db.health
+        self.health.spool = spool
         self._reset()
         _LIVE.add(self)
 
@@ -186,22 +193,54 @@ class IntegrationLogWriter:
 
     def _commit(self, rows: list[tuple[Any, ...]]) -> None:
         try:
-            try:
-                self._insert(rows)
-            except UnicodeEncodeError:
-                # A lone surrogate (undecodable bytes from argv or the environment) in one value: keep the
-                # rows with it escaped rather than lose the whole batch.
-                self._insert([_escaped(row) for row in rows])
+            insert_rows(self.db, rows)
         except StateStoreError as exc:  # the busy timeout already waited for other writers
             # The vendor calls already happened; failing them now would invite a double send.
-            print(f"connectorctl: warning: integration log not written ({len(rows)} rows): {exc}", file=sys.stderr)
-
-    def _insert(self, rows: list[tuple[Any, ...]]) -> None:
-        if len(rows) == 1:  # one statement in autocommit: the single-thread case, the common one
-            self.db.run(lambda c: c.execute(INSERT_LOG, rows[0]))
+            self._spool(rows, exc)
             return
-        with self.db.write() as conn:
-            conn.executemany(INSERT_LOG, rows)
+        if self.health.spooled is not False:  # rows of an earlier failure (or of a process that died) wait
+            self._drain()
+
+    def _spool(self, rows: list[tuple[Any, ...]], exc: StateStoreError) -> None:
+        first = self.health.mark_down(exc)  # the next calls are refused before they reach a vendor
+        try:
+            self.spool.append(self.db.label, rows)
+        except StateStoreError as spool_exc:
+            print(
+                f"connectorctl: warning: integration log not written ({len(rows)} rows): {exc}; {spool_exc}",
+                file=sys.stderr,
+            )
+            return
+        self.health.spooled = True
+        if first:
+            print(
+                f"connectorctl: warning: {exc}; audit rows are kept in {self.spool.path} until it answers again",
+                file=sys.stderr,
+            )
+
+    def _drain(self) -> None:
+        try:
+            self.health.recover(self.db)
+        except StateStoreError:
+            pass  # the rows stay spooled; a later commit or probe moves them
+
+
+def insert_rows(db: StateDB, rows: list[tuple[Any, ...]], *, replay: bool = False) -> None:
+    """Commit integration-log rows in one transaction; ``replay``: rows already there (same id) are skipped."""
+    try:
+        _insert(db, rows, INSERT_LOG_IF_NEW if replay else INSERT_LOG)
+    except UnicodeEncodeError:
+        # A lone surrogate (undecodable bytes from argv or the environment) in one value: keep the
+        # rows with it escaped rather than lose the whole batch.
+        _insert(db, [_escaped(row) for row in rows], INSERT_LOG_IF_NEW if replay else INSERT_LOG)
+
+
+def _insert(db: StateDB, rows: list[tuple[Any, ...]], sql: str) -> None:
+    if len(rows) == 1:  # one statement in autocommit: the single-thread case, the common one
+        db.run(lambda c: c.execute(sql, rows[0]))
+        return
+    with db.write() as conn:
+        conn.executemany(sql, rows)
 
 
 def _escaped(row: tuple[Any, ...]) -> tuple[Any, ...]:

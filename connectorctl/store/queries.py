@@ -385,7 +385,8 @@ def service_status(
     Per service the reference's ``status``, ``success_rate`` and ``avg_duration_ms``
     (``null`` with no calls in the window) plus calls, failures, attempts and
     their own success rate, p95, circuit state and consecutive failures;
-    ``overall`` is the worst verdict.  Calls and ``success_rate`` count logical
+    ``overall`` is the worst verdict; ``audit_spool.rows`` log rows wait for
+    the database in the local spool.  Calls and ``success_rate`` count logical
     calls (a send retried to success is one success); the duration figures are
     per attempt.
     """
@@ -414,7 +415,16 @@ def service_status(
         "window_minutes": report.window_minutes,
         "overall": report.overall,
         "outbox": depth(db, report.now.timestamp()),
+        "audit_spool": spooled(db, settings),
     }
+
+
+def spooled(db: StateDB, settings: Any) -> dict[str, Any]:
+    """The audit spool's path and how many of this database's log rows wait in it (``rows``: 0 is the norm)."""
+    from connectorctl.store.spool import AuditSpool, spool_path
+
+    spool = AuditSpool(spool_path(settings))
+    return {"path": str(spool.path), "rows": spool.count(db.label)}
 
 
 def purge_logs(
