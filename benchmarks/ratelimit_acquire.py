@@ -8,7 +8,10 @@ it needs a blocking acquire) and off.  Every side runs in alternating blocks
 on its own file in the same temporary directory, so machine noise hits all alike.
 
     pip install -e '.[bench]'
-    python benchmarks/ratelimit_acquire.py [--n 20000] [--block 1000]
+    python benchmarks/ratelimit_acquire.py [--n 20000] [--block 1000] [--database postgresql://...]
+
+With ``--database`` the three connectorctl shapes also run on that PostgreSQL database (its
+``rate_limit_buckets`` rows for the bench services are reset first), in the same blocks.
 """
 
 from __future__ import annotations
@@ -29,10 +32,12 @@ from connectorctl.resilience.ratelimit import SqliteRateLimiter  # noqa: E402
 from connectorctl.store.db import StateDB  # noqa: E402
 
 
-def connectorctl_sides(tmp: Path, n: int) -> dict[str, Callable[[], bool]]:
+def connectorctl_sides(target: Path | str, n: int, label: str = "connectorctl") -> dict[str, Callable[[], bool]]:
     import connectorctl.resilience.ratelimit as rl
 
-    limiter = SqliteRateLimiter(StateDB(tmp / "connectorctl.db"), SystemClock())
+    db = StateDB(target)
+    db.run(lambda c: c.execute("DELETE FROM rate_limit_buckets WHERE service_name IN ('small', 'large', 'two')"))
+    limiter = SqliteRateLimiter(db, SystemClock())
     small = [RateLimitWindow(n * 100, 3600.0)]  # high enough never to refuse
     large = [RateLimitWindow(100_000_000, 3600.0)]
     two = [RateLimitWindow(10_000_000, 1.0), RateLimitWindow(1_000_000_000, 86400.0)]
@@ -45,9 +50,9 @@ def connectorctl_sides(tmp: Path, n: int) -> dict[str, Callable[[], bool]]:
             rl.LEASE_FRACTION = saved
 
     return {
-        "connectorctl, token by token (1 write per acquire)": token_by_token,
-        "connectorctl, leased (1 write per 1% of the quota)": lambda: limiter.try_acquire("large", large) == 0.0,
-        "connectorctl, two windows, leased": lambda: limiter.try_acquire("two", two) == 0.0,
+        f"{label}, token by token (1 write per acquire)": token_by_token,
+        f"{label}, leased (1 write per 1% of the quota)": lambda: limiter.try_acquire("large", large) == 0.0,
+        f"{label}, two windows, leased": lambda: limiter.try_acquire("two", two) == 0.0,
     }
 
 
@@ -67,10 +72,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=20000, help="acquires per side")
     parser.add_argument("--block", type=int, default=1000, help="acquires per alternating block")
+    parser.add_argument("--database", help="also run connectorctl's limiter on this postgresql:// database")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="ratelimit-bench-"))
     try:
-        sides = {**connectorctl_sides(tmp, args.n), **pyrate_sides(tmp, args.n)}
+        sides = {**connectorctl_sides(tmp / "connectorctl.db", args.n), **pyrate_sides(tmp, args.n)}
+        if args.database:
+            sides.update(connectorctl_sides(args.database, args.n, "postgresql"))
     except ImportError:
         raise SystemExit("pyrate-limiter is not installed: pip install -e '.[bench]'") from None
     samples: dict[str, list[float]] = {name: [] for name in sides}

@@ -54,6 +54,7 @@ __all__ = [
     "source_of",
 ]
 log = logging.getLogger("connectorctl.config")
+MAX_STALENESS_S = 300  # a circuit opened on one host must reach the others within minutes at most
 
 
 # Keys of the YAML file that are not fields of Settings or are typed specially.
@@ -384,6 +385,8 @@ def _check(settings: Settings) -> None:
             bad(f"retry_policy.{name}", "must be 0 or more")
     if cb.probe_lease_seconds <= 0 or cb.window_seconds <= 0:
         bad("circuit_breaker", "probe_lease_seconds and window_seconds must be positive")
+    if not 0 <= cb.max_staleness_seconds <= MAX_STALENESS_S:  # nan fails too
+        bad("circuit_breaker.max_staleness_seconds", f"must be between 0 and {MAX_STALENESS_S} seconds")
     ob = settings.outbox
     if (
         min(ob.lease_seconds, ob.backoff_initial_seconds, ob.backoff_max_seconds, ob.max_age_hours, ob.poll_seconds)

@@ -104,7 +104,7 @@ class Connector:
     def drain_audit_spool(self) -> int:
         """Move rows waiting in the audit spool into the database; how many (StateStoreError if it refuses)."""
         health = self.db.health
-        health.spool = self.audit_spool
+        health.attach(self.audit_spool, self.db.label)
         return health.recover(self.db)
 
     def flush(self) -> None:

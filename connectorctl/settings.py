@@ -49,6 +49,10 @@ class CircuitBreakerSettings:
     window_seconds: float = 60.0
     minimum_calls: int = 20
     probe_lease_seconds: float = 30.0
+    # How long a process may act on circuit rows it read without reading them again.  Changes normally
+    # reach every process at once (a shared counter on SQLite, NOTIFY on PostgreSQL); this bounds the
+    # rest: how long a host may keep calling after another host opened the circuit.  0: read every call.
+    max_staleness_seconds: float = 1.0
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -32,6 +34,11 @@ ALL_ON_POSTGRES = os.environ.get("TEST_DATABASE_ENGINE") == "postgresql"
 TEMPLATE_DB = "connectorctl_template"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "fresh_schema: SQLite state files this process opens are migrated from scratch, "
+                                       "not copied from the session's migrated template")
+
+
 @pytest.fixture(autouse=True)
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Path:
     path = tmp_path / "home"
@@ -43,6 +50,45 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.Fixtur
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setenv("COLUMNS", "200")
     return path
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One SQLite state file migrated by the real migrations, once per session."""
+    from connectorctl.store.db import StateDB
+
+    path = tmp_path_factory.mktemp("template") / "connectorctl.db"
+    StateDB(path).close()  # the last connection's close folds the WAL back in: the file alone is the database
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _migrated_sqlite(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new SQLite state file opened in this process starts as a copy of the migrated template (~2 ms)
+    instead of running every migration (~30-60 ms, most tests open one).  Migrations still run for real:
+    on the template, in every CLI or worker process a test starts, through ``db migrate``, and in tests
+    marked ``fresh_schema``."""
+    if request.node.get_closest_marker("fresh_schema"):
+        return
+    from connectorctl.store.db import StateDB, is_database_url
+
+    template = request.getfixturevalue("sqlite_template")
+    opened = StateDB.__init__
+
+    def open_from_template(self: StateDB, target: Path | str, *, migrate: bool = True) -> None:
+        if migrate and not is_database_url(target) and not os.path.exists(target):
+            copy = Path(f"{target}.template-{os.getpid()}-{threading.get_ident()}")
+            try:
+                copy.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(template, copy)
+                os.link(copy, target)  # never over a file another thread created meanwhile
+            except OSError:
+                pass  # an unwritable place (the real open reports it), or another thread was first
+            finally:
+                copy.unlink(missing_ok=True)
+        opened(self, target, migrate=migrate)
+
+    monkeypatch.setattr(StateDB, "__init__", open_from_template)
 
 
 @pytest.fixture(scope="session")

@@ -101,7 +101,7 @@ time.sleep(60)
 """
 
 
-def test_kill_9_after_a_spooled_send_loses_nothing_and_the_operator_sees_and_drains_it(
+def test_kill_9_after_a_spooled_send_loses_nothing_blocks_new_sends_and_the_operator_sees_and_drains_it(
     home: Path, quick: None, write_lock: Callable[[], None], cli: Callable[..., CliResult]
 ) -> None:
     write_config(home, "email_vendor: file\n")
@@ -116,6 +116,9 @@ def test_kill_9_after_a_spooled_send_loses_nothing_and_the_operator_sees_and_dra
         proc.wait()
     assert sent(home) == 1
 
+    refused = cli("send", "email", "--to", "b@example.com", "--subject", "s", "--body", "b")
+    assert refused.exit_code == 6 and "state_unavailable" in refused.stderr and "stayed locked" in refused.stderr
+    assert sent(home) == 1  # a new process finds the row its predecessor spooled: it probes before it sends
     check = cli("db", "check")  # the database still refuses: exit 6, and the operator is told rows wait
     assert check.exit_code == 6 and "1 integration-log rows wait in the audit spool" in check.stderr
     assert "Traceback" not in check.output and len(check.stdout) == 0

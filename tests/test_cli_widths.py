@@ -8,11 +8,15 @@ out, free text wraps); in a pipe, every value is printed whole on one line so
 from __future__ import annotations
 
 import base64
+import io
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import threading
+from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -53,14 +57,18 @@ def vendors() -> Any:
         yield stripe, easypost
 
 
-@pytest.fixture
-def world(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Callable[..., Any], vendors: Any) -> World:
-    stripe, easypost = vendors
-    monkeypatch.setenv("CONNECTORCTL_MASTER_KEY", base64.b64encode(os.urandom(32)).decode())
-    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
-    monkeypatch.setenv("WIDTH_TEST_SECRET", "whsec_" + "x" * 32)
-    monkeypatch.setenv("WIDTH_TEST_STRIPE", STRIPE_KEY)
-    monkeypatch.setenv("WIDTH_TEST_EASYPOST", EASYPOST_KEY)
+def build_world(home: Path, files: Path, stripe: FakeStripe, easypost: FakeEasyPost) -> World:
+    """Seed ``home`` through the CLI (in this process), with the environment a case runs in."""
+    from connectorctl.cli.main import run
+    from connectorctl.gateway import Connector
+
+    def cli(*args: str) -> Any:
+        out = io.StringIO()
+        with redirect_stdout(out), redirect_stderr(io.StringIO()):
+            code = run(list(args))
+        assert code == 0, (args, code)
+        return out.getvalue()
+
     write_config(home, "email_vendor: [sendgrid, file]\nsms_vendor: file\npayment_vendor: stripe\nshipping_vendor: easypost\nvendors:\n"
                        "  sendgrid: {base_url: 'http://127.0.0.1:9'}\n"
                        f"  stripe: {{base_url: '{stripe.url}', credentials: {{api_key: 'env:WIDTH_TEST_STRIPE'}}}}\n"
@@ -73,22 +81,46 @@ def world(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Call
         Row(timedelta(minutes=1), service="file"),
     ]
     ids = insert_rows(home / "connectorctl.db", rows)
-    assert cli("circuit", "trip", "sendgrid", "--for", "2h", "--reason", LONG_REASON).exit_code == 0
-    from connectorctl.gateway import Connector
-
+    cli("circuit", "trip", "sendgrid", "--for", "2h", "--reason", LONG_REASON)
     with Connector() as connector:
         connector.credentials.store.put("sendgrid", None, "api_key", {"api_key": "SG." + "k" * 60}, None, connector.clock.time())
-    sent = json.loads(cli("send", "email", "--vendor", "file", "--to", "ann.smith@example.com", "-s", "Hi", "--body", "x", "-o", "json").stdout)
-    assert cli("suppressions", "add", "bounced.person@example.com", "--note", LONG_REASON).exit_code == 0
-    body = tmp_path / "event.json"
+    sent = json.loads(cli("send", "email", "--vendor", "file", "--to", "ann.smith@example.com", "-s", "Hi", "--body", "x", "-o", "json"))
+    cli("suppressions", "add", "bounced.person@example.com", "--note", LONG_REASON)
+    body = files / "event.json"
     body.write_text('{"id": "evt_1", "type": "charge.succeeded"}')
-    csv = tmp_path / "to.csv"
+    csv = files / "to.csv"
     csv.write_text("email,name\nann@example.com,Ann\nnot-an-address,Bob\n")
     signed = json.loads(cli("webhook", "sign", "--scheme", "stripe", "--secret-env", "WIDTH_TEST_SECRET", "--body-file", str(body),
-                            "--timestamp", "1767225600", "-o", "json").stdout)
-    env = {k: v for k, v in os.environ.items()}
-    return World(home, ids, env, {"body": str(body), "csv": str(csv), "signature": signed["headers"]["Stripe-Signature"],
-                                  "correlation": sent["correlation_id"]})
+                            "--timestamp", "1767225600", "-o", "json"))
+    return World(home, ids, {}, {"body": str(body), "csv": str(csv), "signature": signed["headers"]["Stripe-Signature"],
+                                 "correlation": sent["correlation_id"]})
+
+
+def world_env(stripe: FakeStripe, easypost: FakeEasyPost, master_key: str) -> dict[str, str]:
+    return {"CONNECTORCTL_MASTER_KEY": master_key, "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
+            "WIDTH_TEST_SECRET": "whsec_" + "x" * 32, "WIDTH_TEST_STRIPE": STRIPE_KEY, "WIDTH_TEST_EASYPOST": EASYPOST_KEY}
+
+
+@pytest.fixture(scope="module")
+def seeded(vendors: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[World, dict[str, str]]:
+    """The seeded installation, built once: every case starts from its own copy (seeding costs more than a case)."""
+    stripe, easypost = vendors
+    env = world_env(stripe, easypost, base64.b64encode(os.urandom(32)).decode())
+    root = tmp_path_factory.mktemp("widths")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CONNECTORCTL_HOME", str(root / "home"))
+        for name, value in env.items():
+            mp.setenv(name, value)
+        return build_world(root / "home", root, stripe, easypost), env
+
+
+@pytest.fixture
+def world(seeded: tuple[World, dict[str, str]], home: Path, monkeypatch: pytest.MonkeyPatch) -> World:
+    template, env = seeded
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    shutil.copytree(template.home, home, ignore=shutil.ignore_patterns("*-shm"))  # SQLite rebuilds the WAL index
+    return World(home, template.ids, dict(os.environ), dict(template.extra))
 
 
 def prepare(world: World, needs: str | None, cli: Callable[..., Any]) -> None:
@@ -164,8 +196,8 @@ def resolve(args: tuple[str, ...], world: World) -> list[str]:
     return out
 
 
-def run_in_terminal(args: list[str], env: dict[str, str], columns: int = 80) -> tuple[int, str, str]:
-    """Run the CLI with stdout on a pseudo-terminal of ``columns`` columns, as a person at an 80-column terminal would."""
+def open_terminal(columns: int) -> tuple[int, int]:
+    """A pseudo-terminal of ``columns`` x 40: (master, slave)."""
     import fcntl
     import pty
     import struct
@@ -173,23 +205,57 @@ def run_in_terminal(args: list[str], env: dict[str, str], columns: int = 80) -> 
 
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
-    full_env = {**env, "COLUMNS": str(columns), "LINES": "40", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "connectorctl", *args], stdin=subprocess.DEVNULL, stdout=slave, stderr=subprocess.PIPE,
-                            env=full_env, cwd=ROOT)
-    os.close(slave)
+    return master, slave
+
+
+def read_terminal(master: int) -> str:
+    """Everything written to the terminal until its slave side is closed, without colour codes."""
     chunks = []
     while True:
         try:
             data = os.read(master, 65536)
-        except OSError:  # EIO: the child closed the terminal
+        except OSError:  # EIO: the writer closed the terminal
             break
         if not data:
             break
         chunks.append(data)
     os.close(master)
+    return ANSI.sub("", b"".join(chunks).decode("utf-8")).replace("\r\n", "\n")
+
+
+def run_in_terminal(args: list[str], env: dict[str, str], columns: int = 80) -> tuple[int, str, str]:
+    """Run the CLI as a real process with stdout on a pseudo-terminal, as a person at a terminal would."""
+    master, slave = open_terminal(columns)
+    full_env = {**env, "COLUMNS": str(columns), "LINES": "40", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "connectorctl", *args], stdin=subprocess.DEVNULL, stdout=slave, stderr=subprocess.PIPE,
+                            env=full_env, cwd=ROOT)
+    os.close(slave)
+    out = read_terminal(master)
     _, err = proc.communicate(timeout=60)
-    text = ANSI.sub("", b"".join(chunks).decode("utf-8")).replace("\r\n", "\n")
-    return proc.returncode, text, err.decode("utf-8")
+    return proc.returncode, out, err.decode("utf-8")
+
+
+def run_on_terminal_in_process(args: list[str], monkeypatch: pytest.MonkeyPatch, columns: int = 80) -> tuple[int, str, str]:
+    """The same with the CLI run in this process (its stdout the terminal, its console made afresh for it):
+    rendering is decided by the console alone, and a process start costs more than most commands."""
+    from connectorctl.cli import output
+    from connectorctl.cli.main import run
+
+    master, slave = open_terminal(columns)
+    reader_out: list[str] = []
+    reader = threading.Thread(target=lambda: reader_out.append(read_terminal(master)))  # a pty holds only a few KB unread
+    reader.start()
+    err = io.StringIO()
+    with monkeypatch.context() as patch, open(slave, "w", encoding="utf-8") as terminal:
+        patch.setenv("COLUMNS", str(columns))
+        patch.setenv("LINES", "40")
+        patch.setattr(sys, "stdout", terminal)
+        patch.setattr(sys, "stderr", err)
+        patch.setattr(output, "_stdout", None)
+        patch.setattr(output, "_stderr", None)
+        code = run(args)
+    reader.join(timeout=60)
+    return code, reader_out[0], err.getvalue()
 
 
 def assert_whole(values: list[str], output: str) -> None:
@@ -216,10 +282,11 @@ def test_piped_output_prints_every_value_whole(name: str, world: World, cli: Cal
 
 
 @pytest.mark.parametrize("name", list(CASES))
-def test_an_80_column_terminal_gets_whole_values_in_80_columns(name: str, world: World, cli: Callable[..., Any]) -> None:
+def test_an_80_column_terminal_gets_whole_values_in_80_columns(name: str, world: World, cli: Callable[..., Any],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     case = CASES[name]
     prepare(world, case.needs, cli)
-    code, out, err = run_in_terminal(resolve(case.args, world), world.env)
+    code, out, err = run_on_terminal_in_process(resolve(case.args, world), monkeypatch)
     assert code == case.exit_code, out + err
     assert_whole(case.whole(world), out)
     assert_shaped(case, out)

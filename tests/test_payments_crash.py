@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterator
 
@@ -50,8 +51,8 @@ def wait_for_request(stripe: FakeStripe, reference: str, timeout: float) -> None
 
 def test_kill_9_at_random_moments_then_reconcile(home: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     """Even runs are killed at a random time of the whole run; odd runs at a random moment while the
-    vendor holds the request (processed, answer not sent yet): the window that loses money elsewhere."""
-    rng = random.Random(13)
+    vendor holds the request (processed, answer not sent yet): the window that loses money elsewhere.
+    The even and the odd runs go side by side, each its own sequence of twenty kills in all."""
     delay = 0.5
     with FakeStripe(answer_delay=delay) as stripe:
         payment_config(home, stripe_url=stripe.url)
@@ -59,15 +60,21 @@ def test_kill_9_at_random_moments_then_reconcile(home: Path, env: dict[str, str]
         assert charge_process("kill:warmup", env).wait(120) == 0
         full_run = time.monotonic() - started
         references = [f"kill:{i}" for i in range(20)]
-        for i, reference in enumerate(references):
-            proc = charge_process(reference, env)
-            if i % 2:
-                wait_for_request(stripe, reference, 120)
-                time.sleep(rng.uniform(0, delay * 0.8))
-            else:
-                time.sleep(rng.uniform(0.1, 1.0) * full_run)
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(60)
+
+        def kill_each(parity: int) -> None:
+            rng = random.Random(13 + parity)
+            for reference in references[parity::2]:
+                proc = charge_process(reference, env)
+                if parity:
+                    wait_for_request(stripe, reference, 120)
+                    time.sleep(rng.uniform(0, delay * 0.8))
+                else:
+                    time.sleep(rng.uniform(0.1, 1.0) * full_run)
+                proc.send_signal(signal.SIGKILL)
+                proc.wait(60)
+
+        with ThreadPoolExecutor(2) as lanes:
+            list(lanes.map(kill_each, (0, 1)))  # re-raises what a lane raised
         reconcile = run_cli_process("payments", "reconcile", "-o", "json", env=payment_env())
         assert reconcile.returncode == 0, reconcile.stderr
         resolved = {r["reference"]: r["after"] for r in json.loads(reconcile.stdout)}

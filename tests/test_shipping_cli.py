@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from tests.conftest import ROOT, run_cli_process, write_config
+from tests.conftest import ROOT, write_config
 from fake_easypost import API_KEY, FakeEasyPost
 from fake_shippo import TOKEN, FakeShippo
 
@@ -139,12 +139,15 @@ def test_no_vendor_configured_is_a_usage_error(cli: Callable[..., Any], home: Pa
 
 @pytest.mark.slow
 @pytest.mark.parametrize("slug", sorted(VENDORS))
-def test_a_killed_buy_and_a_rerun_buy_exactly_one_label(slug: str, home: Path) -> None:
+def test_a_killed_buy_and_a_rerun_buy_exactly_one_label(slug: str, home: Path, cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The buy is a real process killed with SIGKILL; quoting and the re-runs are commands run in this process."""
     fake_cls, _, _ = VENDORS[slug]
     with fake_cls() as fake:
         env = configure(home, slug, fake)
-        quoted = run_cli_process("ship", "rates", "--from-file", str(EXAMPLE), "-o", "json", env=env)
-        assert quoted.returncode == 0, quoted.stderr
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        quoted = cli("ship", "rates", "--from-file", str(EXAMPLE), "-o", "json")
+        assert quoted.exit_code == 0, quoted.stderr
         rate = json.loads(quoted.stdout)[0]
         fake.stall_buys = 30.0  # the vendor buys, then its answer is slow: the process dies waiting for it
         full_env = {**os.environ, "PYTHONPATH": str(ROOT), **env}
@@ -157,10 +160,10 @@ def test_a_killed_buy_and_a_rerun_buy_exactly_one_label(slug: str, home: Path) -
             proc.communicate(timeout=30)
         assert proc.returncode == -signal.SIGKILL
         fake.stall_buys = 0.0
-        rerun = run_cli_process("ship", "buy", rate["id"], "-o", "json", env=env)
-        assert rerun.returncode == 0, rerun.stderr
+        rerun = cli("ship", "buy", rate["id"], "-o", "json")
+        assert rerun.exit_code == 0, rerun.stderr
         label = json.loads(rerun.stdout)
         assert label["replayed"] and label["tracking_number"]
         assert len(fake.buys) == 1  # asked the vendor instead of buying again
-        again = json.loads(run_cli_process("ship", "buy", rate["id"], "-o", "json", env=env).stdout)
+        again = json.loads(cli("ship", "buy", rate["id"], "-o", "json").stdout)
         assert again["tracking_number"] == label["tracking_number"] and len(fake.buys) == 1

@@ -1,8 +1,10 @@
-"""Circuit breaker whose state lives in SQLite, so every process obeys it.
+"""Circuit breaker whose state lives in the state database, so every process (and host) obeys it.
 
-Reads are one indexed SELECT per call; writes happen only on counted failures,
-on recovery and on transitions.  After the open timeout exactly one process
-wins a probe lease (a conditional UPDATE), everyone else keeps failing fast;
+Calls read an in-process copy of the circuit rows that is reloaded when any
+process changes them (bounded staleness, see ``_StateCache``); writes happen
+only on counted failures, on recovery and on transitions.  After the open
+timeout exactly one process wins a probe lease (a conditional UPDATE, always
+on the database), everyone else keeps failing fast;
 the lease expires so a crashed prober cannot wedge the circuit half-open.
 Operator states (forced open, disabled) win over automatic ones; a forced-open
 period that ends turns half-open, so it too lets exactly one probe through.
@@ -10,14 +12,11 @@ period that ends turns half-open, so it too lets exactly one probe through.
 
 from __future__ import annotations
 
-import contextlib
 import getpass
-import mmap
 import os
-import struct
 import threading
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from connectorctl.domain.values import CircuitBreakerState, CircuitState
 from connectorctl.errors import CircuitOpenError, InvalidInputError
@@ -27,7 +26,6 @@ from connectorctl.store.db import StateDB
 
 MAX_TRIP_SECONDS = 36500 * 86400
 
-_U64 = struct.Struct("<Q")
 _COLUMNS = (
     "service_name, state, consecutive_failures, opened_at, open_until, probe_lease_until, forced_until, reason, "
     "updated_by, updated_at"
@@ -53,82 +51,58 @@ def current_actor() -> str:
 
 
 class _StateCache:
-    """Circuit rows cached in-process, revalidated on every call by reading a shared counter.
+    """Circuit rows cached in-process, trusted while nothing says they changed and for at most ``max_age`` s.
 
-    Every write to ``circuit_state`` (by any process) increments a 64-bit
-    counter in a small memory-mapped file next to the database, after it
-    commits and under an exclusive file lock.  A reader compares the counter
-    with the value it saw when it last loaded the rows: equal means nothing
-    changed.  Reading the counter is a memory access, so the per-call cost of
-    honouring other processes' circuit changes drops from a SQLite read
-    transaction (~20 µs) to well under a microsecond.  If the counter file
-    cannot be used, every call reads SQLite.
+    Every write to ``circuit_state`` moves the database's change signal (see
+    ``store/changes.py``): on SQLite a shared memory-mapped counter, on PostgreSQL
+    a NOTIFY sent by a trigger inside the writing transaction and counted on a
+    LISTEN connection.  A call compares the signal with the version it saw before
+    it last loaded the rows; equal means nothing changed, so honouring other
+    processes' (and hosts') circuit changes costs a memory access or a
+    non-blocking socket read instead of a query.  The rows are read again anyway
+    once ``max_age`` seconds passed (a notification lost on the way cannot keep a
+    host sending for longer), and on every call while the signal is unknown (its
+    connection lost).  Those reads fail while the database is down, which refuses
+    the call before any vendor request.
     """
 
-    def __init__(self, db: StateDB) -> None:
+    def __init__(self, db: StateDB, clock: Clock, max_age: float) -> None:
         self.db = db
+        self.clock = clock
+        self.max_age = max_age
+        self.signal = db.change_signal("circuit")
         self._rows: dict[str, tuple[Any, ...]] = {}
         self._seen: int | None = None
+        self._fresh_until = 0.0
         self._lock = threading.Lock()
-        self._map: mmap.mmap | None = None
-        self._fd: int | None = None
-        if db.path is None:
-            return
-        self.path = f"{db.path}.circuit-epoch"
-        try:
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-            if os.fstat(self._fd).st_size < 8:
-                os.pwrite(self._fd, b"\0" * 8, 0)
-            self._map = mmap.mmap(self._fd, 8)
-        except (OSError, ValueError):
-            self._map = None
 
     def get(self, service: str) -> tuple[Any, ...] | None:
-        seen = None if self._map is None else _U64.unpack_from(self._map, 0)[0]
-        if seen is not None and seen == self._seen:
+        seen = self.signal.version()
+        if seen is not None and seen == self._seen and self.clock.monotonic() < self._fresh_until:
             return self._rows.get(service)  # the dict is replaced whole, never mutated: no lock needed
+        fresh_until = self.clock.monotonic() + self.max_age
         rows = self.db.run(
             lambda c: c.execute(
                 "SELECT service_name, state, consecutive_failures, open_until, probe_lease_until, forced_until, "
                 "reason FROM circuit_state"
             ).fetchall()
         )
+        if seen is None:
+            self.signal.revive()
         with self._lock:
             self._rows = {r[0]: r[1:] for r in rows}
             self._seen = seen
+            self._fresh_until = fresh_until
             return self._rows.get(service)
 
     def bump(self) -> None:
-        """Tell every process that circuit rows changed (call after commit)."""
+        """This process changed circuit rows (call after commit): it reloads them, and so does everyone else."""
         with self._lock:
             self._seen = None
-        if self._map is None or self._fd is None:
-            return
-        with _file_lock(self._fd):
-            _U64.pack_into(self._map, 0, _U64.unpack_from(self._map, 0)[0] + 1)
+        self.signal.bump()
 
     def close(self) -> None:
-        if self._map is not None:
-            self._map.close()
-            self._map = None
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-
-
-@contextlib.contextmanager
-def _file_lock(fd: int) -> Iterator[None]:
-    """An exclusive lock across processes; on Windows none, where a lost increment only delays a reload."""
-    try:
-        import fcntl
-    except ImportError:
-        yield
-        return
-    fcntl.flock(fd, fcntl.LOCK_EX)
-    try:
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
+        self.signal.close()
 
 
 class CircuitBreaker:
@@ -136,7 +110,7 @@ class CircuitBreaker:
         self.db = db
         self.settings = settings
         self.clock = clock
-        self.cache = _StateCache(db)
+        self.cache = _StateCache(db, clock, settings.max_staleness_seconds)
         self._tickets: dict[tuple[str, bool, bool], Ticket] = {}
 
     # -- the hot path -------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Per-service quotas shared by every process through SQLite.
+"""Per-service quotas shared by every process (and, on PostgreSQL, every host) through the state database.
 
 Each window ("10 per 1 s", "10000 per 86400 s") is a fixed, epoch-aligned
 counter row.  Tokens are taken with a conditional write inside one
@@ -7,9 +7,10 @@ processes and a quota is never exceeded within any of its windows.  (Fixed
 windows may admit up to 2x the limit across a window boundary: the semantics
 vendors use for their own daily quotas.)
 
-High quotas would make that write the most expensive step of every call, so a
-process reserves a small lease of tokens at once (1 % of the smallest limit,
-1 token for small limits) and spends it locally until the window ends.
+High quotas would make that write the most expensive step of every call (on
+PostgreSQL a network round trip), so a process reserves a small lease of tokens
+at once (1 % of the smallest limit, 1 token for small limits) and spends it
+locally until the window ends.
 Reserved tokens count against the quota, so leases can never over-admit; at
 worst a process leaves part of its lease unused when its window rolls over.
 """

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeVar
 from connectorctl.errors import StateStoreError
 
 if TYPE_CHECKING:
+    from connectorctl.store.changes import ChangeSignal
     from connectorctl.store.outage import StateHealth
 
 DEFAULT_BUSY_TIMEOUT_MS = 10000
@@ -149,6 +150,16 @@ class StateDB:
         self.label: str = self._backend.label
         if migrate:
             self.migrate()
+
+    def change_signal(self, name: str) -> "ChangeSignal":
+        """Tells this process when other processes (or hosts) changed the rows that ``name`` watches."""
+        if self.engine == "postgresql":
+            from connectorctl.store.postgres import ChangeFeed
+
+            return ChangeFeed(self._backend, f"connectorctl_{name}")
+        from connectorctl.store.changes import FileCounter
+
+        return FileCounter(f"{self.path}.{name}-epoch")
 
     @cached_property
     def health(self) -> StateHealth:

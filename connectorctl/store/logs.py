@@ -114,7 +114,7 @@ class IntegrationLogWriter:
         self.db = db
         self.spool = spool
         self.health = db.health
-        self.health.spool = spool
+        self.health.attach(spool, db.label)
         self._reset()
         _LIVE.add(self)
 
@@ -198,7 +198,7 @@ class IntegrationLogWriter:
             # The vendor calls already happened; failing them now would invite a double send.
             self._spool(rows, exc)
             return
-        if self.health.spooled is not False:  # rows of an earlier failure (or of a process that died) wait
+        if self.health.spooled:  # rows of an earlier failure wait
             self._drain()
 
     def _spool(self, rows: list[tuple[Any, ...]], exc: StateStoreError) -> None:

@@ -150,6 +150,49 @@ def _totals_checkpoint(db: Any) -> None:
     create_checkpoint_table(db)
 
 
+@migration(9, "circuit changes announced on PostgreSQL")
+def _circuit_notify(db: Any) -> None:
+    # Every process caches the circuit rows.  On PostgreSQL a host learns that another changed them from
+    # this NOTIFY, sent inside the transaction that wrote the row, whoever wrote it (a breaker, an
+    # operator's `circuit trip`, `db copy`).  SQLite's processes share a counter file instead.
+    if getattr(db, "engine", "sqlite") != "postgresql":
+        return
+    db.execute(
+        "CREATE FUNCTION connectorctl_circuit_changed() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$BEGIN PERFORM pg_notify('connectorctl_circuit', ''); RETURN NULL; END$$"
+    )
+    db.execute(
+        "CREATE TRIGGER circuit_state_changed AFTER INSERT OR UPDATE OR DELETE ON circuit_state "
+        "FOR EACH ROW EXECUTE FUNCTION connectorctl_circuit_changed()"
+    )
+
+
+@migration(30, "failure breakdown from the status index")
+def _status_index_with_http_status(db: Any) -> None:
+    # `metrics` breaks failures down by status and HTTP class.  With the HTTP status in this index that
+    # reads only the failed rows of the service and period, from the index alone; before, it walked every
+    # call of the period a second time (on a busy service as long as the whole histogram pass).
+    # Rebuilding it takes a few seconds per million log rows, once, while the migration holds the write lock.
+    db.execute("DROP INDEX IF EXISTS ix_logs_service_status_time")
+    db.execute(
+        "CREATE INDEX ix_logs_service_status_time ON integration_logs (service_name, status, created_at, "
+        "http_status_code)"
+    )
+
+
+@migration(31, "log visibility kept fresh on PostgreSQL")
+def _log_autovacuum(db: Any) -> None:
+    # `metrics` and `status` read the log from covering indexes without touching the table, but only
+    # where PostgreSQL's visibility map marks the table pages all-visible, which only (auto)vacuum does.
+    # By default an append-only table is vacuumed after 20 % of it was inserted: until then up to a sixth
+    # of the log is unmarked, the planner prices the covering scan above walking the time index through
+    # the table (every service's rows of the period), and a busy service's metrics take several times
+    # longer.  Vacuuming after 1 % keeps the map within about 1 %; each such run reads only the new pages.
+    if getattr(db, "engine", "sqlite") != "postgresql":
+        return
+    db.execute("ALTER TABLE integration_logs SET (autovacuum_vacuum_insert_scale_factor = 0.01)")
+
+
 def _load_area_migrations() -> None:
     """Import modules that register their own migrations (credentials, webhooks, ...)."""
     import importlib

@@ -9,8 +9,10 @@ second one caller probes the database by draining the audit spool into it;
 when that works the database is up again and calls go through.
 
 One health object per database and process, shared by every ``StateDB`` (and
-so every ``Connector``) that opens it.  Nothing is shared between processes:
-each one finds out on its own first failed write.
+so every ``Connector``) that opens it.  Between processes only the spool
+speaks: a process that starts while rows for its database wait there (left by
+one that exited before the database came back) probes before its first send;
+otherwise each process finds out on its own first failed read or write.
 """
 
 from __future__ import annotations
@@ -35,9 +37,28 @@ class StateHealth:
     def __init__(self) -> None:
         self.down: StateStoreError | None = None
         self.spool: AuditSpool | None = None  # set by the log writer: a probe drains it
-        self.spooled: bool | None = None  # rows may wait in the spool (None: not looked yet in this process)
+        self.spooled = False  # rows may wait in the spool: the next successful commit drains it
         self._next_probe = 0.0
         self._probing = threading.Lock()
+
+    def attach(self, spool: AuditSpool, label: str) -> None:
+        """The log writer's spool.  Rows an earlier process left there for this database (the process exited
+        before the database came back) mean it may still refuse writes: the first call probes before it sends."""
+        known = self.spool is not None and self.spool.path == spool.path
+        self.spool = spool
+        if known or not spool.path.exists():
+            return
+        try:
+            waiting = spool.count(label)
+        except StateStoreError:
+            return  # an unreadable spool is reported when a row has to go there
+        if waiting and self.down is None:
+            self.spooled = True
+            self.down = StateStoreError(
+                f"database {label} has not taken the {waiting} log rows waiting in the audit spool {spool.path}",
+                hint="`connectorctl db check` says why",
+            )
+            self._next_probe = 0.0
 
     def mark_down(self, exc: StateStoreError) -> bool:
         """Record a failed write; True if the database was up until now (the moment to tell the operator)."""

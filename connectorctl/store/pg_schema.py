@@ -37,6 +37,8 @@ def _literal(value: Any) -> str:
 class PgSchema:
     """What the migrations call on a ``sqlite_utils.Database``: ``execute(sql)`` and ``db[table]``."""
 
+    engine = "postgresql"  # for the few migrations that only concern one engine
+
     def __init__(self, conn: Any) -> None:
         self.conn = conn
 

@@ -166,12 +166,20 @@ FAILURE_STATUSES = ("failed", "timeout", "rate_limited", "circuit_open")
 PERCENTILES = (("p50_ms", 0.50), ("p95_ms", 0.95), ("p99_ms", 0.99))
 
 
+_FAILED = "status IN (" + ", ".join(f"'{s}'" for s in FAILURE_STATUSES) + ")"
+
+
 def _failure_sql(where: str, group: str = "") -> str:
-    """Failures broken down by status and HTTP class: few rows, so a GROUP BY over them is cheap."""
+    """Failures broken down by status and HTTP class.
+
+    Naming the failure statuses (rather than ``status <> 'success'``) lets both engines seek them in
+    ``ix_logs_service_status_time``, which carries the HTTP status too: a busy service's breakdown
+    reads its few failed rows, not every call of the period again.
+    """
     joiner = " AND " if where else " WHERE "
     lead = f"{group}, " if group else ""
     return (
-        f"SELECT {lead}status, {_HTTP_CLASS}, count(*) FROM integration_logs{where}{joiner}status <> 'success' "
+        f"SELECT {lead}status, {_HTTP_CLASS}, count(*) FROM integration_logs{where}{joiner}{_FAILED} "
         f"GROUP BY {lead}status, {_HTTP_CLASS}"
     )
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 from fake_sendgrid import API_KEY, FakeSendGrid
@@ -38,11 +38,11 @@ def stored_bytes(home: Path) -> bytes:
     return b"".join(p.read_bytes() for p in home.glob("connectorctl.db*"))
 
 
-def log_rows() -> list[dict[str, Any]]:
-    """Full rows (``-o jsonl``; ``--json`` is the API's summary shape)."""
-    proc = run_cli_process("logs", "list", "-o", "jsonl")
-    assert proc.returncode == 0, proc.stderr
-    return [json.loads(line) for line in proc.stdout.splitlines()]
+def log_rows(cli: Callable[..., Any]) -> list[dict[str, Any]]:
+    """Full rows (``-o jsonl``; ``--json`` is the API's summary shape), read in this process."""
+    result = cli("logs", "list", "-o", "jsonl")
+    assert result.exit_code == 0, result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines()]
 
 
 def request_data(row: dict[str, Any]) -> Any:
@@ -55,7 +55,8 @@ def send(*extra: str, env: dict[str, str]) -> Any:
                            "--body", "Your invoice", *extra, env=env)
 
 
-def test_env_reference_is_logged_as_its_source_never_its_value(home: Path, fake: FakeSendGrid, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_env_reference_is_logged_as_its_source_never_its_value(home: Path, fake: FakeSendGrid, monkeypatch: pytest.MonkeyPatch,
+                                                               cli: Callable[..., Any]) -> None:
     from connectorctl import EmailMessage
     from connectorctl.config import load_settings
     from connectorctl.gateway import Connector
@@ -67,7 +68,7 @@ def test_env_reference_is_logged_as_its_source_never_its_value(home: Path, fake:
     connector.adapter("sendgrid", "email").verify_credentials()
     connector.close()
     assert fake.requests[0].headers["authorization"] == f"Bearer {API_KEY}"  # the key did reach the vendor
-    rows = log_rows()
+    rows = log_rows(cli)
     assert {r["operation"] for r in rows} == {"send_email", "verify_credentials"}
     for row in rows:
         assert row["status"] == "success"
@@ -75,7 +76,7 @@ def test_env_reference_is_logged_as_its_source_never_its_value(home: Path, fake:
     assert API_KEY.encode() not in stored_bytes(home)
 
 
-def test_stored_key_through_creds_and_send_processes_leaks_nowhere(home: Path, fake: FakeSendGrid) -> None:
+def test_stored_key_through_creds_and_send_processes_leaks_nowhere(home: Path, fake: FakeSendGrid, cli: Callable[..., Any]) -> None:
     write_config(home, config(fake))
     env = {"CONNECTORCTL_MASTER_KEY": MASTER_KEY}
     outputs = []
@@ -98,13 +99,13 @@ def test_stored_key_through_creds_and_send_processes_leaks_nowhere(home: Path, f
 
     sends = [r for r in fake.requests if r.path == "/v3/mail/send"]
     assert len(sends) == 1 and sends[0].headers["authorization"] == f"Bearer {API_KEY}"
-    rows = log_rows()
+    rows = log_rows(cli)
     assert sorted(r["operation"] for r in rows) == ["send_email", "verify_credentials"]
     assert {request_data(r)["credential_source"] for r in rows} == {"store"}
     assert_nowhere(API_KEY, home, outputs, rows)
 
 
-def test_rejected_key_exits_5_with_one_line_and_leaks_nowhere(home: Path, fake: FakeSendGrid) -> None:
+def test_rejected_key_exits_5_with_one_line_and_leaks_nowhere(home: Path, fake: FakeSendGrid, cli: Callable[..., Any]) -> None:
     write_config(home, config(fake))
     env = {"CONNECTORCTL_MASTER_KEY": MASTER_KEY}
     stored = run_cli_process("creds", "set", "sendgrid", "--stdin", input=WRONG_KEY + "\n", env=env)
@@ -119,7 +120,7 @@ def test_rejected_key_exits_5_with_one_line_and_leaks_nowhere(home: Path, fake: 
     assert error.startswith("error [auth_failed]: sendgrid: HTTP 401") and [h.split(":")[0].strip() for h in hint] in ([], ["hint"])
 
     assert [r.path for r in fake.requests] == ["/v3/scopes", "/v3/mail/send"]  # a 401 is never retried
-    rows = log_rows()
+    rows = log_rows(cli)
     assert {r["http_status_code"] for r in rows} == {401}
     outputs = [p.stdout + p.stderr for p in (stored, tested, sent)]
     assert_nowhere(WRONG_KEY, home, outputs, rows)

@@ -1,16 +1,17 @@
-"""A signed vendor callback through the real `connectorctl serve`, signed by the real `connectorctl webhook sign`."""
+"""A signed vendor callback through a real `connectorctl serve` process, signed by `connectorctl webhook sign` (run in this process)."""
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import httpx
 import pytest
 
 from tests.api.test_api_process import Served, start, stop
-from tests.conftest import run_cli_process, write_config
+from tests.conftest import write_config
 
 pytestmark = pytest.mark.slow
 SECRET_ENV = {"STRIPE_ENDPOINT_SECRET": "whsec_integration_test_secret"}
@@ -32,13 +33,13 @@ def server(home: Path) -> Iterator[Served]:
         stop(served)
 
 
-def signed(tmp_path: Path, event: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
+def signed(cli: Callable[..., Any], tmp_path: Path, event: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
     body_file = tmp_path / f"{event['id']}.json"
     body_file.write_bytes(json.dumps(event).encode())
-    proc = run_cli_process("webhook", "sign", "--service", "stripe", "--body-file", str(body_file), "--json", env=SECRET_ENV)
-    assert proc.returncode == 0, proc.stderr
-    example = json.loads(proc.stdout)
-    assert example["scheme"] == "stripe" and SECRET_ENV["STRIPE_ENDPOINT_SECRET"] not in proc.stdout
+    result = cli("webhook", "sign", "--service", "stripe", "--body-file", str(body_file), "--json")
+    assert result.exit_code == 0, result.stderr
+    example = json.loads(result.stdout)
+    assert example["scheme"] == "stripe" and SECRET_ENV["STRIPE_ENDPOINT_SECRET"] not in result.output
     return body_file.read_bytes(), example["headers"]
 
 
@@ -52,18 +53,21 @@ def stored_events(home: Path) -> list[tuple[str, str, str]]:
         db.close()
 
 
-def inbound_rows() -> list[dict[str, Any]]:
-    proc = run_cli_process("logs", "list", "--json", "--service", "stripe")
-    assert proc.returncode == 0, proc.stderr
-    summary = json.loads(proc.stdout)["data"]
-    full = run_cli_process("logs", "list", "-o", "jsonl", "--service", "stripe")
+def inbound_rows(cli: Callable[..., Any]) -> list[dict[str, Any]]:
+    result = cli("logs", "list", "--json", "--service", "stripe")
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)["data"]
+    full = cli("logs", "list", "-o", "jsonl", "--service", "stripe")
     rows = [json.loads(line) for line in full.stdout.splitlines()]
     assert [r["id"] for r in rows] == [r["id"] for r in summary]
     return [r for r in rows if r["direction"] == "inbound"]
 
 
-def test_signed_delivery_is_accepted_stored_once_and_logged(server: Served, home: Path, tmp_path: Path) -> None:
-    body, headers = signed(tmp_path, EVENT)
+def test_signed_delivery_is_accepted_stored_once_and_logged(server: Served, home: Path, tmp_path: Path, cli: Callable[..., Any],
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in SECRET_ENV.items():
+        monkeypatch.setenv(name, value)
+    body, headers = signed(cli, tmp_path, EVENT)
     url = f"{server.url}/api/connector/webhooks/stripe"
     with httpx.Client(timeout=10) as http:
         first = http.post(url, content=body, headers={**headers, "Content-Type": "application/json"})
@@ -79,7 +83,7 @@ def test_signed_delivery_is_accepted_stored_once_and_logged(server: Served, home
         assert "stripe" not in http.get(f"{server.url}/api/connector/status").json()["services"]
 
     assert stored_events(home) == [("stripe", "evt_1Integ", "invoice.paid")]
-    rows = inbound_rows()
+    rows = inbound_rows(cli)
     assert sorted((r["status"], r["http_status_code"], r["error_code"] or "") for r in rows) == [
         ("failed", 400, "missing_header"), ("failed", 401, "bad_signature"), ("success", 200, ""), ("success", 200, "replay"),
     ]
@@ -87,24 +91,28 @@ def test_signed_delivery_is_accepted_stored_once_and_logged(server: Served, home
     assert (accepted["operation"], accepted["correlation_id"]) == ("invoice.paid", "evt_1Integ")
     everything = json.dumps(rows)
     assert SECRET_ENV["STRIPE_ENDPOINT_SECRET"] not in everything
-    status = run_cli_process("status", "--json")
-    assert status.returncode == 0 and "stripe" not in json.loads(status.stdout)["services"]
+    status = cli("status", "--json")
+    assert status.exit_code == 0 and "stripe" not in json.loads(status.stdout)["services"]
     assert stop(server) == 0
 
 
-def test_secret_from_the_credential_store_verifies_through_serve(home: Path, tmp_path: Path) -> None:
+def test_secret_from_the_credential_store_verifies_through_serve(home: Path, tmp_path: Path, cli: Callable[..., Any],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """`creds set` stores the signing secret encrypted; `serve` and `webhook sign` both read it from there."""
     import base64
 
     secret = "gh-hook-secret-5f1e9a77c3"
     env = {"CONNECTORCTL_MASTER_KEY": base64.b64encode(bytes(range(32))).decode()}
     write_config(home, "webhooks:\n  github:\n    scheme: github\n    secrets_from_creds: github\n")
-    stored = run_cli_process("creds", "set", "github", "--auth-method", "hmac", "--field", "secret", "--stdin", input=secret + "\n", env=env)
-    assert stored.returncode == 0, stored.stderr
+    monkeypatch.setenv("CONNECTORCTL_MASTER_KEY", env["CONNECTORCTL_MASTER_KEY"])
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    monkeypatch.setattr("sys.stdin", io.StringIO(secret + "\n"))
+    stored = cli("creds", "set", "github", "--auth-method", "hmac", "--field", "secret", "--stdin")
+    assert stored.exit_code == 0, stored.stderr
     body_file = tmp_path / "push.json"
     body_file.write_bytes(b'{"ref":"refs/heads/main","commits":[]}')
-    sign = run_cli_process("webhook", "sign", "--service", "github", "--event-id", "delivery-1", "--body-file", str(body_file), "--json", env=env)
-    assert sign.returncode == 0, sign.stderr
+    sign = cli("webhook", "sign", "--service", "github", "--event-id", "delivery-1", "--body-file", str(body_file), "--json")
+    assert sign.exit_code == 0, sign.stderr
     headers = json.loads(sign.stdout)["headers"]
 
     served = start(home, env=env)

@@ -1,4 +1,4 @@
-"""``connectorctl webhook sign|verify``: real-process round trips for every scheme, exit codes, secret sources."""
+"""``connectorctl webhook sign|verify``: round trips for every scheme (and one through real processes), exit codes, secret sources."""
 
 from __future__ import annotations
 
@@ -45,29 +45,40 @@ def sign_process(case: Case, tmp_path: Path, *extra: str) -> tuple[dict[str, Any
 
 
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
-def test_sign_output_verifies_with_verify_in_real_processes(case: Case, tmp_path: Path) -> None:
-    signed, body_file = sign_process(case, tmp_path)
-    env = {"VERIFY_SECRET": case.verify_secret}
-    ok = run_cli_process(*verify_args(case, signed, body_file), "--json", env=env)
-    assert ok.returncode == 0, ok.stderr
+def test_sign_output_verifies_with_verify(case: Case, tmp_path: Path, cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "in.body").write_bytes(case.body)
+    body_file = tmp_path / "out.body"
+    monkeypatch.setenv("SIGN_SECRET", case.sign_secret)
+    result = cli("webhook", "sign", "--scheme", case.scheme, "--secret-env", "SIGN_SECRET", "--body-file", str(tmp_path / "in.body"),
+                 "--body-out", str(body_file), "--json", *option_args(case))
+    assert result.exit_code == 0, result.stderr
+    signed = json.loads(result.stdout)
+    monkeypatch.setenv("VERIFY_SECRET", case.verify_secret)
+    ok = cli(*verify_args(case, signed, body_file), "--json")
+    assert ok.exit_code == 0, ok.stderr
     verdict = json.loads(ok.stdout)
     assert verdict["ok"] is True and verdict["reason"] == "ok"
     for secret in (case.sign_secret, case.verify_secret):
-        assert secret not in ok.stdout + ok.stderr
+        assert secret not in ok.output
     body_file.write_bytes(body_file.read_bytes().replace(b"e", b"E", 1) if case.scheme not in ("postmark", "mailgun") else body_file.read_bytes())
-    env_wrong = {"VERIFY_SECRET": case.wrong_secret}
-    bad = run_cli_process(*verify_args(case, signed, body_file), env=env_wrong if case.scheme in ("postmark", "mailgun") else env)
-    assert bad.returncode == 1
+    if case.scheme in ("postmark", "mailgun"):
+        monkeypatch.setenv("VERIFY_SECRET", case.wrong_secret)
+    bad = cli(*verify_args(case, signed, body_file))
+    assert bad.exit_code == 1
     assert "[bad_signature]" in bad.stderr and "Traceback" not in bad.stderr
 
 
-def test_body_from_stdin(tmp_path: Path) -> None:
+def test_sign_and_verify_in_real_processes_with_the_body_from_stdin(tmp_path: Path) -> None:
     case = next(c for c in CASES if c.scheme == "github")
     signed, body_file = sign_process(case, tmp_path)
     args = verify_args(case, signed, body_file)
     args[args.index(str(body_file))] = "-"
-    result = run_cli_process(*args, env={"VERIFY_SECRET": case.verify_secret}, input=case.body.decode())
+    result = run_cli_process(*args, "--json", env={"VERIFY_SECRET": case.verify_secret}, input=case.body.decode())
     assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["ok"] is True
+    assert case.sign_secret not in result.stdout + result.stderr and case.verify_secret not in result.stdout + result.stderr
+    tampered = run_cli_process(*args, env={"VERIFY_SECRET": case.verify_secret}, input=case.body.decode().replace("e", "E", 1))
+    assert tampered.returncode == 1 and "[bad_signature]" in tampered.stderr and "Traceback" not in tampered.stderr
 
 
 @pytest.fixture

@@ -5,10 +5,13 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from connectorctl.store.db import StateDB
 from connectorctl.webhooks.replay import ReplayStore, prune_replay_store
 
 
+@pytest.mark.fresh_schema
 def test_migrations_20_and_21_create_the_webhook_tables(tmp_path: Path) -> None:
     StateDB(tmp_path / "s.db")
     conn = sqlite3.connect(tmp_path / "s.db")
