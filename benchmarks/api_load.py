@@ -12,7 +12,8 @@ like the pipeline).  Conditions:
 * busy: two CPU-bound busy-loop processes run beside the server for the whole
   condition (started before the server), as other work on a shared host does.
 
-Per condition: the time of the first Prometheus scrape, the median of ONE
+Per condition: the time of the first Prometheus scrape (from the moment serve
+reports its address, so the workers' start-up counts) and of the one after it, the median of ONE
 client asking for status back to back, then two phases of a mix of every
 endpoint:
 
@@ -352,7 +353,8 @@ def run_condition(busy: bool, work: Path, db: Path, args: argparse.Namespace) ->
     writer_proc = subprocess.Popen([sys.executable, __file__, "--writer", str(db), str(stop_file), "--write-rate", str(args.write_rate)],
                                    stdout=subprocess.PIPE, text=True)
     try:
-        scrape_ok, scrape_s = first_scrape(port)
+        scrape_ok, scrape_s = first_scrape(port)  # includes the workers' start-up: the port is bound before they run
+        again_ok, again_s = first_scrape(port)
         paths = [(label, path) for weight, label, path in MIX for _ in range(weight)]
         single = run_clients(port, 1, 5.0, [("status", "/api/connector/status")], warmup=1.0)
         closed = run_clients(port, args.clients, args.duration, paths, warmup=args.warmup)
@@ -369,7 +371,7 @@ def run_condition(busy: bool, work: Path, db: Path, args: argparse.Namespace) ->
     median = pct([s[2] for s in single.samples], 0.5)
     phases = {"closed_loop": summarize(closed, median), "open_loop": summarize(opened, median)}
     return {
-        "busy_loop_processes": len(hogs), "first_prometheus_scrape_s": round(scrape_s, 2), "first_scrape_answered": scrape_ok,
+        "busy_loop_processes": len(hogs), "first_prometheus_scrape_s": round(scrape_s, 2), "first_scrape_answered": scrape_ok, "next_scrape_ms": round(again_s * 1000, 1) if again_ok else None,
         "status_single_client_median_ms": round(median, 3), "open_loop_rate_per_s": round(rate, 1), "phases": phases,
         "errors_outside_phases": len(single.errors), "writer": writer_out, "server_exit_code": server_rc,
         "target_met": scrape_ok and scrape_s < 5 and not single.errors and phases["open_loop"]["target_met"]

@@ -17,6 +17,8 @@ from urllib.parse import quote, quote_plus
 
 MASK = "***"
 _CARD = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
+_DIGIT = re.compile(r"\d")  # what ``_CARD`` needs at least one of
+_PLAIN = frozenset({int, float, bool, type(None)})  # values with nothing in them to mask
 
 
 def _luhn_ok(digits: str) -> bool:
@@ -95,7 +97,7 @@ class Redactor:
         for secret in self.secrets:
             if secret in value:
                 value = value.replace(secret, MASK)
-        if any(ch.isdigit() for ch in value):
+        if _DIGIT.search(value):  # a regex scan, not a generator per character: bodies can be long
             value = _mask_cards(value)
         return value
 
@@ -103,10 +105,13 @@ class Redactor:
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, dict):
-            return {
-                k: (MASK if isinstance(k, str) and k.lower() in self.fields and v not in (None, "") else self.data(v))
-                for k, v in value.items()
-            }
+            fields, out = self.fields, {}
+            for k, v in value.items():  # a loop, not a comprehension, and no call for a plain number: per call
+                if isinstance(k, str) and k.lower() in fields and v not in (None, ""):
+                    out[k] = MASK
+                else:
+                    out[k] = v if type(v) in _PLAIN else self.data(v)
+            return out
         if isinstance(value, (list, tuple)):
             return [self.data(v) for v in value]
         if isinstance(value, bytes):

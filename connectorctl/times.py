@@ -8,13 +8,13 @@ is one :class:`InvalidInputError` naming the option, never a traceback.
 
 from __future__ import annotations
 
-import math
 import re
 from datetime import datetime, timedelta, timezone
 
 from connectorctl.errors import InvalidInputError
 
 _last_second: tuple[int, str] = (0, "1970-01-01T00:00:00")
+_MILLIS = [f"{ms:03d}" for ms in range(1000)]
 
 
 def iso_utc(epoch: float) -> str:
@@ -25,8 +25,8 @@ def iso_utc(epoch: float) -> str:
     ``strftime`` per stamp were a measurable share of a call's CPU.
     """
     global _last_second
-    fraction, whole = math.modf(epoch)  # rounded to the microsecond exactly as ``datetime.fromtimestamp`` does
-    second, micro = int(whole), round(fraction * 1_000_000)
+    second = int(epoch)  # rounded to the microsecond exactly as ``datetime.fromtimestamp`` does
+    micro = round((epoch - second) * 1_000_000)  # the exact fractional part, as ``math.modf`` gives it
     if micro >= 1_000_000:
         second, micro = second + 1, micro - 1_000_000
     elif micro < 0:
@@ -34,7 +34,7 @@ def iso_utc(epoch: float) -> str:
     cached = _last_second
     if cached[0] != second:
         cached = _last_second = (second, datetime.fromtimestamp(second, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"))
-    return f"{cached[1]}.{micro // 1000:03d}Z"
+    return f"{cached[1]}.{_MILLIS[micro // 1000]}Z"
 
 
 def whole_seconds(stored: str | None) -> str | None:

@@ -58,6 +58,8 @@ def test_copy_moves_a_sqlite_installation_to_postgres_resumably(cli, home: Path,
         assert tables["integration_logs"]["source_rows"] == tables["integration_logs"]["target_rows"] == 253
         assert all(t["source_rows"] == t["target_rows"] for t in tables.values())
         assert (tables["circuit_state"]["target_rows"], tables["messages"]["target_rows"]) == (1, 3)
+        counted = StateDB(target).run(lambda c: c.execute("SELECT sum(count) FROM log_totals").fetchone()[0])
+        assert counted == 253  # the Prometheus totals came over once, not once more by the target's trigger
         again = json.loads(cli("db", "copy", "--to", target, "-o", "json").stdout)  # a second run resumes: nothing twice
         assert {t["table"]: t["target_rows"] for t in again["tables"]} == {n: t["target_rows"] for n, t in tables.items()}
         assert sum(t["copied"] for t in again["tables"]) == 0

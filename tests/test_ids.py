@@ -18,3 +18,10 @@ def test_ids_parse_as_ulids_with_the_right_timestamp_and_are_unique() -> None:
     fixed = 1_800_000_000.123
     assert abs(ULID.from_str(new_ulid(fixed)).timestamp - fixed) < 0.001
     assert new_ulid(fixed)[:10] == new_ulid(fixed)[:10] and new_ulid(fixed) < new_ulid(fixed + 1)
+
+
+def test_ids_of_alternating_milliseconds_each_carry_their_own_time() -> None:
+    """The timestamp digits kept for the next id of the same millisecond never leak into another one."""
+    times = [1_800_000_000.123, 1_800_000_000.124, 1_800_000_000.123, 0.001, 281_474_976_710.655, time.time()]
+    for t in times * 3:
+        assert ULID.from_str(new_ulid(t)).milliseconds == int(t * 1000)

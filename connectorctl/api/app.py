@@ -8,7 +8,7 @@ reads:
 
 * quick: the status snapshot and the health check, so a load balancer's probe
   never queues behind a slow metrics query;
-* heavy: logs, metrics, the Prometheus fold.  Few threads: their Python half
+* heavy: logs, metrics, Prometheus.  Few threads: their Python half
   (row conversion, JSON) holds the GIL, and every extra thread holding it makes
   the event loop wait longer for its turn.
 
@@ -44,7 +44,6 @@ HEAVY_THREADS = 4
 QUICK_THREADS = 2
 STATUS_STALE_SECONDS = 30.0  # past this a status request waits for a fresh snapshot rather than show an old one
 log = logging.getLogger("connectorctl.api")
-FOLD_EVERY_SECONDS = 60
 
 
 class Api:
@@ -59,8 +58,6 @@ class Api:
             fresh_seconds=status_fresh_seconds,
             stale_seconds=max(STATUS_STALE_SECONDS, 2 * status_fresh_seconds) if status_fresh_seconds else 0,
         )
-        self._totals = prom.LogTotals()
-        self._scrape: Snapshot[bytes] = Snapshot(self._fold, fresh_seconds=0, stale_seconds=0)
         self._keepers: list[asyncio.Future[None]] = []
         self._lanes: dict[str, CapacityLimiter] = {}
 
@@ -133,24 +130,14 @@ class Api:
     async def prometheus(self, request: Request) -> Response:
         from prometheus_client import CONTENT_TYPE_LATEST
 
-        return Response(await self._scrape.get(), media_type=CONTENT_TYPE_LATEST)
+        return Response(await self.read(prom.scrape), media_type=CONTENT_TYPE_LATEST)
 
     async def start(self) -> None:
-        """Compute the status snapshot and the Prometheus fold now, and keep both current in the background.
-
-        A poller then never waits for a status computation.  Each server process
-        keeps its own Prometheus totals.  They agree with each other and across
-        restarts because every row is counted either live or, once purged, from
-        the purged totals (``store/totals.py``); folding every minute makes sure a
-        running server has counted a row long before a purge (of rows a day old or
-        more) can delete it.  The first fold also spares the first scrape the long
-        initial pass.
-        """
-        self._keepers = [asyncio.ensure_future(self._keep(self._scrape, FOLD_EVERY_SECONDS, "Prometheus fold"))]
+        """Compute the status snapshot now and keep it current in the background: a poller never waits for it."""
         if self._status.fresh_seconds > 0:
-            self._keepers.append(
+            self._keepers = [
                 asyncio.ensure_future(self._keep(self._status, self._status.fresh_seconds, "status snapshot"))
-            )
+            ]
 
     def stop(self) -> None:
         for keeper in self._keepers:
@@ -164,11 +151,6 @@ class Api:
             except Exception as exc:  # noqa: BLE001 - the next request or round tries again
                 log.warning("background %s failed (%s); retrying in %g s", what, exc, every)
             await asyncio.sleep(every)
-
-    async def _fold(self) -> bytes:
-        """Scrapes that overlap share one fold (see Snapshot): folding the same rows twice would count them twice."""
-        self._totals, body = await self.read(prom.scrape, self._totals)
-        return body
 
     async def openapi(self, request: Request) -> JSONResponse:
         return JSONResponse(self.document)

@@ -73,14 +73,14 @@ class VendorResponse(NamedTuple):
         return f"VendorResponse(http_status={self.http_status!r})"
 
 
-_encode = json.JSONEncoder(separators=(",", ":"), default=str).encode  # one encoder, not one per ``json.dumps`` call
+# One encoder, not one per ``json.dumps`` call.  No circular-reference bookkeeping: the redactor has
+# already copied the data into a fresh tree (and would have recursed forever on a cycle).
+_encode = json.JSONEncoder(separators=(",", ":"), default=str, check_circular=False).encode
 
 
 class Payload:
-    """Request/response data, redacted and serialised only when someone reads it.
-
-    The log writer does that in its own thread, off the caller's hot path.
-    """
+    """Request/response data, redacted and serialised once, when the log writer reads it
+    (the attempts of one call share the request's)."""
 
     __slots__ = ("_data", "_redactor", "_json", "_done")
 
@@ -179,59 +179,98 @@ class Pipeline:
         return self._windows[service]
 
     def execute(self, call: Call, fn: Callable[[], VendorResponse]) -> VendorResponse:
-        correlation_id = call.correlation_id or new_id()
+        correlation_id = call.correlation_id or new_ulid()
         redactor = self.redactor.with_secrets(call.secrets) if call.secrets else self.redactor
         request = (
             Payload(call.request_data, redactor) if self._store_bodies and call.request_data is not None else NO_PAYLOAD
         )
         windows, max_wait = self._windows.get(call.service) or self.quota(call.service)
-        attempt = 0
+        started = self.clock.monotonic()
+        try:  # the first attempt directly: no closure and no tenacity unless it fails in a way worth retrying
+            return self._attempt(call, fn, correlation_id, redactor, request, windows, max_wait, 1)
+        except ConnectorctlError as exc:
+            if not (
+                isinstance(exc, ConnectorError)
+                and self.retry.retries(exc, idempotent=call.idempotent, keyed=call.idempotency_key is not None)
+            ):
+                exc.correlation_id, exc.attempts = correlation_id, 1
+                raise
+            first = exc
+        return self._retry(first, started, call, fn, correlation_id, redactor, request, windows, max_wait)
 
-        def one_attempt() -> VendorResponse:
+    def _retry(
+        self,
+        first: ConnectorError,
+        started: float,
+        call: Call,
+        fn: Callable[[], VendorResponse],
+        correlation_id: str,
+        redactor: Redactor,
+        request: Payload,
+        windows: tuple[RateLimitWindow, ...],
+        max_wait: float,
+    ) -> VendorResponse:
+        attempt = 1
+
+        def again() -> VendorResponse:
             nonlocal attempt
             attempt += 1
-            started = self.clock.time()
-            if self.health.down is not None:  # a state write failed: no vendor call until the database is back
-                self.health.check(self.db)
-            try:
-                if windows:
-                    self.limiter.acquire(call.service, windows, max_wait)
-                ticket = (
-                    self.breaker.before_call(call.service) if call.operation not in DIAGNOSTIC_OPERATIONS else BYPASS
-                )
-            except ConnectorError as exc:
-                self._emit(call, correlation_id, attempt, started, 0, request, redactor, exc=exc)
-                raise
-            except StateStoreError as exc:
-                self.health.mark_down(exc)
-                raise
-            t0 = time.perf_counter()
-            try:
-                response = fn()
-            except ConnectorError as exc:
-                duration = time.perf_counter() - t0
-                scrub(exc, redactor)
-                if exc.counts_against_circuit:
-                    self.breaker.record_failure(ticket, f"{exc.code}: {exc.message}")
-                else:
-                    self.breaker.record_success(ticket)  # the vendor answered: it is up
-                self._emit(call, correlation_id, attempt, started, duration, request, redactor, exc=exc)
-                raise
-            except BaseException as exc:  # Ctrl-C mid-call too: the vendor may have acted, so the attempt is audited
-                duration = time.perf_counter() - t0
-                self._emit(call, correlation_id, attempt, started, duration, request, redactor, exc=exc)
-                raise
-            duration = time.perf_counter() - t0
-            self.breaker.record_success(ticket)
-            self._emit(call, correlation_id, attempt, started, duration, request, redactor, response=response)
-            return response
+            return self._attempt(call, fn, correlation_id, redactor, request, windows, max_wait, attempt)
 
         try:
-            return self.retry.run(one_attempt, idempotent=call.idempotent, keyed=call.idempotency_key is not None)
+            return self.retry.resume(
+                first, again, started, idempotent=call.idempotent, keyed=call.idempotency_key is not None
+            )
         except ConnectorctlError as exc:
             exc.correlation_id = correlation_id
             exc.attempts = attempt
             raise
+
+    def _attempt(
+        self,
+        call: Call,
+        fn: Callable[[], VendorResponse],
+        correlation_id: str,
+        redactor: Redactor,
+        request: Payload,
+        windows: tuple[RateLimitWindow, ...],
+        max_wait: float,
+        attempt: int,
+    ) -> VendorResponse:
+        """One attempt: state health, quota, circuit, the vendor call, its record to every hook."""
+        started = self.clock.time()
+        if self.health.down is not None:  # a state write failed: no vendor call until the database is back
+            self.health.check(self.db)
+        try:
+            if windows:
+                self.limiter.acquire(call.service, windows, max_wait)
+            ticket = self.breaker.before_call(call.service) if call.operation not in DIAGNOSTIC_OPERATIONS else BYPASS
+        except ConnectorError as exc:
+            self._emit(call, correlation_id, attempt, started, 0, request, redactor, exc=exc)
+            raise
+        except StateStoreError as exc:
+            self.health.mark_down(exc)
+            raise
+        t0 = time.perf_counter()
+        try:
+            response = fn()
+        except ConnectorError as exc:
+            duration = time.perf_counter() - t0
+            scrub(exc, redactor)
+            if exc.counts_against_circuit:
+                self.breaker.record_failure(ticket, f"{exc.code}: {exc.message}")
+            else:
+                self.breaker.record_success(ticket)  # the vendor answered: it is up
+            self._emit(call, correlation_id, attempt, started, duration, request, redactor, exc=exc)
+            raise
+        except BaseException as exc:  # Ctrl-C mid-call too: the vendor may have acted, so the attempt is audited
+            duration = time.perf_counter() - t0
+            self._emit(call, correlation_id, attempt, started, duration, request, redactor, exc=exc)
+            raise
+        duration = time.perf_counter() - t0
+        self.breaker.record_success(ticket)
+        self._emit(call, correlation_id, attempt, started, duration, request, redactor, response=response)
+        return response
 
     def record_skip(self, call: Call, exc: ConnectorError) -> None:
         """Log a call that was decided against before any attempt (attempt 0), e.g. a failover skip."""

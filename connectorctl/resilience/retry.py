@@ -85,20 +85,30 @@ class RetryRunner:
             reraise=True,
         )
 
-    def run(self, fn: Callable[[], T], *, idempotent: bool, keyed: bool = False) -> T:
-        """Call ``fn``; on a retryable failure let tenacity take over.
+    def retries(self, exc: ConnectorError, *, idempotent: bool, keyed: bool = False) -> bool:
+        """Whether a first attempt that failed with ``exc`` is worth handing to :meth:`resume`."""
+        return self.policy.max_attempts > 1 and is_retryable(exc, idempotent=idempotent, keyed=keyed)
 
-        The first attempt runs outside tenacity so the common success path costs
-        nothing; its failure is then replayed into tenacity as attempt 1, so
-        waits, stops and attempt numbers are exactly tenacity's.
-        """
+    def run(self, fn: Callable[[], T], *, idempotent: bool, keyed: bool = False) -> T:
+        """Call ``fn``; on a retryable failure let tenacity take over (see :meth:`resume`)."""
         started = self.clock.monotonic()
         try:
             return fn()
         except ConnectorError as exc:
-            if self.policy.max_attempts <= 1 or not is_retryable(exc, idempotent=idempotent, keyed=keyed):
+            if not self.retries(exc, idempotent=idempotent, keyed=keyed):
                 raise
-            first: ConnectorError = exc
+            first = exc
+        return self.resume(first, fn, started, idempotent=idempotent, keyed=keyed)
+
+    def resume(
+        self, first: ConnectorError, fn: Callable[[], T], started: float, *, idempotent: bool, keyed: bool = False
+    ) -> T:
+        """Retry ``fn`` after its first attempt (begun at ``started``, on our monotonic clock) failed with ``first``.
+
+        The first attempt runs outside tenacity so the common success path costs
+        nothing; its failure is replayed into tenacity as attempt 1, so waits,
+        stops and attempt numbers are exactly tenacity's.
+        """
         replayed = False
         maybe_acted = None if first.vendor_processed is False else first
 

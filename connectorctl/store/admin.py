@@ -4,7 +4,8 @@ SQLite installation to PostgreSQL.
 ``copy`` is the grow-up path from one host to many: every table the target's
 migrations know is read from the SQLite file in primary-key batches and written
 with ``ON CONFLICT DO NOTHING``, one transaction per batch, so an interrupted
-copy is simply run again (rows already there are skipped).  It ends by
+copy is simply run again (rows already there are skipped); the call totals
+(``store/totals.py``) are the source's, replacing what the target counted.  It ends by
 comparing the row count of every table on both sides and moving the identity
 sequences past the copied ids.  Hosts should be stopped while it runs: rows
 written to the file after a table was copied are not carried over.
@@ -108,10 +109,13 @@ def copy(source: Path, to: str, *, batch_size: int = 5000, progress: Progress | 
     try:
         target_tables = set(_tables(dst))
         tables: list[dict[str, Any]] = []
-        for table in _tables(src):
+        for table in sorted(_tables(src), key=lambda t: t == "log_totals"):  # the totals after the log
             if table not in target_tables:
                 raise StateStoreError(f"table {table} of {src.label} is unknown to {dst.label}")
-            copied = _copy_table(src, dst, table, batch_size, progress)
+            if table == "log_totals":
+                copied = _copy_totals(src, dst)
+            else:
+                copied = _copy_table(src, dst, table, batch_size, progress)
             tables.append(
                 {"table": table, "source_rows": _count(src, table), "target_rows": _count(dst, table), "copied": copied}
             )
@@ -142,6 +146,23 @@ def _copy_table(src: StateDB, dst: StateDB, table: str, batch_size: int, progres
             if progress:
                 progress(table, copied)
     return copied
+
+
+def _copy_totals(src: StateDB, dst: StateDB) -> int:
+    """The target's call totals become the source's.
+
+    They count every row the log ever held, purged ones included, so they are
+    copied rather than recounted; but the target's trigger counted the log rows
+    as they were copied, so what it has is replaced, not added to.
+    """
+    columns = "service_name, status, bucket, local, shard, count, duration_sum_ms"
+    rows = [tuple(r) for r in src.run(lambda c: c.execute(f"SELECT {columns} FROM log_totals").fetchall())]
+    if set(rows) == {tuple(r) for r in dst.run(lambda c: c.execute(f"SELECT {columns} FROM log_totals").fetchall())}:
+        return 0  # copied before
+    with dst.write() as conn:
+        conn.execute("DELETE FROM log_totals")
+        conn.executemany(f"INSERT INTO log_totals ({columns}) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+    return len(rows)
 
 
 def _advance_identities(db: StateDB) -> None:

@@ -47,7 +47,7 @@ def to_row(r: AttemptRecord) -> tuple[Any, ...]:
         r.operation,
         r.endpoint,
         r.method,
-        r.status.value,
+        r.status._value_,  # the plain attribute: ``.value`` is a Python-level property
         r.http_status,
         r.duration_ms,
         r.request.json(),
@@ -124,7 +124,29 @@ class IntegrationLogWriter:
         self._committing = False
 
     def __call__(self, record: AttemptRecord) -> None:
-        self._commit_through(record)
+        with self._lock:
+            alone = not self._committing and not self._open.records
+            if alone:
+                self._committing = True
+        if alone:  # nobody commits and nobody waits (one thread, the common case): no batch to build
+            self._commit_alone(record)
+        else:
+            self._commit_through(record)
+
+    def _commit_alone(self, record: AttemptRecord) -> None:
+        committed = False
+        try:
+            self._commit([to_row(record)])
+            committed = True
+        except Exception:
+            committed = True  # reported, not re-queued: as for a batch
+            raise
+        finally:
+            with self._lock:
+                self._committing = False
+                if not committed:  # interrupted: the next commit (or ``flush``) takes the row
+                    self._open.records.insert(0, record)
+                self._open.wake(1)  # a caller that arrived meanwhile leads the next commit
 
     def flush(self, timeout: float | None = None) -> None:
         """Commit rows left pending by a caller interrupted (Ctrl-C) while it waited for its batch."""

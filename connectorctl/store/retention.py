@@ -25,7 +25,6 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from connectorctl.errors import InvalidInputError
-from connectorctl.store import totals
 from connectorctl.store.db import StateDB
 from connectorctl.store.logs import iso_utc
 
@@ -74,12 +73,15 @@ def purge(
         return result
     deleted = batches = 0
     worst_batch = 0.0
-    pick = "SELECT seq FROM integration_logs WHERE created_at < ? AND seq < ? LIMIT ?"
+    pick = (
+        "DELETE FROM integration_logs WHERE seq IN "
+        "(SELECT seq FROM integration_logs WHERE created_at < ? AND seq < ? LIMIT ?)"
+    )
     size = batch_size
     while True:
         t0 = time.perf_counter()
         with db.write() as c:
-            n = totals.delete_counted(c, [row[0] for row in c.execute(pick, (cutoff, anchor, size))])
+            n = c.execute(pick, (cutoff, anchor, size)).rowcount
         held = time.perf_counter() - t0
         worst_batch = max(worst_batch, held)
         deleted += n

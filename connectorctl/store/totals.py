@@ -1,23 +1,26 @@
-"""Outbound-call totals that outlive the rows they count (the Prometheus counters' source).
+"""Outbound-call totals kept at write time: the Prometheus counters' source.
 
 Counters must only go up and must agree wherever they are read: in each of
-``serve``'s processes, and after a restart.  So the totals are a function of
-the file, not of a process's memory: what the log holds now, plus what
-``logs purge`` deleted, which it adds to ``log_totals_purged`` in the same
-transaction as each delete (one row per service, status, latency bucket and
-rate-limit source, so the table stays tiny).  A reader folds both once and
-then only rows added since; ``api/prom.py`` keeps that fold current so no row
-is purged (at least a day old) before every running server has counted it,
-and saves it (``log_totals_checkpoint``) for the next server to resume from.
+``serve``'s processes, on each host, and after a restart.  So they live in the
+database, in ``log_totals`` (per service, status, latency bucket and
+rate-limit source: a few hundred rows, however long the log), and a trigger on
+``integration_logs`` adds each outbound row to its group in the transaction
+that inserts the row.  Every way a row gets in is counted exactly once: the
+pipeline's group commit, an entry recorded through the library, a row replayed
+with ``ON CONFLICT (id) DO NOTHING`` (a skipped row fires no trigger), a bulk
+load.  ``logs purge`` deletes rows without touching the totals, so purging never
+lowers a counter, and no reader ever aggregates the log itself: a scrape reads
+the small table.
+
+The trigger costs one indexed upsert per logged row: about 10-15 µs on SQLite,
+more on PostgreSQL (a PL/pgSQL call), where the counts are also spread over
+shards so that concurrent writers do not queue on one row.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from sqlite_utils import Database
+from typing import Any
 
 BUCKETS_MS = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000)
 
@@ -25,80 +28,85 @@ Group = tuple[
     str, str, int, int, int, int
 ]  # service, status, bucket, local (1 = our own rate limit), count, duration sum (ms)
 
-_BUCKET = (
-    "CASE "
-    + " ".join(f"WHEN duration_ms <= {ms} THEN {i}" for i, ms in enumerate(BUCKETS_MS))
-    + f" ELSE {len(BUCKETS_MS)} END"
+
+def _bucket(row: str) -> str:
+    whens = " ".join(f"WHEN {row}duration_ms <= {ms} THEN {i}" for i, ms in enumerate(BUCKETS_MS))
+    return f"CASE {whens} ELSE {len(BUCKETS_MS)} END"
+
+
+def _local(row: str) -> str:
+    return f"CASE WHEN {row}status = 'rate_limited' AND {row}http_status_code IS NULL THEN 1 ELSE 0 END"
+
+
+_COLUMNS = "service_name, status, bucket, local, count, duration_sum_ms"
+_KEY = "service_name, status, bucket, local, shard"
+_ADD = (
+    f" ON CONFLICT ({_KEY}) DO UPDATE SET count = log_totals.count + excluded.count,"
+    " duration_sum_ms = log_totals.duration_sum_ms + excluded.duration_sum_ms"
 )
-_GROUPED = (
-    f"SELECT service_name, status, {_BUCKET} AS bucket, CASE WHEN status = 'rate_limited' AND http_status_code IS "
-    "NULL THEN 1 ELSE 0 END AS local, "
-    "count(*), coalesce(sum(duration_ms), 0) FROM integration_logs WHERE {where} AND direction = 'outbound' "
-    "GROUP BY service_name, status, bucket, local"
-)
-_BY_SEQ_RANGE = _GROUPED.format(where="seq > ? AND seq <= ?")
-_ADD_PURGED = (
-    "INSERT INTO log_totals_purged (service_name, status, bucket, local, count, duration_sum_ms) "
-    + _GROUPED
-    + " ON CONFLICT (service_name, status, bucket, local) DO UPDATE SET count = log_totals_purged.count + "
-    "excluded.count,"
-    " duration_sum_ms = log_totals_purged.duration_sum_ms + excluded.duration_sum_ms"
+_CREATE = (
+    "CREATE TABLE log_totals (service_name TEXT NOT NULL, status TEXT NOT NULL, bucket INTEGER NOT NULL, "
+    "local INTEGER NOT NULL, shard INTEGER NOT NULL DEFAULT 0, count INTEGER NOT NULL, "
+    f"duration_sum_ms INTEGER NOT NULL, PRIMARY KEY ({_KEY})) WITHOUT ROWID"
 )
 
 
-def create_table(db: Database) -> None:
-    """Migration 5."""
-    db.execute(
-        "CREATE TABLE IF NOT EXISTS log_totals_purged (service_name TEXT NOT NULL, status TEXT NOT NULL, bucket "
-        "INTEGER NOT NULL,"
-        " local INTEGER NOT NULL, count INTEGER NOT NULL, duration_sum_ms INTEGER NOT NULL,"
-        " PRIMARY KEY (service_name, status, bucket, local)) WITHOUT ROWID"
+def _count_new(shard: str) -> str:
+    """One row's upsert, as a trigger runs it."""
+    return (
+        f"INSERT INTO log_totals ({_COLUMNS}, shard) VALUES (NEW.service_name, NEW.status, {_bucket('NEW.')}, "
+        f"{_local('NEW.')}, 1, NEW.duration_ms, {shard}){_ADD};"
     )
 
 
-def delete_counted(conn: sqlite3.Connection, seqs: list[int]) -> int:
-    """Delete these log rows, adding them to the purged totals first; inside the caller's write transaction."""
-    if not seqs:
-        return 0
-    where = f"seq IN ({', '.join('?' * len(seqs))})"  # a plain list: both engines take thousands of parameters
-    conn.execute(_ADD_PURGED.replace("{where}", where), seqs)
-    return conn.execute(f"DELETE FROM integration_logs WHERE {where}", seqs).rowcount
+_SQLITE_TRIGGER = (
+    "CREATE TRIGGER log_totals_count AFTER INSERT ON integration_logs WHEN NEW.direction = 'outbound' "
+    f"BEGIN {_count_new('0')} END"
+)
+# PostgreSQL writers run side by side and a counter row stays locked until its transaction commits: each
+# connection counts into one of SHARDS rows of a group, so concurrent writers rarely queue on one row.
+SHARDS = 16
+_PG_FUNCTION = (
+    "CREATE FUNCTION log_totals_count() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+    f"{_count_new(f'pg_backend_pid() % {SHARDS}')} RETURN NULL; END $$"
+)
+_PG_TRIGGER = (
+    "CREATE TRIGGER log_totals_count AFTER INSERT ON integration_logs FOR EACH ROW "
+    "WHEN (NEW.direction = 'outbound') EXECUTE FUNCTION log_totals_count()"
+)
+_SEED = (
+    f"INSERT INTO log_totals ({_COLUMNS}) SELECT service_name, status, {_bucket('')} AS bucket, {_local('')} AS local, "
+    "count(*), coalesce(sum(duration_ms), 0) FROM integration_logs INDEXED BY ix_logs_service_time_cover "
+    "WHERE direction = 'outbound' "
+    f"GROUP BY service_name, status, bucket, local{_ADD}"
+)
 
 
-def create_checkpoint_table(db: Database) -> None:
-    """Migration 7: the last fold any server saved (``api/prom.py``), one row."""
-    db.execute(
-        "CREATE TABLE IF NOT EXISTS log_totals_checkpoint (id INTEGER PRIMARY KEY CHECK (id = 1), "
-        "last_seq INTEGER NOT NULL, purged INTEGER NOT NULL, totals TEXT NOT NULL)"
-    )
+def count_at_write_time(db: Any) -> None:
+    """Migration 8: totals kept by a trigger, seeded once from the log as it stands.
+
+    The purged totals (migration 5, what ``logs purge`` had deleted) become the
+    base, every row still in the log is added to it in one grouped pass, and the
+    fold checkpoint (migration 7) goes.  The pass reads the whole log once (on
+    SQLite its covering index, not the wide rows) inside the migration's write
+    transaction, so writers wait that long (``busy_timeout``): see docs/api.md.  The trigger is created first:
+    on PostgreSQL that waits for inserts in flight and holds new ones until the
+    migration commits, so every row is counted by exactly one of the two.
+    """
+    from connectorctl.store.pg_schema import PgSchema
+
+    db.execute(_CREATE)
+    db.execute(f"INSERT INTO log_totals ({_COLUMNS}) SELECT {_COLUMNS} FROM log_totals_purged")
+    if isinstance(db, PgSchema):
+        db.execute(_PG_FUNCTION)
+        db.execute(_PG_TRIGGER)
+    else:
+        db.execute(_SQLITE_TRIGGER)
+    db.execute(_SEED)
+    db.execute("DROP TABLE log_totals_purged")
+    db.execute("DROP TABLE log_totals_checkpoint")
 
 
-def purged_count(conn: sqlite3.Connection) -> int:
-    """How many rows purges have counted in so far: it changes exactly when a purge deleted counted rows."""
-    return int(conn.execute("SELECT coalesce(sum(count), 0) FROM log_totals_purged").fetchone()[0])
-
-
-def checkpoint(conn: sqlite3.Connection) -> tuple[int, int, str] | None:
-    """``(last_seq, purged_count then, totals as JSON)`` of the last saved fold, if any."""
-    row = conn.execute("SELECT last_seq, purged, totals FROM log_totals_checkpoint WHERE id = 1").fetchone()
-    return None if row is None else (int(row[0]), int(row[1]), str(row[2]))
-
-
-def save_checkpoint(conn: sqlite3.Connection, last_seq: int, purged: int, state: str) -> None:
-    conn.execute(
-        "INSERT INTO log_totals_checkpoint (id, last_seq, purged, totals) VALUES (1, ?, ?, ?) "
-        "ON CONFLICT (id) DO UPDATE SET last_seq = excluded.last_seq, purged = excluded.purged, "
-        "totals = excluded.totals",
-        (last_seq, purged, state),
-    )
-
-
-def since(conn: sqlite3.Connection, after_seq: int, top: int) -> list[Group]:
-    """Groups of the rows with ``after_seq < seq <= top``."""
-    return conn.execute(_BY_SEQ_RANGE, (after_seq, top)).fetchall()
-
-
-def purged(conn: sqlite3.Connection) -> list[Group]:
-    return conn.execute(
-        "SELECT service_name, status, bucket, local, count, duration_sum_ms FROM log_totals_purged"
-    ).fetchall()
+def read(conn: sqlite3.Connection) -> list[Group]:
+    """Every counter row; a group may come in several shards (its counts add up)."""
+    return conn.execute(f"SELECT {_COLUMNS} FROM log_totals").fetchall()
