@@ -125,7 +125,8 @@ def test_purge_beside_a_live_writer_loses_nothing_in_the_window(db_path, tmp_pat
     inserted, errors, worst = out.split()
     assert purge.returncode == 0, purge.stderr
     result = json.loads(purge.stdout)
-    assert result["deleted"] == 20000 and result["batches"] == 41
+    # 40 batches of at most 500 and the empty one that ends it; a slow batch on a loaded machine halves the next.
+    assert result["deleted"] == 20000 and result["batches"] >= 41
     assert (int(errors), err) == (0, "")
     assert float(worst) < 2.0
     assert during > before  # the writer really inserted while the purge ran
