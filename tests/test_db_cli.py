@@ -8,9 +8,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from connectorctl.store.db import StateDB
 from tests.conftest import write_config
 from tests.ops.opsdata import Row, h, insert_rows
+from tests.support import run_on
 
 
 @pytest.mark.usefixtures("engine")
@@ -38,7 +38,7 @@ def test_database_in_the_config_file_may_be_a_postgres_url(cli, home: Path, post
     write_config(home, f"database: {postgres_url}\nemail_vendor: file\n")
     sent = cli("send", "email", "--to", "a@example.com", "--subject", "hi", "--body", "t", "-o", "json")
     assert sent.exit_code == 0, sent.stderr
-    assert StateDB(postgres_url).run(lambda c: c.execute("SELECT count(*) FROM integration_logs").fetchone()[0]) == 1
+    assert run_on(postgres_url, lambda c: c.execute("SELECT count(*) FROM integration_logs").fetchone()[0]) == 1
     assert not (home / "connectorctl.db").exists()
 
 
@@ -58,7 +58,7 @@ def test_copy_moves_a_sqlite_installation_to_postgres_resumably(cli, home: Path,
         assert tables["integration_logs"]["source_rows"] == tables["integration_logs"]["target_rows"] == 253
         assert all(t["source_rows"] == t["target_rows"] for t in tables.values())
         assert (tables["circuit_state"]["target_rows"], tables["messages"]["target_rows"]) == (1, 3)
-        counted = StateDB(target).run(lambda c: c.execute("SELECT sum(count) FROM log_totals").fetchone()[0])
+        counted = run_on(target, lambda c: c.execute("SELECT sum(count) FROM log_totals").fetchone()[0])
         assert counted == 253  # the Prometheus totals came over once, not once more by the target's trigger
         again = json.loads(cli("db", "copy", "--to", target, "-o", "json").stdout)  # a second run resumes: nothing twice
         assert {t["table"]: t["target_rows"] for t in again["tables"]} == {n: t["target_rows"] for n, t in tables.items()}
@@ -70,7 +70,7 @@ def test_copy_moves_a_sqlite_installation_to_postgres_resumably(cli, home: Path,
         assert json.loads(cli("circuit", "show", "file", "-o", "json").stdout)["state"] == "forced_open"
         assert cli("circuit", "reset", "file").exit_code == 0
         assert cli("send", "email", "--to", "new@example.com", "--subject", "hi", "--body", "t").exit_code == 0  # new ids follow
-        assert StateDB(target).run(lambda c: c.execute("SELECT count(*) FROM integration_logs").fetchone()[0]) == 254
+        assert run_on(target, lambda c: c.execute("SELECT count(*) FROM integration_logs").fetchone()[0]) == 254
     finally:
         with psycopg.connect(postgres_server.url(), autocommit=True) as admin:
             admin.execute("DROP DATABASE copy_target WITH (FORCE)")
