@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from pathlib import Path
 
 import psycopg
@@ -32,14 +34,28 @@ def test_an_unreachable_postgres_is_one_clear_line_and_exit_6(cli, monkeypatch: 
         assert result.exit_code == 6 and result.stdout == ""
         assert "postgresql://127.0.0.1:1/nowhere is unreachable" in result.stderr and "Traceback" not in result.stderr
         assert "hunter2-secret" not in result.output
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("connectorctl-")]  # no pool left retrying
 
 
 def test_database_in_the_config_file_may_be_a_postgres_url(cli, home: Path, postgres_url: str) -> None:
     write_config(home, f"database: {postgres_url}\nemail_vendor: file\n")
     sent = cli("send", "email", "--to", "a@example.com", "--subject", "hi", "--body", "t", "-o", "json")
     assert sent.exit_code == 0, sent.stderr
+    assert _sessions_left(postgres_url) == 0  # a CLI run inside a long-lived process keeps no connection open
     assert run_on(postgres_url, lambda c: c.execute("SELECT count(*) FROM integration_logs").fetchone()[0]) == 1
     assert not (home / "connectorctl.db").exists()
+
+
+def _sessions_left(url: str) -> int:
+    """Sessions on ``url``'s database besides this one, once the server has ended those already closed."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        for _ in range(100):
+            left = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                "AND pid <> pg_backend_pid()").fetchone()[0]
+            if left == 0:
+                break
+            time.sleep(0.05)
+    return left
 
 
 def test_copy_moves_a_sqlite_installation_to_postgres_resumably(cli, home: Path, postgres_server) -> None:
