@@ -209,3 +209,61 @@ def test_outbox_work_drains_what_an_exited_process_left_in_the_spool(
     assert result.exit_code == 0 and "1 spooled log rows moved into the database" in result.stderr
     db = StateDB(home / "connectorctl.db")
     assert log_rows(db) == (1, 1) and AuditSpool(home / "connectorctl.db.audit-spool").count(db.label) == 0
+
+
+def test_two_installations_with_the_same_relative_database_path_never_drain_each_others_rows(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Callable[..., CliResult]
+) -> None:
+    """`database: state.db` is a different file in each working folder; one shared spool must keep them apart."""
+    write_config(home, f"email_vendor: file\ndatabase: state.db\naudit_spool: {home / 'shared-spool.db'}\n")
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+    monkeypatch.chdir(tmp_path / "a")
+    with Connector() as connector:  # what the writer does when a's database refuses the row
+        connector.audit_spool.append(connector.db.label, [_row("01INSTALLATIONA0000000001")])
+    monkeypatch.chdir(tmp_path / "b")
+    elsewhere = cli("db", "drain-spool", "-o", "json")
+    assert elsewhere.exit_code == 0 and json.loads(elsewhere.stdout)["spool_drained"] == 0, elsewhere.output
+    assert log_rows(StateDB(tmp_path / "b" / "state.db")) == (0, 0)
+    monkeypatch.chdir(tmp_path / "a")
+    assert json.loads(cli("db", "drain-spool", "-o", "json").stdout)["spool_drained"] == 1
+    assert log_rows(StateDB(tmp_path / "a" / "state.db")) == (1, 1)
+
+
+def test_the_spool_path_is_shown_whole_and_as_written_in_status_and_at_the_start_of_outbox_work(
+    home: Path, cli: Callable[..., CliResult]
+) -> None:
+    """A folder name with brackets is text, not markup; a long path is one value an operator copies."""
+    spool = home / "[/]state [prod]" / ("a-rather-long-folder-name-for-the-audit-spool-" * 2) / "audit-spool.db"
+    write_config(home, f"email_vendor: file\naudit_spool: '{spool}'\n")
+    with Connector() as connector:
+        connector.audit_spool.append(connector.db.label, [_row("01BRACKETS000000000000001")])
+    status = cli("status")
+    assert status.exit_code == 0 and "Traceback" not in status.output, status.output
+    assert f"1 log rows wait in {spool}" in status.stdout, status.stdout
+    spool.write_bytes(b"not an sqlite file" * 100)  # a spool that cannot be drained does not stop the worker
+    worker = cli("outbox", "work", "--once")
+    assert worker.exit_code == 0, worker.output
+    assert f"audit spool not drained: audit spool {spool} cannot be drained" in worker.stderr
+
+
+def test_a_secret_in_a_spooled_row_is_masked_in_the_spool_file_as_in_the_database(
+    home: Path, quick: None, write_lock: Callable[[], None], vendor: Any
+) -> None:
+    from connectorctl.config import load_settings
+    from connectorctl.credentials.static import StaticCredentialProvider
+    from connectorctl.errors import AuthenticationError
+    from tests.support import Reply
+
+    key, password, card = "SG.sup3r-s3cret-api-key-f3a9", "hunter2-very-secret", "4242 4242 4242 4242"
+    write_config(home, f'email_vendor: echo\nretry_policy: {{max_attempts: 1}}\nvendors:\n  echo: {{base_url: "{vendor.url}"}}\n')
+    vendor.default = Reply(401, {"message": f"invalid key {key}", "password": password})  # the vendor echoes them
+    message = EmailMessage(to=("a@example.com",), subject=f"card {card}", text="t", metadata={"password": password})
+    with Connector(load_settings(), credentials=StaticCredentialProvider({"echo": {"api_key": key}})) as connector:
+        with pytest.raises(AuthenticationError):
+            connector.email().send(message)
+        assert connector.audit_spool.count(connector.db.label) == 1
+    blob = b"".join(p.read_bytes() for p in home.glob("connectorctl.db.audit-spool*"))
+    assert b"send_email" in blob  # the row is there ...
+    for secret in (key, password, card, card.replace(" ", "")):
+        assert secret.encode() not in blob, secret  # ... masked
