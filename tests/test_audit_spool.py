@@ -267,3 +267,27 @@ def test_a_secret_in_a_spooled_row_is_masked_in_the_spool_file_as_in_the_databas
     assert b"send_email" in blob  # the row is there ...
     for secret in (key, password, card, card.replace(" ", "")):
         assert secret.encode() not in blob, secret  # ... masked
+
+
+def test_a_postgresql_password_reaches_neither_the_spool_file_nor_what_the_operator_sees(
+    home: Path, quick: None, postgres_url: str, monkeypatch: pytest.MonkeyPatch, cli: Callable[..., CliResult],
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The spool names each row's database; for a URL that carries a password, without it."""
+    password = "Pa55-w0rd-in-the-url"
+    url = postgres_url.replace("connectorctl@", f"connectorctl:{password}@")  # the test server trusts any password
+    monkeypatch.setenv("CONNECTORCTL_DATABASE_URL", url)
+    import psycopg
+
+    with psycopg.connect(postgres_url, autocommit=True) as admin:  # new connections may read but not write
+        admin.execute(f"ALTER DATABASE {url.rsplit('/', 1)[1]} SET default_transaction_read_only = on")
+    write_config(home, "email_vendor: file\n")
+    with Connector() as connector:
+        assert connector.email().send(MESSAGE).ok  # the vendor acted; the database refused the row
+        assert connector.audit_spool.count(connector.db.label) == 1
+    shown = [capsys.readouterr().err]
+    shown += [cli("status", "-o", "json").output, cli("db", "drain-spool").output, cli("db", "check").output]
+    assert "audit rows are kept in" in shown[0] and "1 integration-log rows wait" in shown[2], shown
+    blob = b"".join(p.read_bytes() for p in home.glob("audit-spool.db*"))
+    assert b"send_email" in blob and password.encode() not in blob
+    assert not [text for text in shown if password in text], shown
