@@ -199,6 +199,23 @@ def test_when_even_the_spool_fails_the_send_returns_with_a_warning(
     assert sent(home) == 1
 
 
+def test_a_spool_path_the_file_system_cannot_name_is_a_spool_that_fails_not_a_failed_send(
+    home: Path, quick: None, write_lock: Callable[[], None], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The vendor has acted: however the spool fails, the call returns (a library caller's Settings are not
+    checked like a config file's)."""
+    import dataclasses
+
+    from connectorctl.config import load_settings
+
+    write_config(home, "email_vendor: file\n")
+    settings = dataclasses.replace(load_settings(), audit_spool=str(home / "spool\x00.db"))
+    with Connector(settings) as connector:
+        assert connector.email().send(MESSAGE).ok
+    assert "integration log not written (1 rows)" in capsys.readouterr().err
+    assert sent(home) == 1
+
+
 def test_outbox_work_drains_what_an_exited_process_left_in_the_spool(
     home: Path, cli: Callable[..., CliResult]
 ) -> None:
