@@ -140,12 +140,17 @@ def _shared_columns(src: StateDB, dst: StateDB, table: str) -> list[str]:
     return [c for c in source_cols if c in target_cols]
 
 
+_SAME_ROW = {"integration_logs": "id", "messages": "correlation_id, recipient, created_at"}  # the rest: every column
+
+
 def _refuse_rows_of_its_own(src: StateDB, dst: StateDB, tables: set[str]) -> None:
     """Copied rows keep their ids, and a row whose id is taken is skipped as copied before: into a database that
     numbered rows of its own from 1, the source's rows with those ids would be lost without a word.  The target's
-    first row of each such table must therefore be the source's (true of an empty target and of a resumed copy)."""
+    first row of each such table must therefore be the source's (true of an empty target and of a resumed copy),
+    told by the columns that never change once written."""
     for table, column in (t for t in _identities(dst) if t[0] in tables):
-        row = f"SELECT {', '.join(_shared_columns(src, dst, table))} FROM {table} WHERE {column} = ?"
+        same = _SAME_ROW.get(table) or ", ".join(_shared_columns(src, dst, table))
+        row = f"SELECT {same} FROM {table} WHERE {column} = ?"
         first = _read_row(dst, f"SELECT min({column}) FROM {table}")[0]
         if first is not None and _read_row(dst, row, first) != _read_row(src, row, first):
             raise InvalidInputError(
