@@ -210,9 +210,9 @@ class PostgresBackend:
 
     def close(self) -> None:
         with self._pool_lock:
-            if self._pool is not None:
+            if self._pool is not None and self._pid == os.getpid():
                 self._pool.close()
-                self._pool = None
+            self._pool = None  # in a forked child the pool is the parent's: closing it would end the parent's sessions
 
 
 class ChangeFeed:
