@@ -25,6 +25,7 @@ import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any, Iterable, Iterator, Sequence
+from urllib.parse import quote
 
 import psycopg
 from psycopg import adapt, postgres, pq
@@ -50,14 +51,26 @@ _QUOTED = re.compile(r"('(?:[^']|'')*')")
 
 
 def describe(url: str) -> str:
-    """``postgresql://host:port/dbname`` without user or password, for messages."""
+    """``postgresql://host:port/dbname`` without user or password, for messages and the audit spool's rows.
+
+    One spelling per database (port 5432 filled in, host names lower-cased; a socket folder is a path and kept
+    as written), so ``h/app`` and ``H:5432/app`` name the same database; DNS names are not resolved.
+    """
     try:
         parts = conninfo_to_dict(url)
     except psycopg.ProgrammingError:
         return "postgresql://(unparsable URL)"
-    host = parts.get("host") or "localhost"
-    port = f":{parts['port']}" if parts.get("port") else ""
-    return f"postgresql://{host}{port}/{parts.get('dbname') or ''}"
+    hosts = str(parts.get("host") or "localhost").split(",")
+    ports = str(parts.get("port") or "").split(",")
+    ports = ports * len(hosts) if len(ports) == 1 else ports  # libpq: one port serves every host
+    addresses = ",".join(f"{_address(host)}:{port or 5432}" for host, port in zip(hosts, ports, strict=False))
+    return f"postgresql://{addresses}/{parts.get('dbname') or ''}"
+
+
+def _address(host: str) -> str:
+    if host.startswith("/"):  # a socket folder: a path, written so that the name parses back to itself
+        return quote(host, safe="")
+    return f"[{host.lower()}]" if ":" in host else host.lower() or "localhost"  # IPv6 in URL brackets
 
 
 def translate_sql(sql: str) -> str:
