@@ -358,7 +358,7 @@ def test_a_spool_file_that_cannot_be_read_costs_monitoring_only_its_own_line(
                                    "error": f"audit spool {spool} cannot be read (file is not a database)"}
     for command in ("check", "drain-spool"):
         failed = cli("db", command)
-        assert failed.exit_code == 6 and str(spool) in failed.stderr and "the spool file itself failed" in failed.stderr
+        assert failed.exit_code == 6 and str(spool) in failed.stderr and "spool file itself failed" in failed.stderr
         assert "once the database answers" not in failed.stderr and "Traceback" not in failed.output
     with Connector() as connector, TestClient(create_app(connector)) as client:
         metrics = client.get("/metrics")
@@ -384,7 +384,7 @@ def test_a_drain_the_spool_itself_refuses_says_so_not_that_the_database_is_down(
     finally:
         holder.close()
     assert failed.exit_code == 6 and "cannot be drained (database is locked)" in failed.stderr, failed.output
-    assert "the database answered; the spool file itself failed" in failed.stderr
+    assert "the spool file itself failed, not the database" in failed.stderr
     assert "once the database answers" not in failed.stderr
     assert json.loads(cli("db", "drain-spool", "-o", "json").stdout)["audit_spool"]["rows"] == 0
     assert log_rows(db) == (1, 1)

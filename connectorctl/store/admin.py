@@ -90,7 +90,7 @@ def _spool_on_failure(db: StateDB, spool: AuditSpool) -> Iterator[None]:
     try:
         yield
     except SpoolError:
-        raise  # the database answered: its own hint says what to do with the file
+        raise  # not the database: its own hint says what to do with the file
     except StateStoreError as exc:
         try:
             waiting = spool.count(db.label)

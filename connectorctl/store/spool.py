@@ -42,9 +42,9 @@ _SCHEMA = (
 )
 
 SPOOL_HINT = (
-    "the database answered; the spool file itself failed: check that it can be read and written and that its disk "
-    "has room, then run `connectorctl db drain-spool` again (a file that is not a database cannot be drained: move "
-    "it aside to keep it)"
+    "the spool file itself failed, not the database: check that it can be read and written and that its disk has "
+    "room, then run `connectorctl db drain-spool` again (a file that is not a database cannot be drained: move it "
+    "aside to keep it)"
 )
 
 
@@ -147,7 +147,7 @@ def rows_wait(count: int, kind: str = "log") -> str:
     return f"{log_rows(count, kind)} {'waits' if count == 1 else 'wait'}"
 
 
-def canonical(database: str) -> str:
+def _canonical(database: str) -> str:
     """One name per database, whichever spelling wrote the row (a SQLite file is already named by its path)."""
     if not database.startswith("postgresql://"):
         return database
@@ -158,8 +158,10 @@ def canonical(database: str) -> str:
 
 def _spellings(conn: sqlite3.Connection, database: str) -> list[str]:
     """The names rows for ``database`` were spooled under."""
-    target = canonical(database)
-    return [name for (name,) in conn.execute("SELECT DISTINCT database FROM spooled_rows") if canonical(name) == target]
+    target = _canonical(database)
+    return [
+        name for (name,) in conn.execute("SELECT DISTINCT database FROM spooled_rows") if _canonical(name) == target
+    ]
 
 
 def _marks(names: Sequence[str]) -> str:
