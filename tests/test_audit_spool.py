@@ -352,7 +352,7 @@ def test_a_spool_file_that_cannot_be_read_costs_monitoring_only_its_own_line(
     spool.write_bytes(os.urandom(4096))
     shown = cli("status")
     assert shown.exit_code == 0 and "ok %" in shown.stdout, shown.output
-    assert f"audit spool: audit spool {spool} cannot be read (file is not a database)" in shown.stdout
+    assert f"\naudit spool {spool} cannot be read (file is not a database)\n" in shown.stdout
     body = json.loads(cli("status", "-o", "json").stdout)
     assert body["audit_spool"] == {"path": str(spool), "rows": None,
                                    "error": f"audit spool {spool} cannot be read (file is not a database)"}

@@ -91,7 +91,7 @@ def _table(data: dict[str, Any]) -> Any:
     )
     spool = data["audit_spool"]
     if spool["error"]:
-        line = f"audit spool: {spool['error']}"
+        line = spool["error"]  # "audit spool <path> cannot be read (<reason>)"
     elif spool["rows"]:
         line = f"audit spool: {rows_wait(spool['rows'])} in {spool['path']} (`connectorctl db drain-spool`)"
     else:
