@@ -103,6 +103,9 @@ def copy(source: Path, to: str, *, batch_size: int = 5000, progress: Progress | 
     """Copy a SQLite installation's state into PostgreSQL; every table's row count is verified."""
     if not is_database_url(to):
         raise InvalidInputError("--to must be a postgresql:// URL")
+    from connectorctl.store.postgres import check_url
+
+    check_url(to, InvalidInputError, "--to")
     if not Path(source).exists():
         raise InvalidInputError(f"nothing to copy: {source} does not exist")
     src, dst = StateDB(source), StateDB(to)  # both migrated to the same version
