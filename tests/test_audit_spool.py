@@ -189,9 +189,9 @@ def test_processes_share_one_spool_file(home: Path) -> None:
 def test_when_even_the_spool_fails_the_send_returns_with_a_warning(
     home: Path, quick: None, write_lock: Callable[[], None], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (home / "not-a-folder").write_text("")
     write_config(home, f"email_vendor: file\naudit_spool: {home / 'not-a-folder' / 'spool.db'}\n")
     with Connector() as connector:
+        (home / "not-a-folder").write_text("")  # after the config was read, which would refuse such a spool
         assert connector.email().send(MESSAGE).ok
         assert "integration log not written (1 rows)" in capsys.readouterr().err
         with pytest.raises(StateStoreError):  # and the next send is still refused while the database is down
