@@ -5,9 +5,13 @@ The pipeline side adds the rate limiter (a real quota, high enough never to
 block), the SQLite circuit breaker, tenacity retry and one integration-log row
 per call.  Blocks of A and B alternate so machine noise hits both alike.
 
-    python benchmarks/pipeline_overhead.py [--calls 2000] [--block 200] [--database postgresql://...]
+    python benchmarks/pipeline_overhead.py [--calls 2000] [--block 200] [--database postgresql://...] [--breakdown]
 Target: pipeline/raw <= 1.25, with every call's log row committed before the call returns.
 With ``--database`` a third side runs the same pipeline on that PostgreSQL database, in the same blocks.
+With ``--breakdown`` two more sides show where the overhead goes: the pipeline with no audit row at
+all, and the pipeline whose audit row is the smallest commit SQLite can make (a five-column row in
+a table with no index or trigger, in its own file, same connection settings).  The second is the
+floor for any design that commits a row before the call returns.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=2000, help="calls per side (default 2000)")
     parser.add_argument("--block", type=int, default=200, help="calls per alternating block")
     parser.add_argument("--database", help="also run the pipeline on this postgresql:// database")
+    parser.add_argument("--breakdown", action="store_true", help="also run the pipeline without an audit row and with the smallest one")
     args = parser.parse_args()
 
     home = tempfile.mkdtemp(prefix="cc-bench-")
@@ -45,7 +50,7 @@ def main() -> None:
         "vendors:\n  fake:\n    rate_limits: [{limit: 1000000, per_seconds: 1}]\n", encoding="utf-8"
     )
     from connectorctl.gateway import Connector
-    from connectorctl.resilience.pipeline import Call, VendorResponse
+    from connectorctl.resilience.pipeline import AttemptRecord, Call, Pipeline, VendorResponse
 
     server, url = _server.start_process()
     body = json.dumps({"to": [{"email": f"user{i}@example.com"} for i in range(8)], "subject": "x" * 200, "text": "y" * 500}).encode()
@@ -70,6 +75,19 @@ def main() -> None:
         return lambda: pipeline.execute(Call("fake", "send_email", url, "POST", request_data=request_data, idempotent=True), call)
 
     sides = {"raw": raw, **{name: piped(c.pipeline) for name, c in connectors.items()}}
+    if args.breakdown:
+        from connectorctl.ids import new_ulid
+        from connectorctl.store.db import connect
+
+        floor_db = connect(Path(home, "floor.db"))
+        floor_db.execute("CREATE TABLE t (id TEXT, service TEXT, operation TEXT, http_status INTEGER, request TEXT)")
+
+        def smallest_commit(r: AttemptRecord) -> None:
+            floor_db.execute("INSERT INTO t VALUES (?, ?, ?, ?, ?)", (new_ulid(), r.service, r.operation, r.http_status, r.request.json()))
+
+        clock = connector.pipeline.clock
+        sides["no audit row"] = piped(Pipeline(connector.settings, connector.db, clock, hooks=[]))
+        sides["smallest commit"] = piped(Pipeline(connector.settings, connector.db, clock, hooks=[smallest_commit]))
     for fn in sides.values():  # warm up connections, statement caches, imports
         for _ in range(50):
             fn()
@@ -95,6 +113,10 @@ def main() -> None:
     print(f"added per call     median {pipe_med - raw_med:8.1f} µs   mean {pipe_mean - raw_mean:8.1f} µs")
     ratio = pipe_med / raw_med
     print(f"ratio pipeline/raw {ratio:.3f} (median)   {pipe_mean / raw_mean:.3f} (mean)   target <= {TARGET:.2f}: {'PASS' if ratio <= TARGET else 'FAIL'}")
+    for name in ("no audit row", "smallest commit"):
+        if name in per_call:
+            med = statistics.median(per_call[name]) * 1e6
+            print(f"{name:18s} median {med:8.1f} µs   ratio to raw {med / raw_med:.3f}")
     if "postgresql" in per_call:
         pg_med = statistics.median(per_call["postgresql"]) * 1e6
         pg_rows = connectors["postgresql"].db.conn.execute("SELECT count(*) FROM integration_logs").fetchone()[0]

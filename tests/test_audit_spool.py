@@ -199,6 +199,23 @@ def test_when_even_the_spool_fails_the_send_returns_with_a_warning(
     assert sent(home) == 1
 
 
+def test_a_spool_path_the_file_system_cannot_name_is_a_spool_that_fails_not_a_failed_send(
+    home: Path, quick: None, write_lock: Callable[[], None], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The vendor has acted: however the spool fails, the call returns (a library caller's Settings are not
+    checked like a config file's)."""
+    import dataclasses
+
+    from connectorctl.config import load_settings
+
+    write_config(home, "email_vendor: file\n")
+    settings = dataclasses.replace(load_settings(), audit_spool=str(home / "spool\x00.db"))
+    with Connector(settings) as connector:
+        assert connector.email().send(MESSAGE).ok
+    assert "integration log not written (1 rows)" in capsys.readouterr().err
+    assert sent(home) == 1
+
+
 def test_outbox_work_drains_what_an_exited_process_left_in_the_spool(
     home: Path, cli: Callable[..., CliResult]
 ) -> None:
@@ -209,3 +226,85 @@ def test_outbox_work_drains_what_an_exited_process_left_in_the_spool(
     assert result.exit_code == 0 and "1 spooled log rows moved into the database" in result.stderr
     db = StateDB(home / "connectorctl.db")
     assert log_rows(db) == (1, 1) and AuditSpool(home / "connectorctl.db.audit-spool").count(db.label) == 0
+
+
+def test_two_installations_with_the_same_relative_database_path_never_drain_each_others_rows(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Callable[..., CliResult]
+) -> None:
+    """`database: state.db` is a different file in each working folder; one shared spool must keep them apart."""
+    write_config(home, f"email_vendor: file\ndatabase: state.db\naudit_spool: {home / 'shared-spool.db'}\n")
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+    monkeypatch.chdir(tmp_path / "a")
+    with Connector() as connector:  # what the writer does when a's database refuses the row
+        connector.audit_spool.append(connector.db.label, [_row("01INSTALLATIONA0000000001")])
+    monkeypatch.chdir(tmp_path / "b")
+    elsewhere = cli("db", "drain-spool", "-o", "json")
+    assert elsewhere.exit_code == 0 and json.loads(elsewhere.stdout)["spool_drained"] == 0, elsewhere.output
+    assert log_rows(StateDB(tmp_path / "b" / "state.db")) == (0, 0)
+    monkeypatch.chdir(tmp_path / "a")
+    assert json.loads(cli("db", "drain-spool", "-o", "json").stdout)["spool_drained"] == 1
+    assert log_rows(StateDB(tmp_path / "a" / "state.db")) == (1, 1)
+
+
+def test_the_spool_path_is_shown_whole_and_as_written_in_status_and_at_the_start_of_outbox_work(
+    home: Path, cli: Callable[..., CliResult]
+) -> None:
+    """A folder name with brackets is text, not markup; a long path is one value an operator copies."""
+    spool = home / "[/]state [prod]" / ("a-rather-long-folder-name-for-the-audit-spool-" * 2) / "audit-spool.db"
+    write_config(home, f"email_vendor: file\naudit_spool: '{spool}'\n")
+    with Connector() as connector:
+        connector.audit_spool.append(connector.db.label, [_row("01BRACKETS000000000000001")])
+    status = cli("status")
+    assert status.exit_code == 0 and "Traceback" not in status.output, status.output
+    assert f"1 log rows wait in {spool}" in status.stdout, status.stdout
+    spool.write_bytes(b"not an sqlite file" * 100)  # a spool that cannot be drained does not stop the worker
+    worker = cli("outbox", "work", "--once")
+    assert worker.exit_code == 0, worker.output
+    assert f"audit spool not drained: audit spool {spool} cannot be drained" in worker.stderr
+
+
+def test_a_secret_in_a_spooled_row_is_masked_in_the_spool_file_as_in_the_database(
+    home: Path, quick: None, write_lock: Callable[[], None], vendor: Any
+) -> None:
+    from connectorctl.config import load_settings
+    from connectorctl.credentials.static import StaticCredentialProvider
+    from connectorctl.errors import AuthenticationError
+    from tests.support import Reply
+
+    key, password, card = "SG.sup3r-s3cret-api-key-f3a9", "hunter2-very-secret", "4242 4242 4242 4242"
+    write_config(home, f'email_vendor: echo\nretry_policy: {{max_attempts: 1}}\nvendors:\n  echo: {{base_url: "{vendor.url}"}}\n')
+    vendor.default = Reply(401, {"message": f"invalid key {key}", "password": password})  # the vendor echoes them
+    message = EmailMessage(to=("a@example.com",), subject=f"card {card}", text="t", metadata={"password": password})
+    with Connector(load_settings(), credentials=StaticCredentialProvider({"echo": {"api_key": key}})) as connector:
+        with pytest.raises(AuthenticationError):
+            connector.email().send(message)
+        assert connector.audit_spool.count(connector.db.label) == 1
+    blob = b"".join(p.read_bytes() for p in home.glob("connectorctl.db.audit-spool*"))
+    assert b"send_email" in blob  # the row is there ...
+    for secret in (key, password, card, card.replace(" ", "")):
+        assert secret.encode() not in blob, secret  # ... masked
+
+
+def test_a_postgresql_password_reaches_neither_the_spool_file_nor_what_the_operator_sees(
+    home: Path, quick: None, postgres_url: str, monkeypatch: pytest.MonkeyPatch, cli: Callable[..., CliResult],
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The spool names each row's database; for a URL that carries a password, without it."""
+    password = "Pa55-w0rd-in-the-url"
+    url = postgres_url.replace("connectorctl@", f"connectorctl:{password}@")  # the test server trusts any password
+    monkeypatch.setenv("CONNECTORCTL_DATABASE_URL", url)
+    import psycopg
+
+    with psycopg.connect(postgres_url, autocommit=True) as admin:  # new connections may read but not write
+        admin.execute(f"ALTER DATABASE {url.rsplit('/', 1)[1]} SET default_transaction_read_only = on")
+    write_config(home, "email_vendor: file\n")
+    with Connector() as connector:
+        assert connector.email().send(MESSAGE).ok  # the vendor acted; the database refused the row
+        assert connector.audit_spool.count(connector.db.label) == 1
+    shown = [capsys.readouterr().err]
+    shown += [cli("status", "-o", "json").output, cli("db", "drain-spool").output, cli("db", "check").output]
+    assert "audit rows are kept in" in shown[0] and "1 integration-log rows wait" in shown[2], shown
+    blob = b"".join(p.read_bytes() for p in home.glob("audit-spool.db*"))
+    assert b"send_email" in blob and password.encode() not in blob
+    assert not [text for text in shown if password in text], shown

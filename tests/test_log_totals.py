@@ -20,8 +20,9 @@ import pytest
 
 from connectorctl.domain.messages import EmailMessage
 from connectorctl.domain.values import IntegrationLog, IntegrationStatus
+from connectorctl.errors import InvalidInputError
 from connectorctl.gateway import Connector
-from connectorctl.store import migrations, retention
+from connectorctl.store import admin, migrations, retention
 from connectorctl.store.db import StateDB
 from connectorctl.store.integration_log import SqliteIntegrationLog
 from connectorctl.store.logs import INSERT_LOG
@@ -171,3 +172,30 @@ def test_upgrading_counts_the_existing_log_and_the_purged_totals_once(
     assert StateDB(target).migrate() == []  # counted once: opening again does not count again
     assert _totals(db)[("count", "gone", "failed", 12, 0)] == 3
     db.close()
+
+
+def test_copy_keeps_the_targets_own_counts_and_brings_the_sources_once(home: Path, postgres_url: str) -> None:
+    """A database with log rows of its own is refused (its rows are numbered like the source's, which would be
+    skipped as copied before); after a copy into an empty one the hosts switch over and count their calls, and
+    running the copy again must not take those counts away nor add the source's a second time."""
+    source = StateDB(home / "connectorctl.db")
+    with source.write() as c:
+        c.executemany(INSERT_LOG, MIXED)
+    assert retention.purge(source, 30, now=NOW, pause=0)["deleted"] > 0  # counted, no longer in the log
+    brought = _totals(source)
+    source.close()
+    target = StateDB(postgres_url)
+    own = _row(400, "pg", "success", 70)
+    target.run(lambda c: c.execute(INSERT_LOG, own))
+    with pytest.raises(InvalidInputError, match="already holds integration_logs rows of its own"):
+        admin.copy(home / "connectorctl.db", postgres_url)
+    assert _log(target) == [own] and _totals(target) == _expected([own])  # nothing copied, nothing lost
+    target.run(lambda c: c.execute("TRUNCATE integration_logs, log_totals"))
+
+    admin.copy(home / "connectorctl.db", postgres_url, batch_size=4)
+    assert _totals(target) == brought
+    later = _row(500, "pg", "failed", 900, http=500)
+    target.run(lambda c: c.execute(INSERT_LOG, later))  # the hosts switched over; the copy is run once more
+    admin.copy(home / "connectorctl.db", postgres_url, batch_size=4)
+    assert _totals(target) == brought + _expected([later])
+    target.close()

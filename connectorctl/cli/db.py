@@ -80,7 +80,12 @@ def drain_spool_at_start(connector: Any) -> None:
     try:
         moved = connector.drain_audit_spool()
     except StateStoreError as exc:
-        stderr().print(f"connectorctl: warning: audit spool not drained: {exc.message}", highlight=False)
+        stderr().print(
+            f"connectorctl: warning: audit spool not drained: {exc.message}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
         return
     if moved:
         stderr().print(f"connectorctl: {moved} spooled log rows moved into the database", highlight=False)

@@ -64,7 +64,10 @@ def _table(data: dict[str, Any]) -> Any:
     def pct(value: float | None) -> str:
         return "-" if value is None else f"{value:.2f}"
 
-    return grid(
+    from rich.console import Group
+    from rich.text import Text
+
+    table = grid(
         f"status over the last {data['window_minutes']} min (at {human_time(data['timestamp'])} UTC)",
         COLUMNS,
         (
@@ -82,15 +85,16 @@ def _table(data: dict[str, Any]) -> Any:
             for name, s in data["services"].items()
         ),
         caption="ok %: calls that succeeded, retries included; try ok %: single attempts\n"
-        + _outbox_line(data["outbox"])
-        + _spool_line(data["audit_spool"]),
+        + _outbox_line(data["outbox"]),
     )
-
-
-def _spool_line(spool: dict[str, Any]) -> str:
+    spool = data["audit_spool"]
     if not spool["rows"]:
-        return ""
-    return f"\naudit spool: {spool['rows']} log rows wait in {spool['path']} (`connectorctl db drain-spool`)"
+        return table
+    # plain text below the table, not in its caption: a caption is markup and folds at the table's width, and
+    # the path is what the operator copies
+    return Group(
+        table, Text(f"audit spool: {spool['rows']} log rows wait in {spool['path']} (`connectorctl db drain-spool`)")
+    )
 
 
 def _outbox_line(outbox: dict[str, Any]) -> str:

@@ -5,7 +5,7 @@ SQLite installation to PostgreSQL.
 migrations know is read from the SQLite file in primary-key batches and written
 with ``ON CONFLICT DO NOTHING``, one transaction per batch, so an interrupted
 copy is simply run again (rows already there are skipped); the call totals
-(``store/totals.py``) are the source's, replacing what the target counted.  It ends by
+(``store/totals.py``) the source brings are added to the target's own, once.  It ends by
 comparing the row count of every table on both sides and moving the identity
 sequences past the copied ids.  Hosts should be stopped while it runs: rows
 written to the file after a table was copied are not carried over.
@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from connectorctl.errors import InvalidInputError, StateStoreError
+from connectorctl.store import totals
 from connectorctl.store.db import StateDB, is_database_url
 from connectorctl.store.migrations import MIGRATIONS, applied_numbers
 from connectorctl.store.spool import AuditSpool
@@ -111,6 +112,7 @@ def copy(source: Path, to: str, *, batch_size: int = 5000, progress: Progress | 
     src, dst = StateDB(source), StateDB(to)  # both migrated to the same version
     try:
         target_tables = set(_tables(dst))
+        _refuse_rows_of_its_own(src, dst, set(_tables(src)))
         tables: list[dict[str, Any]] = []
         for table in sorted(_tables(src), key=lambda t: t == "log_totals"):  # the totals after the log
             if table not in target_tables:
@@ -135,48 +137,92 @@ def copy(source: Path, to: str, *, batch_size: int = 5000, progress: Progress | 
     return {"source": str(source), "target": dst.label, "tables": tables}
 
 
-def _copy_table(src: StateDB, dst: StateDB, table: str, batch_size: int, progress: Progress | None) -> int:
+def _shared_columns(src: StateDB, dst: StateDB, table: str) -> list[str]:
     source_cols = [r[1] for r in src.run(lambda c: c.execute(f"PRAGMA table_info({table})").fetchall())]
     target_cols = {r[0] for r in dst.run(lambda c: c.execute(_COLUMNS, (table,)).fetchall())}
-    columns = [c for c in source_cols if c in target_cols]
+    return [c for c in source_cols if c in target_cols]
+
+
+_SAME_ROW = {"integration_logs": "id", "messages": "correlation_id, recipient, created_at"}  # the rest: every column
+
+
+def _refuse_rows_of_its_own(src: StateDB, dst: StateDB, tables: set[str]) -> None:
+    """Copied rows keep their ids, and a row whose id is taken is skipped as copied before: into a database that
+    numbered rows of its own from 1, the source's rows with those ids would be lost without a word.  The target's
+    first row of each such table must therefore be the source's (true of an empty target and of a resumed copy),
+    told by the columns that never change once written."""
+    for table, column in (t for t in _identities(dst) if t[0] in tables):
+        same = _SAME_ROW.get(table) or ", ".join(_shared_columns(src, dst, table))
+        row = f"SELECT {same} FROM {table} WHERE {column} = ?"
+        first = _read_row(dst, f"SELECT min({column}) FROM {table}")[0]
+        if first is not None and _read_row(dst, row, first) != _read_row(src, row, first):
+            raise InvalidInputError(
+                f"{dst.label} already holds {table} rows of its own: copying would skip the source's rows "
+                "numbered like them",
+                hint="copy into an empty database (the copy creates the tables itself)",
+            )
+
+
+def _read_row(db: StateDB, sql: str, *params: Any) -> Any:
+    return db.run(lambda c: c.execute(sql, params).fetchone())
+
+
+def _copy_table(src: StateDB, dst: StateDB, table: str, batch_size: int, progress: Progress | None) -> int:
+    columns = _shared_columns(src, dst, table)
     names = ", ".join(columns)
     insert = f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(columns))}) ON CONFLICT DO NOTHING"
     copied = 0
     with src.read_cursor(f"SELECT {names} FROM {table}") as rows:
         while batch := rows.fetchmany(batch_size):
             with dst.write() as conn:
-                copied += conn.executemany(insert, batch).rowcount
+                if table == "integration_logs":
+                    copied += totals.insert_uncounted(conn, insert, batch, columns.index("id"))
+                else:
+                    copied += conn.executemany(insert, batch).rowcount
             if progress:
                 progress(table, copied)
     return copied
 
 
 def _copy_totals(src: StateDB, dst: StateDB) -> int:
-    """The target's call totals become the source's.
+    """The source's call totals, in the target's shard for them (``totals.COPIED_SHARD``), replaced by each run.
 
-    They count every row the log ever held, purged ones included, so they are
-    copied rather than recounted; but the target's trigger counted the log rows
-    as they were copied, so what it has is replaced, not added to.
+    They count every row the source's log ever held, purged ones included, so
+    they are copied rather than recounted; the log rows copied were not counted
+    by the target.
     """
-    columns = "service_name, status, bucket, local, shard, count, duration_sum_ms"
-    rows = [tuple(r) for r in src.run(lambda c: c.execute(f"SELECT {columns} FROM log_totals").fetchall())]
-    if set(rows) == {tuple(r) for r in dst.run(lambda c: c.execute(f"SELECT {columns} FROM log_totals").fetchall())}:
+    columns = "service_name, status, bucket, local, count, duration_sum_ms"
+    grouped = (
+        "SELECT service_name, status, bucket, local, sum(count), sum(duration_sum_ms) FROM log_totals "
+        "GROUP BY service_name, status, bucket, local"
+    )
+    rows = [tuple(r) for r in src.run(lambda c: c.execute(grouped).fetchall())]
+    copied = f"SELECT {columns} FROM log_totals WHERE shard = {totals.COPIED_SHARD}"
+    if set(rows) == {tuple(r) for r in dst.run(lambda c: c.execute(copied).fetchall())}:
         return 0  # copied before
     with dst.write() as conn:
-        conn.execute("DELETE FROM log_totals")
-        conn.executemany(f"INSERT INTO log_totals ({columns}) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        conn.execute(f"DELETE FROM log_totals WHERE shard = {totals.COPIED_SHARD}")
+        conn.executemany(
+            f"INSERT INTO log_totals ({columns}, shard) VALUES (?, ?, ?, ?, ?, ?, {totals.COPIED_SHARD})", rows
+        )
     return len(rows)
+
+
+def _identities(db: StateDB) -> list[tuple[str, str]]:
+    return [
+        (str(table), str(column))
+        for table, column in db.run(
+            lambda c: c.execute(
+                "SELECT table_name, column_name FROM information_schema.columns "
+                "WHERE is_identity = 'YES' AND table_schema = current_schema() ORDER BY table_name"
+            ).fetchall()
+        )
+    ]
 
 
 def _advance_identities(db: StateDB) -> None:
     """Copied rows kept their ids: new rows must be numbered after them."""
-    identities = db.run(
-        lambda c: c.execute(
-            "SELECT table_name, column_name FROM information_schema.columns "
-            "WHERE is_identity = 'YES' AND table_schema = current_schema()"
-        ).fetchall()
-    )
-    for table, column in identities:
+    for table, column in _identities(db):
         _statement(
             db,
             f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'), coalesce(max({column}), 0) + 1, false) "

@@ -104,7 +104,7 @@ class _SqliteBackend:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.label = str(path)
+        self.label = str(path.resolve())  # one file, one name: the audit spool keys its rows by it
         self._local = threading.local()
 
     def current(self) -> sqlite3.Connection | None:

@@ -66,7 +66,7 @@ class AuditSpool:
                     [(row[0], database, json.dumps(row), now) for row in rows],
                 )
                 conn.execute("COMMIT")
-        except (OSError, sqlite3.Error) as exc:
+        except (OSError, sqlite3.Error, ValueError) as exc:  # ValueError: a path with a NUL in it
             raise StateStoreError(f"audit spool {self.path} cannot be written ({exc})") from None
 
     def count(self, database: str) -> int:

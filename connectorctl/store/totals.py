@@ -82,6 +82,30 @@ _SEED = (
 )
 
 
+# `db copy` keeps the source's totals (they count rows its purges deleted) in their own shard, replaced by each
+# run, and takes the log rows it copies back out of what the target's trigger counted: the target's own calls,
+# before and after the switch, stay counted beside them, and running the copy again counts nothing twice.
+COPIED_SHARD = -1
+_UNCOUNT = (
+    f"INSERT INTO log_totals ({_COLUMNS}, shard) SELECT service_name, status, {_bucket('')} AS bucket, "
+    f"{_local('')} AS local, -count(*), -coalesce(sum(duration_ms), 0), pg_backend_pid() % {SHARDS} "
+    "FROM integration_logs WHERE id = ANY(?) AND direction = 'outbound' GROUP BY service_name, status, bucket, local"
+    f"{_ADD}"
+)
+
+
+def insert_uncounted(conn: Any, insert: str, rows: list[Any], id_at: int) -> int:
+    """Insert copied log rows (PostgreSQL, in the caller's transaction) without counting them; how many were new."""
+    ids = [row[id_at] for row in rows]
+    there = {r[0] for r in conn.execute("SELECT id FROM integration_logs WHERE id = ANY(?)", (ids,)).fetchall()}
+    inserted = int(conn.executemany(insert, rows).rowcount)
+    new = [i for i in ids if i not in there]
+    if new:
+        conn.execute(_UNCOUNT, (new,))
+        conn.execute("DELETE FROM log_totals WHERE count = 0")
+    return inserted
+
+
 def count_at_write_time(db: Any) -> None:
     """Migration 8: totals kept by a trigger, seeded once from the log as it stands.
 
