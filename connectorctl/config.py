@@ -358,7 +358,7 @@ def _database(value: str, where: str) -> Path | str:
         return value
     if "://" in value:
         raise ConfigurationError(
-            f"database: unsupported URL scheme in {shown(value.split('://')[0])}://...",
+            f"database: unsupported URL scheme in {value.split('://')[0]}://...",
             hint="use a file path (SQLite) or postgresql://user@host:port/dbname",
         )
     return local_path(value, f"{where}: database")

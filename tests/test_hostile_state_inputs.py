@@ -27,7 +27,7 @@ from tests.test_hostile_inputs import assert_input_error
 BAD_URLS = [
     ("postgresql://u:pa%SECRET@127.0.0.1:5432/db", "not a valid PostgreSQL URL"),  # a bare % in the password
     ("postgresql://u:pa@SECRET@127.0.0.1:5432/db", "not a valid PostgreSQL URL"),  # a bare @: libpq takes 'pa'
-    ("postgresql://u:pa/SECRET@127.0.0.1:5432/db", "port must be a number"),  # a bare /: host u, port pa
+    ("postgresql://u:pa/SECRET@127.0.0.1:5432/db", "not a valid PostgreSQL URL"),  # a bare /: host u, port pa
     ("postgresql://u:pa SECRET@127.0.0.1:5432/db", "not a valid PostgreSQL URL"),
     ("postgresql://u:SECRET@127.0.0.1:99999/db", "port must be a number"),
     ("postgresql://u:SECRET@127.0.0.1:five/db", "port must be a number"),

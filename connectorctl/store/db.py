@@ -44,7 +44,7 @@ def is_database_url(target: object) -> bool:
 
 
 def redacted_url(url: str) -> str:
-    """The URL with its password (in the user part or as ``?password=``) (or ``sslpassword``) replaced by ``***``."""
+    """The URL with its password (in the user part, or as ``?password=`` / ``?sslpassword=``) replaced by ``***``."""
     url = re.sub(r"(?<=://)([^/@:]*):[^/@]*@", r"\1:***@", url)
     return re.sub(r"(?i)([?&](?:ssl)?password=)[^&]*", r"\1***", url)
 

@@ -246,6 +246,7 @@ class PostgresBackend:
 
 
 def _password(url: str) -> str | None:
+    """What to mask in a driver message; None for a URL that does not parse (the loader refuses those)."""
     try:
         return str(conninfo_to_dict(url).get("password") or "") or None
     except psycopg.ProgrammingError:
