@@ -216,6 +216,30 @@ def test_a_spool_path_the_file_system_cannot_name_is_a_spool_that_fails_not_a_fa
     assert sent(home) == 1
 
 
+def test_a_row_spooled_while_a_probe_drains_is_drained_by_the_next_commit(home: Path, quick: None) -> None:
+    """Another thread's insert failed just before the probe found the database back, and its row reached the
+    spool after the probe had emptied it: the process must still know that a row waits."""
+    write_config(home, "email_vendor: file\n")
+    with Connector() as connector:
+        email = connector.email()
+        assert email.send(MESSAGE).ok
+        spool, writer = connector.audit_spool, connector.log_writer
+        drain, late = spool.drain, [_row("01LATECOMER00000000000001")]
+
+        def drain_then_a_late_row(db: StateDB) -> int:
+            moved = drain(db)
+            if late:
+                writer._spool([late.pop()], StateStoreError("locked a moment ago"))  # what that thread runs
+            return moved
+
+        spool.drain = drain_then_a_late_row  # type: ignore[method-assign]
+        connector.db.health.mark_down(StateStoreError("locked"))
+        time.sleep(0.1)  # the next probe is due
+        assert email.send(MESSAGE).ok  # it probes (the late row lands), sends, commits its own row
+        assert spool.count(connector.db.label) == 0
+        assert log_rows(connector.db) == (3, 3)
+
+
 def test_outbox_work_drains_what_an_exited_process_left_in_the_spool(
     home: Path, cli: Callable[..., CliResult]
 ) -> None:

@@ -90,11 +90,15 @@ class StateHealth:
 
         Raises StateStoreError when the database still refuses.
         """
-        moved = self.spool.drain(db) if self.spool is not None else 0
-        if not moved and self.down is not None:
-            with db.write():  # a write lock, not a read: a locked or read-only SQLite file still answers reads
-                pass
-        self.spooled = False
+        spooled, self.spooled = self.spooled, False  # before the drain: a row spooled meanwhile sets it again
+        try:
+            moved = self.spool.drain(db) if self.spool is not None else 0
+            if not moved and self.down is not None:
+                with db.write():  # a write lock, not a read: a locked or read-only SQLite file still answers reads
+                    pass
+        except StateStoreError:
+            self.spooled = self.spooled or spooled
+            raise
         self.down = None
         return moved
 
