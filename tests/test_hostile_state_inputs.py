@@ -60,6 +60,21 @@ def test_a_database_url_that_cannot_work_is_one_config_error_that_never_quotes_i
     assert "env:CONNECTORCTL_DATABASE_URL: database: " in result.stderr and "SECRET" not in result.output
 
 
+def test_odd_but_valid_database_urls_and_empty_variables_are_accepted(  # type: ignore[no-untyped-def]
+    cli, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No host means libpq's default socket; a socket folder, several hosts and an encoded password are URLs too."""
+    for url in ("postgresql://", "postgresql:///db", "postgresql://%2Fvar%2Frun%2Fpostgresql/db",
+                "postgresql:///db?host=/tmp&port=5433", "postgresql://u:p%40%3A%2F%25w@h1:5432,h2:5433/db"):
+        write_config(home, f"database: '{url}'\n")
+        shown = cli("config", "show", "-o", "json")
+        assert shown.exit_code == 0 and "p%40" not in shown.stdout, (url, shown.stderr)
+    write_config(home, "")
+    for var in ("CONNECTORCTL_DATABASE_URL", "CONNECTORCTL_CONFIG", "CONNECTOR_EMAIL_VENDOR", "CONNECTOR_CIRCUIT_TIMEOUT"):
+        monkeypatch.setenv(var, "")  # empty is unset
+    assert cli("config", "show").exit_code == 0
+
+
 @pytest.mark.parametrize("to", ["postgresql://127.0.0.1:five/db", "postgresql://127.0.0.1/db?sslmode=sometimes",
                                 "postgresql://127.0.0.1/db?bogus=1", "postgresql://[::1/db"])
 def test_db_copy_refuses_a_target_url_that_cannot_work(cli, home: Path, to: str) -> None:  # type: ignore[no-untyped-def]
