@@ -17,6 +17,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -156,16 +157,16 @@ def _row(row_id: str) -> tuple[Any, ...]:
 
 
 def test_a_replay_is_idempotent_and_only_drains_its_own_database(state_target: Path | str, home: Path) -> None:
-    db = StateDB(state_target)
-    spool = AuditSpool(home / "spool.db")
-    rows = [_row(f"01REPLAY{n:018d}") for n in range(3)]
-    spool.append(db.label, rows)
-    spool.append("postgresql://elsewhere:5432/other", [_row("01OTHER000000000000000000")])
-    insert_rows(db, rows[:2])  # a drain that died after the database committed, before the spool forgot
-    assert spool.drain(db) == 3
-    assert spool.drain(db) == 0
-    assert log_rows(db) == (3, 3)
-    assert spool.count(db.label) == 0 and spool.count("postgresql://elsewhere:5432/other") == 1
+    with closing(StateDB(state_target)) as db:
+        spool = AuditSpool(home / "spool.db")
+        rows = [_row(f"01REPLAY{n:018d}") for n in range(3)]
+        spool.append(db.label, rows)
+        spool.append("postgresql://elsewhere:5432/other", [_row("01OTHER000000000000000000")])
+        insert_rows(db, rows[:2])  # a drain that died after the database committed, before the spool forgot
+        assert spool.drain(db) == 3
+        assert spool.drain(db) == 0
+        assert log_rows(db) == (3, 3)
+        assert spool.count(db.label) == 0 and spool.count("postgresql://elsewhere:5432/other") == 1
 
 
 def _append_many(path: str, worker: int) -> None:

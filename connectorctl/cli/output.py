@@ -67,12 +67,24 @@ class CliState:
     def settings(self) -> Any:
         return self.connector().settings
 
+    def close(self) -> None:
+        if self._connector is not None:
+            self._connector.close()
+            self._connector = None
+
+
+def bind_state(ctx: typer.Context, cli_state: CliState) -> CliState:
+    """Make ``cli_state`` the invocation's state; its Connector (pools, connections, clients) is closed when the
+    command ends, so a CLI run inside a long-lived process (``connectorctl.cli.main.run``) leaves nothing open."""
+    root = ctx.find_root()
+    root.obj = cli_state
+    root.call_on_close(cli_state.close)
+    return cli_state
+
 
 def state(ctx: typer.Context) -> CliState:
     obj = ctx.find_root().obj
-    if not isinstance(obj, CliState):
-        obj = ctx.find_root().obj = CliState()
-    return obj
+    return obj if isinstance(obj, CliState) else bind_state(ctx, CliState())
 
 
 _stdout: "Console | None" = None

@@ -149,7 +149,11 @@ class StateDB:
             self._backend = _SqliteBackend(self.path)
         self.label: str = self._backend.label
         if migrate:
-            self.migrate()
+            try:
+                self.migrate()
+            except BaseException:  # nobody holds this half-made object to close it: a pool would retry forever
+                self.close()
+                raise
 
     def change_signal(self, name: str) -> "ChangeSignal":
         """Tells this process when other processes (or hosts) changed the rows that ``name`` watches."""
