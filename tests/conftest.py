@@ -9,12 +9,14 @@ import signal
 import subprocess
 import sys
 import threading
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import psycopg
 import pytest
+from psycopg_pool import ConnectionPool
 
 from tests.pg_server import PostgresServer, find_bindir
 
@@ -122,6 +124,34 @@ def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
     yield postgres_server.url(name)
     with psycopg.connect(postgres_server.url(), autocommit=True) as admin:
         admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+@pytest.fixture(autouse=True)
+def _pools_closed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every PostgreSQL connection pool a test opens must be closed by its end.
+
+    One left open keeps its connections and worker threads until the garbage collector reclaims it, which may
+    happen on one of those threads ("cannot join current thread", at a random later test).  Here the leak fails
+    the test that made it, with the frames that opened the pool.
+    """
+    from connectorctl.store import postgres
+
+    opened: list[tuple[ConnectionPool, str]] = []
+
+    def recorded(*args: Any, **kwargs: Any) -> ConnectionPool:
+        pool = ConnectionPool(*args, **kwargs)
+        ours = [f for f in traceback.extract_stack()[:-1] if f.filename.startswith(str(ROOT)) and ".venv" not in f.filename]
+        opened.append((pool, "".join(traceback.format_list(ours))))
+        return pool
+
+    monkeypatch.setattr(postgres, "ConnectionPool", recorded)
+    yield
+    left_open = [(pool, where) for pool, where in opened if not pool.closed]
+    for pool, _ in left_open:
+        pool.close()
+    if left_open:
+        pytest.fail(f"{len(left_open)} connection pool(s) opened by this test were never closed (close the StateDB "
+                    f"or Connector that owns one); the first was opened at:\n{left_open[0][1]}", pytrace=False)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -98,3 +98,13 @@ class EchoEmailAdapter(HttpEmailAdapter[VendorSettings]):
 
 
 ECHO = Vendor("echo", "test vendor", {"email": EchoEmailAdapter})
+
+
+def run_on(target: Any, fn: Any) -> Any:
+    """``fn(conn)`` on the state at ``target``, opened for just this (a PostgreSQL pool must not outlive its test)."""
+    from contextlib import closing
+
+    from connectorctl.store.db import StateDB
+
+    with closing(StateDB(target)) as db:
+        return db.run(fn)

@@ -17,6 +17,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -160,16 +161,16 @@ def _row(row_id: str) -> tuple[Any, ...]:
 
 
 def test_a_replay_is_idempotent_and_only_drains_its_own_database(state_target: Path | str, home: Path) -> None:
-    db = StateDB(state_target)
-    spool = AuditSpool(home / "spool.db")
-    rows = [_row(f"01REPLAY{n:018d}") for n in range(3)]
-    spool.append(db.label, rows)
-    spool.append("postgresql://elsewhere:5432/other", [_row("01OTHER000000000000000000")])
-    insert_rows(db, rows[:2])  # a drain that died after the database committed, before the spool forgot
-    assert spool.drain(db) == 3
-    assert spool.drain(db) == 0
-    assert log_rows(db) == (3, 3)
-    assert spool.count(db.label) == 0 and spool.count("postgresql://elsewhere:5432/other") == 1
+    with closing(StateDB(state_target)) as db:
+        spool = AuditSpool(home / "spool.db")
+        rows = [_row(f"01REPLAY{n:018d}") for n in range(3)]
+        spool.append(db.label, rows)
+        spool.append("postgresql://elsewhere:5432/other", [_row("01OTHER000000000000000000")])
+        insert_rows(db, rows[:2])  # a drain that died after the database committed, before the spool forgot
+        assert spool.drain(db) == 3
+        assert spool.drain(db) == 0
+        assert log_rows(db) == (3, 3)
+        assert spool.count(db.label) == 0 and spool.count("postgresql://elsewhere:5432/other") == 1
 
 
 def _append_many(path: str, worker: int) -> None:
@@ -193,9 +194,9 @@ def test_processes_share_one_spool_file(home: Path) -> None:
 def test_when_even_the_spool_fails_the_send_returns_with_a_warning(
     home: Path, quick: None, write_lock: Callable[[], None], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (home / "not-a-folder").write_text("")
     write_config(home, f"email_vendor: file\naudit_spool: {home / 'not-a-folder' / 'spool.db'}\n")
     with Connector() as connector:
+        (home / "not-a-folder").write_text("")  # after the config was read, which would refuse such a spool
         assert connector.email().send(MESSAGE).ok
         assert "integration log not written (1 rows)" in capsys.readouterr().err
         with pytest.raises(StateStoreError):  # and the next send is still refused while the database is down

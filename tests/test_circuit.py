@@ -5,7 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
+from typing import Callable, Iterator
 
 import pytest
 
@@ -20,19 +22,25 @@ from tests.conftest import ROOT, write_config
 from tests.support import Reply, ScriptedVendor
 
 MESSAGE = EmailMessage(to=("a@example.com",), subject="s", text="t")
+MakeConnector = Callable[[FakeClock], Connector]
 
 
 pytestmark = pytest.mark.usefixtures("engine")  # every circuit test runs on SQLite and on PostgreSQL
 
-def make_connector(home: Path, vendor: ScriptedVendor, clock: FakeClock, extra: str = "") -> Connector:
+@pytest.fixture
+def make_connector(home: Path, vendor: ScriptedVendor) -> Iterator[MakeConnector]:
+    """Connectors of this test's installation (the echo vendor, threshold 3), closed when the test ends."""
     write_config(home, f"""
 email_vendor: echo
 circuit_breaker: {{failure_threshold: 3, timeout_seconds: 30}}
 retry_policy: {{max_attempts: 1}}
 vendors:
   echo: {{base_url: "{vendor.url}", timeout_seconds: 2}}
-{extra}""")
-    return Connector(load_settings(), clock=clock, credentials=StaticCredentialProvider({"echo": {"api_key": "k-123456"}}))
+""")
+    with ExitStack() as made:
+        yield lambda clock: made.enter_context(
+            Connector(load_settings(), clock=clock, credentials=StaticCredentialProvider({"echo": {"api_key": "k-123456"}}))
+        )
 
 
 def rows(connector: Connector) -> list[tuple]:
@@ -40,9 +48,9 @@ def rows(connector: Connector) -> list[tuple]:
     return connector.db.conn.execute("SELECT status, error_code, attempt_number FROM integration_logs ORDER BY seq").fetchall()
 
 
-def test_opens_after_threshold_then_fails_fast_without_touching_the_vendor(home: Path, vendor: ScriptedVendor) -> None:
+def test_opens_after_threshold_then_fails_fast_without_touching_the_vendor(make_connector: MakeConnector, vendor: ScriptedVendor) -> None:
     clock = FakeClock()
-    connector = make_connector(home, vendor, clock)
+    connector = make_connector(clock)
     vendor.default = Reply(503, {"errors": [{"message": "unavailable"}]})
     for _ in range(3):
         with pytest.raises(VendorUnavailableError):
@@ -56,8 +64,8 @@ def test_opens_after_threshold_then_fails_fast_without_touching_the_vendor(home:
     assert rows(connector)[-1] == ("circuit_open", "circuit_open", 1)
 
 
-def test_caller_errors_never_open_the_circuit(home: Path, vendor: ScriptedVendor) -> None:
-    connector = make_connector(home, vendor, FakeClock())
+def test_caller_errors_never_open_the_circuit(make_connector: MakeConnector, vendor: ScriptedVendor) -> None:
+    connector = make_connector(FakeClock())
     vendor.default = Reply(400, {"errors": [{"message": "bad field"}]})
     for _ in range(6):
         with pytest.raises(ValidationError):
@@ -65,9 +73,9 @@ def test_caller_errors_never_open_the_circuit(home: Path, vendor: ScriptedVendor
     assert connector.pipeline.breaker.state("echo").state is CircuitState.CLOSED
 
 
-def test_half_open_probe_closes_on_success_and_reopens_on_failure(home: Path, vendor: ScriptedVendor) -> None:
+def test_half_open_probe_closes_on_success_and_reopens_on_failure(make_connector: MakeConnector, vendor: ScriptedVendor) -> None:
     clock = FakeClock()
-    connector = make_connector(home, vendor, clock)
+    connector = make_connector(clock)
     vendor.default = Reply(503, {})
     for _ in range(3):
         with pytest.raises(ConnectorError):
@@ -104,9 +112,9 @@ except CircuitOpenError:
 """
 
 
-def race_processes(home: Path, vendor: ScriptedVendor, insert_sql: str, params: tuple[object, ...]) -> list[str]:
+def race_processes(make_connector: MakeConnector, insert_sql: str, params: tuple[object, ...]) -> list[str]:
     """Put the circuit row in place, then let eight processes (hosts, on PostgreSQL) call ``before_call`` at the same moment."""
-    connector = make_connector(home, vendor, FakeClock())
+    connector = make_connector(FakeClock())
     with connector.db.write() as c:
         c.execute(insert_sql, params)
     connector.pipeline.breaker.cache.bump()
@@ -120,14 +128,14 @@ def race_processes(home: Path, vendor: ScriptedVendor, insert_sql: str, params: 
     return sorted(o[0].strip() for o in outcomes)
 
 
-def test_exactly_one_probe_when_processes_race(home: Path, vendor: ScriptedVendor) -> None:
-    verdicts = race_processes(home, vendor, "INSERT INTO circuit_state (service_name, state, consecutive_failures, opened_at, open_until) "
+def test_exactly_one_probe_when_processes_race(make_connector: MakeConnector) -> None:
+    verdicts = race_processes(make_connector, "INSERT INTO circuit_state (service_name, state, consecutive_failures, opened_at, open_until) "
                                   "VALUES ('echo', 'open', 3, ?, ?)", (time.time() - 100, time.time() - 1))
     assert verdicts == ["probe"] + ["refused"] * 7
 
 
-def test_forced_open_by_another_process_is_obeyed_on_the_next_call(home: Path, vendor: ScriptedVendor) -> None:
-    connector = make_connector(home, vendor, FakeClock())
+def test_forced_open_by_another_process_is_obeyed_on_the_next_call(make_connector: MakeConnector, vendor: ScriptedVendor) -> None:
+    connector = make_connector(FakeClock())
     assert connector.email().send(MESSAGE).ok  # this process has now cached the circuit state
     trip = _REGISTER + "from connectorctl.gateway import Connector; Connector().pipeline.breaker.trip('echo', reason='vendor maintenance', actor='ops')"
     subprocess.run([sys.executable, "-c", trip], cwd=ROOT, check=True, timeout=60)
@@ -141,11 +149,11 @@ def test_forced_open_by_another_process_is_obeyed_on_the_next_call(home: Path, v
     assert connector.email().send(MESSAGE).ok
 
 
-def test_forced_open_expires_and_survives_restarts(home: Path, vendor: ScriptedVendor) -> None:
+def test_forced_open_expires_and_survives_restarts(make_connector: MakeConnector) -> None:
     clock = FakeClock()
-    connector = make_connector(home, vendor, clock)
+    connector = make_connector(clock)
     connector.pipeline.breaker.trip("echo", reason="planned", for_seconds=600)
-    restarted = make_connector(home, vendor, clock)
+    restarted = make_connector(clock)
     with pytest.raises(CircuitOpenError):
         restarted.email().send(MESSAGE)
     clock.advance(601)
@@ -154,14 +162,14 @@ def test_forced_open_expires_and_survives_restarts(home: Path, vendor: ScriptedV
 
 
 @pytest.mark.parametrize("engine", ["sqlite"], indirect=True)  # PostgreSQL: the race above covers the probe lease
-def test_an_expired_forced_open_period_lets_one_racing_process_probe(home: Path, vendor: ScriptedVendor) -> None:
-    verdicts = race_processes(home, vendor, "INSERT INTO circuit_state (service_name, state, consecutive_failures, opened_at, forced_until, "
+def test_an_expired_forced_open_period_lets_one_racing_process_probe(make_connector: MakeConnector) -> None:
+    verdicts = race_processes(make_connector, "INSERT INTO circuit_state (service_name, state, consecutive_failures, opened_at, forced_until, "
                                   "reason) VALUES ('echo', 'forced_open', 0, ?, ?, 'maintenance')", (time.time() - 100, time.time() - 1))
     assert verdicts == ["probe"] + ["refused"] * 7
 
 
-def test_disabled_breaker_lets_every_call_through(home: Path, vendor: ScriptedVendor) -> None:
-    connector = make_connector(home, vendor, FakeClock())
+def test_disabled_breaker_lets_every_call_through(make_connector: MakeConnector, vendor: ScriptedVendor) -> None:
+    connector = make_connector(FakeClock())
     connector.pipeline.breaker.disable("echo", reason="debugging")
     vendor.default = Reply(503, {})
     for _ in range(5):
@@ -171,19 +179,19 @@ def test_disabled_breaker_lets_every_call_through(home: Path, vendor: ScriptedVe
     assert connector.pipeline.breaker.state("echo").state is CircuitState.DISABLED
 
 
-def test_failure_rate_mode_opens_on_a_bad_share_of_calls(home: Path, vendor: ScriptedVendor) -> None:
+def test_failure_rate_mode_opens_on_a_bad_share_of_calls(make_connector: MakeConnector, vendor: ScriptedVendor) -> None:
     clock = FakeClock()
-    connector = make_connector(home, vendor, clock)
+    connector = make_connector(clock)
     settings = connector.settings
     import dataclasses
 
     cb = dataclasses.replace(settings.circuit_breaker, failure_threshold=100, failure_rate_threshold=0.5, minimum_calls=6, window_seconds=60)
-    connector = Connector(dataclasses.replace(settings, circuit_breaker=cb), clock=clock, credentials=connector.credentials)
-    for i in range(6):  # alternate: never two failures in a row, but half of the calls fail
-        vendor.script.append(Reply(503 if i % 2 else 200, {"id": "x"}))
-    for _ in range(6):
-        try:
-            connector.email().send(MESSAGE)
-        except VendorUnavailableError:
-            pass
-    assert connector.pipeline.breaker.state("echo").state is CircuitState.OPEN
+    with Connector(dataclasses.replace(settings, circuit_breaker=cb), clock=clock, credentials=connector.credentials) as connector:
+        for i in range(6):  # alternate: never two failures in a row, but half of the calls fail
+            vendor.script.append(Reply(503 if i % 2 else 200, {"id": "x"}))
+        for _ in range(6):
+            try:
+                connector.email().send(MESSAGE)
+            except VendorUnavailableError:
+                pass
+        assert connector.pipeline.breaker.state("echo").state is CircuitState.OPEN

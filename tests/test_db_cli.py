@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from connectorctl.store.db import StateDB
 from tests.conftest import write_config
 from tests.ops.opsdata import Row, h, insert_rows
+from tests.support import run_on
 
 
 @pytest.mark.usefixtures("engine")
@@ -32,14 +34,28 @@ def test_an_unreachable_postgres_is_one_clear_line_and_exit_6(cli, monkeypatch: 
         assert result.exit_code == 6 and result.stdout == ""
         assert "postgresql://127.0.0.1:1/nowhere is unreachable" in result.stderr and "Traceback" not in result.stderr
         assert "hunter2-secret" not in result.output
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("connectorctl-")]  # no pool left retrying
 
 
 def test_database_in_the_config_file_may_be_a_postgres_url(cli, home: Path, postgres_url: str) -> None:
     write_config(home, f"database: {postgres_url}\nemail_vendor: file\n")
     sent = cli("send", "email", "--to", "a@example.com", "--subject", "hi", "--body", "t", "-o", "json")
     assert sent.exit_code == 0, sent.stderr
-    assert StateDB(postgres_url).run(lambda c: c.execute("SELECT count(*) FROM integration_logs").fetchone()[0]) == 1
+    assert _sessions_left(postgres_url) == 0  # a CLI run inside a long-lived process keeps no connection open
+    assert run_on(postgres_url, lambda c: c.execute("SELECT count(*) FROM integration_logs").fetchone()[0]) == 1
     assert not (home / "connectorctl.db").exists()
+
+
+def _sessions_left(url: str) -> int:
+    """Sessions on ``url``'s database besides this one, once the server has ended those already closed."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        for _ in range(100):
+            left = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                "AND pid <> pg_backend_pid()").fetchone()[0]
+            if left == 0:
+                break
+            time.sleep(0.05)
+    return left
 
 
 def test_copy_moves_a_sqlite_installation_to_postgres_resumably(cli, home: Path, postgres_server) -> None:
@@ -58,7 +74,7 @@ def test_copy_moves_a_sqlite_installation_to_postgres_resumably(cli, home: Path,
         assert tables["integration_logs"]["source_rows"] == tables["integration_logs"]["target_rows"] == 253
         assert all(t["source_rows"] == t["target_rows"] for t in tables.values())
         assert (tables["circuit_state"]["target_rows"], tables["messages"]["target_rows"]) == (1, 3)
-        counted = StateDB(target).run(lambda c: c.execute("SELECT sum(count) FROM log_totals").fetchone()[0])
+        counted = run_on(target, lambda c: c.execute("SELECT sum(count) FROM log_totals").fetchone()[0])
         assert counted == 253  # the Prometheus totals came over once, not once more by the target's trigger
         again = json.loads(cli("db", "copy", "--to", target, "-o", "json").stdout)  # a second run resumes: nothing twice
         assert {t["table"]: t["target_rows"] for t in again["tables"]} == {n: t["target_rows"] for n, t in tables.items()}
@@ -70,7 +86,7 @@ def test_copy_moves_a_sqlite_installation_to_postgres_resumably(cli, home: Path,
         assert json.loads(cli("circuit", "show", "file", "-o", "json").stdout)["state"] == "forced_open"
         assert cli("circuit", "reset", "file").exit_code == 0
         assert cli("send", "email", "--to", "new@example.com", "--subject", "hi", "--body", "t").exit_code == 0  # new ids follow
-        assert StateDB(target).run(lambda c: c.execute("SELECT count(*) FROM integration_logs").fetchone()[0]) == 254
+        assert run_on(target, lambda c: c.execute("SELECT count(*) FROM integration_logs").fetchone()[0]) == 254
     finally:
         with psycopg.connect(postgres_server.url(), autocommit=True) as admin:
             admin.execute("DROP DATABASE copy_target WITH (FORCE)")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import multiprocessing
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -20,15 +22,16 @@ PARAMS = {"amount": 1999, "currency": "eur", "capture": True}
 
 
 @pytest.fixture
-def store(state_target: Path | str) -> IntentStore:
-    return IntentStore(StateDB(state_target), FakeClock())
+def store(state_target: Path | str) -> Iterator[IntentStore]:
+    with closing(StateDB(state_target)) as db:
+        yield IntentStore(db, FakeClock())
 
 
 def test_intent_is_committed_before_the_call_and_visible_to_another_connection(store: IntentStore, state_target: Path | str) -> None:
     intent = store.begin("payment", "order:1:charge", "create", "stripe", PARAMS, lease_seconds=60)
     assert intent.new
-    other = IntentStore(StateDB(state_target))
-    seen = other.get("payment", "order:1:charge")
+    with closing(StateDB(state_target)) as other:
+        seen = IntentStore(other).get("payment", "order:1:charge")
     assert seen is not None and seen.state is IntentState.INTENT
     assert seen.idempotency_key == intent.idempotency_key == idempotency_key("payment", "order:1:charge")
     assert dict(seen.params) == PARAMS
@@ -72,7 +75,7 @@ def test_an_expired_lease_makes_the_row_unresolved(store: IntentStore) -> None:
 
 def test_a_killed_owner_makes_the_row_unresolved_at_once(state_target: Path | str) -> None:
     db_path = state_target
-    StateDB(db_path)
+    StateDB(db_path).close()
     code = (
         "import os, sys\n"
         "from connectorctl.store.db import StateDB\n"
@@ -82,8 +85,8 @@ def test_a_killed_owner_makes_the_row_unresolved_at_once(state_target: Path | st
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True)
     assert proc.returncode == -9
-    store = IntentStore(StateDB(db_path))
-    [row] = store.unresolved("payment")
+    with closing(StateDB(db_path)) as db:
+        [row] = IntentStore(db).unresolved("payment")
     assert row.reference == "killed" and row.state is IntentState.INTENT
 
 
@@ -116,7 +119,7 @@ def _race(db_path: str, reference: str, out: "multiprocessing.Queue[str]") -> No
 
 def test_only_one_of_several_processes_gets_a_reference(state_target: Path | str) -> None:
     db_path = str(state_target)
-    StateDB(db_path)
+    StateDB(db_path).close()
     ctx = multiprocessing.get_context("spawn")
     out: "multiprocessing.Queue[str]" = ctx.Queue()
     procs = [ctx.Process(target=_race, args=(db_path, "order:9:charge", out)) for _ in range(4)]

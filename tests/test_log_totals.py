@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import threading
 from collections import Counter
+from contextlib import closing
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -169,7 +170,8 @@ def test_upgrading_counts_the_existing_log_and_the_purged_totals_once(
     assert "log_totals" in names and not names & {"log_totals_purged", "log_totals_checkpoint"}
     db.run(lambda c: c.execute(INSERT_LOG, _row(300, "gone", "failed", 40000, http=500)))  # counted from now on
     assert _totals(db)[("count", "gone", "failed", 12, 0)] == 3
-    assert StateDB(target).migrate() == []  # counted once: opening again does not count again
+    with closing(StateDB(target)) as again:
+        assert again.migrate() == []  # counted once: opening again does not count again
     assert _totals(db)[("count", "gone", "failed", 12, 0)] == 3
     db.close()
 

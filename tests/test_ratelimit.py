@@ -7,7 +7,9 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from contextlib import closing
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -19,9 +21,15 @@ from connectorctl.store.db import StateDB
 from tests.conftest import ROOT
 
 
-def test_waits_for_the_next_window_then_refuses_past_the_deadline(state_target: Path | str) -> None:
+@pytest.fixture
+def db(state_target: Path | str) -> Iterator[StateDB]:
+    with closing(StateDB(state_target)) as db:
+        yield db
+
+
+def test_waits_for_the_next_window_then_refuses_past_the_deadline(db: StateDB) -> None:
     clock = FakeClock(start=1000.0)
-    limiter = SqliteRateLimiter(StateDB(state_target), clock)
+    limiter = SqliteRateLimiter(db, clock)
     windows = [RateLimitWindow(3, 1.0)]
     for _ in range(3):
         assert limiter.acquire("svc", windows, max_wait_seconds=0) == 0.0
@@ -35,9 +43,9 @@ def test_waits_for_the_next_window_then_refuses_past_the_deadline(state_target: 
     assert info.value.counts_against_circuit is False
 
 
-def test_every_window_is_enforced(state_target: Path | str) -> None:
+def test_every_window_is_enforced(db: StateDB) -> None:
     clock = FakeClock(start=86400.0 * 20000)
-    limiter = SqliteRateLimiter(StateDB(state_target), clock)
+    limiter = SqliteRateLimiter(db, clock)
     windows = [RateLimitWindow(2, 1.0), RateLimitWindow(5, 86400.0)]
     admitted = 0
     for _ in range(20):
@@ -49,16 +57,15 @@ def test_every_window_is_enforced(state_target: Path | str) -> None:
     assert wait > 80000  # until the day ends
 
 
-def test_quota_state_is_per_service(state_target: Path | str) -> None:
-    limiter = SqliteRateLimiter(StateDB(state_target), FakeClock())
+def test_quota_state_is_per_service(db: StateDB) -> None:
+    limiter = SqliteRateLimiter(db, FakeClock())
     windows = [RateLimitWindow(1, 60.0)]
     assert limiter.try_acquire("a", windows) == 0.0
     assert limiter.try_acquire("b", windows) == 0.0
     assert limiter.try_acquire("a", windows) > 0
 
 
-def test_large_quotas_lease_tokens_without_over_admitting(state_target: Path | str) -> None:
-    db = StateDB(state_target)
+def test_large_quotas_lease_tokens_without_over_admitting(db: StateDB) -> None:
     clock = FakeClock(start=5000.0)
     first, second = SqliteRateLimiter(db, clock), SqliteRateLimiter(db, clock)
     windows = [RateLimitWindow(1000, 60.0)]

@@ -22,6 +22,7 @@ from connectorctl.store.postgres import describe
 from connectorctl.store.spool import AuditSpool
 from tests.conftest import ROOT, write_config
 from tests.pg_server import PostgresServer, find_bindir
+from tests.support import run_on
 
 pytestmark = pytest.mark.slow
 
@@ -78,7 +79,7 @@ def test_eight_hosts_sending_500_each_log_every_call(shared: str, home: Path) ->
     write_config(home, "email_vendor: fake\n")
     results = run_hosts(8, 500)
     assert [r["errors"] for r in results] == [[]] * 8
-    rows = StateDB(shared).run(lambda c: c.execute(
+    rows = run_on(shared, lambda c: c.execute(
         "SELECT count(*), count(DISTINCT id), count(*) FILTER (WHERE status = 'success') FROM integration_logs").fetchone())
     assert rows == (4000, 4000, 4000)
 
@@ -193,7 +194,7 @@ def test_postgres_stopped_mid_run_fails_clearly_loses_no_audit_row_and_recovers(
     assert errors and {e["error"] for e in errors} == {"state_unavailable"}
     assert all("unreachable" in str(e["message"]) and "postgresql://127.0.0.1" in str(e["message"]) for e in errors)
     sent = len(list((home / "outbox").glob("*.eml")))
-    logged, distinct = StateDB(own_server.url()).run(lambda c: c.execute(
+    logged, distinct = run_on(own_server.url(), lambda c: c.execute(
         "SELECT count(*), count(DISTINCT id) FROM integration_logs WHERE status = 'success'").fetchone())
     ok = sum("ok" in line for line in lines)
     # Nothing was sent while the state was known down, and every send has its audit row: the four sends the

@@ -16,7 +16,7 @@ from typing import Any, Callable, Optional, Protocol, Sequence, TextIO, TypeGuar
 import typer
 from typer.core import TyperGroup
 
-from connectorctl.cli.output import CliState, fail
+from connectorctl.cli.output import CliState, bind_state, fail
 from connectorctl.cli.plain import PlainCommand
 
 # name -> "module:attribute": a Typer app (a group) or a function (one command), in help order:
@@ -104,7 +104,7 @@ def root(
         False, "--version", help="Print the version and exit.", callback=_version, is_eager=True
     ),
 ) -> None:
-    ctx.obj = CliState(config_path=config, debug=debug)
+    bind_state(ctx, CliState(config_path=config, debug=debug))
 
 
 def run(argv: Sequence[str] | None = None) -> int:
@@ -229,4 +229,8 @@ def main() -> None:
     if hasattr(signal, "SIGPIPE"):
         # `connectorctl logs list | head`: end quietly on a closed pipe, like cat or grep do.
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    if getattr(sys.stdout, "errors", None) == "strict" and hasattr(sys.stdout, "reconfigure"):
+        # A file name that is not UTF-8 (a home, an attachment) reaches Python as lone surrogates and may
+        # be stored and shown back: printed as \udcff, as stderr already does, instead of ending in a crash.
+        sys.stdout.reconfigure(errors="backslashreplace")
     sys.exit(run())

@@ -14,7 +14,7 @@ written to the file after a table was copied are not carried over.
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -109,10 +109,12 @@ def copy(source: Path, to: str, *, batch_size: int = 5000, progress: Progress | 
     """Copy a SQLite installation's state into PostgreSQL; every table's row count is verified."""
     if not is_database_url(to):
         raise InvalidInputError("--to must be a postgresql:// URL")
+    from connectorctl.store.postgres import check_url
+
+    check_url(to, InvalidInputError, "--to")
     if not Path(source).exists():
         raise InvalidInputError(f"nothing to copy: {source} does not exist")
-    src, dst = StateDB(source), StateDB(to)  # both migrated to the same version
-    try:
+    with closing(StateDB(source)) as src, closing(StateDB(to)) as dst:  # both migrated to the same version
         target_tables = set(_tables(dst))
         _refuse_rows_of_its_own(src, dst, set(_tables(src)))
         tables: list[dict[str, Any]] = []
@@ -127,9 +129,6 @@ def copy(source: Path, to: str, *, batch_size: int = 5000, progress: Progress | 
                 {"table": table, "source_rows": _count(src, table), "target_rows": _count(dst, table), "copied": copied}
             )
         _advance_identities(dst)
-    finally:
-        src.close()
-        dst.close()
     short = [str(t["table"]) for t in tables if t["target_rows"] < t["source_rows"]]
     if short:
         raise StateStoreError(

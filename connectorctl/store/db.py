@@ -44,9 +44,9 @@ def is_database_url(target: object) -> bool:
 
 
 def redacted_url(url: str) -> str:
-    """The URL with its password (in the user part or as ``?password=``) replaced by ``***``."""
+    """The URL with its password (in the user part, or as ``?password=`` / ``?sslpassword=``) replaced by ``***``."""
     url = re.sub(r"(?<=://)([^/@:]*):[^/@]*@", r"\1:***@", url)
-    return re.sub(r"(?i)([?&]password=)[^&]*", r"\1***", url)
+    return re.sub(r"(?i)([?&](?:ssl)?password=)[^&]*", r"\1***", url)
 
 
 def busy_timeout_ms() -> int:
@@ -149,7 +149,11 @@ class StateDB:
             self._backend = _SqliteBackend(self.path)
         self.label: str = self._backend.label
         if migrate:
-            self.migrate()
+            try:
+                self.migrate()
+            except BaseException:  # nobody holds this half-made object to close it: a pool would retry forever
+                self.close()
+                raise
 
     def change_signal(self, name: str) -> "ChangeSignal":
         """Tells this process when other processes (or hosts) changed the rows that ``name`` watches."""

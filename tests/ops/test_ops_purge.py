@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from contextlib import closing
 from datetime import timedelta
 
 import pytest
 from tests.ops.opsdata import ROOT, Row, cli_env, insert_rows, popen_cli
+from tests.support import run_on
 
 
 pytestmark = pytest.mark.usefixtures("engine")  # the SQL behind these commands runs on both engines
@@ -18,9 +20,7 @@ def days(d: float) -> timedelta:
 
 
 def count(db_path, where: str = "1=1") -> int:
-    from connectorctl.store.db import StateDB
-
-    return StateDB(db_path).run(lambda c: c.execute(f"SELECT count(*) FROM integration_logs WHERE {where}").fetchone()[0])
+    return run_on(db_path, lambda c: c.execute(f"SELECT count(*) FROM integration_logs WHERE {where}").fetchone()[0])
 
 
 def test_dry_run_then_purge_with_default_retention(cli, db_path):
@@ -52,9 +52,7 @@ def test_batches_and_the_newest_row_is_kept_as_sequence_anchor(cli, db_path):
     assert (result["deleted"], result["batches"]) == (9, 4)
     assert count(db_path) == 1  # every row was old: the newest stays so that `seq` keeps growing
     insert_rows(db_path, [Row(days(0))])
-    from connectorctl.store.db import StateDB
-
-    seqs = StateDB(db_path).run(lambda c: [r[0] for r in c.execute("SELECT seq FROM integration_logs ORDER BY seq")])
+    seqs = run_on(db_path, lambda c: [r[0] for r in c.execute("SELECT seq FROM integration_logs ORDER BY seq")])
     assert seqs == [10, 11]
 
 
@@ -67,8 +65,6 @@ def test_bad_purge_input(cli, db_path, args):
 
 
 def test_two_purges_at_once_delete_each_row_once(db_path):
-    from connectorctl.store.db import StateDB
-
     insert_rows(db_path, [Row(days(100))] * 3000 + [Row(days(1))] * 50)
     procs = [popen_cli("logs", "purge", "--yes", "--batch-size", "100", "--json") for _ in range(2)]
     results = []
@@ -78,7 +74,7 @@ def test_two_purges_at_once_delete_each_row_once(db_path):
         results.append(json.loads(out))
     assert sum(r["deleted"] for r in results) == 3000
     assert count(db_path) == 50
-    counted = StateDB(db_path).run(lambda c: c.execute("SELECT sum(count) FROM log_totals").fetchone()[0])
+    counted = run_on(db_path, lambda c: c.execute("SELECT sum(count) FROM log_totals").fetchone()[0])
     assert counted == 3050  # the Prometheus totals still count every row logged, purged or not (store/totals.py)
 
 
@@ -180,7 +176,8 @@ def test_slow_batches_shrink_so_writers_never_wait_long(db_path, monkeypatch):
 
     insert_rows(db_path, [Row(days(100))] * 3000 + [Row(days(1))])
     monkeypatch.setattr(retention, "SLOW_BATCH_SECONDS", 0.0)  # every batch counts as slow
-    result = retention.purge(StateDB(db_path), 90, batch_size=1000, pause=0)
+    with closing(StateDB(db_path)) as db:
+        result = retention.purge(db, 90, batch_size=1000, pause=0)
     # 1000, 500, then 250 rows at a time (the floor) until an incomplete batch ends it
     assert (result["deleted"], result["batches"]) == (3000, 9)
     assert count(db_path) == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import closing
 from datetime import timedelta
 
 import pytest
@@ -110,13 +111,13 @@ def test_open_circuit_past_its_timeout_reads_half_open_and_degraded(db_path):
     from connectorctl.store.db import StateDB
     from connectorctl.store.queries import service_status
 
-    db = StateDB(db_path)
-    now = datetime.now(timezone.utc).timestamp()
-    db.run(lambda c: c.executemany(
-        "INSERT INTO circuit_state (service_name, state, open_until, forced_until) VALUES (?, ?, ?, ?)",
-        [("alpha", "open", now - 5, None), ("beta", "open", now + 60, None), ("gamma", "forced_open", None, now - 1)],
-    ))
-    services = service_status(db, load_settings())["services"]
-    assert (services["alpha"]["circuit_state"], services["alpha"]["status"]) == ("half_open", "degraded")
-    assert (services["beta"]["circuit_state"], services["beta"]["status"]) == ("open", "down")
-    assert (services["gamma"]["circuit_state"], services["gamma"]["status"]) == ("half_open", "degraded")  # one probe first
+    with closing(StateDB(db_path)) as db:
+        now = datetime.now(timezone.utc).timestamp()
+        db.run(lambda c: c.executemany(
+            "INSERT INTO circuit_state (service_name, state, open_until, forced_until) VALUES (?, ?, ?, ?)",
+            [("alpha", "open", now - 5, None), ("beta", "open", now + 60, None), ("gamma", "forced_open", None, now - 1)],
+        ))
+        services = service_status(db, load_settings())["services"]
+        assert (services["alpha"]["circuit_state"], services["alpha"]["status"]) == ("half_open", "degraded")
+        assert (services["beta"]["circuit_state"], services["beta"]["status"]) == ("open", "down")
+        assert (services["gamma"]["circuit_state"], services["gamma"]["status"]) == ("half_open", "degraded")  # one probe first
