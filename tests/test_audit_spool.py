@@ -198,7 +198,7 @@ def test_when_even_the_spool_fails_the_send_returns_with_a_warning(
     with Connector() as connector:
         (home / "not-a-folder").write_text("")  # after the config was read, which would refuse such a spool
         assert connector.email().send(MESSAGE).ok
-        assert "integration log not written (1 rows)" in capsys.readouterr().err
+        assert "integration log not written (1 log row)" in capsys.readouterr().err
         with pytest.raises(StateStoreError):  # and the next send is still refused while the database is down
             connector.email().send(MESSAGE)
     assert sent(home) == 1
@@ -217,7 +217,7 @@ def test_a_spool_path_the_file_system_cannot_name_is_a_spool_that_fails_not_a_fa
     settings = dataclasses.replace(load_settings(), audit_spool=str(home / "spool\x00.db"))
     with Connector(settings) as connector:
         assert connector.email().send(MESSAGE).ok
-    assert "integration log not written (1 rows)" in capsys.readouterr().err
+    assert "integration log not written (1 log row)" in capsys.readouterr().err
     assert sent(home) == 1
 
 
@@ -374,9 +374,10 @@ def test_a_drain_the_spool_itself_refuses_says_so_not_that_the_database_is_down(
     home: Path, cli: Callable[..., CliResult], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     write_config(home, "email_vendor: file\n")
-    db = StateDB(home / "connectorctl.db")
+    with closing(StateDB(home / "connectorctl.db")) as db:
+        label = db.label
     spool = AuditSpool(home / "connectorctl.db.audit-spool")
-    spool.append(db.label, [_row("01SPOOLLOCKED000000000001")])
+    spool.append(label, [_row("01SPOOLLOCKED000000000001")])
     monkeypatch.setattr("connectorctl.store.spool.LOCK_TIMEOUT_SECONDS", 0.1)
     holder = sqlite3.connect(str(spool.path), isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")  # another process holds the spool: the database took the rows, the spool
@@ -388,7 +389,8 @@ def test_a_drain_the_spool_itself_refuses_says_so_not_that_the_database_is_down(
     assert "the spool file itself failed, not the database" in failed.stderr
     assert "once the database answers" not in failed.stderr
     assert json.loads(cli("db", "drain-spool", "-o", "json").stdout)["audit_spool"]["rows"] == 0
-    assert log_rows(db) == (1, 1)
+    with closing(StateDB(home / "connectorctl.db")) as db:
+        assert log_rows(db) == (1, 1)
 
 
 def test_one_postgresql_database_is_one_name_in_the_spool_however_its_url_spells_it(
@@ -400,12 +402,12 @@ def test_one_postgresql_database_is_one_name_in_the_spool_however_its_url_spells
     assert describe("postgresql://db.example/app") == "postgresql://db.example:5432/app"
     assert describe("postgresql:///app?host=/Run/PG") == "postgresql://%2FRun%2FPG:5432/app"  # a path keeps its case
     spelled = postgres_url.replace("@127.0.0.1:", "@LocalHost:")
-    db = StateDB(spelled)
-    assert db.label == "postgresql://localhost:" + postgres_url.rsplit(":", 1)[1]
     spool = AuditSpool(home / "spool.db")
     spool.append("postgresql://LocalHost:" + postgres_url.rsplit(":", 1)[1], [_row("01OLDSPELLING000000000001")])
     spool.append("postgresql://localhost/" + postgres_url.rsplit("/", 1)[1], [_row("01OTHERPORT00000000000001")])
-    assert spool.count(db.label) == 1  # written before names were normalised: the same database
-    assert spool.drain(db) == 1 and log_rows(db) == (1, 1)
-    assert spool.count(db.label) == 0 and spool.count(describe(postgres_url.replace("127.0.0.1:", "h:"))) == 0
+    with closing(StateDB(spelled)) as db:
+        assert db.label == "postgresql://localhost:" + postgres_url.rsplit(":", 1)[1]
+        assert spool.count(db.label) == 1  # written before names were normalised: the same database
+        assert spool.drain(db) == 1 and log_rows(db) == (1, 1)
+        assert spool.count(db.label) == 0 and spool.count(describe(postgres_url.replace("127.0.0.1:", "h:"))) == 0
     assert spool.count("postgresql://LOCALHOST:5432/" + postgres_url.rsplit("/", 1)[1]) == 1  # port 5432: another
