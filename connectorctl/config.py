@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import collections.abc
 import dataclasses
+import errno
 import functools
 import logging
 import math
 import os
+import stat
 import sys
 import types
 import typing
@@ -71,7 +73,7 @@ ENV_OVERRIDES = {
 
 def default_home() -> Path:
     if env := os.environ.get("CONNECTORCTL_HOME"):
-        return Path(env).expanduser()
+        return local_path(env, "env:CONNECTORCTL_HOME", folder=True)
     if sys.platform == "win32":
         base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
     elif sys.platform == "darwin":
@@ -84,10 +86,39 @@ def default_home() -> Path:
 def resolve_config_path(explicit: str | os.PathLike[str] | None = None) -> tuple[Path | None, bool]:
     """Return the config file to read and whether it was asked for explicitly."""
     if explicit:
-        return Path(explicit).expanduser(), True
+        return local_path(str(explicit), "--config"), True
     if env := os.environ.get("CONNECTORCTL_CONFIG"):
-        return Path(env).expanduser(), True
+        return local_path(env, "env:CONNECTORCTL_CONFIG"), True
     return default_home() / "config.yaml", False
+
+
+def local_path(value: str, where: str, *, folder: bool = False) -> Path:
+    """A path setting, refused now when nothing could ever be stored there.
+
+    Found at first use instead, the same mistake was an ``internal_error``, or (``audit_spool``)
+    log rows lost at the very moment the database failed.  A path not there yet is fine.
+    """
+
+    def bad(message: str) -> typing.NoReturn:
+        raise ConfigurationError(f"{where}: {message}")
+
+    if "\0" in value:
+        bad("the path contains a NUL character")
+    try:
+        path = Path(value).expanduser()
+    except RuntimeError:  # ~name of a user this system does not know
+        bad(f"cannot expand {shown(value.split('/')[0])}: no such user")
+    try:
+        is_folder = stat.S_ISDIR(os.stat(path).st_mode)
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:
+            bad("the path is too long")
+        if exc.errno == errno.ENOTDIR:
+            bad("a part of the path is a file, not a folder")
+        return path  # not there yet (created on first use), or unreadable (reported where it is used)
+    if is_folder != folder:
+        bad("is a file, not a folder" if folder else "is a folder, not a file")
+    return path
 
 
 class _Reader:
@@ -255,7 +286,7 @@ def load_settings(
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
     config_path: Path | None = None
-    if path is not None and (explicit or path.exists()):
+    if path is not None and (explicit or os.path.exists(path)):
         try:
             text = read_config_text(path)
         except FileNotFoundError:
@@ -305,7 +336,7 @@ def load_settings(
     if env.get("CONNECTORCTL_DATABASE_URL"):
         database = env["CONNECTORCTL_DATABASE_URL"]
         sources["database"] = "env:CONNECTORCTL_DATABASE_URL"
-    db_path = _database(database) if database else home / "connectorctl.db"
+    db_path = _database(database, sources["database"]) if database else home / "connectorctl.db"
     if not database:
         sources.setdefault("database", "default ($CONNECTORCTL_HOME)")
     try:
@@ -316,18 +347,21 @@ def load_settings(
     return settings
 
 
-def _database(value: str) -> Path | str:
+def _database(value: str, where: str) -> Path | str:
     """A ``postgresql://`` URL stays a URL (shared state of many hosts); anything else is a SQLite file."""
     from connectorctl.store.db import is_database_url
 
     if is_database_url(value):
+        from connectorctl.store.postgres import check_url
+
+        check_url(value, ConfigurationError, f"{where}: database")
         return value
     if "://" in value:
         raise ConfigurationError(
             f"database: unsupported URL scheme in {value.split('://')[0]}://...",
             hint="use a file path (SQLite) or postgresql://user@host:port/dbname",
         )
-    return Path(value).expanduser()
+    return local_path(value, f"{where}: database")
 
 
 def _single(root: Any, key_node: Any, value_node: Any) -> Any:
@@ -387,6 +421,9 @@ def _check(settings: Settings) -> None:
         bad("circuit_breaker", "probe_lease_seconds and window_seconds must be positive")
     if not 0 <= cb.max_staleness_seconds <= MAX_STALENESS_S:  # nan fails too
         bad("circuit_breaker.max_staleness_seconds", f"must be between 0 and {MAX_STALENESS_S} seconds")
+    for key in ("audit_spool", "master_key_file"):
+        if value := getattr(settings, key):
+            local_path(value, f"{settings.sources.get(key) or settings.config_path}: {key}")
     ob = settings.outbox
     if (
         min(ob.lease_seconds, ob.backoff_initial_seconds, ob.backoff_max_seconds, ob.max_age_hours, ob.poll_seconds)

@@ -121,18 +121,22 @@ def test_kill_9_after_a_spooled_send_loses_nothing_blocks_new_sends_and_the_oper
     assert refused.exit_code == 6 and "state_unavailable" in refused.stderr and "stayed locked" in refused.stderr
     assert sent(home) == 1  # a new process finds the row its predecessor spooled: it probes before it sends
     check = cli("db", "check")  # the database still refuses: exit 6, and the operator is told rows wait
-    assert check.exit_code == 6 and "1 integration-log rows wait in the audit spool" in check.stderr
+    assert check.exit_code == 6 and "1 integration-log row waits in the audit spool" in check.stderr
     assert "Traceback" not in check.output and len(check.stdout) == 0
     write_lock()
 
     status = cli("status", "-o", "json")
-    assert json.loads(status.stdout)["audit_spool"] == {"path": str(home / "connectorctl.db.audit-spool"), "rows": 1}
-    assert "audit spool: 1 log rows wait" in cli("status").stdout
+    spool = {"path": str(home / "connectorctl.db.audit-spool"), "rows": 1, "error": None}
+    assert json.loads(status.stdout)["audit_spool"] == spool
+    assert "audit spool: 1 log row waits in" in cli("status").stdout
     drained = cli("db", "drain-spool", "-o", "json")
     assert drained.exit_code == 0, drained.output
-    assert json.loads(drained.stdout)["spool_drained"] == 1 and json.loads(drained.stdout)["spooled_rows"] == 0
+    empty = {**spool, "rows": 0}  # one shape for the spool in every command's JSON
+    assert (json.loads(drained.stdout)["spool_drained"], json.loads(drained.stdout)["audit_spool"]) == (1, empty)
     again = json.loads(cli("db", "check", "-o", "json").stdout)
-    assert (again["spool_drained"], again["spooled_rows"]) == (0, 0)
+    assert (again["spool_drained"], again["audit_spool"]) == (0, empty)
+    table = [line.split() for line in cli("db", "check").stdout.splitlines()]
+    assert ["audit_spool", empty["path"]] in table and ["spooled_rows", "0"] in table
     db = StateDB(home / "connectorctl.db")
     assert db.run(lambda c: c.execute("SELECT correlation_id, status FROM integration_logs").fetchall()) == [
         (correlation_id, "success")
@@ -190,11 +194,11 @@ def test_processes_share_one_spool_file(home: Path) -> None:
 def test_when_even_the_spool_fails_the_send_returns_with_a_warning(
     home: Path, quick: None, write_lock: Callable[[], None], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (home / "not-a-folder").write_text("")
     write_config(home, f"email_vendor: file\naudit_spool: {home / 'not-a-folder' / 'spool.db'}\n")
     with Connector() as connector:
+        (home / "not-a-folder").write_text("")  # after the config was read, which would refuse such a spool
         assert connector.email().send(MESSAGE).ok
-        assert "integration log not written (1 rows)" in capsys.readouterr().err
+        assert "integration log not written (1 log row)" in capsys.readouterr().err
         with pytest.raises(StateStoreError):  # and the next send is still refused while the database is down
             connector.email().send(MESSAGE)
     assert sent(home) == 1
@@ -213,7 +217,7 @@ def test_a_spool_path_the_file_system_cannot_name_is_a_spool_that_fails_not_a_fa
     settings = dataclasses.replace(load_settings(), audit_spool=str(home / "spool\x00.db"))
     with Connector(settings) as connector:
         assert connector.email().send(MESSAGE).ok
-    assert "integration log not written (1 rows)" in capsys.readouterr().err
+    assert "integration log not written (1 log row)" in capsys.readouterr().err
     assert sent(home) == 1
 
 
@@ -248,7 +252,7 @@ def test_outbox_work_drains_what_an_exited_process_left_in_the_spool(
     with Connector() as connector:
         connector.audit_spool.append(connector.db.label, [_row("01LEFTOVER000000000000001")])
     result = cli("outbox", "work", "--once")
-    assert result.exit_code == 0 and "1 spooled log rows moved into the database" in result.stderr
+    assert result.exit_code == 0 and "1 spooled log row moved into the database" in result.stderr
     db = StateDB(home / "connectorctl.db")
     assert log_rows(db) == (1, 1) and AuditSpool(home / "connectorctl.db.audit-spool").count(db.label) == 0
 
@@ -282,7 +286,7 @@ def test_the_spool_path_is_shown_whole_and_as_written_in_status_and_at_the_start
         connector.audit_spool.append(connector.db.label, [_row("01BRACKETS000000000000001")])
     status = cli("status")
     assert status.exit_code == 0 and "Traceback" not in status.output, status.output
-    assert f"1 log rows wait in {spool}" in status.stdout, status.stdout
+    assert f"1 log row waits in {spool}" in status.stdout, status.stdout
     spool.write_bytes(b"not an sqlite file" * 100)  # a spool that cannot be drained does not stop the worker
     worker = cli("outbox", "work", "--once")
     assert worker.exit_code == 0, worker.output
@@ -329,7 +333,81 @@ def test_a_postgresql_password_reaches_neither_the_spool_file_nor_what_the_opera
         assert connector.audit_spool.count(connector.db.label) == 1
     shown = [capsys.readouterr().err]
     shown += [cli("status", "-o", "json").output, cli("db", "drain-spool").output, cli("db", "check").output]
-    assert "audit rows are kept in" in shown[0] and "1 integration-log rows wait" in shown[2], shown
+    assert "audit rows are kept in" in shown[0] and "1 integration-log row waits" in shown[2], shown
     blob = b"".join(p.read_bytes() for p in home.glob("audit-spool.db*"))
     assert b"send_email" in blob and password.encode() not in blob
     assert not [text for text in shown if password in text], shown
+
+
+def test_a_spool_file_that_cannot_be_read_costs_monitoring_only_its_own_line(
+    home: Path, cli: Callable[..., CliResult]
+) -> None:
+    """Status and /metrics keep every other figure; the spool's own commands, whose job it is, exit 6."""
+    from starlette.testclient import TestClient
+
+    from connectorctl.api import create_app
+
+    write_config(home, "email_vendor: file\n")
+    spool = home / "connectorctl.db.audit-spool"
+    home.mkdir(parents=True, exist_ok=True)
+    spool.write_bytes(os.urandom(4096))
+    shown = cli("status")
+    assert shown.exit_code == 0 and "ok %" in shown.stdout, shown.output
+    assert f"\naudit spool {spool} cannot be read (file is not a database)\n" in shown.stdout
+    body = json.loads(cli("status", "-o", "json").stdout)
+    assert body["audit_spool"] == {"path": str(spool), "rows": None,
+                                   "error": f"audit spool {spool} cannot be read (file is not a database)"}
+    for command in ("check", "drain-spool"):
+        failed = cli("db", command)
+        assert failed.exit_code == 6 and str(spool) in failed.stderr and "spool file itself failed" in failed.stderr
+        assert "once the database answers" not in failed.stderr and "Traceback" not in failed.output
+    with Connector() as connector, TestClient(create_app(connector)) as client:
+        metrics = client.get("/metrics")
+        assert metrics.status_code == 200 and "connectorctl_audit_spool_readable 0.0" in metrics.text.splitlines()
+        assert "connectorctl_outbox_depth 0.0" in metrics.text and "connectorctl_audit_spool_rows" not in metrics.text
+        assert client.get("/api/connector/status").status_code == 200
+        spool.unlink()
+        assert "connectorctl_audit_spool_readable 1.0" in client.get("/metrics").text.splitlines()
+
+
+def test_a_drain_the_spool_itself_refuses_says_so_not_that_the_database_is_down(
+    home: Path, cli: Callable[..., CliResult], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_config(home, "email_vendor: file\n")
+    with closing(StateDB(home / "connectorctl.db")) as db:
+        label = db.label
+    spool = AuditSpool(home / "connectorctl.db.audit-spool")
+    spool.append(label, [_row("01SPOOLLOCKED000000000001")])
+    monkeypatch.setattr("connectorctl.store.spool.LOCK_TIMEOUT_SECONDS", 0.1)
+    holder = sqlite3.connect(str(spool.path), isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process holds the spool: the database took the rows, the spool
+    try:  # cannot forget them
+        failed = cli("db", "drain-spool")
+    finally:
+        holder.close()
+    assert failed.exit_code == 6 and "cannot be drained (database is locked)" in failed.stderr, failed.output
+    assert "the spool file itself failed, not the database" in failed.stderr
+    assert "once the database answers" not in failed.stderr
+    assert json.loads(cli("db", "drain-spool", "-o", "json").stdout)["audit_spool"]["rows"] == 0
+    with closing(StateDB(home / "connectorctl.db")) as db:
+        assert log_rows(db) == (1, 1)
+
+
+def test_one_postgresql_database_is_one_name_in_the_spool_however_its_url_spells_it(
+    postgres_url: str, home: Path
+) -> None:
+    from connectorctl.store.postgres import describe
+
+    assert describe("postgresql://me:pw@DB.Example/app") == describe("postgresql://db.example:5432/app")
+    assert describe("postgresql://db.example/app") == "postgresql://db.example:5432/app"
+    assert describe("postgresql:///app?host=/Run/PG") == "postgresql://%2FRun%2FPG:5432/app"  # a path keeps its case
+    spelled = postgres_url.replace("@127.0.0.1:", "@LocalHost:")
+    spool = AuditSpool(home / "spool.db")
+    spool.append("postgresql://LocalHost:" + postgres_url.rsplit(":", 1)[1], [_row("01OLDSPELLING000000000001")])
+    spool.append("postgresql://localhost/" + postgres_url.rsplit("/", 1)[1], [_row("01OTHERPORT00000000000001")])
+    with closing(StateDB(spelled)) as db:
+        assert db.label == "postgresql://localhost:" + postgres_url.rsplit(":", 1)[1]
+        assert spool.count(db.label) == 1  # written before names were normalised: the same database
+        assert spool.drain(db) == 1 and log_rows(db) == (1, 1)
+        assert spool.count(db.label) == 0 and spool.count(describe(postgres_url.replace("127.0.0.1:", "h:"))) == 0
+    assert spool.count("postgresql://LOCALHOST:5432/" + postgres_url.rsplit("/", 1)[1]) == 1  # port 5432: another

@@ -102,11 +102,18 @@ def test_an_endless_recipient_file_is_refused(cli) -> None:  # type: ignore[no-u
 KEYS = ("email_vendor", "sms_vendor", "log_retention_days", "circuit_breaker", "retry_policy", "logging", "status",
         "vendors", "webhooks", "database", "master_key_file", "failure_threshold", "timeout_seconds", "max_attempts",
         "redact_fields", "store_bodies", "writer", "file", "fake", "sendgrid", "twilio", "base_url", "rate_limits",
-        "limit", "per_seconds", "from_name", "outbox", "scheme", "secret_env", "allow_sha1", "window_minutes")
+        "limit", "per_seconds", "from_name", "outbox", "scheme", "secret_env", "allow_sha1", "window_minutes",
+        "audit_spool", "max_staleness_seconds")
+# Pieces of database URLs and file paths: each character that has a meaning in one of them.
+URL_TEXT = st.text(alphabet=st.sampled_from("aZ09@:/?#%&=[]. -_~\x00é"), max_size=8)
+URLS = st.builds("postgresql://{}:{}@{}:{}/{}{}".format, URL_TEXT, URL_TEXT, URL_TEXT, URL_TEXT, URL_TEXT,
+                 st.sampled_from(["", "?sslmode=require", "?sslmode=odd", "?host=/tmp", "?password=x", "?odd=1"]))
+PATHS = st.one_of(URL_TEXT, st.sampled_from(["/", "/dev/null", "/etc/hostname/x", "~nobody-here/x", "n" * 300]))
 SCALARS = st.one_of(
     st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
     st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=30),
     st.sampled_from(["file", "fake", "sendgrid", "twilio", "http://127.0.0.1:9", "1e400", "-1", "0", "nan", ".inf", "~"]),
+    URLS, PATHS,
 )
 VALUES = st.recursive(
     SCALARS,
@@ -118,6 +125,9 @@ DOCUMENTS = st.one_of(
     st.dictionaries(st.sampled_from(KEYS), VALUES, max_size=5).map(lambda d: yaml.safe_dump(d, allow_unicode=True)),
     st.text(max_size=200),  # not even YAML, or YAML of any shape
     st.builds(lambda key, depth: f"{key}: " + "[" * depth + "]" * depth, st.sampled_from(KEYS), st.integers(0, 300)),
+    st.builds(lambda key, value: yaml.safe_dump({key: value}), st.sampled_from(["database", "audit_spool"]),
+              st.one_of(URLS, PATHS)),
+    st.builds(lambda value: yaml.safe_dump({"circuit_breaker": {"max_staleness_seconds": value}}), SCALARS),
 )
 
 
@@ -140,7 +150,24 @@ COMMANDS = st.one_of(
     st.tuples(st.just(("circuit", "trip", "fake")), st.sampled_from(["--for", "--reason"]), TEXT),
     st.tuples(st.just(("send", "email", "--subject", "s", "--body", "b")), st.sampled_from(["--to", "--cc", "--header", "--from"]), TEXT),
     st.tuples(st.just(("send", "sms", "--message", "m")), st.sampled_from(["--to", "--from"]), TEXT),
+    # never a URL that could work: db copy would then connect
+    st.tuples(st.just(("db", "copy")), st.just("--to"), st.one_of(TEXT, URLS.map(lambda url: url + "&sslmode=odd"))),
+    st.tuples(st.just(("db", "copy", "--to", "postgresql:///db?sslmode=odd")), st.just("--batch-size"), TEXT),
+    st.tuples(st.sampled_from([("db", "drain-spool"), ("db", "check"), ("status",)]), st.just("-o"), TEXT),
 )
+
+
+@ONE_RUN
+@given(user=URL_TEXT, password=URL_TEXT, rest=URL_TEXT)
+def test_a_database_url_password_is_never_shown_however_the_url_is_garbled(  # type: ignore[no-untyped-def]
+    cli, home: Path, user: str, password: str, rest: str
+) -> None:
+    """The password carries a marker; whatever libpq makes of the URL, no output shows the marker."""
+    write_config(home, yaml.safe_dump({"database": f"postgresql://{user}:Pw7{password}Secret@{rest}/db"}))
+    result = cli("config", "show", "-o", "json")
+    if result.exit_code != 0:
+        assert_input_error(result)
+    assert "Pw7" not in result.output and "Secret" not in result.output
 
 
 @ONE_RUN

@@ -16,6 +16,8 @@ Metric names (all prefixed ``connectorctl_``):
 * ``outbox_depth`` / ``outbox_oldest_age_seconds``    messages still to deliver, and how long the oldest has waited
 * ``outbox_messages{status}``                         outbox messages per status (``dead``, ``uncertain`` ...)
 * ``audit_spool_rows``                                log rows waiting in this host's audit spool for the database
+                                                      (absent while the spool file cannot be read)
+* ``audit_spool_readable``                            1, or 0 while the spool file cannot be read (alert on it)
 """
 
 from __future__ import annotations
@@ -108,7 +110,7 @@ def scrape(db: StateDB, settings: Any) -> bytes:
         *call_families(groups),
         circuit_family(circuits, configured_services(settings)),
         *outbox_families(db),
-        spool_family(db, settings),
+        *spool_families(db, settings),
     ]
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Snapshot(families))
@@ -137,11 +139,19 @@ def outbox_families(db: StateDB) -> Iterator[Metric]:
     yield per_status
 
 
-def spool_family(db: StateDB, settings: Any) -> Metric:
+def spool_families(db: StateDB, settings: Any) -> Iterator[Metric]:
+    """A spool file that cannot be read costs its own gauges only: the call and circuit metrics still answer."""
     from connectorctl.store.queries import spooled
 
-    return GaugeMetricFamily(
-        "connectorctl_audit_spool_rows",
-        "Integration-log rows waiting in the local audit spool for the database to take them (0 is the norm).",
-        value=spooled(db, settings)["rows"],
+    spool = spooled(db, settings)
+    if spool["rows"] is not None:
+        yield GaugeMetricFamily(
+            "connectorctl_audit_spool_rows",
+            "Integration-log rows waiting in the local audit spool for the database to take them (0 is the norm).",
+            value=spool["rows"],
+        )
+    yield GaugeMetricFamily(
+        "connectorctl_audit_spool_readable",
+        "1 when the local audit spool file can be read, 0 when it cannot (its rows are then unknown).",
+        value=0 if spool["error"] else 1,
     )

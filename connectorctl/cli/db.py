@@ -48,7 +48,7 @@ def db_check(ctx: typer.Context, output: OutputFormat = OutputOption, as_json: b
     def view() -> Any:
         from rich.console import Group
 
-        pairs = [(k, v) for k, v in result.items() if k != "tables"]
+        pairs = [(k, v) for k, v in _flat(result).items() if k != "tables"]
         return Group(kv_table("db check", pairs), _tables_view("tables", rows, ("table", "rows")))
 
     render(fmt(output, as_json), result, view)
@@ -65,7 +65,7 @@ def db_drain_spool(ctx: typer.Context, output: OutputFormat = OutputOption, as_j
 
     settings = state(ctx).settings()
     result = drain_spool(settings.database, _spool(settings))
-    pairs = [(k.replace("_", " "), v) for k, v in result.items()]
+    pairs = [(k.replace("_", " "), v) for k, v in _flat(result).items()]
     render(fmt(output, as_json), result, lambda: kv_table("db drain-spool", pairs))
 
 
@@ -76,6 +76,7 @@ def drain_spool_at_start(connector: Any) -> None:
     """
     from connectorctl.cli.output import stderr
     from connectorctl.errors import StateStoreError
+    from connectorctl.store.spool import log_rows
 
     try:
         moved = connector.drain_audit_spool()
@@ -88,7 +89,19 @@ def drain_spool_at_start(connector: Any) -> None:
         )
         return
     if moved:
-        stderr().print(f"connectorctl: {moved} spooled log rows moved into the database", highlight=False)
+        stderr().print(f"connectorctl: {log_rows(moved, 'spooled log')} moved into the database", highlight=False)
+
+
+def _flat(result: dict[str, Any]) -> dict[str, Any]:
+    """The ``audit_spool`` object as two lines of the table (its ``error`` is None: an unreadable spool exits 6)."""
+    spool = result.get("audit_spool")
+    if spool is None:  # the database has no schema yet: nothing was drained
+        return result
+    return {
+        **{k: v for k, v in result.items() if k != "audit_spool"},
+        "audit_spool": spool["path"],
+        "spooled_rows": spool["rows"],
+    }
 
 
 def _spool(settings: Any) -> Any:

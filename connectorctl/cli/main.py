@@ -229,4 +229,8 @@ def main() -> None:
     if hasattr(signal, "SIGPIPE"):
         # `connectorctl logs list | head`: end quietly on a closed pipe, like cat or grep do.
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    if getattr(sys.stdout, "errors", None) == "strict" and hasattr(sys.stdout, "reconfigure"):
+        # A file name that is not UTF-8 (a home, an attachment) reaches Python as lone surrogates and may
+        # be stored and shown back: printed as \udcff, as stderr already does, instead of ending in a crash.
+        sys.stdout.reconfigure(errors="backslashreplace")
     sys.exit(run())

@@ -392,10 +392,22 @@ def warn(message: str) -> None:
     stderr().print(f"[yellow]warning:[/yellow] {escape(message)}", highlight=False, soft_wrap=True)
 
 
+MAX_ERROR_CHARS = 1000
+
+
 def fail(code: str, message: str, exit_code: int, hint: str | None = None) -> "typer.Exit":
-    """Print one line (plus an optional hint) on stderr and return the Exit to raise."""
+    """Print one line (plus an optional hint) on stderr and return the Exit to raise.
+
+    A message quotes what the user gave, which may be an environment variable 100 KB long or a
+    path with a line break in it: still one line, and cut in the middle (where the value sits,
+    between what was wrong and how to fix it) to a length a person reads.
+    """
     from rich.markup import escape
 
+    message = message.strip().replace("\r", "\\r").replace("\n", "\\n")
+    if len(message) > MAX_ERROR_CHARS:
+        half = MAX_ERROR_CHARS // 2
+        message = f"{message[:half]}...({len(message) - 2 * half} characters cut)...{message[-half:]}"
     stderr().print(f"[red]error[/red] {escape(f'[{code}]')}: {escape(message)}", highlight=False, soft_wrap=True)
     if hint:
         stderr().print(f"  hint: {escape(hint)}", highlight=False, soft_wrap=True)

@@ -67,6 +67,8 @@ def _table(data: dict[str, Any]) -> Any:
     from rich.console import Group
     from rich.text import Text
 
+    from connectorctl.store.spool import rows_wait
+
     table = grid(
         f"status over the last {data['window_minutes']} min (at {human_time(data['timestamp'])} UTC)",
         COLUMNS,
@@ -88,13 +90,15 @@ def _table(data: dict[str, Any]) -> Any:
         + _outbox_line(data["outbox"]),
     )
     spool = data["audit_spool"]
-    if not spool["rows"]:
+    if spool["error"]:
+        line = spool["error"]  # "audit spool <path> cannot be read (<reason>)"
+    elif spool["rows"]:
+        line = f"audit spool: {rows_wait(spool['rows'])} in {spool['path']} (`connectorctl db drain-spool`)"
+    else:
         return table
     # plain text below the table, not in its caption: a caption is markup and folds at the table's width, and
     # the path is what the operator copies
-    return Group(
-        table, Text(f"audit spool: {spool['rows']} log rows wait in {spool['path']} (`connectorctl db drain-spool`)")
-    )
+    return Group(table, Text(line))
 
 
 def _outbox_line(outbox: dict[str, Any]) -> str:

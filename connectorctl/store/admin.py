@@ -22,7 +22,7 @@ from connectorctl.errors import InvalidInputError, StateStoreError
 from connectorctl.store import totals
 from connectorctl.store.db import StateDB, is_database_url
 from connectorctl.store.migrations import MIGRATIONS, applied_numbers
-from connectorctl.store.spool import AuditSpool
+from connectorctl.store.spool import AuditSpool, SpoolError, rows_wait
 
 Progress = Callable[[str, int], None]  # (table, rows copied so far)
 
@@ -78,7 +78,10 @@ def drain_spool(target: Path | str, spool: AuditSpool) -> dict[str, Any]:
 
 def _drain(db: StateDB, spool: AuditSpool) -> dict[str, Any]:
     drained = spool.drain(db)
-    return {"audit_spool": str(spool.path), "spool_drained": drained, "spooled_rows": spool.count(db.label)}
+    summary = spool.summary(db.label)
+    if summary["error"]:
+        raise SpoolError(summary["error"])
+    return {"audit_spool": summary, "spool_drained": drained}
 
 
 @contextmanager
@@ -86,6 +89,8 @@ def _spool_on_failure(db: StateDB, spool: AuditSpool) -> Iterator[None]:
     """A database that refuses: say how many log rows wait for it in the spool."""
     try:
         yield
+    except SpoolError:
+        raise  # not the database: its own hint says what to do with the file
     except StateStoreError as exc:
         try:
             waiting = spool.count(db.label)
@@ -93,7 +98,7 @@ def _spool_on_failure(db: StateDB, spool: AuditSpool) -> Iterator[None]:
             raise exc from None
         if waiting:
             exc.hint = (
-                f"{waiting} integration-log rows wait in the audit spool {spool.path}; "
+                f"{rows_wait(waiting, 'integration-log')} in the audit spool {spool.path}; "
                 "`connectorctl db drain-spool` moves them in once the database answers"
                 + (f"; {exc.hint}" if exc.hint else "")
             )
@@ -104,6 +109,9 @@ def copy(source: Path, to: str, *, batch_size: int = 5000, progress: Progress | 
     """Copy a SQLite installation's state into PostgreSQL; every table's row count is verified."""
     if not is_database_url(to):
         raise InvalidInputError("--to must be a postgresql:// URL")
+    from connectorctl.store.postgres import check_url
+
+    check_url(to, InvalidInputError, "--to")
     if not Path(source).exists():
         raise InvalidInputError(f"nothing to copy: {source} does not exist")
     with closing(StateDB(source)) as src, closing(StateDB(to)) as dst:  # both migrated to the same version

@@ -44,9 +44,9 @@ def is_database_url(target: object) -> bool:
 
 
 def redacted_url(url: str) -> str:
-    """The URL with its password (in the user part or as ``?password=``) replaced by ``***``."""
+    """The URL with its password (in the user part, or as ``?password=`` / ``?sslpassword=``) replaced by ``***``."""
     url = re.sub(r"(?<=://)([^/@:]*):[^/@]*@", r"\1:***@", url)
-    return re.sub(r"(?i)([?&]password=)[^&]*", r"\1***", url)
+    return re.sub(r"(?i)([?&](?:ssl)?password=)[^&]*", r"\1***", url)
 
 
 def busy_timeout_ms() -> int:

@@ -27,7 +27,7 @@ from connectorctl.errors import StateStoreError
 from connectorctl.ids import new_ulid
 from connectorctl.resilience.pipeline import AttemptRecord
 from connectorctl.store.db import StateDB
-from connectorctl.store.spool import AuditSpool
+from connectorctl.store.spool import AuditSpool, log_rows
 from connectorctl.times import iso_utc
 
 INSERT_LOG = (
@@ -207,7 +207,7 @@ class IntegrationLogWriter:
             self.spool.append(self.db.label, rows)
         except StateStoreError as spool_exc:
             print(
-                f"connectorctl: warning: integration log not written ({len(rows)} rows): {exc}; {spool_exc}",
+                f"connectorctl: warning: integration log not written ({log_rows(len(rows))}): {exc}; {spool_exc}",
                 file=sys.stderr,
             )
             return

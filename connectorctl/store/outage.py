@@ -48,6 +48,8 @@ class StateHealth:
         self.spool = spool
         if known or not spool.path.exists():
             return
+        from connectorctl.store.spool import log_rows
+
         try:
             waiting = spool.count(label)
         except StateStoreError:
@@ -55,7 +57,7 @@ class StateHealth:
         if waiting and self.down is None:
             self.spooled = True
             self.down = StateStoreError(
-                f"database {label} has not taken the {waiting} log rows waiting in the audit spool {spool.path}",
+                f"database {label} has not taken the {log_rows(waiting)} waiting in the audit spool {spool.path}",
                 hint="`connectorctl db check` says why",
             )
             self._next_probe = 0.0

@@ -25,6 +25,7 @@ import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any, Iterable, Iterator, Sequence
+from urllib.parse import quote
 
 import psycopg
 from psycopg import adapt, postgres, pq
@@ -32,8 +33,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.string import StrDumperUnknown
 from psycopg_pool import ConnectionPool
 
-from connectorctl.errors import StateStoreError
-from connectorctl.store.db import is_database_url
+from connectorctl.errors import ConnectorctlError, StateStoreError
 
 # The pool logs each failed reconnect (to stderr when nothing is configured); the caller gets one StateStoreError.
 logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
@@ -50,14 +50,57 @@ _QUOTED = re.compile(r"('(?:[^']|'')*')")
 
 
 def describe(url: str) -> str:
-    """``postgresql://host:port/dbname`` without user or password, for messages."""
+    """``postgresql://host:port/dbname`` without user or password, for messages and the audit spool's rows.
+
+    One spelling per database (port 5432 filled in, host names lower-cased; a socket folder is a path and kept
+    as written), so ``h/app`` and ``H:5432/app`` name the same database; DNS names are not resolved.
+    """
     try:
         parts = conninfo_to_dict(url)
     except psycopg.ProgrammingError:
         return "postgresql://(unparsable URL)"
-    host = parts.get("host") or "localhost"
-    port = f":{parts['port']}" if parts.get("port") else ""
-    return f"postgresql://{host}{port}/{parts.get('dbname') or ''}"
+    hosts = str(parts.get("host") or "localhost").split(",")
+    ports = str(parts.get("port") or "").split(",")
+    ports = ports * len(hosts) if len(ports) == 1 else ports  # libpq: one port serves every host
+    addresses = ",".join(f"{_address(host)}:{port or 5432}" for host, port in zip(hosts, ports, strict=False))
+    return f"postgresql://{addresses}/{parts.get('dbname') or ''}"
+
+
+def _address(host: str) -> str:
+    if host.startswith("/"):  # a socket folder: a path, written so that the name parses back to itself
+        return quote(host, safe="")
+    return f"[{host.lower()}]" if ":" in host else host.lower() or "localhost"  # IPv6 in URL brackets
+
+
+MAX_URL_LENGTH = 8192  # room for a cloud IAM token as the password; a dbname is at most 63 bytes
+SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+
+
+def check_url(url: str, error: type[ConnectorctlError], where: str) -> None:
+    """Raise ``error`` when ``url`` cannot work, before any connection is tried, in words that never quote it.
+
+    libpq accepts a bad port or sslmode when parsing and refuses it only when connecting, which the
+    pool retries until its timeout: an "unreachable" database after seconds instead of a config error.
+    A password with a bare ``@`` or ``/`` parses as host or port, so no part of the URL is echoed.
+    """
+    encode = "percent-encode @ : / ? # % and spaces in the user name and password (%40 %3A %2F %3F %23 %25 %20)"
+    if len(url) > MAX_URL_LENGTH:
+        raise error(f"{where}: URL longer than {MAX_URL_LENGTH} characters")
+    if "\0" in url:  # libpq would read the URL only up to it
+        raise error(f"{where}: the URL contains a NUL character")
+    try:
+        parts = conninfo_to_dict(url)
+    except psycopg.ProgrammingError as exc:
+        quoted = re.compile(r'"([^"]*)"')  # libpq quotes the part of the URL it stumbled on
+        reason = quoted.sub(lambda m: m[0] if len(m[1]) < 2 else '"..."', str(exc).strip().splitlines()[0])
+        raise error(f"{where}: not a valid PostgreSQL URL ({reason})", hint=encode) from None
+    path = url.split("://", 1)[1].partition("?")[0].partition("/")[2]
+    if "@" in str(parts.get("host", "")) or "@" in path:  # a password's bare @ or / moved it into host or dbname
+        raise error(f"{where}: not a valid PostgreSQL URL (@ outside the user name and password)", hint=encode)
+    if not all(p == "" or (p.isdigit() and 1 <= int(p) <= 65535) for p in str(parts.get("port", "")).split(",")):
+        raise error(f"{where}: the port must be a number from 1 to 65535", hint=encode)
+    if parts.get("sslmode") not in (None, *SSLMODES):
+        raise error(f"{where}: sslmode must be one of {', '.join(SSLMODES)}")
 
 
 def translate_sql(sql: str) -> str:
@@ -196,7 +239,7 @@ class PostgresBackend:
 
     def translate(self, exc: BaseException) -> StateStoreError:
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
-        password = conninfo_to_dict(self.url).get("password") if is_database_url(self.url) else None
+        password = _password(self.url)
         if password:
             text = text.replace(str(password), "***")
         if isinstance(exc, psycopg.OperationalError):
@@ -213,6 +256,14 @@ class PostgresBackend:
             if self._pool is not None and self._pid == os.getpid():
                 self._pool.close()
             self._pool = None  # in a forked child the pool is the parent's: closing it would end the parent's sessions
+
+
+def _password(url: str) -> str | None:
+    """What to mask in a driver message; None for a URL that does not parse (the loader refuses those)."""
+    try:
+        return str(conninfo_to_dict(url).get("password") or "") or None
+    except psycopg.ProgrammingError:
+        return None
 
 
 class ChangeFeed:

@@ -428,11 +428,11 @@ def service_status(
 
 
 def spooled(db: StateDB, settings: Any) -> dict[str, Any]:
-    """The audit spool's path and how many of this database's log rows wait in it (``rows``: 0 is the norm)."""
+    """The audit spool's path, how many of this database's log rows wait in it (``rows``: 0 is the norm) and
+    ``error`` when the file cannot be read."""
     from connectorctl.store.spool import AuditSpool, spool_path
 
-    spool = AuditSpool(spool_path(settings))
-    return {"path": str(spool.path), "rows": spool.count(db.label)}
+    return AuditSpool(spool_path(settings)).summary(db.label)
 
 
 def purge_logs(

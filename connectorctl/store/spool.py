@@ -16,7 +16,10 @@ processes that are spooling wait.
 
 Several processes on a host may share one spool file (SQLite's file locks
 serialise them); each row names the database it belongs to, so a spool shared
-by several installations only ever drains a row into its own database.
+by several installations only ever drains a row into its own database.  A
+PostgreSQL database is named ``postgresql://host:port/dbname`` with the port
+filled in and the host lower-cased; rows spooled under another spelling of the
+same database (``h/app`` for ``h:5432/app``) are matched by the same rule.
 """
 
 from __future__ import annotations
@@ -37,6 +40,19 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS spooled_rows (id TEXT PRIMARY KEY, database TEXT NOT NULL, row TEXT NOT NULL, "
     "spooled_at REAL NOT NULL)"
 )
+
+SPOOL_HINT = (
+    "the spool file itself failed, not the database: check that it can be read and written and that its disk has "
+    "room, then run `connectorctl db drain-spool` again (a file that is not a database cannot be drained: move it "
+    "aside to keep it)"
+)
+
+
+class SpoolError(StateStoreError):
+    """The spool file failed, not the database: the remedy is on this host's disk."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, hint=SPOOL_HINT)
 
 
 def spool_path(settings: Any) -> Path:
@@ -67,7 +83,7 @@ class AuditSpool:
                 )
                 conn.execute("COMMIT")
         except (OSError, sqlite3.Error, ValueError) as exc:  # ValueError: a path with a NUL in it
-            raise StateStoreError(f"audit spool {self.path} cannot be written ({exc})") from None
+            raise SpoolError(f"audit spool {self.path} cannot be written ({exc})") from None
 
     def count(self, database: str) -> int:
         """Rows waiting for ``database`` (0 when there is no spool file)."""
@@ -75,11 +91,23 @@ class AuditSpool:
             return 0
         try:
             with _connect(self.path) as conn:
+                names = _spellings(conn, database)
                 return int(
-                    conn.execute("SELECT count(*) FROM spooled_rows WHERE database = ?", (database,)).fetchone()[0]
+                    conn.execute(
+                        f"SELECT count(*) FROM spooled_rows WHERE database IN ({_marks(names)})", names
+                    ).fetchone()[0]
                 )
         except sqlite3.Error as exc:
-            raise StateStoreError(f"audit spool {self.path} cannot be read ({exc})") from None
+            raise SpoolError(f"audit spool {self.path} cannot be read ({exc})") from None
+
+    def summary(self, database: str) -> dict[str, Any]:
+        """The ``audit_spool`` object of every output: its path, the rows waiting for ``database`` and, when the
+        file cannot be read, why (``rows`` is then None): monitoring reports that instead of failing with it."""
+        try:
+            rows, error = self.count(database), None
+        except SpoolError as exc:
+            rows, error = None, exc.message
+        return {"path": str(self.path), "rows": rows, "error": error}
 
     def drain(self, db: Any) -> int:
         """Move ``db``'s spooled rows into it; how many were moved.
@@ -93,10 +121,11 @@ class AuditSpool:
         moved = 0
         try:
             with _connect(self.path) as conn:
+                names = _spellings(conn, db.label)
                 while True:
                     batch = conn.execute(
-                        "SELECT id, row FROM spooled_rows WHERE database = ? ORDER BY id LIMIT ?",
-                        (db.label, DRAIN_BATCH),
+                        f"SELECT id, row FROM spooled_rows WHERE database IN ({_marks(names)}) ORDER BY id LIMIT ?",
+                        (*names, DRAIN_BATCH),
                     ).fetchall()
                     if not batch:
                         return moved
@@ -106,7 +135,37 @@ class AuditSpool:
                     conn.execute("COMMIT")
                     moved += len(batch)
         except sqlite3.Error as exc:
-            raise StateStoreError(f"audit spool {self.path} cannot be drained ({exc})") from None
+            raise SpoolError(f"audit spool {self.path} cannot be drained ({exc})") from None
+
+
+def log_rows(count: int, kind: str = "log") -> str:
+    """``1 log row``, ``2 log rows``: counts as the operator reads them."""
+    return f"{count} {kind} row{'' if count == 1 else 's'}"
+
+
+def rows_wait(count: int, kind: str = "log") -> str:
+    return f"{log_rows(count, kind)} {'waits' if count == 1 else 'wait'}"
+
+
+def _canonical(database: str) -> str:
+    """One name per database, whichever spelling wrote the row (a SQLite file is already named by its path)."""
+    if not database.startswith("postgresql://"):
+        return database
+    from connectorctl.store.postgres import describe  # psycopg: only where PostgreSQL rows are spooled
+
+    return describe(database)
+
+
+def _spellings(conn: sqlite3.Connection, database: str) -> list[str]:
+    """The names rows for ``database`` were spooled under."""
+    target = _canonical(database)
+    return [
+        name for (name,) in conn.execute("SELECT DISTINCT database FROM spooled_rows") if _canonical(name) == target
+    ]
+
+
+def _marks(names: Sequence[str]) -> str:
+    return ", ".join("?" * len(names)) or "NULL"
 
 
 @contextmanager
