@@ -37,6 +37,19 @@ def test_an_unreachable_postgres_is_one_clear_line_and_exit_6(cli, monkeypatch: 
     assert not [t.name for t in threading.enumerate() if t.name.startswith("connectorctl-")]  # no pool left retrying
 
 
+def test_a_database_the_server_refuses_is_named_with_the_servers_reason_at_once(
+    cli, monkeypatch: pytest.MonkeyPatch, postgres_url: str
+) -> None:
+    monkeypatch.setenv("CONNECTORCTL_DATABASE_URL", postgres_url.rsplit("/", 1)[0] + "/no_such_database")
+    monkeypatch.setenv("CONNECTORCTL_BUSY_TIMEOUT_MS", "60000")  # how long a connection pool would keep retrying
+    started = time.monotonic()
+    result = cli("db", "check")
+    assert result.exit_code == 6 and result.stdout == ""
+    assert 'refused the connection (database "no_such_database" does not exist)' in result.stderr
+    assert "user, the password and the database name" in result.stderr
+    assert time.monotonic() - started < 30  # not after the pool's 60 s of retries
+
+
 def test_database_in_the_config_file_may_be_a_postgres_url(cli, home: Path, postgres_url: str) -> None:
     write_config(home, f"database: {postgres_url}\nemail_vendor: file\n")
     sent = cli("send", "email", "--to", "a@example.com", "--subject", "hi", "--body", "t", "-o", "json")

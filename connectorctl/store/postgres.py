@@ -204,6 +204,9 @@ class PostgresBackend:
     def _get_pool(self) -> ConnectionPool[Any]:
         with self._pool_lock:
             if self._pool is None or self._pid != os.getpid():  # a pool never crosses fork(): the child opens its own
+                # One connection first: a pool retries a refused connection until its timeout and then reports
+                # only that; the server's reason (no such database, wrong password) belongs in the error, at once.
+                psycopg.connect(self.url, **self.connect_kwargs()).close()
                 self._pid = os.getpid()
                 self._pool = ConnectionPool(
                     self.url,
@@ -245,6 +248,11 @@ class PostgresBackend:
         if isinstance(exc, psycopg.OperationalError):
             if self._pool is not None:
                 self._pool.check()  # drop connections that died with the server, so the next call starts fresh
+            if "FATAL:" in text:  # the server answered and said no
+                return StateStoreError(
+                    f"database {self.label} refused the connection ({text.split('FATAL:', 1)[1].strip()})",
+                    hint="check the user, the password and the database name in `database:`",
+                )
             return StateStoreError(
                 f"database {self.label} is unreachable ({text})",
                 hint="check that PostgreSQL is running and that `database:` points at it",
