@@ -186,7 +186,9 @@ def test_postgres_stopped_mid_run_fails_clearly_loses_no_audit_row_and_recovers(
         read_until(lambda line: "ok" in line)  # and keeps going
     finally:
         stop.touch()
-        rest, err = sender.communicate(timeout=60)
+        # Read on through the buffer readline() filled: communicate() reads the pipe itself and would drop it.
+        rest, err = sender.stdout.read(), sender.stderr.read()  # type: ignore[union-attr]
+        sender.wait(timeout=60)
         lines += [json.loads(line) for line in rest.splitlines()]
     assert sender.returncode == 0 and "Traceback" not in err, err
     assert "audit rows are kept in" in err and "integration log not written" not in err, err
