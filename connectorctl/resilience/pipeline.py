@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from functools import partial
 from typing import Any, Callable, NamedTuple, Sequence, TypeVar
 
 from connectorctl.domain.values import IntegrationStatus, RateLimitWindow
@@ -196,26 +197,24 @@ class Pipeline:
                 exc.correlation_id, exc.attempts = correlation_id, 1
                 raise
             first = exc
-        return self._retry(first, started, call, fn, correlation_id, redactor, request, windows, max_wait)
+        run = partial(self._attempt, call, fn, correlation_id, redactor, request, windows, max_wait)
+        return self._retry(first, started, call, correlation_id, run)
 
     def _retry(
         self,
         first: ConnectorError,
         started: float,
         call: Call,
-        fn: Callable[[], VendorResponse],
         correlation_id: str,
-        redactor: Redactor,
-        request: Payload,
-        windows: tuple[RateLimitWindow, ...],
-        max_wait: float,
+        run: Callable[[int], VendorResponse],
     ) -> VendorResponse:
+        """Attempts 2, 3, ... under tenacity; ``run(n)`` makes attempt ``n``."""
         attempt = 1
 
         def again() -> VendorResponse:
             nonlocal attempt
             attempt += 1
-            return self._attempt(call, fn, correlation_id, redactor, request, windows, max_wait, attempt)
+            return run(attempt)
 
         try:
             return self.retry.resume(
